@@ -1,0 +1,82 @@
+"""Analysis results with recommendations (topic `revops.decisions`).
+
+Seed: "Data Flow & Transformations", stage 3. `scores` keeps the seed's flat name -> 0..100
+map; `score_details` carries the explainable breakdown behind each score.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from contracts.common import AnalysisType, Contract, Evidence, Priority, Severity, Subject
+
+
+class InsightCategory(StrEnum):
+    DEAL_QUALITY = "deal_quality"
+    CONSUMPTION_PATTERN = "consumption_pattern"
+    CHURN_RISK = "churn_risk"
+    PIPELINE_HEALTH = "pipeline_health"
+    GROWTH_OPPORTUNITY = "growth_opportunity"
+
+
+class ScoreFactor(Contract):
+    factor: str
+    points: float
+    possible: float
+    explanation: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class ScoreDetail(Contract):
+    score: int = Field(ge=0, le=100)
+    band: str
+    factors: list[ScoreFactor] = Field(default_factory=list)
+
+
+class FlagType(StrEnum):
+    RISK = "risk"
+    OPPORTUNITY = "opportunity"
+
+
+class Flag(Contract):
+    """A finding. `category`/`insight_type` say which insight it becomes (DOMAIN.md s5)."""
+
+    type: FlagType
+    severity: Severity
+    description: str
+    code: str = Field(description="Stable machine name, e.g. zero_customer_calls")
+    category: InsightCategory
+    insight_type: str
+    confidence: float = Field(default=0.8, ge=0, le=1)
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class Recommendation(Contract):
+    id: str
+    priority: Priority
+    action: str
+    description: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    assignee: str
+    based_on: list[str] = Field(default_factory=list, description="Flag codes it answers")
+
+
+class AnalysisBody(Contract):
+    scores: dict[str, int] = Field(default_factory=dict)
+    score_details: dict[str, ScoreDetail] = Field(default_factory=dict)
+    flags: list[Flag] = Field(default_factory=list)
+
+
+class AnalysisResults(Contract):
+    """Seed stage 3 output."""
+
+    request_id: str
+    analysis_type: AnalysisType
+    subject: Subject
+    analysis_results: AnalysisBody
+    recommendations: list[Recommendation] = Field(default_factory=list)
+    conversation_topics: list[str] = Field(default_factory=list)
+    risk_mitigations: list[str] = Field(default_factory=list)
+    summary: str = ""

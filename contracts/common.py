@@ -1,0 +1,86 @@
+"""Small value types shared by every contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Contract(BaseModel):
+    """Base of every wire model: unknown fields are refused so drift shows up as an error."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AnalysisType(StrEnum):
+    DEAL_QUALITY = "deal_quality"
+    CONSUMPTION = "consumption"
+    FLEET_SCAN = "fleet_scan"
+
+
+class AgentName(StrEnum):
+    INGRESS = "ingress"
+    DATA_AGENT = "data_agent"
+    DECISION_AGENT = "decision_agent"
+    EXECUTION_AGENT = "execution_agent"
+    WEBHOOK_PROCESSOR = "webhook_processor"
+    DLQ_REPLAY = "dlq_replay"
+    FLOW_OUTPUT = "flow_output"
+
+
+class Priority(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Evidence(Contract):
+    """Where a claim comes from: a table row, a call, a metric on a date.
+
+    `source` names the kind ("opportunity_d", "gong_call_f", "consumption_daily_f", ...),
+    `ref` the row id (call id, ticket id, opportunity id), `field` the column or metric,
+    `date` the day it applies to, `value`/`snippet` what was seen there.
+    """
+
+    source: str
+    ref: str | None = None
+    field: str | None = None
+    date: str | None = None
+    value: Any = None
+    snippet: str | None = None
+
+
+class Subject(Contract):
+    account_id: str
+    opportunity_id: str | None = None
+
+
+JsonDict = dict[str, Any]
+
+__all__ = [
+    "AgentName",
+    "AnalysisType",
+    "Contract",
+    "Evidence",
+    "Field",
+    "JsonDict",
+    "Priority",
+    "Severity",
+    "Subject",
+    "utcnow",
+]

@@ -1,0 +1,204 @@
+"""The structured analytical dataset the data agent publishes (topic `revops.datasets`).
+
+Seed: "Data Flow & Transformations", stage 2. Row models mirror the warehouse tables of
+DOMAIN.md section 2 (column names kept), so the decision agent reads warehouse facts, not
+a paraphrase of them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from contracts.common import AnalysisType, Contract, Evidence, Subject
+
+
+class CustomerClass(StrEnum):
+    COMMIT = "commit"
+    PLG = "plg"
+    PROSPECT = "prospect"
+
+
+class Account(Contract):
+    sf_account_id: str
+    sf_account_name: str
+    sf_account_type_custom: str | None = None
+    customer_class: CustomerClass = CustomerClass.PROSPECT
+    sf_industry: str | None = None
+    sf_sub_industry: str | None = None
+    account_region: str | None = None
+    billing_country: str | None = None
+    sf_company_domain: str | None = None
+    employee_count: int | None = None
+    annual_revenue_usd: float | None = None
+    cloud_provider: str | None = None
+    sf_owner_id: str | None = None
+    created_at_ts: datetime | None = None
+
+
+class Opportunity(Contract):
+    opportunity_id: str
+    name: str
+    opportunity_type: str | None = None
+    sf_account_id: str
+    stage_name: str
+    amount: float | None = None
+    contract_duration_months: int | None = None
+    probability: float | None = None
+    close_date: date | None = None
+    created_at_ts: datetime | None = None
+    closed_at_date: date | None = None
+    closed_won_lost_reason: str | None = None
+    owner_id: str | None = None
+    next_step: str | None = None
+    last_modified_date_ts: datetime | None = None
+    competitors: str | None = None
+    # Technical qualification fields kept on the opportunity by sales engineering.
+    use_case: str | None = None
+    expected_data_volume_tb: float | None = None
+    expected_concurrent_users: int | None = None
+    expected_qps: float | None = None
+    latency_requirement_ms: float | None = None
+    # MEDDPICC: free text + status ('No Assessment', 'Partial Understanding',
+    # 'Identified', 'Validated').
+    metrics: str | None = None
+    metrics_status: str | None = None
+    economic_buyer: str | None = None
+    economic_buyer_status: str | None = None
+    identify_pain: str | None = None
+    identify_pain_status: str | None = None
+    champion: str | None = None
+    champion_status: str | None = None
+    decision_criteria: str | None = None
+    decision_criteria_status: str | None = None
+    decision_making_process: str | None = None
+    decision_making_process_status: str | None = None
+    paper_process: str | None = None
+    paper_process_status: str | None = None
+    competition: str | None = None
+    competition_status: str | None = None
+
+    @property
+    def acv(self) -> float | None:
+        if self.amount is None or not self.contract_duration_months:
+            return None
+        return self.amount / self.contract_duration_months * 12
+
+
+class StageChange(Contract):
+    opportunity_id: str
+    from_stage: str | None = None
+    to_stage: str
+    started_at_ts: datetime
+    ended_at_ts: datetime | None = None
+    days_in_stage: float | None = None
+
+
+class Contact(Contract):
+    contact_id: str
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+    sf_account_id: str
+
+
+class Employee(Contract):
+    sf_user_id: str
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+
+
+class Agreement(Contract):
+    agreement_id: str
+    sf_account_id: str
+    amount: float
+    term_months: int
+    start_date: date
+    end_date: date
+    auto_renew: bool = False
+    is_active: bool = True
+
+
+class SupportTicket(Contract):
+    ticket_id: str
+    sf_account_id: str
+    priority: str  # P1..P4
+    status: str
+    subject: str | None = None
+    created_at_ts: datetime
+    resolved_at_ts: datetime | None = None
+
+
+class Call(Contract):
+    """A Gong call. Only customer calls reach the dataset (no internal or near-empty calls)."""
+
+    call_id: str
+    title: str
+    start_ts: datetime
+    duration_minutes: float | None = None
+    direction: str | None = None
+    participant_emails: list[str] = Field(default_factory=list)
+    sf_account_id: str | None = None
+    opportunity_id: str | None = None
+    brief: str | None = None
+    key_points: str | None = None
+    next_steps: str | None = None
+    transcript: str | None = None
+
+
+class UsageDay(Contract):
+    usage_date: date
+    query_count: float = 0
+    engine_hours: float = 0
+    fbu: float = 0
+    data_scanned_bytes: float = 0
+    data_ingested_bytes: float = 0
+    cost_usd: float = 0
+    active_users: float = 0
+
+
+class BillingEvent(Contract):
+    event_date: date
+    amount_usd: float
+
+
+class Dataset(Contract):
+    account: Account
+    opportunity: Opportunity | None = None
+    owner: Employee | None = None
+    contacts: list[Contact] = Field(default_factory=list)
+    stage_history: list[StageChange] = Field(default_factory=list)
+    calls: list[Call] = Field(default_factory=list)
+    usage: list[UsageDay] = Field(default_factory=list)
+    tickets: list[SupportTicket] = Field(default_factory=list)
+    agreements: list[Agreement] = Field(default_factory=list)
+    billing: list[BillingEvent] = Field(default_factory=list)
+    as_of: date | None = Field(
+        default=None, description="The day the analysis is made for (no data after it is used)."
+    )
+
+
+class DataCollection(Contract):
+    status: str = "complete"  # complete | partial
+    sources_accessed: list[str] = Field(default_factory=list)
+    record_counts: dict[str, int] = Field(default_factory=dict)
+
+
+class PreliminaryFinding(Contract):
+    type: str  # data_gap | anomaly | inconsistency
+    description: str
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class AnalyticalDataset(Contract):
+    """Seed stage 2 output."""
+
+    request_id: str
+    analysis_type: AnalysisType
+    subject: Subject
+    data_collection: DataCollection
+    preliminary_findings: list[PreliminaryFinding] = Field(default_factory=list)
+    dataset: Dataset

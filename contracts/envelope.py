@@ -1,0 +1,81 @@
+"""The envelope every inter-agent message travels in, and the error envelope of DLQs.
+
+Seed: "Inter-Agent Communication" (message structure, error response format).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from contracts.common import Contract, JsonDict, utcnow
+
+CONTRACT_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({CONTRACT_VERSION})
+
+
+class Metadata(Contract):
+    request_id: str
+    flow_id: str
+    source_agent: str
+    target_agent: str
+    message_id: str
+    timestamp: datetime = Field(default_factory=utcnow)
+    idempotency_key: str
+    correlation_id: str
+    version: int = CONTRACT_VERSION
+
+
+class Envelope(Contract):
+    metadata: Metadata
+    payload: JsonDict
+
+
+class RetryStrategy(Contract):
+    max_attempts: int
+    backoff_rate: float
+    initial_delay_seconds: float
+
+
+class DiagnosticInfo(Contract):
+    trace_id: str
+    service: str
+    operation: str
+    timestamp: datetime = Field(default_factory=utcnow)
+
+
+class ErrorInfo(Contract):
+    code: str
+    message: str
+    details: str = ""
+    recovery_action: str = "manual"  # retry | replay | manual | discard
+    retry_strategy: RetryStrategy
+    severity: str = "recoverable"  # recoverable | permanent
+    diagnostic_info: DiagnosticInfo
+
+
+class DeadLetterInfo(Contract):
+    """Where the failed message came from, so it can be found and replayed."""
+
+    attempts: int
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    original_key: str | None = None
+    original_timestamp_ms: int | None = None
+    consumer_group: str
+    failed_at: datetime = Field(default_factory=utcnow)
+
+
+class OriginalMessage(Contract):
+    value: str | None = Field(description="UTF-8 text of the record, or base64 when binary")
+    encoding: str = "utf-8"  # utf-8 | base64
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorEnvelope(Contract):
+    metadata: Metadata | None = None
+    error: ErrorInfo
+    dead_letter: DeadLetterInfo
+    original: OriginalMessage

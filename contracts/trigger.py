@@ -1,0 +1,69 @@
+"""Raw triggers (topic `revops.triggers`) and the enriched request the data agent makes of them.
+
+Seed: "Data Flow & Transformations", stage 1 (Input Processing).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from contracts.common import AnalysisType, Contract, Priority, utcnow
+
+
+class TriggerType(StrEnum):
+    SCHEDULED = "scheduled"
+    EVENT = "event"
+    MANUAL = "manual"
+
+
+class TriggerParameters(Contract):
+    account_id: str | None = Field(default=None, min_length=1, max_length=64)
+    opportunity_id: str | None = Field(default=None, min_length=1, max_length=64)
+    analysis_type: AnalysisType
+
+    @model_validator(mode="after")
+    def _required_ids(self) -> TriggerParameters:
+        if self.analysis_type in (AnalysisType.DEAL_QUALITY, AnalysisType.CONSUMPTION):
+            if not self.account_id:
+                raise ValueError(f"account_id is required for analysis_type={self.analysis_type}")
+        if self.analysis_type is AnalysisType.DEAL_QUALITY and not self.opportunity_id:
+            raise ValueError("opportunity_id is required for analysis_type=deal_quality")
+        return self
+
+
+class RawTrigger(Contract):
+    """What any client publishes: the CLI, a cron job, the HTTP ingress, kcat."""
+
+    trigger_type: TriggerType
+    parameters: TriggerParameters
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Client-chosen id; the same request_id twice is the same request.",
+    )
+    requester: str | None = Field(default=None, max_length=128)
+    priority: Priority = Priority.MEDIUM
+
+
+class RequestContext(Contract):
+    requester: str
+    priority: str = "normal"
+
+
+class RequestParameters(Contract):
+    account_id: str | None = None
+    opportunity_id: str | None = None
+
+
+class EnrichedRequest(Contract):
+    """Seed stage 1 output."""
+
+    request_id: str
+    timestamp: datetime = Field(default_factory=utcnow)
+    analysis_type: AnalysisType
+    parameters: RequestParameters
+    context: RequestContext

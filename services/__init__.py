@@ -1,0 +1,1 @@
+"""The RevOps AI Framework services: one package per Kafka-consuming process."""

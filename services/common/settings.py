@@ -1,0 +1,85 @@
+"""Settings for every service, read from `REVOPS_*` environment variables (pydantic-settings).
+
+The defaults are the embedded mode: a local broker on 127.0.0.1:19092, state and the demo
+warehouse under `var/` in the project folder.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TopicNames(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REVOPS_TOPIC_", extra="ignore")
+
+    triggers: str = "revops.triggers"
+    datasets: str = "revops.datasets"
+    decisions: str = "revops.decisions"
+    actions: str = "revops.actions"
+    action_results: str = "revops.action-results"
+    flow_results: str = "revops.flow-results"
+
+    def consumed(self) -> list[str]:
+        """Topics some service consumes; each has a `<topic>.dlq` twin."""
+        return [self.triggers, self.datasets, self.decisions, self.actions, self.action_results]
+
+    def all_topics(self) -> list[str]:
+        return [*self.consumed(), self.flow_results, *(dlq_topic(t) for t in self.consumed())]
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REVOPS_", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    topic_partitions: int = 6
+    topics: TopicNames = Field(default_factory=TopicNames)
+
+    var_dir: Path = PROJECT_ROOT / "var"
+    state_dir: Path | None = None
+    warehouse_backend: str = "duckdb"  # duckdb | firebolt
+    warehouse_path: Path | None = None
+    rules_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "rules"
+    routing_file: Path = PROJECT_ROOT / "services" / "execution_agent" / "routing.yaml"
+    webhooks_file: Path = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.yaml"
+    outbox_dir: Path | None = None
+
+    # Reliability contract (seed defaults).
+    max_attempts: int = 3
+    retry_initial_delay_s: float = 0.5
+    retry_max_delay_s: float = 30.0
+    retry_jitter: float = 0.1
+    breaker_failure_threshold: int = 5
+    breaker_success_threshold: int = 3
+    breaker_timeout_s: float = 60.0
+
+    batch_max_records: int = 500
+    metrics_host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | console
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        return self.state_dir or self.var_dir / "state"
+
+    @property
+    def resolved_warehouse_path(self) -> Path:
+        return self.warehouse_path or self.var_dir / "warehouse" / "demo.duckdb"
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return self.outbox_dir or self.var_dir / "outbox"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
