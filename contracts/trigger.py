@@ -26,9 +26,9 @@ class TriggerParameters(Contract):
 
     @model_validator(mode="after")
     def _required_ids(self) -> TriggerParameters:
-        if self.analysis_type in (AnalysisType.DEAL_QUALITY, AnalysisType.CONSUMPTION):
-            if not self.account_id:
-                raise ValueError(f"account_id is required for analysis_type={self.analysis_type}")
+        needs_account = self.analysis_type in (AnalysisType.DEAL_QUALITY, AnalysisType.CONSUMPTION)
+        if needs_account and not self.account_id:
+            raise ValueError(f"account_id is required for analysis_type={self.analysis_type}")
         if self.analysis_type is AnalysisType.DEAL_QUALITY and not self.opportunity_id:
             raise ValueError("opportunity_id is required for analysis_type=deal_quality")
         return self

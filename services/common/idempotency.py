@@ -1,0 +1,63 @@
+"""Durable record of which idempotency keys a consumer has fully processed.
+
+A key is marked only after the record's outputs were produced (acknowledged by Kafka), and
+the offset is committed only after the key is marked. A crash in between makes Kafka
+redeliver; the key then says "done" and the record is skipped, so each trigger has one
+effect even though delivery is at-least-once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from services.common.sqlite import connect
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS processed_keys (
+    consumer TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    processed_at REAL NOT NULL,
+    PRIMARY KEY (consumer, idempotency_key)
+) WITHOUT ROWID
+"""
+
+
+class IdempotencyStore:
+    def __init__(self, path: Path) -> None:
+        self._conn: sqlite3.Connection = connect(path)
+        self._conn.execute(_SCHEMA)
+
+    def already_processed(self, consumer: str, keys: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT idempotency_key FROM processed_keys "
+                f"WHERE consumer = ? AND idempotency_key IN ({marks})",
+                [consumer, *chunk],
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def mark_processed(self, consumer: str, keys: Iterable[str]) -> None:
+        now = time.time()
+        rows = [(consumer, key, now) for key in dict.fromkeys(keys)]
+        if not rows:
+            return
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("INSERT OR IGNORE INTO processed_keys VALUES (?, ?, ?)", rows)
+
+    def purge_older_than(self, seconds: float) -> int:
+        cur = self._conn.execute(
+            "DELETE FROM processed_keys WHERE processed_at < ?", (time.time() - seconds,)
+        )
+        return cur.rowcount
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,109 @@
+"""Building, encoding and decoding envelopes (seed "Inter-Agent Communication").
+
+Every id a stage emits is derived from the request id and the stage, never random: a
+record that is processed twice (redelivery after a crash) yields byte-identical outputs with
+the same idempotency key, which the next consumer then skips.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from contracts import SUPPORTED_VERSIONS, Envelope, Metadata
+from services.common.errors import PermanentError
+
+M = TypeVar("M", bound=BaseModel)
+
+_NAMESPACE = uuid.UUID("5f0b7a34-3f3e-4c1e-9d6e-2b7c1f0e9a11")
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    return f"{prefix}-{uuid.uuid5(_NAMESPACE, '|'.join(parts))}"
+
+
+def make_envelope(
+    payload: BaseModel,
+    *,
+    request_id: str,
+    flow_id: str,
+    correlation_id: str,
+    source: str,
+    target: str,
+    stage: str,
+) -> Envelope:
+    """`stage` names what this message is for this request (e.g. "dataset", "action:<id>")."""
+    idempotency_key = f"{request_id}:{stage}"
+    return Envelope(
+        metadata=Metadata(
+            request_id=request_id,
+            flow_id=flow_id,
+            source_agent=source,
+            target_agent=target,
+            message_id=stable_id("msg", idempotency_key),
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+        ),
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+def encode(model: BaseModel) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json", exclude_none=False))
+
+
+def decode_json(value: bytes | None) -> object:
+    if value is None:
+        raise PermanentError("record has no value", code="INVALID_JSON")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise PermanentError(f"record value is not JSON: {exc}", code="INVALID_JSON") from exc
+
+
+def decode_envelope(value: bytes | None, *, expected_target: str | None = None) -> Envelope:
+    raw = decode_json(value)
+    if isinstance(raw, dict):
+        version = (raw.get("metadata") or {}).get("version")
+        if version is not None and version not in SUPPORTED_VERSIONS:
+            raise PermanentError(
+                f"contract version {version!r} is not supported "
+                f"(supported: {sorted(SUPPORTED_VERSIONS)})",
+                code="UNSUPPORTED_VERSION",
+            )
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise PermanentError(
+            "record is not a valid envelope", code="INVALID_ENVELOPE", details=describe(exc)
+        ) from exc
+    if expected_target and envelope.metadata.target_agent != expected_target:
+        raise PermanentError(
+            f"envelope is addressed to {envelope.metadata.target_agent!r}, "
+            f"not to {expected_target!r}",
+            code="WRONG_TARGET",
+        )
+    return envelope
+
+
+def decode_payload(envelope: Envelope, model: type[M]) -> M:
+    try:
+        return model.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise PermanentError(
+            f"payload is not a valid {model.__name__}",
+            code="INVALID_PAYLOAD",
+            details=describe(exc),
+        ) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per problem: `location: message` (values are not echoed)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in err["loc"]) or "(root)"
+        lines.append(f"{loc}: {err['msg']}")
+    return "; ".join(lines)

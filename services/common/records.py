@@ -1,0 +1,55 @@
+"""Transport-neutral views of what a service consumes and produces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+    timestamp_ms: int | None = None
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    def header(self, name: str) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass
+class Outgoing:
+    """A record to produce. `message` is an Envelope or ErrorEnvelope (or any contract)."""
+
+    topic: str
+    key: str | None
+    message: BaseModel
+    headers: dict[str, str] = field(default_factory=dict)
+    audience: str | None = None  # consuming service, for the signed-envelope token
+
+
+@dataclass
+class Parsed:
+    """What a subscription's parser made of a record.
+
+    `idempotency_key` decides duplicates; `log_context` is bound to every log line;
+    `body` is whatever the handler needs (an Envelope with its decoded payload, a trigger).
+    """
+
+    idempotency_key: str
+    body: Any
+    log_context: dict[str, str] = field(default_factory=dict)
+    envelope: Any = None

@@ -1,0 +1,332 @@
+"""The service runtime every agent runs on: FastStream Kafka consumers with the reliability
+contract of ARCHITECTURE.md built in.
+
+Per batch of records (one consumer group per service):
+  1. parse each record (a parse error is permanent: dead-letter it at once);
+  2. skip records whose idempotency key this consumer already processed;
+  3. run the handler with bounded retries (exponential backoff + jitter, in place: no seek
+     loop); after the last attempt, or on a PermanentError, build the seed's error envelope
+     and route it to `<topic>.dlq`;
+  4. produce every output of the batch and wait for Kafka's acknowledgements;
+  5. mark the batch's idempotency keys as processed (SQLite, durable);
+  6. return, and FastStream commits the offsets (AckPolicy.NACK_ON_ERROR: on an exception the
+     batch is sought back and re-read, after a backoff pause, never in a hot loop).
+A crash anywhere before step 6 makes Kafka redeliver the batch; outputs are deterministic,
+so downstream sees the same idempotency keys again and skips them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
+from starlette.routing import Route
+
+from services.common import metrics
+from services.common.dlq import HEADER_DLQ_CODE, build_error_envelope
+from services.common.errors import HandlerError
+from services.common.health import HttpServer, build_app
+from services.common.idempotency import IdempotencyStore
+from services.common.messages import encode
+from services.common.records import Outgoing, Parsed, Record
+from services.common.retry import RetryPolicy
+from services.common.settings import Settings, dlq_topic
+
+log = structlog.get_logger("runtime")
+
+Parser = Callable[[Record], Parsed]
+Handler = Callable[[Parsed, Record], Awaitable[list[Outgoing]]]
+HeaderSigner = Callable[[Outgoing, bytes], dict[str, str]]
+
+
+@dataclass
+class Subscription:
+    topic: str
+    parse: Parser
+    handle: Handler
+
+
+def _safe_records(records: Sequence[ConsumerRecord[Any, Any]]) -> tuple[Any, ...]:
+    """FastStream decodes header values as UTF-8 and would fail the whole batch on one
+    binary header; replace undecodable bytes so such a record reaches our parser (and the
+    DLQ) instead of wedging the partition."""
+    safe = []
+    for rec in records:
+        headers = rec.headers or ()
+        if all(_is_utf8(v) for _, v in headers):
+            safe.append(rec)
+        else:
+            fixed = tuple((k, v.decode("utf-8", "replace").encode()) for k, v in headers)
+            safe.append(dataclasses.replace(rec, headers=fixed))
+    return tuple(safe)
+
+
+def _is_utf8(value: bytes | None) -> bool:
+    try:
+        (value or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        http_port: int | None = None,
+        idempotency: IdempotencyStore | None = None,
+        extra_routes: list[Route] | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.group_id = f"revops.{name}"
+        self.policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            initial_delay_s=settings.retry_initial_delay_s,
+            max_delay_s=settings.retry_max_delay_s,
+            jitter=settings.retry_jitter,
+        )
+        self.idempotency = idempotency or IdempotencyStore(
+            settings.resolved_state_dir / f"idempotency-{name}.db"
+        )
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=f"revops-{name}",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            logger=None,
+        )
+        self.header_signer: HeaderSigner | None = None
+        self._http_port = http_port
+        self._extra_routes = extra_routes or []
+        self._http: HttpServer | None = None
+        self._started = False
+        self._infra_failures = 0
+
+    # -- wiring ---------------------------------------------------------------------------
+    def subscribe(self, topic: str, parse: Parser, handle: Handler) -> None:
+        sub = Subscription(topic, parse, handle)
+
+        async def on_batch(body: list[Any], message: Any = Context("message")) -> None:  # noqa: B008
+            await self._process_batch(sub, message.raw_message)
+
+        self.broker.subscriber(
+            topic,
+            group_id=self.group_id,
+            batch=True,
+            max_records=self.settings.batch_max_records,
+            batch_timeout_ms=50,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            max_poll_interval_ms=10 * 60 * 1000,
+            parser=self._parser,
+            decoder=self._decoder,
+        )(on_batch)
+
+    @staticmethod
+    async def _parser(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+        records = msg if isinstance(msg, tuple) else (msg,)
+        return await original(_safe_records(records))
+
+    @staticmethod
+    async def _decoder(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+        return None  # we read raw records; nothing to decode
+
+    # -- processing -----------------------------------------------------------------------
+    async def _process_batch(
+        self, sub: Subscription, raw: Sequence[ConsumerRecord[Any, Any]]
+    ) -> None:
+        records = [
+            Record(
+                r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp
+            )
+            for r in (raw if isinstance(raw, tuple) else (raw,))
+        ]
+        outputs: list[Outgoing] = []
+        parsed: list[tuple[Record, Parsed, float]] = []
+        for record in records:
+            started = time.perf_counter()
+            metrics.MESSAGES_CONSUMED.labels(self.name, record.topic).inc()
+            try:
+                parsed.append((record, sub.parse(record), started))
+            except HandlerError as exc:
+                outputs.append(self._dead_letter(record, exc, attempts=1, envelope=None))
+
+        done = self.idempotency.already_processed(
+            self.group_id, (p.idempotency_key for _, p, _ in parsed)
+        )
+        finished_keys: list[str] = []
+        for record, item, started in parsed:
+            if item.idempotency_key in done:
+                metrics.MESSAGES_DUPLICATE.labels(self.name, record.topic).inc()
+                log.info(
+                    "duplicate_skipped", idempotency_key=item.idempotency_key, **item.log_context
+                )
+                continue
+            done.add(item.idempotency_key)
+            with structlog.contextvars.bound_contextvars(**item.log_context):
+                outputs.extend(await self._handle_with_retries(sub, record, item))
+            finished_keys.append(item.idempotency_key)
+            metrics.PROCESSING_SECONDS.labels(self.name, record.topic).observe(
+                time.perf_counter() - started
+            )
+
+        await self._produce_or_pause(outputs)
+        self.idempotency.mark_processed(self.group_id, finished_keys)
+        self._observe_lag(raw)
+
+    async def _handle_with_retries(
+        self, sub: Subscription, record: Record, item: Parsed
+    ) -> list[Outgoing]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await sub.handle(item, record)
+            except Exception as exc:
+                code = exc.code if isinstance(exc, HandlerError) else type(exc).__name__
+                metrics.MESSAGES_FAILED.labels(self.name, record.topic, code).inc()
+                permanent = isinstance(exc, HandlerError) and not exc.retryable
+                if permanent or attempt >= self.policy.max_attempts:
+                    log.warning(
+                        "dead_lettered",
+                        code=code,
+                        attempts=attempt,
+                        error=str(exc)[:500],
+                        position=record.position,
+                    )
+                    return [
+                        self._dead_letter(record, exc, attempts=attempt, envelope=item.envelope)
+                    ]
+                delay = self.policy.delay(attempt - 1)
+                metrics.RETRIES.labels(self.name, record.topic).inc()
+                log.info("retrying", code=code, attempt=attempt, delay_s=round(delay, 3))
+                await asyncio.sleep(delay)
+
+    def _dead_letter(
+        self, record: Record, exc: BaseException, *, attempts: int, envelope: Any
+    ) -> Outgoing:
+        error_envelope = build_error_envelope(
+            record,
+            exc,
+            attempts=attempts,
+            service=self.name,
+            consumer_group=self.group_id,
+            policy=self.policy,
+            envelope=envelope,
+        )
+        code = error_envelope.error.code
+        metrics.MESSAGES_DEAD_LETTERED.labels(self.name, record.topic, code).inc()
+        return Outgoing(
+            topic=dlq_topic(record.topic),
+            key=record.key.decode("utf-8", "replace") if record.key else None,
+            message=error_envelope,
+            headers={HEADER_DLQ_CODE: code},
+        )
+
+    async def _produce_or_pause(self, outputs: list[Outgoing]) -> None:
+        try:
+            await self.publish(outputs)
+            self._infra_failures = 0
+        except Exception:
+            # Kafka is unreachable: back off before the batch is sought back and re-read.
+            delay = self.policy.delay(min(self._infra_failures, 6))
+            self._infra_failures += 1
+            log.exception("produce_failed", retry_in_s=round(delay, 3))
+            await asyncio.sleep(delay)
+            raise
+
+    async def publish(self, outputs: Sequence[Outgoing]) -> None:
+        """Produce in order and wait for every acknowledgement."""
+        futures = []
+        for out in outputs:
+            value = encode(out.message)
+            headers = {"content-type": "application/json", **out.headers}
+            if self.header_signer is not None and out.audience:
+                headers.update(self.header_signer(out, value))
+            futures.append(
+                await self.broker.publish(
+                    value,
+                    out.topic,
+                    key=out.key.encode() if out.key else None,
+                    headers=headers,
+                    no_confirm=True,
+                )
+            )
+        if futures:
+            await asyncio.gather(*futures)
+        for out in outputs:
+            metrics.MESSAGES_PRODUCED.labels(self.name, out.topic).inc()
+
+    def _observe_lag(self, raw: Any) -> None:
+        records = raw if isinstance(raw, tuple) else (raw,)
+        if not records:
+            return
+        consumer = getattr(records[0], "consumer", None)
+        if consumer is None:
+            return
+        from aiokafka import TopicPartition
+
+        last: dict[tuple[str, int], int] = {}
+        for rec in records:
+            last[(rec.topic, rec.partition)] = max(
+                last.get((rec.topic, rec.partition), -1), rec.offset
+            )
+        for (topic, partition), offset in last.items():
+            high = consumer.highwater(TopicPartition(topic, partition))
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(self.name, topic, str(partition)).set(
+                    max(0, high - offset - 1)
+                )
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def ready(self) -> bool:
+        if not self._started:
+            return False
+        try:
+            return bool(await self.broker.ping(timeout=2.0))
+        except Exception:
+            return False
+
+    async def start(self) -> None:
+        metrics.configure(self.name)
+        if self._http_port is not None:
+            self._http = HttpServer(
+                build_app(self.name, self.ready, self._extra_routes),
+                self.settings.metrics_host,
+                self._http_port,
+            )
+            await self._http.start()
+        await self.broker.start()
+        self._started = True
+        log.info("service_started", group_id=self.group_id, http_port=self.http_port)
+
+    @property
+    def http_port(self) -> int | None:
+        return self._http.port if self._http else None
+
+    async def stop(self) -> None:
+        self._started = False
+        await self.broker.stop()
+        if self._http:
+            await self._http.stop()
+        self.idempotency.close()
+        log.info("service_stopped")
+
+
+def outgoing(
+    topic: str, key: str | None, message: BaseModel, audience: str | None = None
+) -> Outgoing:
+    return Outgoing(topic=topic, key=key, message=message, audience=audience)
