@@ -1,0 +1,106 @@
+"""What conversation intelligence extracts from customer calls, and the extractor Protocol.
+
+The deterministic lexicon extractor (`lexicon.LexiconExtractor`) implements the Protocol
+today; a language-model extractor can implement the same Protocol later and be swapped in
+without touching the scoring code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Protocol
+
+from contracts.common import Evidence
+from contracts.dataset import Account, Call, Contact
+
+
+class MentionKind(StrEnum):
+    TECHNICAL_REQUIREMENT = "technical_requirement"
+    OBJECTION = "objection"
+    COMPETITOR = "competitor"
+    NEXT_STEP = "next_step"
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One thing said on one call: ``label`` is the class (latency, no_budget, snowflake)."""
+
+    kind: MentionKind
+    label: str
+    call_id: str
+    call_date: date
+    field: str
+    snippet: str
+
+    def evidence(self) -> Evidence:
+        return Evidence(
+            source="gong_call_f",
+            ref=self.call_id,
+            field=self.field,
+            date=self.call_date.isoformat(),
+            value=self.label,
+            snippet=self.snippet,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StakeholderPresence:
+    """A customer-side participant on a call, with the roles their contact title implies."""
+
+    call_id: str
+    call_date: date
+    email: str
+    title: str | None
+    roles: frozenset[str]
+
+    def evidence(self) -> Evidence:
+        return Evidence(
+            source="gong_call_f",
+            ref=self.call_id,
+            field="participant_emails",
+            date=self.call_date.isoformat(),
+            value=self.email,
+            snippet=self.title,
+        )
+
+
+@dataclass(frozen=True)
+class ConversationSignals:
+    """Everything extracted from a deal's customer calls, in a deterministic order."""
+
+    calls: tuple[Call, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    stakeholders: tuple[StakeholderPresence, ...] = ()
+    _by_kind: dict[MentionKind, tuple[Mention, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        grouped: dict[MentionKind, list[Mention]] = {}
+        for mention in self.mentions:
+            grouped.setdefault(mention.kind, []).append(mention)
+        self._by_kind.update({kind: tuple(items) for kind, items in grouped.items()})
+
+    def of_kind(self, kind: MentionKind, label: str | None = None) -> tuple[Mention, ...]:
+        found = self._by_kind.get(kind, ())
+        if label is None:
+            return found
+        return tuple(m for m in found if m.label == label)
+
+    def labels(self, kind: MentionKind) -> list[str]:
+        """Distinct labels of ``kind`` in first-seen order."""
+        return list(dict.fromkeys(m.label for m in self.of_kind(kind)))
+
+    def with_role(self, role: str) -> tuple[StakeholderPresence, ...]:
+        return tuple(s for s in self.stakeholders if role in s.roles)
+
+
+class Extractor(Protocol):
+    """Turns customer calls (already filtered by the data agent) into signals."""
+
+    def extract(
+        self, calls: Sequence[Call], contacts: Sequence[Contact], account: Account
+    ) -> ConversationSignals: ...

@@ -1,0 +1,157 @@
+"""Deterministic conversation intelligence: phrase lexicons (data file) matched in calls."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from contracts.dataset import Account, Call, Contact
+from services.decision_agent.conversation.extractor import (
+    ConversationSignals,
+    Mention,
+    MentionKind,
+    StakeholderPresence,
+)
+from services.decision_agent.conversation.rule_models import ConversationLexicon
+from services.decision_agent.rules.loader import load_rule_file
+
+DEFAULT_LEXICON_PATH = Path(__file__).with_name("lexicons.yaml")
+#: Call fields searched, in the order their snippets are preferred as evidence.
+CALL_TEXT_FIELDS = ("next_steps", "key_points", "brief", "title", "transcript")
+NEXT_STEP_LABEL = "next_step"
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _normalise(text: str) -> str:
+    return _WHITESPACE.sub(" ", text.strip().lower())
+
+
+def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    """One alternation for all phrases, longest first, on word boundaries."""
+    unique = sorted({_normalise(p) for p in phrases}, key=lambda p: (-len(p), p))
+    body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in unique)
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
+
+
+def _domain(email_or_domain: str) -> str:
+    value = email_or_domain.strip().lower()
+    value = value.rsplit("@", 1)[-1]
+    value = value.removeprefix("http://").removeprefix("https://").split("/", 1)[0]
+    return value.removeprefix("www.")
+
+
+class LexiconExtractor:
+    """Implements :class:`~services.decision_agent.conversation.extractor.Extractor`."""
+
+    def __init__(self, lexicon: ConversationLexicon) -> None:
+        self.lexicon = lexicon
+        self._labels: dict[str, list[tuple[MentionKind, str]]] = {}
+        sections: list[tuple[MentionKind, dict[str, list[str]]]] = [
+            (MentionKind.TECHNICAL_REQUIREMENT, lexicon.technical_requirements),
+            (MentionKind.OBJECTION, lexicon.objections),
+            (MentionKind.COMPETITOR, lexicon.competitors),
+            (MentionKind.NEXT_STEP, {NEXT_STEP_LABEL: lexicon.next_steps}),
+        ]
+        for kind, mapping in sections:
+            for label, phrases in mapping.items():
+                for phrase in phrases:
+                    entry = (kind, label)
+                    bucket = self._labels.setdefault(_normalise(phrase), [])
+                    if entry not in bucket:
+                        bucket.append(entry)
+        self._pattern = _phrase_pattern(self._labels)
+        self._role_patterns = {
+            role: _phrase_pattern(phrases) for role, phrases in lexicon.stakeholder_roles.items()
+        }
+        self._half_snippet = lexicon.snippet_chars // 2
+
+    @classmethod
+    def from_file(cls, path: Path = DEFAULT_LEXICON_PATH) -> LexiconExtractor:
+        return cls(load_rule_file(path, ConversationLexicon))
+
+    # ------------------------------------------------------------------ extraction
+
+    def extract(
+        self, calls: Sequence[Call], contacts: Sequence[Contact], account: Account
+    ) -> ConversationSignals:
+        ordered = tuple(sorted(calls, key=lambda c: (c.start_ts, c.call_id)))
+        mentions: list[Mention] = []
+        stakeholders: list[StakeholderPresence] = []
+        contacts_by_email = {c.email.strip().lower(): c for c in contacts if c.email}
+        account_domain = _domain(account.sf_company_domain or "")
+        for call in ordered:
+            mentions.extend(self._mentions(call))
+            stakeholders.extend(self._stakeholders(call, contacts_by_email, account_domain))
+        return ConversationSignals(
+            calls=ordered, mentions=tuple(mentions), stakeholders=tuple(stakeholders)
+        )
+
+    def _mentions(self, call: Call) -> list[Mention]:
+        seen: set[tuple[MentionKind, str]] = set()
+        found: list[Mention] = []
+        call_date = call.start_ts.date()
+        for field_name in CALL_TEXT_FIELDS:
+            text = getattr(call, field_name)
+            if not text:
+                continue
+            if field_name == "next_steps" and text.strip():
+                key = (MentionKind.NEXT_STEP, NEXT_STEP_LABEL)
+                seen.add(key)
+                found.append(
+                    Mention(*key, call.call_id, call_date, field_name, self._snippet(text, 0, 0))
+                )
+            for match in self._pattern.finditer(text):
+                for key in self._labels.get(_normalise(match.group(0)), ()):
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    snippet = self._snippet(text, match.start(), match.end())
+                    found.append(Mention(*key, call.call_id, call_date, field_name, snippet))
+        return found
+
+    def _snippet(self, text: str, start: int, end: int) -> str:
+        lo = max(0, start - self._half_snippet)
+        hi = min(len(text), end + self._half_snippet)
+        snippet = _WHITESPACE.sub(" ", text[lo:hi]).strip()
+        return f"{'...' if lo > 0 else ''}{snippet}{'...' if hi < len(text) else ''}"
+
+    def _stakeholders(
+        self, call: Call, contacts_by_email: dict[str, Contact], account_domain: str
+    ) -> list[StakeholderPresence]:
+        present: list[StakeholderPresence] = []
+        seen: set[str] = set()
+        for raw in call.participant_emails:
+            email = raw.strip().lower()
+            if not email or email in seen:
+                continue
+            contact = contacts_by_email.get(email)
+            domain = _domain(email)
+            is_customer = contact is not None or (
+                bool(account_domain)
+                and (domain == account_domain or domain.endswith("." + account_domain))
+            )
+            if not is_customer:
+                continue
+            seen.add(email)
+            title = contact.title if contact is not None else None
+            present.append(
+                StakeholderPresence(
+                    call.call_id, call.start_ts.date(), email, title, self.roles_for_title(title)
+                )
+            )
+        return present
+
+    def roles_for_title(self, title: str | None) -> frozenset[str]:
+        if not title:
+            return frozenset()
+        return _roles_cached(self, title)
+
+
+@lru_cache(maxsize=4096)
+def _roles_cached(extractor: LexiconExtractor, title: str) -> frozenset[str]:
+    return frozenset(
+        role for role, pattern in extractor._role_patterns.items() if pattern.search(title)
+    )
