@@ -1,0 +1,276 @@
+"""Executions (`revops_ai_executions`, the seed's "Durable Persistent State" table): one row per
+request, its versioned `state_data` holding the planned action jobs, their delivery results
+and any compensating jobs, so a flow's outcome is always recorded and recoverable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from contracts.actions import ActionJob, ActionResult, ActionStatus
+from contracts.analysis import AnalysisResults
+from contracts.common import AnalysisType, Subject, utcnow
+from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
+
+EXECUTIONS_TABLE = "revops_ai_executions"
+
+
+class ExecutionStatus(StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+FINAL_STATUSES = (ExecutionStatus.COMPLETE, ExecutionStatus.PARTIAL, ExecutionStatus.FAILED)
+
+
+class ExecutionError(Exception):
+    """Base of the execution store's refusals."""
+
+
+class ExecutionNotFoundError(ExecutionError):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"no execution for request {request_id!r}")
+        self.request_id = request_id
+
+
+class UnknownActionError(ExecutionError):
+    def __init__(self, request_id: str, action_id: str) -> None:
+        super().__init__(f"action {action_id!r} was not planned for request {request_id!r}")
+
+
+class ExecutionConflictError(ExecutionError):
+    def __init__(self, request_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"execution {request_id!r} changed since it was read: expected version {expected}, "
+            f"found {actual}"
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+class Compensation(BaseModel):
+    """A compensating job and why it was needed (the seed's compensating transactions)."""
+
+    rule: str
+    reason: str
+    compensates: str = Field(description="action_id of the step that must not stand alone")
+    failed: list[str] = Field(description="action_ids whose failure left it alone")
+    job: ActionJob
+
+
+class ExecutionState(BaseModel):
+    """`state_data`: everything needed to finish the flow after a restart."""
+
+    analysis_type: AnalysisType
+    subject: Subject
+    scores: dict[str, int] = Field(default_factory=dict)
+    summary: str = ""
+    insight_ids: list[str] = Field(default_factory=list)
+    planned_actions: list[ActionJob] = Field(default_factory=list)
+    results: dict[str, ActionResult] = Field(default_factory=dict)
+    compensations_checked: bool = False
+    compensations: list[Compensation] = Field(default_factory=list)
+    started_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+    flow_published_at: datetime | None = None
+
+    def all_jobs(self) -> list[ActionJob]:
+        return [*self.planned_actions, *(c.job for c in self.compensations)]
+
+    def primary_results(self) -> list[ActionResult]:
+        return [
+            self.results[j.action_id] for j in self.planned_actions if j.action_id in self.results
+        ]
+
+    def primaries_done(self) -> bool:
+        return all(job.action_id in self.results for job in self.planned_actions)
+
+    def pending_compensations(self) -> list[ActionJob]:
+        return [c.job for c in self.compensations if c.job.action_id not in self.results]
+
+    def is_complete(self) -> bool:
+        return (
+            self.primaries_done()
+            and self.compensations_checked
+            and not self.pending_compensations()
+        )
+
+
+class Execution(BaseModel):
+    request_id: str
+    flow_id: str | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    execution_status: ExecutionStatus
+    state: ExecutionState
+
+
+CompensationPlanner = Callable[[ExecutionState], Sequence[Compensation]]
+
+
+def is_complete(execution: Execution) -> bool:
+    """Every planned job and every compensating job has a result."""
+    return execution.state.is_complete()
+
+
+def derive_status(state: ExecutionState) -> ExecutionStatus:
+    """planned -> in_progress -> complete | partial | failed, from the primary results."""
+    if not state.results:
+        return ExecutionStatus.PLANNED
+    if not state.primaries_done():
+        return ExecutionStatus.IN_PROGRESS
+    results = state.primary_results()
+    failed = sum(r.status is ActionStatus.FAILED for r in results)
+    if failed == 0:
+        return ExecutionStatus.COMPLETE
+    return ExecutionStatus.FAILED if failed == len(results) else ExecutionStatus.PARTIAL
+
+
+class ExecutionRepository:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def start(
+        self,
+        request_id: str,
+        flow_id: str | None,
+        analysis: AnalysisResults,
+        planned_actions: Sequence[ActionJob],
+        insight_ids: Sequence[str] = (),
+        started_at: datetime | None = None,
+    ) -> Execution:
+        """Record the plan; starting the same request again returns the existing execution."""
+        now = utcnow()
+        state = ExecutionState(
+            analysis_type=analysis.analysis_type,
+            subject=analysis.subject,
+            scores=analysis.analysis_results.scores,
+            summary=analysis.summary,
+            insight_ids=list(insight_ids),
+            planned_actions=list(planned_actions),
+            started_at=started_at or now,
+        )
+        # A flow with nothing to do is complete at once (and has nothing to compensate).
+        if not state.planned_actions:
+            state.compensations_checked = True
+            state.completed_at = now
+        status = ExecutionStatus.COMPLETE if not planned_actions else ExecutionStatus.PLANNED
+        with self.store.transaction() as conn:
+            conn.execute(
+                f"INSERT OR IGNORE INTO {EXECUTIONS_TABLE} (request_id, flow_id, version, "
+                "created_at, updated_at, state_data, execution_status) "
+                "VALUES (?, ?, 1, ?, ?, ?, ?)",
+                (request_id, flow_id, to_db_time(now), to_db_time(now), _dump(state), status.value),
+            )
+            return self._get(conn, request_id)
+
+    def record_result(
+        self,
+        action_result: ActionResult,
+        compensate: CompensationPlanner | None = None,
+        expected_version: int | None = None,
+    ) -> Execution:
+        """Store one delivery result (idempotent per action_id) and move the status on.
+
+        When this result completes the planned jobs, `compensate` runs in the same
+        transaction, so the compensating jobs are recorded before anyone can see the flow
+        as finished.
+        """
+        with self.store.transaction() as conn:
+            execution = self._get(conn, action_result.request_id)
+            if expected_version is not None and expected_version != execution.version:
+                raise ExecutionConflictError(
+                    execution.request_id, expected_version, execution.version
+                )
+            state = execution.state
+            if action_result.action_id in state.results:
+                return execution  # redelivered result: already counted
+            if action_result.action_id not in {j.action_id for j in state.all_jobs()}:
+                raise UnknownActionError(execution.request_id, action_result.action_id)
+            state.results[action_result.action_id] = action_result
+            if state.primaries_done() and not state.compensations_checked:
+                state.compensations.extend(compensate(state) if compensate else ())
+                state.compensations_checked = True
+            if state.is_complete() and state.completed_at is None:
+                state.completed_at = utcnow()
+            return self._save(conn, execution, derive_status(state), state)
+
+    def mark_flow_published(self, request_id: str) -> Execution:
+        with self.store.transaction() as conn:
+            execution = self._get(conn, request_id)
+            if execution.state.flow_published_at is not None:
+                return execution
+            execution.state.flow_published_at = utcnow()
+            return self._save(conn, execution, execution.execution_status, execution.state)
+
+    def get(self, request_id: str) -> Execution:
+        with self.store.reader() as conn:
+            return self._get(conn, request_id)
+
+    def find(self, request_id: str) -> Execution | None:
+        try:
+            return self.get(request_id)
+        except ExecutionNotFoundError:
+            return None
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, request_id: str) -> Execution:
+        row = conn.execute(
+            f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            raise ExecutionNotFoundError(request_id)
+        return Execution(
+            request_id=row["request_id"],
+            flow_id=row["flow_id"],
+            version=row["version"],
+            created_at=from_db_time(row["created_at"]),
+            updated_at=from_db_time(row["updated_at"]),
+            execution_status=ExecutionStatus(row["execution_status"]),
+            state=ExecutionState.model_validate(from_json(row["state_data"])),
+        )
+
+    @staticmethod
+    def _save(
+        conn: sqlite3.Connection,
+        execution: Execution,
+        status: ExecutionStatus,
+        state: ExecutionState,
+    ) -> Execution:
+        now = utcnow()
+        version = execution.version + 1
+        cursor = conn.execute(
+            f"UPDATE {EXECUTIONS_TABLE} SET version = ?, updated_at = ?, state_data = ?, "
+            "execution_status = ? WHERE request_id = ? AND version = ?",
+            (
+                version,
+                to_db_time(now),
+                _dump(state),
+                status.value,
+                execution.request_id,
+                execution.version,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise ExecutionConflictError(execution.request_id, execution.version, -1)
+        return execution.model_copy(
+            update={
+                "version": version,
+                "updated_at": now,
+                "execution_status": status,
+                "state": state,
+            }
+        )
+
+
+def _dump(state: ExecutionState) -> str:
+    return to_json(state.model_dump(mode="json"))

@@ -1,0 +1,594 @@
+"""Insights (`revops_ai_insights`, DOMAIN.md section 5): one open insight per subject and type,
+a lifecycle with a timestamp per transition, an audit row for every change, optimistic
+concurrency on `version`, and expiry.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sqlite3
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from contracts.analysis import Flag, Recommendation
+from contracts.common import Priority, Severity, Subject, utcnow
+from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
+
+INSIGHT_NAMESPACE = uuid.UUID("6f1c1f0e-5d0b-4c1e-9d0a-7b1f3a2e9c41")
+SYSTEM_ACTOR = "execution_agent"
+
+
+class InsightStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+    EXPIRED = "expired"
+
+
+# Statuses in which an insight is still "open" in the wide sense: at most one per subject+type.
+ACTIVE_STATUSES = (InsightStatus.OPEN, InsightStatus.ACKNOWLEDGED, InsightStatus.IN_PROGRESS)
+# Statuses expiry applies to: nobody has started working on the insight yet.
+EXPIRABLE_STATUSES = (InsightStatus.OPEN, InsightStatus.ACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: tuple[InsightStatus, ...]
+    target: InsightStatus
+    stamp_column: str
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("ack", (InsightStatus.OPEN,), InsightStatus.ACKNOWLEDGED, "acknowledged_at"),
+        Transition(
+            "start",
+            (InsightStatus.OPEN, InsightStatus.ACKNOWLEDGED),
+            InsightStatus.IN_PROGRESS,
+            "started_at",
+        ),
+        Transition(
+            "resolve",
+            (InsightStatus.ACKNOWLEDGED, InsightStatus.IN_PROGRESS),
+            InsightStatus.RESOLVED,
+            "resolved_at",
+        ),
+        Transition("dismiss", ACTIVE_STATUSES, InsightStatus.DISMISSED, "dismissed_at"),
+        Transition("expire", EXPIRABLE_STATUSES, InsightStatus.EXPIRED, "expired_at"),
+    )
+}
+
+SEVERITY_WEIGHT: dict[str, float] = {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
+
+DEFAULT_TTL: dict[Priority, timedelta] = {
+    Priority.CRITICAL: timedelta(days=7),
+    Priority.HIGH: timedelta(days=14),
+    Priority.MEDIUM: timedelta(days=30),
+    Priority.LOW: timedelta(days=60),
+}
+
+
+class InsightError(Exception):
+    """Base of the insight store's refusals."""
+
+
+class InsightNotFoundError(InsightError):
+    def __init__(self, insight_id: str) -> None:
+        super().__init__(f"insight {insight_id!r} not found")
+        self.insight_id = insight_id
+
+
+class IllegalTransitionError(InsightError):
+    def __init__(self, insight_id: str, action: str, status: str) -> None:
+        allowed = TRANSITIONS[action].sources if action in TRANSITIONS else ()
+        super().__init__(
+            f"cannot {action} insight {insight_id!r}: it is {status!r}"
+            + (f"; {action} is allowed from {', '.join(allowed)}" if allowed else "")
+        )
+        self.insight_id = insight_id
+        self.action = action
+        self.status = status
+
+
+class StaleVersionError(InsightError):
+    def __init__(self, insight_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"insight {insight_id!r} changed since you read it: you had version {expected}, "
+            f"it is now version {actual}; reload it and try again"
+        )
+        self.insight_id = insight_id
+        self.expected = expected
+        self.actual = actual
+
+
+class Insight(BaseModel):
+    insight_id: str
+    request_id: str
+    flow_id: str | None = None
+    correlation_id: str | None = None
+    source_agent: str = SYSTEM_ACTOR
+    category: str
+    type: str
+    title: str
+    description: str
+    status: InsightStatus
+    priority: Priority
+    confidence: float
+    impact_score: float
+    urgency_score: float
+    account_id: str
+    opportunity_id: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    evidence: list[dict[str, Any]] = Field(default_factory=list)
+    recommended_actions: list[dict[str, Any]] = Field(default_factory=list)
+    actions_taken: list[dict[str, Any]] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = None
+    started_at: datetime | None = None
+    resolved_at: datetime | None = None
+    dismissed_at: datetime | None = None
+    expired_at: datetime | None = None
+    expires_at: datetime | None = None
+    version: int
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(account_id=self.account_id, opportunity_id=self.opportunity_id)
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """Expired in effect: marked so, or expirable and past `expires_at`."""
+        if self.status is InsightStatus.EXPIRED:
+            return True
+        now = now or utcnow()
+        return (
+            self.status in EXPIRABLE_STATUSES
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
+
+    def effective_status(self, now: datetime | None = None) -> InsightStatus:
+        return InsightStatus.EXPIRED if self.is_expired(now) else self.status
+
+
+class AuditEntry(BaseModel):
+    audit_id: int
+    insight_id: str
+    version: int
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    note: str | None = None
+    changes: dict[str, Any] = Field(default_factory=dict)
+
+
+def subject_key(account_id: str, opportunity_id: str | None) -> str:
+    return f"{account_id}|{opportunity_id or ''}"
+
+
+# Fields a re-run may change, compared to say in the audit row what changed.
+RERUN_FIELDS = (
+    "request_id",
+    "flow_id",
+    "correlation_id",
+    "title",
+    "description",
+    "priority",
+    "confidence",
+    "impact_score",
+    "urgency_score",
+    "payload",
+    "evidence",
+    "recommended_actions",
+    "expires_at",
+)
+
+JSON_COLUMNS = ("payload", "evidence", "recommended_actions", "actions_taken")
+TIME_COLUMNS = (
+    "created_at",
+    "updated_at",
+    "acknowledged_at",
+    "started_at",
+    "resolved_at",
+    "dismissed_at",
+    "expired_at",
+    "expires_at",
+)
+
+
+def _row_to_insight(row: sqlite3.Row) -> Insight:
+    data = {key: row[key] for key in row.keys() if key != "subject_key"}  # noqa: SIM118
+    for col in JSON_COLUMNS:
+        data[col] = from_json(data[col])
+    for col in TIME_COLUMNS:
+        data[col] = from_db_time(data[col])
+    return Insight.model_validate(data)
+
+
+def _db_value(field: str, value: Any) -> Any:
+    if field in JSON_COLUMNS:
+        return to_json(value)
+    if field in TIME_COLUMNS:
+        return to_db_time(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
+
+
+def _comparable(field: str, value: Any) -> Any:
+    return _db_value(field, value)
+
+
+class InsightRepository:
+    """Reads and writes insights; every write is one short `BEGIN IMMEDIATE` transaction."""
+
+    def __init__(
+        self,
+        store: Store,
+        ttl: Mapping[Priority, timedelta] | None = None,
+        source_agent: str = SYSTEM_ACTOR,
+    ) -> None:
+        self.store = store
+        self.ttl = dict(ttl or DEFAULT_TTL)
+        self.source_agent = source_agent
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def upsert_from_flag(
+        self,
+        subject: Subject,
+        flag: Flag,
+        request_id: str,
+        flow_id: str | None = None,
+        correlation_id: str | None = None,
+        recommended_actions: Sequence[Recommendation | Mapping[str, Any]] = (),
+        payload: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Insight:
+        """Create the insight for this flag, or update the open one for the same subject+type.
+
+        A redelivery of the same request changes nothing (same version back); a re-run
+        bumps the version and writes an audit row naming what changed.
+        """
+        now = now or utcnow()
+        priority = Priority(flag.severity.value)
+        recs = [
+            r.model_dump(mode="json") if isinstance(r, Recommendation) else dict(r)
+            for r in recommended_actions
+        ]
+        fields: dict[str, Any] = {
+            "request_id": request_id,
+            "flow_id": flow_id,
+            "correlation_id": correlation_id,
+            "title": _title(flag),
+            "description": flag.description,
+            "priority": priority,
+            "confidence": flag.confidence,
+            "impact_score": SEVERITY_WEIGHT[flag.severity.value],
+            "urgency_score": _urgency(flag.severity, recs),
+            "payload": dict(payload or {}),
+            "evidence": [e.model_dump(mode="json") for e in flag.evidence],
+            "recommended_actions": recs,
+            "expires_at": now + self.ttl[priority],
+        }
+        key = subject_key(subject.account_id, subject.opportunity_id)
+        for _ in range(2):  # second round only if the unique index caught a race
+            try:
+                with self.store.transaction() as conn:
+                    row = conn.execute(
+                        "SELECT * FROM revops_ai_insights WHERE subject_key = ? AND type = ? "
+                        f"AND status IN ({_placeholders(ACTIVE_STATUSES)})",
+                        (key, flag.insight_type, *ACTIVE_STATUSES),
+                    ).fetchone()
+                    if row is None:
+                        insight_id = _insight_id(key, flag.insight_type, request_id)
+                        existing = conn.execute(
+                            "SELECT * FROM revops_ai_insights WHERE insight_id = ?", (insight_id,)
+                        ).fetchone()
+                        if existing is not None:  # redelivery after it was closed: no reopen
+                            return _row_to_insight(existing)
+                        return self._insert(conn, insight_id, subject, key, flag, fields, now)
+                    return self._rerun_update(conn, _row_to_insight(row), fields, now)
+            except sqlite3.IntegrityError:
+                continue
+        raise InsightError(f"could not upsert insight for {key} {flag.insight_type}")
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        insight_id: str,
+        subject: Subject,
+        key: str,
+        flag: Flag,
+        fields: dict[str, Any],
+        now: datetime,
+    ) -> Insight:
+        insight = Insight(
+            insight_id=insight_id,
+            source_agent=self.source_agent,
+            category=flag.category.value,
+            type=flag.insight_type,
+            status=InsightStatus.OPEN,
+            account_id=subject.account_id,
+            opportunity_id=subject.opportunity_id,
+            created_at=now,
+            updated_at=now,
+            version=1,
+            **fields,
+        )
+        columns = {name: _db_value(name, getattr(insight, name)) for name in Insight.model_fields}
+        columns["subject_key"] = key
+        conn.execute(
+            f"INSERT INTO revops_ai_insights ({', '.join(columns)}) "
+            f"VALUES ({_placeholders(columns)})",
+            tuple(columns.values()),
+        )
+        _audit(conn, insight.insight_id, 1, now, self.source_agent, "create", None, "open")
+        return insight
+
+    def _rerun_update(
+        self, conn: sqlite3.Connection, current: Insight, fields: dict[str, Any], now: datetime
+    ) -> Insight:
+        if fields["request_id"] == current.request_id:
+            return current  # redelivery of the request that wrote it: nothing new
+        changes = {
+            name: {
+                "from": _comparable(name, getattr(current, name)),
+                "to": _comparable(name, value),
+            }
+            for name, value in fields.items()
+            if _comparable(name, getattr(current, name)) != _comparable(name, value)
+        }
+        version = current.version + 1
+        assignments = {name: _db_value(name, value) for name, value in fields.items()}
+        assignments.update(updated_at=to_db_time(now), version=version)
+        conn.execute(
+            f"UPDATE revops_ai_insights SET {', '.join(f'{k} = ?' for k in assignments)} "
+            "WHERE insight_id = ?",
+            (*assignments.values(), current.insight_id),
+        )
+        _audit(
+            conn,
+            current.insight_id,
+            version,
+            now,
+            self.source_agent,
+            "rerun",
+            current.status,
+            current.status,
+            "updated by re-run",
+            changes,
+        )
+        return current.model_copy(update={**fields, "updated_at": now, "version": version})
+
+    def transition(
+        self,
+        insight_id: str,
+        action: str,
+        actor: str,
+        note: str | None = None,
+        expected_version: int | None = None,
+        now: datetime | None = None,
+    ) -> Insight:
+        """Apply `ack`, `start`, `resolve`, `dismiss` (or `expire`); refuse illegal or stale."""
+        if action not in TRANSITIONS:
+            raise InsightError(f"unknown action {action!r}; use one of {', '.join(TRANSITIONS)}")
+        rule = TRANSITIONS[action]
+        now = now or utcnow()
+        with self.store.transaction() as conn:
+            current = self._get(conn, insight_id)
+            if expected_version is not None and expected_version != current.version:
+                raise StaleVersionError(insight_id, expected_version, current.version)
+            if current.status not in rule.sources:
+                raise IllegalTransitionError(insight_id, action, current.status)
+            version = current.version + 1
+            cursor = conn.execute(
+                f"UPDATE revops_ai_insights SET status = ?, {rule.stamp_column} = ?, "
+                "updated_at = ?, version = ? WHERE insight_id = ? AND version = ?",
+                (
+                    rule.target.value,
+                    to_db_time(now),
+                    to_db_time(now),
+                    version,
+                    insight_id,
+                    current.version,
+                ),
+            )
+            if cursor.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; kept as a guard
+                raise StaleVersionError(insight_id, current.version, -1)
+            _audit(conn, insight_id, version, now, actor, action, current.status, rule.target, note)
+        return current.model_copy(
+            update={
+                "status": rule.target,
+                rule.stamp_column: now,
+                "updated_at": now,
+                "version": version,
+            }
+        )
+
+    def expire_due(self, now: datetime | None = None, actor: str = SYSTEM_ACTOR) -> list[Insight]:
+        """Mark every expirable insight past its `expires_at` as expired; returns them."""
+        now = now or utcnow()
+        with self.store.reader() as conn:
+            ids = [
+                row["insight_id"]
+                for row in conn.execute(
+                    "SELECT insight_id FROM revops_ai_insights WHERE expires_at <= ? "
+                    f"AND status IN ({_placeholders(EXPIRABLE_STATUSES)})",
+                    (to_db_time(now), *EXPIRABLE_STATUSES),
+                )
+            ]
+        expired = []
+        for insight_id in ids:
+            try:
+                expired.append(
+                    self.transition(insight_id, "expire", actor, "past expires_at", now=now)
+                )
+            except IllegalTransitionError:
+                continue  # someone moved it on in the meantime
+        return expired
+
+    def record_action_taken(
+        self, insight_id: str, action_result: BaseModel | Mapping[str, Any]
+    ) -> Insight:
+        """Append a delivery result to `actions_taken` (idempotent per action_id)."""
+        entry = (
+            action_result.model_dump(mode="json")
+            if isinstance(action_result, BaseModel)
+            else dict(action_result)
+        )
+        now = utcnow()
+        with self.store.transaction() as conn:
+            current = self._get(conn, insight_id)
+            taken = [
+                a for a in current.actions_taken if a.get("action_id") != entry.get("action_id")
+            ]
+            taken.append(entry)
+            version = current.version + 1
+            conn.execute(
+                "UPDATE revops_ai_insights SET actions_taken = ?, updated_at = ?, version = ? "
+                "WHERE insight_id = ?",
+                (to_json(taken), to_db_time(now), version, insight_id),
+            )
+            _audit(
+                conn,
+                insight_id,
+                version,
+                now,
+                SYSTEM_ACTOR,
+                "action_taken",
+                current.status,
+                current.status,
+                f"{entry.get('channel')} -> {entry.get('destination')}: {entry.get('status')}",
+            )
+        return current.model_copy(
+            update={"actions_taken": taken, "updated_at": now, "version": version}
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, insight_id: str) -> Insight:
+        with self.store.reader() as conn:
+            return self._get(conn, insight_id)
+
+    def list(
+        self,
+        status: str | None = None,
+        category: str | None = None,
+        account_id: str | None = None,
+        since: datetime | None = None,
+        now: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Insight]:
+        """Newest first. `status` is the effective status: `expired` includes open ones past
+        their expiry, and `open`/`acknowledged` leave those out."""
+        now_text = to_db_time(now or utcnow())
+        where: list[str] = []
+        params: list[Any] = []
+        expirable = _placeholders(EXPIRABLE_STATUSES)
+        if status == InsightStatus.EXPIRED:
+            where.append(f"(status = 'expired' OR (status IN ({expirable}) AND expires_at <= ?))")
+            params += [*EXPIRABLE_STATUSES, now_text]
+        elif status is not None:
+            where.append("status = ?")
+            params.append(InsightStatus(status).value)
+            if status in EXPIRABLE_STATUSES:
+                where.append("(expires_at IS NULL OR expires_at > ?)")
+                params.append(now_text)
+        if category:
+            where.append("category = ?")
+            params.append(category)
+        if account_id:
+            where.append("account_id = ?")
+            params.append(account_id)
+        if since:
+            where.append("updated_at >= ?")
+            params.append(to_db_time(since))
+        sql = "SELECT * FROM revops_ai_insights"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated_at DESC, insight_id LIMIT ?"
+        with self.store.reader() as conn:
+            return [_row_to_insight(row) for row in conn.execute(sql, (*params, limit))]
+
+    def audit(self, insight_id: str) -> builtins.list[AuditEntry]:
+        with self.store.reader() as conn:
+            rows = conn.execute(
+                "SELECT * FROM revops_ai_insight_audit WHERE insight_id = ? ORDER BY audit_id",
+                (insight_id,),
+            ).fetchall()
+        return [
+            AuditEntry.model_validate(
+                {**dict(row), "at": from_db_time(row["at"]), "changes": from_json(row["changes"])}
+            )
+            for row in rows
+        ]
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, insight_id: str) -> Insight:
+        row = conn.execute(
+            "SELECT * FROM revops_ai_insights WHERE insight_id = ?", (insight_id,)
+        ).fetchone()
+        if row is None:
+            raise InsightNotFoundError(insight_id)
+        return _row_to_insight(row)
+
+
+def _audit(
+    conn: sqlite3.Connection,
+    insight_id: str,
+    version: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    note: str | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO revops_ai_insight_audit "
+        "(insight_id, version, at, actor, action, from_status, to_status, note, changes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            insight_id,
+            version,
+            to_db_time(at),
+            actor,
+            action,
+            None if from_status is None else str(from_status),
+            str(to_status),
+            note,
+            to_json(dict(changes or {})),
+        ),
+    )
+
+
+def _insight_id(key: str, insight_type: str, request_id: str) -> str:
+    """Deterministic: the same request always names the same insight (safe redelivery)."""
+    return str(uuid.uuid5(INSIGHT_NAMESPACE, f"{key}|{insight_type}|{request_id}"))
+
+
+def _placeholders(values: Sequence[Any] | Mapping[str, Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _title(flag: Flag) -> str:
+    return flag.code.replace("_", " ").capitalize()
+
+
+def _urgency(severity: Severity, recommendations: Sequence[Mapping[str, Any]]) -> float:
+    weights = [SEVERITY_WEIGHT.get(str(r.get("priority")), 0.0) for r in recommendations]
+    return max([SEVERITY_WEIGHT[severity.value], *weights])

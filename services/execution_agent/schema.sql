@@ -1,0 +1,84 @@
+-- Embedded (SQLite) twin of the production Firebolt tables of the same names.
+-- JSON columns are TEXT here and VARIANT/TEXT in Firebolt; timestamps are ISO-8601 UTC text,
+-- which sorts like the instant it names.
+
+CREATE TABLE IF NOT EXISTS revops_ai_insights (
+    insight_id          TEXT PRIMARY KEY,
+    request_id          TEXT NOT NULL,
+    flow_id             TEXT,
+    correlation_id      TEXT,
+    source_agent        TEXT NOT NULL,
+    category            TEXT NOT NULL,
+    type                TEXT NOT NULL,
+    title               TEXT NOT NULL,
+    description         TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    priority            TEXT NOT NULL,
+    confidence          REAL NOT NULL,
+    impact_score        REAL NOT NULL,
+    urgency_score       REAL NOT NULL,
+    account_id          TEXT NOT NULL,
+    opportunity_id      TEXT,
+    -- account_id|opportunity_id: one column so the partial unique index below can use it.
+    subject_key         TEXT NOT NULL,
+    payload             TEXT NOT NULL DEFAULT '{}',
+    evidence            TEXT NOT NULL DEFAULT '[]',
+    recommended_actions TEXT NOT NULL DEFAULT '[]',
+    actions_taken       TEXT NOT NULL DEFAULT '[]',
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    acknowledged_at     TEXT,
+    started_at          TEXT,
+    resolved_at         TEXT,
+    dismissed_at        TEXT,
+    expired_at          TEXT,
+    expires_at          TEXT,
+    version             INTEGER NOT NULL
+);
+
+-- The rule "one open insight per subject and type" as a constraint, not only as code:
+-- even two processes racing past the application check cannot both insert.
+CREATE UNIQUE INDEX IF NOT EXISTS ux_insights_one_active
+    ON revops_ai_insights (subject_key, type)
+    WHERE status IN ('open', 'acknowledged', 'in_progress');
+
+CREATE INDEX IF NOT EXISTS ix_insights_status ON revops_ai_insights (status, updated_at);
+CREATE INDEX IF NOT EXISTS ix_insights_account ON revops_ai_insights (account_id, updated_at);
+
+CREATE TABLE IF NOT EXISTS revops_ai_insight_audit (
+    audit_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    insight_id   TEXT NOT NULL REFERENCES revops_ai_insights (insight_id),
+    version      INTEGER NOT NULL,
+    at           TEXT NOT NULL,
+    actor        TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    from_status  TEXT,
+    to_status    TEXT NOT NULL,
+    note         TEXT,
+    changes      TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE INDEX IF NOT EXISTS ix_insight_audit_insight ON revops_ai_insight_audit (insight_id, audit_id);
+
+-- Seed schema ("Durable Persistent State"), column for column.
+CREATE TABLE IF NOT EXISTS revops_ai_executions (
+    request_id        TEXT PRIMARY KEY,
+    flow_id           TEXT,
+    version           INTEGER NOT NULL,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    state_data        TEXT NOT NULL,
+    execution_status  TEXT NOT NULL
+);
+
+-- One current health record per account (consumption analyses keep it fresh).
+CREATE TABLE IF NOT EXISTS revops_ai_health (
+    account_id   TEXT PRIMARY KEY,
+    score        INTEGER,
+    churn_risk   TEXT,
+    band         TEXT,
+    as_of        TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    request_id   TEXT,
+    detail       TEXT NOT NULL DEFAULT '{}'
+);

@@ -1,0 +1,114 @@
+"""The embedded state store: one SQLite file in WAL mode, shared by every service process.
+
+Why SQLite (WAL) and not DuckDB: every agent runs in its own process and several of them
+write insights, executions and health records at the same time. A DuckDB file can be
+opened for writing by one process only (a second writer gets a lock error), so it would
+force a server or a single writer process. SQLite in WAL mode lets any number of
+processes read while one writes, serialises writers with a file lock, and needs no
+server. Writers take the lock up front (`BEGIN IMMEDIATE`), keep transactions short, and
+wait for a busy lock (`busy_timeout`) instead of failing.
+
+In production the same tables live in Firebolt (`revops_ai_insights`,
+`revops_ai_insight_audit`, `revops_ai_executions`, `revops_ai_health`); `schema.sql` is
+their embedded twin, column for column.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.common.settings import get_settings
+
+SCHEMA_FILE = Path(__file__).with_name("schema.sql")
+DEFAULT_DB_NAME = "revops.db"
+BUSY_TIMEOUT_MS = 15_000
+
+
+def default_db_path() -> Path:
+    return get_settings().resolved_state_dir / DEFAULT_DB_NAME
+
+
+def to_db_time(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC with fixed precision, so text order equals time order."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def from_json(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+class Store:
+    """Opens short-lived connections to one SQLite file; creates the schema on first use.
+
+    A connection per unit of work (not one shared connection) keeps the store safe across
+    threads and `fork`, and costs well under a millisecond.
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._init_schema()
+
+    @property
+    def database_name(self) -> str:
+        return "sqlite"
+
+    def connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the write lock from its first statement."""
+        conn = self.connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _init_schema(self) -> None:
+        conn = self.connect()
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RuntimeError(f"could not switch {self.path} to WAL mode (got {mode})")
+            conn.executescript(SCHEMA_FILE.read_text())
+        finally:
+            conn.close()
