@@ -1,0 +1,146 @@
+"""Remembers which token ids (jti) were accepted, so a captured message cannot be re-used.
+
+Kafka delivers at least once: after a crash or a rebalance a consumer reads the same record
+again. That is not an attack, and the runtime dedupes it by idempotency key. So a jti seen
+again is only a replay when it comes back at a different record position (or with a
+different payload); the same record read twice is a benign redelivery.
+
+Entries are keyed by (issuer, jti), so the DLQ replay tool re-signing a message under its own
+identity is a new token, not a replay of the original one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from services.common.sqlite import connect
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One accepted token: who issued it, which payload, at which record position."""
+
+    issuer: str
+    jti: str
+    payload_hash: str
+    position: str | None
+
+
+def _is_benign(first: tuple[str, str | None], again: Sighting) -> bool:
+    payload_hash, position = first
+    return (
+        again.position is not None
+        and position == again.position
+        and payload_hash == again.payload_hash
+    )
+
+
+class ReplayCache(Protocol):
+    def check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
+        """Record `sighting`; False if its jti was already accepted elsewhere (a replay)."""
+        ...
+
+
+class InMemoryReplayCache:
+    """Bounded TTL cache for one process (tests, the embedded run).
+
+    When full, the oldest entries are evicted first: bounded memory wins over remembering
+    everything, so size `max_entries` above the number of messages accepted per TTL.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: OrderedDict[tuple[str, str], tuple[str, str | None, float]] = OrderedDict()
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
+        key = (sighting.issuer, sighting.jti)
+        with self._lock:
+            seen = self._entries.get(key)
+            if seen is not None and seen[2] > now:
+                return _is_benign(seen[:2], sighting)
+            self._entries[key] = (sighting.payload_hash, sighting.position, keep_until)
+            self._entries.move_to_end(key)
+            self._evict(now)
+        return True
+
+    def _evict(self, now: float) -> None:
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        # Entries are roughly in expiry order (constant TTL), so expired ones sit at the front.
+        while self._entries:
+            key, (_, _, keep_until) = next(iter(self._entries.items()))
+            if keep_until > now:
+                break
+            del self._entries[key]
+
+
+class SQLiteReplayCache:
+    """Durable across restarts and shared by every process on the host (SQLite WAL)."""
+
+    _SCHEMA = """
+        CREATE TABLE IF NOT EXISTS seen_tokens (
+            issuer TEXT NOT NULL,
+            jti TEXT NOT NULL,
+            payload_hash TEXT NOT NULL,
+            position TEXT,
+            keep_until REAL NOT NULL,
+            PRIMARY KEY (issuer, jti)
+        );
+        CREATE INDEX IF NOT EXISTS seen_tokens_keep_until ON seen_tokens (keep_until);
+    """
+
+    def __init__(self, path: Path, *, purge_every: int = 1000) -> None:
+        self._conn = connect(path)
+        self._conn.executescript(self._SCHEMA)
+        self._lock = threading.Lock()
+        self._purge_every = purge_every
+        self._since_purge = 0
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
+        with self._lock:
+            # BEGIN IMMEDIATE: the read and the write are one step even across processes.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                accepted = self._check_and_record(sighting, keep_until, now)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._since_purge += 1
+            if self._since_purge >= self._purge_every:
+                self.purge(now)
+        return accepted
+
+    def _check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
+        row = self._conn.execute(
+            "SELECT payload_hash, position, keep_until FROM seen_tokens"
+            " WHERE issuer = ? AND jti = ?",
+            (sighting.issuer, sighting.jti),
+        ).fetchone()
+        if row is not None and row[2] > now:
+            return _is_benign((row[0], row[1]), sighting)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO seen_tokens VALUES (?, ?, ?, ?, ?)",
+            (sighting.issuer, sighting.jti, sighting.payload_hash, sighting.position, keep_until),
+        )
+        return True
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete expired entries; returns how many."""
+        self._since_purge = 0
+        cur = self._conn.execute(
+            "DELETE FROM seen_tokens WHERE keep_until <= ?", (time.time() if now is None else now,)
+        )
+        return cur.rowcount
