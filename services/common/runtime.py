@@ -119,7 +119,7 @@ class ServiceRuntime:
     def subscribe(self, topic: str, parse: Parser, handle: Handler) -> None:
         sub = Subscription(topic, parse, handle)
 
-        async def on_batch(body: list[Any], message: Any = Context("message")) -> None:  # noqa: B008
+        async def on_batch(body: Any, message: Any = Context("message")) -> None:  # noqa: B008
             await self._process_batch(sub, message.raw_message)
 
         self.broker.subscriber(

@@ -1,0 +1,39 @@
+"""Creates every topic and its `.dlq` twin (idempotent): `python -m services.common.topics`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.common.settings import Settings, get_settings
+
+
+async def ensure_topics(settings: Settings, bootstrap: str | None = None) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap or settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in settings.topics.all_topics() if t not in existing]
+        if wanted:
+            await admin.create_topics(
+                [
+                    NewTopic(t, num_partitions=settings.topic_partitions, replication_factor=1)
+                    for t in wanted
+                ]
+            )
+        return wanted
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    settings = get_settings()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or settings.kafka_bootstrap_servers
+    created = asyncio.run(ensure_topics(settings, bootstrap))
+    print(f"topics ready on {bootstrap} ({len(created)} created)")
+
+
+if __name__ == "__main__":
+    main()
