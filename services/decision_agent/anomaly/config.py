@@ -1,0 +1,47 @@
+"""Settings of the anomaly detector (defaults documented; embeddable in rule files)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DetectorConfig(BaseModel):
+    """Every knob of :func:`score_series` / :func:`score_grid`.
+
+    Severity knots follow DOMAIN.md section 4: a stop scores 1.0, a drop below 0.3x 0.9,
+    a spike above 3x 0.8, a deviation above 50% 0.6; scores between knots are linear so the
+    score is a continuous function of the value (no jumps at thresholds).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level_window_days: float = Field(28, gt=0, description="History of the level model.")
+    max_level_points: int = Field(256, ge=4, description="Cap on the level window (points).")
+    level_min_points: int = Field(7, ge=2, description="Fewer valid points: no level model.")
+    daytype_days: int = Field(28, ge=2, description="Days searched for same day-type points.")
+    weekly_weeks: int = Field(8, ge=2, description="Same weekday/time over this many weeks.")
+    seasonal_min_points: int = Field(2, ge=2, description="Fewer samples: model unavailable.")
+    parsimony: float = Field(
+        0.8, gt=0, le=1, description="A seasonal model wins only if its spread < this x level's."
+    )
+    rel_scale_floor: float = Field(
+        0.05, ge=0, description="Spread never below this share of the baseline."
+    )
+    z_min: float = Field(1.5, ge=0, description="Robust z below this: not significant.")
+    z_full: float = Field(3.5, gt=0, description="Robust z above this: fully significant.")
+    drop_knots: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(0.0, 1.0), (0.3, 0.9), (0.5, 0.6), (1.0, 0.0)],
+        description="(value/baseline, severity) for values below the baseline.",
+    )
+    spike_knots: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(1.0, 0.0), (1.5, 0.6), (3.0, 0.8), (10.0, 0.9)],
+        description="(value/baseline, severity) for values above the baseline.",
+    )
+    stop_ratio: float = Field(0.05, ge=0, description="value/baseline at or below: a stop.")
+    alert_score: float = Field(0.5, gt=0, le=1, description="Score from which a reason is given.")
+    shift_run: int = Field(3, ge=2, description="This many same-direction alerts: level_shift.")
+    weekend_days: list[int] = Field(default_factory=lambda: [5, 6], description="Mon=0..Sun=6")
+    holidays: list[date] = Field(default_factory=list, description="Days treated as off-days.")
+    clip_negative: bool = Field(True, description="Negative values are clipped to 0.")
