@@ -284,26 +284,39 @@ class InsightRepository:
             "expires_at": now + self.ttl[priority],
         }
         key = subject_key(subject.account_id, subject.opportunity_id)
+        insight_id = _insight_id(key, flag.insight_type, request_id)
         for _ in range(2):  # second round only if the unique index caught a race
             try:
                 with self.store.transaction() as conn:
+                    seen = self._written_by(conn, key, flag.insight_type, insight_id, request_id)
+                    if seen is not None:  # redelivery of a request already applied
+                        return seen
                     row = conn.execute(
                         "SELECT * FROM revops_ai_insights WHERE subject_key = ? AND type = ? "
                         f"AND status IN ({_placeholders(ACTIVE_STATUSES)})",
                         (key, flag.insight_type, *ACTIVE_STATUSES),
                     ).fetchone()
                     if row is None:
-                        insight_id = _insight_id(key, flag.insight_type, request_id)
-                        existing = conn.execute(
-                            "SELECT * FROM revops_ai_insights WHERE insight_id = ?", (insight_id,)
-                        ).fetchone()
-                        if existing is not None:  # redelivery after it was closed: no reopen
-                            return _row_to_insight(existing)
                         return self._insert(conn, insight_id, subject, key, flag, fields, now)
                     return self._rerun_update(conn, _row_to_insight(row), fields, now)
             except sqlite3.IntegrityError:
                 continue
         raise InsightError(f"could not upsert insight for {key} {flag.insight_type}")
+
+    @staticmethod
+    def _written_by(
+        conn: sqlite3.Connection, key: str, insight_type: str, insight_id: str, request_id: str
+    ) -> Insight | None:
+        """The insight this request already created or re-ran, if any: applying an old
+        request again must neither reopen a closed insight nor overwrite newer findings."""
+        row = conn.execute(
+            "SELECT i.* FROM revops_ai_insights i WHERE i.insight_id = ? "
+            "OR (i.subject_key = ? AND i.type = ? AND EXISTS (SELECT 1 FROM "
+            "revops_ai_insight_audit a WHERE a.insight_id = i.insight_id AND a.action = 'rerun' "
+            "AND json_extract(a.changes, '$.request_id.to') = ?)) LIMIT 1",
+            (insight_id, key, insight_type, request_id),
+        ).fetchone()
+        return None if row is None else _row_to_insight(row)
 
     def _insert(
         self,
@@ -341,8 +354,6 @@ class InsightRepository:
     def _rerun_update(
         self, conn: sqlite3.Connection, current: Insight, fields: dict[str, Any], now: datetime
     ) -> Insight:
-        if fields["request_id"] == current.request_id:
-            return current  # redelivery of the request that wrote it: nothing new
         changes = {
             name: {
                 "from": _comparable(name, getattr(current, name)),

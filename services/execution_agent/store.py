@@ -25,10 +25,11 @@ from typing import Any
 import orjson
 
 from services.common.settings import get_settings
+from services.common.sqlite import connect as sqlite_connect
 
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
 DEFAULT_DB_NAME = "revops.db"
-BUSY_TIMEOUT_MS = 15_000
+BUSY_TIMEOUT_S = 15.0
 
 
 def default_db_path() -> Path:
@@ -73,11 +74,9 @@ class Store:
         return "sqlite"
 
     def connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        """WAL, busy timeout, autocommit: the project's one way to open embedded state."""
+        conn = sqlite_connect(self.path, timeout_s=BUSY_TIMEOUT_S)
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL mode
         return conn
 
     @contextmanager

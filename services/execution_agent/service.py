@@ -1,0 +1,226 @@
+"""The execution agent's two handlers, free of Kafka: the runtime calls them and publishes
+what they return (cosmicpython's "service layer": a command in, events out).
+
+- `handle_decision(analysis, ...)` (topic `revops.decisions`): insights upserted, health
+  updated, actions planned and recorded; returns the jobs for `revops.actions` (and the flow
+  output at once when there is nothing to do).
+- `handle_action_result(result)` (topic `revops.action-results`): result recorded,
+  compensations planned when the flow's last planned result arrives; returns compensating
+  jobs for `revops.actions` and, once everything has a result, the flow output for
+  `revops.flow-results`.
+
+Both are idempotent: a redelivered message returns the same jobs and the same flow output
+(deterministic ids), so re-publishing after a crash is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from contracts.actions import ActionJob, ActionResult
+from contracts.analysis import AnalysisResults, Flag
+from contracts.common import AnalysisType, utcnow
+from contracts.execution import FlowOutput
+from services.common.errors import PermanentError
+from services.execution_agent.compensations import compensation_planner
+from services.execution_agent.completion import build_execution_results, build_flow_output
+from services.execution_agent.executions import (
+    Execution,
+    ExecutionNotFoundError,
+    ExecutionRepository,
+    UnknownActionError,
+)
+from services.execution_agent.health import HealthRecord, HealthRepository
+from services.execution_agent.insights import Insight, InsightNotFoundError, InsightRepository
+from services.execution_agent.planner import PRIORITY_RANK, ActionPlanner
+from services.execution_agent.routing import RoutingRules
+from services.execution_agent.store import Store
+
+# Score names the decision agent uses for customer health and churn risk (consumption).
+HEALTH_SCORE_KEYS = ("customer_health", "health")
+CHURN_RISK_KEY = "churn_risk"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    execution: Execution
+    jobs: list[ActionJob] = field(default_factory=list)  # publish to revops.actions
+    flow_output: FlowOutput | None = None  # publish to revops.flow-results, then
+    insights: list[Insight] = field(default_factory=list)  # call flow_published()
+
+
+class ExecutionAgent:
+    def __init__(self, store: Store | None = None, routing: RoutingRules | None = None) -> None:
+        self.store = store or Store()
+        self.routing = routing or RoutingRules.load()
+        self.insights = InsightRepository(self.store)
+        self.executions = ExecutionRepository(self.store)
+        self.health = HealthRepository(self.store)
+        self.planner = ActionPlanner(self.routing)
+        self._compensate = compensation_planner(self.routing)
+
+    def handle_decision(
+        self,
+        analysis: AnalysisResults,
+        flow_id: str | None = None,
+        correlation_id: str | None = None,
+        received_at: datetime | None = None,
+    ) -> Outcome:
+        """`received_at`: the decision envelope's timestamp (stable across redeliveries)."""
+        existing = self.executions.find(analysis.request_id)
+        if existing is not None:  # redelivery: re-publish what may not have gone out
+            return Outcome(
+                execution=existing,
+                jobs=[
+                    j
+                    for j in existing.state.all_jobs()
+                    if j.action_id not in existing.state.results
+                ],
+                flow_output=self._flow_output_if_due(existing, analysis),
+            )
+        insights = self._upsert_insights(analysis, flow_id, correlation_id)
+        self._update_health(analysis, received_at)
+        jobs = self.planner.plan(analysis, insights, as_of=received_at)
+        execution = self.executions.start(
+            analysis.request_id,
+            flow_id,
+            analysis,
+            jobs,
+            insight_ids=[i.insight_id for i in insights],
+            started_at=received_at,
+        )
+        return Outcome(
+            execution=execution,
+            jobs=jobs,
+            flow_output=self._flow_output_if_due(execution, analysis),
+            insights=insights,
+        )
+
+    def handle_action_result(self, result: ActionResult) -> Outcome:
+        """Raises `PermanentError` for a result of an unknown request or action (-> DLQ)."""
+        try:
+            execution = self.executions.record_result(result, compensate=self._compensate)
+        except (ExecutionNotFoundError, UnknownActionError) as exc:
+            raise PermanentError(str(exc), code="UNKNOWN_ACTION") from exc
+        is_primary = any(j.action_id == result.action_id for j in execution.state.planned_actions)
+        self._record_on_insight(execution, result)
+        # Compensating jobs go out when the last planned result lands; a redelivered primary
+        # result re-publishes any still pending (downstream dedups on action_id).
+        jobs = execution.state.pending_compensations() if is_primary else []
+        return Outcome(
+            execution=execution,
+            jobs=jobs,
+            flow_output=self._flow_output_if_due(execution, None),
+        )
+
+    def flow_published(self, request_id: str) -> Execution:
+        return self.executions.mark_flow_published(request_id)
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _upsert_insights(
+        self, analysis: AnalysisResults, flow_id: str | None, correlation_id: str | None
+    ) -> list[Insight]:
+        insights = []
+        for flag, merged in _one_flag_per_type(analysis.analysis_results.flags):
+            recommendations = [
+                r for r in analysis.recommendations if set(r.based_on) & {f.code for f in merged}
+            ]
+            insights.append(
+                self.insights.upsert_from_flag(
+                    analysis.subject,
+                    flag,
+                    analysis.request_id,
+                    flow_id,
+                    correlation_id,
+                    recommendations,
+                    payload={
+                        "analysis_type": analysis.analysis_type.value,
+                        "flag_codes": [f.code for f in merged],
+                        "flag_type": flag.type.value,
+                        "scores": analysis.analysis_results.scores,
+                    },
+                )
+            )
+        return insights
+
+    def _update_health(self, analysis: AnalysisResults, received_at: datetime | None) -> None:
+        if analysis.analysis_type is not AnalysisType.CONSUMPTION:
+            return
+        body = analysis.analysis_results
+        key = next((k for k in HEALTH_SCORE_KEYS if k in body.scores), None)
+        if key is None:
+            return
+        churn = body.score_details.get(CHURN_RISK_KEY)
+        detail = body.score_details.get(key)
+        self.health.upsert(
+            HealthRecord(
+                account_id=analysis.subject.account_id,
+                score=body.scores[key],
+                churn_risk=churn.band if churn else None,
+                band=detail.band if detail else None,
+                as_of=received_at or utcnow(),
+                request_id=analysis.request_id,
+                detail={
+                    "scores": body.scores,
+                    "score_details": {
+                        k: v.model_dump(mode="json", exclude={"factors"})
+                        for k, v in body.score_details.items()
+                    },
+                    "summary": analysis.summary,
+                },
+            )
+        )
+
+    def _record_on_insight(self, execution: Execution, result: ActionResult) -> None:
+        job = next((j for j in execution.state.all_jobs() if j.action_id == result.action_id), None)
+        if job is None or job.insight_id is None:
+            return
+        try:
+            self.insights.record_action_taken(job.insight_id, result)
+        except InsightNotFoundError:
+            return
+
+    def _flow_output_if_due(
+        self, execution: Execution, analysis: AnalysisResults | None
+    ) -> FlowOutput | None:
+        if not execution.state.is_complete() or execution.state.flow_published_at is not None:
+            return None
+        results = build_execution_results(execution, database=self.store.database_name)
+        return build_flow_output(
+            execution,
+            analysis or _analysis_from_state(execution),
+            results,
+            started_at=execution.state.started_at,
+        )
+
+
+def _one_flag_per_type(flags: Sequence[Flag]) -> list[tuple[Flag, list[Flag]]]:
+    """One insight per type: the most severe flag leads; the others add their evidence."""
+    groups: dict[str, list[Flag]] = {}
+    for flag in flags:
+        groups.setdefault(flag.insight_type, []).append(flag)
+    merged = []
+    for group in groups.values():
+        ordered = sorted(group, key=lambda f: PRIORITY_RANK[f.severity.value])
+        lead = ordered[0]
+        if len(ordered) > 1:
+            lead = lead.model_copy(update={"evidence": [e for f in ordered for e in f.evidence]})
+        merged.append((lead, ordered))
+    return merged
+
+
+def _analysis_from_state(execution: Execution) -> AnalysisResults:
+    """Enough of the analysis for the flow output, rebuilt from the recorded state."""
+    state = execution.state
+    return AnalysisResults.model_validate(
+        {
+            "request_id": execution.request_id,
+            "analysis_type": state.analysis_type,
+            "subject": state.subject,
+            "analysis_results": {"scores": state.scores},
+            "summary": state.summary,
+        }
+    )

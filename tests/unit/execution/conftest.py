@@ -1,0 +1,85 @@
+"""Fixtures: a fresh SQLite store per test and small analyses built from the wire contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from contracts import (
+    AnalysisBody,
+    AnalysisResults,
+    AnalysisType,
+    Flag,
+    Recommendation,
+    ScoreDetail,
+    Subject,
+)
+from services.execution_agent.insights import InsightRepository
+from services.execution_agent.routing import RoutingRules
+from services.execution_agent.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "revops.db")
+
+
+@pytest.fixture
+def insights(store: Store) -> InsightRepository:
+    return InsightRepository(store)
+
+
+@pytest.fixture(scope="session")
+def routing() -> RoutingRules:
+    return RoutingRules.load()
+
+
+def make_flag(
+    severity: str = "high",
+    insight_type: str = "missing_data",
+    category: str = "deal_quality",
+    code: str | None = None,
+    description: str = "No customer calls in 30 days",
+) -> Flag:
+    return Flag(
+        type="risk",
+        severity=severity,
+        description=description,
+        code=code or f"{insight_type}_flag",
+        category=category,
+        insight_type=insight_type,
+    )
+
+
+def make_analysis(
+    request_id: str = "req-1",
+    analysis_type: AnalysisType = AnalysisType.DEAL_QUALITY,
+    flags: Sequence[Flag] = (),
+    account_id: str = "ACC-1",
+    opportunity_id: str | None = "OPP-1",
+) -> AnalysisResults:
+    recs = [
+        Recommendation(
+            id=f"rec-{n}",
+            priority=flag.severity.value,
+            action=f"address_{flag.code}",
+            description=f"Fix {flag.code}",
+            assignee="account_executive",
+            based_on=[flag.code],
+        )
+        for n, flag in enumerate(flags, start=1)
+    ]
+    return AnalysisResults(
+        request_id=request_id,
+        analysis_type=analysis_type,
+        subject=Subject(account_id=account_id, opportunity_id=opportunity_id),
+        analysis_results=AnalysisBody(
+            scores={"deal_quality": 58, "customer_health": 41},
+            score_details={"deal_quality": ScoreDetail(score=58, band="at_risk")},
+            flags=list(flags),
+        ),
+        recommendations=recs,
+        summary="test analysis",
+    )
