@@ -6,6 +6,7 @@ map; `score_details` carries the explainable breakdown behind each score.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import Field
@@ -75,6 +76,9 @@ class AnalysisResults(Contract):
     request_id: str
     analysis_type: AnalysisType
     subject: Subject
+    requested_at: datetime | None = Field(
+        default=None, description="When the trigger was accepted (carried from the dataset)"
+    )
     analysis_results: AnalysisBody
     recommendations: list[Recommendation] = Field(default_factory=list)
     conversation_topics: list[str] = Field(default_factory=list)

@@ -199,6 +199,9 @@ class AnalyticalDataset(Contract):
     request_id: str
     analysis_type: AnalysisType
     subject: Subject
+    requested_at: datetime | None = Field(
+        default=None, description="When the trigger was accepted (flow latency is measured from it)"
+    )
     data_collection: DataCollection
     preliminary_findings: list[PreliminaryFinding] = Field(default_factory=list)
     dataset: Dataset
