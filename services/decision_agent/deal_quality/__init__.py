@@ -1,0 +1,1 @@
+"""Deal-quality analysis: rubrics as data, explainable scores, risks and recommendations."""

@@ -1,0 +1,156 @@
+"""Data completeness: stage-aware required fields (MEDDPICC coverage) + consistency checks.
+
+Each required field is worth ``required_fields_points / number of required fields`` for the
+deal's stage, earned in proportion to its MEDDPICC status credit; each consistency check is
+worth its stated points. A field that is missing or unknown never earns more than a present
+one, so filling a field never lowers the score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.analysis import ScoreDetail, ScoreFactor
+from contracts.common import Evidence
+from services.decision_agent.deal_quality.context import DealContext
+from services.decision_agent.deal_quality.factors import Params
+from services.decision_agent.deal_quality.rule_models import (
+    MEDDPICC_FIELDS,
+    CompletenessRules,
+    StageRules,
+    band_for,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    passed: bool
+    explanation: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConsistencyCheck:
+    name: str
+    params: type[Params]
+    fn: Callable[[DealContext, Any], CheckOutcome]
+
+
+CONSISTENCY_CHECKS: dict[str, ConsistencyCheck] = {}
+
+
+def consistency_check(
+    name: str, params: type[Params] = Params
+) -> Callable[[Callable[[DealContext, Any], CheckOutcome]], Callable[..., CheckOutcome]]:
+    def register(fn: Callable[[DealContext, Any], CheckOutcome]) -> Callable[..., CheckOutcome]:
+        CONSISTENCY_CHECKS[name] = ConsistencyCheck(name, params, fn)
+        return fn
+
+    return register
+
+
+@consistency_check("close_date_not_past")
+def close_date_not_past(ctx: DealContext, _: Params) -> CheckOutcome:
+    close = ctx.opportunity.close_date
+    evidence = (ctx.opportunity_evidence("close_date"),)
+    if close is None:
+        return CheckOutcome(False, "no close date", evidence)
+    if not ctx.is_closed and close < ctx.as_of:
+        return CheckOutcome(False, f"open deal with close date {close} in the past", evidence)
+    return CheckOutcome(True, f"close date {close}", evidence)
+
+
+class ProbabilityTolerance(Params):
+    tolerance: float = 10
+
+
+@consistency_check("probability_matches_stage", ProbabilityTolerance)
+def probability_matches_stage(ctx: DealContext, p: ProbabilityTolerance) -> CheckOutcome:
+    probability = ctx.opportunity.probability
+    stage = ctx.stage_rule
+    evidence = (ctx.opportunity_evidence("probability"), ctx.opportunity_evidence("stage_name"))
+    if probability is None or stage is None:
+        return CheckOutcome(False, "probability or stage unknown", evidence)
+    if abs(probability - stage.probability) > p.tolerance:
+        return CheckOutcome(
+            False,
+            f"probability {probability:g} vs {stage.probability:g} for {stage.name}",
+            evidence,
+        )
+    return CheckOutcome(True, f"probability {probability:g} matches {stage.name}", evidence)
+
+
+@consistency_check("amount_positive")
+def amount_positive(ctx: DealContext, _: Params) -> CheckOutcome:
+    amount = ctx.opportunity.amount
+    evidence = (ctx.opportunity_evidence("amount"),)
+    if amount is None or amount <= 0:
+        return CheckOutcome(False, "amount missing or not positive", evidence)
+    return CheckOutcome(True, f"amount ${amount:,.0f}", evidence)
+
+
+@consistency_check("has_contact")
+def has_contact(ctx: DealContext, _: Params) -> CheckOutcome:
+    count = len(ctx.dataset.contacts)
+    return CheckOutcome(count > 0, f"{count} contact(s) on the account")
+
+
+@consistency_check("has_owner")
+def has_owner(ctx: DealContext, _: Params) -> CheckOutcome:
+    owner = ctx.opportunity.owner_id
+    evidence = (ctx.opportunity_evidence("owner_id"),)
+    return CheckOutcome(bool(owner), "owner set" if owner else "no owner", evidence)
+
+
+def required_fields(stages: StageRules, stage_index: int | None, base: list[str]) -> list[str]:
+    """Base fields + MEDDPICC fields the stage (and all before it) require."""
+    last = 0 if stage_index is None else stage_index
+    fields = list(base)
+    for stage in stages.stages[: last + 1]:
+        fields.extend(f for f in stage.adds_meddpicc if f not in fields)
+    return fields
+
+
+def _field_credit(ctx: DealContext, name: str) -> tuple[float, str, Evidence]:
+    if name in MEDDPICC_FIELDS:
+        return ctx.meddpicc_credit(name)
+    value = getattr(ctx.opportunity, name)
+    evidence = ctx.opportunity_evidence(name)
+    present = value is not None and (not isinstance(value, str) or bool(value.strip()))
+    if name == "amount" and present and value <= 0:
+        present = False
+    return (1.0 if present else 0.0), f"{name} {'present' if present else 'missing'}", evidence
+
+
+def score_completeness(ctx: DealContext, rules: CompletenessRules) -> ScoreDetail:
+    factors: list[ScoreFactor] = []
+    fields = required_fields(ctx.stages, ctx.stage_index, rules.base_required_fields)
+    per_field = rules.required_fields_points / len(fields) if fields else 0.0
+    for name in fields:
+        credit, explanation, evidence = _field_credit(ctx, name)
+        factors.append(
+            ScoreFactor(
+                factor=f"required:{name}",
+                points=round(per_field * credit, 4),
+                possible=round(per_field, 4),
+                explanation=explanation,
+                evidence=[evidence],
+            )
+        )
+    for rule in rules.consistency:
+        check = CONSISTENCY_CHECKS[rule.check]
+        outcome = check.fn(ctx, check.params.model_validate(rule.params))
+        factors.append(
+            ScoreFactor(
+                factor=f"consistency:{rule.check}",
+                points=rule.points if outcome.passed else 0.0,
+                possible=rule.points,
+                explanation=outcome.explanation,
+                evidence=list(outcome.evidence),
+            )
+        )
+    earned = sum(f.points for f in factors)
+    score = max(0, min(100, round(earned / rules.total * 100)))
+    return ScoreDetail(score=score, band=band_for(rules.bands, score), factors=factors)

@@ -1,0 +1,102 @@
+"""Facts about one deal computed once and shared by every factor, check and score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from contracts.common import Evidence
+from contracts.dataset import Account, Dataset, Opportunity
+from services.decision_agent.conversation.extractor import ConversationSignals
+from services.decision_agent.deal_quality.rule_models import StageRule, StageRules
+
+#: Used only when a dataset carries no date at all, so the same input gives the same output.
+FALLBACK_AS_OF = date(2000, 1, 1)
+
+
+def resolve_as_of(dataset: Dataset) -> date:
+    """``Dataset.as_of``, else the latest date the dataset knows about (never the wall clock)."""
+    if dataset.as_of is not None:
+        return dataset.as_of
+    dates: list[date] = [c.start_ts.date() for c in dataset.calls]
+    dates += [s.started_at_ts.date() for s in dataset.stage_history]
+    opp = dataset.opportunity
+    if opp is not None:
+        if opp.last_modified_date_ts is not None:
+            dates.append(opp.last_modified_date_ts.date())
+        if opp.created_at_ts is not None:
+            dates.append(opp.created_at_ts.date())
+    return max(dates, default=FALLBACK_AS_OF)
+
+
+@dataclass
+class DealContext:
+    dataset: Dataset
+    account: Account
+    opportunity: Opportunity
+    as_of: date
+    signals: ConversationSignals
+    stages: StageRules
+    stage_index: int | None
+    stage_positions: dict[str, int]
+    scores: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_closed(self) -> bool:
+        stage = self.stage_rule
+        return stage is not None and stage.closed
+
+    @property
+    def stage_rule(self) -> StageRule | None:
+        return None if self.stage_index is None else self.stages.stages[self.stage_index]
+
+    def stage_position(self, name: str) -> int | None:
+        return self.stage_positions.get(name)
+
+    def reached(self, stage_name: str) -> bool:
+        """The deal is at or past ``stage_name`` (closed-lost does not count as past)."""
+        target = self.stage_position(stage_name)
+        if target is None or self.stage_index is None:
+            return False
+        current = self.stages.stages[self.stage_index]
+        if current.closed and not current.won:
+            return any(
+                (self.stage_position(s.to_stage) or -1) >= target
+                for s in self.dataset.stage_history
+            )
+        return self.stage_index >= target
+
+    def meddpicc_credit(self, name: str) -> tuple[float, str, Evidence]:
+        """Credit in [0, 1] for a MEDDPICC field: text present and its status's credit."""
+        opp = self.opportunity
+        text = getattr(opp, name)
+        status = getattr(opp, f"{name}_status")
+        evidence = Evidence(
+            source="opportunity_d",
+            ref=opp.opportunity_id,
+            field=name,
+            value=status,
+            snippet=text,
+        )
+        if not (text and str(text).strip()):
+            return 0.0, f"{name} is empty", evidence
+        if status is None or not status.strip():
+            return 1.0, f"{name} captured (no status)", evidence
+        credit = self.stages.meddpicc_status_credit.get(status, 0.0)
+        return credit, f"{name}: {status}", evidence
+
+    def opportunity_evidence(self, field_name: str, value: object = None) -> Evidence:
+        return Evidence(
+            source="opportunity_d",
+            ref=self.opportunity.opportunity_id,
+            field=field_name,
+            value=getattr(self.opportunity, field_name) if value is None else value,
+        )
+
+    def account_evidence(self, field_name: str) -> Evidence:
+        return Evidence(
+            source="salesforce_account_d",
+            ref=self.account.sf_account_id,
+            field=field_name,
+            value=getattr(self.account, field_name),
+        )
