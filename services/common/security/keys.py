@@ -193,11 +193,18 @@ def material_from_secrets(provider: SecretsProvider, service: str | None = None)
         name = signing_secret_name(service)
         for kid, pem in _json_secret(provider, name).items():
             _validate(service, kid)
-            register_secret(str(pem))  # the PEM alone, not only the JSON document
+            _register_pem(str(pem))
             key = _load_private(str(pem).encode(), name)
             private[kid] = key
             public.setdefault((service, kid), key.public_key())
     return KeyMaterial(service=service, private_keys=private, public_keys=public)
+
+
+def _register_pem(pem: str) -> None:
+    """Redact the PEM alone and its base64 body, not only the JSON document holding it."""
+    register_secret(pem)
+    body = "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))
+    register_secret(body)
 
 
 def _json_secret(provider: SecretsProvider, name: str) -> dict[str, object]:
@@ -236,25 +243,49 @@ class KeyRing:
 
     @classmethod
     def from_directory(
-        cls, directory: Path, service: str | None = None, *, refresh_s: float = 300.0
+        cls,
+        directory: Path,
+        service: str | None = None,
+        *,
+        refresh_s: float = 300.0,
+        min_reload_interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> KeyRing:
         """Keys from PEM files; `service` is whose private keys to load (None: verify only)."""
 
         def load() -> KeyMaterial:
             return material_from_directory(directory, service)
 
-        return cls(load(), loader=load, refresh_s=refresh_s)
+        return cls(
+            load(),
+            loader=load,
+            refresh_s=refresh_s,
+            min_reload_interval_s=min_reload_interval_s,
+            clock=clock,
+        )
 
     @classmethod
     def from_secrets(
-        cls, provider: SecretsProvider, service: str | None = None, *, refresh_s: float = 300.0
+        cls,
+        provider: SecretsProvider,
+        service: str | None = None,
+        *,
+        refresh_s: float = 300.0,
+        min_reload_interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> KeyRing:
         """Keys from the secrets provider (its own TTL cache applies underneath)."""
 
         def load() -> KeyMaterial:
             return material_from_secrets(provider, service)
 
-        return cls(load(), loader=load, refresh_s=refresh_s)
+        return cls(
+            load(),
+            loader=load,
+            refresh_s=refresh_s,
+            min_reload_interval_s=min_reload_interval_s,
+            clock=clock,
+        )
 
     @property
     def service(self) -> str | None:

@@ -58,6 +58,7 @@ _KEYWORDS_IN_TEXT = (
     r"password|passwd|pwd|secret|client_secret|token|access_token|refresh_token|api[_-]?key"
     r"|private[_-]?key|signature|authorization|aws_secret_access_key|x-revops-signature"
 )
+_ALREADY = r"(?!" + re.escape(REDACTED) + r")"
 _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # PEM private keys (any algorithm), also when newlines were escaped into `\n`.
     (
@@ -66,22 +67,24 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         REDACTED,
     ),
-    # `Authorization: Bearer xyz`, `Basic xyz`.
-    (
-        re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE),
-        r"\1 " + REDACTED,
-    ),
     # JWTs (our envelope tokens are bearer credentials while they live).
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
-    # `password=xyz`, `"token": "xyz"`, `api-key: xyz`, `?token=xyz&`.
+    # `password=xyz`, `"token": "xyz"`, `api-key: xyz`, `?token=xyz&`, `Authorization: Bearer x`.
     (
         re.compile(
             r"""(?P<k>["']?\b(?:"""
             + _KEYWORDS_IN_TEXT
-            + r""")\b["']?\s*[:=]\s*)(?P<q>["']?)(?:Bearer\s+)?[^\s"'&,;}\]]+""",
+            + r""")\b["']?\s*[:=]\s*)(?P<q>["']?)(?>(?:(?:Bearer|Basic|Token)\s+)?)"""
+            + _ALREADY
+            + r"""[^\s"'&,;}\]]+""",
             re.IGNORECASE,
         ),
         r"\g<k>\g<q>" + REDACTED,
+    ),
+    # `Bearer xyz`, `Basic xyz` anywhere else.
+    (
+        re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE),
+        r"\1 " + REDACTED,
     ),
     # User-info in URLs: scheme://user:password@host.
     (
