@@ -1,0 +1,36 @@
+"""The read interface every warehouse adapter provides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from services.data_agent.warehouse.queries import Query
+
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+
+DEFAULT_CHUNK_ROWS = 10_000
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not answer (missing file, engine error)."""
+
+
+@runtime_checkable
+class Warehouse(Protocol):
+    """Read-only access to the warehouse through the named queries of `queries.py`."""
+
+    engine: str
+
+    def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        """All rows of `query` as dicts keyed by column name."""
+        ...
+
+    def fetch_chunks(
+        self, query: Query, params: Params | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ) -> Iterator[list[Row]]:
+        """Rows of `query` in chunks of at most `chunk_rows`, for large results."""
+        ...
+
+    def close(self) -> None: ...

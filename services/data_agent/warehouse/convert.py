@@ -1,0 +1,83 @@
+"""Warehouse rows -> contract models (column names are the models' field names)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from contracts.dataset import (
+    Account,
+    Agreement,
+    BillingEvent,
+    Call,
+    Contact,
+    CustomerClass,
+    Employee,
+    Opportunity,
+    StageChange,
+    SupportTicket,
+    UsageDay,
+)
+from services.data_agent.warehouse.base import Row
+
+ACCOUNT_CLASSES = {"Commit Customer": CustomerClass.COMMIT, "PLG Customer": CustomerClass.PLG}
+
+
+def _only(row: Row, model: type[Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k in model.model_fields}
+
+
+def customer_class(account_type: str | None) -> CustomerClass:
+    """'Commit Customer' | 'PLG Customer' | anything else = prospect (DOMAIN.md section 2)."""
+    return ACCOUNT_CLASSES.get(account_type or "", CustomerClass.PROSPECT)
+
+
+def to_account(row: Row) -> Account:
+    return Account(**row, customer_class=customer_class(row.get("sf_account_type_custom")))
+
+
+def to_opportunity(row: Row) -> Opportunity:
+    return Opportunity(**row)
+
+
+def to_stage_change(row: Row) -> StageChange:
+    return StageChange(**_only(row, StageChange))
+
+
+def to_contact(row: Row) -> Contact:
+    return Contact(**row)
+
+
+def to_employee(row: Row) -> Employee:
+    return Employee(**row)
+
+
+def to_call(row: Row) -> Call:
+    data = _only(row, Call)
+    emails = data.get("participant_emails")
+    if isinstance(emails, str):
+        data["participant_emails"] = orjson.loads(emails) if emails else []
+    elif emails is None:
+        data["participant_emails"] = []
+    return Call(**data)
+
+
+def to_usage_day(row: Row) -> UsageDay:
+    return UsageDay(**{k: (0 if v is None else v) for k, v in _only(row, UsageDay).items()})
+
+
+def to_ticket(row: Row) -> SupportTicket:
+    return SupportTicket(**row)
+
+
+def to_agreement(row: Row) -> Agreement:
+    data = dict(row)
+    for flag, default in (("auto_renew", False), ("is_active", True)):
+        if data.get(flag) is None:
+            data[flag] = default
+    return Agreement(**data)
+
+
+def to_billing_event(row: Row) -> BillingEvent:
+    return BillingEvent(**_only(row, BillingEvent))

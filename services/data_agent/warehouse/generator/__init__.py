@@ -1,0 +1,1 @@
+"""Deterministic demo-warehouse generator with a ground-truth file (see `seed.py`)."""

@@ -1,0 +1,244 @@
+"""Every warehouse query, written once, portable between DuckDB and Firebolt.
+
+Values are always bound parameters: a query is written with `:name` placeholders and
+`Query.bind` turns it into the `?` (qmark) style both drivers accept, with the values in
+order. Identifiers (tables, columns) come only from the schema registry, never from input.
+Date windows are computed in Python and bound, so no engine-specific date arithmetic is
+needed; the only date function used, DATE_DIFF('day', a, b), exists in both engines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.data_agent.warehouse.rules import load_rules
+from services.data_agent.warehouse.schema import table
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class QueryParameterError(ValueError):
+    """A query was run without one of its parameters."""
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    sql: str
+    param_names: tuple[str, ...] = field(init=False)
+    qmark_sql: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = tuple(_PLACEHOLDER.findall(self.sql))
+        object.__setattr__(self, "param_names", names)
+        object.__setattr__(self, "qmark_sql", _PLACEHOLDER.sub("?", self.sql))
+
+    def bind(self, params: Mapping[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
+        params = params or {}
+        missing = sorted(set(self.param_names) - set(params))
+        if missing:
+            raise QueryParameterError(f"query {self.name} needs parameters {missing}")
+        return self.qmark_sql, tuple(params[n] for n in self.param_names)
+
+
+def _cols(table_name: str, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + c for c in table(table_name).column_names)
+
+
+def _customer_call_predicate() -> str:
+    """SQL for 'a customer call' (DOMAIN.md section 2): not deleted, no internal-meeting
+    keyword in the title, not near-empty. Keywords are bound as parameters kw0..kwN."""
+    rules = load_rules()
+    empty = rules.near_empty_call
+    no_keyword = " AND ".join(
+        f"LOWER(title) NOT LIKE :kw{i}" for i in range(len(rules.internal_call_title_keywords))
+    )
+    return (
+        "is_deleted = FALSE"
+        f" AND {no_keyword}"
+        f" AND NOT (LENGTH(COALESCE(brief, '')) <= {empty.max_brief_chars}"
+        f" AND LENGTH(COALESCE(key_points, '')) <= {empty.max_key_points_chars}"
+        f" AND LENGTH(COALESCE(next_steps, '')) <= {empty.max_next_steps_chars})"
+    )
+
+
+def customer_call_params() -> dict[str, str]:
+    """The bound values of the internal-keyword placeholders of the call queries."""
+    words = load_rules().internal_call_title_keywords
+    return {f"kw{i}": f"%{w.lower()}%" for i, w in enumerate(words)}
+
+
+_OPEN = "stage_name NOT IN ('Closed Won', 'Closed Lost')"
+
+META = Query("meta", "SELECT key, value FROM warehouse_meta ORDER BY key")
+
+ACCOUNT_BY_ID = Query(
+    "account_by_id",
+    f"SELECT {_cols('salesforce_account_d')} FROM salesforce_account_d "
+    "WHERE sf_account_id = :account_id",
+)
+OPPORTUNITY_BY_ID = Query(
+    "opportunity_by_id",
+    f"SELECT {_cols('opportunity_d')} FROM opportunity_d WHERE opportunity_id = :opportunity_id",
+)
+EMPLOYEE_BY_ID = Query(
+    "employee_by_id",
+    f"SELECT {_cols('employee_d')} FROM employee_d WHERE sf_user_id = :user_id",
+)
+CONTACTS_BY_ACCOUNT = Query(
+    "contacts_by_account",
+    f"SELECT {_cols('contact_d')} FROM contact_d WHERE sf_account_id = :account_id "
+    "ORDER BY contact_id",
+)
+STAGE_HISTORY_BY_OPPORTUNITY = Query(
+    "stage_history_by_opportunity",
+    f"SELECT {_cols('opportunity_stage_f')} FROM opportunity_stage_f "
+    "WHERE opportunity_id = :opportunity_id AND started_at_ts < :before_ts "
+    "ORDER BY started_at_ts",
+)
+_CALL_COLS = _cols("gong_call_f")
+CUSTOMER_CALLS_BY_OPPORTUNITY = Query(
+    "customer_calls_by_opportunity",
+    f"SELECT {_CALL_COLS} FROM gong_call_f "
+    "WHERE opportunity_id = :opportunity_id AND start_ts < :before_ts "
+    f"AND {_customer_call_predicate()} ORDER BY start_ts, call_id",
+)
+CUSTOMER_CALLS_BY_ACCOUNT = Query(
+    "customer_calls_by_account",
+    f"SELECT {_CALL_COLS} FROM gong_call_f "
+    "WHERE sf_account_id = :account_id AND start_ts < :before_ts "
+    f"AND {_customer_call_predicate()} ORDER BY start_ts, call_id",
+)
+USAGE_BY_ACCOUNT = Query(
+    "usage_by_account",
+    f"SELECT {_cols('consumption_daily_f')} FROM consumption_daily_f "
+    "WHERE sf_account_id = :account_id AND usage_date > :after_date "
+    "AND usage_date <= :as_of ORDER BY usage_date",
+)
+TICKETS_BY_ACCOUNT = Query(
+    "tickets_by_account",
+    f"SELECT {_cols('support_ticket_f')} FROM support_ticket_f "
+    "WHERE sf_account_id = :account_id AND created_at_ts < :before_ts "
+    "ORDER BY created_at_ts, ticket_id",
+)
+AGREEMENTS_BY_ACCOUNT = Query(
+    "agreements_by_account",
+    f"SELECT {_cols('agreement_f')} FROM agreement_f "
+    "WHERE sf_account_id = :account_id AND start_date <= :as_of "
+    "ORDER BY start_date, agreement_id",
+)
+BILLING_BY_ACCOUNT = Query(
+    "billing_by_account",
+    "SELECT event_date, amount_usd FROM billing_event_f "
+    "WHERE sf_account_id = :account_id AND event_date <= :as_of "
+    "ORDER BY event_date, billing_event_id",
+)
+LIST_ACCOUNTS = Query(
+    "list_accounts",
+    "SELECT sf_account_id, sf_account_name, sf_account_type_custom, sf_industry, "
+    "employee_count, account_region FROM salesforce_account_d "
+    "ORDER BY sf_account_id LIMIT :limit",
+)
+_LIST_OPP_COLS = (
+    "opportunity_id, name, sf_account_id, stage_name, amount, close_date, probability, owner_id"
+)
+LIST_OPPORTUNITIES = Query(
+    "list_opportunities",
+    f"SELECT {_LIST_OPP_COLS} FROM opportunity_d ORDER BY opportunity_id LIMIT :limit",
+)
+LIST_OPEN_OPPORTUNITIES = Query(
+    "list_open_opportunities",
+    f"SELECT {_LIST_OPP_COLS} FROM opportunity_d WHERE {_OPEN} "
+    "ORDER BY opportunity_id LIMIT :limit",
+)
+
+# One set-based pass over consumption_daily_f: per-account window sums, then flags.
+# Bound dates (all computed from as_of in Python):
+#   trend_start < usage_date <= as_of        the last `trend_days` days
+#   recent_start < usage_date                the last `recent_days` days
+#   usage_date <= recent_start               the older part of the trend window (baseline)
+#   spike_start < usage_date                 the last `spike_recent_days` days
+#   spike_base_start < usage_date <= spike_start   the days before those, for the spike mean
+FLEET_SCREEN = Query(
+    "fleet_screen",
+    """
+WITH w AS (
+  SELECT
+    sf_account_id,
+    SUM(CASE WHEN usage_date > :recent_start THEN query_count ELSE 0 END) AS q_recent,
+    SUM(CASE WHEN usage_date > :trend_start THEN query_count ELSE 0 END) AS q_trend,
+    SUM(CASE WHEN usage_date <= :recent_start THEN query_count ELSE 0 END) AS q_base,
+    SUM(CASE WHEN usage_date > :recent_start THEN cost_usd ELSE 0 END) AS c_recent,
+    SUM(CASE WHEN usage_date <= :recent_start THEN cost_usd ELSE 0 END) AS c_base,
+    MAX(CASE WHEN usage_date > :spike_start THEN query_count ELSE 0 END) AS q_spike_max,
+    SUM(CASE WHEN usage_date > :spike_base_start AND usage_date <= :spike_start
+        THEN query_count ELSE 0 END) AS q_spike_base,
+    MAX(CASE WHEN query_count > 0 THEN usage_date ELSE NULL END) AS last_active_date
+  FROM consumption_daily_f
+  WHERE usage_date > :trend_start AND usage_date <= :as_of
+  GROUP BY sf_account_id
+),
+m AS (
+  SELECT
+    sf_account_id, q_recent, q_trend, c_recent, c_base, last_active_date,
+    CASE WHEN q_trend > 0 THEN 3.0 * q_recent / q_trend ELSE NULL END AS trend_ratio,
+    DATE_DIFF('day', COALESCE(last_active_date, :trend_start), :as_of)
+      AS idle_days,
+    CASE WHEN q_spike_base > 0
+      THEN q_spike_max / (q_spike_base / :spike_baseline_days) ELSE NULL END AS spike_ratio,
+    CASE WHEN c_base > 0
+      THEN (c_recent / :recent_days) / (c_base / :base_days) ELSE NULL END AS cost_growth,
+    CASE WHEN q_base > 0
+      THEN (q_recent / :recent_days) / (q_base / :base_days) ELSE NULL END AS usage_growth
+  FROM w
+),
+f AS (
+  SELECT m.*,
+    idle_days >= :inactive_idle_days AS is_inactive,
+    q_recent = 0 AS is_complete_stop,
+    idle_days < :inactive_idle_days AND trend_ratio < :major_decline_below
+      AS is_major_decline,
+    idle_days < :inactive_idle_days AND trend_ratio >= :major_decline_below
+      AND trend_ratio < :declining_below AS is_declining,
+    idle_days < :inactive_idle_days AND trend_ratio > :growing_above AS is_growing,
+    COALESCE(spike_ratio > :spike_above, FALSE) AS is_spike,
+    COALESCE(cost_growth >= :cost_growth_at_least
+      AND COALESCE(usage_growth, 0) < :growing_above, FALSE) AS is_cost_anomaly
+  FROM m
+)
+SELECT sf_account_id, trend_ratio, idle_days, spike_ratio, cost_growth, usage_growth,
+  q_recent, q_trend, c_recent, last_active_date,
+  is_inactive, is_complete_stop, is_major_decline, is_declining, is_growing, is_spike,
+  is_cost_anomaly
+FROM f
+WHERE is_inactive OR is_complete_stop OR is_major_decline OR is_declining OR is_growing
+  OR is_spike OR is_cost_anomaly
+ORDER BY sf_account_id
+""",
+)
+
+ALL_QUERIES: dict[str, Query] = {
+    q.name: q
+    for q in (
+        META,
+        ACCOUNT_BY_ID,
+        OPPORTUNITY_BY_ID,
+        EMPLOYEE_BY_ID,
+        CONTACTS_BY_ACCOUNT,
+        STAGE_HISTORY_BY_OPPORTUNITY,
+        CUSTOMER_CALLS_BY_OPPORTUNITY,
+        CUSTOMER_CALLS_BY_ACCOUNT,
+        USAGE_BY_ACCOUNT,
+        TICKETS_BY_ACCOUNT,
+        AGREEMENTS_BY_ACCOUNT,
+        BILLING_BY_ACCOUNT,
+        LIST_ACCOUNTS,
+        LIST_OPPORTUNITIES,
+        LIST_OPEN_OPPORTUNITIES,
+        FLEET_SCREEN,
+    )
+}

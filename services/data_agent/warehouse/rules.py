@@ -1,0 +1,61 @@
+"""Data-agent rules loaded from `rules.yaml` (thresholds are data, not literals in code)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+RULES_FILE = Path(__file__).with_name("rules.yaml")
+
+
+class NearEmptyCall(BaseModel):
+    max_brief_chars: int
+    max_key_points_chars: int
+    max_next_steps_chars: int
+
+
+class UsageAnomaly(BaseModel):
+    recent_days: int
+    baseline_days: int
+    drop_below: float
+    spike_above: float
+
+
+class FleetThresholds(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    recent_days: int = 30
+    trend_days: int = 90
+    declining_below: float = 0.7
+    growing_above: float = 1.3
+    major_decline_below: float = 0.3
+    inactive_idle_days: int = 14
+    spike_recent_days: int = 7
+    spike_baseline_days: int = 30
+    spike_above: float = 3.0
+    cost_growth_at_least: float = 3.0
+
+
+class DataRules(BaseModel):
+    internal_call_title_keywords: list[str]
+    near_empty_call: NearEmptyCall
+    closed_stages: list[str]
+    stage_order: list[str]
+    stage_probability: dict[str, float]
+    meddpicc_fields: list[str]
+    meddpicc_required_by_stage: dict[str, list[str]]
+    meddpicc_missing_statuses: list[str]
+    usage_window_days: int
+    usage_anomaly: UsageAnomaly
+    fleet: FleetThresholds
+
+    def is_open_stage(self, stage: str) -> bool:
+        return stage not in self.closed_stages
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path = RULES_FILE) -> DataRules:
+    return DataRules.model_validate(yaml.safe_load(path.read_text()))
