@@ -1,0 +1,142 @@
+"""Webhook processor process: action jobs in, deliveries out, results back.
+
+The consumer only hands each job to the delivery engine's durable outbox (so the offset is
+committed as soon as the job is safe on disk); per-destination workers deliver it, so a
+destination that is down never holds up the partition or the other destinations. Results go
+to `revops.action-results`; jobs that cannot be delivered go to `revops.actions.dlq`.
+"""
+
+from __future__ import annotations
+
+
+from contracts import ActionJob, ActionResult, AgentName
+from contracts.envelope import DeadLetterInfo, DiagnosticInfo, ErrorEnvelope, ErrorInfo, RetryStrategy
+from contracts.envelope import OriginalMessage
+from services.common.dlq import HEADER_DLQ_CODE
+from services.common.messages import (
+    decode_envelope,
+    decode_payload,
+    encode,
+    flow_id_for,
+    make_envelope,
+)
+from services.common.records import Outgoing, Parsed, Record
+from services.common.runtime import ServiceRuntime
+from services.common.settings import Settings, dlq_topic
+from services.webhook_processor.config import load_config
+from services.webhook_processor.delivery_log import DeliveryLog
+from services.webhook_processor.engine import DeliveryEngine
+
+NAME = AgentName.WEBHOOK_PROCESSOR.value
+
+
+def parse_job(record: Record) -> Parsed:
+    envelope = decode_envelope(record.value, expected_target=NAME)
+    job = decode_payload(envelope, ActionJob)
+    meta = envelope.metadata
+    return Parsed(
+        idempotency_key=meta.idempotency_key,
+        body=job,
+        envelope=envelope,
+        log_context={
+            "request_id": meta.request_id,
+            "flow_id": meta.flow_id,
+            "correlation_id": meta.correlation_id,
+            "message_id": meta.message_id,
+            "action_id": job.action_id,
+        },
+    )
+
+
+class WebhookApp:
+    def __init__(self, settings: Settings, runtime: ServiceRuntime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.engine = DeliveryEngine(
+            load_config(settings.webhooks_file),
+            DeliveryLog(settings.resolved_state_dir / "deliveries.db"),
+            self.publish_result,
+            self.dead_letter,
+            outbox_dir=settings.resolved_outbox_dir,
+        )
+
+    async def on_job(self, item: Parsed, record: Record) -> list[Outgoing]:
+        await self.engine.enqueue(item.body)
+        return []
+
+    async def publish_result(self, result: ActionResult) -> None:
+        envelope = make_envelope(
+            result,
+            request_id=result.request_id,
+            flow_id=flow_id_for(result.request_id),
+            correlation_id=result.request_id,
+            source=NAME,
+            target=AgentName.EXECUTION_AGENT.value,
+            stage=f"result:{result.action_id}",
+        )
+        account = result.action_id  # results need no per-account order; spread them
+        await self.runtime.publish(
+            [
+                Outgoing(
+                    self.settings.topics.action_results,
+                    account,
+                    envelope,
+                    audience=AgentName.EXECUTION_AGENT.value,
+                )
+            ]
+        )
+
+    async def dead_letter(self, job: ActionJob, code: str, message: str) -> None:
+        """A job the engine gave up on: the DLQ record carries the job's original envelope
+        (same idempotency key), so `revops dlq replay` can never double its effect."""
+        envelope = make_envelope(
+            job,
+            request_id=job.request_id,
+            flow_id=flow_id_for(job.request_id),
+            correlation_id=job.request_id,
+            source=AgentName.EXECUTION_AGENT.value,
+            target=NAME,
+            stage=f"action:{job.action_id}",
+        )
+        topic = self.settings.topics.actions
+        error = ErrorEnvelope(
+            metadata=envelope.metadata,
+            error=ErrorInfo(
+                code=code,
+                message=message,
+                recovery_action="replay",
+                retry_strategy=RetryStrategy(
+                    max_attempts=self.settings.max_attempts,
+                    backoff_rate=2.0,
+                    initial_delay_seconds=self.settings.retry_initial_delay_s,
+                ),
+                severity="recoverable",
+                diagnostic_info=DiagnosticInfo(
+                    trace_id=job.request_id, service=NAME, operation=f"deliver {job.destination}"
+                ),
+            ),
+            dead_letter=DeadLetterInfo(
+                attempts=self.settings.max_attempts,
+                original_topic=topic,
+                original_partition=-1,  # delivery failed after the record was committed
+                original_offset=-1,
+                original_key=job.account_id,
+                consumer_group=self.runtime.group_id,
+            ),
+            original=OriginalMessage(value=encode(envelope).decode()),
+        )
+        await self.runtime.publish(
+            [Outgoing(dlq_topic(topic), job.account_id, error, headers={HEADER_DLQ_CODE: code})]
+        )
+
+
+async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
+    runtime = ServiceRuntime(NAME, settings, http_port=http_port)
+    app = WebhookApp(settings, runtime)
+    runtime.subscribe(settings.topics.actions, parse_job, app.on_job)
+    runtime.on_start.append(app.engine.start)
+    runtime.on_stop.insert(0, app.engine.stop)
+    return runtime
+
+
+__all__ = ["NAME", "build_runtime"]

@@ -1,0 +1,540 @@
+"""The delivery engine: durable outbox in, one worker set per destination out.
+
+`enqueue` only stores the job (idempotently, keyed by action_id) and wakes the destination's
+worker, so the Kafka offset can be committed at once. Each destination has its own lanes
+(an account always maps to the same lane, so one account's jobs are delivered in order),
+its own rate limiter, circuit breaker and retry policy: a destination that fails only
+blocks its own lanes. While its breaker is open the jobs wait (up to `max_pending_age_s`)
+instead of burning retries, and attempts that merely probe a half-open breaker are not
+counted, so a destination down for minutes gets its backlog once it is back. Permanent
+failures (unknown destination, template error, missing field, 4xx) are dead-lettered at
+once; every final outcome is published as an ActionResult.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import structlog
+from aiolimiter import AsyncLimiter
+
+from contracts.actions import ActionJob, ActionResult, ActionStatus, DeliveryMode
+from services.common.breaker import AsyncCircuitBreaker, CircuitOpenError
+from services.common.retry import RetryPolicy
+from services.common.settings import get_settings
+from services.webhook_processor import metrics
+from services.webhook_processor.channels import (
+    Message,
+    build,
+    supports_digest,
+    target_of,
+)
+from services.webhook_processor.config import (
+    Destination,
+    EmailSmtpDestination,
+    OutboxFileDestination,
+    WebhooksConfig,
+    channel_of,
+)
+from services.webhook_processor.delivery_log import (
+    DELIVERED,
+    FAILED,
+    PENDING,
+    DeliveryLog,
+    OutboxRow,
+    lane_key,
+)
+from services.webhook_processor.egress import EgressDenied, EgressPolicy
+from services.webhook_processor.specs import (
+    DeliverySpec,
+    EmailSpec,
+    HttpRequestSpec,
+    Outcome,
+    RetryableDeliveryError,
+)
+from services.webhook_processor.templates import PermanentDeliveryError, TemplateRenderer
+from services.webhook_processor.transports import (
+    HttpTransport,
+    OutboxFileTransport,
+    SmtpTransport,
+    new_http_client,
+)
+
+PublishResult = Callable[[ActionResult], Awaitable[None]]
+DeadLetter = Callable[[ActionJob, str, str], Awaitable[None]]
+
+log = structlog.get_logger(__name__)
+
+IDLE_POLL_S = 5.0  # lanes re-read the outbox this often, for rows other processes added
+
+
+@dataclass
+class _Lane:
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class _DestinationRuntime:
+    name: str
+    config: Destination
+    channel: str
+    target: str
+    retry: RetryPolicy
+    breaker: AsyncCircuitBreaker
+    breaker_poll_s: float
+    limiter: AsyncLimiter
+    timeout_s: float
+    max_pending_age_s: float
+    lanes: list[_Lane]
+    outbox: OutboxFileTransport | None
+    paused_until: float = 0.0  # monotonic; set by 429 Retry-After, honoured by every lane
+
+    def lane_for(self, key: str) -> _Lane:
+        return self.lanes[lane_key(key) % len(self.lanes)]
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        config: WebhooksConfig,
+        delivery_log: DeliveryLog,
+        publish_result: PublishResult,
+        dead_letter: DeadLetter,
+        *,
+        renderer: TemplateRenderer | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        outbox_dir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.log = delivery_log
+        self._publish = publish_result
+        self._dead_letter = dead_letter
+        self._renderer = renderer or TemplateRenderer()
+        self._client = http_client
+        self._owns_client = http_client is None
+        self._outbox_dir = outbox_dir or get_settings().resolved_outbox_dir
+        self._egress = EgressPolicy(config.egress)
+        self._smtp = SmtpTransport(self._egress)
+        self._http: HttpTransport | None = None
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self._destinations = {
+            name: self._runtime(name, dest) for name, dest in config.destinations.items()
+        }
+
+    def _runtime(self, name: str, dest: Destination) -> _DestinationRuntime:
+        breaker = self.config.breaker_policy(name)
+        rate = self.config.rate_limit(name)
+        outbox = None
+        if isinstance(dest, OutboxFileDestination):
+            outbox = OutboxFileTransport(dest.file or self._outbox_dir / f"{name}.jsonl", name)
+        return _DestinationRuntime(
+            name=name,
+            config=dest,
+            channel=channel_of(dest).value,
+            target=target_of(dest),
+            retry=self.config.retry_policy(name),
+            breaker=AsyncCircuitBreaker(
+                f"webhook:{name}",
+                failure_threshold=breaker.failure_threshold,
+                success_threshold=breaker.success_threshold,
+                timeout_s=breaker.timeout_s,
+            ),
+            breaker_poll_s=min(max(breaker.timeout_s / 5, 0.02), 1.0),
+            limiter=AsyncLimiter(rate.rate, rate.period_s),
+            timeout_s=self.config.timeout_s(name),
+            max_pending_age_s=self.config.max_pending_age_s(name),
+            lanes=[_Lane() for _ in range(self.config.concurrency(name))],
+            outbox=outbox,
+        )
+
+    def breaker_state(self, destination: str) -> str:
+        return self._destinations[destination].breaker.state
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume: publish results a crash left unpublished, fail rows for destinations no
+        longer configured, then start every lane (which picks up its pending rows)."""
+        if self._started:
+            return
+        self._stopping.clear()
+        if self._client is None:
+            self._client = new_http_client()
+        self._http = HttpTransport(self._client, self._egress)
+        for row in self.log.unpublished():
+            await self._emit(
+                row.action_id, self._jobs_of(row), row.results(), row.error_code, row.error
+            )
+        for name in self.log.pending_destinations():
+            if name not in self._destinations:
+                await self._fail_orphans(name)
+        for d in self._destinations.values():
+            metrics.DELIVERY_PENDING.labels(d.name).set(self.log.pending_count(d.name))
+            for index, lane in enumerate(d.lanes):
+                task = asyncio.create_task(self._run_lane(d, index, lane), name=f"{d.name}#{index}")
+                self._tasks.append(task)
+        self._started = True
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Graceful: an attempt in flight finishes (bounded by its timeout); waiting jobs stay
+        pending in the outbox and are resumed by the next start."""
+        self._stopping.set()
+        for d in self._destinations.values():
+            for lane in d.lanes:
+                lane.wake.set()
+        if self._tasks:
+            _done, still = await asyncio.wait(self._tasks, timeout=timeout_s)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+        self._tasks.clear()
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._started = False
+
+    # --- intake -----------------------------------------------------------------------------
+
+    def _precheck(self, job: ActionJob) -> tuple[str, str] | None:
+        d = self._destinations.get(job.destination)
+        if d is None:
+            known = ", ".join(sorted(self._destinations))
+            return "unknown_destination", (
+                f"destination {job.destination!r} is not in webhooks.yaml (known: {known})"
+            )
+        if job.channel.value != d.channel and not isinstance(d.config, OutboxFileDestination):
+            return "channel_mismatch", (
+                f"job channel {job.channel.value!r} but destination {d.name!r} is a "
+                f"{d.channel} destination ({d.config.type})"
+            )
+        return None
+
+    async def enqueue(self, job: ActionJob) -> None:
+        """Store the job durably and return; delivery happens in the destination's lane."""
+        problem = self._precheck(job)
+        if problem is not None:
+            code, message = problem
+            if self.log.add_job(job, status=FAILED):
+                result = self._result(job, ActionStatus.FAILED, 0, error=f"{code}: {message}")
+                self.log.finish(job.action_id, FAILED, [result], code, message)
+                self._count(job.destination, job.channel.value, "failed")
+                await self._emit(job.action_id, [job], [result], code, message)
+            return
+        d = self._destinations[job.destination]
+        if job.delivery_mode != DeliveryMode.IMMEDIATE and supports_digest(d.config):
+            if self.log.queue_digest(job):
+                self._count(d.name, d.channel, "queued")
+                await self._publish(
+                    self._result(
+                        job, ActionStatus.QUEUED, 0, response={"digest": job.delivery_mode.value}
+                    )
+                )
+            return
+        if self.log.add_job(job):
+            metrics.DELIVERY_PENDING.labels(d.name).inc()
+            d.lane_for(job.account_id).wake.set()
+
+    async def flush_digests(
+        self, mode: DeliveryMode | str, *, wait: bool = True, timeout_s: float = 120.0
+    ) -> dict[str, str]:
+        """Cut one digest per destination for `mode` (daily_digest | weekly_summary) and,
+        with `wait`, return once each is delivered or failed: {digest_id: status}."""
+        mode = DeliveryMode(mode)
+        batches = self.log.cut_digests(mode.value)
+        for b in batches:
+            d = self._destinations.get(b.destination)
+            if d is not None:
+                metrics.DELIVERY_PENDING.labels(d.name).inc()
+                d.lane_for(b.destination).wake.set()
+        ids = [b.digest_id for b in batches]
+        deadline = time.monotonic() + timeout_s
+        while wait and time.monotonic() < deadline:
+            if all(self.log.status(i) != PENDING for i in ids):
+                break
+            await asyncio.sleep(0.05)
+        return {i: self.log.status(i) or "unknown" for i in ids}
+
+    # --- lanes ------------------------------------------------------------------------------
+
+    async def _run_lane(self, d: _DestinationRuntime, index: int, lane: _Lane) -> None:
+        while not self._stopping.is_set():
+            lane.wake.clear()
+            row = self.log.next_pending(d.name, len(d.lanes), index)
+            if row is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lane.wake.wait(), IDLE_POLL_S)
+                continue
+            try:
+                await self._deliver(d, row)
+            except Exception:  # a bug must not kill the lane; the row stays pending
+                log.exception("delivery_lane_error", destination=d.name, action_id=row.action_id)
+                await self._sleep(1.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep that ends early on stop()."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    @staticmethod
+    def _jobs_of(row: OutboxRow) -> list[ActionJob]:
+        return row.digest_jobs()[1] if row.kind == "digest" else [row.job()]
+
+    def _message(self, d: _DestinationRuntime, row: OutboxRow) -> tuple[Message, list[ActionJob]]:
+        if row.kind == "digest":
+            mode, jobs = row.digest_jobs()
+            return Message.for_digest(row.action_id, mode, d.name, jobs), jobs
+        job = row.job()
+        return Message.for_job(job, d.name), [job]
+
+    async def _deliver(self, d: _DestinationRuntime, row: OutboxRow) -> None:
+        msg, jobs = self._message(d, row)
+        attempts = row.attempts
+        last_error = row.error or ""
+        while not self._stopping.is_set():
+            age = time.time() - row.enqueued_at
+            if age > d.max_pending_age_s:
+                message = (
+                    f"pending {age:.0f}s > max {d.max_pending_age_s:.0f}s "
+                    f"(breaker {d.breaker.state}); last error: {last_error or 'none'}"
+                )
+                await self._fail(d, row, jobs, attempts, "max_pending_age_exceeded", message)
+                return
+            if d.breaker.state == "open":
+                await self._sleep(d.breaker_poll_s)
+                continue
+            probing = d.breaker.state == "half_open"
+            pause = d.paused_until - time.monotonic()
+            if pause > 0:
+                await self._sleep(pause)
+                continue
+            started = time.perf_counter()
+            try:
+                spec = build(d.config, msg, self._renderer)
+                async with d.limiter:
+                    result = await d.breaker.call(self._send_guarded, d, spec, msg.idempotency_key)
+                if isinstance(result, Exception):
+                    raise result
+            except CircuitOpenError:
+                await self._sleep(d.breaker_poll_s)
+                continue
+            except PermanentDeliveryError as exc:
+                latency = self._observe(d, started)
+                self.log.record_attempt(
+                    row.action_id,
+                    d.name,
+                    attempts + 1,
+                    "permanent_failure",
+                    None,
+                    latency,
+                    f"{exc.code}: {exc.message}",
+                )
+                await self._fail(d, row, jobs, attempts + 1, exc.code, exc.message)
+                return
+            except RetryableDeliveryError as exc:
+                latency = self._observe(d, started)
+                last_error = f"{exc.code}: {exc.message}"
+                counted = not probing or exc.code == "rate_limited"
+                if counted:
+                    attempts += 1
+                    self.log.set_attempts(row.action_id, attempts)
+                self.log.record_attempt(
+                    row.action_id,
+                    d.name,
+                    attempts,
+                    "retry" if counted else "probe_failed",
+                    exc.status_code,
+                    latency,
+                    last_error,
+                )
+                self._count(d.name, d.channel, "retry")
+                if attempts >= d.retry.max_attempts:
+                    await self._fail(
+                        d,
+                        row,
+                        jobs,
+                        attempts,
+                        "retries_exhausted",
+                        f"{attempts} attempts failed; last: {last_error}",
+                    )
+                    return
+                if exc.retry_after_s is not None:
+                    d.paused_until = time.monotonic() + exc.retry_after_s
+                    continue
+                if counted:
+                    await self._sleep(d.retry.delay(attempts - 1))
+                continue
+            latency = self._observe(d, started)
+            attempts += 1
+            self.log.record_attempt(
+                row.action_id, d.name, attempts, "success", result.status_code, latency
+            )
+            await self._succeed(d, row, jobs, attempts, result, latency)
+            return
+
+    async def _send_guarded(
+        self, d: _DestinationRuntime, spec: DeliverySpec, key: str
+    ) -> Outcome | Exception:
+        """Runs inside the breaker: only outages raise (and count against the breaker); a
+        rate limit or a rejection is returned, since the destination did answer."""
+        try:
+            return await self._send(d, spec, key)
+        except EgressDenied as exc:
+            return PermanentDeliveryError(exc.code, exc.message)
+        except PermanentDeliveryError as exc:
+            return exc
+        except RetryableDeliveryError as exc:
+            if exc.code == "rate_limited":
+                return exc
+            raise
+
+    async def _send(self, d: _DestinationRuntime, spec: DeliverySpec, key: str) -> Outcome:
+        if d.outbox is not None:
+            return await d.outbox.send(spec, key)
+        if isinstance(spec, EmailSpec):
+            assert isinstance(d.config, EmailSmtpDestination)
+            return await self._smtp.send(spec, d.timeout_s)
+        assert isinstance(spec, HttpRequestSpec) and self._http is not None
+        outcome = await self._http.send(spec, d.timeout_s)
+        if d.config.type == "slack_api" and outcome.response.get("ok") is False:
+            error = str(outcome.response.get("error", "unknown"))
+            if error == "ratelimited":
+                raise RetryableDeliveryError("rate_limited", "Slack API: ratelimited", 429)
+            raise PermanentDeliveryError("slack_api_error", f"Slack API answered ok=false: {error}")
+        return outcome
+
+    # --- outcomes ---------------------------------------------------------------------------
+
+    def _observe(self, d: _DestinationRuntime, started: float) -> float:
+        elapsed = time.perf_counter() - started
+        metrics.DELIVERY_SECONDS.labels(d.channel).observe(elapsed)
+        return round(elapsed * 1000, 3)
+
+    @staticmethod
+    def _count(destination: str, channel: str, status: str) -> None:
+        metrics.DELIVERIES.labels(channel, destination, status).inc()
+
+    def _result(
+        self,
+        job: ActionJob,
+        status: ActionStatus,
+        attempts: int,
+        *,
+        response_code: int | None = None,
+        response: dict[str, object] | None = None,
+        error: str | None = None,
+        latency_ms: float | None = None,
+    ) -> ActionResult:
+        d = self._destinations.get(job.destination)
+        return ActionResult(
+            action_id=job.action_id,
+            request_id=job.request_id,
+            based_on=job.based_on,
+            type=job.type,
+            channel=job.channel,
+            destination=job.destination,
+            target=d.target if d else "unknown",
+            status=status,
+            attempts=attempts,
+            response_code=response_code,
+            response=dict(response or {}),
+            error=error,
+            latency_ms=latency_ms,
+        )
+
+    async def _succeed(
+        self,
+        d: _DestinationRuntime,
+        row: OutboxRow,
+        jobs: list[ActionJob],
+        attempts: int,
+        outcome: Outcome,
+        latency_ms: float,
+    ) -> None:
+        response = dict(outcome.response)
+        if row.kind == "digest":
+            response["digest_id"] = row.action_id
+        results = [
+            self._result(
+                job,
+                ActionStatus.SUCCESS,
+                attempts,
+                response_code=outcome.status_code,
+                response=response,
+                latency_ms=latency_ms,
+            )
+            for job in jobs
+        ]
+        self.log.finish(row.action_id, DELIVERED, results)
+        metrics.DELIVERY_PENDING.labels(d.name).dec()
+        self._count(d.name, d.channel, "success")
+        await self._emit(row.action_id, jobs, results, None, None)
+
+    async def _fail(
+        self,
+        d: _DestinationRuntime,
+        row: OutboxRow,
+        jobs: list[ActionJob],
+        attempts: int,
+        code: str,
+        message: str,
+    ) -> None:
+        results = [
+            self._result(job, ActionStatus.FAILED, attempts, error=f"{code}: {message}")
+            for job in jobs
+        ]
+        self.log.finish(row.action_id, FAILED, results, code, message)
+        metrics.DELIVERY_PENDING.labels(d.name).dec()
+        self._count(d.name, d.channel, "failed")
+        log.warning(
+            "delivery_failed", destination=d.name, action_id=row.action_id, code=code, error=message
+        )
+        await self._emit(row.action_id, jobs, results, code, message)
+
+    async def _fail_orphans(self, destination: str) -> None:
+        code = "unknown_destination"
+        message = f"destination {destination!r} was removed from webhooks.yaml"
+        while (row := self.log.next_pending(destination, 1, 0)) is not None:
+            jobs = self._jobs_of(row)
+            results = [
+                self._result(j, ActionStatus.FAILED, row.attempts, error=f"{code}: {message}")
+                for j in jobs
+            ]
+            self.log.finish(row.action_id, FAILED, results, code, message)
+            await self._emit(row.action_id, jobs, results, code, message)
+
+    async def _emit(
+        self,
+        action_id: str,
+        jobs: list[ActionJob],
+        results: list[ActionResult],
+        code: str | None,
+        message: str | None,
+    ) -> None:
+        """Dead-letter (on failure) and publish, retrying while the broker is unreachable;
+        the outbox row keeps the results until this succeeds, so a crash re-publishes."""
+        delay = 0.5
+        while True:
+            try:
+                if code is not None:
+                    for job in jobs:
+                        await self._dead_letter(job, code, message or "")
+                for result in results:
+                    await self._publish(result)
+            except Exception:
+                log.exception("result_publish_failed", action_id=action_id)
+                if self._stopping.is_set():
+                    return
+                await self._sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            self.log.mark_published(action_id)
+            return

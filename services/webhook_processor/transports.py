@@ -1,0 +1,171 @@
+"""Sending a built request: HTTP (httpx), SMTP (stdlib smtplib in a worker thread), or the
+demo outbox file. Each classifies failures: permanent (dead-letter now) or retryable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import smtplib
+import ssl
+import threading
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.webhook_processor.egress import EgressPolicy
+from services.webhook_processor.specs import (
+    DeliverySpec,
+    EmailSpec,
+    HttpRequestSpec,
+    Outcome,
+    RetryableDeliveryError,
+)
+from services.webhook_processor.templates import PermanentDeliveryError
+
+RETRYABLE_STATUS = frozenset({408, 429})
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _response_dict(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text[:500]
+        return {"body": text} if text else {}
+    return body if isinstance(body, dict) else {"body": body}
+
+
+def new_http_client() -> httpx.AsyncClient:
+    """Redirects off (the checked URL is the called URL), TLS verified, timeouts always."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        verify=True,
+        timeout=httpx.Timeout(10.0),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+
+
+class HttpTransport:
+    def __init__(self, client: httpx.AsyncClient, egress: EgressPolicy) -> None:
+        self._client = client
+        self._egress = egress
+
+    async def send(self, spec: HttpRequestSpec, timeout_s: float) -> Outcome:
+        await self._egress.check(spec.url)
+        try:
+            response = await self._client.request(
+                spec.method,
+                spec.url,
+                content=spec.body,
+                headers=spec.headers,
+                timeout=httpx.Timeout(timeout_s),
+            )
+        except httpx.TimeoutException as exc:
+            raise RetryableDeliveryError("timeout", f"no answer within {timeout_s}s") from exc
+        except httpx.TransportError as exc:
+            raise RetryableDeliveryError(
+                "connection_error", f"{type(exc).__name__}: {exc}"
+            ) from exc
+        code = response.status_code
+        if code >= 500 or code in RETRYABLE_STATUS:
+            raise RetryableDeliveryError(
+                "rate_limited" if code == 429 else "destination_unavailable",
+                f"HTTP {code}: {response.text[:200]}",
+                status_code=code,
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if 300 <= code < 400:
+            raise PermanentDeliveryError(
+                "destination_redirected",
+                f"HTTP {code} to {response.headers.get('Location')!r}; redirects are not followed",
+            )
+        if code >= 400:
+            raise PermanentDeliveryError(
+                "destination_rejected", f"HTTP {code}: {response.text[:300]}"
+            )
+        return Outcome(code, _response_dict(response))
+
+
+class SmtpTransport:
+    def __init__(self, egress: EgressPolicy) -> None:
+        self._egress = egress
+
+    @staticmethod
+    def _send_blocking(spec: EmailSpec, timeout_s: float) -> None:
+        context = ssl.create_default_context()
+        smtp_cls = smtplib.SMTP_SSL if spec.ssl else smtplib.SMTP
+        kwargs: dict[str, Any] = {"timeout": timeout_s}
+        if spec.ssl:
+            kwargs["context"] = context
+        with smtp_cls(spec.host, spec.port, **kwargs) as client:
+            if spec.starttls and not spec.ssl:
+                client.starttls(context=context)
+            if spec.username:
+                client.login(spec.username, spec.password or "")
+            client.send_message(spec.message, from_addr=spec.sender, to_addrs=spec.recipients)
+
+    async def send(self, spec: EmailSpec, timeout_s: float) -> Outcome:
+        await self._egress.check(spec.url)
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(self._send_blocking, spec, timeout_s), timeout_s * 3
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentDeliveryError("smtp_rejected", f"recipients refused: {exc}") from exc
+        except smtplib.SMTPResponseException as exc:
+            detail = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
+            if 500 <= exc.smtp_code < 600:
+                raise PermanentDeliveryError("smtp_rejected", detail) from exc
+            raise RetryableDeliveryError("smtp_unavailable", detail, exc.smtp_code) from exc
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+            raise RetryableDeliveryError(
+                "connection_error", f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return Outcome(
+            250, {"message_id": str(spec.message["Message-ID"]), "recipients": spec.recipients}
+        )
+
+
+class OutboxFileTransport:
+    """Appends the exact request that would have been sent to a JSONL file."""
+
+    def __init__(self, path: Path, destination: str) -> None:
+        self._path = path
+        self._destination = destination
+        self._lock = threading.Lock()
+
+    def _append(self, line: str) -> None:
+        with self._lock:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with self._path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+
+    async def send(self, spec: DeliverySpec, idempotency_key: str) -> Outcome:
+        record = {
+            "destination": self._destination,
+            "idempotency_key": idempotency_key,
+            "written_at": datetime.now(UTC).isoformat(),
+            "request": spec.to_record(),
+        }
+        await asyncio.to_thread(self._append, json.dumps(record, ensure_ascii=False))
+        return Outcome(None, {"outbox_file": str(self._path)})
