@@ -33,6 +33,7 @@ from contracts.dataset import (
 from services.data_agent.warehouse import convert
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import Row, Warehouse
+from services.data_agent.warehouse.meta import meta_as_of, read_meta
 from services.data_agent.warehouse.rules import DataRules, load_rules
 
 T = TypeVar("T")
@@ -63,13 +64,11 @@ class DatasetRepository:
     # ------------------------------------------------------------------ helpers
     def meta(self) -> dict[str, str]:
         if self._meta is None:
-            self._meta = {r["key"]: r["value"] for r in self.warehouse.fetch_all(Q.META)}
+            self._meta = read_meta(self.warehouse)
         return self._meta
 
     def default_as_of(self) -> date:
-        """warehouse_meta's as_of (the day the data was generated/loaded for), else today."""
-        value = self.meta().get("as_of")
-        return date.fromisoformat(value) if value else date.today()
+        return meta_as_of(self.meta())
 
     def _rows(self, query: Q.Query, **params: Any) -> list[Row]:
         return self.warehouse.fetch_all(query, params)
