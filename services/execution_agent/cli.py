@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from services.execution_agent.insights import (
@@ -24,7 +25,12 @@ from services.execution_agent.insights import (
 from services.execution_agent.store import Store
 
 insights_app = typer.Typer(help="Insights: list, show, ack, start, resolve, dismiss.")
-console = Console()
+
+
+def _console() -> Console:
+    """Made per command so `COLUMNS` is honoured (rich assumes 80 columns in a pipe)."""
+    return Console()
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 NoteOption = Annotated[str | None, typer.Option("--note", help="Why (kept in the audit trail).")]
@@ -103,7 +109,7 @@ def list_insights(
             _when(i.updated_at),
             str(i.version),
         )
-    console.print(table)
+    _console().print(table)
 
 
 @insights_app.command("show")
@@ -115,10 +121,11 @@ def show(insight_id: str, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json({**_as_dict(insight), "audit": [a.model_dump(mode="json") for a in audit]})
         return
+    console = _console()
     console.print(
-        f"[bold]{insight.title}[/bold]  ({insight.insight_id}, version {insight.version})"
+        f"[bold]{escape(insight.title)}[/bold]  ({insight.insight_id}, version {insight.version})"
     )
-    console.print(f"{insight.description}")
+    console.print(escape(insight.description))
     console.print(
         f"status [bold]{insight.effective_status().value}[/bold]  priority {insight.priority.value}"
         f"  category {insight.category}/{insight.type}  confidence {insight.confidence:.2f}"
@@ -128,11 +135,11 @@ def show(insight_id: str, as_json: JsonOption = False) -> None:
         f"request {insight.request_id}  expires {_when(insight.expires_at)}"
     )
     for rec in insight.recommended_actions:
-        console.print(f"  -> [{rec.get('priority')}] {rec.get('action')}: {rec.get('description')}")
+        line = f"  -> [{rec.get('priority')}] {rec.get('action')}: {rec.get('description')}"
+        console.print(escape(line))
     for taken in insight.actions_taken:
-        console.print(
-            f"  done {taken.get('channel')} -> {taken.get('destination')}: {taken.get('status')}"
-        )
+        line = f"  done {taken.get('channel')} -> {taken.get('destination')}: {taken.get('status')}"
+        console.print(escape(line))
     table = Table(title="audit trail")
     for column in ("at", "actor", "action", "from", "to", "note", "changed"):
         table.add_column(column)
@@ -164,7 +171,7 @@ def _transition_command(action: str, help_text: str) -> None:
         if as_json:
             _print_json(_as_dict(insight))
         else:
-            console.print(
+            _console().print(
                 f"{insight.insight_id}: {insight.status.value} (version {insight.version})"
             )
 
@@ -185,7 +192,7 @@ def expire(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json([_as_dict(i) for i in expired])
     else:
-        console.print(f"{len(expired)} insight(s) expired")
+        _console().print(f"{len(expired)} insight(s) expired")
 
 
 def _as_dict(insight: Insight) -> dict[str, Any]:

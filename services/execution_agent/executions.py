@@ -124,6 +124,8 @@ def is_complete(execution: Execution) -> bool:
 
 def derive_status(state: ExecutionState) -> ExecutionStatus:
     """planned -> in_progress -> complete | partial | failed, from the primary results."""
+    if not state.planned_actions:
+        return ExecutionStatus.COMPLETE  # nothing to do is done
     if not state.results:
         return ExecutionStatus.PLANNED
     if not state.primaries_done():
@@ -163,7 +165,7 @@ class ExecutionRepository:
         if not state.planned_actions:
             state.compensations_checked = True
             state.completed_at = now
-        status = ExecutionStatus.COMPLETE if not planned_actions else ExecutionStatus.PLANNED
+        status = derive_status(state)
         with self.store.transaction() as conn:
             conn.execute(
                 f"INSERT OR IGNORE INTO {EXECUTIONS_TABLE} (request_id, flow_id, version, "

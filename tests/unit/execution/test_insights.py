@@ -50,6 +50,7 @@ def test_full_lifecycle_stamps_each_transition_and_audits(insights: InsightRepos
     assert resolved.version == 4
     stored = insights.get(insight.insight_id)
     assert stored.status is InsightStatus.RESOLVED
+    assert stored.acknowledged_at and stored.started_at and stored.resolved_at
     assert stored.acknowledged_at <= stored.started_at <= stored.resolved_at
     trail = [
         (a.actor, a.action, a.from_status, a.to_status, a.note)
@@ -169,7 +170,7 @@ def test_unique_index_refuses_a_second_active_row(
     assert [i.insight_id for i in insights.list()] == [insight.insight_id]
 
 
-def _upsert_worker(db: str, worker: int, rounds: int, barrier) -> None:  # type: ignore[no-untyped-def]
+def _upsert_worker(db: str, worker: int, rounds: int, barrier) -> None:
     repo = InsightRepository(Store(Path(db)))
     barrier.wait()
     for n in range(rounds):
