@@ -519,11 +519,12 @@ class CrmGenerator:
             end,
         )
         won = deal.stage == "Closed Won"
+        kind = _pick(rng, opp_type)
         self.rows.add(
             "opportunity_d",
             opportunity_id=deal.opportunity_id,
-            name=f"{company} - {_pick(rng, opp_type)} {created.year}",
-            opportunity_type=_pick(rng, opp_type),
+            name=f"{company} - {kind} {created.year}",
+            opportunity_type=kind,
             sf_account_id=plan.account_id,
             stage_name=deal.stage,
             amount=amount,
