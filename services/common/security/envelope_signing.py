@@ -249,10 +249,10 @@ def _token_text(token: str | bytes | None) -> str:
 def _unverified_kid_and_issuer(token: str) -> tuple[str, str]:
     """Only to pick the key: nothing read here is trusted until the signature is checked."""
     try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
+        unverified = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
     except (jwt.PyJWTError, ValueError, TypeError):
         raise AuthenticationError(Code.MALFORMED_TOKEN, "token is not a well-formed JWT") from None
+    header, claims = unverified["header"], unverified["payload"]
     if header.get("alg") != ALGORITHM:
         raise AuthenticationError(Code.MALFORMED_TOKEN, f"algorithm must be {ALGORITHM}")
     kid, issuer = header.get("kid"), claims.get("iss")

@@ -94,21 +94,13 @@ def test_mutated_genuine_records_are_refused(ring, signer: EnvelopeSigner, data)
     mutate_token = data.draw(st.booleans(), label="mutate token")
     if mutate_token:
         i = data.draw(st.integers(0, len(token) - 1), label="index")
-        char = data.draw(st.characters(codec="ascii"), label="char")
+        char = data.draw(st.characters(codec="ascii").filter(lambda c: c != token[i]), label="c")
         bad_token, bad_value = token[:i] + char + token[i + 1 :], value
     else:
         i = data.draw(st.integers(0, len(value) - 1), label="index")
         byte = data.draw(st.integers(0, 255).filter(lambda b: b != value[i]), label="byte")
         bad_token, bad_value = token, value[:i] + bytes([byte]) + value[i + 1 :]
-    try:
+    # pyjwt rejects non-canonical base64url, so even an edit of a segment's unused low bits
+    # is refused: every changed byte of token or value must fail.
+    with pytest.raises(AuthenticationError):
         _verifier(ring).verify(bad_token, bad_value, TOPIC, NOW, "p/0/0")
-    except AuthenticationError:
-        return
-    # Accepted: only legitimate if the edit left the decoded token identical (base64url
-    # ignores the unused low bits of a segment's last character).
-    assert bad_value == value
-    assert [_decoded(s) for s in bad_token.split(".")] == [_decoded(s) for s in token.split(".")]
-
-
-def _decoded(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

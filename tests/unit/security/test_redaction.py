@@ -111,3 +111,38 @@ def test_short_values_are_not_registered_and_text_unchanged() -> None:
     register_secret("ab")
     assert redact_text("about a cab") == "about a cab"
     assert redact_value({"n": 1, "ok": True, "none": None}) == {"n": 1, "ok": True, "none": None}
+
+
+def test_real_structlog_logger_with_json_renderer() -> None:
+    import io
+
+    buffer = io.StringIO()
+    log = structlog.wrap_logger(
+        structlog.PrintLogger(file=buffer),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            redaction_processor,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    provider = EnvSecretsProvider({"REVOPS_SECRET_CRM_API_KEY": "crm-live-9f8e7d6c5b4a"})
+    key = provider.get("crm-api-key")
+    log.bind(dest="crm").warning(
+        "crm_call_failed", url=f"https://crm.example/api?k={key}", headers={"X-Api-Key": key}
+    )
+    try:
+        raise ConnectionError(f"refused with {key}")
+    except ConnectionError:
+        log.exception("crm_call_crashed")
+    output = buffer.getvalue()
+    assert key not in output
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [line["event"] for line in lines] == ["crm_call_failed", "crm_call_crashed"]
+    assert lines[0]["dest"] == "crm" and lines[0]["headers"]["X-Api-Key"] == REDACTED
+    assert "ConnectionError" in lines[1]["exception"]
+
+
+def test_dlq_headers_lose_the_envelope_token() -> None:
+    headers = {"revops-auth": "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJ4In0.c2ln", "content-type": "json"}
+    assert redact_value(headers) == {"revops-auth": REDACTED, "content-type": "json"}
