@@ -62,6 +62,9 @@ from services.decision_agent.rules.loader import (
 PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 DATA_GAP_CODE = "data_gaps"
+DEAL_RULE_KINDS = tuple(
+    model.rule_kind for model in (StageRules, Rubric, CompletenessRules, RiskRules, OverallRules)
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def load_deal_rules(
     other kinds (e.g. consumption rules) in the same folder are validated and ignored.
     """
     root = Path(rules_dir or get_settings().rules_dir)
-    files = load_rules_dir(root)
+    files = load_rules_dir(root, only=DEAL_RULE_KINDS)
     rubrics: dict[str, CompiledRubric] = {}
     for score in RUBRIC_SCORES:
         found = [f for f in files if isinstance(f, Rubric) and f.score == score]

@@ -278,12 +278,15 @@ def rule_file_paths(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
 
 
-def load_rules_dir(path: Path) -> list[RuleFile]:
+def load_rules_dir(path: Path, only: Iterable[str] | None = None) -> list[RuleFile]:
     """Load every rule file below ``path`` with the model its ``kind:`` names.
 
+    With ``only``, files of other kinds (or without a kind) are skipped: a service loads its
+    own rule families and leaves the rest of a shared folder to their owners.
     Raises :class:`RuleFileError` with the problems of all files together.
     """
     kinds = rule_kinds()
+    wanted = set(only) if only is not None else None
     loaded: list[RuleFile] = []
     problems: list[RuleProblem] = []
     paths = rule_file_paths(path)
@@ -296,6 +299,8 @@ def load_rules_dir(path: Path) -> list[RuleFile]:
             continue
         kind_node = _node_at(root, ("kind",))
         kind = data.get("kind") if isinstance(data, dict) else None
+        if wanted is not None and kind not in wanted:
+            continue
         if not isinstance(kind, str) or kind_node is root:
             known = ", ".join(sorted(kinds)) or "none registered"
             problems.append(

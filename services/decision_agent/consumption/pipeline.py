@@ -1,0 +1,293 @@
+"""The consumption analysis over arrays of accounts: signals, churn risk, flags, anomalies.
+
+One implementation for both paths: `ConsumptionAnalyzer` runs it on one account (arrays
+with one row), the fleet scan on every account at once. No loop over accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from contracts.common import Severity
+from services.decision_agent.anomaly.calendar import GridCalendar
+from services.decision_agent.anomaly.core import Scores, score_grid
+from services.decision_agent.consumption.inputs import (
+    CLASS_NAMES,
+    USAGE_METRICS,
+    BoolArray,
+    FleetInputs,
+    FloatArray,
+    IntArray,
+)
+from services.decision_agent.consumption.rule_models import TREND_CLASSES, ConsumptionRules
+from services.decision_agent.consumption.trends import (
+    CLASS_CODE,
+    MetricTrends,
+    growth_streak,
+    metric_trends,
+)
+
+SEVERITY_ORDER: tuple[Severity, ...] = (
+    Severity.LOW,
+    Severity.MEDIUM,
+    Severity.HIGH,
+    Severity.CRITICAL,
+)
+SEVERITY_CODE = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+SIGNALS: tuple[str, ...] = (
+    "usage_trend",
+    "usage_mom_decline",
+    "queries_below_half_history",
+    "idle_14_days",
+    "support_escalation",
+    "high_priority_ticket",
+    "active_users_decline",
+    "single_user",
+    "few_users",
+    "committed_spend_underused",
+    "spend_decline",
+    "no_active_agreement",
+    "renewal_near_no_activity",
+    "renewal_immediate",
+    "renewal_near",
+    "ingestion_trend",
+    "compute_trend",
+    "no_ingestion_30_days",
+    "no_customer_call_30_days",
+    "no_opportunity",
+)
+
+
+@dataclass(frozen=True)
+class Commercials:
+    """Per account: tickets, contract and calls as of the analysis day."""
+
+    high_tickets: IntArray
+    monthly_commit: FloatArray
+    has_agreement: BoolArray
+    utilization: FloatArray  # last 30 days' spend / monthly commitment
+    days_to_renewal: FloatArray  # inf when no active agreement ends after as_of
+    calls: IntArray
+    max_users: FloatArray
+    active_days: IntArray
+
+
+@dataclass(frozen=True)
+class RiskState:
+    trends: MetricTrends
+    commercials: Commercials
+    signals: dict[str, FloatArray]
+    factor_points: dict[str, FloatArray]  # class -> accounts x its factors (risk points)
+    risk: IntArray
+
+
+@dataclass(frozen=True)
+class FleetAssessment:
+    inputs: FleetInputs
+    now: RiskState
+    previous: RiskState  # as of as_of - escalation_lookback_days
+    health: IntArray
+    escalate: BoolArray
+    flags: dict[str, BoolArray]
+    severity: dict[str, IntArray]
+    anomalies: dict[str, Scores]  # metric -> accounts x recent days
+
+    @property
+    def risk(self) -> IntArray:
+        return self.now.risk
+
+
+def trend_index(rules: ConsumptionRules, metric: str) -> int:
+    return rules.trend.metrics.index(metric)
+
+
+def _commercials(inputs: FleetInputs, rules: ConsumptionRules, trends: MetricTrends) -> Commercials:
+    n = len(inputs.account_ids)
+    as_of = inputs.as_of_day
+    sig = rules.signals
+    t = inputs.tickets
+    recent = (t.day > as_of - sig.ticket_window_days) & (t.day <= as_of) & t.high
+    high_tickets = np.bincount(t.account[recent], minlength=n)
+    a = inputs.agreements
+    covering = a.active & (a.start_day <= as_of) & (a.end_day >= as_of)
+    monthly = np.bincount(a.account[covering], weights=a.monthly_usd[covering], minlength=n)
+    has_agreement = np.bincount(a.account[covering], minlength=n) > 0
+    renewal = np.full(n, np.inf)
+    ahead = a.active & (a.end_day >= as_of)
+    np.minimum.at(renewal, a.account[ahead], (a.end_day[ahead] - as_of).astype(np.float64))
+    cost = trends.recent_total[:, trend_index(rules, "cost_usd")]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        utilization = np.where(monthly > 0, cost / monthly, np.nan)
+    c = inputs.calls
+    in_window = (c.day > as_of - sig.call_window_days) & (c.day <= as_of)
+    users = inputs.metric("active_users")[:, -rules.trend.recent_days :]
+    max_users = np.nan_to_num(
+        np.nanmax(np.where(np.isnan(users), -np.inf, users), axis=1), neginf=0
+    )
+    return Commercials(
+        high_tickets=high_tickets,
+        monthly_commit=monthly,
+        has_agreement=has_agreement,
+        utilization=utilization,
+        days_to_renewal=renewal,
+        calls=np.bincount(c.account[in_window], minlength=n),
+        max_users=max_users,
+        active_days=np.sum(np.nan_to_num(inputs.metric(rules.trend.primary_metric)) > 0, axis=1),
+    )
+
+
+def _signals(
+    inputs: FleetInputs, rules: ConsumptionRules, trends: MetricTrends, com: Commercials
+) -> dict[str, FloatArray]:
+    tr = rules.trend
+    sig = rules.signals
+    risk_of = np.array([tr.risk_by_class.get(name, 0.0) for name in TREND_CLASSES])
+    decline = np.isin(trends.trend_class, [CLASS_CODE[c] for c in tr.decline_classes])
+    q = trend_index(rules, tr.primary_metric)
+    users = trend_index(rules, "active_users")
+    cost = trend_index(rules, "cost_usd")
+    ingest = trend_index(rules, "data_ingested_bytes")
+    engine = trend_index(rules, "engine_hours")
+    idle = trends.idle_days[:, q] >= tr.idle_days
+    renewal_near = com.days_to_renewal <= sig.renewal_window_days
+    established = trends.trend_class[:, q] != CLASS_CODE["New"]
+    flags: dict[str, BoolArray | FloatArray] = {
+        "usage_trend": risk_of[trends.trend_class[:, q]],
+        "usage_mom_decline": trends.mom[:, q] < sig.mom_decline_below,
+        "queries_below_half_history": established & (trends.ratio[:, q] < sig.below_history_ratio),
+        "idle_14_days": idle,
+        "support_escalation": com.high_tickets >= sig.escalation_ticket_count,
+        "high_priority_ticket": com.high_tickets >= 1,
+        "active_users_decline": decline[:, users],
+        "single_user": (inputs.tenure_days >= sig.single_user_after_days) & (com.max_users <= 1),
+        "few_users": com.max_users < sig.few_users_below,
+        "committed_spend_underused": com.has_agreement & (com.utilization < sig.underused_below),
+        "spend_decline": decline[:, cost],
+        "no_active_agreement": ~com.has_agreement,
+        "renewal_near_no_activity": renewal_near & (idle | decline[:, q]),
+        "renewal_immediate": com.days_to_renewal <= min(rules.renewal_phases.values()),
+        "renewal_near": renewal_near,
+        "ingestion_trend": risk_of[trends.trend_class[:, ingest]],
+        "compute_trend": risk_of[trends.trend_class[:, engine]],
+        "no_ingestion_30_days": trends.recent_total[:, ingest] <= 0,
+        "no_customer_call_30_days": com.calls == 0,
+        "no_opportunity": ~inputs.has_opportunity,
+    }
+    return {name: np.asarray(value, dtype=np.float64) for name, value in flags.items()}
+
+
+def risk_state(inputs: FleetInputs, rules: ConsumptionRules) -> RiskState:
+    usage = inputs.usage[:, :, [USAGE_METRICS.index(m) for m in rules.trend.metrics]]
+    trends = metric_trends(usage, rules.trend)
+    com = _commercials(inputs, rules, trends)
+    signals = _signals(inputs, rules, trends, com)
+    total = np.zeros(len(inputs.account_ids))
+    factor_points: dict[str, FloatArray] = {}
+    for code, class_name in enumerate(CLASS_NAMES):
+        factors = rules.classes[class_name].factors
+        points = np.stack(
+            [
+                f.weight
+                * np.max(np.stack([signals[s] * share for s, share in f.signals.items()]), axis=0)
+                for f in factors.values()
+            ],
+            axis=1,
+        )
+        factor_points[class_name] = points
+        total = np.where(inputs.customer_class == code, points.sum(axis=1), total)
+    risk = np.clip(np.rint(total), 0, 100).astype(np.int64)
+    return RiskState(trends, com, signals, factor_points, risk)
+
+
+def shifted(inputs: FleetInputs, days: int) -> FleetInputs:
+    """The same accounts as seen `days` earlier (later usage columns cut off)."""
+    return replace(
+        inputs,
+        as_of_day=inputs.as_of_day - days,
+        usage=inputs.usage[:, : inputs.usage.shape[1] - days],
+        tenure_days=inputs.tenure_days - days,
+    )
+
+
+def _anomalies(inputs: FleetInputs, rules: ConsumptionRules) -> dict[str, Scores]:
+    cfg = rules.anomalies.detector
+    days = inputs.usage.shape[1]
+    cal = GridCalendar.build(
+        inputs.first_day * 86_400, 86_400, days, cfg.holidays, cfg.weekend_days
+    )
+    start = days - rules.anomalies.recent_days
+    return {m: score_grid(inputs.metric(m), cal, cfg, start) for m in rules.anomalies.metrics}
+
+
+def _severity(name: str, rules: ConsumptionRules, n: int) -> IntArray:
+    return np.full(n, SEVERITY_CODE[rules.flags[name].severity], dtype=np.int64)
+
+
+def assess(inputs: FleetInputs, rules: ConsumptionRules) -> FleetAssessment:
+    """Everything the consumption agent concludes, for every account in `inputs`."""
+    n = len(inputs.account_ids)
+    now = risk_state(inputs, rules)
+    previous = risk_state(shifted(inputs, rules.escalation_lookback_days), rules)
+    escalate = (now.risk > rules.escalation_above) | (
+        now.risk - previous.risk >= rules.escalation_rise
+    )
+    tr, ex, sig = rules.trend, rules.expansion, rules.signals
+    trends, com, s = now.trends, now.commercials, now.signals
+    q = trend_index(rules, tr.primary_metric)
+    cost = trend_index(rules, "cost_usd")
+    q_class = trends.trend_class[:, q]
+    anomalies = _anomalies(inputs, rules)
+    alert = np.zeros(n, dtype=np.bool_)
+    top = np.zeros(n)
+    for scores in anomalies.values():
+        hit = np.nan_to_num(scores.score) >= rules.anomalies.detector.alert_score
+        alert |= hit.any(axis=1)
+        top = np.maximum(top, np.nan_to_num(scores.score).max(axis=1, initial=0.0))
+    cost_months = trends.months[:, cost]
+    plg_spend = np.all(cost_months[:, -ex.plg_spend_months :] >= ex.plg_monthly_spend_min, axis=1)
+
+    flags: dict[str, BoolArray] = {
+        "usage_decline": np.isin(q_class, [CLASS_CODE[c] for c in tr.decline_classes]),
+        "usage_spike": q_class == CLASS_CODE["Spike"],
+        "usage_growth": q_class == CLASS_CODE["Growing"],
+        "usage_anomaly": alert,
+        "cost_anomaly": (trends.trend_class[:, cost] != CLASS_CODE["New"])
+        & (trends.ratio[:, cost] >= ex.cost_spike_ratio)
+        & ~(trends.ratio[:, q] >= ex.cost_usage_growth_max),
+        "engagement_drop": (s["active_users_decline"] > 0) | (s["single_user"] > 0),
+        "support_escalation": s["support_escalation"] > 0,
+        "contract_approaching": s["renewal_near"] > 0,
+        "committed_spend_underused": s["committed_spend_underused"] > 0,
+        "usage_above_commitment": com.has_agreement & (com.utilization >= sig.overused_from),
+        "sustained_growth": growth_streak(trends.months[:, q], ex.month_growth_min)
+        >= ex.growth_streak_months,
+        "plg_to_commit": (inputs.customer_class == CLASS_NAMES.index("plg"))
+        & plg_spend
+        & (com.active_days >= ex.plg_active_days_min)
+        & (com.max_users >= ex.plg_users_min),
+        "churn_risk_escalation": escalate,
+    }
+    severity = {name: _severity(name, rules, n) for name in flags}
+    decline_severity = np.array(
+        [SEVERITY_CODE[tr.decline_severity.get(c, Severity.MEDIUM)] for c in TREND_CLASSES]
+    )
+    severity["usage_decline"] = decline_severity[q_class]
+    severity["usage_anomaly"] = np.where(
+        top >= 0.9, SEVERITY_CODE[Severity.HIGH], severity["usage_anomaly"]
+    )
+    urgent = (s["renewal_immediate"] > 0) | (s["renewal_near_no_activity"] > 0)
+    severity["contract_approaching"] = np.where(
+        urgent, SEVERITY_CODE[Severity.HIGH], severity["contract_approaching"]
+    )
+    return FleetAssessment(
+        inputs=inputs,
+        now=now,
+        previous=previous,
+        health=100 - now.risk,
+        escalate=escalate,
+        flags=flags,
+        severity=severity,
+        anomalies=anomalies,
+    )

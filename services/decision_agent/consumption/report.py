@@ -1,0 +1,440 @@
+"""Turn one account's row of a `FleetAssessment` into the wire `AnalysisResults`.
+
+Every flag and factor carries evidence (metric and days, ticket ids, contract dates) and
+every number in a sentence comes from the arrays, so the text can be checked.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from contracts.analysis import (
+    AnalysisBody,
+    AnalysisResults,
+    Flag,
+    Recommendation,
+    ScoreDetail,
+    ScoreFactor,
+)
+from contracts.common import AnalysisType, Evidence, Priority, Subject
+from contracts.dataset import PreliminaryFinding
+from services.decision_agent.anomaly.core import REASON_LABELS
+from services.decision_agent.consumption.inputs import CLASS_NAMES, from_day
+from services.decision_agent.consumption.pipeline import (
+    SEVERITY_ORDER,
+    FleetAssessment,
+    RiskState,
+    trend_index,
+)
+from services.decision_agent.consumption.rule_models import TREND_CLASSES, Band, ConsumptionRules
+
+USAGE_SOURCE = "consumption_daily_f"
+PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}  # critical first
+DATA_GAP_CONFIDENCE = 0.75  # flags are less certain when the data agent reported gaps
+
+
+def band_of(score: int, bands: list[Band]) -> str:
+    return next(b.name for b in bands if b.low <= score <= b.high)
+
+
+def renewal_phase(days: float, rules: ConsumptionRules) -> str | None:
+    for name, limit in sorted(rules.renewal_phases.items(), key=lambda item: item[1]):
+        if days <= limit:
+            return name
+    return None
+
+
+def _num(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+class AccountView:
+    """Sentences, evidence and payload parts for account `i` of an assessment."""
+
+    def __init__(self, assessment: FleetAssessment, i: int, rules: ConsumptionRules) -> None:
+        self.a = assessment
+        self.i = i
+        self.rules = rules
+        self.inputs = assessment.inputs
+        self.as_of = from_day(self.inputs.as_of_day)
+        self.customer_class = CLASS_NAMES[int(self.inputs.customer_class[i])]
+
+    # ------------------------------------------------------------------ trends
+    def trend_class(self, metric: str, state: RiskState | None = None) -> str:
+        trends = (state or self.a.now).trends
+        return TREND_CLASSES[int(trends.trend_class[self.i, trend_index(self.rules, metric)])]
+
+    def trend_sentence(self, metric: str) -> str:
+        t = self.a.now.trends
+        j = trend_index(self.rules, metric)
+        i = self.i
+        label = self.trend_class(metric)
+        idle = int(t.idle_days[i, j])
+        recent = float(t.recent_total[i, j])
+        prior = float(t.prior_monthly[i, j])
+        if label in ("Inactive", "Complete stop"):
+            head = f"{metric}: no usage for {idle} days ({_num(recent)} in the last 30 days"
+            head += f" vs {_num(prior)} per 30 days before) -> {label}"
+        elif label == "New":
+            head = f"{metric}: only {int(t.prior_days[i, j])} days of history before the last"
+            head += f" 30 days ({_num(recent)} in them) -> {label}"
+        else:
+            head = f"{metric}: {_num(recent)} in the last 30 days vs {_num(prior)} per 30 days"
+            head += f" over the {int(t.prior_days[i, j])} days before (ratio"
+            head += f" {float(t.ratio[i, j]):.2f}) -> {label}"
+        mom = float(t.mom[i, j])
+        if math.isnan(mom):
+            return head + "."
+        head += f"; month over month {mom:+.0%}"
+        norm = self.rules.classes[self.customer_class].growth_norm
+        if norm is not None:
+            status = "below" if mom < norm.low else "above" if mom > norm.high else "within"
+            head += f" ({status} the {self.customer_class} norm {norm.low:.0%}-{norm.high:.0%})"
+        return head + "."
+
+    def usage_evidence(self, metric: str) -> Evidence:
+        t = self.a.now.trends
+        j = trend_index(self.rules, metric)
+        return Evidence(
+            source=USAGE_SOURCE,
+            ref=self.inputs.account_ids[self.i],
+            field=metric,
+            date=self.as_of.isoformat(),
+            value={
+                "last_30_days": float(t.recent_total[self.i, j]),
+                "prior_per_30_days": round(float(t.prior_monthly[self.i, j]), 4),
+                "ratio": None
+                if not math.isfinite(t.ratio[self.i, j])
+                else round(float(t.ratio[self.i, j]), 4),
+                "idle_days": int(t.idle_days[self.i, j]),
+                "month_over_month": None
+                if math.isnan(t.mom[self.i, j])
+                else round(float(t.mom[self.i, j]), 4),
+            },
+        )
+
+    # ------------------------------------------------------------ side tables
+    def ticket_evidence(self) -> list[Evidence]:
+        t = self.inputs.tickets
+        window = self.rules.signals.ticket_window_days
+        day = self.inputs.as_of_day
+        hit = (t.account == self.i) & t.high & (t.day > day - window) & (t.day <= day)
+        return [
+            Evidence(
+                source="support_ticket_f",
+                ref=t.ids[k],
+                field="priority",
+                date=from_day(t.day[k]).isoformat(),
+            )
+            for k in np.flatnonzero(hit)
+        ]
+
+    def contract_evidence(self) -> list[Evidence]:
+        a = self.inputs.agreements
+        hit = (a.account == self.i) & a.active & (a.end_day >= self.inputs.as_of_day)
+        return [
+            Evidence(
+                source="agreement_f",
+                ref=a.ids[k],
+                field="end_date",
+                date=from_day(a.end_day[k]).isoformat(),
+                value={
+                    "start_date": from_day(a.start_day[k]).isoformat(),
+                    "monthly_usd": round(float(a.monthly_usd[k]), 2),
+                },
+            )
+            for k in np.flatnonzero(hit)
+        ]
+
+    def signal_evidence(self, signal: str) -> list[Evidence]:
+        primary = self.rules.trend.primary_metric
+        by_signal: dict[str, list[Evidence]] = {
+            "support_escalation": self.ticket_evidence(),
+            "high_priority_ticket": self.ticket_evidence(),
+            "active_users_decline": [self.usage_evidence("active_users")],
+            "single_user": [self.usage_evidence("active_users")],
+            "few_users": [self.usage_evidence("active_users")],
+            "committed_spend_underused": [
+                self.usage_evidence("cost_usd"),
+                *self.contract_evidence(),
+            ],
+            "spend_decline": [self.usage_evidence("cost_usd")],
+            "renewal_near_no_activity": [*self.contract_evidence(), self.usage_evidence(primary)],
+            "renewal_immediate": self.contract_evidence(),
+            "renewal_near": self.contract_evidence(),
+            "ingestion_trend": [self.usage_evidence("data_ingested_bytes")],
+            "compute_trend": [self.usage_evidence("engine_hours")],
+            "no_ingestion_30_days": [self.usage_evidence("data_ingested_bytes")],
+            "no_customer_call_30_days": [
+                Evidence(
+                    source="gong_call_f",
+                    ref=self.inputs.account_ids[self.i],
+                    field="calls_last_30_days",
+                    value=int(self.a.now.commercials.calls[self.i]),
+                )
+            ],
+        }
+        return by_signal.get(signal, [self.usage_evidence(primary)])
+
+    # ----------------------------------------------------------------- scores
+    def risk_detail(self, health: bool) -> ScoreDetail:
+        rules = self.rules.classes[self.customer_class]
+        points = self.a.now.factor_points[self.customer_class][self.i]
+        factors = []
+        for (name, factor), risk_points in zip(rules.factors.items(), points, strict=True):
+            active = [s for s in factor.signals if self.a.now.signals[s][self.i] > 0]
+            explanation = f"{name}: {risk_points:.1f} of {factor.weight:g} risk points" + (
+                f" from {', '.join(active)}" if active else "; no risk signal"
+            )
+            evidence = [e for s in active for e in self.signal_evidence(s)]
+            shown = factor.weight - risk_points if health else risk_points
+            factors.append(
+                ScoreFactor(
+                    factor=name,
+                    points=round(float(shown), 2),
+                    possible=factor.weight,
+                    explanation=explanation,
+                    evidence=evidence,
+                )
+            )
+        if health:
+            score = int(self.a.health[self.i])
+            return ScoreDetail(
+                score=score, band=band_of(score, self.rules.health_bands), factors=factors
+            )
+        score = int(self.a.risk[self.i])
+        return ScoreDetail(score=score, band=band_of(score, self.rules.risk_bands), factors=factors)
+
+    def trend_detail(self) -> ScoreDetail:
+        risk_of = self.rules.trend.risk_by_class
+        factors = []
+        for metric in self.rules.trend.metrics:
+            label = self.trend_class(metric)
+            factors.append(
+                ScoreFactor(
+                    factor=metric,
+                    points=round(100 * (1 - risk_of.get(label, 0.0)), 2),
+                    possible=100,
+                    explanation=self.trend_sentence(metric),
+                    evidence=[self.usage_evidence(metric)],
+                )
+            )
+        primary = self.trend_class(self.rules.trend.primary_metric)
+        score = round(100 * (1 - risk_of.get(primary, 0.0)))
+        return ScoreDetail(score=score, band=primary, factors=factors)
+
+    # --------------------------------------------------------------- anomalies
+    def recent_anomalies(self) -> list[dict[str, Any]]:
+        found = []
+        first = self.inputs.as_of_day - self.rules.anomalies.recent_days + 1
+        for metric, scores in self.a.anomalies.items():
+            for k in range(scores.score.shape[1]):
+                score = float(scores.score[self.i, k])
+                if not math.isnan(score) and score >= self.rules.anomalies.detector.alert_score:
+                    found.append(
+                        {
+                            "metric": metric,
+                            "date": from_day(first + k).isoformat(),
+                            "value": float(
+                                self.inputs.metric(metric)[
+                                    self.i, -self.rules.anomalies.recent_days + k
+                                ]
+                            ),
+                            "expected": round(float(scores.expected[self.i, k]), 4),
+                            "score": round(score, 4),
+                            "reason": REASON_LABELS[int(scores.reason[self.i, k])],
+                        }
+                    )
+        return found
+
+    # ------------------------------------------------------------------- flags
+    def flag_description(self, code: str) -> tuple[str, list[Evidence]]:
+        primary = self.rules.trend.primary_metric
+        com = self.a.now.commercials
+        i = self.i
+        if code in ("usage_decline", "usage_spike", "usage_growth"):
+            return self.trend_sentence(primary), [self.usage_evidence(primary)]
+        if code == "usage_anomaly":
+            items = self.recent_anomalies()
+            text = "; ".join(
+                f"{x['metric']} on {x['date']}: {_num(x['value'])} vs expected {_num(x['expected'])} ({x['reason']}, score {x['score']:.2f})"
+                for x in items
+            )
+            evidence = [
+                Evidence(
+                    source=USAGE_SOURCE,
+                    ref=self.inputs.account_ids[i],
+                    field=x["metric"],
+                    date=x["date"],
+                    value={
+                        "value": x["value"],
+                        "expected": x["expected"],
+                        "score": x["score"],
+                        "reason": x["reason"],
+                    },
+                )
+                for x in items
+            ]
+            return f"Recent usage anomalies: {text}.", evidence
+        if code == "cost_anomaly":
+            return (self.trend_sentence("cost_usd") + " " + self.trend_sentence(primary)), [
+                self.usage_evidence("cost_usd"),
+                self.usage_evidence(primary),
+            ]
+        if code == "engagement_drop":
+            return (
+                self.trend_sentence("active_users")
+                + f" Peak active users in the last 30 days: {_num(float(com.max_users[i]))}."
+            ), [self.usage_evidence("active_users")]
+        if code == "support_escalation":
+            tickets = self.ticket_evidence()
+            return (
+                f"{len(tickets)} high-priority tickets in the last {self.rules.signals.ticket_window_days} days: {', '.join(str(t.ref) for t in tickets)}.",
+                tickets,
+            )
+        if code == "contract_approaching":
+            days = float(com.days_to_renewal[i])
+            return (
+                f"Contract ends in {days:.0f} days ({renewal_phase(days, self.rules)} renewal phase).",
+                self.contract_evidence(),
+            )
+        if code in ("committed_spend_underused", "usage_above_commitment"):
+            return (
+                f"Last 30 days' spend {_num(float(self.a.now.trends.recent_total[i, trend_index(self.rules, 'cost_usd')]))} USD is {float(com.utilization[i]):.0%} of the monthly commitment {_num(float(com.monthly_commit[i]))} USD.",
+                [self.usage_evidence("cost_usd"), *self.contract_evidence()],
+            )
+        if code == "sustained_growth":
+            months = self.a.now.trends.months[i, trend_index(self.rules, primary)]
+            return (
+                f"{primary} grew {self.rules.expansion.growth_streak_months}+ 30-day periods in a row: {', '.join(_num(float(m)) for m in months)}.",
+                [self.usage_evidence(primary)],
+            )
+        if code == "plg_to_commit":
+            cost = self.a.now.trends.months[i, trend_index(self.rules, "cost_usd")]
+            return (
+                f"PLG account spending {', '.join(_num(float(m)) for m in cost[-2:])} USD in the last two 30-day periods, {int(com.active_days[i])} active days, up to {_num(float(com.max_users[i]))} users.",
+                [self.usage_evidence("cost_usd"), self.usage_evidence("active_users")],
+            )
+        if code == "churn_risk_escalation":
+            now, before = int(self.a.risk[i]), int(self.a.previous.risk[i])
+            return (
+                f"Churn risk {now} ({band_of(now, self.rules.risk_bands)}), was {before} {self.rules.escalation_lookback_days} days ago ({now - before:+d} points).",
+                [
+                    Evidence(
+                        source="churn_risk",
+                        ref=self.inputs.account_ids[i],
+                        field="churn_risk",
+                        date=self.as_of.isoformat(),
+                        value={"now": now, "before": before},
+                    )
+                ],
+            )
+        return code, []
+
+    def flags(self, confidence_factor: float) -> list[Flag]:
+        found = []
+        for code, hits in self.a.flags.items():
+            if not hits[self.i]:
+                continue
+            rule = self.rules.flags[code]
+            insight_type = rule.insight_type
+            if code == "churn_risk_escalation":
+                names = list(self.rules.classes[self.customer_class].factors)
+                top = names[int(np.argmax(self.a.now.factor_points[self.customer_class][self.i]))]
+                insight_type = self.rules.escalation_insight_by_factor.get(top, insight_type)
+            description, evidence = self.flag_description(code)
+            found.append(
+                Flag(
+                    type=rule.type,
+                    severity=SEVERITY_ORDER[int(self.a.severity[code][self.i])],
+                    description=description,
+                    code=code,
+                    category=rule.category,
+                    insight_type=insight_type,
+                    confidence=round(rule.confidence * confidence_factor, 4),
+                    evidence=evidence,
+                )
+            )
+        return found
+
+    def recommendations(self, flags: list[Flag]) -> list[Recommendation]:
+        ranked = []
+        for order, flag in enumerate(flags):
+            rule = self.rules.flags[flag.code]
+            priority = rule.priority or Priority(flag.severity.value)
+            ranked.append((PRIORITY_RANK[priority], order, priority, rule, flag))
+        ranked.sort(key=lambda item: (item[0], item[1]))
+        return [
+            Recommendation(
+                id=f"rec-{n}",
+                priority=priority,
+                action=rule.action,
+                description=rule.recommendation,
+                evidence=flag.evidence,
+                assignee=rule.assignee,
+                based_on=[flag.code],
+            )
+            for n, (_, _, priority, rule, flag) in enumerate(ranked, start=1)
+        ]
+
+    def summary(self, flags: list[Flag]) -> str:
+        risk = int(self.a.risk[self.i])
+        days = float(self.a.now.commercials.days_to_renewal[self.i])
+        phase = renewal_phase(days, self.rules)
+        parts = [
+            f"{self.inputs.account_ids[self.i]} ({self.customer_class}) as of {self.as_of}: health {int(self.a.health[self.i])}, churn risk {risk} ({band_of(risk, self.rules.risk_bands)})",
+            f"{self.rules.trend.primary_metric} {self.trend_class(self.rules.trend.primary_metric)}",
+        ]
+        if phase:
+            parts.append(f"renewal in {days:.0f} days ({phase})")
+        if self.a.escalate[self.i]:
+            parts.append("ESCALATE")
+        codes = [f.code for f in flags]
+        parts.append(f"{len(flags)} flags" + (f": {', '.join(codes)}" if codes else ""))
+        return "; ".join(parts) + "."
+
+
+def analysis_results(
+    request_id: str,
+    assessment: FleetAssessment,
+    i: int,
+    rules: ConsumptionRules,
+    findings: list[PreliminaryFinding] | None = None,
+) -> AnalysisResults:
+    view = AccountView(assessment, i, rules)
+    gaps = [f for f in findings or [] if f.type == "data_gap"]
+    flags = view.flags(DATA_GAP_CONFIDENCE if gaps else 1.0)
+    health = view.risk_detail(health=True)
+    risk = view.risk_detail(health=False)
+    trend = view.trend_detail()
+    summary = view.summary(flags)
+    if gaps:
+        summary += f" Data gaps reported: {'; '.join(g.description for g in gaps)}."
+    return AnalysisResults(
+        request_id=request_id,
+        analysis_type=AnalysisType.CONSUMPTION,
+        subject=Subject(account_id=assessment.inputs.account_ids[i]),
+        analysis_results=AnalysisBody(
+            scores={
+                "customer_health": health.score,
+                "churn_risk": risk.score,
+                "usage_trend": trend.score,
+            },
+            score_details={"customer_health": health, "churn_risk": risk, "usage_trend": trend},
+            flags=flags,
+        ),
+        recommendations=view.recommendations(flags),
+        risk_mitigations=[
+            f"{r.action} ({r.assignee})"
+            for r in view.recommendations(flags)
+            if r.priority in (Priority.CRITICAL, Priority.HIGH)
+        ],
+        summary=summary,
+    )
