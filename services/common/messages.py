@@ -25,6 +25,11 @@ def stable_id(prefix: str, *parts: str) -> str:
     return f"{prefix}-{uuid.uuid5(_NAMESPACE, '|'.join(parts))}"
 
 
+def flow_id_for(request_id: str) -> str:
+    """Every service derives the same flow id from the request id (no lookup needed)."""
+    return stable_id("flow", request_id)
+
+
 def make_envelope(
     payload: BaseModel,
     *,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,9 @@ class Outgoing:
     message: BaseModel
     headers: dict[str, str] = field(default_factory=dict)
     audience: str | None = None  # consuming service, for the signed-envelope token
+    # Called once Kafka acknowledged the record (e.g. "flow output published"), before the
+    # input's offset is committed.
+    on_produced: Callable[[], None] | None = None
 
 
 @dataclass

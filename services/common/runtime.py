@@ -114,6 +114,9 @@ class ServiceRuntime:
         self._http: HttpServer | None = None
         self._started = False
         self._infra_failures = 0
+        # Components with a lifecycle of their own (delivery workers, warehouse connections).
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     # -- wiring ---------------------------------------------------------------------------
     def subscribe(self, topic: str, parse: Parser, handle: Handler) -> None:
@@ -177,8 +180,12 @@ class ServiceRuntime:
                 continue
             done.add(item.idempotency_key)
             with structlog.contextvars.bound_contextvars(**item.log_context):
-                outputs.extend(await self._handle_with_retries(sub, record, item))
-            finished_keys.append(item.idempotency_key)
+                produced, handled = await self._handle_with_retries(sub, record, item)
+            outputs.extend(produced)
+            # A dead-lettered record had no effect: its key stays unmarked so that a DLQ
+            # replay (same key) is processed, while a second success would be skipped.
+            if handled:
+                finished_keys.append(item.idempotency_key)
             metrics.PROCESSING_SECONDS.labels(self.name, record.topic).observe(
                 time.perf_counter() - started
             )
@@ -189,12 +196,13 @@ class ServiceRuntime:
 
     async def _handle_with_retries(
         self, sub: Subscription, record: Record, item: Parsed
-    ) -> list[Outgoing]:
+    ) -> tuple[list[Outgoing], bool]:
+        """The outputs, and whether the handler succeeded (False: dead-lettered)."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await sub.handle(item, record)
+                return await sub.handle(item, record), True
             except Exception as exc:
                 code = exc.code if isinstance(exc, HandlerError) else type(exc).__name__
                 metrics.MESSAGES_FAILED.labels(self.name, record.topic, code).inc()
@@ -207,9 +215,8 @@ class ServiceRuntime:
                         error=str(exc)[:500],
                         position=record.position,
                     )
-                    return [
-                        self._dead_letter(record, exc, attempts=attempt, envelope=item.envelope)
-                    ]
+                    dead = self._dead_letter(record, exc, attempts=attempt, envelope=item.envelope)
+                    return [dead], False
                 delay = self.policy.delay(attempt - 1)
                 metrics.RETRIES.labels(self.name, record.topic).inc()
                 log.info("retrying", code=code, attempt=attempt, delay_s=round(delay, 3))
@@ -269,6 +276,8 @@ class ServiceRuntime:
             await asyncio.gather(*futures)
         for out in outputs:
             metrics.MESSAGES_PRODUCED.labels(self.name, out.topic).inc()
+            if out.on_produced is not None:
+                out.on_produced()
 
     def _observe_lag(self, raw: Any) -> None:
         records = raw if isinstance(raw, tuple) else (raw,)
@@ -310,6 +319,8 @@ class ServiceRuntime:
             )
             await self._http.start()
         await self.broker.start()
+        for hook in self.on_start:
+            await hook()
         self._started = True
         log.info("service_started", group_id=self.group_id, http_port=self.http_port)
 
@@ -319,6 +330,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._started = False
+        for hook in self.on_stop:  # before the broker: hooks may still publish
+            await hook()
         await self.broker.stop()
         if self._http:
             await self._http.stop()

@@ -8,10 +8,15 @@ to `revops.action-results`; jobs that cannot be delivered go to `revops.actions.
 
 from __future__ import annotations
 
-
 from contracts import ActionJob, ActionResult, AgentName
-from contracts.envelope import DeadLetterInfo, DiagnosticInfo, ErrorEnvelope, ErrorInfo, RetryStrategy
-from contracts.envelope import OriginalMessage
+from contracts.envelope import (
+    DeadLetterInfo,
+    DiagnosticInfo,
+    ErrorEnvelope,
+    ErrorInfo,
+    OriginalMessage,
+    RetryStrategy,
+)
 from services.common.dlq import HEADER_DLQ_CODE
 from services.common.messages import (
     decode_envelope,
@@ -135,7 +140,7 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     app = WebhookApp(settings, runtime)
     runtime.subscribe(settings.topics.actions, parse_job, app.on_job)
     runtime.on_start.append(app.engine.start)
-    runtime.on_stop.insert(0, app.engine.stop)
+    runtime.on_stop.append(app.engine.stop)
     return runtime
 
 

@@ -1,0 +1,73 @@
+# RevOps AI Framework — every target installs what it needs on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KAFKA := deploy/kafka/kafka.sh
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup tools kafka-up kafka-down kafka-status run demo test lint typecheck unit \
+        schemas bench chaos clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip==25.3
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+## setup: virtualenv with the project and its dev tools, plus the Kafka broker jars
+setup: $(STAMP)
+	@$(KAFKA) fetch
+
+## tools: command-line tools the manifest and alert tests need (kustomize, promtool)
+tools:
+	@bash deploy/tools/install-tools.sh
+
+kafka-up: setup
+	@$(KAFKA) up
+
+kafka-down:
+	@$(KAFKA) down
+
+kafka-status:
+	@$(KAFKA) status
+
+## run: local broker (unless REVOPS_KAFKA_BOOTSTRAP_SERVERS is set), demo warehouse, all
+## services, demo triggers; prints flow results as they arrive. Ctrl-C stops everything.
+run: setup
+	@if [ -z "$$REVOPS_KAFKA_BOOTSTRAP_SERVERS" ]; then $(KAFKA) up; fi
+	$(BIN)/revops run
+
+## demo: the same, one shot: exits after printing a summary
+demo: setup
+	@if [ -z "$$REVOPS_KAFKA_BOOTSTRAP_SERVERS" ]; then $(KAFKA) up; fi
+	$(BIN)/revops demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy services contracts
+
+## test: lint, types, then every test (unit, integration on a real broker, end-to-end)
+test: setup tools lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+schemas: $(STAMP)
+	$(BIN)/python -m contracts.export
+
+## bench: throughput, latency and resource figures; writes bench/results.json
+bench: setup
+	$(BIN)/python -m bench.run_all
+
+chaos: setup
+	$(BIN)/python -m bench.chaos --triggers 10000
+
+clean:
+	-$(KAFKA) down
+	rm -rf var .cache/kafka-jars .pytest_cache .mypy_cache .ruff_cache

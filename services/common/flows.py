@@ -1,0 +1,91 @@
+"""Clients' side of the pipeline: publish raw triggers, watch `revops.flow-results`.
+
+Used by `revops trigger --wait`, `revops run/demo`, the HTTP ingress and the tests, so there
+is one way to do both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts import FlowOutput, RawTrigger
+from services.common.messages import decode_envelope, decode_payload
+from services.common.settings import Settings
+
+
+async def publish_triggers(settings: Settings, triggers: Iterable[RawTrigger]) -> int:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        futures = []
+        for trigger in triggers:
+            key = (trigger.parameters.account_id or "fleet").encode()
+            value = orjson.dumps(trigger.model_dump(mode="json", exclude_none=True))
+            futures.append(await producer.send(settings.topics.triggers, value, key=key))
+        await asyncio.gather(*futures)
+        return len(futures)
+    finally:
+        await producer.stop()
+
+
+class FlowWatcher:
+    """Reads flow outputs published after `start()` (no consumer group: nothing committed)."""
+
+    def __init__(self, settings: Settings, from_beginning: bool = False) -> None:
+        self._settings = settings
+        self._from_beginning = from_beginning
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        topic = self._settings.topics.flow_results
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or {0}
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        if self._from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+            for tp in tps:  # resolve the lazy seek now, before any trigger is published
+                await consumer.position(tp)
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def outputs(self, timeout_s: float | None = None) -> AsyncIterator[FlowOutput]:
+        assert self._consumer is not None, "start() first"
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while deadline is None or time.monotonic() < deadline:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    envelope = decode_envelope(record.value)
+                    yield decode_payload(envelope, FlowOutput)
+
+    async def wait_for(self, request_ids: Iterable[str], timeout_s: float) -> dict[str, FlowOutput]:
+        """The first flow output of each request id (duplicates are ignored)."""
+        wanted = set(request_ids)
+        found: dict[str, FlowOutput] = {}
+        async for flow in self.outputs(timeout_s):
+            if flow.request_id in wanted and flow.request_id not in found:
+                found[flow.request_id] = flow
+                if len(found) == len(wanted):
+                    break
+        return found

@@ -1,0 +1,126 @@
+"""Execution agent process: decisions in -> insights, executions and action jobs out;
+delivery results in -> the flow output once every action has a result.
+
+Kafka wiring only; the work is `services.execution_agent.service.ExecutionAgent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from contracts import ActionJob, ActionResult, AgentName, AnalysisResults, Envelope, FlowOutput
+from services.common import metrics
+from services.common.messages import decode_envelope, decode_payload, make_envelope
+from services.common.records import Outgoing, Parsed, Record
+from services.common.runtime import ServiceRuntime
+from services.common.settings import Settings
+from services.execution_agent.routing import RoutingRules
+from services.execution_agent.service import ExecutionAgent, Outcome
+from services.execution_agent.store import Store
+
+NAME = AgentName.EXECUTION_AGENT.value
+
+
+def envelope_parser(model: type[AnalysisResults] | type[ActionResult]):  # type: ignore[no-untyped-def]
+    def parse(record: Record) -> Parsed:
+        envelope = decode_envelope(record.value, expected_target=NAME)
+        payload = decode_payload(envelope, model)
+        meta = envelope.metadata
+        return Parsed(
+            idempotency_key=meta.idempotency_key,
+            body=payload,
+            envelope=envelope,
+            log_context={
+                "request_id": meta.request_id,
+                "flow_id": meta.flow_id,
+                "correlation_id": meta.correlation_id,
+                "message_id": meta.message_id,
+            },
+        )
+
+    return parse
+
+
+class ExecutionApp:
+    def __init__(self, settings: Settings, agent: ExecutionAgent) -> None:
+        self.settings = settings
+        self.agent = agent
+
+    async def on_decision(self, item: Parsed, record: Record) -> list[Outgoing]:
+        analysis: AnalysisResults = item.body
+        meta = item.envelope.metadata
+        outcome = await asyncio.to_thread(
+            self.agent.handle_decision,
+            analysis,
+            meta.flow_id,
+            meta.correlation_id,
+            analysis.requested_at or meta.timestamp,
+        )
+        return self._outputs(outcome, item.envelope)
+
+    async def on_action_result(self, item: Parsed, record: Record) -> list[Outgoing]:
+        outcome = await asyncio.to_thread(self.agent.handle_action_result, item.body)
+        return self._outputs(outcome, item.envelope)
+
+    def _outputs(self, outcome: Outcome, source: Envelope) -> list[Outgoing]:
+        meta = source.metadata
+        outs = [self._job(job, meta.flow_id, meta.correlation_id) for job in outcome.jobs]
+        if outcome.flow_output is not None:
+            outs.append(self._flow(outcome.flow_output, meta.flow_id, meta.correlation_id))
+        return outs
+
+    def _job(self, job: ActionJob, flow_id: str, correlation_id: str) -> Outgoing:
+        envelope = make_envelope(
+            job,
+            request_id=job.request_id,
+            flow_id=flow_id,
+            correlation_id=correlation_id,
+            source=NAME,
+            target=AgentName.WEBHOOK_PROCESSOR.value,
+            stage=f"action:{job.action_id}",
+        )
+        return Outgoing(
+            self.settings.topics.actions,
+            job.account_id,
+            envelope,
+            audience=AgentName.WEBHOOK_PROCESSOR.value,
+        )
+
+    def _flow(self, flow: FlowOutput, flow_id: str, correlation_id: str) -> Outgoing:
+        envelope = make_envelope(
+            flow,
+            request_id=flow.request_id,
+            flow_id=flow_id,
+            correlation_id=correlation_id,
+            source=NAME,
+            target=AgentName.FLOW_OUTPUT.value,
+            stage="flow",
+        )
+
+        def published() -> None:
+            self.agent.flow_published(flow.request_id)
+            metrics.FLOWS_COMPLETED.labels(flow.analysis_type.value, flow.status).inc()
+            metrics.FLOW_DURATION.labels(flow.analysis_type.value).observe(
+                flow.execution_time_ms / 1000
+            )
+
+        return Outgoing(
+            self.settings.topics.flow_results,
+            flow.subject.account_id,
+            envelope,
+            audience=AgentName.FLOW_OUTPUT.value,
+            on_produced=published,
+        )
+
+
+async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
+    agent = ExecutionAgent(
+        Store(settings.resolved_state_dir / "revops.db"), RoutingRules.load(settings.routing_file)
+    )
+    app = ExecutionApp(settings, agent)
+    runtime = ServiceRuntime(NAME, settings, http_port=http_port)
+    runtime.subscribe(settings.topics.decisions, envelope_parser(AnalysisResults), app.on_decision)
+    runtime.subscribe(
+        settings.topics.action_results, envelope_parser(ActionResult), app.on_action_result
+    )
+    return runtime
