@@ -101,7 +101,7 @@ class SQLiteReplayCache:
     def __init__(self, path: Path, *, purge_every: int = 1000) -> None:
         self._conn = connect(path)
         self._conn.executescript(self._SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # purge() runs inside check_and_record() too
         self._purge_every = purge_every
         self._since_purge = 0
 
@@ -139,8 +139,10 @@ class SQLiteReplayCache:
 
     def purge(self, now: float | None = None) -> int:
         """Delete expired entries; returns how many."""
-        self._since_purge = 0
-        cur = self._conn.execute(
-            "DELETE FROM seen_tokens WHERE keep_until <= ?", (time.time() if now is None else now,)
-        )
-        return cur.rowcount
+        with self._lock:
+            self._since_purge = 0
+            cur = self._conn.execute(
+                "DELETE FROM seen_tokens WHERE keep_until <= ?",
+                (time.time() if now is None else now,),
+            )
+            return cur.rowcount
