@@ -112,7 +112,9 @@ def _commercials(inputs: FleetInputs, rules: ConsumptionRules, trends: MetricTre
     high_tickets = np.bincount(t.account[recent], minlength=n)
     a = inputs.agreements
     covering = a.active & (a.start_day <= as_of) & (a.end_day >= as_of)
-    monthly = np.bincount(a.account[covering], weights=a.monthly_usd[covering], minlength=n)
+    monthly = np.bincount(a.account[covering], weights=a.monthly_usd[covering], minlength=n).astype(
+        np.float64
+    )
     has_agreement = np.bincount(a.account[covering], minlength=n) > 0
     renewal = np.full(n, np.inf)
     ahead = a.active & (a.end_day >= as_of)

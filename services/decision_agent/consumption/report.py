@@ -129,7 +129,7 @@ class AccountView:
         return [
             Evidence(
                 source="support_ticket_f",
-                ref=t.ids[k],
+                ref=t.ids[int(k)],
                 field="priority",
                 date=from_day(t.day[k]).isoformat(),
             )
@@ -142,7 +142,7 @@ class AccountView:
         return [
             Evidence(
                 source="agreement_f",
-                ref=a.ids[k],
+                ref=a.ids[int(k)],
                 field="end_date",
                 date=from_day(a.end_day[k]).isoformat(),
                 value={
@@ -172,6 +172,13 @@ class AccountView:
             "ingestion_trend": [self.usage_evidence("data_ingested_bytes")],
             "compute_trend": [self.usage_evidence("engine_hours")],
             "no_ingestion_30_days": [self.usage_evidence("data_ingested_bytes")],
+            "no_opportunity": [
+                Evidence(
+                    source="opportunity_d",
+                    ref=self.inputs.account_ids[self.i],
+                    field="opportunity_id",
+                )
+            ],
             "no_customer_call_30_days": [
                 Evidence(
                     source="gong_call_f",

@@ -1,0 +1,1 @@
+"""Consumption analysis: usage trends, anomalies, customer health, churn risk, growth."""
