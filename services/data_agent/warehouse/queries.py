@@ -37,11 +37,25 @@ class Query:
         object.__setattr__(self, "qmark_sql", _PLACEHOLDER.sub("?", self.sql))
 
     def bind(self, params: Mapping[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
+        """qmark style (`?`, one value per occurrence): DuckDB."""
+        params = self._check(params)
+        return self.qmark_sql, tuple(params[n] for n in self.param_names)
+
+    def bind_numeric(self, params: Mapping[str, Any] | None = None) -> tuple[str, list[Any]]:
+        """Numbered style (`$1`, one value per distinct name): Firebolt's server-side
+        parameters (`fb_numeric`)."""
+        params = self._check(params)
+        order = list(dict.fromkeys(self.param_names))
+        numbers = {name: i + 1 for i, name in enumerate(order)}
+        sql = _PLACEHOLDER.sub(lambda m: f"${numbers[m.group(1)]}", self.sql)
+        return sql, [params[n] for n in order]
+
+    def _check(self, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
         params = params or {}
         missing = sorted(set(self.param_names) - set(params))
         if missing:
             raise QueryParameterError(f"query {self.name} needs parameters {missing}")
-        return self.qmark_sql, tuple(params[n] for n in self.param_names)
+        return params
 
 
 def _cols(table_name: str, alias: str = "") -> str:
@@ -97,44 +111,44 @@ CONTACTS_BY_ACCOUNT = Query(
 STAGE_HISTORY_BY_OPPORTUNITY = Query(
     "stage_history_by_opportunity",
     f"SELECT {_cols('opportunity_stage_f')} FROM opportunity_stage_f "
-    "WHERE opportunity_id = :opportunity_id AND started_at_ts < :before_ts "
+    "WHERE opportunity_id = :opportunity_id AND started_at_ts < CAST(:before_ts AS TIMESTAMP) "
     "ORDER BY started_at_ts",
 )
 _CALL_COLS = _cols("gong_call_f")
 CUSTOMER_CALLS_BY_OPPORTUNITY = Query(
     "customer_calls_by_opportunity",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
-    "WHERE opportunity_id = :opportunity_id AND start_ts < :before_ts "
+    "WHERE opportunity_id = :opportunity_id AND start_ts < CAST(:before_ts AS TIMESTAMP) "
     f"AND {_customer_call_predicate()} ORDER BY start_ts, call_id",
 )
 CUSTOMER_CALLS_BY_ACCOUNT = Query(
     "customer_calls_by_account",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
-    "WHERE sf_account_id = :account_id AND start_ts < :before_ts "
+    "WHERE sf_account_id = :account_id AND start_ts < CAST(:before_ts AS TIMESTAMP) "
     f"AND {_customer_call_predicate()} ORDER BY start_ts, call_id",
 )
 USAGE_BY_ACCOUNT = Query(
     "usage_by_account",
     f"SELECT {_cols('consumption_daily_f')} FROM consumption_daily_f "
-    "WHERE sf_account_id = :account_id AND usage_date > :after_date "
-    "AND usage_date <= :as_of ORDER BY usage_date",
+    "WHERE sf_account_id = :account_id AND usage_date > CAST(:after_date AS DATE) "
+    "AND usage_date <= CAST(:as_of AS DATE) ORDER BY usage_date",
 )
 TICKETS_BY_ACCOUNT = Query(
     "tickets_by_account",
     f"SELECT {_cols('support_ticket_f')} FROM support_ticket_f "
-    "WHERE sf_account_id = :account_id AND created_at_ts < :before_ts "
+    "WHERE sf_account_id = :account_id AND created_at_ts < CAST(:before_ts AS TIMESTAMP) "
     "ORDER BY created_at_ts, ticket_id",
 )
 AGREEMENTS_BY_ACCOUNT = Query(
     "agreements_by_account",
     f"SELECT {_cols('agreement_f')} FROM agreement_f "
-    "WHERE sf_account_id = :account_id AND start_date <= :as_of "
+    "WHERE sf_account_id = :account_id AND start_date <= CAST(:as_of AS DATE) "
     "ORDER BY start_date, agreement_id",
 )
 BILLING_BY_ACCOUNT = Query(
     "billing_by_account",
     "SELECT event_date, amount_usd FROM billing_event_f "
-    "WHERE sf_account_id = :account_id AND event_date <= :as_of "
+    "WHERE sf_account_id = :account_id AND event_date <= CAST(:as_of AS DATE) "
     "ORDER BY event_date, billing_event_id",
 )
 LIST_ACCOUNTS = Query(
@@ -157,37 +171,46 @@ LIST_OPEN_OPPORTUNITIES = Query(
 )
 
 # One set-based pass over consumption_daily_f: per-account window sums, then flags.
-# Bound dates (all computed from as_of in Python):
-#   trend_start < usage_date <= as_of        the last `trend_days` days
-#   recent_start < usage_date                the last `recent_days` days
-#   usage_date <= recent_start               the older part of the trend window (baseline)
-#   spike_start < usage_date                 the last `spike_recent_days` days
-#   spike_base_start < usage_date <= spike_start   the days before those, for the spike mean
+# Every bound value appears once, in the parameter row `p` (dates computed in Python):
+#   trend_start < usage_date <= as_of        the last `trend_days` days (the scan window)
+#   usage_date > recent_start                the last `recent_days` days
+#   usage_date <= recent_start               the older part of the window (baseline)
+#   usage_date > spike_start                 the last `spike_recent_days` days
+#   spike_base_start < usage_date <= spike_start   the days before those (spike baseline)
 FLEET_SCREEN = Query(
     "fleet_screen",
     """
-WITH w AS (
+WITH p AS (
   SELECT
-    sf_account_id,
-    SUM(CASE WHEN usage_date > :recent_start THEN query_count ELSE 0 END) AS q_recent,
-    SUM(CASE WHEN usage_date > :trend_start THEN query_count ELSE 0 END) AS q_trend,
-    SUM(CASE WHEN usage_date <= :recent_start THEN query_count ELSE 0 END) AS q_base,
-    SUM(CASE WHEN usage_date > :recent_start THEN cost_usd ELSE 0 END) AS c_recent,
-    SUM(CASE WHEN usage_date <= :recent_start THEN cost_usd ELSE 0 END) AS c_base,
-    MAX(CASE WHEN usage_date > :spike_start THEN query_count ELSE 0 END) AS q_spike_max,
-    SUM(CASE WHEN usage_date > :spike_base_start AND usage_date <= :spike_start
-        THEN query_count ELSE 0 END) AS q_spike_base,
-    MAX(CASE WHEN query_count > 0 THEN usage_date ELSE NULL END) AS last_active_date
-  FROM consumption_daily_f
-  WHERE usage_date > :trend_start AND usage_date <= :as_of
-  GROUP BY sf_account_id
+    CAST(:as_of AS DATE) AS as_of,
+    CAST(:trend_start AS DATE) AS trend_start,
+    CAST(:recent_start AS DATE) AS recent_start,
+    CAST(:spike_start AS DATE) AS spike_start,
+    CAST(:spike_base_start AS DATE) AS spike_base_start
+),
+w AS (
+  SELECT
+    u.sf_account_id,
+    SUM(CASE WHEN u.usage_date > p.recent_start THEN u.query_count ELSE 0 END) AS q_recent,
+    SUM(u.query_count) AS q_trend,
+    SUM(CASE WHEN u.usage_date <= p.recent_start THEN u.query_count ELSE 0 END) AS q_base,
+    SUM(CASE WHEN u.usage_date > p.recent_start THEN u.cost_usd ELSE 0 END) AS c_recent,
+    SUM(CASE WHEN u.usage_date <= p.recent_start THEN u.cost_usd ELSE 0 END) AS c_base,
+    MAX(CASE WHEN u.usage_date > p.spike_start THEN u.query_count ELSE 0 END) AS q_spike_max,
+    SUM(CASE WHEN u.usage_date > p.spike_base_start AND u.usage_date <= p.spike_start
+        THEN u.query_count ELSE 0 END) AS q_spike_base,
+    MAX(CASE WHEN u.query_count > 0 THEN u.usage_date ELSE NULL END) AS last_active_date,
+    MAX(p.trend_start) AS trend_start,
+    MAX(p.as_of) AS as_of
+  FROM consumption_daily_f AS u CROSS JOIN p
+  WHERE u.usage_date > p.trend_start AND u.usage_date <= p.as_of
+  GROUP BY u.sf_account_id
 ),
 m AS (
   SELECT
     sf_account_id, q_recent, q_trend, c_recent, c_base, last_active_date,
     CASE WHEN q_trend > 0 THEN 3.0 * q_recent / q_trend ELSE NULL END AS trend_ratio,
-    DATE_DIFF('day', COALESCE(last_active_date, :trend_start), :as_of)
-      AS idle_days,
+    DATE_DIFF('day', COALESCE(last_active_date, trend_start), as_of) AS idle_days,
     CASE WHEN q_spike_base > 0
       THEN q_spike_max / (q_spike_base / :spike_baseline_days) ELSE NULL END AS spike_ratio,
     CASE WHEN c_base > 0
