@@ -298,7 +298,8 @@ def _check_channel_types(raw: dict[str, Any]) -> None:
 def _format_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged")))
+        # Drop pydantic's union-branch names (the channel type) from the path.
+        loc = ".".join(str(p) for p in err["loc"] if str(p) not in CHANNEL_TYPES)
         lines.append(f"{loc}: {err['msg']}")
     return "; ".join(lines)
 

@@ -308,10 +308,10 @@ class DeliveryEngine:
                 )
                 await self._fail(d, row, jobs, attempts, "max_pending_age_exceeded", message)
                 return
-            if d.breaker.state == "open":
-                await self._sleep(d.breaker_poll_s)
-                continue
-            probing = d.breaker.state == "half_open"
+            # Not "closed": this call, if the breaker lets it through, probes the destination.
+            # (The breaker itself moves open -> half_open when a call is tried after its
+            # timeout, so we always try and let CircuitOpenError tell us to wait.)
+            probing = d.breaker.state != "closed"
             pause = d.paused_until - time.monotonic()
             if pause > 0:
                 await self._sleep(pause)
@@ -319,8 +319,7 @@ class DeliveryEngine:
             started = time.perf_counter()
             try:
                 spec = build(d.config, msg, self._renderer)
-                async with d.limiter:
-                    result = await d.breaker.call(self._send_guarded, d, spec, msg.idempotency_key)
+                result = await d.breaker.call(self._send_guarded, d, spec, msg.idempotency_key)
                 if isinstance(result, Exception):
                     raise result
             except CircuitOpenError:
@@ -386,7 +385,8 @@ class DeliveryEngine:
         """Runs inside the breaker: only outages raise (and count against the breaker); a
         rate limit or a rejection is returned, since the destination did answer."""
         try:
-            return await self._send(d, spec, key)
+            async with d.limiter:
+                return await self._send(d, spec, key)
         except EgressDenied as exc:
             return PermanentDeliveryError(exc.code, exc.message)
         except PermanentDeliveryError as exc:

@@ -4,7 +4,7 @@ captures what the lead's callbacks (publish_result, dead_letter) receive."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,36 @@ def sink() -> Iterator[HttpRecorder]:
 def smtp() -> Iterator[SmtpRecorder]:
     with SmtpRecorder() as recorder:
         yield recorder
+
+
+HarnessFactory = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def harness_factory(
+    sink: HttpRecorder, smtp: SmtpRecorder, tmp_path: Path
+) -> AsyncIterator[HarnessFactory]:
+    """Build and start engines on a config edited by `replace` ({old: new} text edits);
+    every engine is stopped at the end. Same `db` name = same outbox (restart tests)."""
+    made: list[Harness] = []
+
+    async def factory(
+        replace: dict[str, str] | None = None, db: str = "deliveries.db", start: bool = True
+    ) -> Harness:
+        text = CONFIG
+        for old, new in (replace or {}).items():
+            assert old in text, old
+            text = text.replace(old, new)
+        h = build_harness(make_config(sink, smtp.port, text), tmp_path / db, tmp_path / "outbox")
+        if start:
+            await h.engine.start()
+        made.append(h)
+        return h
+
+    yield factory
+    for h in made:
+        await h.engine.stop(timeout_s=5)
+        h.log.close()
 
 
 @pytest.fixture
