@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Install the tools the deployment tests (tests/unit/deploy/) need, on a fresh machine:
+#   kustomize            Go module proxy: go install sigs.k8s.io/kustomize/kustomize/v5
+#   promtool             Debian's `prometheus` package, unpacked: only the promtool binary is
+#                        kept, so no prometheus user, service or daemon is created
+#   kubernetes-validate  PyPI, into the project's virtualenv (offline Kubernetes schemas)
+#
+# Binaries go to $REVOPS_TOOLS_DIR/bin (default: <repo>/.cache/tools/bin, git-ignored), where
+# the tests look first. Idempotent: a tool already present at the pinned version is skipped.
+# Non-interactive. Exits non-zero with a message naming the tool when an install fails.
+set -euo pipefail
+
+KUSTOMIZE_VERSION="v5.7.1"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TOOLS_DIR="${REVOPS_TOOLS_DIR:-$REPO_ROOT/.cache/tools}"
+BIN_DIR="$TOOLS_DIR/bin"
+PYTHON="${PYTHON:-$REPO_ROOT/.venv/bin/python}"
+
+log() { echo "install-tools: $*"; }
+die() {
+    echo "install-tools: ERROR: $*" >&2
+    exit 1
+}
+
+install_kustomize() {
+    local bin="$BIN_DIR/kustomize"
+    if [[ -x "$bin" ]] && "$bin" version 2>/dev/null | grep -qx "$KUSTOMIZE_VERSION"; then
+        log "kustomize $KUSTOMIZE_VERSION already installed ($bin)"
+        return
+    fi
+    command -v go >/dev/null || die "kustomize: Go is required (go install from the module proxy)"
+    log "installing kustomize $KUSTOMIZE_VERSION with go install (a few minutes on 2 cores)"
+    GOBIN="$BIN_DIR" GOFLAGS=-mod=mod go install \
+        "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" ||
+        die "kustomize: go install sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION failed"
+    "$bin" version | grep -qx "$KUSTOMIZE_VERSION" ||
+        die "kustomize: installed binary does not report $KUSTOMIZE_VERSION"
+}
+
+install_promtool() {
+    local bin="$BIN_DIR/promtool"
+    if [[ -x "$bin" ]] && "$bin" --version >/dev/null 2>&1; then
+        log "promtool already installed ($bin)"
+        return
+    fi
+    command -v apt-get >/dev/null || die "promtool: apt-get (Debian) is required"
+    local work
+    work="$(mktemp -d)"
+    # apt downloads as its sandbox user (_apt) when that user may write the folder.
+    chmod 0755 "$work"
+    if [[ $EUID -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$work"; fi
+    log "downloading Debian's prometheus package to extract promtool"
+    if ! (cd "$work" && apt-get download -qq prometheus); then
+        log "package lists look stale: apt-get update"
+        apt-get update -qq || die "promtool: apt-get update failed (run as root?)"
+        (cd "$work" && apt-get download -qq prometheus) ||
+            die "promtool: apt-get download prometheus failed"
+    fi
+    dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -x -C "$work" ./usr/bin/promtool ||
+        die "promtool: could not extract usr/bin/promtool from the package"
+    install -m 0755 "$work/usr/bin/promtool" "$bin"
+    rm -rf "$work"
+    "$bin" --version >/dev/null || die "promtool: extracted binary does not run"
+}
+
+install_kubernetes_validate() {
+    [[ -x "$PYTHON" ]] || die "kubernetes-validate: no Python at $PYTHON (create .venv first)"
+    if "$PYTHON" - "$KUBERNETES_VALIDATE_VERSION" <<'EOF' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+sys.exit(0 if version("kubernetes-validate") == sys.argv[1] else 1)
+EOF
+        log "kubernetes-validate $KUBERNETES_VALIDATE_VERSION already installed"
+        return
+    fi
+    log "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" ||
+        die "kubernetes-validate: pip install failed"
+}
+
+mkdir -p "$BIN_DIR"
+install_kustomize
+install_promtool
+install_kubernetes_validate
+log "ready: $BIN_DIR/kustomize, $BIN_DIR/promtool, kubernetes-validate in $PYTHON"
