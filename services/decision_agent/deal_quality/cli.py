@@ -46,7 +46,9 @@ def explain_deal_result(
 @explain_deal_app.command("deal")
 def explain_deal(
     opportunity_id: Annotated[str, typer.Argument(help="Opportunity id, e.g. OPP-000123")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print the AnalysisResults JSON")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the AnalysisResults JSON")
+    ] = False,
     as_of: Annotated[
         str | None, typer.Option(help="Score the deal as it stood on this day (YYYY-MM-DD)")
     ] = None,
