@@ -29,8 +29,8 @@ class DetectorConfig(BaseModel):
     rel_scale_floor: float = Field(
         0.05, ge=0, description="Spread never below this share of the baseline."
     )
-    z_min: float = Field(1.5, ge=0, description="Robust z below this: not significant.")
-    z_full: float = Field(3.5, gt=0, description="Robust z above this: fully significant.")
+    z_min: float = Field(2.0, ge=0, description="Robust z below this: not significant.")
+    z_full: float = Field(4.0, gt=0, description="Robust z above this: fully significant.")
     drop_knots: list[tuple[float, float]] = Field(
         default_factory=lambda: [(0.0, 1.0), (0.3, 0.9), (0.5, 0.6), (1.0, 0.0)],
         description="(value/baseline, severity) for values below the baseline.",
