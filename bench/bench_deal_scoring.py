@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contracts.dataset import Dataset, PreliminaryFinding  # noqa: E402
-from services.data_agent.datasets import DatasetRepository  # noqa: E402
-from services.data_agent.warehouse import DuckDBWarehouse  # noqa: E402
-from services.data_agent.warehouse.generator.seed import seed_warehouse  # noqa: E402
-from services.data_agent.warehouse.queries import LIST_OPPORTUNITIES  # noqa: E402
-from services.decision_agent.deal_quality.analyzer import (  # noqa: E402
+from contracts.dataset import Dataset, PreliminaryFinding
+from services.data_agent.datasets import DatasetRepository
+from services.data_agent.warehouse import DuckDBWarehouse
+from services.data_agent.warehouse.generator.seed import seed_warehouse
+from services.data_agent.warehouse.queries import LIST_OPPORTUNITIES
+from services.decision_agent.deal_quality.analyzer import (
     DealQualityAnalyzer,
     load_deal_rules,
 )

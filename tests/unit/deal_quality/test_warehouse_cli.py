@@ -118,3 +118,14 @@ def test_rules_validate_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(rules_app, ["validate", str(bad)])
     assert result.exit_code == 1
     assert f"{bad}:3:1: total: total is 100 but weights add up to 50" in result.output
+
+
+def test_roc_auc_matches_pairwise_definition() -> None:
+    scores = [10, 20, 20, 35, 50, 50, 80]
+    won = [False, False, True, False, True, False, True]
+    wins = [s for s, w in zip(scores, won, strict=True) if w]
+    losses = [s for s, w in zip(scores, won, strict=True) if not w]
+    pairs = [(p, n) for p in wins for n in losses]
+    expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
+    assert roc_auc(scores, won) == pytest.approx(expected)
+    assert roc_auc([1, 2], [True, True]) is None
