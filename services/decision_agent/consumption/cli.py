@@ -1,0 +1,82 @@
+"""`revops explain account ACCOUNT_ID [--json]`: health, risk, trends, recent anomalies."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from services.common.settings import get_settings
+from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
+from services.decision_agent.consumption.report import AccountView, analysis_results
+
+explain_account_app = typer.Typer(help="Explain an account's consumption health.")
+
+
+def explain(account_id: str, as_of: date | None = None) -> dict[str, Any]:
+    """The explanation as a JSON-ready dict (dataset read from the configured warehouse)."""
+    from services.data_agent.datasets import DatasetRepository
+    from services.data_agent.warehouse import open_warehouse
+
+    settings = get_settings()
+    rules = load_consumption_rules(settings.rules_dir)
+    warehouse = open_warehouse(settings)
+    try:
+        dataset, _, findings = DatasetRepository(warehouse).account_dataset(account_id, as_of)
+    finally:
+        warehouse.close()
+    assessment = ConsumptionAnalyzer(rules).assess(dataset)
+    view = AccountView(assessment, 0, rules)
+    results = analysis_results(f"explain-{account_id}", assessment, 0, rules, findings)
+    body = results.analysis_results
+    return {
+        "account_id": account_id,
+        "as_of": view.as_of.isoformat(),
+        "customer_class": view.customer_class,
+        "customer_health": body.score_details["customer_health"].model_dump(mode="json"),
+        "churn_risk": body.score_details["churn_risk"].model_dump(mode="json"),
+        "churn_risk_30_days_ago": int(assessment.previous.risk[0]),
+        "escalate": bool(assessment.escalate[0]),
+        "trends": {m: view.trend_sentence(m) for m in rules.trend.metrics},
+        "recent_anomalies": view.recent_anomalies(),
+        "flags": [f.model_dump(mode="json") for f in body.flags],
+        "recommendations": [r.model_dump(mode="json") for r in results.recommendations],
+        "summary": results.summary,
+    }
+
+
+@explain_account_app.callback()
+def _group() -> None:
+    """Keeps `account` a sub-command (mounted as `revops explain`)."""
+
+
+@explain_account_app.command("account")
+def explain_account(
+    account_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD")] = None,
+) -> None:
+    data = explain(account_id, date.fromisoformat(as_of) if as_of else None)
+    if as_json:
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    typer.echo(data["summary"])
+    health, risk = data["customer_health"], data["churn_risk"]
+    typer.echo(
+        f"Health {health['score']} ({health['band']}); churn risk {risk['score']} ({risk['band']}), "
+        f"{data['churn_risk_30_days_ago']} 30 days ago{'; ESCALATE' if data['escalate'] else ''}"
+    )
+    for factor in risk["factors"]:
+        typer.echo(f"  - {factor['explanation']}")
+    typer.echo("Trends:")
+    for sentence in data["trends"].values():
+        typer.echo(f"  - {sentence}")
+    typer.echo("Recent anomalies:" if data["recent_anomalies"] else "Recent anomalies: none")
+    for a in data["recent_anomalies"]:
+        typer.echo(
+            f"  - {a['date']} {a['metric']} {a['value']:,.0f} vs {a['expected']:,.0f}: {a['reason']} ({a['score']:.2f})"
+        )
+    for r in data["recommendations"]:
+        typer.echo(f"[{r['id']}] {r['priority']}: {r['action']} -> {r['assignee']}")
