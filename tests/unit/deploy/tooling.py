@@ -88,3 +88,35 @@ def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
         spec = spec["jobTemplate"]["spec"]
     pod: dict[str, Any] = spec["template"]["spec"]
     return pod
+
+
+# Metric families the services export (the issue's list) plus Prometheus' own `up` and
+# kafka-exporter's lag; alerts and the dashboard may use nothing else.
+EXPORTED_METRICS = frozenset(
+    {
+        "revops_messages_consumed_total",
+        "revops_messages_produced_total",
+        "revops_messages_failed_total",
+        "revops_messages_dead_lettered_total",
+        "revops_message_processing_seconds",
+        "revops_consumer_lag",
+        "revops_circuit_breaker_state",
+        "revops_flows_completed_total",
+        "revops_flow_duration_seconds",
+        "revops_stage_seconds",
+        "revops_deliveries_total",
+        "revops_delivery_seconds",
+        "revops_delivery_pending",
+        "up",
+        "kafka_consumergroup_lag",
+    }
+)
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def metric_family(name: str) -> str:
+    """`revops_stage_seconds_bucket` -> `revops_stage_seconds`."""
+    for suffix in HISTOGRAM_SUFFIXES:
+        if name.endswith(suffix) and name.removesuffix(suffix) in EXPORTED_METRICS:
+            return name.removesuffix(suffix)
+    return name
