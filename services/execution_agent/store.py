@@ -59,6 +59,23 @@ def from_json(value: str | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
+# Connections this process opened. A forked child inherits them but must never use or close
+# them: closing one runs SQLite's last-connection checkpoint and WAL cleanup from the child,
+# behind the parent's back, which loses other processes' writes. So after a fork the child
+# keeps them referenced (never closed) and opens its own (see `Store.connect`). Strong
+# references, because a child drops the other threads' thread-locals, which would close them.
+_OPENED: dict[int, sqlite3.Connection] = {}
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _keep_inherited_connections() -> None:
+    _INHERITED.extend(_OPENED.values())
+    _OPENED.clear()
+
+
+os.register_at_fork(after_in_child=_keep_inherited_connections)
+
+
 class Store:
     """One SQLite file; creates the schema on first use.
 
@@ -84,12 +101,14 @@ class Store:
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite_connect(self.path, timeout_s=BUSY_TIMEOUT_S)
             conn.row_factory = sqlite3.Row
+            _OPENED[id(conn)] = conn
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            _OPENED.pop(id(conn), None)
             conn.close()
         self._local.conn = None
 

@@ -179,7 +179,10 @@ def _upsert_worker(db: str, worker: int, rounds: int, barrier) -> None:
 
 def test_concurrent_processes_never_duplicate_an_open_insight(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
-    Store(db)
+    # The parent keeps its connection open across the fork on purpose: the store must not
+    # let a child close (and checkpoint) a connection it inherited.
+    parent = Store(db)
+    parent.connect()
     workers, rounds = 4, 15
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(workers)
@@ -192,7 +195,7 @@ def test_concurrent_processes_never_duplicate_an_open_insight(tmp_path: Path) ->
     for p in procs:
         p.join(timeout=60)
     assert [p.exitcode for p in procs] == [0] * workers
-    repo = InsightRepository(Store(db))
+    repo = InsightRepository(parent)
     [insight] = repo.list()
     # Every upsert landed on the one insight: one creation plus a re-run per other request.
     assert insight.version == workers * rounds
