@@ -481,35 +481,62 @@ class DatasetRepository:
         return out
 
     def _usage_findings(self, account_id: str, usage: list[UsageDay]) -> list[PreliminaryFinding]:
-        """Simple anomaly: mean daily queries of the last 7 days vs the 28 days before."""
+        """Simple usage anomalies (the consumption analysis does the real trend work):
+        idle for N+ days; last-7-day mean below 0.5x the prior 28 days; a recent day above
+        3x that mean."""
         rule = self.rules.usage_anomaly
+        if not usage:
+            return []
+
+        def evidence(field: str, day: str, value: Any) -> Evidence:
+            return Evidence(source="consumption_daily_f", ref=account_id, field=field, date=day,
+                            value=value)  # fmt: skip
+
+        active = [d.usage_date for d in usage if d.query_count > 0]
+        last_day = usage[-1].usage_date
+        idle = (last_day - active[-1]).days if active else len(usage)
+        if idle >= self.rules.fleet.inactive_idle_days:
+            since = active[-1].isoformat() if active else "the start of the window"
+            return [
+                PreliminaryFinding(
+                    type="anomaly",
+                    description=f"No usage for {idle} days (last active {since})",
+                    evidence=[evidence("query_count", last_day.isoformat(), 0)],
+                )
+            ]
         if len(usage) < rule.recent_days + rule.baseline_days:
             return []
         recent = usage[-rule.recent_days :]
-        base = usage[-(rule.recent_days + rule.baseline_days) : -rule.recent_days]
-        base_mean = _mean(d.query_count for d in base)
+        base_mean = _mean(
+            d.query_count
+            for d in usage[-(rule.recent_days + rule.baseline_days) : -rule.recent_days]
+        )
         if base_mean <= 0:
             return []
+        out = []
         ratio = _mean(d.query_count for d in recent) / base_mean
-        if ratio >= rule.drop_below and ratio <= rule.spike_above:
-            return []
-        kind = "stopped" if ratio == 0 else "dropped" if ratio < rule.drop_below else "spiked"
-        return [
-            PreliminaryFinding(
-                type="anomaly",
-                description=f"Usage {kind}: last {rule.recent_days} days average "
-                f"{ratio:.2f}x the prior {rule.baseline_days} days (query_count)",
-                evidence=[
-                    Evidence(
-                        source="consumption_daily_f",
-                        ref=account_id,
-                        field="query_count",
-                        date=f"{recent[0].usage_date.isoformat()}/{recent[-1].usage_date.isoformat()}",
-                        value=round(ratio, 3),
-                    )
-                ],
+        span = f"{recent[0].usage_date.isoformat()}/{recent[-1].usage_date.isoformat()}"
+        if ratio < rule.drop_below:
+            out.append(
+                PreliminaryFinding(
+                    type="anomaly",
+                    description=f"Usage dropped: last {rule.recent_days} days average "
+                    f"{ratio:.2f}x the prior {rule.baseline_days} days (query_count)",
+                    evidence=[evidence("query_count", span, round(ratio, 3))],
+                )
             )
-        ]
+        peak = max(recent, key=lambda d: d.query_count)
+        if peak.query_count > rule.spike_above * base_mean:
+            x = peak.query_count / base_mean
+            out.append(
+                PreliminaryFinding(
+                    type="anomaly",
+                    description=f"Usage spike on {peak.usage_date.isoformat()}: {x:.1f}x the "
+                    f"daily average of the prior {rule.baseline_days} days (query_count)",
+                    evidence=[evidence("query_count", peak.usage_date.isoformat(), round(x, 3))],
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ collection
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import orjson
@@ -24,8 +25,15 @@ from services.data_agent.warehouse.base import Row
 ACCOUNT_CLASSES = {"Commit Customer": CustomerClass.COMMIT, "PLG Customer": CustomerClass.PLG}
 
 
+@cache
+def _fields(model: type[Any]) -> frozenset[str]:
+    return frozenset(model.model_fields)
+
+
 def _only(row: Row, model: type[Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k in model.model_fields}
+    """The row's columns that are fields of `model` (drops warehouse-only columns)."""
+    fields = _fields(model)
+    return {k: v for k, v in row.items() if k in fields}
 
 
 def customer_class(account_type: str | None) -> CustomerClass:

@@ -109,9 +109,14 @@ def test_every_deal_has_stage_history_ending_in_its_stage(demo: Demo) -> None:
     regressions = [o for o, t in demo.truth["opportunities"].items() if t["stage_regression"]]
     assert regressions, "the demo must contain stage regressions"
     for oid in regressions:
-        stages = [r[0] for r in demo.sql(
-            "SELECT to_stage FROM opportunity_stage_f WHERE opportunity_id = ? "
-            "ORDER BY started_at_ts", oid)]
+        stages = [
+            r[0]
+            for r in demo.sql(
+                "SELECT to_stage FROM opportunity_stage_f WHERE opportunity_id = ? "
+                "ORDER BY started_at_ts",
+                oid,
+            )
+        ]
         assert len(stages) != len(set(stages))
 
 
@@ -221,9 +226,7 @@ def test_ticket_bursts_and_renewals(demo: Demo) -> None:
     )
     bursts = {a for a, t in accounts.items() if t["p1_p2_burst_last_30d"] >= 3}
     assert bursts and {a for a, n in recent.items() if n >= 3} == bursts
-    renewals = dict(
-        demo.sql("SELECT sf_account_id, end_date FROM agreement_f WHERE is_active")
-    )
+    renewals = dict(demo.sql("SELECT sf_account_id, end_date FROM agreement_f WHERE is_active"))
     near = {a for a, t in accounts.items() if t["near_renewal"]}
     assert near
     assert {a for a, d in renewals.items() if (d - AS_OF).days < 90} == near
@@ -231,9 +234,11 @@ def test_ticket_bursts_and_renewals(demo: Demo) -> None:
 
 def test_deal_quality_relates_to_winning(demo: Demo) -> None:
     closed = [t for t in demo.truth["opportunities"].values() if not t["is_open"]]
+
     def win_rate(cls: str) -> float:
         group = [t["won"] for t in closed if t["meddpicc_class"] == cls]
         return sum(group) / len(group)
+
     assert win_rate("complete") > win_rate("missing") + 0.3
     no_calls = [t["won"] for t in closed if t["no_customer_calls"]]
     with_calls = [t["won"] for t in closed if not t["no_customer_calls"]]
@@ -248,7 +253,8 @@ def test_billing_events_are_monthly_usage_invoices(demo: Demo) -> None:
     aid = sorted(paying)[0]
     invoice = demo.sql(
         "SELECT amount_usd FROM billing_event_f WHERE sf_account_id = ? AND event_date = ?",
-        aid, date(2025, 5, 31),
+        aid,
+        date(2025, 5, 31),
     )[0][0]
     usage = demo.sql(
         "SELECT SUM(cost_usd) FROM consumption_daily_f WHERE sf_account_id = ? "

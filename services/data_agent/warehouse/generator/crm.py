@@ -168,7 +168,10 @@ class CrmGenerator:
             if plan.customer_class != "prospect"
             else _pick(rng, PROSPECT_TYPES)
         )
-        created = self.as_of - timedelta(days=int(rng.integers(self.days, self.days + 900)))
+        # Older than its usage history and than any of its deals (at most ~570 days old).
+        oldest_deal = 600
+        first = max(self.days, oldest_deal)
+        created = self.as_of - timedelta(days=int(rng.integers(first, first + 900)))
         self.rows.add(
             "salesforce_account_d",
             sf_account_id=plan.account_id,
