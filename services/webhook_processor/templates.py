@@ -34,6 +34,7 @@ class TemplateRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=False,  # templates are read once; no stat() per delivery
         )
 
     def exists(self, name: str) -> bool:

@@ -1,0 +1,168 @@
+"""Deliveries per second from the webhook delivery engine to a local HTTP sink.
+
+    .venv/bin/python bench/bench_deliveries.py [--jobs 2000] [--destinations 4] [--lanes 4]
+
+Every delivery is real: durable outbox insert, Jinja2 Block Kit render, egress check,
+HTTP POST to a loopback sink, delivery-log row, result callback. The sink (starlette +
+uvicorn) runs in its own process so it does not compete with the engine for the GIL; it
+counts requests and distinct Idempotency-Keys so the run proves "every job exactly once".
+Prints one JSON line with the enqueue and end-to-end rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from contracts.actions import ActionJob, ActionResult, ActionType, Channel
+from services.webhook_processor.config import parse_config
+from services.webhook_processor.delivery_log import DeliveryLog
+from services.webhook_processor.engine import DeliveryEngine
+
+SINK = """
+import sys, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+keys = []
+async def hook(request):
+    keys.append(request.headers.get("idempotency-key"))
+    await request.body()
+    return JSONResponse({"ok": True})
+async def count(request):
+    return JSONResponse({"requests": len(keys), "distinct": len(set(keys))})
+app = Starlette(routes=[Route("/count", count), Route("/s/{n}", hook, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def sink_process() -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/count", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+CONTEXT = {
+    "deal_name": "Acme expansion",
+    "customer": "Acme Corp",
+    "alert_type": "ICP misalignment",
+    "risk_level": "high",
+    "details": "Company size below the ICP minimum.",
+    "recommended_actions": ["Re-qualify", "Loop in the SE lead"],
+}
+
+
+def config_text(port: int, destinations: int, lanes: int) -> str:
+    lines = [
+        "defaults:",
+        "  rate_limit: {rate: 100000, period_s: 1}",
+        f"  concurrency: {lanes}",
+        "egress:",
+        f"  allow: [{{scheme: http, host: 127.0.0.1, port: {port}}}]",
+        '  allow_private: ["127.0.0.1/32"]',
+        "destinations:",
+    ]
+    for i in range(destinations):
+        lines += [
+            f"  slack_{i}:",
+            "    type: slack_webhook",
+            f"    url: http://127.0.0.1:{port}/s/{i}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+async def run(jobs: int, destinations: int, lanes: int) -> dict[str, float]:
+    with sink_process() as port, tempfile.TemporaryDirectory() as tmp:
+        config = parse_config(config_text(port, destinations, lanes), env={})
+        log = DeliveryLog(Path(tmp) / "deliveries.db")
+        done = asyncio.Event()
+        results: list[ActionResult] = []
+
+        async def publish(result: ActionResult) -> None:
+            results.append(result)
+            if len(results) == jobs:
+                done.set()
+
+        async def dead_letter(job: ActionJob, code: str, message: str) -> None:
+            raise RuntimeError(f"unexpected dead letter {code}: {message}")
+
+        engine = DeliveryEngine(config, log, publish, dead_letter, outbox_dir=Path(tmp))
+        await engine.start()
+        batch = [
+            ActionJob(
+                action_id=f"bench-{n}",
+                request_id="bench",
+                based_on="rec",
+                type=ActionType.NOTIFICATION,
+                channel=Channel.SLACK,
+                destination=f"slack_{n % destinations}",
+                template="deal_alert",
+                account_id=f"acc-{n % 97}",
+                context=CONTEXT,
+            )
+            for n in range(jobs)
+        ]
+        started = time.perf_counter()
+        for job in batch:
+            await engine.enqueue(job)
+        enqueued = time.perf_counter() - started
+        await asyncio.wait_for(done.wait(), timeout=300)
+        total = time.perf_counter() - started
+        await engine.stop()
+        log.close()
+        seen = (await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/count")).json()
+        assert seen == {"requests": jobs, "distinct": jobs}, seen
+        return {
+            "jobs": jobs,
+            "destinations": destinations,
+            "lanes_per_destination": lanes,
+            "enqueue_per_s": round(jobs / enqueued, 1),
+            "deliveries_per_s": round(jobs / total, 1),
+            "seconds": round(total, 3),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--destinations", type=int, default=4)
+    parser.add_argument("--lanes", type=int, default=4)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.jobs, args.destinations, args.lanes))))
+
+
+if __name__ == "__main__":
+    main()
