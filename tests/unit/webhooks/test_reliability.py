@@ -167,3 +167,16 @@ async def test_breaker_open_past_max_pending_age_dead_letters(
     [(_job, code, message)] = h.dead
     assert code == "max_pending_age_exceeded"
     assert "last error: destination_unavailable: HTTP 500" in message
+
+
+async def test_stop_lets_the_attempt_in_flight_finish(
+    harness_factory: HarnessFactory, sink: HttpRecorder
+) -> None:
+    h = await harness_factory()
+    sink.stall("/slack/cs", seconds=0.5)
+    await h.engine.enqueue(make_job("a-inflight", "slack_cs_alerts"))
+    await sink.wait_for_async(1, "/slack/cs")
+    await h.engine.stop(timeout_s=5)
+    [result] = h.results
+    assert (result.action_id, result.status) == ("a-inflight", ActionStatus.SUCCESS)
+    assert h.log.status("a-inflight") == "delivered"
