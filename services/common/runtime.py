@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from services.common import metrics
 from services.common.dlq import HEADER_DLQ_CODE, build_error_envelope
+from services.common.envelope_security import EnvelopeSecurity
 from services.common.errors import HandlerError
 from services.common.health import HttpServer, build_app
 from services.common.idempotency import IdempotencyStore
@@ -45,7 +46,6 @@ log = structlog.get_logger("runtime")
 
 Parser = Callable[[Record], Parsed]
 Handler = Callable[[Parsed, Record], Awaitable[list[Outgoing]]]
-HeaderSigner = Callable[[Outgoing, bytes], dict[str, str]]
 
 
 @dataclass
@@ -108,7 +108,7 @@ class ServiceRuntime:
             linger_ms=1,
             logger=None,
         )
-        self.header_signer: HeaderSigner | None = None
+        self.security = EnvelopeSecurity(name, settings) if settings.signing_enabled else None
         self._http_port = http_port
         self._extra_routes = extra_routes or []
         self._http: HttpServer | None = None
@@ -163,6 +163,8 @@ class ServiceRuntime:
             started = time.perf_counter()
             metrics.MESSAGES_CONSUMED.labels(self.name, record.topic).inc()
             try:
+                if self.security is not None:
+                    self.security.verify(record)
                 parsed.append((record, sub.parse(record), started))
             except HandlerError as exc:
                 outputs.append(self._dead_letter(record, exc, attempts=1, envelope=None))
@@ -261,8 +263,8 @@ class ServiceRuntime:
         for out in outputs:
             value = encode(out.message)
             headers = {"content-type": "application/json", **out.headers}
-            if self.header_signer is not None and out.audience:
-                headers.update(self.header_signer(out, value))
+            if self.security is not None and not out.topic.endswith(".dlq"):
+                headers.update(self.security.sign(out, value))
             futures.append(
                 await self.broker.publish(
                     value,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from services.common import logging as service_logging
 from services.common.runtime import ServiceRuntime
+from services.common.security import redaction_processor
 from services.common.settings import Settings, get_settings
 
 DEFAULT_PORTS = {
@@ -29,6 +30,7 @@ def http_port_for(name: str) -> int:
 
 async def serve(name: str, build: Builder, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
+    service_logging.add_processor(redaction_processor)
     service_logging.configure(name, settings.log_level, settings.log_format)
     runtime = await build(settings, http_port_for(name))
     stop = asyncio.Event()

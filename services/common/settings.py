@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     routing_file: Path = PROJECT_ROOT / "services" / "execution_agent" / "routing.yaml"
     webhooks_file: Path = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.yaml"
     outbox_dir: Path | None = None
+    keys_dir: Path | None = None
+
+    # Signed envelopes between agents (services.common.security).
+    signing_enabled: bool = True
+    auto_dev_keys: bool = True  # embedded default: create missing keys; off in production
 
     # Reliability contract (seed defaults).
     max_attempts: int = 3
@@ -74,6 +79,10 @@ class Settings(BaseSettings):
     @property
     def resolved_warehouse_path(self) -> Path:
         return self.warehouse_path or self.var_dir / "warehouse" / "demo.duckdb"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.var_dir / "keys"
 
     @property
     def resolved_outbox_dir(self) -> Path:

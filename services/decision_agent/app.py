@@ -18,7 +18,7 @@ from services.common.messages import decode_envelope, decode_payload, make_envel
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
-from services.decision_agent.consumption import ConsumptionAnalyzer, load_consumption_rules
+from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
 
 NAME = AgentName.DECISION_AGENT.value

@@ -26,7 +26,13 @@ class Echo(BaseModel):
 
 def make_runtime(kafka: str, tmp_path, name: str, **overrides) -> ServiceRuntime:
     options = {"retry_initial_delay_s": 0.2, **overrides}
-    settings = Settings(kafka_bootstrap_servers=kafka, state_dir=tmp_path / "state", **options)
+    # These tests use throw-away topics outside the signing policy; signing has its own tests.
+    settings = Settings(
+        kafka_bootstrap_servers=kafka,
+        state_dir=tmp_path / "state",
+        signing_enabled=False,
+        **options,
+    )
     return ServiceRuntime(name, settings, http_port=0)
 
 
