@@ -65,7 +65,8 @@ def explain_account(
     typer.echo(data["summary"])
     health, risk = data["customer_health"], data["churn_risk"]
     typer.echo(
-        f"Health {health['score']} ({health['band']}); churn risk {risk['score']} ({risk['band']}), "
+        f"Health {health['score']} ({health['band']}); churn risk {risk['score']} "
+        f"({risk['band']}), "
         f"{data['churn_risk_30_days_ago']} 30 days ago{'; ESCALATE' if data['escalate'] else ''}"
     )
     for factor in risk["factors"]:
@@ -76,7 +77,8 @@ def explain_account(
     typer.echo("Recent anomalies:" if data["recent_anomalies"] else "Recent anomalies: none")
     for a in data["recent_anomalies"]:
         typer.echo(
-            f"  - {a['date']} {a['metric']} {a['value']:,.0f} vs {a['expected']:,.0f}: {a['reason']} ({a['score']:.2f})"
+            f"  - {a['date']} {a['metric']} {a['value']:,.0f} vs {a['expected']:,.0f}: "
+            f"{a['reason']} ({a['score']:.2f})"
         )
     for r in data["recommendations"]:
         typer.echo(f"[{r['id']}] {r['priority']}: {r['action']} -> {r['assignee']}")

@@ -271,7 +271,8 @@ class AccountView:
         if code == "usage_anomaly":
             items = self.recent_anomalies()
             text = "; ".join(
-                f"{x['metric']} on {x['date']}: {_num(x['value'])} vs expected {_num(x['expected'])} ({x['reason']}, score {x['score']:.2f})"
+                f"{x['metric']} on {x['date']}: {_num(x['value'])} vs expected "
+                f"{_num(x['expected'])} ({x['reason']}, score {x['score']:.2f})"
                 for x in items
             )
             evidence = [
@@ -303,36 +304,46 @@ class AccountView:
         if code == "support_escalation":
             tickets = self.ticket_evidence()
             return (
-                f"{len(tickets)} high-priority tickets in the last {self.rules.signals.ticket_window_days} days: {', '.join(str(t.ref) for t in tickets)}.",
+                f"{len(tickets)} high-priority tickets in the last "
+                f"{self.rules.signals.ticket_window_days} days: "
+                f"{', '.join(str(t.ref) for t in tickets)}.",
                 tickets,
             )
         if code == "contract_approaching":
             days = float(com.days_to_renewal[i])
             return (
-                f"Contract ends in {days:.0f} days ({renewal_phase(days, self.rules)} renewal phase).",
+                f"Contract ends in {days:.0f} days ({renewal_phase(days, self.rules)} renewal "
+                "phase).",
                 self.contract_evidence(),
             )
         if code in ("committed_spend_underused", "usage_above_commitment"):
+            spend = float(self.a.now.trends.recent_total[i, trend_index(self.rules, "cost_usd")])
             return (
-                f"Last 30 days' spend {_num(float(self.a.now.trends.recent_total[i, trend_index(self.rules, 'cost_usd')]))} USD is {float(com.utilization[i]):.0%} of the monthly commitment {_num(float(com.monthly_commit[i]))} USD.",
+                "Last 30 days' spend "
+                f"Last 30 days' spend {_num(spend)} USD is {float(com.utilization[i]):.0%} "
+                f"of the monthly commitment {_num(float(com.monthly_commit[i]))} USD.",
                 [self.usage_evidence("cost_usd"), *self.contract_evidence()],
             )
         if code == "sustained_growth":
             months = self.a.now.trends.months[i, trend_index(self.rules, primary)]
             return (
-                f"{primary} grew {self.rules.expansion.growth_streak_months}+ 30-day periods in a row: {', '.join(_num(float(m)) for m in months)}.",
+                f"{primary} grew {self.rules.expansion.growth_streak_months}+ 30-day periods in a "
+                f"row: {', '.join(_num(float(m)) for m in months)}.",
                 [self.usage_evidence(primary)],
             )
         if code == "plg_to_commit":
             cost = self.a.now.trends.months[i, trend_index(self.rules, "cost_usd")]
             return (
-                f"PLG account spending {', '.join(_num(float(m)) for m in cost[-2:])} USD in the last two 30-day periods, {int(com.active_days[i])} active days, up to {_num(float(com.max_users[i]))} users.",
+                f"PLG account spending {', '.join(_num(float(m)) for m in cost[-2:])} USD in the "
+                f"last two 30-day periods, {int(com.active_days[i])} active days, up to "
+                f"{_num(float(com.max_users[i]))} users.",
                 [self.usage_evidence("cost_usd"), self.usage_evidence("active_users")],
             )
         if code == "churn_risk_escalation":
             now, before = int(self.a.risk[i]), int(self.a.previous.risk[i])
             return (
-                f"Churn risk {now} ({band_of(now, self.rules.risk_bands)}), was {before} {self.rules.escalation_lookback_days} days ago ({now - before:+d} points).",
+                f"Churn risk {now} ({band_of(now, self.rules.risk_bands)}), was {before} "
+                f"{self.rules.escalation_lookback_days} days ago ({now - before:+d} points).",
                 [
                     Evidence(
                         source="churn_risk",
@@ -396,8 +407,11 @@ class AccountView:
         days = float(self.a.now.commercials.days_to_renewal[self.i])
         phase = renewal_phase(days, self.rules)
         parts = [
-            f"{self.inputs.account_ids[self.i]} ({self.customer_class}) as of {self.as_of}: health {int(self.a.health[self.i])}, churn risk {risk} ({band_of(risk, self.rules.risk_bands)})",
-            f"{self.rules.trend.primary_metric} {self.trend_class(self.rules.trend.primary_metric)}",
+            f"{self.inputs.account_ids[self.i]} ({self.customer_class}) as of {self.as_of}: "
+            f"health {int(self.a.health[self.i])}, churn risk {risk} "
+            f"({band_of(risk, self.rules.risk_bands)})",
+            f"{self.rules.trend.primary_metric} "
+            f"{self.trend_class(self.rules.trend.primary_metric)}",
         ]
         if phase:
             parts.append(f"renewal in {days:.0f} days ({phase})")

@@ -10,8 +10,10 @@ import numpy as np
 from services.decision_agent.anomaly.calendar import SECONDS_PER_DAY, day_number
 
 START = date(2024, 1, 1)
-HOLIDAYS = [date(2024, 1, 15), date(2024, 2, 19), date(2024, 5, 27), date(2024, 7, 4),
-            date(2024, 9, 2), date(2024, 11, 28), date(2024, 11, 29), date(2024, 12, 25)]  # fmt: skip
+HOLIDAYS = [
+    date(2024, month, day)
+    for month, day in ((1, 15), (2, 19), (5, 27), (7, 4), (9, 2), (11, 28), (11, 29), (12, 25))
+]
 EVENT_TYPES = ("stop", "drop", "spike", "level_shift")
 
 

@@ -25,7 +25,9 @@ def _times(n: int, step: float = DAY) -> np.ndarray:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.floats(min_value=0, max_value=1e9), st.integers(1, 120), st.sampled_from([60.0, 3600.0, DAY]))
+@given(
+    st.floats(min_value=0, max_value=1e9), st.integers(1, 120), st.sampled_from([60.0, 3600.0, DAY])
+)
 def test_constant_series_has_no_anomalies(level: float, n: int, step: float) -> None:
     result = score_series(_times(n, step), np.full(n, level), CFG)
     assert np.all(result.score == 0)
@@ -96,7 +98,7 @@ def test_irregular_hourly_series_with_daily_cycle() -> None:
     assert result.step_s == 3600
     alerts = np.nan_to_num(result.score) >= 0.5
     assert alerts[-30:].mean() > 0.8
-    assert alerts[: -30].mean() < 0.02
+    assert alerts[:-30].mean() < 0.02
 
 
 def test_cli_writes_every_row(tmp_path: Path) -> None:
@@ -105,7 +107,9 @@ def test_cli_writes_every_row(tmp_path: Path) -> None:
     rows += ["2024-03-29,0", "2024-03-29,5", "oops,3", "2024-03-30,abc"]
     source.write_text("\n".join(rows) + "\n")
     target = tmp_path / "out.csv"
-    outcome = CliRunner().invoke(anomalies_app, ["score", "--input", str(source), "--output", str(target)])
+    outcome = CliRunner().invoke(
+        anomalies_app, ["score", "--input", str(source), "--output", str(target)]
+    )
     assert outcome.exit_code == 0, outcome.output
     lines = target.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score,reason"
@@ -118,5 +122,7 @@ def test_cli_writes_every_row(tmp_path: Path) -> None:
 def test_cli_refuses_a_file_without_the_columns(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("time,amount\n2024-01-01,3\n")
-    outcome = CliRunner().invoke(anomalies_app, ["score", "--input", str(source), "--output", str(tmp_path / "o.csv")])
+    outcome = CliRunner().invoke(
+        anomalies_app, ["score", "--input", str(source), "--output", str(tmp_path / "o.csv")]
+    )
     assert outcome.exit_code == 2

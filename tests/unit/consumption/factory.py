@@ -12,7 +12,6 @@ from contracts.dataset import (
     Call,
     CustomerClass,
     Dataset,
-    Opportunity,
     SupportTicket,
     UsageDay,
 )
@@ -101,13 +100,20 @@ def dataset(
                 sf_account_id=account_id,
                 priority="P1" if k % 2 else "P2",
                 status="open",
-                created_at_ts=datetime.combine(AS_OF - timedelta(days=3 + 5 * k), datetime.min.time()),
+                created_at_ts=datetime.combine(
+                    AS_OF - timedelta(days=3 + 5 * k), datetime.min.time()
+                ),
             )
             for k in range(tickets)
         ],
         agreements=agreements,
         calls=[
-            Call(call_id=f"{account_id}-c1", title="QBR", start_ts=datetime(2025, 6, 20), sf_account_id=account_id)
+            Call(
+                call_id=f"{account_id}-c1",
+                title="QBR",
+                start_ts=datetime(2025, 6, 20),
+                sf_account_id=account_id,
+            )
         ],
         as_of=AS_OF,
     )
@@ -116,13 +122,27 @@ def dataset(
 def portfolio() -> list[Dataset]:
     return [
         dataset("acc-stable", CustomerClass.COMMIT, "stable", monthly_commit=15_000 * 0 + 10_000),
-        dataset("acc-decline", CustomerClass.COMMIT, "decline", seed=2, tickets=3, renewal_in_days=60),
+        dataset(
+            "acc-decline", CustomerClass.COMMIT, "decline", seed=2, tickets=3, renewal_in_days=60
+        ),
         dataset("acc-stop", CustomerClass.COMMIT, "stop", seed=3, renewal_in_days=25),
-        dataset("acc-growth", CustomerClass.PLG, "growth", seed=4, level=30_000, renewal_in_days=None),
+        dataset(
+            "acc-growth", CustomerClass.PLG, "growth", seed=4, level=30_000, renewal_in_days=None
+        ),
         dataset("acc-spike", CustomerClass.COMMIT, "spike", seed=5, monthly_commit=5_000),
         dataset("acc-cost", CustomerClass.COMMIT, "cost", seed=6),
-        dataset("acc-plg-single", CustomerClass.PLG, "stable", seed=7, level=500, users=1, renewal_in_days=None),
-        dataset("acc-trial", CustomerClass.PROSPECT, "decline", seed=8, level=200, renewal_in_days=None),
+        dataset(
+            "acc-plg-single",
+            CustomerClass.PLG,
+            "stable",
+            seed=7,
+            level=500,
+            users=1,
+            renewal_in_days=None,
+        ),
+        dataset(
+            "acc-trial", CustomerClass.PROSPECT, "decline", seed=8, level=200, renewal_in_days=None
+        ),
     ]
 
 
@@ -135,7 +155,12 @@ def columns(datasets: list[Dataset]) -> FleetColumns:
     return FleetColumns(
         account_ids=[d.account.sf_account_id for d in datasets],
         customer_class=[d.account.customer_class.value for d in datasets],
-        created_at=[np.datetime64(d.account.created_at_ts.date()) if d.account.created_at_ts else np.datetime64("NaT") for d in datasets],
+        created_at=[
+            np.datetime64(d.account.created_at_ts.date())
+            if d.account.created_at_ts
+            else np.datetime64("NaT")
+            for d in datasets
+        ],
         has_opportunity=[d.opportunity is not None for d in datasets],
         usage_account=[a for a, _ in usage],
         usage_date=[np.datetime64(u.usage_date) for _, u in usage],

@@ -45,15 +45,29 @@ def test_stable_commit_customer_is_healthy_and_quiet(results: dict[str, Analysis
     assert r.analysis_results.score_details["churn_risk"].band == "Low"
     assert r.analysis_results.score_details["usage_trend"].band == "Stable"
     assert _codes(r) == set()
-    assert r.analysis_results.scores["customer_health"] == 100 - r.analysis_results.scores["churn_risk"]
+    assert (
+        r.analysis_results.scores["customer_health"]
+        == 100 - r.analysis_results.scores["churn_risk"]
+    )
 
 
-def test_declining_customer_with_tickets_and_renewal_escalates(results: dict[str, AnalysisResults]) -> None:
+def test_declining_customer_with_tickets_and_renewal_escalates(
+    results: dict[str, AnalysisResults],
+) -> None:
     r = results["acc-decline"]
-    assert {"usage_decline", "support_escalation", "contract_approaching", "churn_risk_escalation"} <= _codes(r)
+    assert {
+        "usage_decline",
+        "support_escalation",
+        "contract_approaching",
+        "churn_risk_escalation",
+    } <= _codes(r)
     assert r.analysis_results.score_details["churn_risk"].band in ("High", "Critical")
     tickets = next(f for f in r.analysis_results.flags if f.code == "support_escalation")
-    assert {e.ref for e in tickets.evidence} == {"acc-decline-t0", "acc-decline-t1", "acc-decline-t2"}
+    assert {e.ref for e in tickets.evidence} == {
+        "acc-decline-t0",
+        "acc-decline-t1",
+        "acc-decline-t2",
+    }
     renewal = next(f for f in r.analysis_results.flags if f.code == "contract_approaching")
     assert "Near-term" in renewal.description
     assert renewal.evidence[0].date == (AS_OF + timedelta(days=60)).isoformat()
@@ -72,7 +86,9 @@ def test_growth_and_plg_upsell(results: dict[str, AnalysisResults]) -> None:
     r = results["acc-growth"]
     assert {"usage_growth", "sustained_growth", "plg_to_commit"} <= _codes(r)
     upsell = next(f for f in r.analysis_results.flags if f.code == "plg_to_commit")
-    assert upsell.category.value == "growth_opportunity" and upsell.insight_type == "upsell_candidate"
+    assert (
+        upsell.category.value == "growth_opportunity" and upsell.insight_type == "upsell_candidate"
+    )
 
 
 def test_cost_anomaly_is_critical_without_usage_growth(results: dict[str, AnalysisResults]) -> None:
@@ -91,7 +107,9 @@ def test_spike_is_detected_by_trend_and_anomaly(results: dict[str, AnalysisResul
 def test_single_user_plg_account_has_engagement_risk(results: dict[str, AnalysisResults]) -> None:
     r = results["acc-plg-single"]
     assert "engagement_drop" in _codes(r)
-    team = next(f for f in r.analysis_results.score_details["churn_risk"].factors if f.factor == "team")
+    team = next(
+        f for f in r.analysis_results.score_details["churn_risk"].factors if f.factor == "team"
+    )
     assert team.points == team.possible  # single user after 60+ days: full team risk
 
 
@@ -100,8 +118,15 @@ def test_recommendations_are_ranked_with_stable_ids(results: dict[str, AnalysisR
     assert [r.id for r in recs] == [f"rec-{k}" for k in range(1, len(recs) + 1)]
     ranks = [list(Priority).index(r.priority) for r in recs]
     assert ranks == sorted(ranks) and recs[0].priority == Priority.CRITICAL
-    assert {r.assignee for r in recs} <= {"customer_success", "account_executive", "support", "revops"}
-    again = ConsumptionAnalyzer(load_consumption_rules(RULES_DIR)).analyze("req-1", portfolio()[1], [])
+    assert {r.assignee for r in recs} <= {
+        "customer_success",
+        "account_executive",
+        "support",
+        "revops",
+    }
+    again = ConsumptionAnalyzer(load_consumption_rules(RULES_DIR)).analyze(
+        "req-1", portfolio()[1], []
+    )
     assert again == results["acc-decline"]
 
 
@@ -110,13 +135,24 @@ def test_data_gap_lowers_confidence(rules: ConsumptionRules) -> None:
     gap = PreliminaryFinding(type="data_gap", description="no billing events")
     plain = ConsumptionAnalyzer(rules).analyze("r", data, [])
     gapped = ConsumptionAnalyzer(rules).analyze("r", data, [gap])
-    assert all(g.confidence < p.confidence for g, p in zip(gapped.analysis_results.flags, plain.analysis_results.flags, strict=True))
+    assert all(
+        g.confidence < p.confidence
+        for g, p in zip(gapped.analysis_results.flags, plain.analysis_results.flags, strict=True)
+    )
     assert "no billing events" in gapped.summary
 
 
 def test_fleet_equals_per_account(rules: ConsumptionRules) -> None:
     datasets = portfolio() + [
-        dataset(f"acc-x{k}", list(CustomerClass)[k % 3], ["stable", "decline", "growth", "stop", "spike", "cost"][k % 6], seed=100 + k, tickets=k % 4, renewal_in_days=[20, 80, 150, None][k % 4], level=10 ** (2 + k % 4))
+        dataset(
+            f"acc-x{k}",
+            list(CustomerClass)[k % 3],
+            ["stable", "decline", "growth", "stop", "spike", "cost"][k % 6],
+            seed=100 + k,
+            tickets=k % 4,
+            renewal_in_days=[20, 80, 150, None][k % 4],
+            level=10 ** (2 + k % 4),
+        )
         for k in range(24)
     ]
     fleet = analyze_fleet(columns(datasets), AS_OF, rules)
@@ -125,10 +161,14 @@ def test_fleet_equals_per_account(rules: ConsumptionRules) -> None:
     for d in datasets:
         alone = analyzer.assess(d)
         k = index[d.account.sf_account_id]
-        np.testing.assert_array_equal(fleet.now.trends.trend_class[k], alone.now.trends.trend_class[0])
+        np.testing.assert_array_equal(
+            fleet.now.trends.trend_class[k], alone.now.trends.trend_class[0]
+        )
         assert fleet.risk[k] == alone.risk[0] and fleet.health[k] == alone.health[0]
         assert fleet.escalate[k] == alone.escalate[0]
-        assert {c for c, v in fleet.flags.items() if v[k]} == {c for c, v in alone.flags.items() if v[0]}
+        assert {c for c, v in fleet.flags.items() if v[k]} == {
+            c for c, v in alone.flags.items() if v[0]
+        }
         for metric, scores in fleet.anomalies.items():
             np.testing.assert_array_equal(scores.score[k], alone.anomalies[metric].score[0])
             np.testing.assert_array_equal(scores.reason[k], alone.anomalies[metric].reason[0])
