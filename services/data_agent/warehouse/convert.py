@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import orjson
@@ -25,9 +24,13 @@ from services.data_agent.warehouse.base import Row
 ACCOUNT_CLASSES = {"Commit Customer": CustomerClass.COMMIT, "PLG Customer": CustomerClass.PLG}
 
 
-@cache
+_FIELDS: dict[type[Any], frozenset[str]] = {}
+
+
 def _fields(model: type[Any]) -> frozenset[str]:
-    return frozenset(model.model_fields)
+    if model not in _FIELDS:
+        _FIELDS[model] = frozenset(model.model_fields)
+    return _FIELDS[model]
 
 
 def _only(row: Row, model: type[Any]) -> dict[str, Any]:
