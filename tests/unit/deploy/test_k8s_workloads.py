@@ -128,7 +128,9 @@ def test_secrets_are_referenced_never_shipped(overlay: str) -> None:
     resources = render_overlay(overlay)
     assert of_kind(resources, "Secret") == []
     common = next(
-        cm for cm in of_kind(resources, "ConfigMap") if cm["metadata"]["name"].startswith("revops-common")
+        cm
+        for cm in of_kind(resources, "ConfigMap")
+        if cm["metadata"]["name"].startswith("revops-common")
     )
     secret_like = ("PASSWORD", "_SECRET", "TOKEN", "API_KEY", "CLIENT_ID")
     assert not [k for k in common["data"] if k.endswith(secret_like)]
@@ -158,7 +160,9 @@ def test_stateful_services_write_state_to_a_volume(overlay: str) -> None:
 def test_config_maps_publish_every_rule_routing_webhook_and_template_file() -> None:
     assert stale_files() == [], "run: python -m deploy.tools.sync_k8s"
     resources = render_overlay("prod")
-    configmaps = {cm["metadata"]["name"].rsplit("-", 1)[0]: cm for cm in of_kind(resources, "ConfigMap")}
+    configmaps = {
+        cm["metadata"]["name"].rsplit("-", 1)[0]: cm for cm in of_kind(resources, "ConfigMap")
+    }
     found = deployments("prod")
     for source in CONFIG_SOURCES:
         files = source.files()
@@ -256,7 +260,8 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs
         ports = {p["port"] for rule in egress for p in rule.get("ports", [])}
         assert {53, 9093} <= ports, service
         https = _egress_ports_to_public_internet(egress)
-        assert https == ({443} if service in internet | warehouse else set()), service
+        expected = {443, 587} if service in internet else {443} if service in warehouse else set()
+        assert https == expected, service
         assert all(rule.get("to") for rule in egress), f"{service}: egress rule without peers"
         ingress = _allowed(overlay, "ingress", labels)
         sources = {
@@ -264,7 +269,9 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs
             for rule in ingress
             for peer in rule["from"]
         }
-        assert sources == ({"monitoring", "ingress-nginx"} if service == "ingress" else {"monitoring"})
+        assert sources == (
+            {"monitoring", "ingress-nginx"} if service == "ingress" else {"monitoring"}
+        )
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -298,7 +305,8 @@ def test_consumers_autoscale_on_lag_with_keda_in_prod_and_hpa_in_the_fallback() 
     for overlay in OVERLAYS:
         resources = render_overlay(overlay)
         hpa_targets = [
-            h["spec"]["scaleTargetRef"]["name"] for h in of_kind(resources, "HorizontalPodAutoscaler")
+            h["spec"]["scaleTargetRef"]["name"]
+            for h in of_kind(resources, "HorizontalPodAutoscaler")
         ]
         keda_targets = [
             s["spec"]["scaleTargetRef"]["name"] for s in of_kind(resources, "ScaledObject")

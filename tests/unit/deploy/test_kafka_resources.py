@@ -54,7 +54,10 @@ def test_a_kafka_topic_for_every_topic_and_every_dlq(overlay: str) -> None:
         assert dlq_topic(consumed) in topics, f"{consumed} has no DLQ twin"
     for topic in topics.values():
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "revops-kafka"
-        replicas, min_isr = topic["spec"]["replicas"], topic["spec"]["config"]["min.insync.replicas"]
+        replicas, min_isr = (
+            topic["spec"]["replicas"],
+            topic["spec"]["config"]["min.insync.replicas"],
+        )
         # acks=all keeps working with one broker down only when min ISR < replicas (or == 1).
         assert min_isr == 1 or min_isr < replicas
 

@@ -1,0 +1,1 @@
+"""Deployment artefacts; `deploy.tools` holds the generators the deploy tests import."""
