@@ -1,0 +1,211 @@
+"""FireboltWarehouse at the HTTP layer: the real firebolt-sdk talks to a fake Firebolt.
+
+httpx's transport is replaced by a handler that speaks the endpoints the SDK calls with
+client credentials: token (id.<host>/oauth/token), system engine URL
+(/web/v3/account/<account>/engineUrl), `USE DATABASE` / `USE ENGINE` on the system engine
+(answered with Firebolt-Update-Parameters / Firebolt-Update-Endpoint headers), then queries
+on the user engine. The fake engine runs the received SQL with the received server-side
+parameters on the generated DuckDB warehouse and answers in Firebolt's JSON formats, so
+the test checks the SQL and parameters sent and the rows parsed back.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import duckdb
+import httpx
+import pytest
+
+from services.data_agent.fleet import fleet_screen
+from services.data_agent.warehouse.base import WarehouseError
+from services.data_agent.warehouse.firebolt_adapter import FireboltWarehouse
+from services.data_agent.warehouse.queries import ACCOUNT_BY_ID, FLEET_SCREEN, USAGE_BY_ACCOUNT
+
+from .conftest import AS_OF, Demo
+
+ENGINE_HOST = "engine-1.fake-firebolt.test"
+FB_TYPES = {
+    "VARCHAR": "text",
+    "BIGINT": "long",
+    "DOUBLE": "double",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "BOOLEAN": "boolean",
+    "INTEGER": "int",
+}
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+class FakeFirebolt:
+    def __init__(self, warehouse_path: str) -> None:
+        self.db = duckdb.connect(warehouse_path, read_only=True)
+        self.requests: list[httpx.Request] = []
+        self.queries: list[tuple[str, list[Any], str]] = []  # sql, parameters, output format
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        url = request.url
+        if url.path == "/oauth/token":
+            form = parse_qs(request.content.decode())
+            assert form["client_id"] == ["cid"] and form["client_secret"] == ["secret"]
+            assert form["grant_type"] == ["client_credentials"]
+            return httpx.Response(200, json={"access_token": "tok-1", "expires_in": 3600})
+        assert request.headers["Authorization"] == "Bearer tok-1"
+        if url.path == "/web/v3/account/acme/engineUrl":
+            return httpx.Response(200, json={"engineUrl": "system.fake-firebolt.test"})
+        sql = request.content.decode()
+        if sql.startswith("USE DATABASE"):
+            assert sql == 'USE DATABASE "revops"'
+            return self._result([], [], headers={"Firebolt-Update-Parameters": "database=revops"})
+        if sql.startswith("USE ENGINE"):
+            assert sql == 'USE ENGINE "analytics"'
+            return self._result(
+                [],
+                [],
+                headers={"Firebolt-Update-Endpoint": f"https://{ENGINE_HOST}?engine=analytics"},
+            )
+        assert url.host == ENGINE_HOST
+        assert url.params["database"] == "revops"
+        params = json.loads(url.params.get("query_parameters", "[]"))
+        values = [p["value"] for p in params]
+        assert [p["name"] for p in params] == [f"${i + 1}" for i in range(len(params))]
+        self.queries.append((sql, values, url.params["output_format"]))
+        cur = self.db.execute(sql, values)
+        cols = [(d[0], FB_TYPES[str(d[1]).split("(")[0]]) for d in cur.description or []]
+        rows = [[_value(v) for v in r] for r in cur.fetchall()]
+        if url.params["output_format"] == "JSONLines_Compact":
+            return self._stream(cols, rows)
+        return self._result(cols, rows)
+
+    @staticmethod
+    def _result(
+        cols: list[tuple[str, str]], rows: list[list[Any]], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        body = {
+            "meta": [{"name": n, "type": f"{t} null"} for n, t in cols],
+            "data": rows,
+            "rows": len(rows),
+            "statistics": {"elapsed": 0.001, "rows_read": len(rows), "bytes_read": 10},
+        }
+        return httpx.Response(200, json=body, headers=headers or {})
+
+    @staticmethod
+    def _stream(cols: list[tuple[str, str]], rows: list[list[Any]]) -> httpx.Response:
+        lines = [
+            {
+                "message_type": "START",
+                "query_id": "q1",
+                "query_label": "",
+                "request_id": "r1",
+                "result_columns": [{"name": n, "type": f"{t} null"} for n, t in cols],
+            }
+        ]
+        for i in range(0, len(rows), 3):  # several DATA records, as a real engine sends
+            lines.append({"message_type": "DATA", "data": rows[i : i + 3]})
+        lines.append(
+            {
+                "message_type": "FINISH_SUCCESSFULLY",
+                "statistics": {"elapsed": 0.001, "rows_read": len(rows)},
+            }
+        )
+        return httpx.Response(200, content="\n".join(json.dumps(x) for x in lines).encode())
+
+
+@pytest.fixture
+def fake(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> FakeFirebolt:
+    server = FakeFirebolt(str(demo.path))
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return server.handle(request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
+    return server
+
+
+@pytest.fixture
+def firebolt(fake: FakeFirebolt) -> FireboltWarehouse:
+    wh = FireboltWarehouse.from_env(
+        {
+            "REVOPS_FIREBOLT_ACCOUNT": "acme",
+            "REVOPS_FIREBOLT_DATABASE": "revops",
+            "REVOPS_FIREBOLT_ENGINE": "analytics",
+            "REVOPS_FIREBOLT_CLIENT_ID": "cid",
+            "REVOPS_FIREBOLT_CLIENT_SECRET": "secret",
+            "REVOPS_FIREBOLT_API_ENDPOINT": "api.fake-firebolt.test",
+        }
+    )
+    yield wh
+    wh.close()
+
+
+def test_point_query_sends_sql_and_bound_parameters(
+    demo: Demo, fake: FakeFirebolt, firebolt: FireboltWarehouse
+) -> None:
+    aid = next(iter(demo.truth["accounts"]))
+    rows = firebolt.fetch_all(ACCOUNT_BY_ID, {"account_id": aid})
+    assert rows == demo.warehouse.fetch_all(ACCOUNT_BY_ID, {"account_id": aid})
+    sql, values, fmt = fake.queries[-1]
+    assert sql.endswith("WHERE sf_account_id = $1") and values == [aid]
+    assert aid not in sql and fmt == "JSON_Compact"
+    paths = [r.url.path for r in fake.requests[:2]]
+    assert paths == ["/oauth/token", "/web/v3/account/acme/engineUrl"]
+    assert fake.requests[0].url.host == "id.fake-firebolt.test"
+
+
+def test_injection_string_travels_as_a_parameter(
+    fake: FakeFirebolt, firebolt: FireboltWarehouse
+) -> None:
+    evil = "x' OR '1'='1"
+    assert firebolt.fetch_all(ACCOUNT_BY_ID, {"account_id": evil}) == []
+    sql, values, _ = fake.queries[-1]
+    assert evil not in sql and values == [evil]
+
+
+def test_chunked_stream_parses_typed_rows(
+    demo: Demo, fake: FakeFirebolt, firebolt: FireboltWarehouse
+) -> None:
+    aid = next(iter(demo.truth["accounts"]))
+    params = {"account_id": aid, "after_date": date(2025, 6, 20), "as_of": AS_OF}
+    chunks = list(firebolt.fetch_chunks(USAGE_BY_ACCOUNT, params, chunk_rows=4))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    rows = [r for c in chunks for r in c]
+    assert rows == demo.warehouse.fetch_all(USAGE_BY_ACCOUNT, params)
+    assert isinstance(rows[0]["usage_date"], date) and isinstance(rows[0]["cost_usd"], float)
+    sql, values, fmt = fake.queries[-1]
+    assert fmt == "JSONLines_Compact"
+    assert "CAST($2 AS DATE)" in sql and values == [aid, "2025-06-20", "2025-06-30"]
+
+
+def test_fleet_screen_runs_through_firebolt(
+    demo: Demo, fake: FakeFirebolt, firebolt: FireboltWarehouse
+) -> None:
+    via_firebolt = fleet_screen(firebolt, as_of=AS_OF)
+    assert via_firebolt == fleet_screen(demo.warehouse, as_of=AS_OF)
+    sql, values, _ = fake.queries[-1]
+    assert sql.lstrip().startswith("WITH p AS") and "2025-06-30" not in sql
+    assert "2025-06-30" in values and 0.7 in values
+    assert FLEET_SCREEN.name == "fleet_screen"
+
+
+def test_missing_configuration_is_a_clear_error() -> None:
+    with pytest.raises(WarehouseError, match="REVOPS_FIREBOLT_ENGINE"):
+        FireboltWarehouse.from_env(
+            {
+                "REVOPS_FIREBOLT_ACCOUNT": "a",
+                "REVOPS_FIREBOLT_DATABASE": "d",
+                "REVOPS_FIREBOLT_CLIENT_ID": "c",
+                "REVOPS_FIREBOLT_CLIENT_SECRET": "s",
+            }
+        )
