@@ -68,6 +68,9 @@ class Evidence(Contract):
 class Subject(Contract):
     account_id: str
     opportunity_id: str | None = None
+    # Display names, so alerts read "Acme / Acme - Expansion", not two ids.
+    account_name: str | None = None
+    opportunity_name: str | None = None
 
 
 JsonDict = dict[str, Any]

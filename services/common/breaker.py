@@ -10,6 +10,7 @@ outcome of the awaited call is reported with the state's own success/error handl
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime, timedelta
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
@@ -73,10 +74,15 @@ class AsyncCircuitBreaker:
 
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         with self._lock:
-            try:
-                self._breaker.state.before_call(fn, *args, **kwargs)
-            except pybreaker.CircuitBreakerError as exc:
-                raise CircuitOpenError(self.name) from exc
+            # pybreaker's open state would run `fn` itself once the timeout has passed (a sync
+            # call that cannot await), so the open -> half-open gate is decided here, from
+            # pybreaker's own opened_at and reset_timeout.
+            if self._breaker.current_state == pybreaker.STATE_OPEN:
+                opened_at = self._breaker._state_storage.opened_at
+                timeout = timedelta(seconds=self._breaker.reset_timeout)
+                if opened_at is not None and datetime.now(UTC) < opened_at + timeout:
+                    raise CircuitOpenError(self.name)
+                self._breaker.half_open()
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:

@@ -63,7 +63,8 @@ class DecisionAgent:
         metrics.STAGE_SECONDS.labels(NAME, data.analysis_type.value).observe(
             time.perf_counter() - started
         )
-        return result.model_copy(update={"requested_at": data.requested_at})
+        # The analyzers name the subject by id; the dataset's subject also carries names.
+        return result.model_copy(update={"requested_at": data.requested_at, "subject": data.subject})
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:
         data: AnalyticalDataset = item.body

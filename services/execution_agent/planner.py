@@ -105,8 +105,16 @@ class ActionPlanner:
             **base,
             **self._route_context(route, analysis),
             "insights": [insight_context(i) for i in qualifying],
-            "recommended_actions": [recommendation_context(r) for r in recommendations],
+            "recommendations": [recommendation_context(r) for r in recommendations],
+            "recommended_actions": [r.description for r in recommendations],
             "risk_level": self._risk_level(route, analysis, qualifying),
+            # One ticket / CRM update per analysis: it speaks for the analysis as a whole.
+            "alert_type": (lead.type if lead is not None else analysis.analysis_type.value),
+            "pattern": (lead.type if lead is not None else analysis.analysis_type.value),
+            "urgency": priority.value,
+            "details": analysis.summary or (lead.description if lead is not None else ""),
+            "score": analysis.analysis_results.scores.get(route.score_key or "", 0),
+            "next_step": recommendations[0].description if recommendations else "",
         }
         if route.score_key is not None:
             context["update"] = {
@@ -165,15 +173,15 @@ class ActionPlanner:
 
     @staticmethod
     def _base_context(analysis: AnalysisResults, when: datetime | None) -> dict[str, Any]:
+        subject = analysis.subject
         return {
             "request_id": analysis.request_id,
             "analysis_type": analysis.analysis_type.value,
-            "customer": {"account_id": analysis.subject.account_id},
-            "deal": (
-                {"opportunity_id": analysis.subject.opportunity_id}
-                if analysis.subject.opportunity_id
-                else None
-            ),
+            "account_id": subject.account_id,
+            "opportunity_id": subject.opportunity_id,
+            # What the alert templates print: names when the dataset had them, else ids.
+            "customer": subject.account_name or subject.account_id,
+            "deal_name": subject.opportunity_name or subject.opportunity_id,
             "scores": dict(analysis.analysis_results.scores),
             "score_bands": {
                 name: detail.band
@@ -197,7 +205,12 @@ def insight_context(insight: Insight) -> dict[str, Any]:
         "details": insight.description,
         "confidence": insight.confidence,
         "evidence": insight.evidence,
-        "recommended_actions": insight.recommended_actions,
+        "recommendations": insight.recommended_actions,
+        # Templates print these as bullet lines.
+        "recommended_actions": [
+            str(r.get("description") or r.get("action") or "") for r in insight.recommended_actions
+        ]
+        or ["Review the evidence and decide on a next step."],
     }
 
 

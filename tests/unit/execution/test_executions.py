@@ -144,7 +144,7 @@ def test_crm_update_without_owner_task_is_compensated(store: Store, routing) -> 
     [comp] = last.state.compensations
     assert comp.rule == "crm_update_without_owner_task"
     assert comp.compensates == crm.action_id and comp.failed == [ticket.action_id]
-    assert comp.job.template == "crm/opportunity_annotate" and comp.job.based_on == crm.action_id
+    assert comp.job.template == "opportunity_annotate" and comp.job.based_on == crm.action_id
     assert comp.job.context["compensation"]["failed"][0]["error"] == "jira 503"
     assert not is_complete(last)  # the compensation itself has not run yet
     done = repo.record_result(result(comp.job), compensate=compensate)

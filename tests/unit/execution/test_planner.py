@@ -75,14 +75,14 @@ def test_deal_analysis_writes_back_to_crm_and_opens_owner_task(
 ) -> None:
     jobs, upserted = _plan(insights, routing, make_analysis(flags=DEAL_FLAGS))
     [crm] = [j for j in jobs if j.channel == "crm"]
-    assert crm.template == "crm/opportunity_update" and crm.destination == "crm_salesforce"
+    assert crm.template == "opportunity_update" and crm.destination == "crm_salesforce"
     assert crm.type == "data_update" and crm.delivery_mode == "immediate"
     update = crm.context["update"]
     assert update["deal_score"] == 58 and update["risk_level"] == "at_risk"
     assert update["opportunity_id"] == "OPP-1"
     assert update["next_step"] == "Fix missing_data_flag"  # the critical recommendation first
     [task] = [j for j in jobs if j.channel == "ticket"]
-    assert task.template == "ticket/task" and task.destination == "ticket_jira"
+    assert task.template == "deal_alert" and task.destination == "ticket_jira"
     assert task.context["owner_role"] == "account_executive"
     assert "sales_engineer" in task.context["assignees"]
     # Only high and critical insights make the task.
@@ -96,12 +96,12 @@ def test_slack_deal_alert_context_has_what_the_template_needs(
 ) -> None:
     jobs, _ = _plan(insights, routing, make_analysis(flags=DEAL_FLAGS))
     slack = [j for j in jobs if j.channel == "slack"]
-    assert {j.template for j in slack} == {"slack/deal_alert"}
+    assert {j.template for j in slack} == {"deal_alert"}
     assert {j.destination for j in slack} == {"slack_revops_alerts"}
     # Low severity does not go to Slack; it waits for the weekly e-mail summary.
     assert "data_quality" not in {j.context["alert_type"] for j in slack}
     context = slack[0].context
-    for key in ("deal", "customer", "alert_type", "risk_level", "details", "recommended_actions"):
+    for key in ("deal_name", "customer", "alert_type", "risk_level", "details", "recommended_actions"):
         assert context[key], key
     assert context["scores"]["deal_quality"] == 58 and context["time"]
 
@@ -133,7 +133,7 @@ def test_consumption_routes_to_cs_and_escalates_critical(
     assert not [j for j in jobs if j.channel == "crm"]  # no deal to write back to
     [task] = [j for j in jobs if j.channel == "ticket"]
     assert task.context["owner_role"] == "customer_success_manager"
-    assert {j.template for j in jobs if j.channel == "slack"} == {"slack/consumption_alert"}
+    assert {j.template for j in jobs if j.channel == "slack"} == {"consumption_alert"}
 
 
 def test_analysis_without_flags_still_updates_crm(insights: InsightRepository, routing) -> None:
