@@ -22,7 +22,8 @@ class Contract(BaseModel):
 class AnalysisType(StrEnum):
     DEAL_QUALITY = "deal_quality"
     CONSUMPTION = "consumption"
-    FLEET_SCAN = "fleet_scan"
+    FLEET_SCAN = "fleet_scan"  # every account screened; consumption flows where needed
+    DEAL_REVIEW = "deal_review"  # a deal-quality flow for every open opportunity
 
 
 class AgentName(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import typer
@@ -84,11 +85,28 @@ def consumption(
     _send(_trigger(AnalysisType.CONSUMPTION, account_id, None, request_id), wait, timeout)
 
 
+def _scheduled_id(kind: str, request_id: str | None) -> str:
+    """Scheduled jobs are named by their day: a CronJob retried the same day starts nothing new."""
+    return request_id or f"{kind}-{datetime.now(UTC):%Y-%m-%d}"
+
+
 @trigger_app.command("fleet-scan")
-def fleet_scan(request_id: str | None = typer.Option(None, "--request-id")) -> None:
+def fleet_scan(
+    request_id: str | None = typer.Option(
+        None, "--request-id", help="Default: fleet-scan-<UTC day>"
+    ),
+) -> None:
     """Screen every account (set-based); a consumption flow starts for each one with news."""
-    _send(
-        _trigger(AnalysisType.FLEET_SCAN, None, None, request_id, TriggerType.SCHEDULED),
-        wait=False,
-        timeout_s=0,
-    )
+    rid = _scheduled_id("fleet-scan", request_id)
+    _send(_trigger(AnalysisType.FLEET_SCAN, None, None, rid, TriggerType.SCHEDULED), False, 0)
+
+
+@trigger_app.command("deal-review")
+def deal_review(
+    request_id: str | None = typer.Option(
+        None, "--request-id", help="Default: deal-review-<UTC day>"
+    ),
+) -> None:
+    """A deal-quality flow for every open opportunity (the weekly review)."""
+    rid = _scheduled_id("deal-review", request_id)
+    _send(_trigger(AnalysisType.DEAL_REVIEW, None, None, rid, TriggerType.SCHEDULED), False, 0)

@@ -10,9 +10,9 @@ outcome of the awaited call is reported with the state's own success/error handl
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
 import threading
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import pybreaker

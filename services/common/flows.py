@@ -14,13 +14,17 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts import FlowOutput, RawTrigger
+from services.common.kafka_security import aiokafka_options
 from services.common.messages import decode_envelope, decode_payload
 from services.common.settings import Settings
 
 
 async def publish_triggers(settings: Settings, triggers: Iterable[RawTrigger]) -> int:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        linger_ms=5,
+        **aiokafka_options(settings),
     )
     await producer.start()
     try:
@@ -49,6 +53,7 @@ class FlowWatcher:
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             enable_auto_commit=False,
             group_id=None,
+            **aiokafka_options(self._settings),
         )
         await consumer.start()
         partitions = consumer.partitions_for_topic(topic)

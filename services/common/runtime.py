@@ -37,6 +37,7 @@ from services.common.envelope_security import EnvelopeSecurity
 from services.common.errors import HandlerError
 from services.common.health import HttpServer, build_app
 from services.common.idempotency import IdempotencyStore
+from services.common.kafka_security import faststream_security
 from services.common.messages import encode
 from services.common.records import Outgoing, Parsed, Record
 from services.common.retry import RetryPolicy
@@ -107,6 +108,7 @@ class ServiceRuntime:
             enable_idempotence=True,
             linger_ms=1,
             logger=None,
+            security=faststream_security(settings),
         )
         self.security = EnvelopeSecurity(name, settings) if settings.signing_enabled else None
         self._http_port = http_port

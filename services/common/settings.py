@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REVOPS_", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Production clusters: SASL_SSL with SCRAM-SHA-512 (Strimzi KafkaUser) or SSL (mTLS).
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_SSL | SASL_PLAINTEXT
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = Field(default=None, repr=False)
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     topic_partitions: int = 6
     topics: TopicNames = Field(default_factory=TopicNames)
 

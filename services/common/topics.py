@@ -7,11 +7,15 @@ import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings, get_settings
 
 
 async def ensure_topics(settings: Settings, bootstrap: str | None = None) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap or settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap or settings.kafka_bootstrap_servers,
+        **aiokafka_options(settings),
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -30,7 +30,8 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
 from services.data_agent.fleet import fleet_screen
-from services.data_agent.warehouse import open_warehouse
+from services.data_agent.warehouse import Warehouse, open_warehouse
+from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 
 NAME = AgentName.DATA_AGENT.value
 
@@ -69,6 +70,16 @@ def enrich(trigger: RawTrigger, request_id: str, accepted_at: datetime) -> Enric
     )
 
 
+def open_opportunities(warehouse: Warehouse) -> list[tuple[str, str]]:
+    """(account id, opportunity id) of every open opportunity, read in chunks."""
+    params = {"limit": 100_000_000}
+    return [
+        (str(row["sf_account_id"]), str(row["opportunity_id"]))
+        for chunk in warehouse.fetch_chunks(LIST_OPEN_OPPORTUNITIES, params)
+        for row in chunk
+    ]
+
+
 class DataAgent:
     def __init__(self, settings: Settings, repository: DatasetRepository) -> None:
         self.settings = settings
@@ -85,6 +96,8 @@ class DataAgent:
         request = enrich(trigger, request_id, accepted_at)
         if request.analysis_type is AnalysisType.FLEET_SCAN:
             return await self._fleet_scan(request)
+        if request.analysis_type is AnalysisType.DEAL_REVIEW:
+            return await self._deal_review(request)
         return [await self._dataset(request)]
 
     async def _dataset(self, request: EnrichedRequest) -> Outgoing:
@@ -133,20 +146,37 @@ class DataAgent:
         candidates = await asyncio.to_thread(fleet_screen, self.repository.warehouse)
         metrics.STAGE_SECONDS.labels(NAME, "fleet_screen").observe(time.perf_counter() - started)
         return [
-            Outgoing(
-                self.topics.triggers,
-                candidate.account_id,
-                RawTrigger(
-                    trigger_type=TriggerType.SCHEDULED,
-                    parameters=TriggerParameters(
-                        account_id=candidate.account_id, analysis_type=AnalysisType.CONSUMPTION
-                    ),
-                    request_id=f"{request.request_id}:{candidate.account_id}",
-                    requester="fleet_scan",
-                ),
-            )
-            for candidate in candidates
+            self._fan_out(request, AnalysisType.CONSUMPTION, c.account_id, None) for c in candidates
         ]
+
+    async def _deal_review(self, request: EnrichedRequest) -> list[Outgoing]:
+        rows = await asyncio.to_thread(open_opportunities, self.repository.warehouse)
+        return [
+            self._fan_out(request, AnalysisType.DEAL_QUALITY, account_id, opportunity_id)
+            for account_id, opportunity_id in rows
+        ]
+
+    def _fan_out(
+        self,
+        parent: EnrichedRequest,
+        analysis: AnalysisType,
+        account_id: str,
+        opportunity_id: str | None,
+    ) -> Outgoing:
+        """A child trigger per subject; its request id derives from the parent's, so a
+        re-run of the same scheduled job starts no second flow."""
+        return Outgoing(
+            self.topics.triggers,
+            account_id,
+            RawTrigger(
+                trigger_type=TriggerType.SCHEDULED,
+                parameters=TriggerParameters(
+                    account_id=account_id, opportunity_id=opportunity_id, analysis_type=analysis
+                ),
+                request_id=f"{parent.request_id}:{opportunity_id or account_id}",
+                requester=parent.analysis_type.value,
+            ),
+        )
 
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
