@@ -12,6 +12,7 @@ the test checks the SQL and parameters sent and the rows parsed back.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -102,7 +103,7 @@ class FakeFirebolt:
 
     @staticmethod
     def _stream(cols: list[tuple[str, str]], rows: list[list[Any]]) -> httpx.Response:
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "message_type": "START",
                 "query_id": "q1",
@@ -135,7 +136,7 @@ def fake(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> FakeFirebolt:
 
 
 @pytest.fixture
-def firebolt(fake: FakeFirebolt) -> FireboltWarehouse:
+def firebolt(fake: FakeFirebolt) -> Iterator[FireboltWarehouse]:
     wh = FireboltWarehouse.from_env(
         {
             "REVOPS_FIREBOLT_ACCOUNT": "acme",

@@ -7,16 +7,17 @@ returned next to the rows.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
 
 from services.data_agent.warehouse.generator import vocabulary as V
+from services.data_agent.warehouse.generator.fastrandom import FastRandom
 from services.data_agent.warehouse.rules import load_rules
 from services.data_agent.warehouse.schema import TABLES
 
@@ -105,15 +106,15 @@ class ChunkTruth:
     opportunities: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _ts(d: date, rng: np.random.Generator, lo_h: int = 8, hi_h: int = 18) -> datetime:
+def _ts(d: date, rng: FastRandom, lo_h: int = 8, hi_h: int = 18) -> datetime:
     return datetime.combine(d, time(int(rng.integers(lo_h, hi_h)), int(rng.integers(0, 4)) * 15))
 
 
-def _pick(rng: np.random.Generator, seq: tuple[Any, ...] | list[Any]) -> Any:
-    return seq[int(rng.integers(len(seq)))]
+def _pick(rng: FastRandom, seq: tuple[Any, ...] | list[Any]) -> Any:
+    return rng.pick(seq)
 
 
-def employee_rows(rng: np.random.Generator, count: int) -> tuple[Rows, list[dict[str, str]]]:
+def employee_rows(rng: FastRandom, count: int) -> tuple[Rows, list[dict[str, str]]]:
     rows = Rows()
     people = []
     for i in range(count):
@@ -134,7 +135,7 @@ class CrmGenerator:
 
     def __init__(
         self,
-        rng: np.random.Generator,
+        rng: FastRandom,
         as_of: date,
         days: int,
         employees: list[dict[str, str]],
@@ -161,7 +162,7 @@ class CrmGenerator:
         industries = V.IN_SCOPE_INDUSTRIES if in_scope else V.OUT_OF_SCOPE_INDUSTRIES
         industry, subs = _pick(rng, industries)
         region, countries = _pick(rng, V.REGIONS)
-        employees = int(np.clip(np.exp(rng.normal(np.log(600), 1.1)), 20, 50_000))
+        employees = int(min(max(math.exp(rng.normal(math.log(600), 1.1)), 20), 50_000))
         owner = _pick(rng, self.employees)
         acc_type = (
             ACCOUNT_TYPE[plan.customer_class]
@@ -381,7 +382,7 @@ class CrmGenerator:
             filled = set()
         else:
             k = int(rng.integers(1, min(3, len(required) - 1) + 1))
-            dropped = set(rng.choice(required, size=k, replace=False).tolist())
+            dropped = set(rng.sample_k(required, k))
             filled = set(fields) - dropped
             # partial: some optional later-stage fields are also still open
             filled -= {f for f in fields if f not in required and rng.random() < 0.5}
@@ -455,8 +456,8 @@ class CrmGenerator:
 
         # Stage history: stage starts spread over the deal's life, sorted.
         path = self._stage_path(deal)
-        offsets = np.sort(rng.uniform(0.0, 1.0, len(path) - 1)) * (span - 1) + 1
-        starts = [created_ts] + [created_ts + timedelta(days=float(o)) for o in offsets.tolist()]
+        offsets = [o * (span - 1) + 1 for o in sorted(rng.random() for _ in path[1:])]
+        starts = [created_ts] + [created_ts + timedelta(days=float(o)) for o in offsets]
         if closed:
             starts[-1] = _ts(closed_at, rng)
             starts[-1] = max(starts[-1], starts[-2] + timedelta(hours=1))
@@ -499,7 +500,7 @@ class CrmGenerator:
         default_prob = self.rules.stage_probability[deal.stage]
         probability = default_prob
         if deal.probability_mismatch:
-            probability = float(np.clip(default_prob + _pick(rng, (-30, -20, 20, 30)), 5, 95))
+            probability = float(min(max(default_prob + _pick(rng, (-30, -20, 20, 30)), 5), 95))
             if probability == default_prob:
                 probability = default_prob + 15
         opp_type = {
@@ -544,9 +545,11 @@ class CrmGenerator:
             last_modified_date_ts=max(starts[-1], created_ts),
             competitors=competitor if deal.competitor_mode in ("field", "both") else None,
             use_case=_pick(rng, V.USE_CASES),
-            expected_data_volume_tb=float(round(np.exp(rng.uniform(np.log(0.3), np.log(300))), 1)),
-            expected_concurrent_users=int(np.exp(rng.uniform(np.log(5), np.log(2000)))),
-            expected_qps=float(round(np.exp(rng.uniform(np.log(1), np.log(2000))), 1)),
+            expected_data_volume_tb=float(
+                round(math.exp(rng.uniform(math.log(0.3), math.log(300))), 1)
+            ),
+            expected_concurrent_users=int(math.exp(rng.uniform(math.log(5), math.log(2000)))),
+            expected_qps=float(round(math.exp(rng.uniform(math.log(1), math.log(2000))), 1)),
             latency_requirement_ms=float(_pick(rng, (100, 200, 500, 1000, 2000))),
             **meddpicc,
         )
@@ -612,7 +615,7 @@ class CrmGenerator:
             )
             people = [
                 owner["email"],
-                *rng.choice(externals, size=min(2, len(externals)), replace=False).tolist(),
+                *rng.sample_k(externals, min(2, len(externals))),
             ]
             self._call(
                 f"{base}{k:03d}",

@@ -32,6 +32,7 @@ from services.data_agent.warehouse.generator.crm import (
     DealPlan,
     employee_rows,
 )
+from services.data_agent.warehouse.generator.fastrandom import FastRandom
 from services.data_agent.warehouse.generator.quotas import quota_labels
 from services.data_agent.warehouse.generator.usage import (
     DEFAULT_HOLIDAYS,
@@ -239,7 +240,7 @@ def seed_warehouse(
         "chunk_accounts": CHUNK_ACCOUNTS,
     }
     plan = _plan(seed, accounts)
-    emp_rows, employees = employee_rows(np.random.default_rng([seed, 3]), max(12, accounts // 25))
+    emp_rows, employees = employee_rows(FastRandom(seed, 3), max(12, accounts // 25))
     summary: Counter[str] = Counter()
     rows_written: Counter[str] = Counter()
 
@@ -254,9 +255,7 @@ def seed_warehouse(
             acc_sep, acc_parts, opp_parts = b"", [], []
             for chunk_no, lo in enumerate(range(0, accounts, CHUNK_ACCOUNTS)):
                 chunk = plan.accounts[lo : lo + CHUNK_ACCOUNTS]
-                crm = CrmGenerator(
-                    np.random.default_rng([seed, 1, chunk_no]), as_of, days, employees
-                )
+                crm = CrmGenerator(FastRandom(seed, 1, chunk_no), as_of, days, employees)
                 for acc in chunk:
                     crm.account(acc, plan.deals_by_account[acc.index])
                 ids = [a.account_id for a in chunk]
