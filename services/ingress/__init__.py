@@ -1,0 +1,1 @@
+"""HTTP ingress: authenticated triggers in, flow status out (`python -m services.ingress`)."""
