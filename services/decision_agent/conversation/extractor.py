@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 from contracts.common import Evidence
@@ -24,7 +25,7 @@ class MentionKind(StrEnum):
     NEXT_STEP = "next_step"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Mention:
     """One thing said on one call: ``label`` is the class (latency, no_budget, snowflake)."""
 
@@ -36,6 +37,10 @@ class Mention:
     snippet: str
 
     def evidence(self) -> Evidence:
+        return self._evidence
+
+    @cached_property
+    def _evidence(self) -> Evidence:
         return Evidence(
             source="gong_call_f",
             ref=self.call_id,
@@ -46,7 +51,7 @@ class Mention:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StakeholderPresence:
     """A customer-side participant on a call, with the roles their contact title implies."""
 
@@ -57,6 +62,10 @@ class StakeholderPresence:
     roles: frozenset[str]
 
     def evidence(self) -> Evidence:
+        return self._evidence
+
+    @cached_property
+    def _evidence(self) -> Evidence:
         return Evidence(
             source="gong_call_f",
             ref=self.call_id,
@@ -77,6 +86,9 @@ class ConversationSignals:
     _by_kind: dict[MentionKind, tuple[Mention, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _by_role: dict[str, tuple[StakeholderPresence, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         grouped: dict[MentionKind, list[Mention]] = {}
@@ -95,7 +107,10 @@ class ConversationSignals:
         return list(dict.fromkeys(m.label for m in self.of_kind(kind)))
 
     def with_role(self, role: str) -> tuple[StakeholderPresence, ...]:
-        return tuple(s for s in self.stakeholders if role in s.roles)
+        found = self._by_role.get(role)
+        if found is None:
+            found = self._by_role[role] = tuple(s for s in self.stakeholders if role in s.roles)
+        return found
 
 
 class Extractor(Protocol):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from contracts.analysis import (
@@ -32,7 +33,7 @@ from contracts.dataset import Dataset, Opportunity, PreliminaryFinding
 from services.common.settings import get_settings
 from services.decision_agent.conversation.extractor import Extractor, MentionKind
 from services.decision_agent.conversation.lexicon import DEFAULT_LEXICON_PATH, LexiconExtractor
-from services.decision_agent.deal_quality.completeness import score_completeness
+from services.decision_agent.deal_quality.completeness import CompiledCompleteness
 from services.decision_agent.deal_quality.context import DealContext, resolve_as_of
 from services.decision_agent.deal_quality.factors import Params
 from services.decision_agent.deal_quality.risks import (
@@ -73,7 +74,7 @@ class DealRules:
 
     stages: StageRules
     rubrics: dict[str, CompiledRubric]
-    completeness: CompletenessRules
+    completeness: CompiledCompleteness
     risks: tuple[tuple[RiskRule, Check, Params], ...]
     overall: OverallRules
     lexicon_path: Path = DEFAULT_LEXICON_PATH
@@ -129,7 +130,7 @@ def load_deal_rules(
     return DealRules(
         stages=stages,
         rubrics=rubrics,
-        completeness=completeness,
+        completeness=CompiledCompleteness(completeness, stages),
         risks=tuple(compile_checks(risks)),
         overall=overall,
         lexicon_path=lexicon_path,
@@ -177,11 +178,11 @@ class DealQualityAnalyzer:
         for score, rubric in self.rules.rubrics.items():
             details[score], rubric_gaps = rubric.evaluate(ctx)
             gaps.extend(rubric_gaps)
-        details["data_completeness"] = score_completeness(ctx, self.rules.completeness)
+        details["data_completeness"] = self.rules.completeness.score(ctx)
         details["deal_quality"] = self._overall(details)
         ctx.scores = {name: detail.score for name, detail in details.items()}
 
-        fired = evaluate_risks(ctx, list(self.rules.risks))
+        fired = evaluate_risks(ctx, self.rules.risks)
         flags = [f.flag for f in fired]
         flags.extend(_finding_flags(findings))
         gap_flag = _gap_flag(gaps)
@@ -212,7 +213,7 @@ class DealQualityAnalyzer:
         for name, weight in overall.weights.items():
             sub = details[name]
             factors.append(
-                ScoreFactor.model_construct(
+                ScoreFactor(
                     factor=name,
                     points=round(weight * sub.score / 100, 4),
                     possible=weight,
@@ -222,9 +223,7 @@ class DealQualityAnalyzer:
             )
         earned = sum(f.points for f in factors)
         score = max(0, min(100, round(earned / overall.total * 100)))
-        return ScoreDetail.model_construct(
-            score=score, band=band_for(overall.bands, score), factors=factors
-        )
+        return ScoreDetail(score=score, band=band_for(overall.bands, score), factors=factors)
 
 
 def _gap_flag(gaps: list[tuple[str, str]]) -> Flag | None:
@@ -246,6 +245,11 @@ def _gap_flag(gaps: list[tuple[str, str]]) -> Flag | None:
     )
 
 
+@lru_cache(maxsize=4096)
+def _gap_evidence(factor: str, gap: str) -> Evidence:
+    return Evidence(source="analysis", field=factor, value=gap)
+
+
 def _finding_flags(findings: Sequence[PreliminaryFinding]) -> list[Flag]:
     grouped: dict[str, list[PreliminaryFinding]] = {}
     for finding in findings:
@@ -265,7 +269,8 @@ def _finding_flags(findings: Sequence[PreliminaryFinding]) -> list[Flag]:
 
 
 def _recommendations(fired: list[FiredRule], gap_flag: Flag | None) -> list[Recommendation]:
-    candidates: list[tuple[int, int, Recommendation]] = []
+    """One recommendation per action, highest priority first (rule order breaks ties)."""
+    candidates: list[tuple[int, int, Priority, str, str, list[Evidence], str, str]] = []
     for order, item in enumerate(fired):
         spec = item.rule.recommendation
         if spec is None:
@@ -274,42 +279,46 @@ def _recommendations(fired: list[FiredRule], gap_flag: Flag | None) -> list[Reco
             (
                 PRIORITY_RANK[spec.priority],
                 order,
-                Recommendation(
-                    id="",
-                    priority=spec.priority,
-                    action=spec.action,
-                    description=spec.description.format_map(item.hit.details),
-                    evidence=item.flag.evidence,
-                    assignee=spec.assignee,
-                    based_on=[item.rule.code],
-                ),
+                spec.priority,
+                spec.action,
+                spec.description.format_map(item.hit.details),
+                item.flag.evidence,
+                spec.assignee,
+                item.rule.code,
             )
         )
     if gap_flag is not None:
+        missing = gap_flag.description.split(": ", 1)[1]
         candidates.append(
             (
                 PRIORITY_RANK[Priority.LOW],
                 len(fired),
-                Recommendation(
-                    id="",
-                    priority=Priority.LOW,
-                    action="fill_missing_data",
-                    description="Fill the missing CRM data: "
-                    + gap_flag.description.split(": ", 1)[1],
-                    evidence=gap_flag.evidence,
-                    assignee="revops",
-                    based_on=[gap_flag.code],
-                ),
+                Priority.LOW,
+                "fill_missing_data",
+                f"Fill the missing CRM data: {missing}",
+                gap_flag.evidence,
+                "revops",
+                gap_flag.code,
             )
         )
     candidates.sort(key=lambda c: (c[0], c[1]))
     result: list[Recommendation] = []
     seen_actions: set[str] = set()
-    for _, _, rec in candidates:
-        if rec.action in seen_actions:
+    for _, _, priority, action, description, evidence, assignee, code in candidates:
+        if action in seen_actions:
             continue
-        seen_actions.add(rec.action)
-        result.append(rec.model_copy(update={"id": f"rec-{len(result) + 1}"}))
+        seen_actions.add(action)
+        result.append(
+            Recommendation(
+                id=f"rec-{len(result) + 1}",
+                priority=priority,
+                action=action,
+                description=description,
+                evidence=evidence,
+                assignee=assignee,
+                based_on=[code],
+            )
+        )
     return result
 
 

@@ -124,24 +124,41 @@ def _field_credit(ctx: DealContext, name: str) -> tuple[float, str, Evidence]:
     return (1.0 if present else 0.0), f"{name} {'present' if present else 'missing'}", evidence
 
 
-def score_completeness(ctx: DealContext, rules: CompletenessRules) -> ScoreDetail:
+class CompiledCompleteness:
+    """Completeness rules with check parameters resolved and required fields per stage."""
+
+    def __init__(self, rules: CompletenessRules, stages: StageRules) -> None:
+        self.rules = rules
+        self.checks = [(rule, CONSISTENCY_CHECKS[rule.check]) for rule in rules.consistency]
+        self.params = [check.params.model_validate(rule.params) for rule, check in self.checks]
+        self.fields_by_stage = {
+            index: required_fields(stages, index, rules.base_required_fields)
+            for index in [None, *range(len(stages.stages))]
+        }
+
+    def score(self, ctx: DealContext) -> ScoreDetail:
+        return score_completeness(ctx, self)
+
+
+def score_completeness(ctx: DealContext, compiled: CompiledCompleteness) -> ScoreDetail:
+    rules = compiled.rules
     factors: list[ScoreFactor] = []
-    fields = required_fields(ctx.stages, ctx.stage_index, rules.base_required_fields)
+    fields = compiled.fields_by_stage[ctx.stage_index]
     per_field = rules.required_fields_points / len(fields) if fields else 0.0
+    possible = round(per_field, 4)
     for name in fields:
         credit, explanation, evidence = _field_credit(ctx, name)
         factors.append(
             ScoreFactor(
                 factor=f"required:{name}",
-                points=round(per_field * credit, 4),
-                possible=round(per_field, 4),
+                points=possible if credit >= 1.0 else round(per_field * credit, 4),
+                possible=possible,
                 explanation=explanation,
                 evidence=[evidence],
             )
         )
-    for rule in rules.consistency:
-        check = CONSISTENCY_CHECKS[rule.check]
-        outcome = check.fn(ctx, check.params.model_validate(rule.params))
+    for (rule, check), params in zip(compiled.checks, compiled.params, strict=True):
+        outcome = check.fn(ctx, params)
         factors.append(
             ScoreFactor(
                 factor=f"consistency:{rule.check}",

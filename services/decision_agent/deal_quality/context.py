@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from contracts.common import Evidence
-from contracts.dataset import Account, Dataset, Opportunity
+from contracts.dataset import Account, Call, Dataset, Opportunity
 from services.decision_agent.conversation.extractor import ConversationSignals
 from services.decision_agent.deal_quality.rule_models import StageRule, StageRules
 
@@ -40,6 +41,10 @@ class DealContext:
     stage_index: int | None
     stage_positions: dict[str, int]
     scores: dict[str, int] = field(default_factory=dict)
+    # Per-deal memo: the same field's evidence and credit are used by several factors,
+    # completeness and risk checks; building them once keeps the hot path short.
+    _credits: dict[str, tuple[float, str, Evidence]] = field(default_factory=dict)
+    _evidence: dict[tuple[str, str], Evidence] = field(default_factory=dict)
 
     @property
     def is_closed(self) -> bool:
@@ -68,6 +73,12 @@ class DealContext:
 
     def meddpicc_credit(self, name: str) -> tuple[float, str, Evidence]:
         """Credit in [0, 1] for a MEDDPICC field: text present and its status's credit."""
+        found = self._credits.get(name)
+        if found is None:
+            found = self._credits[name] = self._meddpicc_credit(name)
+        return found
+
+    def _meddpicc_credit(self, name: str) -> tuple[float, str, Evidence]:
         opp = self.opportunity
         text = getattr(opp, name)
         status = getattr(opp, f"{name}_status")
@@ -86,17 +97,44 @@ class DealContext:
         return credit, f"{name}: {status}", evidence
 
     def opportunity_evidence(self, field_name: str, value: object = None) -> Evidence:
-        return Evidence(
-            source="opportunity_d",
-            ref=self.opportunity.opportunity_id,
-            field=field_name,
-            value=getattr(self.opportunity, field_name) if value is None else value,
-        )
+        if value is not None:
+            return Evidence(
+                source="opportunity_d",
+                ref=self.opportunity.opportunity_id,
+                field=field_name,
+                value=value,
+            )
+        key = ("opportunity_d", field_name)
+        found = self._evidence.get(key)
+        if found is None:
+            found = self._evidence[key] = Evidence(
+                source="opportunity_d",
+                ref=self.opportunity.opportunity_id,
+                field=field_name,
+                value=getattr(self.opportunity, field_name),
+            )
+        return found
 
     def account_evidence(self, field_name: str) -> Evidence:
-        return Evidence(
-            source="salesforce_account_d",
-            ref=self.account.sf_account_id,
-            field=field_name,
-            value=getattr(self.account, field_name),
-        )
+        key = ("salesforce_account_d", field_name)
+        found = self._evidence.get(key)
+        if found is None:
+            found = self._evidence[key] = Evidence(
+                source="salesforce_account_d",
+                ref=self.account.sf_account_id,
+                field=field_name,
+                value=getattr(self.account, field_name),
+            )
+        return found
+
+    def call_evidence(self, call: Call) -> Evidence:
+        """Evidence that a customer call took place (id, day, title)."""
+        return call_evidence(call.call_id, call.start_ts.date(), call.title)
+
+
+@lru_cache(maxsize=65_536)
+def call_evidence(call_id: str, day: date, title: str) -> Evidence:
+    """Shared by every result that cites the call (results are read-only by convention)."""
+    return Evidence(
+        source="gong_call_f", ref=call_id, field="start_ts", date=day.isoformat(), snippet=title
+    )

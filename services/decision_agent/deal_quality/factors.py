@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from contracts.common import Evidence
 from services.decision_agent.conversation.extractor import MentionKind
@@ -112,6 +113,12 @@ class IndustryFit(Params):
     digital_native_markers: list[str] = ["digital", "online", "e-commerce", "saas", "internet"]
     other_credit: float = 0.4
     digital_native_credit: float = 0.7
+    _in_scope: frozenset[str] = PrivateAttr(default=frozenset())
+    _out_of_scope: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._in_scope = frozenset(i.lower() for i in self.in_scope)
+        self._out_of_scope = frozenset(i.lower() for i in self.out_of_scope)
 
 
 @measure("industry_fit", IndustryFit)
@@ -121,9 +128,9 @@ def industry_fit(ctx: DealContext, p: IndustryFit) -> FactorOutcome:
     if not industry:
         return FactorOutcome(0.0, "industry unknown", evidence, gap="sf_industry")
     lowered = industry.lower()
-    if lowered in {i.lower() for i in p.in_scope}:
+    if lowered in p._in_scope:
         return FactorOutcome(1.0, f"{industry} is an in-scope industry", evidence)
-    if lowered in {i.lower() for i in p.out_of_scope}:
+    if lowered in p._out_of_scope:
         sub = (ctx.account.sf_sub_industry or "").lower()
         if any(marker in sub for marker in p.digital_native_markers):
             return FactorOutcome(p.digital_native_credit, f"{industry}, digital native", evidence)
@@ -464,7 +471,7 @@ def customer_call_count(ctx: DealContext, p: FullAt) -> FactorOutcome:
     calls = ctx.signals.calls
     if not calls:
         return FactorOutcome(0.0, "no customer calls", gap="no_customer_calls")
-    evidence = tuple(_call_evidence(c) for c in calls[-3:])
+    evidence = tuple(ctx.call_evidence(c) for c in calls[-3:])
     return FactorOutcome(
         min(1.0, len(calls) / p.full_at), f"{len(calls)} customer call(s)", evidence
     )
@@ -481,7 +488,7 @@ def recent_call_count(ctx: DealContext, p: RecentCalls) -> FactorOutcome:
     if gap is not None:
         return gap
     recent = [c for c in ctx.signals.calls if (ctx.as_of - c.start_ts.date()).days <= p.window_days]
-    evidence = tuple(_call_evidence(c) for c in recent[-3:])
+    evidence = tuple(ctx.call_evidence(c) for c in recent[-3:])
     text = f"{len(recent)} customer call(s) in the last {p.window_days} days"
     return FactorOutcome(min(1.0, len(recent) / p.full_at), text, evidence)
 
@@ -499,7 +506,7 @@ def call_recency(ctx: DealContext, p: CallRecency) -> FactorOutcome:
         return gap
     last = ctx.signals.calls[-1]
     days = (ctx.as_of - last.start_ts.date()).days
-    evidence = (_call_evidence(last),)
+    evidence = (ctx.call_evidence(last),)
     if days <= p.full_days:
         return FactorOutcome(1.0, f"last customer call {days} days ago", evidence)
     if days <= p.partial_days:
@@ -554,20 +561,12 @@ def contact_count(ctx: DealContext, p: FullAt) -> FactorOutcome:
     contacts = ctx.dataset.contacts
     if not contacts:
         return FactorOutcome(0.0, "no contacts on the account", gap="no_contacts")
-    evidence = tuple(
-        Evidence(source="contact_d", ref=c.contact_id, field="title", value=c.title)
-        for c in contacts[:3]
-    )
+    evidence = tuple(_contact_evidence(c.contact_id, c.title) for c in contacts[:3])
     return FactorOutcome(
         min(1.0, len(contacts) / p.full_at), f"{len(contacts)} contact(s)", evidence
     )
 
 
-def _call_evidence(call: Any) -> Evidence:
-    return Evidence(
-        source="gong_call_f",
-        ref=call.call_id,
-        field="start_ts",
-        date=call.start_ts.date().isoformat(),
-        snippet=call.title,
-    )
+@lru_cache(maxsize=65_536)
+def _contact_evidence(contact_id: str, title: str | None) -> Evidence:
+    return Evidence(source="contact_d", ref=contact_id, field="title", value=title)

@@ -31,9 +31,10 @@ def render_text(result: AnalysisResults) -> str:
             detail = body.score_details[name]
             lines.append(f"  {name:<18} {detail.score:>3}/100  {detail.band}")
     for name in SCORE_ORDER:
-        detail = body.score_details.get(name)
-        if detail is None:
+        breakdown = body.score_details.get(name)
+        if breakdown is None:
             continue
+        detail = breakdown
         lines += ["", f"{name} breakdown ({detail.score}/100, {detail.band})"]
         for factor in detail.factors:
             lines.append(

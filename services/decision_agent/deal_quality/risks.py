@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,14 +44,7 @@ def check(
 
 
 def _call_evidence(ctx: DealContext, index: int) -> Evidence:
-    call = ctx.signals.calls[index]
-    return Evidence(
-        source="gong_call_f",
-        ref=call.call_id,
-        field="start_ts",
-        date=call.start_ts.date().isoformat(),
-        snippet=call.title,
-    )
+    return ctx.call_evidence(ctx.signals.calls[index])
 
 
 # ------------------------------------------------------------------ risks
@@ -327,7 +320,7 @@ def compile_checks(rules: RiskRules) -> list[tuple[RiskRule, Check, Params]]:
 
 
 def evaluate_risks(
-    ctx: DealContext, compiled: list[tuple[RiskRule, Check, Params]]
+    ctx: DealContext, compiled: Sequence[tuple[RiskRule, Check, Params]]
 ) -> list[FiredRule]:
     fired: list[FiredRule] = []
     for rule, found, params in compiled:

@@ -14,6 +14,7 @@ from services.decision_agent.deal_quality.rule_models import Band, Rubric, band_
 class CompiledFactor:
     name: str
     category: str
+    label: str  # "category.factor", as shown in the breakdown
     possible: float
     measure: Measure
     params: Params
@@ -34,6 +35,7 @@ class CompiledRubric:
             CompiledFactor(
                 name=factor.factor,
                 category=category.name,
+                label=f"{category.name}.{factor.factor}",
                 possible=factor.points,
                 measure=MEASURES[factor.measure],
                 params=MEASURES[factor.measure].params.model_validate(factor.params),
@@ -50,14 +52,19 @@ class CompiledRubric:
         earned = 0.0
         for factor in self.factors:
             outcome = factor.measure.fn(ctx, factor.params)
-            fraction = min(1.0, max(0.0, outcome.fraction))
-            points = round(factor.possible * fraction, 4)
+            fraction = outcome.fraction
+            if fraction <= 0.0:
+                points = 0.0
+            elif fraction >= 1.0:
+                points = factor.possible
+            else:
+                points = round(factor.possible * fraction, 4)
             earned += points
             if outcome.gap:
                 gaps.append((f"{self.score}.{factor.name}", outcome.gap))
             factors.append(
-                ScoreFactor.model_construct(
-                    factor=f"{factor.category}.{factor.name}",
+                ScoreFactor(
+                    factor=factor.label,
                     points=points,
                     possible=factor.possible,
                     explanation=outcome.explanation,
@@ -65,7 +72,5 @@ class CompiledRubric:
                 )
             )
         score = max(0, min(100, round(earned / self.total * 100)))
-        detail = ScoreDetail.model_construct(
-            score=score, band=band_for(self.bands, score), factors=factors
-        )
+        detail = ScoreDetail(score=score, band=band_for(self.bands, score), factors=factors)
         return detail, gaps

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contracts.analysis import AnalysisResults
 from contracts.dataset import Call, Dataset
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
 from services.decision_agent.deal_quality.rule_models import MEDDPICC_FIELDS
@@ -86,6 +87,7 @@ def datasets(draw: st.DrawFn) -> Dataset:
 @given(datasets())
 def test_scores_stay_in_range(analyzer: DealQualityAnalyzer, data: Dataset) -> None:
     result = analyzer.analyze("r", data)
+    assert AnalysisResults.model_validate_json(result.model_dump_json()) == result
     for name, value in result.analysis_results.scores.items():
         assert 0 <= value <= 100, name
         detail = result.analysis_results.score_details[name]
