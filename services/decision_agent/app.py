@@ -64,7 +64,9 @@ class DecisionAgent:
             time.perf_counter() - started
         )
         # The analyzers name the subject by id; the dataset's subject also carries names.
-        return result.model_copy(update={"requested_at": data.requested_at, "subject": data.subject})
+        return result.model_copy(
+            update={"requested_at": data.requested_at, "subject": data.subject}
+        )
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:
         data: AnalyticalDataset = item.body
