@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class LexiconExtractor:
         }
         self._half_snippet = lexicon.snippet_chars // 2
         self._mention_cache: dict[tuple[object, ...], tuple[Mention, ...]] = {}
+        self._presence_cache: dict[tuple[object, ...], StakeholderPresence] = {}
 
     @classmethod
     def from_file(cls, path: Path = DEFAULT_LEXICON_PATH) -> LexiconExtractor:
@@ -173,12 +175,21 @@ class LexiconExtractor:
                 continue
             seen.add(email)
             title = contact.title if contact is not None else None
-            present.append(
-                StakeholderPresence(
-                    call.call_id, call.start_ts.date(), email, title, self.roles_for_title(title)
-                )
-            )
+            present.append(self._presence(call.call_id, call.start_ts.date(), email, title))
         return present
+
+    def _presence(
+        self, call_id: str, day: date, email: str, title: str | None
+    ) -> StakeholderPresence:
+        """Presences are immutable facts, shared between re-scorings of the same deal."""
+        key = (call_id, day, email, title)
+        found = self._presence_cache.get(key)
+        if found is None:
+            if len(self._presence_cache) >= MENTION_CACHE_SIZE:
+                self._presence_cache.pop(next(iter(self._presence_cache)))
+            found = StakeholderPresence(call_id, day, email, title, self.roles_for_title(title))
+            self._presence_cache[key] = found
+        return found
 
     def roles_for_title(self, title: str | None) -> frozenset[str]:
         if not title:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from contracts.analysis import ScoreDetail, ScoreFactor
 from contracts.common import Evidence
@@ -24,8 +24,7 @@ from services.decision_agent.deal_quality.rule_models import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CheckOutcome:
+class CheckOutcome(NamedTuple):
     passed: bool
     explanation: str
     evidence: tuple[Evidence, ...] = ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -39,8 +39,9 @@ ObjectionClass = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class FactorOutcome:
+class FactorOutcome(NamedTuple):
+    """Share of the factor's points earned; a NamedTuple because ~40 are made per deal."""
+
     fraction: float
     explanation: str
     evidence: tuple[Evidence, ...] = ()

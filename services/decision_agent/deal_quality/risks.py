@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from contracts.analysis import Flag
 from contracts.common import Evidence
@@ -14,11 +14,10 @@ from services.decision_agent.deal_quality.factors import Meddpicc, ObjectionClas
 from services.decision_agent.deal_quality.rule_models import RiskRule, RiskRules
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """A check that fired: values for the description template and the evidence."""
 
-    details: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str]
     evidence: tuple[Evidence, ...] = ()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def use_warehouse(warehouse_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def use_warehouse(warehouse_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("REVOPS_WAREHOUSE_PATH", str(warehouse_path))
     get_settings.cache_clear()
     yield warehouse_path
@@ -121,7 +122,7 @@ def test_rules_validate_cli(tmp_path: Path) -> None:
 
 
 def test_roc_auc_matches_pairwise_definition() -> None:
-    scores = [10, 20, 20, 35, 50, 50, 80]
+    scores = [10.0, 20, 20, 35, 50, 50, 80]
     won = [False, False, True, False, True, False, True]
     wins = [s for s, w in zip(scores, won, strict=True) if w]
     losses = [s for s, w in zip(scores, won, strict=True) if not w]
