@@ -128,3 +128,18 @@ def test_calls_at_same_time_are_ordered_by_id(analyzer: DealQualityAnalyzer) -> 
     one = analyzer.analyze("r", builders.dataset(calls=[a, b]))
     two = analyzer.analyze("r", builders.dataset(calls=[b, a]))
     assert one == two
+
+
+@SETTINGS
+@given(datasets(), st.sampled_from(["next_step", "close_date"]))
+def test_adding_a_missing_base_field_never_lowers_completeness(
+    analyzer: DealQualityAnalyzer, data: Dataset, field: str
+) -> None:
+    assert data.opportunity is not None
+    value = "Book the demo" if field == "next_step" else date(2024, 1, 15)
+    before_opp = data.opportunity.model_copy(update={field: None})
+    after_opp = before_opp.model_copy(update={field: value})
+    before = analyzer.analyze("r", data.model_copy(update={"opportunity": before_opp}))
+    after = analyzer.analyze("r", data.model_copy(update={"opportunity": after_opp}))
+    key = "data_completeness"
+    assert after.analysis_results.scores[key] >= before.analysis_results.scores[key]
