@@ -19,7 +19,12 @@ from services.cli.orchestrator import (
 from services.cli.trigger import trigger_app
 from services.common.security.cli import keys_app
 from services.common.settings import get_settings
+from services.data_agent.warehouse.cli import warehouse_app
 from services.decision_agent.anomaly.cli import anomalies_app
+from services.decision_agent.consumption.cli import explain_account
+from services.decision_agent.deal_quality.backtest import backtest_app
+from services.decision_agent.deal_quality.cli import explain_deal
+from services.decision_agent.rules.cli import rules_app
 from services.execution_agent.cli import insights_app
 
 app = typer.Typer(
@@ -31,6 +36,14 @@ app.add_typer(trigger_app, name="trigger")
 app.add_typer(insights_app, name="insights")
 app.add_typer(anomalies_app, name="anomalies")
 app.add_typer(keys_app, name="keys")
+app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(rules_app, name="rules")
+app.add_typer(backtest_app, name="backtest")
+
+explain_app = typer.Typer(help="Explain an analysis with its evidence.", no_args_is_help=True)
+explain_app.command("deal")(explain_deal)
+explain_app.command("account")(explain_account)
+app.add_typer(explain_app, name="explain")
 
 SERVICE_MODULES = {
     "data-agent": "services.data_agent",
