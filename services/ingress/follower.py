@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from contracts import FlowOutput
 from services.common.errors import HandlerError
+from services.common.kafka_security import aiokafka_options
 from services.common.messages import decode_envelope, decode_payload
 from services.common.settings import Settings
 from services.ingress.index import FlowIndex
@@ -42,6 +43,7 @@ class FlowResultsFollower:
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
+            **aiokafka_options(self._settings),
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="flow-results-follower")

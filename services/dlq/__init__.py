@@ -1,0 +1,1 @@
+"""Dead-letter tooling: list, show and replay `<topic>.dlq` records (`revops dlq ...`)."""

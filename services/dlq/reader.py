@@ -1,0 +1,119 @@
+"""Reading dead letters from Kafka: every `*.dlq` topic (or the ones asked for), from the
+beginning to the end offsets seen at the start, with no consumer group (nothing committed,
+so reading never changes what the next reader sees)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.common.kafka_security import aiokafka_options
+from services.common.settings import Settings
+from services.dlq.messages import DLQ_SUFFIX, DeadLetter, as_dlq_topic, parse_dlq_id
+
+
+class DeadLetterNotFoundError(LookupError):
+    pass
+
+
+def _consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id="revops-dlq-tool",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **aiokafka_options(settings),
+    )
+
+
+def _dead_letter(record: ConsumerRecord[Any, Any]) -> DeadLetter:
+    return DeadLetter.from_record(
+        record.topic, record.partition, record.offset, record.timestamp, record.key, record.value
+    )
+
+
+async def dlq_partitions(settings: Settings, topics: Iterable[str] | None) -> list[TopicPartition]:
+    """The partitions of the DLQ topics asked for (default: every `*.dlq` topic) that exist."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **aiokafka_options(settings)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = (
+            {as_dlq_topic(t) for t in topics}
+            if topics
+            else {t for t in existing if t.endswith(DLQ_SUFFIX)}
+        )
+        described = await admin.describe_topics(sorted(wanted & existing)) if wanted else []
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(info["topic"], part["partition"])
+        for info in described
+        for part in sorted(info["partitions"], key=lambda p: p["partition"])
+    ]
+
+
+async def read_dead_letters(
+    settings: Settings, topics: Iterable[str] | None = None, timeout_s: float = 60.0
+) -> list[DeadLetter]:
+    """Every dead letter of `topics` (DLQ or original topic names; default: all `*.dlq`)."""
+    tps = await dlq_partitions(settings, topics)
+    if not tps:
+        return []
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        pending = {tp for tp in tps if await consumer.position(tp) < end[tp]}
+        found: list[DeadLetter] = []
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            batch = await consumer.getmany(*pending, timeout_ms=500)
+            for tp, records in batch.items():
+                found.extend(_dead_letter(r) for r in records if r.offset < end[tp])
+            for tp in list(pending):
+                if await consumer.position(tp) >= end[tp]:
+                    pending.discard(tp)
+        if pending:
+            raise TimeoutError(f"could not read {len(pending)} DLQ partition(s) in {timeout_s} s")
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def read_dead_letter(
+    settings: Settings, message_id: str, timeout_s: float = 10.0
+) -> DeadLetter:
+    topic, partition, offset = parse_dlq_id(message_id)
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        if tp not in await dlq_partitions(settings, [topic]):
+            raise DeadLetterNotFoundError(f"no partition {partition} of topic {topic!r}")
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        if offset >= end:
+            raise DeadLetterNotFoundError(f"{message_id}: offset beyond the end ({end})")
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                if record.offset == offset:
+                    return _dead_letter(record)
+                if record.offset > offset:  # deleted by retention or compaction
+                    raise DeadLetterNotFoundError(f"{message_id} no longer exists")
+            await asyncio.sleep(0)
+        raise DeadLetterNotFoundError(f"{message_id} could not be read in {timeout_s} s")
+    finally:
+        await consumer.stop()
