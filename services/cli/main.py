@@ -25,6 +25,7 @@ from services.decision_agent.consumption.cli import explain_account
 from services.decision_agent.deal_quality.backtest import backtest_app
 from services.decision_agent.deal_quality.cli import explain_deal
 from services.decision_agent.rules.cli import rules_app
+from services.dlq.cli import dlq_app
 from services.execution_agent.cli import insights_app
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(rules_app, name="rules")
 app.add_typer(backtest_app, name="backtest")
+app.add_typer(dlq_app, name="dlq")
 
 explain_app = typer.Typer(help="Explain an analysis with its evidence.", no_args_is_help=True)
 explain_app.command("deal")(explain_deal)
@@ -50,6 +52,7 @@ SERVICE_MODULES = {
     "decision-agent": "services.decision_agent",
     "execution-agent": "services.execution_agent",
     "webhook-processor": "services.webhook_processor",
+    "ingress": "services.ingress",
 }
 
 

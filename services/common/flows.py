@@ -74,15 +74,21 @@ class FlowWatcher:
         if self._consumer is not None:
             await self._consumer.stop()
 
-    async def outputs(self, timeout_s: float | None = None) -> AsyncIterator[FlowOutput]:
+    async def poll(self, timeout_ms: int = 200) -> list[FlowOutput]:
+        """Flow outputs that arrived (waits at most `timeout_ms` when there are none)."""
         assert self._consumer is not None, "start() first"
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms)
+        return [
+            decode_payload(decode_envelope(record.value), FlowOutput)
+            for records in batch.values()
+            for record in records
+        ]
+
+    async def outputs(self, timeout_s: float | None = None) -> AsyncIterator[FlowOutput]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while deadline is None or time.monotonic() < deadline:
-            batch = await self._consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    envelope = decode_envelope(record.value)
-                    yield decode_payload(envelope, FlowOutput)
+            for flow in await self.poll():
+                yield flow
 
     async def wait_for(self, request_ids: Iterable[str], timeout_s: float) -> dict[str, FlowOutput]:
         """The first flow output of each request id (duplicates are ignored)."""

@@ -58,14 +58,12 @@ async def run_and_collect(stack, triggers, settle_s: float = 3.0, timeout_s: flo
         await publish_triggers(stack.settings, triggers)
         wanted = {t.request_id for t in triggers}
         loop = asyncio.get_running_loop()
-        done_at = None
-        async for flow in watcher.outputs(timeout_s):
-            if flow.request_id in wanted:
-                seen.append(flow)
-            if done_at is None and wanted <= {f.request_id for f in seen}:
-                done_at = loop.time()
-            if done_at is not None and loop.time() - done_at > settle_s:
-                break
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            seen += [f for f in await watcher.poll() if f.request_id in wanted]
+            if wanted <= {f.request_id for f in seen}:
+                # everything arrived: keep listening a little to catch any duplicate
+                deadline = min(deadline, loop.time() + settle_s)
     finally:
         await watcher.stop()
     return seen
