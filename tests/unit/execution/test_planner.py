@@ -101,7 +101,14 @@ def test_slack_deal_alert_context_has_what_the_template_needs(
     # Low severity does not go to Slack; it waits for the weekly e-mail summary.
     assert "data_quality" not in {j.context["alert_type"] for j in slack}
     context = slack[0].context
-    for key in ("deal_name", "customer", "alert_type", "risk_level", "details", "recommended_actions"):
+    for key in (
+        "deal_name",
+        "customer",
+        "alert_type",
+        "risk_level",
+        "details",
+        "recommended_actions",
+    ):
         assert context[key], key
     assert context["scores"]["deal_quality"] == 58 and context["time"]
 

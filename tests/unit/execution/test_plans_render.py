@@ -25,8 +25,12 @@ DEMO = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.demo.yaml"
         (AnalysisType.CONSUMPTION, "churn_risk", ["engagement_drop", "usage_anomaly"]),
     ],
 )
-def test_every_planned_job_renders(insights: InsightRepository, routing, analysis_type, category, types):
-    flags = [make_flag(sev, t, category) for sev, t in zip(["critical", "high"], types, strict=True)]
+def test_every_planned_job_renders(
+    insights: InsightRepository, routing, analysis_type, category, types
+):
+    flags = [
+        make_flag(sev, t, category) for sev, t in zip(["critical", "high"], types, strict=True)
+    ]
     analysis = make_analysis(analysis_type=analysis_type, flags=flags)
     upserted = [
         insights.upsert_from_flag(analysis.subject, f, analysis.request_id, None, None, [], {})
@@ -38,10 +42,17 @@ def test_every_planned_job_renders(insights: InsightRepository, routing, analysi
     compensation = RoutingRules.load().compensations[0].action
     assert {j.channel for j in jobs} >= {"slack", "email", "ticket"}
     for job in jobs:
-        spec = build(config.destinations[job.destination], Message.for_job(job, job.destination), renderer)
-        assert spec is not None, job.template
+        spec = build(
+            config.destinations[job.destination], Message.for_job(job, job.destination), renderer
+        )
+        # rendered, and keyed for idempotency by the action id (header or Message-ID)
+        assert job.action_id in repr(spec) or "Message-ID" in repr(spec), job.template
     annotate = jobs[0].model_copy(
         update={"template": compensation.template, "destination": compensation.destination}
     )
     if annotate.opportunity_id:
-        build(config.destinations[annotate.destination], Message.for_job(annotate, annotate.destination), renderer)
+        build(
+            config.destinations[annotate.destination],
+            Message.for_job(annotate, annotate.destination),
+            renderer,
+        )
