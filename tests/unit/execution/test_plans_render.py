@@ -10,7 +10,7 @@ from services.common.settings import PROJECT_ROOT
 from services.execution_agent.insights import InsightRepository
 from services.execution_agent.planner import ActionPlanner
 from services.execution_agent.routing import RoutingRules
-from services.webhook_processor.channels import Message, build
+from services.webhook_processor.channels import Message, build, message_id
 from services.webhook_processor.config import load_config
 from services.webhook_processor.templates import TemplateRenderer
 from tests.unit.execution.conftest import make_analysis, make_flag
@@ -46,7 +46,9 @@ def test_every_planned_job_renders(
             config.destinations[job.destination], Message.for_job(job, job.destination), renderer
         )
         # rendered, and keyed for idempotency by the action id (header or Message-ID)
-        assert job.action_id in repr(spec) or "Message-ID" in repr(spec), job.template
+        email = getattr(spec, "message", None)
+        rendered = repr(spec) + (email.as_string() if email is not None else "")
+        assert job.action_id in rendered or message_id(job.action_id) in rendered, job.template
     annotate = jobs[0].model_copy(
         update={"template": compensation.template, "destination": compensation.destination}
     )
