@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     rules_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "rules"
     routing_file: Path = PROJECT_ROOT / "services" / "execution_agent" / "routing.yaml"
     webhooks_file: Path = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.yaml"
+    templates_dir: Path = PROJECT_ROOT / "services" / "webhook_processor" / "templates"
     outbox_dir: Path | None = None
     keys_dir: Path | None = None
 

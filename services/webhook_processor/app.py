@@ -31,6 +31,7 @@ from services.common.settings import Settings, dlq_topic
 from services.webhook_processor.config import load_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
+from services.webhook_processor.templates import TemplateRenderer
 
 NAME = AgentName.WEBHOOK_PROCESSOR.value
 
@@ -63,6 +64,7 @@ class WebhookApp:
             self.publish_result,
             self.dead_letter,
             outbox_dir=settings.resolved_outbox_dir,
+            renderer=TemplateRenderer(settings.templates_dir),
         )
 
     async def on_job(self, item: Parsed, record: Record) -> list[Outgoing]:
