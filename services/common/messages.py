@@ -8,6 +8,7 @@ the same idempotency key, which the next consumer then skips.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TypeVar
 
 import orjson
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import SUPPORTED_VERSIONS, Envelope, Metadata
 from services.common.errors import PermanentError
+from services.common.records import Parsed, Record
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -112,3 +114,26 @@ def describe(exc: ValidationError) -> str:
         loc = ".".join(str(part) for part in err["loc"]) or "(root)"
         lines.append(f"{loc}: {err['msg']}")
     return "; ".join(lines)
+
+
+def envelope_parser(model: type[M], target: str) -> Callable[[Record], Parsed]:
+    """The parser every envelope consumer uses: decode, check version and addressee,
+    validate the payload as `model`; the envelope's ids go on every log line."""
+
+    def parse(record: Record) -> Parsed:
+        envelope = decode_envelope(record.value, expected_target=target)
+        payload = decode_payload(envelope, model)
+        meta = envelope.metadata
+        return Parsed(
+            idempotency_key=meta.idempotency_key,
+            body=payload,
+            envelope=envelope,
+            log_context={
+                "request_id": meta.request_id,
+                "flow_id": meta.flow_id,
+                "correlation_id": meta.correlation_id,
+                "message_id": meta.message_id,
+            },
+        )
+
+    return parse

@@ -14,7 +14,7 @@ from contracts import AgentName, AnalysisResults, AnalysisType, AnalyticalDatase
 from contracts.dataset import Dataset, PreliminaryFinding
 from services.common import metrics
 from services.common.errors import PermanentError
-from services.common.messages import decode_envelope, decode_payload, make_envelope
+from services.common.messages import envelope_parser, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
@@ -30,21 +30,7 @@ class Analyzer(Protocol):
     ) -> AnalysisResults: ...
 
 
-def parse_dataset(record: Record) -> Parsed:
-    envelope = decode_envelope(record.value, expected_target=NAME)
-    payload = decode_payload(envelope, AnalyticalDataset)
-    meta = envelope.metadata
-    return Parsed(
-        idempotency_key=meta.idempotency_key,
-        body=payload,
-        envelope=envelope,
-        log_context={
-            "request_id": meta.request_id,
-            "flow_id": meta.flow_id,
-            "correlation_id": meta.correlation_id,
-            "message_id": meta.message_id,
-        },
-    )
+parse_dataset = envelope_parser(AnalyticalDataset, NAME)
 
 
 class DecisionAgent:

@@ -10,7 +10,7 @@ import asyncio
 
 from contracts import ActionJob, ActionResult, AgentName, AnalysisResults, Envelope, FlowOutput
 from services.common import metrics
-from services.common.messages import decode_envelope, decode_payload, make_envelope
+from services.common.messages import envelope_parser, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
@@ -19,26 +19,6 @@ from services.execution_agent.service import ExecutionAgent, Outcome
 from services.execution_agent.store import Store
 
 NAME = AgentName.EXECUTION_AGENT.value
-
-
-def envelope_parser(model: type[AnalysisResults] | type[ActionResult]):  # type: ignore[no-untyped-def]
-    def parse(record: Record) -> Parsed:
-        envelope = decode_envelope(record.value, expected_target=NAME)
-        payload = decode_payload(envelope, model)
-        meta = envelope.metadata
-        return Parsed(
-            idempotency_key=meta.idempotency_key,
-            body=payload,
-            envelope=envelope,
-            log_context={
-                "request_id": meta.request_id,
-                "flow_id": meta.flow_id,
-                "correlation_id": meta.correlation_id,
-                "message_id": meta.message_id,
-            },
-        )
-
-    return parse
 
 
 class ExecutionApp:
@@ -119,8 +99,10 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     )
     app = ExecutionApp(settings, agent)
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
-    runtime.subscribe(settings.topics.decisions, envelope_parser(AnalysisResults), app.on_decision)
     runtime.subscribe(
-        settings.topics.action_results, envelope_parser(ActionResult), app.on_action_result
+        settings.topics.decisions, envelope_parser(AnalysisResults, NAME), app.on_decision
+    )
+    runtime.subscribe(
+        settings.topics.action_results, envelope_parser(ActionResult, NAME), app.on_action_result
     )
     return runtime

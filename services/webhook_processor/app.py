@@ -18,13 +18,7 @@ from contracts.envelope import (
     RetryStrategy,
 )
 from services.common.dlq import HEADER_DLQ_CODE
-from services.common.messages import (
-    decode_envelope,
-    decode_payload,
-    encode,
-    flow_id_for,
-    make_envelope,
-)
+from services.common.messages import encode, envelope_parser, flow_id_for, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings, dlq_topic
@@ -37,21 +31,12 @@ NAME = AgentName.WEBHOOK_PROCESSOR.value
 
 
 def parse_job(record: Record) -> Parsed:
-    envelope = decode_envelope(record.value, expected_target=NAME)
-    job = decode_payload(envelope, ActionJob)
-    meta = envelope.metadata
-    return Parsed(
-        idempotency_key=meta.idempotency_key,
-        body=job,
-        envelope=envelope,
-        log_context={
-            "request_id": meta.request_id,
-            "flow_id": meta.flow_id,
-            "correlation_id": meta.correlation_id,
-            "message_id": meta.message_id,
-            "action_id": job.action_id,
-        },
-    )
+    parsed = _parse_envelope(record)
+    parsed.log_context["action_id"] = parsed.body.action_id
+    return parsed
+
+
+_parse_envelope = envelope_parser(ActionJob, NAME)
 
 
 class WebhookApp:
