@@ -331,6 +331,9 @@ def parse_config(
                 policy.check_allowed(url)
             except EgressDenied as exc:
                 raise WebhooksConfigError(f"{source}: destinations.{name}: {exc.message}") from None
+    from services.webhook_processor.credentials import register_credentials
+
+    register_credentials(config)  # before any delivery can quote one in an error
     return config
 
 

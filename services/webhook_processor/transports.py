@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from services.common.security.redaction import redact_text, redact_value
 from services.webhook_processor.egress import EgressPolicy
 from services.webhook_processor.specs import (
     DeliverySpec,
@@ -46,13 +47,22 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def _excerpt(response: httpx.Response, limit: int) -> str:
+    """The start of an answer, for an error message. Redacted before it is cut, so a
+    credential the destination echoes is replaced whole, never left half-visible."""
+    return redact_text(response.text[: limit * 8])[:limit]
+
+
 def _response_dict(response: httpx.Response) -> dict[str, Any]:
+    """The answer as the action result records it (it travels on Kafka and into the store),
+    with any credential the destination echoed redacted."""
     try:
         body = response.json()
     except ValueError:
-        text = response.text[:500]
+        text = _excerpt(response, 500)
         return {"body": text} if text else {}
-    return body if isinstance(body, dict) else {"body": body}
+    redacted = redact_value(body)
+    return redacted if isinstance(redacted, dict) else {"body": redacted}
 
 
 def new_http_client() -> httpx.AsyncClient:
@@ -84,13 +94,13 @@ class HttpTransport:
             raise RetryableDeliveryError("timeout", f"no answer within {timeout_s}s") from exc
         except httpx.TransportError as exc:
             raise RetryableDeliveryError(
-                "connection_error", f"{type(exc).__name__}: {exc}"
+                "connection_error", redact_text(f"{type(exc).__name__}: {exc}")
             ) from exc
         code = response.status_code
         if code >= 500 or code in RETRYABLE_STATUS:
             raise RetryableDeliveryError(
                 "rate_limited" if code == 429 else "destination_unavailable",
-                f"HTTP {code}: {response.text[:200]}",
+                f"HTTP {code}: {_excerpt(response, 200)}",
                 status_code=code,
                 retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
             )
@@ -101,7 +111,7 @@ class HttpTransport:
             )
         if code >= 400:
             raise PermanentDeliveryError(
-                "destination_rejected", f"HTTP {code}: {response.text[:300]}"
+                "destination_rejected", f"HTTP {code}: {_excerpt(response, 300)}"
             )
         return Outcome(code, _response_dict(response))
 
@@ -139,7 +149,7 @@ class SmtpTransport:
             raise RetryableDeliveryError("smtp_unavailable", detail, exc.smtp_code) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise RetryableDeliveryError(
-                "connection_error", f"{type(exc).__name__}: {exc}"
+                "connection_error", redact_text(f"{type(exc).__name__}: {exc}")
             ) from exc
         return Outcome(
             250, {"message_id": str(spec.message["Message-ID"]), "recipients": spec.recipients}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ async def run_flows(
 
 
 async def produce_raw(
-    bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None, Headers]]
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes | None, Headers]]
 ) -> None:
     """(key, value, headers) as given: no signing, the attacker's own client."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
