@@ -1,78 +1,81 @@
 """Benchmark: fleet consumption analysis and the anomaly detector vs an STL detector.
 
-Run: .venv/bin/python bench/bench_consumption.py [--accounts 10000 100000]
-Usage matrices are generated directly as arrays (365 days per account; the analysis reads
-the last `history_days`). Peak memory is the process's max RSS (psutil / resource).
+Run: .venv/bin/python bench/bench_consumption.py [--accounts 10000 100000] [--warehouse ...]
+
+Fleet lines: `analyze_fleet` on warehouse-shaped columns, 365 usage rows per account
+(account codes, int days, float32 values: what `fleet_columns_from_warehouse` returns); the
+analysis itself reads the last `history_days` of them. Each size runs in a fresh process so
+its peak RSS is its own; "analysis +X MB" is the peak above the RSS with the inputs loaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from services.decision_agent.anomaly import DetectorConfig, score_series
 from services.decision_agent.consumption.analyzer import load_consumption_rules
-from services.decision_agent.consumption.inputs import (
-    USAGE_METRICS,
-    Agreements,
-    Calls,
-    FleetInputs,
-    Tickets,
-    to_day,
-)
-from services.decision_agent.consumption.pipeline import assess
+from services.decision_agent.consumption.fleet import FleetColumns, analyze_fleet
+from services.decision_agent.consumption.inputs import USAGE_METRICS, from_day, to_day
 
 ROOT = Path(__file__).resolve().parents[1]
+RULES_DIR = ROOT / "services" / "decision_agent" / "rules"
 AS_OF = date(2025, 6, 30)
 DAYS = 365
 
 
-def synthetic_inputs(accounts: int, history_days: int, seed: int = 0) -> FleetInputs:
+def synthetic_columns(accounts: int, seed: int = 0) -> FleetColumns:
+    """Weekday-seasonal usage with per-account level and trend, plus side tables."""
     rng = np.random.default_rng(seed)
+    first = to_day(AS_OF) - DAYS + 1
     day = np.arange(DAYS)
-    weekday = (to_day(AS_OF) - DAYS + 1 + day + 3) % 7
-    season = np.where(weekday >= 5, 0.25, 1.0).astype(np.float64)
-    level = rng.lognormal(7, 2, accounts)
-    trend = 1 + rng.normal(0, 0.5, accounts)[:, None] * (day / DAYS)[None, :]
-    query = level[:, None] * season[None, :] * np.clip(trend, 0, None)
-    query *= rng.lognormal(0, 0.1, (accounts, DAYS))
-    query = query[:, -history_days:]
-    scale = np.array([1, 1e-2, 2e-2, 1e6, 1e5, 5e-2, 1e-3])
-    usage = np.empty((accounts, history_days, len(USAGE_METRICS)))
-    usage[:] = query[:, :, None] * scale
-    n_tickets, n_agreements = accounts // 2, accounts // 2
-    ticket_days = to_day(AS_OF) - rng.integers(0, 120, n_tickets)
-    return FleetInputs(
-        account_ids=[f"acc-{k}" for k in range(accounts)],
-        as_of_day=to_day(AS_OF),
-        usage=usage,
-        customer_class=rng.integers(0, 3, accounts).astype(np.int8),
+    weekday = (first + day + 3) % 7
+    season = np.where(weekday >= 5, 0.25, 1.0).astype(np.float32)
+    level = rng.lognormal(7, 2, accounts).astype(np.float32)
+    slope = rng.normal(0, 0.5, accounts).astype(np.float32)
+    query = level[:, None] * season[None, :]
+    query *= np.clip(1 + slope[:, None] * (day / DAYS).astype(np.float32)[None, :], 0, None)
+    query *= rng.lognormal(0, 0.1, (accounts, DAYS)).astype(np.float32)
+    scale = np.array([1, 1e-2, 2e-2, 1e6, 1e5, 5e-2, 1e-3], dtype=np.float32)
+    values = (query.reshape(-1, 1) * scale[None, :]).astype(np.float32)
+    del query
+    ids = [f"acc-{k:07d}" for k in range(accounts)]
+    n_side = accounts // 2
+    ticket_acc = rng.integers(0, accounts, n_side)
+    agreement_acc = rng.integers(0, accounts, n_side)
+    call_acc = rng.integers(0, accounts, accounts)
+    as_of = to_day(AS_OF)
+    dates = np.array([from_day(d) for d in range(as_of - 400, as_of + 400)], dtype="datetime64[D]")
+    return FleetColumns(
+        account_ids=ids,
+        customer_class=np.array(["commit", "plg", "prospect"])[rng.integers(0, 3, accounts)],
+        created_at=np.full(accounts, np.datetime64("NaT"), dtype="datetime64[D]"),
         has_opportunity=rng.random(accounts) < 0.5,
-        tenure_days=rng.uniform(30, 900, accounts),
-        tickets=Tickets(
-            rng.integers(0, accounts, n_tickets),
-            ticket_days,
-            rng.random(n_tickets) < 0.3,
-            [""] * n_tickets,
-        ),
-        agreements=Agreements(
-            rng.integers(0, accounts, n_agreements),
-            to_day(AS_OF) - rng.integers(0, 300, n_agreements),
-            to_day(AS_OF) + rng.integers(0, 365, n_agreements),
-            rng.uniform(1e3, 1e5, n_agreements),
-            np.ones(n_agreements, dtype=np.bool_),
-            [""] * n_agreements,
-        ),
-        calls=Calls(
-            rng.integers(0, accounts, accounts),
-            to_day(AS_OF) - rng.integers(0, 60, accounts),
-            [""] * accounts,
-        ),
+        usage_account=np.repeat(np.arange(accounts, dtype=np.int32), DAYS),
+        usage_date=np.tile((first + day).astype(np.int32), accounts),
+        usage_values=values,
+        ticket_account=[ids[k] for k in ticket_acc],
+        ticket_id=[f"t{k}" for k in range(n_side)],
+        ticket_created=dates[400 - rng.integers(0, 120, n_side)],
+        ticket_priority=np.array(["P1", "P2", "P3", "P4"])[rng.integers(0, 4, n_side)],
+        agreement_account=[ids[k] for k in agreement_acc],
+        agreement_id=[f"a{k}" for k in range(n_side)],
+        agreement_start=dates[400 - rng.integers(0, 300, n_side)],
+        agreement_end=dates[400 + rng.integers(0, 365, n_side)],
+        agreement_amount=rng.uniform(1e4, 1e6, n_side),
+        agreement_term_months=np.full(n_side, 12),
+        agreement_active=np.ones(n_side, dtype=np.bool_),
+        call_account=[ids[k] for k in call_acc],
+        call_id=[f"c{k}" for k in range(accounts)],
+        call_start=dates[400 - rng.integers(0, 60, accounts)],
     )
 
 
@@ -80,18 +83,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
 def bench_fleet(accounts: int) -> None:
-    rules = load_consumption_rules(ROOT / "services" / "decision_agent" / "rules")
-    inputs = synthetic_inputs(accounts, rules.history_days)
+    """One size, in this process (called in a child process by `main`)."""
+    rules = load_consumption_rules(RULES_DIR)
+    columns = synthetic_columns(accounts)
+    loaded = rss_mb()
     start = time.perf_counter()
-    result = assess(inputs, rules)
+    result = analyze_fleet(columns, AS_OF, rules)
     elapsed = time.perf_counter() - start
     flagged = int(np.any(np.stack(list(result.flags.values())), axis=0).sum())
     print(
-        f"fleet {accounts:>7} accounts x {DAYS} days: {elapsed:6.2f} s "
-        f"({accounts / elapsed:,.0f} accounts/s), {flagged} accounts flagged, "
-        f"peak RSS {peak_rss_mb():,.0f} MB"
+        f"fleet {accounts:>7,} accounts x {DAYS} days: {elapsed:6.2f} s "
+        f"({accounts / elapsed:,.0f} accounts/s), {flagged:,} flagged; "
+        f"peak RSS {peak_rss_mb():,.0f} MB (inputs {loaded:,.0f} MB, "
+        f"analysis +{peak_rss_mb() - loaded:,.0f} MB)",
+        flush=True,
     )
+    assert len(USAGE_METRICS) == columns.usage_values.shape[1]
+
+
+def _child(*args: str) -> None:
+    subprocess.run([sys.executable, __file__, *args], check=True, cwd=ROOT)
 
 
 def stl_scores(values: np.ndarray, period: int = 7) -> np.ndarray:
@@ -134,10 +150,14 @@ def bench_detector(series_count: int = 200, length: int = 365) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--one-fleet", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_fleet:
+        bench_fleet(args.one_fleet)
+        return
     bench_detector()
     for accounts in args.accounts:
-        bench_fleet(accounts)
+        _child("--one-fleet", str(accounts))
 
 
 if __name__ == "__main__":

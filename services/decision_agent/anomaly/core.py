@@ -63,13 +63,11 @@ class Model(IntEnum):
 
 @dataclass(frozen=True)
 class Baselines:
-    """Per (row, query slot): the chosen expectation and the level reference."""
+    """Per (row, query slot): the chosen expectation and its spread."""
 
     expected: FloatArray
     spread: FloatArray
     model: NDArray[np.int8]
-    other: FloatArray  # the other day-type's expectation (weekday vs off-day)
-    other_spread: FloatArray
 
 
 @dataclass(frozen=True)
@@ -80,17 +78,35 @@ class Scores:
     model: NDArray[np.int8]
 
 
-def _gather(history: FloatArray, index: NDArray[np.int64]) -> FloatArray:
-    """history[:, index] with negative indexes reading as missing (NaN)."""
-    padded = np.concatenate([history, np.full((history.shape[0], 1), np.nan)], axis=1)
-    safe = np.where(index < 0, history.shape[1], index)
-    return padded[:, safe]
+def _padded(history: FloatArray) -> FloatArray:
+    """`history` with one NaN column appended: index -1 then reads as missing."""
+    return np.concatenate([history, np.full((history.shape[0], 1), np.nan, history.dtype)], axis=1)
 
 
 def _level_offsets(cal: GridCalendar, cfg: DetectorConfig) -> NDArray[np.int64]:
     window = round(cfg.level_window_days * SECONDS_PER_DAY / cal.step_s)
     window = int(min(cfg.max_level_points, max(window, cfg.level_min_points)))
     return np.arange(1, window + 1, dtype=np.int64)
+
+
+def _compact(index: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Rows of slot indexes with -1 (missing) moved to the end and all-missing columns cut:
+    the same samples per row (medians do not depend on order), fewer values to sort."""
+    order = np.argsort(index < 0, axis=1, kind="stable")
+    index = np.take_along_axis(index, order, axis=1)
+    width = int(np.max(np.sum(index >= 0, axis=1), initial=0))
+    return index[:, : max(width, 1)]
+
+
+def _daytype_index(
+    cal: GridCalendar, cfg: DetectorConfig, slots: NDArray[np.int64], same: bool
+) -> NDArray[np.int64]:
+    """slots x samples: earlier slots at the same time of day over `daytype_days`, on the
+    same kind of day (business day vs off-day) as the slot, or on the other kind."""
+    days = np.arange(1, cfg.daytype_days + 1, dtype=np.int64) * cal.slots_per_day
+    idx = slots[:, None] - days[None, :]
+    same_type = cal.offday[np.clip(idx, 0, None)] == cal.offday[slots][:, None]
+    return _compact(np.where((same_type == same) & (idx >= 0), idx, -1))
 
 
 def _floored(spread: FloatArray, center: FloatArray, cfg: DetectorConfig) -> FloatArray:
@@ -104,7 +120,9 @@ def _block_baselines(
     cfg: DetectorConfig,
     slots: NDArray[np.int64],
 ) -> Baselines:
-    level = row_stats(_gather(history, slots[:, None] - _level_offsets(cal, cfg)[None, :]))
+    """`values` and `history` carry the NaN pad column of `_padded`."""
+    level_idx = slots[:, None] - _level_offsets(cal, cfg)[None, :]
+    level = row_stats(np.take(history, np.where(level_idx < 0, -1, level_idx), axis=1))
     level_sig = _floored(level.spread, level.median, cfg)
     # Every model needs `level_min_points` of recent history: no verdict from 2 samples.
     enough_history = level.valid >= cfg.level_min_points
@@ -115,16 +133,10 @@ def _block_baselines(
     holiday_now = cal.holiday[slots][None, :]
     per_day = cal.slots_per_day
     if per_day:
-        offday = cal.offday
-        days = np.arange(1, cfg.daytype_days + 1, dtype=np.int64) * per_day
-        idx = slots[:, None] - days[None, :]
-        same_type = offday[np.clip(idx, 0, None)] == offday[slots][:, None]
-        daytype = row_stats(_gather(values, np.where(same_type, idx, -1)))
-        other = row_stats(_gather(values, np.where(same_type, -1, idx)))
-        other_median = np.where(other.valid >= cfg.seasonal_min_points, other.median, np.nan)
-        other_sig = _floored(other.spread, other.median, cfg)
+        daytype = row_stats(np.take(values, _daytype_index(cal, cfg, slots, same=True), axis=1))
         weeks = np.arange(1, cfg.weekly_weeks + 1, dtype=np.int64) * 7 * per_day
-        weekly = row_stats(_gather(history, slots[:, None] - weeks[None, :]))
+        weekly_idx = slots[:, None] - weeks[None, :]
+        weekly = row_stats(np.take(history, np.where(weekly_idx < 0, -1, weekly_idx), axis=1))
         for stats in (daytype, weekly):
             sig = _floored(stats.spread, stats.median, cfg)
             ok = enough_history & (stats.valid >= cfg.seasonal_min_points)
@@ -136,8 +148,6 @@ def _block_baselines(
         keys[Model.DAYTYPE] = np.where(
             holiday_now & np.isfinite(keys[Model.DAYTYPE]), -1.0, keys[Model.DAYTYPE]
         )
-    else:
-        other_median = other_sig = np.full(level.median.shape, np.nan)
     stacked = np.stack(keys)
     choice = np.argmin(stacked, axis=0)
     available = np.isfinite(np.take_along_axis(stacked, choice[None], axis=0)[0])
@@ -145,39 +155,59 @@ def _block_baselines(
     spread = np.take_along_axis(np.stack(spreads), choice[None], axis=0)[0]
     model = np.where(available, choice, Model.NONE).astype(np.int8)
     return Baselines(
-        np.where(available, expected, np.nan),
-        np.where(available, spread, np.nan),
-        model,
-        other_median,
-        other_sig,
+        np.where(available, expected, np.nan), np.where(available, spread, np.nan), model
     )
+
+
+def _history(values: FloatArray, cal: GridCalendar) -> FloatArray:
+    history = values.copy()
+    history[:, cal.holiday] = np.nan  # holidays never shape a business-day expectation
+    return history
 
 
 def baselines(
     values: FloatArray, cal: GridCalendar, cfg: DetectorConfig, slots: NDArray[np.int64]
 ) -> Baselines:
     """Baselines at `slots` (each row of `values` is one series on `cal`)."""
-    history = values.copy()
-    history[:, cal.holiday] = np.nan  # holidays never shape a business-day expectation
-    width = len(_level_offsets(cal, cfg)) + 3 * cfg.daytype_days + cfg.weekly_weeks
+    width = len(_level_offsets(cal, cfg)) + cfg.daytype_days + cfg.weekly_weeks
     rows_per_block = max(1, BLOCK_ELEMENTS // max(1, width * max(1, len(slots))))
     slots_per_block = max(1, BLOCK_ELEMENTS // width) if rows_per_block == 1 else len(slots)
     parts: list[list[Baselines]] = []
     for r0 in range(0, values.shape[0], rows_per_block):
+        block = values[r0 : r0 + rows_per_block]
+        padded, history = _padded(block), _padded(_history(block, cal))
         row_parts = []
         for s0 in range(0, max(1, len(slots)), slots_per_block):
             sl = slots[s0 : s0 + slots_per_block]
-            rows = slice(r0, r0 + rows_per_block)
-            row_parts.append(_block_baselines(values[rows], history[rows], cal, cfg, sl))
+            row_parts.append(_block_baselines(padded, history, cal, cfg, sl))
         parts.append(row_parts)
-    fields = ("expected", "spread", "model", "other", "other_spread")
     merged = {
         f: np.concatenate(
             [np.concatenate([getattr(b, f) for b in row], axis=1) for row in parts], axis=0
         )
-        for f in fields
+        for f in ("expected", "spread", "model")
     }
     return Baselines(**merged)
+
+
+def other_daytype(
+    grid: FloatArray,
+    cal: GridCalendar,
+    cfg: DetectorConfig,
+    rows: NDArray[np.int64],
+    slots: NDArray[np.int64],
+) -> tuple[FloatArray, FloatArray]:
+    """Median and floored spread of the *other* kind of day (weekday vs off-day) at the
+    same time of day, for the (row, slot) pairs given; NaN where too few samples."""
+    if not cal.slots_per_day or len(rows) == 0:
+        nan = np.full(len(rows), np.nan)
+        return nan, nan
+    unique_slots, slot_of = np.unique(slots, return_inverse=True)
+    index = _daytype_index(cal, cfg, unique_slots, same=False)[slot_of]
+    samples = np.where(index >= 0, grid[rows[:, None], np.maximum(index, 0)], np.nan)
+    other = row_stats(samples)
+    median = np.where(other.valid >= cfg.seasonal_min_points, other.median, np.nan)
+    return median, _floored(other.spread, other.median, cfg)
 
 
 def severity(ratio: FloatArray, cfg: DetectorConfig) -> FloatArray:
@@ -193,13 +223,13 @@ def _significance(
     value: FloatArray, center: FloatArray, spread: FloatArray, cfg: DetectorConfig
 ) -> FloatArray:
     deviation = np.abs(value - center)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.where(deviation > 0, deviation / spread, 0.0)
     return np.clip((z - cfg.z_min) / (cfg.z_full - cfg.z_min), 0.0, 1.0)
 
 
 def _ratio(value: FloatArray, center: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(center > 0, value / center, np.where(value > 0, np.inf, 1.0))
 
 
@@ -237,9 +267,14 @@ def score_points(
     valid = valid_value & has_model
     shifted = (_runs(down, valid) >= cfg.shift_run) | (_runs(up, valid) >= cfg.shift_run)
     # A value that would be normal on the other kind of day (a weekday that looks like a
-    # weekend, a busy Sunday) is a seasonal deviation rather than a drop or a spike.
-    other_score = _score(values, base.other, base.other_spread, cfg)
-    seasonal_only = (base.model != Model.LEVEL) & (other_score < cfg.alert_score)
+    # weekend, a busy Sunday) is a seasonal deviation rather than a drop or a spike. Only
+    # alerting points need the other day-type's statistics.
+    rows, points = np.nonzero(alert & (base.model != Model.LEVEL))
+    other, other_spread = other_daytype(grid, cal, cfg, rows, slots[points])
+    seasonal_only = np.zeros(values.shape, dtype=np.bool_)
+    seasonal_only[rows, points] = (
+        _score(values[rows, points], other, other_spread, cfg) < cfg.alert_score
+    )
     stop = down & (_ratio(values, base.expected) <= cfg.stop_ratio)
 
     reason = np.full(values.shape, Reason.NONE, dtype=np.int8)

@@ -7,12 +7,12 @@ read from it, with the number of valid values per row.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+FloatArray = NDArray[np.floating[Any]]  # float64, or float32 for fleet usage
 
 
 class RowStats(NamedTuple):
@@ -34,9 +34,13 @@ def _quantile_sorted(xs: FloatArray, count: NDArray[np.int64], q: float) -> Floa
 
 
 def row_median(x: FloatArray) -> tuple[FloatArray, NDArray[np.int64]]:
-    """Median and valid count of each row (NaN = missing)."""
+    """Median and valid count of each row (NaN = missing), in the dtype of `x`."""
     count = np.sum(~np.isnan(x), axis=-1).astype(np.int64)
-    return _quantile_sorted(np.sort(x, axis=-1), count, 0.5), count
+    # A C-ordered copy: sorting along a strided axis (what fancy indexing returns) is ~5x
+    # slower than along contiguous rows.
+    xs = np.array(x, order="C")
+    xs.sort(axis=-1)
+    return _quantile_sorted(xs, count, 0.5).astype(x.dtype, copy=False), count
 
 
 def row_stats(x: FloatArray) -> RowStats:

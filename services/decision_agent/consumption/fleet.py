@@ -1,7 +1,9 @@
 """The daily fleet scan: every account at once, same results as `ConsumptionAnalyzer`.
 
 Inputs are column arrays (from a DuckDB/arrow query or anything else); the account index
-of each row is found with one `np.unique`, never a Python loop over accounts.
+of each row is found with one `np.searchsorted`, never a Python loop over accounts. Usage
+rows may name their account by its position in `account_ids` (integer codes, what the
+warehouse loader returns: 36 million account-id strings would cost more than the analysis).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +22,6 @@ from services.decision_agent.consumption.inputs import (
     Agreements,
     Calls,
     FleetInputs,
-    FloatArray,
     IntArray,
     Tickets,
     to_day,
@@ -27,6 +29,9 @@ from services.decision_agent.consumption.inputs import (
 )
 from services.decision_agent.consumption.pipeline import FleetAssessment, assess
 from services.decision_agent.consumption.rule_models import ConsumptionRules
+
+# A column: a numpy array (e.g. `pyarrow.Table.column(...).to_numpy()`) or any sequence.
+Column = Sequence[Any] | NDArray[Any]
 
 
 def _index(
@@ -38,41 +43,63 @@ def _index(
     return position.astype(np.int64), known
 
 
-def _days(values: Sequence[object] | NDArray[np.generic]) -> IntArray:
-    """Days since the epoch from numpy datetime64 / date columns."""
+def _usage_index(
+    accounts: Column, ids: NDArray[np.str_], order: IntArray
+) -> tuple[NDArray[np.integer[Any]], NDArray[np.bool_]]:
+    """Sorted-account index of every usage row, from ids or positions in `account_ids`."""
+    arr = np.asarray(accounts)
+    if arr.size and np.issubdtype(arr.dtype, np.integer):
+        known = (arr >= 0) & (arr < len(order))
+        if np.all(order[1:] > order[:-1]) and known.all():
+            return arr, known  # account_ids already sorted: positions are the index
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order))
+        return rank[np.where(known, arr, 0)], known
+    return _index(ids, np.asarray(arr, dtype=str))
+
+
+def _day_numbers(values: Column) -> NDArray[np.integer[Any]]:
+    """Days since the epoch from datetime64 / date / integer day columns (integers are
+    passed through at their width: the usage column is long, converted chunk by chunk)."""
     arr = np.asarray(values)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr
     if not np.issubdtype(arr.dtype, np.datetime64):
         arr = arr.astype("datetime64[D]")
     return arr.astype("datetime64[D]").astype(np.int64)
+
+
+def _days(values: Column) -> IntArray:
+    return _day_numbers(values).astype(np.int64, copy=False)
 
 
 @dataclass(frozen=True)
 class FleetColumns:
     """Raw columns, one array per warehouse column (e.g. `pyarrow.Table.column(...).to_numpy()`)."""
 
-    account_ids: Sequence[str]
-    customer_class: Sequence[str]  # commit | plg | prospect per account
-    created_at: Sequence[object]  # date/datetime64 per account (NaT = unknown)
-    has_opportunity: Sequence[bool]
-    usage_account: Sequence[str]
-    usage_date: Sequence[object]
-    usage_values: FloatArray  # rows x USAGE_METRICS
-    ticket_account: Sequence[str] = ()
-    ticket_id: Sequence[str] = ()
-    ticket_created: Sequence[object] = ()
-    ticket_priority: Sequence[str] = ()
-    agreement_account: Sequence[str] = ()
-    agreement_id: Sequence[str] = ()
-    agreement_start: Sequence[object] = ()
-    agreement_end: Sequence[object] = ()
-    agreement_amount: Sequence[float] = ()
-    agreement_term_months: Sequence[int] = ()
-    agreement_active: Sequence[bool] = ()
-    call_account: Sequence[str] = ()
-    call_id: Sequence[str] = ()
-    call_start: Sequence[object] = ()
+    account_ids: Column
+    customer_class: Column  # commit | plg | prospect per account
+    created_at: Column  # date/datetime64 per account (NaT = unknown)
+    has_opportunity: Column
+    usage_account: Column  # ids, or positions in `account_ids`
+    usage_date: Column  # date/datetime64, or int days since 1970-01-01
+    usage_values: NDArray[np.floating[Any]]  # rows x USAGE_METRICS
+    ticket_account: Column = ()
+    ticket_id: Column = ()
+    ticket_created: Column = ()
+    ticket_priority: Column = ()
+    agreement_account: Column = ()
+    agreement_id: Column = ()
+    agreement_start: Column = ()
+    agreement_end: Column = ()
+    agreement_amount: Column = ()
+    agreement_term_months: Column = ()
+    agreement_active: Column = ()
+    call_account: Column = ()
+    call_id: Column = ()
+    call_start: Column = ()
 
 
 def fleet_inputs(columns: FleetColumns, as_of: date, rules: ConsumptionRules) -> FleetInputs:
@@ -81,17 +108,15 @@ def fleet_inputs(columns: FleetColumns, as_of: date, rules: ConsumptionRules) ->
     n = len(ids)
     as_of_day = to_day(as_of)
 
-    u_acc, u_ok = _index(ids, np.asarray(columns.usage_account, dtype=str))
-    u_day = _days(columns.usage_date)
-    values = np.asarray(columns.usage_values, dtype=np.float64).reshape(
-        len(u_day), len(USAGE_METRICS)
-    )
-    usage = usage_matrix(u_acc[u_ok], u_day[u_ok], values[u_ok], n, as_of_day, rules.history_days)
+    u_acc, u_ok = _usage_index(columns.usage_account, ids, order)
+    u_day = _day_numbers(columns.usage_date)
+    values = np.asarray(columns.usage_values).reshape(len(u_day), len(USAGE_METRICS))
+    if not u_ok.all():
+        u_acc, u_day, values = u_acc[u_ok], u_day[u_ok], values[u_ok]
+    matrix = usage_matrix(u_acc, u_day, values, n, as_of_day, rules.history_days)
 
     created = np.asarray(columns.created_at, dtype="datetime64[D]")[order]
-    first_use = np.full(n, as_of_day, dtype=np.int64)
-    np.minimum.at(first_use, u_acc[u_ok], u_day[u_ok])
-    since = np.where(np.isnat(created), first_use, created.astype(np.int64))
+    since = np.where(np.isnat(created), matrix.first_use_day, created.astype(np.int64))
 
     t_acc, t_ok = _index(ids, np.asarray(columns.ticket_account, dtype=str))
     high = np.isin(
@@ -110,7 +135,8 @@ def fleet_inputs(columns: FleetColumns, as_of: date, rules: ConsumptionRules) ->
     return FleetInputs(
         account_ids=ids.tolist(),
         as_of_day=as_of_day,
-        usage=usage,
+        usage=matrix.usage,
+        first_col=matrix.first_col,
         customer_class=classes,
         has_opportunity=np.asarray(columns.has_opportunity, dtype=np.bool_)[order],
         tenure_days=(as_of_day - since).astype(np.float64),

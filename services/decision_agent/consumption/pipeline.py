@@ -1,12 +1,17 @@
 """The consumption analysis over arrays of accounts: signals, churn risk, flags, anomalies.
 
 One implementation for both paths: `ConsumptionAnalyzer` runs it on one account (arrays
-with one row), the fleet scan on every account at once. No loop over accounts.
+with one row), the fleet scan on every account at once. No loop over accounts: the usage
+part runs over blocks of `BLOCK_ACCOUNTS` accounts (small temporaries that stay in cache,
+spread over the machine's cores by threads, as numpy releases the GIL), the rest over whole
+columns. Every account's numbers depend on its own row only, so blocks never change them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -24,10 +29,17 @@ from services.decision_agent.consumption.inputs import (
 from services.decision_agent.consumption.rule_models import TREND_CLASSES, ConsumptionRules
 from services.decision_agent.consumption.trends import (
     CLASS_CODE,
+    MONTH_DAYS,
+    MONTHS_KEPT,
     MetricTrends,
+    UsageHistory,
+    concat_trends,
     growth_streak,
     metric_trends,
 )
+
+BLOCK_ACCOUNTS = 4_096  # accounts per usage block (~40 MB of temporaries)
+WORKERS = min(4, os.cpu_count() or 1)
 
 SEVERITY_ORDER: tuple[Severity, ...] = (
     Severity.LOW,
@@ -103,9 +115,44 @@ def trend_index(rules: ConsumptionRules, metric: str) -> int:
     return rules.trend.metrics.index(metric)
 
 
-def _commercials(inputs: FleetInputs, rules: ConsumptionRules, trends: MetricTrends) -> Commercials:
+@dataclass(frozen=True)
+class UsageState:
+    """What the usage says as of one day: trends of the trend metrics, users, active days."""
+
+    trends: MetricTrends
+    max_users: FloatArray  # most active users on a day of the last `recent_days`
+    active_days: IntArray  # days with primary-metric usage in the history
+
+
+def _usage_states(
+    inputs: FleetInputs, rules: ConsumptionRules, accounts: slice, lookbacks: tuple[int, ...]
+) -> list[UsageState]:
+    """Usage states of a block of accounts, `lookback` days before the analysis day each."""
+    metrics = [USAGE_METRICS.index(m) for m in rules.trend.metrics]
+    history = UsageHistory.build(inputs.usage[metrics, accounts], inputs.first_col[accounts])
+    users = inputs.metric("active_users")[accounts]
+    primary = inputs.metric(rules.trend.primary_metric)[accounts] > 0
+    active = np.zeros((primary.shape[0], primary.shape[1] + 1), dtype=np.int32)
+    np.cumsum(primary, axis=1, out=active[:, 1:])
+    states = []
+    for lookback in lookbacks:
+        end = inputs.days - lookback
+        states.append(
+            UsageState(
+                trends=metric_trends(history, end, rules.trend),
+                max_users=users[:, max(end - rules.trend.recent_days, 0) : end]
+                .max(axis=1, initial=0.0)
+                .astype(np.float64),
+                active_days=active[:, end].astype(np.int64),
+            )
+        )
+    return states
+
+
+def _commercials(
+    inputs: FleetInputs, rules: ConsumptionRules, usage: UsageState, as_of: int
+) -> Commercials:
     n = len(inputs.account_ids)
-    as_of = inputs.as_of_day
     sig = rules.signals
     t = inputs.tickets
     recent = (t.day > as_of - sig.ticket_window_days) & (t.day <= as_of) & t.high
@@ -119,15 +166,11 @@ def _commercials(inputs: FleetInputs, rules: ConsumptionRules, trends: MetricTre
     renewal = np.full(n, np.inf)
     ahead = a.active & (a.end_day >= as_of)
     np.minimum.at(renewal, a.account[ahead], (a.end_day[ahead] - as_of).astype(np.float64))
-    cost = trends.recent_total[:, trend_index(rules, "cost_usd")]
+    cost = usage.trends.recent_total[:, trend_index(rules, "cost_usd")]
     with np.errstate(invalid="ignore", divide="ignore"):
         utilization = np.where(monthly > 0, cost / monthly, np.nan)
     c = inputs.calls
     in_window = (c.day > as_of - sig.call_window_days) & (c.day <= as_of)
-    users = inputs.metric("active_users")[:, -rules.trend.recent_days :]
-    max_users = np.nan_to_num(
-        np.nanmax(np.where(np.isnan(users), -np.inf, users), axis=1), neginf=0
-    )
     return Commercials(
         high_tickets=high_tickets,
         monthly_commit=monthly,
@@ -135,13 +178,17 @@ def _commercials(inputs: FleetInputs, rules: ConsumptionRules, trends: MetricTre
         utilization=utilization,
         days_to_renewal=renewal,
         calls=np.bincount(c.account[in_window], minlength=n),
-        max_users=max_users,
-        active_days=np.sum(np.nan_to_num(inputs.metric(rules.trend.primary_metric)) > 0, axis=1),
+        max_users=usage.max_users,
+        active_days=usage.active_days,
     )
 
 
 def _signals(
-    inputs: FleetInputs, rules: ConsumptionRules, trends: MetricTrends, com: Commercials
+    inputs: FleetInputs,
+    rules: ConsumptionRules,
+    trends: MetricTrends,
+    com: Commercials,
+    tenure_days: FloatArray,
 ) -> dict[str, FloatArray]:
     tr = rules.trend
     sig = rules.signals
@@ -163,7 +210,7 @@ def _signals(
         "support_escalation": com.high_tickets >= sig.escalation_ticket_count,
         "high_priority_ticket": com.high_tickets >= 1,
         "active_users_decline": decline[:, users],
-        "single_user": (inputs.tenure_days >= sig.single_user_after_days) & (com.max_users <= 1),
+        "single_user": (tenure_days >= sig.single_user_after_days) & (com.max_users <= 1),
         "few_users": com.max_users < sig.few_users_below,
         "committed_spend_underused": com.has_agreement & (com.utilization < sig.underused_below),
         "spend_decline": decline[:, cost],
@@ -180,11 +227,12 @@ def _signals(
     return {name: np.asarray(value, dtype=np.float64) for name, value in flags.items()}
 
 
-def risk_state(inputs: FleetInputs, rules: ConsumptionRules) -> RiskState:
-    usage = inputs.usage[:, :, [USAGE_METRICS.index(m) for m in rules.trend.metrics]]
-    trends = metric_trends(usage, rules.trend)
-    com = _commercials(inputs, rules, trends)
-    signals = _signals(inputs, rules, trends, com)
+def risk_state(
+    inputs: FleetInputs, rules: ConsumptionRules, usage: UsageState, lookback: int = 0
+) -> RiskState:
+    """Signals and churn risk as of `lookback` days before the analysis day."""
+    com = _commercials(inputs, rules, usage, inputs.as_of_day - lookback)
+    signals = _signals(inputs, rules, usage.trends, com, inputs.tenure_days - lookback)
     total = np.zeros(len(inputs.account_ids))
     factor_points: dict[str, FloatArray] = {}
     for code, class_name in enumerate(CLASS_NAMES):
@@ -200,27 +248,65 @@ def risk_state(inputs: FleetInputs, rules: ConsumptionRules) -> RiskState:
         factor_points[class_name] = points
         total = np.where(inputs.customer_class == code, points.sum(axis=1), total)
     risk = np.clip(np.rint(total), 0, 100).astype(np.int64)
-    return RiskState(trends, com, signals, factor_points, risk)
+    return RiskState(usage.trends, com, signals, factor_points, risk)
 
 
-def shifted(inputs: FleetInputs, days: int) -> FleetInputs:
-    """The same accounts as seen `days` earlier (later usage columns cut off)."""
-    return replace(
-        inputs,
-        as_of_day=inputs.as_of_day - days,
-        usage=inputs.usage[:, : inputs.usage.shape[1] - days],
-        tenure_days=inputs.tenure_days - days,
-    )
-
-
-def _anomalies(inputs: FleetInputs, rules: ConsumptionRules) -> dict[str, Scores]:
+def _anomalies(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) -> dict[str, Scores]:
     cfg = rules.anomalies.detector
-    days = inputs.usage.shape[1]
+    days = inputs.days
     cal = GridCalendar.build(
         inputs.first_day * 86_400, 86_400, days, cfg.holidays, cfg.weekend_days
     )
     start = days - rules.anomalies.recent_days
-    return {m: score_grid(inputs.metric(m), cal, cfg, start) for m in rules.anomalies.metrics}
+    return {
+        m: score_grid(inputs.series(m, accounts), cal, cfg, start) for m in rules.anomalies.metrics
+    }
+
+
+@dataclass(frozen=True)
+class UsageBlock:
+    """The usage part of the analysis for a block of accounts (or all of them)."""
+
+    now: UsageState
+    previous: UsageState
+    anomalies: dict[str, Scores]
+
+
+def _usage_block(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) -> UsageBlock:
+    now, previous = _usage_states(inputs, rules, accounts, (0, rules.escalation_lookback_days))
+    return UsageBlock(now, previous, _anomalies(inputs, rules, accounts))
+
+
+def _merge_states(states: list[UsageState]) -> UsageState:
+    return UsageState(
+        concat_trends([s.trends for s in states]),
+        np.concatenate([s.max_users for s in states]),
+        np.concatenate([s.active_days for s in states]),
+    )
+
+
+def _merge_scores(parts: list[Scores]) -> Scores:
+    return Scores(
+        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Scores)}
+    )
+
+
+def usage_blocks(inputs: FleetInputs, rules: ConsumptionRules) -> UsageBlock:
+    """Usage states (now and at the look-back) and anomaly scores of every account."""
+    if inputs.days - rules.escalation_lookback_days < MONTHS_KEPT * MONTH_DAYS:
+        raise ValueError("history_days too short for the look-back and the monthly trend")
+    n = len(inputs.account_ids)
+    blocks = [slice(k, min(k + BLOCK_ACCOUNTS, n)) for k in range(0, max(n, 1), BLOCK_ACCOUNTS)]
+    if len(blocks) > 1 and WORKERS > 1:
+        with ThreadPoolExecutor(WORKERS) as pool:
+            parts = list(pool.map(lambda b: _usage_block(inputs, rules, b), blocks))
+    else:
+        parts = [_usage_block(inputs, rules, b) for b in blocks]
+    return UsageBlock(
+        _merge_states([p.now for p in parts]),
+        _merge_states([p.previous for p in parts]),
+        {m: _merge_scores([p.anomalies[m] for p in parts]) for m in rules.anomalies.metrics},
+    )
 
 
 def _severity(name: str, rules: ConsumptionRules, n: int) -> IntArray:
@@ -230,8 +316,9 @@ def _severity(name: str, rules: ConsumptionRules, n: int) -> IntArray:
 def assess(inputs: FleetInputs, rules: ConsumptionRules) -> FleetAssessment:
     """Everything the consumption agent concludes, for every account in `inputs`."""
     n = len(inputs.account_ids)
-    now = risk_state(inputs, rules)
-    previous = risk_state(shifted(inputs, rules.escalation_lookback_days), rules)
+    usage = usage_blocks(inputs, rules)
+    now = risk_state(inputs, rules, usage.now)
+    previous = risk_state(inputs, rules, usage.previous, rules.escalation_lookback_days)
     escalate = (now.risk > rules.escalation_above) | (
         now.risk - previous.risk >= rules.escalation_rise
     )
@@ -240,7 +327,7 @@ def assess(inputs: FleetInputs, rules: ConsumptionRules) -> FleetAssessment:
     q = trend_index(rules, tr.primary_metric)
     cost = trend_index(rules, "cost_usd")
     q_class = trends.trend_class[:, q]
-    anomalies = _anomalies(inputs, rules)
+    anomalies = usage.anomalies
     alert = np.zeros(n, dtype=np.bool_)
     top = np.zeros(n)
     for scores in anomalies.values():

@@ -1,12 +1,19 @@
-"""Usage trend classes, month-over-month growth and monthly totals (vectorized)."""
+"""Usage trend classes, month-over-month growth and monthly totals (vectorized).
+
+Every window the analysis reads (last 30 days, the 90 before, four 30-day months) is a
+difference of two prefix sums, so one cumulative sum per metric serves the analysis day and
+the escalation look-back (`end` = the day after the last column of the state).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from itertools import pairwise
 
 import numpy as np
+from numpy.typing import NDArray
 
-from services.decision_agent.consumption.inputs import FloatArray, IntArray
+from services.decision_agent.consumption.inputs import FloatArray, IntArray, UsageArray
 from services.decision_agent.consumption.rule_models import TREND_CLASSES, TrendRules
 
 MONTH_DAYS = 30
@@ -28,31 +35,69 @@ class MetricTrends:
     months: FloatArray
 
 
-def _mean(block: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
-    days = np.sum(~np.isnan(block), axis=1)
-    total = np.nansum(block, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total, np.where(days > 0, total / np.maximum(days, 1), 0.0), days
+def concat_trends(parts: list[MetricTrends]) -> MetricTrends:
+    """Blocks of accounts, in order, as one `MetricTrends`."""
+    return MetricTrends(
+        **{
+            f.name: np.concatenate([getattr(p, f.name) for p in parts])
+            for f in fields(MetricTrends)
+        }
+    )
 
 
-def metric_trends(usage: FloatArray, rules: TrendRules) -> MetricTrends:
-    """`usage`: accounts x days x metrics (NaN = before the account existed)."""
-    n_days = usage.shape[1]
-    recent = usage[:, n_days - rules.recent_days :]
-    prior = usage[
-        :, max(0, n_days - rules.recent_days - rules.prior_days) : n_days - rules.recent_days
-    ]
-    recent_total, recent_mean, _ = _mean(recent)
-    prior_total, prior_mean, prior_days = _mean(prior)
+@dataclass(frozen=True)
+class UsageHistory:
+    """Prefix sums and last-use days of a block of accounts (metrics x accounts x days)."""
+
+    cumulative: FloatArray  # metrics x accounts x (days + 1); [..., t] = sum of days < t
+    last_use: NDArray[np.int16]  # metrics x accounts x days: last column <= t with usage, -1
+    first_col: IntArray  # accounts: first column the account existed
+
+    @classmethod
+    def build(cls, usage: UsageArray, first_col: IntArray) -> UsageHistory:
+        """`usage`: 0 before `first_col` (see `inputs.usage_matrix`)."""
+        metrics, accounts, days = usage.shape
+
+        cumulative = np.zeros((metrics, accounts, days + 1))
+        np.cumsum(usage, axis=2, dtype=np.float64, out=cumulative[:, :, 1:])
+        columns = np.arange(days, dtype=np.int16)
+        last_use = np.where(usage > 0, columns, np.int16(-1))
+        np.maximum.accumulate(last_use, axis=2, out=last_use)
+        return cls(cumulative, last_use, first_col)
+
+    def total(self, start: int, end: int) -> FloatArray:
+        """accounts x metrics: sum of columns start..end-1 (start clipped at 0)."""
+        start = max(start, 0)
+        return (self.cumulative[:, :, end] - self.cumulative[:, :, start]).T
+
+    def days(self, start: int, end: int) -> IntArray:
+        """accounts: days of start..end-1 on which the account existed."""
+        return np.clip(end - np.maximum(max(start, 0), self.first_col), 0, None)
+
+
+def _mean(total: FloatArray, days: IntArray) -> FloatArray:
+    return np.where(days > 0, total / np.maximum(days, 1), 0.0)
+
+
+def metric_trends(history: UsageHistory, end: int, rules: TrendRules) -> MetricTrends:
+    """Trends of every metric of `history` as seen on column `end - 1`."""
+    recent_start = end - rules.recent_days
+    prior_start = recent_start - rules.prior_days
+    recent_total = history.total(recent_start, end)
+    prior_total = history.total(prior_start, recent_start)
+    recent_days = history.days(recent_start, end)[:, None]
+    prior_days = np.broadcast_to(
+        history.days(prior_start, recent_start)[:, None], prior_total.shape
+    ).astype(np.int64)
+    recent_mean = _mean(recent_total, recent_days)
+    prior_mean = _mean(prior_total, prior_days)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(
             prior_mean > 0, recent_mean / prior_mean, np.where(recent_mean > 0, np.inf, np.nan)
         )
-    used = np.nan_to_num(usage) > 0
-    any_use = used.any(axis=1)
-    last_use = n_days - 1 - np.argmax(used[:, ::-1], axis=1)
-    existing = np.sum(~np.isnan(usage), axis=1)
-    idle = np.where(any_use, n_days - 1 - last_use, existing)
+    last_use = history.last_use[:, :, end - 1].T.astype(np.int64)
+    existing = history.days(0, end)[:, None]
+    idle = np.where(last_use >= 0, end - 1 - last_use, existing)
 
     inactive = idle >= rules.idle_days
     conditions = [
@@ -69,9 +114,8 @@ def metric_trends(usage: FloatArray, rules: TrendRules) -> MetricTrends:
         conditions, [CLASS_CODE[n] for n in names], default=CLASS_CODE["Stable"]
     ).astype(np.int64)
 
-    tail = np.nan_to_num(usage[:, n_days - MONTHS_KEPT * MONTH_DAYS :])
-    months = tail.reshape(usage.shape[0], MONTHS_KEPT, MONTH_DAYS, usage.shape[2]).sum(axis=2)
-    months = np.moveaxis(months, 1, 2)
+    bounds = [end - MONTH_DAYS * k for k in range(MONTHS_KEPT, -1, -1)]
+    months = np.stack([history.total(a, b) for a, b in pairwise(bounds)], axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         mom = np.where(months[..., -2] > 0, months[..., -1] / months[..., -2] - 1, np.nan)
     return MetricTrends(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 
 from contracts.analysis import AnalysisResults
 from contracts.common import Priority
-from contracts.dataset import CustomerClass, PreliminaryFinding
+from contracts.dataset import CustomerClass, Dataset, PreliminaryFinding
 from services.common.settings import PROJECT_ROOT
+from services.decision_agent.consumption import pipeline
 from services.decision_agent.consumption.analyzer import (
     ConsumptionAnalyzer,
     load_consumption_rules,
@@ -142,8 +144,8 @@ def test_data_gap_lowers_confidence(rules: ConsumptionRules) -> None:
     assert "no billing events" in gapped.summary
 
 
-def test_fleet_equals_per_account(rules: ConsumptionRules) -> None:
-    datasets = portfolio() + [
+def _mixed_fleet() -> list[Dataset]:
+    return portfolio() + [
         dataset(
             f"acc-x{k}",
             list(CustomerClass)[k % 3],
@@ -155,6 +157,15 @@ def test_fleet_equals_per_account(rules: ConsumptionRules) -> None:
         )
         for k in range(24)
     ]
+
+
+@pytest.mark.parametrize("block_accounts", [4096, 5])
+def test_fleet_equals_per_account(
+    rules: ConsumptionRules, monkeypatch: pytest.MonkeyPatch, block_accounts: int
+) -> None:
+    """Also with blocks of 5 accounts (several blocks, scored by parallel threads)."""
+    monkeypatch.setattr(pipeline, "BLOCK_ACCOUNTS", block_accounts)
+    datasets = _mixed_fleet()
     fleet = analyze_fleet(columns(datasets), AS_OF, rules)
     analyzer = ConsumptionAnalyzer(rules)
     index = {a: k for k, a in enumerate(fleet.inputs.account_ids)}
@@ -174,6 +185,28 @@ def test_fleet_equals_per_account(rules: ConsumptionRules) -> None:
             np.testing.assert_array_equal(scores.reason[k], alone.anomalies[metric].reason[0])
     classes = {TREND_CLASSES[c] for c in fleet.now.trends.trend_class[:, 0]}
     assert {"Stable", "Declining", "Complete stop", "Growing", "Spike"} <= classes
+
+
+def test_usage_rows_by_account_position_equal_rows_by_id(rules: ConsumptionRules) -> None:
+    """The warehouse loader's form (integer account positions, day numbers, float32, rows
+    in any order) gives the same assessment as account-id strings and dates."""
+    datasets = _mixed_fleet()[::-1]  # account_ids not sorted: positions must be re-ranked
+    by_id = columns(datasets)
+    position = {a: k for k, a in enumerate(by_id.account_ids)}
+    shuffle = np.random.default_rng(3).permutation(len(by_id.usage_date))
+    by_position = replace(
+        by_id,
+        usage_account=np.array([position[a] for a in by_id.usage_account], np.int32)[shuffle],
+        usage_date=np.asarray(by_id.usage_date, "datetime64[D]").astype(np.int32)[shuffle],
+        usage_values=np.asarray(by_id.usage_values, np.float32)[shuffle],
+    )
+    a = analyze_fleet(by_id, AS_OF, rules)
+    b = analyze_fleet(by_position, AS_OF, rules)
+    assert a.inputs.account_ids == b.inputs.account_ids
+    np.testing.assert_array_equal(a.inputs.usage, b.inputs.usage)
+    np.testing.assert_array_equal(a.risk, b.risk)
+    np.testing.assert_array_equal(a.previous.risk, b.previous.risk)
+    assert all(np.array_equal(a.flags[c], b.flags[c]) for c in a.flags)
 
 
 def test_rule_file_problems_name_file_and_line(tmp_path: Path) -> None:
