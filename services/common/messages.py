@@ -74,8 +74,11 @@ def decode_json(value: bytes | None) -> object:
 def decode_envelope(value: bytes | None, *, expected_target: str | None = None) -> Envelope:
     raw = decode_json(value)
     if isinstance(raw, dict):
-        version = (raw.get("metadata") or {}).get("version")
-        if version is not None and version not in SUPPORTED_VERSIONS:
+        # Any JSON may arrive here (a list as metadata, a list as version): only a
+        # PermanentError may leave, else the record would be re-read forever.
+        metadata = raw.get("metadata")
+        version = metadata.get("version") if isinstance(metadata, dict) else None
+        if version is not None and not _is_supported(version):
             raise PermanentError(
                 f"contract version {version!r} is not supported "
                 f"(supported: {sorted(SUPPORTED_VERSIONS)})",
@@ -94,6 +97,10 @@ def decode_envelope(value: bytes | None, *, expected_target: str | None = None) 
             code="WRONG_TARGET",
         )
     return envelope
+
+
+def _is_supported(version: object) -> bool:
+    return isinstance(version, int | float | str) and version in SUPPORTED_VERSIONS
 
 
 def decode_payload(envelope: Envelope, model: type[M]) -> M:
