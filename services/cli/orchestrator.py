@@ -55,6 +55,9 @@ class LocalStack:
         self.ports = ports or {name: DEFAULT_PORTS[name] for name in SERVICES}
         self.extra_env = env or {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # Extra replicas of a service ("decision_agent#2"): same consumer group, own port.
+        self.replicas: dict[str, subprocess.Popen[bytes]] = {}
+        self.replica_ports: dict[str, int] = {}
 
     def ensure_warehouse(self, accounts: int = 50) -> Path:
         path = self.settings.resolved_warehouse_path
@@ -91,21 +94,35 @@ class LocalStack:
 
     def start_one(self, name: str) -> None:
         """(Re)start one service, e.g. after it was killed."""
+        self.processes[name] = self._spawn(name, self.ports[name], f"{name}.log")
+
+    def start_replica(self, name: str, index: int, port: int) -> str:
+        """(Re)start replica `index` of service `name` on HTTP port `port`: one more process
+        in the service's consumer group, so the group shares the topic's partitions.
+        Returns its key in `replicas` ("<name>#<index>")."""
+        key = f"{name}#{index}"
+        self.replica_ports[key] = port
+        self.replicas[key] = self._spawn(name, port, f"{name}-{index}.log")
+        return key
+
+    def _spawn(self, name: str, port: int, log_name: str) -> subprocess.Popen[bytes]:
         env = {**child_env(self.settings), **self.extra_env}
-        log = (self.log_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / log_name).open("ab")
+        return subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
-            env={**env, "REVOPS_HTTP_PORT": str(self.ports[name])},
+            env={**env, "REVOPS_HTTP_PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=PROJECT_ROOT,
         )
 
     def stop(self) -> None:
-        for proc in self.processes.values():
+        every = {**self.processes, **self.replicas}
+        for proc in every.values():
             if proc.poll() is None:
                 proc.terminate()
-        for name, proc in self.processes.items():
+        for name, proc in every.items():
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

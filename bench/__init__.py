@@ -1,0 +1,1 @@
+"""End-to-end benchmark, fault injection and the per-area benchmarks."""
