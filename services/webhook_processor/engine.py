@@ -232,11 +232,15 @@ class DeliveryEngine:
         if job.delivery_mode != DeliveryMode.IMMEDIATE and supports_digest(d.config):
             if self.log.queue_digest(job):
                 self._count(d.name, d.channel, "queued")
-                await self._publish(
-                    self._result(
-                        job, ActionStatus.QUEUED, 0, response={"digest": job.delivery_mode.value}
-                    )
+            # Published on every (re)delivery of the job, not only the first: a crash
+            # between queueing and the result's acknowledgement must not lose the "queued"
+            # result (the flow would wait for it forever); the result's idempotency key
+            # makes a repeat harmless downstream.
+            await self._publish(
+                self._result(
+                    job, ActionStatus.QUEUED, 0, response={"digest": job.delivery_mode.value}
                 )
+            )
             return
         if self.log.add_job(job):
             metrics.DELIVERY_PENDING.labels(d.name).inc()
