@@ -74,19 +74,29 @@ async def read_dead_letters(
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
-        pending = {tp for tp in tps if await consumer.position(tp) < end[tp]}
-        found: list[DeadLetter] = []
+        start = {tp: await consumer.position(tp) for tp in tps}
+        # Progress is tracked by the offsets actually seen, not by the consumer's position:
+        # under load a fetch issued before the seek can move the position past records that
+        # were never returned; such a gap is read again instead of silently skipped.
+        next_offset = dict(start)
+        pending = {tp for tp in tps if next_offset[tp] < end[tp]}
+        found: dict[tuple[TopicPartition, int], DeadLetter] = {}
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
             batch = await consumer.getmany(*pending, timeout_ms=500)
             for tp, records in batch.items():
-                found.extend(_dead_letter(r) for r in records if r.offset < end[tp])
+                for r in records:
+                    if next_offset[tp] <= r.offset < end[tp]:
+                        found[(tp, r.offset)] = _dead_letter(r)
+                        next_offset[tp] = r.offset + 1
             for tp in list(pending):
-                if await consumer.position(tp) >= end[tp]:
+                if next_offset[tp] >= end[tp]:
                     pending.discard(tp)
+                elif await consumer.position(tp) > next_offset[tp]:
+                    consumer.seek(tp, next_offset[tp])
         if pending:
             raise TimeoutError(f"could not read {len(pending)} DLQ partition(s) in {timeout_s} s")
-        return found
+        return [found[k] for k in sorted(found, key=lambda k: (k[0].topic, k[0].partition, k[1]))]
     finally:
         await consumer.stop()
 
