@@ -91,7 +91,7 @@ class ServiceRuntime:
     ) -> None:
         self.name = name
         self.settings = settings
-        self.group_id = f"revops.{name}"
+        self.group_id = f"{settings.consumer_group_prefix}.{name}"
         self.policy = RetryPolicy(
             max_attempts=settings.max_attempts,
             initial_delay_s=settings.retry_initial_delay_s,

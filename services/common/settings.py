@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
     topic_partitions: int = 6
+    # Consumer groups are `<prefix>.<service>`; two stacks sharing a cluster use two prefixes.
+    consumer_group_prefix: str = "revops"
     topics: TopicNames = Field(default_factory=TopicNames)
 
     var_dir: Path = PROJECT_ROOT / "var"

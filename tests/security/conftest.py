@@ -152,6 +152,7 @@ def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "REVOPS_VAR_DIR": str(var_dir),
             "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "REVOPS_RETRY_INITIAL_DELAY_S": "0.05",
+            "REVOPS_CONSUMER_GROUP_PREFIX": "revops-security-tests",
             "REVOPS_WEBHOOKS_FILE": str(webhooks),
             "REVOPS_SLACK_REVOPS_WEBHOOK_URL": f"{slack}/{values['slack_revops_token']}",
             "REVOPS_SLACK_CS_WEBHOOK_URL": f"{slack}/{values['slack_cs_token']}",
