@@ -1,11 +1,15 @@
 """Benchmark: fleet consumption analysis and the anomaly detector vs an STL detector.
 
-Run: .venv/bin/python bench/bench_consumption.py [--accounts 10000 100000] [--warehouse ...]
+Run: .venv/bin/python bench/bench_consumption.py [--accounts 10000 100000]
+     [--warehouse 10000 100000]
 
 Fleet lines: `analyze_fleet` on warehouse-shaped columns, 365 usage rows per account
 (account codes, int days, float32 values: what `fleet_columns_from_warehouse` returns); the
 analysis itself reads the last `history_days` of them. Each size runs in a fresh process so
 its peak RSS is its own; "analysis +X MB" is the peak above the RSS with the inputs loaded.
+Warehouse lines: `fleet_columns_from_warehouse` + `analyze_fleet` on a DuckDB warehouse made
+by the data agent's `seed_warehouse` (seed 7, 365 days), cached as
+var/bench/consumption_<accounts>.duckdb and reused.
 """
 
 from __future__ import annotations
@@ -106,6 +110,43 @@ def bench_fleet(accounts: int) -> None:
     assert len(USAGE_METRICS) == columns.usage_values.shape[1]
 
 
+def warehouse_path(accounts: int) -> Path:
+    """A seeded warehouse of `accounts` x 365 days, generated once and reused."""
+    path = ROOT / "var" / "bench" / f"consumption_{accounts}.duckdb"
+    if not path.exists():
+        from services.data_agent.warehouse.generator.seed import seed_warehouse
+
+        start = time.perf_counter()
+        seed_warehouse(path, accounts=accounts, days=DAYS, seed=7, as_of=AS_OF)
+        print(f"  (seeded {path.name} in {time.perf_counter() - start:.0f} s)", flush=True)
+    return path
+
+
+def bench_warehouse_fleet(accounts: int) -> None:
+    """Load every account's inputs from the DuckDB warehouse, then analyze the fleet."""
+    from services.data_agent.warehouse import DuckDBWarehouse
+    from services.decision_agent.consumption.warehouse_loader import (
+        fleet_columns_from_warehouse,
+    )
+
+    rules = load_consumption_rules(RULES_DIR)
+    path = warehouse_path(accounts)
+    base = rss_mb()
+    with DuckDBWarehouse(path) as warehouse:
+        start = time.perf_counter()
+        columns = fleet_columns_from_warehouse(warehouse, AS_OF, rules)
+        loaded = time.perf_counter() - start
+        result = analyze_fleet(columns, AS_OF, rules)
+        total = time.perf_counter() - start
+    flagged = int(np.any(np.stack(list(result.flags.values())), axis=0).sum())
+    print(
+        f"fleet from the warehouse {accounts:>7,} accounts x {DAYS} days: {total:6.2f} s "
+        f"(load {loaded:.2f} s + analysis {total - loaded:.2f} s), {flagged:,} flagged; "
+        f"peak RSS {peak_rss_mb():,.0f} MB (+{peak_rss_mb() - base:,.0f} MB)",
+        flush=True,
+    )
+
+
 def _child(*args: str) -> None:
     subprocess.run([sys.executable, __file__, *args], check=True, cwd=ROOT)
 
@@ -150,14 +191,21 @@ def bench_detector(series_count: int = 200, length: int = 365) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--warehouse", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--one-fleet", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--one-warehouse", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_fleet:
         bench_fleet(args.one_fleet)
         return
+    if args.one_warehouse:
+        bench_warehouse_fleet(args.one_warehouse)
+        return
     bench_detector()
     for accounts in args.accounts:
         _child("--one-fleet", str(accounts))
+    for accounts in args.warehouse:
+        _child("--one-warehouse", str(accounts))
 
 
 if __name__ == "__main__":

@@ -86,6 +86,9 @@ class FleetColumns:
     usage_account: Column  # ids, or positions in `account_ids`
     usage_date: Column  # date/datetime64, or int days since 1970-01-01
     usage_values: NDArray[np.floating[Any]]  # rows x USAGE_METRICS
+    # Per account, its first usage day when the usage rows given start later (e.g. only the
+    # analysis window was read); NaT/None = no usage. Default: taken from the rows.
+    first_usage: Column = ()
     ticket_account: Column = ()
     ticket_id: Column = ()
     ticket_created: Column = ()
@@ -116,7 +119,13 @@ def fleet_inputs(columns: FleetColumns, as_of: date, rules: ConsumptionRules) ->
     matrix = usage_matrix(u_acc, u_day, values, n, as_of_day, rules.history_days)
 
     created = np.asarray(columns.created_at, dtype="datetime64[D]")[order]
-    since = np.where(np.isnat(created), matrix.first_use_day, created.astype(np.int64))
+    first_use, first_col = matrix.first_use_day, matrix.first_col
+    if len(columns.first_usage):
+        given = np.asarray(columns.first_usage, dtype="datetime64[D]")[order]
+        known = ~np.isnat(given)
+        first_use = np.where(known, np.minimum(given.astype(np.int64), as_of_day), as_of_day)
+        first_col = np.where(known & (first_use < as_of_day - rules.history_days + 1), 0, first_col)
+    since = np.where(np.isnat(created), first_use, created.astype(np.int64))
 
     t_acc, t_ok = _index(ids, np.asarray(columns.ticket_account, dtype=str))
     high = np.isin(
@@ -136,7 +145,7 @@ def fleet_inputs(columns: FleetColumns, as_of: date, rules: ConsumptionRules) ->
         account_ids=ids.tolist(),
         as_of_day=as_of_day,
         usage=matrix.usage,
-        first_col=matrix.first_col,
+        first_col=first_col,
         customer_class=classes,
         has_opportunity=np.asarray(columns.has_opportunity, dtype=np.bool_)[order],
         tenure_days=(as_of_day - since).astype(np.float64),

@@ -156,12 +156,13 @@ def usage_matrix(
         cell = acc[rows] * days + column[rows]
         np.minimum.at(first, acc[rows], column[rows])
         chunk = values[part]
-        clean = np.array(chunk if isinstance(rows, slice) else np.take(chunk, rows, axis=0))
-        np.fmax(clean, 0, out=clean)  # fmax: NaN -> 0 too
+        picked = chunk[rows] if isinstance(rows, slice) else np.take(chunk, rows, axis=0)
+        # fmax: negative and NaN -> 0
         if len(cell) and cell[-1] - cell[0] == len(cell) - 1 and np.all(np.diff(cell) == 1):
-            usage[:, cell[0] : cell[-1] + 1] = clean.T  # rows in (account, day) order, no gap
+            # rows in (account, day) order without a gap: one block, written in place
+            np.fmax(picked.T, 0, out=usage[:, cell[0] : cell[-1] + 1], casting="same_kind")
         else:
-            columns = np.ascontiguousarray(clean.T)
+            columns = np.fmax(picked.T, 0).astype(USAGE_DTYPE)
             for m in range(metrics):
                 usage[m, cell] = columns[m]
     return UsageMatrix(usage.reshape(metrics, n_accounts, days), first, first_use)
