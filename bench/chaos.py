@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import sys
@@ -50,7 +51,8 @@ class ChaosPlan:
     seed: int = 7
     first_fault_at: float = 0.2  # fraction of flows completed
     last_fault_at: float = 0.85
-    drain_timeout_s: float = 1800.0
+    drain_timeout_s: float = 7200.0
+    stall_timeout_s: float = 120.0  # after every fault: no flow completes for this long
 
 
 @dataclass
@@ -139,6 +141,7 @@ class ChaosRun:
         self.report = ChaosReport(plan, schedule(plan))
         self.started = time.monotonic()
         self._background: list[asyncio.Task[None]] = []
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.started, 2)
@@ -178,10 +181,13 @@ class ChaosRun:
         fault.recovered_s = 0.0
 
     async def _fire(self, fault: Fault) -> None:
-        fault.fired_at = self.elapsed()
-        self.log(f"[{fault.fired_at:7.1f}s] {fault.kind} {fault.target}")
-        action = {"kill": self._kill, "broker": self._restart_broker, "outage": self._outage}
-        await action[fault.kind](fault)
+        # One fault per target at a time: a service is killed again only once its previous
+        # restart is ready (else the kill would only interrupt its start-up).
+        async with self._locks.setdefault(fault.target, asyncio.Lock()):
+            fault.fired_at = self.elapsed()
+            self.log(f"[{fault.fired_at:7.1f}s] {fault.kind} {fault.target}")
+            action = {"kill": self._kill, "broker": self._restart_broker, "outage": self._outage}
+            await action[fault.kind](fault)
 
     async def run(self) -> ChaosReport:
         plan = self.plan
@@ -194,7 +200,8 @@ class ChaosRun:
         await publisher.start()
         publishing = asyncio.create_task(publisher.send_at_rate(triggers, plan.rate))
         pending = [f for f in self.report.faults if f.kind != "broker" or self.broker]
-        last_log = 0.0
+        last_log = last_progress_at = 0.0
+        last_done = -1
         deadline = time.monotonic() + plan.drain_timeout_s
         try:
             while time.monotonic() < deadline:
@@ -202,15 +209,17 @@ class ChaosRun:
                 progress = done / len(wanted)
                 while pending and progress >= pending[0].at_progress:
                     fault = pending.pop(0)
-                    # Faults of one kind run one at a time; a kill waits for readiness.
-                    if fault.kind == "outage":
-                        self._background.append(asyncio.create_task(self._fire(fault)))
-                    else:
-                        await self._fire(fault)
+                    self._background.append(asyncio.create_task(self._fire(fault)))
+                if done != last_done:
+                    last_done, last_progress_at = done, time.monotonic()
                 if time.monotonic() - last_log > 10:
                     last_log = time.monotonic()
                     self.log(f"[{self.elapsed():7.1f}s] flows {done}/{len(wanted)}")
-                if done == len(wanted) and not pending and publishing.done():
+                faults_done = not pending and all(t.done() for t in self._background)
+                if done == len(wanted) and faults_done and publishing.done():
+                    break
+                if faults_done and time.monotonic() - last_progress_at > plan.stall_timeout_s:
+                    self.log(f"no flow completed for {plan.stall_timeout_s:.0f} s: auditing")
                     break
                 await asyncio.sleep(0.2)
             await asyncio.gather(*self._background)
@@ -285,6 +294,10 @@ def run_chaos(
         return asyncio.run(ChaosRun(p, broker, plan, log).run())
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--triggers", type=int, default=10_000)
@@ -295,7 +308,7 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = parser.parse_args()
-    import os
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the services and the broker on TERM
 
     bootstrap = os.environ.get("REVOPS_KAFKA_BOOTSTRAP_SERVERS")
     plan = ChaosPlan(

@@ -1,0 +1,195 @@
+"""The runtime's own cost per message, measured in-process: what every service pays on top
+of its handler (parse + validate the envelope, verify its signature, idempotency look-up
+and mark, sign + produce the output and wait for Kafka's acknowledgement).
+
+Pieces are timed one by one on realistic records (a signed ActionResult envelope, as the
+execution agent consumes), then the whole `ServiceRuntime._process_batch` is timed with a
+trivial handler that forwards each record, against the real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from contracts import ActionResult, AgentName
+from contracts.actions import ActionStatus, ActionType, Channel
+from services.common.envelope_security import EnvelopeSecurity
+from services.common.idempotency import IdempotencyStore
+from services.common.messages import encode, envelope_parser, make_envelope
+from services.common.records import Outgoing, Parsed, Record
+from services.common.runtime import ServiceRuntime, Subscription
+from services.common.settings import Settings, TopicNames
+from services.common.topics import ensure_topics
+
+CONSUMER = AgentName.EXECUTION_AGENT.value
+PRODUCER = AgentName.WEBHOOK_PROCESSOR.value
+
+
+def _result(i: int) -> ActionResult:
+    return ActionResult(
+        action_id=f"act-{i}",
+        request_id=f"req-{i}",
+        based_on="ins-1",
+        type=ActionType.NOTIFICATION,
+        channel=Channel.SLACK,
+        destination="slack_revops_alerts",
+        target="https://hooks.slack.com/services/X",
+        status=ActionStatus.SUCCESS,
+        attempts=1,
+        response_code=200,
+        response={"ok": True},
+        latency_ms=3.2,
+    )
+
+
+def _records(settings: Settings, count: int, offset0: int = 0) -> list[ConsumerRecord[Any, Any]]:
+    signer = EnvelopeSecurity(PRODUCER, settings)
+    topic = settings.topics.action_results
+    out = []
+    for i in range(count):
+        res = _result(offset0 + i)
+        env = make_envelope(
+            res,
+            request_id=res.request_id,
+            flow_id="flow-1",
+            correlation_id=res.request_id,
+            source=PRODUCER,
+            target=CONSUMER,
+            stage=f"result:{res.action_id}",
+        )
+        value = encode(env)
+        headers = signer.sign(Outgoing(topic, res.action_id, env, audience=CONSUMER), value)
+        hdrs = [(k, v.encode()) for k, v in headers.items()]
+        out.append(
+            ConsumerRecord(
+                topic,
+                0,
+                offset0 + i,
+                int(time.time() * 1000),
+                0,
+                res.action_id.encode(),
+                value,
+                None,
+                len(res.action_id),
+                len(value),
+                hdrs,
+            )
+        )
+    return out
+
+
+def _per_message_us(fn: Callable[[], object], count: int) -> float:
+    started = time.perf_counter()
+    fn()
+    return round((time.perf_counter() - started) / count * 1e6, 1)
+
+
+def _settings(bootstrap: str, state: Path) -> Settings:
+    prefix = f"overhead.{uuid.uuid4().hex[:8]}"
+    topics = TopicNames(
+        **{
+            f: f"{prefix}.{f}"
+            for f in ("triggers", "datasets", "decisions", "actions", "action_results")
+        },
+        flow_results=f"{prefix}.flow_results",
+    )
+    return Settings(kafka_bootstrap_servers=bootstrap, var_dir=state, topics=topics)
+
+
+async def measure(bootstrap: str, count: int = 2000, batch: int = 500) -> dict[str, float]:
+    """Microseconds per message for each piece, and for the whole batch path."""
+    work = Path(tempfile.mkdtemp(prefix="revops-overhead-"))
+    settings = _settings(bootstrap, work)
+    await ensure_topics(settings)
+    records = _records(settings, count)
+    plain = [
+        Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers), r.timestamp)
+        for r in records
+    ]
+    parse = envelope_parser(ActionResult, CONSUMER)
+    figures: dict[str, float] = {}
+    figures["parse_validate_us"] = _per_message_us(lambda: [parse(r) for r in plain], count)
+    verifier = EnvelopeSecurity(CONSUMER, settings)
+    figures["verify_signature_us"] = _per_message_us(
+        lambda: [verifier.verify(r) for r in plain], count
+    )
+    store = IdempotencyStore(work / "idem.db")
+    keys = [f"k-{i}" for i in range(count)]
+
+    def idempotency() -> None:
+        for start in range(0, count, batch):
+            chunk = keys[start : start + batch]
+            store.already_processed("bench", chunk)
+            store.mark_processed("bench", chunk)
+
+    figures["idempotency_check_and_mark_us"] = _per_message_us(idempotency, count)
+    parsed = [parse(r) for r in plain]
+    outs = [
+        Outgoing(settings.topics.flow_results, p.body.action_id, p.envelope, audience=None)
+        for p in parsed
+    ]
+    figures["sign_us"] = _per_message_us(
+        lambda: [
+            verifier.sign(Outgoing(o.topic, o.key, o.message, audience=PRODUCER), encode(o.message))
+            for o in outs
+        ],
+        count,
+    )
+
+    runtime = ServiceRuntime(CONSUMER, settings, http_port=None)
+    await runtime.broker.start()
+    try:
+        started = time.perf_counter()
+        for start in range(0, count, batch):
+            await runtime.publish(outs[start : start + batch])
+        figures["produce_and_ack_us"] = round((time.perf_counter() - started) / count * 1e6, 1)
+
+        async def forward(item: Parsed, record: Record) -> list[Outgoing]:
+            return [
+                Outgoing(
+                    settings.topics.flow_results,
+                    item.body.action_id,
+                    item.envelope,
+                    audience=AgentName.FLOW_OUTPUT.value,
+                )
+            ]
+
+        sub = Subscription(settings.topics.action_results, parse, forward)
+        fresh = _records(settings, count, offset0=count)  # new jti and keys: not duplicates
+        started = time.perf_counter()
+        for start in range(0, count, batch):
+            await runtime._process_batch(sub, tuple(fresh[start : start + batch]))
+        figures["process_batch_total_us"] = round((time.perf_counter() - started) / count * 1e6, 1)
+        started = time.perf_counter()
+        for start in range(0, count, batch):  # the same records again: all duplicates
+            await runtime._process_batch(sub, tuple(fresh[start : start + batch]))
+        figures["process_batch_duplicate_us"] = round(
+            (time.perf_counter() - started) / count * 1e6, 1
+        )
+    finally:
+        await runtime.broker.stop()
+        runtime.idempotency.close()
+    figures["messages"] = count
+    figures["batch"] = batch
+    return figures
+
+
+if __name__ == "__main__":
+    import json
+    import os
+
+    print(
+        json.dumps(
+            asyncio.run(
+                measure(os.environ.get("REVOPS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
+            )
+        )
+    )

@@ -1,0 +1,335 @@
+"""`make bench`: the whole pipeline under load on this machine, plus every area benchmark.
+
+    .venv/bin/python -m bench.run_all [--full] [--profile] [--skip-areas]
+
+Every service runs as its own process against the local broker (`deploy/kafka/kafka.sh up`
+on the default port, or REVOPS_KAFKA_BOOTSTRAP_SERVERS), the loopback sink stands in for
+every webhook destination, and the run gets topics of its own. Measured:
+  - sustained end-to-end throughput (flows/s) of a deal-quality / consumption mix,
+  - latency p50/p95/p99 (trigger publish -> flow output) at 10/50/90 % of it and at
+    50 flows/s,
+  - the runtime's per-message overhead (bench.overhead),
+  - CPU seconds and peak RSS per service (psutil), the scale-out check,
+  - the figures of the area benchmarks (bench/bench_*.py, small sizes; --full: the issue's).
+Prints a table and writes bench/results.json (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    KAFKA_SH,
+    Pipeline,
+    ResourceSampler,
+    machine_info,
+    pipeline,
+    trigger_mix,
+)
+from bench.load import FlowCollector, run_load
+from bench.overhead import measure as measure_overhead
+from bench.scale_out import run_scale_out
+from services.common.settings import PROJECT_ROOT
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results.json"
+TARGETS = {
+    "sustained_flows_per_s": ">= 1000",
+    "p99_ms_at_500_flows_per_s": "< 100",
+    "p50_ms_at_50_flows_per_s": "< 15",
+    "rss_mb_per_service": "< 150",
+}
+
+
+def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
+    """Command lines of the other engineers' benchmarks: small by default, the issue's
+    sizes with --full (their own defaults)."""
+    small = not full
+    return {
+        "warehouse": ["bench_warehouse.py", "--dir", str(work / "wh")]
+        + (["--accounts", "2000", "--screen", "2000"] if small else []),
+        "deal_scoring": ["bench_deal_scoring.py"]
+        + (["--accounts", "60", "--rounds", "2"] if small else []),
+        "consumption": ["bench_consumption.py"] + (["--accounts", "1000"] if small else []),
+        "deliveries": ["bench_deliveries.py"] + (["--jobs", "500"] if small else []),
+        "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),
+    }
+
+
+_NUMBER_LINE = re.compile(r"^\s*([^:]+?)\s*:\s*([-\d.,]+)\s*(.*)$")
+
+
+def parse_printed(text: str) -> dict[str, Any]:
+    """JSON lines as they are; `label: 1,234 unit` lines as {label: {value, unit}}."""
+    figures: dict[str, Any] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                figures.update(json.loads(line))
+                continue
+            except ValueError:
+                pass
+        m = _NUMBER_LINE.match(line)
+        if m:
+            try:
+                value = float(m.group(2).replace(",", ""))
+            except ValueError:
+                continue
+            figures[m.group(1)] = {"value": value, "unit": m.group(3)}
+    return figures
+
+
+def run_area_benches(full: bool, work: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, argv in area_benches(full, work).items():
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, str(BENCH_DIR / argv[0]), *argv[1:]],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        out[name] = {
+            "command": " ".join(["bench/" + argv[0], *argv[1:]]),
+            "exit_code": proc.returncode,
+            "seconds": round(time.monotonic() - started, 1),
+            "printed": proc.stdout.strip().splitlines()[-20:],
+            "figures": parse_printed(proc.stdout),
+        }
+        print(f"  {name}: exit {proc.returncode} in {out[name]['seconds']} s", flush=True)
+    return out
+
+
+def ensure_broker() -> str:
+    bootstrap = os.environ.get("REVOPS_KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        return bootstrap
+    subprocess.run([str(KAFKA_SH), "up"], check=True, cwd=PROJECT_ROOT)
+    return "127.0.0.1:19092"
+
+
+def py_spy_profile(pid: int, seconds: int, out: Path) -> list[tuple[str, int]]:
+    """Top self-time frames of one process (py-spy, raw collapsed stacks); [] without it."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return []
+    raw = out.with_suffix(".folded")
+    subprocess.run(
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(seconds),
+            "-r",
+            "50",
+            "-f",
+            "raw",
+            "-o",
+            str(raw),
+        ],
+        capture_output=True,
+        timeout=seconds + 60,
+    )
+    leaves: Counter[str] = Counter()
+    total = 0
+    if raw.exists():
+        for line in raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            n = int(count)
+            total += n
+            frames = stack.split(";")
+            # the first frame of our code or a library below the event loop, leaf-most
+            leaves[frames[-1]] += n
+    return [(frame, round(100 * n / max(total, 1), 1)) for frame, n in leaves.most_common(12)]
+
+
+async def pipeline_figures(p: Pipeline, full: bool, profile: bool, work: Path) -> dict[str, Any]:
+    settings = p.settings
+    collector = FlowCollector(settings)
+    await collector.start()
+    results: dict[str, Any] = {}
+    try:
+        print("warm-up ...", flush=True)
+        await run_load(settings, collector, trigger_mix(settings, 40, "warm"), 10)
+
+        print("single flows (one at a time) ...", flush=True)
+        single = []
+        for i in range(10):
+            r = await run_load(settings, collector, trigger_mix(settings, 1, f"one{i}"), 1)
+            single.append(r.latency_ms["p50"])
+        results["unloaded_single_flow_latency_ms"] = sorted(single)[len(single) // 2]
+
+        burst_n = 3000 if full else 600
+        print(f"saturation: {burst_n} triggers offered at once ...", flush=True)
+        profiles: dict[str, Any] = {}
+        profile_task = None
+        if profile:
+            profile_task = asyncio.gather(
+                *(
+                    asyncio.to_thread(py_spy_profile, pid, 15, work / f"profile-{name}")
+                    for name, pid in p.pids().items()
+                )
+            )
+        saturation = await run_load(
+            settings, collector, trigger_mix(settings, burst_n, "sat"), 5000, 1800
+        )
+        if profile_task is not None:
+            for name, top in zip(p.pids(), await profile_task, strict=True):
+                profiles[name] = top
+        results["saturation"] = saturation.as_dict()
+        capacity = saturation.steady_throughput or saturation.throughput
+        results["sustained_flows_per_s"] = round(capacity, 1)
+
+        duration = 60 if full else 20
+        latency: dict[str, Any] = {}
+        for share in (0.1, 0.5, 0.9):
+            rate = max(0.5, capacity * share)
+            n = max(5, int(rate * duration))
+            print(f"latency at {share:.0%} of capacity ({rate:.1f} flows/s, {n}) ...", flush=True)
+            r = await run_load(
+                settings, collector, trigger_mix(settings, n, f"lat{share}"), rate, 900
+            )
+            latency[f"{int(share * 100)}%"] = r.as_dict()
+        results["latency_at_share_of_capacity"] = latency
+
+        light_s = 30 if full else 10
+        print(f"light load: 50 flows/s for {light_s} s ...", flush=True)
+        light = await run_load(
+            settings, collector, trigger_mix(settings, 50 * light_s, "light"), 50, 1200
+        )
+        results["latency_at_50_flows_per_s"] = light.as_dict()
+        if capacity >= 500:
+            r500 = await run_load(
+                settings, collector, trigger_mix(settings, 500 * 20, "r500"), 500, 600
+            )
+            results["latency_at_500_flows_per_s"] = r500.as_dict()
+        else:
+            results["latency_at_500_flows_per_s"] = (
+                f"not measurable: capacity is {capacity:.1f} flows/s (< 500)"
+            )
+        if profiles:
+            results["py_spy_top_self_frames_pct"] = profiles
+    finally:
+        await collector.stop()
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows: list[tuple[str, str, str]] = []
+    pipe = results["pipeline"]
+    rows.append(
+        (
+            "sustained throughput (flows/s)",
+            str(pipe["sustained_flows_per_s"]),
+            TARGETS["sustained_flows_per_s"],
+        )
+    )
+    rows.append(
+        ("single flow, unloaded p50 (ms)", str(pipe["unloaded_single_flow_latency_ms"]), "")
+    )
+    for share, r in pipe["latency_at_share_of_capacity"].items():
+        lat = r["latency_ms"]
+        rows.append(
+            (
+                f"latency at {share} ({r['offered_rate']:.1f}/s) p50/p95/p99 ms",
+                f"{lat.get('p50')}/{lat.get('p95')}/{lat.get('p99')}",
+                "",
+            )
+        )
+    light = pipe["latency_at_50_flows_per_s"]["latency_ms"]
+    rows.append(
+        (
+            "latency at 50 flows/s p50/p95/p99 ms",
+            f"{light.get('p50')}/{light.get('p95')}/{light.get('p99')}",
+            "p50 " + TARGETS["p50_ms_at_50_flows_per_s"],
+        )
+    )
+    r500 = pipe["latency_at_500_flows_per_s"]
+    rows.append(
+        (
+            "latency at 500 flows/s p99 ms",
+            r500 if isinstance(r500, str) else str(r500["latency_ms"].get("p99")),
+            TARGETS["p99_ms_at_500_flows_per_s"],
+        )
+    )
+    for name, u in results["resources"].items():
+        rows.append(
+            (
+                f"{name}: CPU s / peak RSS MB",
+                f"{u['cpu_s']} / {u['peak_rss_mb']}",
+                "RSS " + TARGETS["rss_mb_per_service"],
+            )
+        )
+    for key, value in results["runtime_overhead_us"].items():
+        rows.append((f"runtime overhead {key}", str(value), ""))
+    so = results.get("scale_out")
+    if so:
+        rows.append(
+            (
+                "scale-out consumed per replica",
+                json.dumps(so["consumed_per_replica_before_kill"]),
+                "",
+            )
+        )
+        rows.append(
+            ("scale-out completed after a kill", f"{so['completed']}/{so['triggers']}", "all")
+        )
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"{'measure'.ljust(width)}  {'value':<40}  target")
+    for label, value, target in rows:
+        print(f"{label.ljust(width)}  {value:<40}  {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="the issue's sizes (long)")
+    parser.add_argument("--profile", action="store_true", help="py-spy every service")
+    parser.add_argument("--skip-areas", action="store_true", help="only the pipeline")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": machine_info(), "targets": TARGETS, "full": args.full}
+    bootstrap = ensure_broker()
+    work = Path(tempfile.mkdtemp(prefix="revops-bench-"))
+    print(f"pipeline on {bootstrap}, state in {work}", flush=True)
+    with pipeline(bootstrap, work) as p:
+        with ResourceSampler(p.pids()) as sampler:
+            results["pipeline"] = asyncio.run(pipeline_figures(p, args.full, args.profile, work))
+        results["resources"] = {k: vars(v) for k, v in sampler.usage.items()}
+        print("scale-out check (3 decision agents, one killed) ...", flush=True)
+        results["scale_out"] = asyncio.run(run_scale_out(p, triggers=150, rate=12)).as_dict()
+    print("runtime overhead micro-benchmark ...", flush=True)
+    results["runtime_overhead_us"] = asyncio.run(measure_overhead(bootstrap))
+    if not args.skip_areas:
+        print("area benchmarks ...", flush=True)
+        results["areas"] = run_area_benches(args.full, work)
+    results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    results["seconds"] = round(time.monotonic() - started, 1)
+    results["run_id"] = uuid.uuid4().hex[:8]
+    args.out.write_text(json.dumps(results, indent=2, default=str))
+    print_table(results)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
