@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable
+
+import structlog
 
 from services.common import logging as service_logging
 from services.common.runtime import ServiceRuntime
@@ -42,6 +46,22 @@ async def serve(name: str, build: Builder, settings: Settings | None = None) -> 
         await stop.wait()
     finally:
         await runtime.stop()
+        _exit_if_stuck(EXIT_GRACE_S)
+
+
+EXIT_GRACE_S = 10.0
+
+
+def _exit_if_stuck(grace_s: float) -> None:
+    """Offsets are committed and the broker closed at this point; a worker thread still
+    blocked in a library call must not keep the process (or its pod) alive forever."""
+
+    def watchdog() -> None:
+        time.sleep(grace_s)
+        structlog.get_logger("serve").warning("forced_exit_after_stop", grace_s=grace_s)
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
 def main(name: str, build: Builder) -> None:
