@@ -18,6 +18,7 @@ so downstream sees the same idempotency keys again and skips them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -322,11 +323,28 @@ class ServiceRuntime:
                 self._http_port,
             )
             await self._http.start()
-        await self.broker.start()
+        await self._start_broker()
         for hook in self.on_start:
             await hook()
         self._started = True
         log.info("service_started", group_id=self.group_id, http_port=self.http_port)
+
+    async def _start_broker(self) -> None:
+        """Connect, waiting (with backoff) while Kafka is unreachable: a service restarted
+        during a broker outage must come up when the broker does, not exit. Meanwhile
+        /healthz answers and /readyz says not ready."""
+        failures = 0
+        while True:
+            try:
+                await self.broker.start()
+                return
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()  # drop the half-made connection before retrying
+                delay = self.policy.delay(min(failures, 6))
+                failures += 1
+                log.warning("broker_unreachable", retry_in_s=round(delay, 3), error=str(exc))
+                await asyncio.sleep(delay)
 
     @property
     def http_port(self) -> int | None:
