@@ -165,7 +165,7 @@ def pipeline(
         **(extra_env or {}),
     }
     settings = Settings(
-        kafka_bootstrap_servers=bootstrap, var_dir=var_dir, topics=TopicNames(**topics)
+        kafka_bootstrap_servers=bootstrap, var_dir=var_dir, topics=TopicNames.model_validate(topics)
     )
     if not settings.resolved_warehouse_path.exists():
         seed_warehouse(settings.resolved_warehouse_path, accounts=accounts, days=365, seed=11)

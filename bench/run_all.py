@@ -124,7 +124,7 @@ def ensure_broker() -> str:
     return "127.0.0.1:19092"
 
 
-def py_spy_profile(pid: int, seconds: int, out: Path) -> list[tuple[str, int]]:
+def py_spy_profile(pid: int, seconds: int, out: Path) -> list[tuple[str, float]]:
     """Top self-time frames of one process (py-spy, raw collapsed stacks); [] without it."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
