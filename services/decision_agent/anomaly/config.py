@@ -44,4 +44,17 @@ class DetectorConfig(BaseModel):
     shift_run: int = Field(3, ge=2, description="This many same-direction alerts: level_shift.")
     weekend_days: list[int] = Field(default_factory=lambda: [5, 6], description="Mon=0..Sun=6")
     holidays: list[date] = Field(default_factory=list, description="Days treated as off-days.")
+    max_growth_per_month: float = Field(
+        0.0,
+        ge=0,
+        description="Carry the expectations forward by the series' own upward trend, up to "
+        "this growth a month (0 = off). Medians of past weeks lag a growing series; without "
+        "this, healthy growth (DOMAIN.md: up to 50% a month) reads as a run of spikes.",
+    )
+    holiday_drops: bool = Field(
+        False,
+        description="Alert on values below the expectation on a holiday. Off by default: how "
+        "quiet a customer is on a public holiday is its own business (often far below a "
+        "weekend), and a real stop shows again on the next working day.",
+    )
     clip_negative: bool = Field(True, description="Negative values are clipped to 0.")

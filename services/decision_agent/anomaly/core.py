@@ -7,8 +7,14 @@ For every scored slot three baselines are built from strictly earlier slots only
   off-day = weekend or holiday) over the last `daytype_days`;
 * ``weekly``  - median of the same weekday and time over the last `weekly_weeks` weeks.
 
-The other day-type's median is kept as well: it tells a seasonal deviation (a weekday that
-looks like an off-day) from a real drop.
+For alerting points the other day-type's median is computed as well: it tells a seasonal
+deviation (a weekday that looks like an off-day) from a real drop.
+
+Three rules keep ordinary days quiet (found against the data agent's seeded warehouse):
+* a value normal for its own kind of day is no anomaly, whichever model predicted best;
+* with `max_growth_per_month`, medians (which describe the middle of their weeks) are
+  carried forward by the series' own upward trend, so healthy growth is not a run of spikes;
+* a value below its expectation on a holiday is no alarm unless `holiday_drops`.
 
 Seasonality is detected in the data itself: a seasonal baseline is used only when the
 spread of its samples (IQR/1.349) is below `parsimony` x the spread of the level window,
@@ -31,7 +37,7 @@ from numpy.typing import NDArray
 
 from services.decision_agent.anomaly.calendar import SECONDS_PER_DAY, GridCalendar
 from services.decision_agent.anomaly.config import DetectorConfig
-from services.decision_agent.anomaly.robust import FloatArray, row_stats
+from services.decision_agent.anomaly.robust import FloatArray, row_median, row_stats
 
 BLOCK_ELEMENTS = 4_000_000  # gathered floats per block (~32 MB)
 
@@ -68,6 +74,9 @@ class Baselines:
     expected: FloatArray
     spread: FloatArray
     model: NDArray[np.int8]
+    growth: FloatArray  # upward trend per slot the expectations were carried forward by
+    own_type: FloatArray  # the same kind of day's expectation (NaN: unknown), and spread
+    own_type_spread: FloatArray
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,23 @@ def _floored(spread: FloatArray, center: FloatArray, cfg: DetectorConfig) -> Flo
     return np.maximum(spread, cfg.rel_scale_floor * np.abs(center))
 
 
+def _growth_per_slot(window: FloatArray, cal: GridCalendar, cfg: DetectorConfig) -> FloatArray:
+    """Upward trend per slot seen in the level window (1 = none): the median of its recent
+    half over the median of its older half (two whole weeks each for daily data, so weekday
+    mix cancels), capped at `max_growth_per_month`. Only growth is carried forward: a fall
+    is what the detector must see, not explain away."""
+    if cfg.max_growth_per_month <= 0:
+        return np.ones(window.shape[:-1])
+    half = window.shape[-1] // 2
+    recent, n_recent = row_median(window[..., :half])
+    old, n_old = row_median(window[..., half : 2 * half])
+    enough = (n_recent * 2 >= half) & (n_old * 2 >= half) & (old > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(enough, recent / np.where(enough, old, 1.0), 1.0)
+    cap = (1 + cfg.max_growth_per_month) ** (half * cal.step_s / (30 * SECONDS_PER_DAY))
+    return np.asarray(np.clip(ratio, 1.0, cap) ** (1.0 / half), dtype=np.float64)
+
+
 def _block_baselines(
     values: FloatArray,
     history: FloatArray,
@@ -121,14 +147,19 @@ def _block_baselines(
     slots: NDArray[np.int64],
 ) -> Baselines:
     """`values` and `history` carry the NaN pad column of `_padded`."""
-    level_idx = slots[:, None] - _level_offsets(cal, cfg)[None, :]
-    level = row_stats(np.take(history, np.where(level_idx < 0, -1, level_idx), axis=1))
-    level_sig = _floored(level.spread, level.median, cfg)
+    offsets = _level_offsets(cal, cfg)
+    level_idx = slots[:, None] - offsets[None, :]
+    window = np.take(history, np.where(level_idx < 0, -1, level_idx), axis=1)
+    growth = _growth_per_slot(window, cal, cfg)
+    # Each median describes the middle of its samples: carried forward by the trend.
+    level = row_stats(window)
+    level_median = level.median * growth ** ((len(offsets) + 1) / 2)
+    level_sig = _floored(level.spread * growth ** ((len(offsets) + 1) / 2), level_median, cfg)
     # Every model needs `level_min_points` of recent history: no verdict from 2 samples.
     enough_history = level.valid >= cfg.level_min_points
     inf = np.full(level.median.shape, np.inf)
     keys = [np.where(enough_history, level_sig, inf)]
-    medians = [level.median]
+    medians = [level_median]
     spreads = [level_sig]
     holiday_now = cal.holiday[slots][None, :]
     per_day = cal.slots_per_day
@@ -137,17 +168,25 @@ def _block_baselines(
         weeks = np.arange(1, cfg.weekly_weeks + 1, dtype=np.int64) * 7 * per_day
         weekly_idx = slots[:, None] - weeks[None, :]
         weekly = row_stats(np.take(history, np.where(weekly_idx < 0, -1, weekly_idx), axis=1))
-        for stats in (daytype, weekly):
-            sig = _floored(stats.spread, stats.median, cfg)
+        lags = (_daytype_lag(cal, cfg), 7 * per_day * (cfg.weekly_weeks + 1) / 2)
+        for stats, lag in zip((daytype, weekly), lags, strict=True):
+            carried = growth**lag
+            median = stats.median * carried
+            sig = _floored(stats.spread * carried, median, cfg)
             ok = enough_history & (stats.valid >= cfg.seasonal_min_points)
             keys.append(np.where(ok, sig / cfg.parsimony, inf))
-            medians.append(stats.median)
+            medians.append(median)
             spreads.append(sig)
+        own_ok = enough_history & (daytype.valid >= cfg.seasonal_min_points)
+        own_type = np.where(own_ok, medians[Model.DAYTYPE], np.nan)
+        own_type_spread = np.where(own_ok, spreads[Model.DAYTYPE], np.nan)
         keys[Model.WEEKLY] = np.where(holiday_now, inf, keys[Model.WEEKLY])
         # On a holiday the customer's own off-days are the expectation, when known.
         keys[Model.DAYTYPE] = np.where(
             holiday_now & np.isfinite(keys[Model.DAYTYPE]), -1.0, keys[Model.DAYTYPE]
         )
+    else:
+        own_type = own_type_spread = np.full(level.median.shape, np.nan)
     stacked = np.stack(keys)
     choice = np.argmin(stacked, axis=0)
     available = np.isfinite(np.take_along_axis(stacked, choice[None], axis=0)[0])
@@ -155,8 +194,17 @@ def _block_baselines(
     spread = np.take_along_axis(np.stack(spreads), choice[None], axis=0)[0]
     model = np.where(available, choice, Model.NONE).astype(np.int8)
     return Baselines(
-        np.where(available, expected, np.nan), np.where(available, spread, np.nan), model
+        np.where(available, expected, np.nan),
+        np.where(available, spread, np.nan),
+        model,
+        growth,
+        own_type,
+        own_type_spread,
     )
+
+
+def _daytype_lag(cal: GridCalendar, cfg: DetectorConfig) -> float:
+    return cal.slots_per_day * (cfg.daytype_days + 1) / 2
 
 
 def _history(values: FloatArray, cal: GridCalendar) -> FloatArray:
@@ -185,7 +233,7 @@ def baselines(
         f: np.concatenate(
             [np.concatenate([getattr(b, f) for b in row], axis=1) for row in parts], axis=0
         )
-        for f in ("expected", "spread", "model")
+        for f in ("expected", "spread", "model", "growth", "own_type", "own_type_spread")
     }
     return Baselines(**merged)
 
@@ -196,9 +244,11 @@ def other_daytype(
     cfg: DetectorConfig,
     rows: NDArray[np.int64],
     slots: NDArray[np.int64],
+    growth: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """Median and floored spread of the *other* kind of day (weekday vs off-day) at the
-    same time of day, for the (row, slot) pairs given; NaN where too few samples."""
+    same time of day, for the (row, slot) pairs given (carried forward by their `growth`
+    per slot, like the other baselines); NaN where too few samples."""
     if not cal.slots_per_day or len(rows) == 0:
         nan = np.full(len(rows), np.nan)
         return nan, nan
@@ -206,8 +256,9 @@ def other_daytype(
     index = _daytype_index(cal, cfg, unique_slots, same=False)[slot_of]
     samples = np.where(index >= 0, grid[rows[:, None], np.maximum(index, 0)], np.nan)
     other = row_stats(samples)
-    median = np.where(other.valid >= cfg.seasonal_min_points, other.median, np.nan)
-    return median, _floored(other.spread, other.median, cfg)
+    carried = growth ** _daytype_lag(cal, cfg)
+    median = np.where(other.valid >= cfg.seasonal_min_points, other.median * carried, np.nan)
+    return median, _floored(other.spread * carried, other.median * carried, cfg)
 
 
 def severity(ratio: FloatArray, cfg: DetectorConfig) -> FloatArray:
@@ -260,6 +311,13 @@ def score_points(
     valid_value = ~np.isnan(values)
     has_model = base.model != Model.NONE
     score = np.where(has_model, _score(values, base.expected, base.spread, cfg), 0.0)
+    # A value normal for its own kind of day (business day or off-day) is no anomaly, even
+    # when a model blind to the weekly rhythm (the level) was the better predictor overall.
+    own_type_score = _score(values, base.own_type, base.own_type_spread, cfg)
+    score = np.where(np.isnan(base.own_type), score, np.minimum(score, own_type_score))
+    if not cfg.holiday_drops:  # a quiet holiday is no alarm (see DetectorConfig)
+        quiet_holiday = cal.holiday[slots][None, :] & (values < base.expected)
+        score = np.where(quiet_holiday, 0.0, score)
     score = np.where(valid_value, score, np.nan)
     alert = valid_value & has_model & (score >= cfg.alert_score)
     down = alert & (values < base.expected)
@@ -270,7 +328,9 @@ def score_points(
     # weekend, a busy Sunday) is a seasonal deviation rather than a drop or a spike. Only
     # alerting points need the other day-type's statistics.
     rows, points = np.nonzero(alert & (base.model != Model.LEVEL))
-    other, other_spread = other_daytype(grid, cal, cfg, rows, slots[points])
+    other, other_spread = other_daytype(
+        grid, cal, cfg, rows, slots[points], base.growth[rows, points]
+    )
     seasonal_only = np.zeros(values.shape, dtype=np.bool_)
     seasonal_only[rows, points] = (
         _score(values[rows, points], other, other_spread, cfg) < cfg.alert_score

@@ -1,0 +1,63 @@
+"""Quiet holidays, growing series and a customer's own weekly rhythm do not alarm."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+
+from services.decision_agent.anomaly import DetectorConfig, score_series
+from services.decision_agent.anomaly.calendar import SECONDS_PER_DAY, day_number
+
+START = date(2025, 1, 6)  # a Monday
+DAYS = 140
+
+
+def _times() -> np.ndarray:
+    return np.array(
+        [day_number(START + timedelta(k)) * SECONDS_PER_DAY for k in range(DAYS)], float
+    )
+
+
+def _weekly(seed: int, weekend: float = 0.6, noise: float = 0.08) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    weekday = (np.arange(DAYS) + START.weekday()) % 7
+    return 1000 * np.where(weekday >= 5, weekend, 1.0) * rng.lognormal(0, noise, DAYS)
+
+
+def test_a_quiet_holiday_is_no_alarm_but_a_busy_one_is() -> None:
+    holiday = START + timedelta(days=100)  # a Wednesday
+    k = 100
+    values = _weekly(1)
+    values[k] = 100.0  # 10% of a weekday, far below the customer's weekends
+    cfg = DetectorConfig(holidays=[holiday])
+    assert score_series(_times(), values, cfg).score[k] == 0
+    assert (
+        score_series(_times(), values, cfg.model_copy(update={"holiday_drops": True})).score[k]
+        >= cfg.alert_score
+    )
+    values[k] = 8000.0  # a spike is news on any day
+    assert score_series(_times(), values, cfg).score[k] >= cfg.alert_score
+
+
+def test_healthy_growth_is_carried_forward() -> None:
+    growth = 1.5 ** (np.arange(DAYS) / 30)  # +50% a month, the top of DOMAIN.md's norm
+    alerts = {}
+    for cap in (0.0, 0.5):
+        cfg = DetectorConfig(alert_score=0.6, max_growth_per_month=cap)
+        alerts[cap] = sum(
+            int(
+                np.sum(np.nan_to_num(score_series(_times(), _weekly(s) * growth, cfg).score) >= 0.6)
+            )
+            for s in range(10)
+        )
+    assert alerts[0.5] < alerts[0.0]
+    assert alerts[0.5] <= 2  # 10 series x 140 days
+
+
+def test_growth_never_hides_a_drop() -> None:
+    growth = 1.5 ** (np.arange(DAYS) / 30)
+    values = _weekly(3) * growth
+    values[120:] *= 0.3
+    cfg = DetectorConfig(alert_score=0.6, max_growth_per_month=0.5)
+    assert score_series(_times(), values, cfg).score[120] >= 0.6
