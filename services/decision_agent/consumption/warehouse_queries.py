@@ -47,7 +47,8 @@ FLEET_USAGE = Query(
     "SELECT a.account_pos, u.usage_date, "
     + ", ".join(f"CAST(u.{m} AS REAL) AS {m}" for m in USAGE_METRICS)
     + " FROM consumption_daily_f AS u JOIN ("
-    "SELECT sf_account_id, ROW_NUMBER() OVER (ORDER BY sf_account_id) - 1 AS account_pos "
+    "SELECT sf_account_id, CAST(ROW_NUMBER() OVER (ORDER BY sf_account_id) - 1 AS INTEGER) "
+    "AS account_pos "
     f"FROM ({_ACCOUNTS}) AS x) AS a ON a.sf_account_id = u.sf_account_id "
     "WHERE u.usage_date > CAST(:window_after AS DATE) AND u.usage_date <= CAST(:as_of AS DATE) "
     "ORDER BY a.account_pos, u.usage_date",
