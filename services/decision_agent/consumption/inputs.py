@@ -176,7 +176,6 @@ def inputs_from_dataset(
     rows = dataset.usage
     row_account = np.zeros(len(rows), dtype=np.int64)
     row_day = np.array([to_day(r.usage_date) for r in rows], dtype=np.int64)
-    row_day = row_day.reshape(len(rows))
     as_of_day = to_day(as_of)
     matrix = usage_matrix(
         row_account,
