@@ -29,8 +29,9 @@ from services.data_agent.warehouse.convert import customer_class
 from services.data_agent.warehouse.meta import meta_as_of, read_meta
 from services.data_agent.warehouse.queries import Query
 from services.data_agent.warehouse.rules import load_rules
-from services.decision_agent.consumption.fleet import FleetColumns
+from services.decision_agent.consumption.fleet import FleetColumns, analyze_fleet
 from services.decision_agent.consumption.inputs import USAGE_DTYPE, USAGE_METRICS
+from services.decision_agent.consumption.pipeline import FleetAssessment
 from services.decision_agent.consumption.rule_models import ConsumptionRules
 from services.decision_agent.consumption.warehouse_queries import (
     FLEET_ACCOUNTS,
@@ -115,11 +116,28 @@ class _UsageRows:
         return self.by_metric[:, : self.size].T
 
 
+def _configured_rules() -> ConsumptionRules:
+    from services.common.settings import get_settings
+    from services.decision_agent.consumption.analyzer import load_consumption_rules
+
+    return load_consumption_rules(get_settings().rules_dir)
+
+
+def analyze_fleet_from_warehouse(
+    warehouse: Warehouse, as_of: date | None = None, rules: ConsumptionRules | None = None
+) -> FleetAssessment:
+    """The daily fleet scan: every account of the warehouse analyzed as of `as_of`."""
+    rules = rules or _configured_rules()
+    as_of = as_of or meta_as_of(read_meta(warehouse))
+    return analyze_fleet(fleet_columns_from_warehouse(warehouse, as_of, rules), as_of, rules)
+
+
 def fleet_columns_from_warehouse(
-    warehouse: Warehouse, as_of: date | None, rules: ConsumptionRules
+    warehouse: Warehouse, as_of: date | None = None, rules: ConsumptionRules | None = None
 ) -> FleetColumns:
     """Every account's inputs of the consumption analysis as of `as_of` (default: the
-    warehouse's as_of)."""
+    warehouse's as_of); `rules` (default: the configured consumption.yaml) set the window."""
+    rules = rules or _configured_rules()
     meta_day = meta_as_of(read_meta(warehouse))
     as_of = as_of or meta_day
     before_ts = datetime.combine(as_of + timedelta(days=1), time(0))

@@ -45,7 +45,10 @@ from services.decision_agent.consumption.analyzer import (
 )
 from services.decision_agent.consumption.fleet import analyze_fleet
 from services.decision_agent.consumption.rule_models import ConsumptionRules
-from services.decision_agent.consumption.warehouse_loader import fleet_columns_from_warehouse
+from services.decision_agent.consumption.warehouse_loader import (
+    analyze_fleet_from_warehouse,
+    fleet_columns_from_warehouse,
+)
 
 AS_OF = date(2025, 7, 8)
 ACCOUNTS = 60
@@ -283,7 +286,7 @@ def test_fleet_screen_candidates_agree_with_the_fleet_path(
     * usage_anomaly: the daily detector (seasonal, holiday-aware) sees day-level breaks the
       screen's only day rule (a day above 3x the prior 30-day mean) does not.
     """
-    fleet = analyze_fleet(fleet_columns_from_warehouse(warehouse, AS_OF, rules), AS_OF, rules)
+    fleet = analyze_fleet_from_warehouse(warehouse, AS_OF, rules)
     candidates = {c.account_id: c.reasons for c in fleet_screen(warehouse, AS_OF)}
     patterns = {a.account_id: a.pattern for a in accounts}
     growth_only = 0
