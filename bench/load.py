@@ -40,6 +40,8 @@ class FlowCollector:
     settings: Settings
     seen: dict[str, list[FlowSeen]] = field(default_factory=dict)
     records: int = 0
+    rereads: int = 0
+    _positions: set[str] = field(default_factory=set)
     _task: asyncio.Task[None] | None = None
     _consumer: AIOKafkaConsumer | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -88,6 +90,10 @@ class FlowCollector:
             position=f"{record.partition}/{record.offset}",  # type: ignore[attr-defined]
         )
         self.records += 1
+        if flow.position in self._positions:  # our own re-read (reconnect), not the system's
+            self.rereads += 1
+            return
+        self._positions.add(flow.position)
         self.seen.setdefault(flow.request_id, []).append(flow)
 
     def completed(self, wanted: set[str]) -> int:
