@@ -76,9 +76,17 @@ def _col(table: pa.Table, name: str) -> NDArray[Any]:
     return table.column(name).to_numpy(zero_copy_only=False)
 
 
+def _numbers(column: pa.Array) -> NDArray[Any]:
+    """A numeric column as numpy without a copy when it has no NULL (NULL -> NaN), and
+    without pyarrow's pandas-compatible path (which imports pandas)."""
+    if column.null_count:
+        column = pc.fill_null(pc.cast(column, pa.float64()), float("nan"))
+    return column.to_numpy(zero_copy_only=True)
+
+
 def _days(column: pa.Array) -> NDArray[np.int32]:
     """A non-null date32 column as int32 days since 1970-01-01 (no copy)."""
-    return np.asarray(pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False), np.int32)
+    return np.asarray(_numbers(pc.cast(column, pa.int32())), np.int32)
 
 
 class _UsageRows:
@@ -105,10 +113,10 @@ class _UsageRows:
         if self.size + n > len(self.day):
             self._grow(self.size + n)
         rows = slice(self.size, self.size + n)
-        self.account[rows] = batch.column(0).to_numpy(zero_copy_only=False)
+        self.account[rows] = _numbers(batch.column(0))
         self.day[rows] = _days(batch.column(1))
         for m in range(len(USAGE_METRICS)):  # NULL -> NaN (the analysis reads it as 0)
-            self.by_metric[m, rows] = batch.column(2 + m).to_numpy(zero_copy_only=False)
+            self.by_metric[m, rows] = _numbers(batch.column(2 + m))
         self.size += n
 
     @property
