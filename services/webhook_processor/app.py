@@ -22,6 +22,7 @@ from services.common.messages import encode, envelope_parser, flow_id_for, make_
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings, dlq_topic
+from services.dlq.headers import REPLAY_HEADER
 from services.webhook_processor.config import load_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
@@ -33,6 +34,15 @@ NAME = AgentName.WEBHOOK_PROCESSOR.value
 def parse_job(record: Record) -> Parsed:
     parsed = _parse_envelope(record)
     parsed.log_context["action_id"] = parsed.body.action_id
+    replay_of = record.header(REPLAY_HEADER)
+    if replay_of:
+        # A job dead-lettered *after* its record was committed (delivery failed for good)
+        # has its key marked processed; a replay gets a key of its own so it reaches the
+        # engine, whose outbox (keyed by action_id) still guarantees one delivery.
+        parsed.idempotency_key += f"#replay:{replay_of.decode('utf-8', 'replace')}"
+        parsed.body = (parsed.body, True)
+    else:
+        parsed.body = (parsed.body, False)
     return parsed
 
 
@@ -53,7 +63,8 @@ class WebhookApp:
         )
 
     async def on_job(self, item: Parsed, record: Record) -> list[Outgoing]:
-        await self.engine.enqueue(item.body)
+        job, replay = item.body
+        await self.engine.enqueue(job, replay=replay)
         return []
 
     async def publish_result(self, result: ActionResult) -> None:

@@ -144,6 +144,16 @@ class DeliveryLog:
         )
         return cur.rowcount == 1
 
+    def reopen_failed(self, action_id: str) -> bool:
+        """A failed job becomes pending again (a DLQ replay); delivered jobs stay final."""
+        cur = self._conn.execute(
+            "UPDATE outbox SET status = ?, attempts = 0, error_code = NULL, error = NULL,"
+            " result = NULL, result_published = 0, updated_at = ?"
+            " WHERE action_id = ? AND status = ?",
+            (PENDING, time.time(), action_id, FAILED),
+        )
+        return cur.rowcount == 1
+
     def add_job(self, job: ActionJob, status: str = PENDING) -> bool:
         return self.add(
             job.action_id, job.destination, job.account_id, "job", job.model_dump_json(), status

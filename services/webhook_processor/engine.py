@@ -217,8 +217,11 @@ class DeliveryEngine:
             )
         return None
 
-    async def enqueue(self, job: ActionJob) -> None:
-        """Store the job durably and return; delivery happens in the destination's lane."""
+    async def enqueue(self, job: ActionJob, *, replay: bool = False) -> None:
+        """Store the job durably and return; delivery happens in the destination's lane.
+
+        `replay`: the job comes back from the DLQ; if it had failed it is tried again (a
+        delivered job is never sent twice: the outbox row keyed by action_id says so)."""
         problem = self._precheck(job)
         if problem is not None:
             code, message = problem
@@ -242,7 +245,8 @@ class DeliveryEngine:
                 )
             )
             return
-        if self.log.add_job(job):
+        stored = self.log.add_job(job) or (replay and self.log.reopen_failed(job.action_id))
+        if stored:
             metrics.DELIVERY_PENDING.labels(d.name).inc()
             d.lane_for(job.account_id).wake.set()
 
