@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from contracts import RawTrigger
+from services.common.flows import flow_results_consumer
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings
 
@@ -47,20 +48,7 @@ class FlowCollector:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
-        topic = self.settings.topics.flow_results
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            enable_auto_commit=False,
-            group_id=None,
-            **aiokafka_options(self.settings),
-        )
-        await consumer.start()
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or {0}
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        consumer, tps = await flow_results_consumer(self.settings)
         await consumer.seek_to_beginning(*tps)
         self._consumer = consumer
         self._task = asyncio.create_task(self._run())

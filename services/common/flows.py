@@ -39,6 +39,27 @@ async def publish_triggers(settings: Settings, triggers: Iterable[RawTrigger]) -
         await producer.stop()
 
 
+async def flow_results_consumer(
+    settings: Settings,
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A started, group-less consumer assigned every partition of revops.flow-results."""
+    topic = settings.topics.flow_results
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        **aiokafka_options(settings),
+    )
+    await consumer.start()
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or {0}
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    return consumer, tps
+
+
 class FlowWatcher:
     """Reads flow outputs published after `start()` (no consumer group: nothing committed)."""
 
@@ -48,20 +69,7 @@ class FlowWatcher:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        topic = self._settings.topics.flow_results
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            enable_auto_commit=False,
-            group_id=None,
-            **aiokafka_options(self._settings),
-        )
-        await consumer.start()
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or {0}
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
+        consumer, tps = await flow_results_consumer(self._settings)
         if self._from_beginning:
             await consumer.seek_to_beginning(*tps)
         else:
