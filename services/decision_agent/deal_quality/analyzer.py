@@ -15,24 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from contracts.analysis import (
-    AnalysisBody,
     AnalysisResults,
     Flag,
     FlagType,
     InsightCategory,
     Recommendation,
     ScoreDetail,
-    ScoreFactor,
 )
-from contracts.common import AnalysisType, Evidence, Priority, Severity, Subject
+from contracts.common import AnalysisType, Evidence, Priority, Severity
 from contracts.dataset import Dataset, Opportunity, PreliminaryFinding
 from services.common.settings import get_settings
 from services.decision_agent.conversation.extractor import Extractor, MentionKind
 from services.decision_agent.conversation.lexicon import DEFAULT_LEXICON_PATH, LexiconExtractor
+from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.completeness import CompiledCompleteness
 from services.decision_agent.deal_quality.context import DealContext, resolve_as_of
 from services.decision_agent.deal_quality.factors import Params
@@ -63,6 +61,8 @@ from services.decision_agent.rules.loader import (
 PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 DATA_GAP_CODE = "data_gaps"
+#: A data-agent finding carries the contract's default confidence.
+FINDING_CONFIDENCE: float = Flag.model_fields["confidence"].default
 DEAL_RULE_KINDS = tuple(
     model.rule_kind for model in (StageRules, Rubric, CompletenessRules, RiskRules, OverallRules)
 )
@@ -190,21 +190,15 @@ class DealQualityAnalyzer:
             flags.append(gap_flag)
         flags.sort(key=lambda f: (f.type != FlagType.RISK, SEVERITY_RANK[f.severity]))
         recommendations = _recommendations(fired, gap_flag)
-        subject = Subject(
-            account_id=dataset.account.sf_account_id,
-            opportunity_id=opportunity.opportunity_id or None,
-        )
-        return AnalysisResults(
-            request_id=request_id,
-            analysis_type=AnalysisType.DEAL_QUALITY,
-            subject=subject,
-            analysis_results=AnalysisBody(
-                scores=dict(ctx.scores), score_details=details, flags=flags
-            ),
-            recommendations=recommendations,
-            conversation_topics=_topics(ctx, fired),
-            risk_mitigations=_mitigations(fired),
-            summary=_summary(opportunity, details["deal_quality"], flags, recommendations),
+        return trusted.analysis_results(
+            request_id,
+            AnalysisType.DEAL_QUALITY,
+            trusted.subject(dataset.account.sf_account_id, opportunity.opportunity_id or None),
+            trusted.analysis_body(dict(ctx.scores), details, flags),
+            recommendations,
+            _topics(ctx, fired),
+            _mitigations(fired),
+            _summary(opportunity, details["deal_quality"], flags, recommendations),
         )
 
     def _overall(self, details: dict[str, ScoreDetail]) -> ScoreDetail:
@@ -213,17 +207,17 @@ class DealQualityAnalyzer:
         for name, weight in overall.weights.items():
             sub = details[name]
             factors.append(
-                ScoreFactor(
-                    factor=name,
-                    points=round(weight * sub.score / 100, 4),
-                    possible=weight,
-                    explanation=f"{name} {sub.score}/100 ({sub.band}) x weight {weight:g}",
-                    evidence=[],
+                trusted.score_factor(
+                    name,
+                    round(weight * sub.score / 100, 4),
+                    weight,
+                    f"{name} {sub.score}/100 ({sub.band}) x weight {weight:g}",
+                    [],
                 )
             )
         earned = sum(f.points for f in factors)
         score = max(0, min(100, round(earned / overall.total * 100)))
-        return ScoreDetail(score=score, band=band_for(overall.bands, score), factors=factors)
+        return trusted.score_detail(score, band_for(overall.bands, score), factors)
 
 
 def _gap_flag(gaps: list[tuple[str, str]]) -> Flag | None:
@@ -233,21 +227,16 @@ def _gap_flag(gaps: list[tuple[str, str]]) -> Flag | None:
     for factor, gap in gaps:
         missing.setdefault(gap, []).append(factor)
     text = "; ".join(f"{gap} ({len(factors)} factor(s))" for gap, factors in missing.items())
-    return Flag(
-        type=FlagType.RISK,
-        severity=Severity.LOW,
-        description=f"Scored at zero for missing data: {text}",
-        code=DATA_GAP_CODE,
-        category=InsightCategory.DEAL_QUALITY,
-        insight_type="missing_data",
-        confidence=1.0,
-        evidence=[Evidence(source="analysis", field=factor, value=gap) for factor, gap in gaps],
+    return trusted.flag(
+        FlagType.RISK,
+        Severity.LOW,
+        f"Scored at zero for missing data: {text}",
+        DATA_GAP_CODE,
+        InsightCategory.DEAL_QUALITY,
+        "missing_data",
+        1.0,
+        [trusted.evidence("analysis", field=factor, value=gap) for factor, gap in gaps],
     )
-
-
-@lru_cache(maxsize=4096)
-def _gap_evidence(factor: str, gap: str) -> Evidence:
-    return Evidence(source="analysis", field=factor, value=gap)
 
 
 def _finding_flags(findings: Sequence[PreliminaryFinding]) -> list[Flag]:
@@ -255,14 +244,15 @@ def _finding_flags(findings: Sequence[PreliminaryFinding]) -> list[Flag]:
     for finding in findings:
         grouped.setdefault(finding.type, []).append(finding)
     return [
-        Flag(
-            type=FlagType.RISK,
-            severity=Severity.LOW,
-            description="; ".join(f.description for f in items),
-            code=f"data_agent_{kind}",
-            category=InsightCategory.DEAL_QUALITY,
-            insight_type="data_quality",
-            evidence=[e for f in items for e in f.evidence],
+        trusted.flag(
+            FlagType.RISK,
+            Severity.LOW,
+            "; ".join(f.description for f in items),
+            f"data_agent_{kind}",
+            InsightCategory.DEAL_QUALITY,
+            "data_quality",
+            FINDING_CONFIDENCE,
+            [e for f in items for e in f.evidence],
         )
         for kind, items in sorted(grouped.items())
     ]
@@ -309,14 +299,14 @@ def _recommendations(fired: list[FiredRule], gap_flag: Flag | None) -> list[Reco
             continue
         seen_actions.add(action)
         result.append(
-            Recommendation(
-                id=f"rec-{len(result) + 1}",
-                priority=priority,
-                action=action,
-                description=description,
-                evidence=evidence,
-                assignee=assignee,
-                based_on=[code],
+            trusted.recommendation(
+                f"rec-{len(result) + 1}",
+                priority,
+                action,
+                description,
+                [*evidence],
+                assignee,
+                [code],
             )
         )
     return result

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from contracts.analysis import ScoreDetail, ScoreFactor
 from contracts.common import Evidence
+from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.context import DealContext
 from services.decision_agent.deal_quality.factors import Params
 from services.decision_agent.deal_quality.rule_models import (
@@ -148,25 +149,25 @@ def score_completeness(ctx: DealContext, compiled: CompiledCompleteness) -> Scor
     for name in fields:
         credit, explanation, evidence = _field_credit(ctx, name)
         factors.append(
-            ScoreFactor(
-                factor=f"required:{name}",
-                points=possible if credit >= 1.0 else round(per_field * credit, 4),
-                possible=possible,
-                explanation=explanation,
-                evidence=[evidence],
+            trusted.score_factor(
+                f"required:{name}",
+                possible if credit >= 1.0 else round(per_field * credit, 4),
+                possible,
+                explanation,
+                [evidence],
             )
         )
     for (rule, check), params in zip(compiled.checks, compiled.params, strict=True):
         outcome = check.fn(ctx, params)
         factors.append(
-            ScoreFactor(
-                factor=f"consistency:{rule.check}",
-                points=rule.points if outcome.passed else 0.0,
-                possible=rule.points,
-                explanation=outcome.explanation,
-                evidence=list(outcome.evidence),
+            trusted.score_factor(
+                f"consistency:{rule.check}",
+                rule.points if outcome.passed else 0.0,
+                rule.points,
+                outcome.explanation,
+                [*outcome.evidence],
             )
         )
     earned = sum(f.points for f in factors)
     score = max(0, min(100, round(earned / rules.total * 100)))
-    return ScoreDetail(score=score, band=band_for(rules.bands, score), factors=factors)
+    return trusted.score_detail(score, band_for(rules.bands, score), factors)

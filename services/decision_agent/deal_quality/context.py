@@ -9,6 +9,7 @@ from functools import lru_cache
 from contracts.common import Evidence
 from contracts.dataset import Account, Call, Dataset, Opportunity
 from services.decision_agent.conversation.extractor import ConversationSignals
+from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.rule_models import StageRule, StageRules
 
 #: Used only when a dataset carries no date at all, so the same input gives the same output.
@@ -82,12 +83,8 @@ class DealContext:
         opp = self.opportunity
         text = getattr(opp, name)
         status = getattr(opp, f"{name}_status")
-        evidence = Evidence(
-            source="opportunity_d",
-            ref=opp.opportunity_id,
-            field=name,
-            value=status,
-            snippet=text,
+        evidence = trusted.evidence(
+            "opportunity_d", opp.opportunity_id, name, value=status, snippet=text
         )
         if not (text and str(text).strip()):
             return 0.0, f"{name} is empty", evidence
@@ -98,19 +95,16 @@ class DealContext:
 
     def opportunity_evidence(self, field_name: str, value: object = None) -> Evidence:
         if value is not None:
-            return Evidence(
-                source="opportunity_d",
-                ref=self.opportunity.opportunity_id,
-                field=field_name,
-                value=value,
+            return trusted.evidence(
+                "opportunity_d", self.opportunity.opportunity_id, field_name, value=value
             )
         key = ("opportunity_d", field_name)
         found = self._evidence.get(key)
         if found is None:
-            found = self._evidence[key] = Evidence(
-                source="opportunity_d",
-                ref=self.opportunity.opportunity_id,
-                field=field_name,
+            found = self._evidence[key] = trusted.evidence(
+                "opportunity_d",
+                self.opportunity.opportunity_id,
+                field_name,
                 value=getattr(self.opportunity, field_name),
             )
         return found
@@ -119,10 +113,10 @@ class DealContext:
         key = ("salesforce_account_d", field_name)
         found = self._evidence.get(key)
         if found is None:
-            found = self._evidence[key] = Evidence(
-                source="salesforce_account_d",
-                ref=self.account.sf_account_id,
-                field=field_name,
+            found = self._evidence[key] = trusted.evidence(
+                "salesforce_account_d",
+                self.account.sf_account_id,
+                field_name,
                 value=getattr(self.account, field_name),
             )
         return found
@@ -135,6 +129,4 @@ class DealContext:
 @lru_cache(maxsize=65_536)
 def call_evidence(call_id: str, day: date, title: str) -> Evidence:
     """Shared by every result that cites the call (results are read-only by convention)."""
-    return Evidence(
-        source="gong_call_f", ref=call_id, field="start_ts", date=day.isoformat(), snippet=title
-    )
+    return trusted.evidence("gong_call_f", call_id, "start_ts", day.isoformat(), snippet=title)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from contracts.common import Evidence
 from services.decision_agent.conversation.extractor import MentionKind
+from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.context import DealContext
 
 MeddpiccField = Literal[
@@ -570,4 +571,4 @@ def contact_count(ctx: DealContext, p: FullAt) -> FactorOutcome:
 
 @lru_cache(maxsize=65_536)
 def _contact_evidence(contact_id: str, title: str | None) -> Evidence:
-    return Evidence(source="contact_d", ref=contact_id, field="title", value=title)
+    return trusted.evidence("contact_d", contact_id, "title", value=title)

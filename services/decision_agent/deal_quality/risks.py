@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from contracts.analysis import Flag
 from contracts.common import Evidence
 from services.decision_agent.conversation.extractor import MentionKind
+from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.context import DealContext
 from services.decision_agent.deal_quality.factors import Meddpicc, ObjectionClass, Params
 from services.decision_agent.deal_quality.rule_models import RiskRule, RiskRules
@@ -79,7 +80,7 @@ def competitor_named(ctx: DealContext, _: Params) -> Hit | None:
 def zero_customer_calls(ctx: DealContext, _: Params) -> Hit | None:
     if ctx.signals.calls:
         return None
-    return Hit({}, (Evidence(source="gong_call_f", ref=ctx.opportunity.opportunity_id, value=0),))
+    return Hit({}, (trusted.evidence("gong_call_f", ctx.opportunity.opportunity_id, value=0),))
 
 
 class Window(Params):
@@ -122,12 +123,12 @@ def stage_regression(ctx: DealContext, _: Params) -> Hit | None:
         when = change.started_at_ts.date().isoformat()
         hits.append((change.from_stage or "", change.to_stage, when))
         evidence.append(
-            Evidence(
-                source="opportunity_stage_f",
-                ref=change.opportunity_id,
-                field="to_stage",
-                date=when,
-                value=f"{change.from_stage} -> {change.to_stage}",
+            trusted.evidence(
+                "opportunity_stage_f",
+                change.opportunity_id,
+                "to_stage",
+                when,
+                f"{change.from_stage} -> {change.to_stage}",
             )
         )
     if not hits:
@@ -159,7 +160,7 @@ def calls_contradict_stage(ctx: DealContext, p: StageRole) -> Hit | None:
 def no_contacts(ctx: DealContext, _: Params) -> Hit | None:
     if ctx.dataset.contacts:
         return None
-    return Hit({}, (Evidence(source="contact_d", ref=ctx.account.sf_account_id, value=0),))
+    return Hit({}, (trusted.evidence("contact_d", ctx.account.sf_account_id, value=0),))
 
 
 class Objections(Params):
@@ -185,7 +186,7 @@ def score_below(ctx: DealContext, p: ScoreBelow) -> Hit | None:
     value = ctx.scores.get(p.score)
     if value is None or value >= p.below:
         return None
-    evidence = Evidence(source="analysis", field=p.score, value=value)
+    evidence = trusted.evidence("analysis", field=p.score, value=value)
     return Hit({"score": p.score, "value": str(value)}, (evidence,))
 
 
@@ -326,15 +327,15 @@ def evaluate_risks(
         hit = found.fn(ctx, params)
         if hit is None:
             continue
-        flag = Flag(
-            type=rule.type,
-            severity=rule.severity,
-            description=rule.description.format_map(hit.details),
-            code=rule.code,
-            category=rule.category,
-            insight_type=rule.insight_type,
-            confidence=rule.confidence,
-            evidence=list(hit.evidence),
+        flag = trusted.flag(
+            rule.type,
+            rule.severity,
+            rule.description.format_map(hit.details),
+            rule.code,
+            rule.category,
+            rule.insight_type,
+            rule.confidence,
+            [*hit.evidence],
         )
         fired.append(FiredRule(rule, flag, hit))
     return fired

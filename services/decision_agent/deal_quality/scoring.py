@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.analysis import ScoreDetail, ScoreFactor
+from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.context import DealContext
 from services.decision_agent.deal_quality.factors import MEASURES, Measure, Params
 from services.decision_agent.deal_quality.rule_models import Band, Rubric, band_for
@@ -63,14 +64,10 @@ class CompiledRubric:
             if outcome.gap:
                 gaps.append((f"{self.score}.{factor.name}", outcome.gap))
             factors.append(
-                ScoreFactor(
-                    factor=factor.label,
-                    points=points,
-                    possible=factor.possible,
-                    explanation=outcome.explanation,
-                    evidence=list(outcome.evidence),
+                trusted.score_factor(
+                    factor.label, points, factor.possible, outcome.explanation, [*outcome.evidence]
                 )
             )
         score = max(0, min(100, round(earned / self.total * 100)))
-        detail = ScoreDetail(score=score, band=band_for(self.bands, score), factors=factors)
+        detail = trusted.score_detail(score, band_for(self.bands, score), factors)
         return detail, gaps

@@ -18,6 +18,7 @@ from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
 from services.decision_agent.deal_quality.backtest import backtest_app, roc_auc, run_backtest
 from services.decision_agent.deal_quality.cli import explain_deal_app
 from services.decision_agent.rules.cli import rules_app
+from tests.unit.deal_quality.test_trusted import assert_equals_validated
 
 AS_OF = date(2026, 11, 1)
 
@@ -130,3 +131,18 @@ def test_roc_auc_matches_pairwise_definition() -> None:
     expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
     assert roc_auc(scores, won) == pytest.approx(expected)
     assert roc_auc([1, 2], [True, True]) is None
+
+
+def test_every_warehouse_deal_result_equals_its_validated_copy(
+    warehouse_path: Path, analyzer: DealQualityAnalyzer
+) -> None:
+    """Results are built without validation (deal_quality.trusted); on every generated deal
+    re-validating them changes nothing."""
+    checked = 0
+    with DuckDBWarehouse(warehouse_path) as warehouse:
+        repository = DatasetRepository(warehouse)
+        for opp_id, facts in truth(warehouse_path).items():
+            dataset, _, findings = repository.deal_dataset(facts["sf_account_id"], opp_id)
+            assert_equals_validated(analyzer.analyze("gt", dataset, findings))
+            checked += 1
+    assert checked >= 40

@@ -1,0 +1,179 @@
+"""Output models built from values our own code produced, without re-validating them.
+
+A deal's result holds ~100 pydantic objects; validating each one costs about twice what
+building it costs, and ``Model.model_construct`` is slower still (it walks every field in
+Python; measured with pydantic 2.14: validate 2.3 us, model_construct 5.0 us, these 1.2 us
+for a ScoreFactor). Every function here fills exactly what validation would have filled
+(``__dict__`` with every field, the set fields, no extras, no private attributes), so a
+result built here equals its validated copy: tests/unit/deal_quality/test_trusted.py proves
+``Model.model_validate(result.model_dump()) == result`` and the same JSON on many deals.
+
+Callers pass values of the declared types (floats for float fields, enums for enum fields,
+lists for list fields); nothing checks it here, the tests do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.analysis import (
+    AnalysisBody,
+    AnalysisResults,
+    Flag,
+    FlagType,
+    InsightCategory,
+    Recommendation,
+    ScoreDetail,
+    ScoreFactor,
+)
+from contracts.common import AnalysisType, Evidence, Priority, Severity, Subject
+
+_set = object.__setattr__
+
+
+def _build(cls: Any, values: dict[str, Any], fields_set: set[str]) -> Any:
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields_set)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def evidence(
+    source: str,
+    ref: str | None = None,
+    field: str | None = None,
+    date: str | None = None,
+    value: Any = None,
+    snippet: str | None = None,
+) -> Evidence:
+    """Evidence with every field set (as ``Evidence(source=..., ..., snippet=...)``)."""
+    values = {
+        "source": source,
+        "ref": ref,
+        "field": field,
+        "date": date,
+        "value": value,
+        "snippet": snippet,
+    }
+    result: Evidence = _build(Evidence, values, set(values))
+    return result
+
+
+def score_factor(
+    factor: str,
+    points: float,
+    possible: float,
+    explanation: str | None,
+    evidence: list[Evidence],
+) -> ScoreFactor:
+    values = {
+        "factor": factor,
+        "points": points,
+        "possible": possible,
+        "explanation": explanation,
+        "evidence": evidence,
+    }
+    result: ScoreFactor = _build(ScoreFactor, values, set(values))
+    return result
+
+
+def score_detail(score: int, band: str, factors: list[ScoreFactor]) -> ScoreDetail:
+    values = {"score": score, "band": band, "factors": factors}
+    result: ScoreDetail = _build(ScoreDetail, values, set(values))
+    return result
+
+
+def flag(
+    type: FlagType,
+    severity: Severity,
+    description: str,
+    code: str,
+    category: InsightCategory,
+    insight_type: str,
+    confidence: float,
+    evidence: list[Evidence],
+) -> Flag:
+    values = {
+        "type": type,
+        "severity": severity,
+        "description": description,
+        "code": code,
+        "category": category,
+        "insight_type": insight_type,
+        "confidence": confidence,
+        "evidence": evidence,
+    }
+    result: Flag = _build(Flag, values, set(values))
+    return result
+
+
+def recommendation(
+    id: str,
+    priority: Priority,
+    action: str,
+    description: str,
+    evidence: list[Evidence],
+    assignee: str,
+    based_on: list[str],
+) -> Recommendation:
+    values = {
+        "id": id,
+        "priority": priority,
+        "action": action,
+        "description": description,
+        "evidence": evidence,
+        "assignee": assignee,
+        "based_on": based_on,
+    }
+    result: Recommendation = _build(Recommendation, values, set(values))
+    return result
+
+
+def analysis_results(
+    request_id: str,
+    analysis_type: AnalysisType,
+    subject: Subject,
+    body: AnalysisBody,
+    recommendations: list[Recommendation],
+    conversation_topics: list[str],
+    risk_mitigations: list[str],
+    summary: str,
+) -> AnalysisResults:
+    """The result; ``requested_at`` stays unset (None), as when it is not passed."""
+    values = {
+        "request_id": request_id,
+        "analysis_type": analysis_type,
+        "subject": subject,
+        "requested_at": None,
+        "analysis_results": body,
+        "recommendations": recommendations,
+        "conversation_topics": conversation_topics,
+        "risk_mitigations": risk_mitigations,
+        "summary": summary,
+    }
+    fields_set = set(values)
+    fields_set.discard("requested_at")
+    result: AnalysisResults = _build(AnalysisResults, values, fields_set)
+    return result
+
+
+def analysis_body(
+    scores: dict[str, int], score_details: dict[str, ScoreDetail], flags: list[Flag]
+) -> AnalysisBody:
+    values = {"scores": scores, "score_details": score_details, "flags": flags}
+    result: AnalysisBody = _build(AnalysisBody, values, set(values))
+    return result
+
+
+def subject(account_id: str, opportunity_id: str | None) -> Subject:
+    """A subject naming ids only (display names unset, as when they are not passed)."""
+    values = {
+        "account_id": account_id,
+        "opportunity_id": opportunity_id,
+        "account_name": None,
+        "opportunity_name": None,
+    }
+    result: Subject = _build(Subject, values, {"account_id", "opportunity_id"})
+    return result
