@@ -25,22 +25,59 @@ NEXT_STEP_LABEL = "next_step"
 MENTION_CACHE_SIZE = 50_000  # calls; first-in first-out beyond that
 
 _WHITESPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w")
 
 
 def _normalise(text: str) -> str:
     return _WHITESPACE.sub(" ", text.strip().lower())
 
 
-def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
-    """One regex for all phrases, built as a character trie (far fewer branches to try at
-    each position than a flat alternation), matched on word boundaries, case-insensitive."""
+def _phrase_trie(phrases: Iterable[str]) -> str:
+    """All phrases as one regex body built as a character trie (far fewer branches to try at
+    each position than a flat alternation)."""
     trie: dict[str, dict] = {}
     for phrase in {_normalise(p) for p in phrases if p.strip()}:
         node = trie
         for char in phrase:
             node = node.setdefault(char, {})
         node[""] = {}
-    return re.compile(rf"(?<!\w){_trie_regex(trie)}(?!\w)", re.IGNORECASE)
+    return _trie_regex(trie)
+
+
+def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    """The phrases matched on word boundaries, case-insensitive."""
+    return re.compile(rf"(?<!\w){_phrase_trie(phrases)}(?!\w)", re.IGNORECASE)
+
+
+class AsciiPhraseScanner:
+    """The same matches as :func:`_phrase_pattern` on ASCII text, about twice as fast.
+
+    For ASCII text and ASCII phrases, case-insensitive matching is matching the lowercased
+    text, and "no word character before the phrase" is "a non-word character before it" once
+    the text is prefixed with a space. The pattern then starts with a character class, which
+    the regex engine scans for in C instead of trying the whole trie at every position. This
+    holds only when every phrase starts and ends with a word character (so two matches never
+    need the same separator); :meth:`build` returns None otherwise and the caller keeps the
+    general pattern.
+    """
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self._pattern = pattern
+
+    @classmethod
+    def build(cls, phrases: Iterable[str]) -> AsciiPhraseScanner | None:
+        normalised = {_normalise(p) for p in phrases if p.strip()}
+        if not all(p.isascii() and _WORD.match(p[0]) and _WORD.match(p[-1]) for p in normalised):
+            return None
+        return cls(re.compile(rf"\W{_phrase_trie(normalised)}(?!\w)"))
+
+    def matches(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, matched text lowercased) for each match in ``text`` (ASCII only)."""
+        padded = " " + text.lower()
+        return [
+            (m.start(), m.end() - 1, padded[m.start() + 1 : m.end()])
+            for m in self._pattern.finditer(padded)
+        ]
 
 
 def _trie_regex(node: dict[str, dict]) -> str:
@@ -83,6 +120,7 @@ class LexiconExtractor:
                     if entry not in bucket:
                         bucket.append(entry)
         self._pattern = _phrase_pattern(self._labels)
+        self._ascii_scanner = AsciiPhraseScanner.build(self._labels)
         self._role_patterns = {
             role: _phrase_pattern(phrases) for role, phrases in lexicon.stakeholder_roles.items()
         }
@@ -131,6 +169,7 @@ class LexiconExtractor:
         seen: set[tuple[MentionKind, str]] = set()
         found: list[Mention] = []
         call_date = call.start_ts.date()
+        labels = self._labels
         for field_name in CALL_TEXT_FIELDS:
             text = getattr(call, field_name)
             if not text:
@@ -141,14 +180,21 @@ class LexiconExtractor:
                 found.append(
                     Mention(*key, call.call_id, call_date, field_name, self._snippet(text, 0, 0))
                 )
-            for match in self._pattern.finditer(text):
-                for key in self._labels.get(_normalise(match.group(0)), ()):
+            for start, end, matched in self._matches(text):
+                # A lowercased match is usually the phrase itself; normalise only otherwise.
+                keys = labels.get(matched) or labels.get(_normalise(matched), ())
+                for key in keys:
                     if key in seen:
                         continue
                     seen.add(key)
-                    snippet = self._snippet(text, match.start(), match.end())
+                    snippet = self._snippet(text, start, end)
                     found.append(Mention(*key, call.call_id, call_date, field_name, snippet))
         return tuple(found)
+
+    def _matches(self, text: str) -> list[tuple[int, int, str]]:
+        if self._ascii_scanner is not None and text.isascii():
+            return self._ascii_scanner.matches(text)
+        return [(m.start(), m.end(), m.group(0)) for m in self._pattern.finditer(text)]
 
     def _snippet(self, text: str, start: int, end: int) -> str:
         lo = max(0, start - self._half_snippet)
