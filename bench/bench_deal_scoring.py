@@ -1,17 +1,29 @@
-"""Deals scored per second in one process (target >= 2,000 deals/s).
+"""Deals scored per second in one process (target >= 2,000 deals/s, first scoring included).
 
 Builds a demo warehouse in a temporary folder, loads every deal's dataset once (not timed),
-then times `DealQualityAnalyzer.analyze` over all deals: once cold (a fresh analyzer, every
-call scanned for the first time) and for several warm rounds (re-scoring the same deals, as
-the scheduled scans do). Rates are per CPU second of this process (time.process_time) and
-the best warm round is reported, so other load on a shared machine distorts them less.
+then times `DealQualityAnalyzer.analyze` over all deals:
 
-    .venv/bin/python bench/bench_deal_scoring.py [--accounts 200] [--rounds 5] [--profile]
+* first scoring: a fresh analyzer, every call's text scanned and every result built for the
+  first time (the fleet scan after a restart, or a deal never seen before);
+* re-scoring: the same deals again for several rounds (the scheduled daily scan); the best
+  round is reported, and the median one.
+
+Times are CPU time of this process (time.process_time_ns, per deal), so other load on a
+shared machine distorts them less; p50 is the median per-deal latency. The loaded datasets
+are moved out of the garbage collector's sight (gc.freeze) before timing: a service holds one
+dataset at a time, the bench holds all of them, and re-traversing them at every full
+collection would measure the bench, not the scoring.
+
+    .venv/bin/python bench/bench_deal_scoring.py [--accounts 200] [--rounds 5]
+        [--profile first|again]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -47,49 +59,79 @@ def load_datasets(accounts: int) -> list[tuple[Dataset, list[PreliminaryFinding]
     return loaded
 
 
+def score_all(
+    analyzer: DealQualityAnalyzer, deals: list[tuple[Dataset, list[PreliminaryFinding]]]
+) -> list[int]:
+    """CPU nanoseconds per deal."""
+    clock = time.process_time_ns
+    times = []
+    for dataset, findings in deals:
+        started = clock()
+        analyzer.analyze("bench", dataset, findings)
+        times.append(clock() - started)
+    return times
+
+
+def rate(times: list[int]) -> float:
+    return len(times) / (sum(times) / 1e9)
+
+
+def p50_us(times: list[int]) -> float:
+    return statistics.median(times) / 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", choices=["first", "again"])
     args = parser.parse_args()
 
     deals = load_datasets(args.accounts)
     rules = load_deal_rules()
     DealQualityAnalyzer(rules).analyze("warm", *deals[0])  # imports, regex compilation
+    gc.collect()
+    gc.freeze()
 
-    # Cold: a fresh analyzer, every call's text scanned for the first time.
-    analyzer = DealQualityAnalyzer(rules)
-    started = time.process_time()
-    for dataset, findings in deals:
-        analyzer.analyze("bench", dataset, findings)
-    cold_rate = len(deals) / (time.process_time() - started)
-
-    # Warm: the same deals re-scored (the scheduled daily case); call mentions are cached.
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
 
         profiler = Profiler()
+    # First scoring: a fresh analyzer, nothing cached for these deals' calls.
+    analyzer = DealQualityAnalyzer(rules)
+    if profiler is not None and args.profile == "first":
         profiler.start()
-    round_times = []
-    for _ in range(args.rounds):
-        started = time.process_time()
-        for dataset, findings in deals:
-            analyzer.analyze("bench", dataset, findings)
-        round_times.append(time.process_time() - started)
-    if profiler is not None:
+    first = score_all(analyzer, deals)
+    if profiler is not None and args.profile == "first":
         profiler.stop()
+
+    # Re-scoring: the same deals again (the scheduled daily case); call mentions are cached.
+    if profiler is not None and args.profile == "again":
+        profiler.start()
+    rounds = [score_all(analyzer, deals) for _ in range(args.rounds)]
+    if profiler is not None and args.profile == "again":
+        profiler.stop()
+    if profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
-    warm_rate = len(deals) / min(round_times)
-    median_rate = len(deals) / sorted(round_times)[len(round_times) // 2]
+
+    gc.unfreeze()  # let interpreter shutdown free the datasets (else duckdb reports leaks)
+    by_rate = sorted(rounds, key=rate, reverse=True)
+    best, median = by_rate[0], by_rate[len(by_rate) // 2]
     calls = sum(len(d.calls) for d, _ in deals) / len(deals)
-    print(f"deals: {len(deals)} (avg {calls:.1f} customer calls each), rounds: {args.rounds}")
-    print(f"deal scoring cold (first scan of every call): {cold_rate:,.0f} deals/s")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"deal scoring warm (re-scoring, call mentions cached): best round {warm_rate:,.0f} "
-        f"deals/s, median {median_rate:,.0f} deals/s "
-        f"(target >= 2,000: {'OK' if warm_rate >= 2000 else 'BELOW TARGET'})"
+        f"deals: {len(deals)} (avg {calls:.1f} customer calls each), re-scoring rounds: "
+        f"{args.rounds}, machine load average (1/5/15 min): {load} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"first scoring: {rate(first):,.0f} deals/s, p50 {p50_us(first):,.0f} us/deal "
+        f"(target >= 2,000: {'OK' if rate(first) >= 2000 else 'BELOW TARGET'})"
+    )
+    print(
+        f"re-scoring:    {rate(best):,.0f} deals/s best round, {rate(median):,.0f} median, "
+        f"p50 {p50_us(best):,.0f} us/deal "
+        f"(target >= 2,000: {'OK' if rate(best) >= 2000 else 'BELOW TARGET'})"
     )
 
 

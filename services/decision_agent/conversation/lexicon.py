@@ -182,13 +182,14 @@ class LexiconExtractor:
                 )
             for start, end, matched in self._matches(text):
                 # A lowercased match is usually the phrase itself; normalise only otherwise.
-                keys = labels.get(matched) or labels.get(_normalise(matched), ())
+                keys = labels.get(matched) or labels.get(_normalise(matched)) or ()
                 for key in keys:
                     if key in seen:
                         continue
                     seen.add(key)
                     snippet = self._snippet(text, start, end)
-                    found.append(Mention(*key, call.call_id, call_date, field_name, snippet))
+                    kind, label = key
+                    found.append(Mention(kind, label, call.call_id, call_date, field_name, snippet))
         return tuple(found)
 
     def _matches(self, text: str) -> list[tuple[int, int, str]]:
