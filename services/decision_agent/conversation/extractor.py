@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from functools import cached_property
 from typing import Protocol
 
 from contracts.common import Evidence
 from contracts.dataset import Account, Call, Contact
+from services.decision_agent.deal_quality import trusted
 
 
 class MentionKind(StrEnum):
@@ -37,18 +37,18 @@ class Mention:
     snippet: str
 
     def evidence(self) -> Evidence:
-        return self._evidence
-
-    @cached_property
-    def _evidence(self) -> Evidence:
-        return Evidence(
-            source="gong_call_f",
-            ref=self.call_id,
-            field=self.field,
-            date=self.call_date.isoformat(),
-            value=self.label,
-            snippet=self.snippet,
-        )
+        """Built once, on first use, and shared (results are read-only by convention)."""
+        found: Evidence | None = self.__dict__.get("_evidence")
+        if found is None:
+            found = self.__dict__["_evidence"] = trusted.evidence(
+                "gong_call_f",
+                self.call_id,
+                self.field,
+                self.call_date.isoformat(),
+                self.label,
+                self.snippet,
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -62,18 +62,18 @@ class StakeholderPresence:
     roles: frozenset[str]
 
     def evidence(self) -> Evidence:
-        return self._evidence
-
-    @cached_property
-    def _evidence(self) -> Evidence:
-        return Evidence(
-            source="gong_call_f",
-            ref=self.call_id,
-            field="participant_emails",
-            date=self.call_date.isoformat(),
-            value=self.email,
-            snippet=self.title,
-        )
+        """Built once, on first use, and shared (results are read-only by convention)."""
+        found: Evidence | None = self.__dict__.get("_evidence")
+        if found is None:
+            found = self.__dict__["_evidence"] = trusted.evidence(
+                "gong_call_f",
+                self.call_id,
+                "participant_emails",
+                self.call_date.isoformat(),
+                self.email,
+                self.title,
+            )
+        return found
 
 
 @dataclass(frozen=True)

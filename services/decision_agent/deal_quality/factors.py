@@ -53,11 +53,14 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MeasureFn = Callable[[DealContext, Any], FactorOutcome]
+
+
 @dataclass(frozen=True)
 class Measure:
     name: str
     params: type[Params]
-    fn: Callable[[DealContext, Any], FactorOutcome]
+    fn: MeasureFn
 
 
 MEASURES: dict[str, Measure] = {}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from contracts.analysis import ScoreDetail, ScoreFactor
 from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.context import DealContext
-from services.decision_agent.deal_quality.factors import MEASURES, Measure, Params
+from services.decision_agent.deal_quality.factors import MEASURES, Measure, MeasureFn, Params
 from services.decision_agent.deal_quality.rule_models import Band, Rubric, band_for
 
 
@@ -16,6 +17,7 @@ class CompiledFactor:
     name: str
     category: str
     label: str  # "category.factor", as shown in the breakdown
+    gap_name: str  # "score.factor", as named in the data-gap flag
     possible: float
     measure: Measure
     params: Params
@@ -37,6 +39,7 @@ class CompiledRubric:
                 name=factor.factor,
                 category=category.name,
                 label=f"{category.name}.{factor.factor}",
+                gap_name=f"{rubric.score}.{factor.factor}",
                 possible=factor.points,
                 measure=MEASURES[factor.measure],
                 params=MEASURES[factor.measure].params.model_validate(factor.params),
@@ -46,28 +49,31 @@ class CompiledRubric:
         )
         return cls(rubric.score, rubric.total, tuple(rubric.bands), factors)
 
+    @cached_property
+    def _plan(self) -> tuple[tuple[str, str, float, MeasureFn, Params], ...]:
+        """The factors as plain tuples: the hot loop unpacks them instead of looking up
+        attributes."""
+        return tuple(
+            (f.label, f.gap_name, f.possible, f.measure.fn, f.params) for f in self.factors
+        )
+
     def evaluate(self, ctx: DealContext) -> tuple[ScoreDetail, list[tuple[str, str]]]:
         """The score detail and the data gaps (factor, missing item) met on the way."""
         factors: list[ScoreFactor] = []
         gaps: list[tuple[str, str]] = []
         earned = 0.0
-        for factor in self.factors:
-            outcome = factor.measure.fn(ctx, factor.params)
-            fraction = outcome.fraction
+        for label, gap_name, possible, fn, params in self._plan:
+            fraction, explanation, evidence, gap = fn(ctx, params)
             if fraction <= 0.0:
                 points = 0.0
             elif fraction >= 1.0:
-                points = factor.possible
+                points = possible
             else:
-                points = round(factor.possible * fraction, 4)
+                points = round(possible * fraction, 4)
             earned += points
-            if outcome.gap:
-                gaps.append((f"{self.score}.{factor.name}", outcome.gap))
-            factors.append(
-                trusted.score_factor(
-                    factor.label, points, factor.possible, outcome.explanation, [*outcome.evidence]
-                )
-            )
+            if gap:
+                gaps.append((gap_name, gap))
+            factors.append(trusted.score_factor(label, points, possible, explanation, [*evidence]))
         score = max(0, min(100, round(earned / self.total * 100)))
         detail = trusted.score_detail(score, band_for(self.bands, score), factors)
         return detail, gaps
