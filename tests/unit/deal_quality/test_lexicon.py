@@ -36,17 +36,22 @@ def texts(draw: st.DrawFn, alphabet: str = "") -> str:
     return "".join(parts)
 
 
-def general_matches(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), _normalise(m.group(0))) for m in EXTRACTOR._pattern.finditer(text)]
+def general_matches(texts: list[str]) -> list[tuple[int, int, int, str]]:
+    return [
+        (index, m.start(), m.end(), _normalise(m.group(0)))
+        for index, text in enumerate(texts)
+        for m in EXTRACTOR._pattern.finditer(text)
+    ]
 
 
 @settings(max_examples=300, deadline=None)
-@given(texts())
-def test_ascii_scanner_matches_general_pattern(text: str) -> None:
+@given(st.lists(texts(), min_size=1, max_size=5))
+def test_ascii_scanner_matches_general_pattern(fields: list[str]) -> None:
+    """One pass over the joined fields finds what scanning each field alone finds."""
     scanner = EXTRACTOR._ascii_scanner
-    assert scanner is not None and text.isascii()
-    fast = [(start, end, _normalise(found)) for start, end, found in scanner.matches(text)]
-    assert fast == general_matches(text)
+    assert scanner is not None and all(text.isascii() for text in fields)
+    fast = [(i, start, end, _normalise(found)) for i, start, end, found in scanner.matches(fields)]
+    assert fast == general_matches(fields)
 
 
 @settings(max_examples=100, deadline=None)
@@ -57,7 +62,7 @@ def test_extractor_gives_the_same_mentions_with_and_without_the_scanner(
     call = builders.call("C1", date(2024, 5, 1), brief, transcript=transcript, next_steps=brief)
     general = LexiconExtractor(EXTRACTOR.lexicon)
     general._ascii_scanner = None
-    assert EXTRACTOR._scan(call) == general._scan(call)
+    assert LexiconExtractor(EXTRACTOR.lexicon)._mentions(call) == general._mentions(call)
 
 
 def test_scanner_is_only_used_for_phrases_bounded_by_word_characters() -> None:
@@ -65,9 +70,11 @@ def test_scanner_is_only_used_for_phrases_bounded_by_word_characters() -> None:
     assert AsciiPhraseScanner.build(["c++"]) is None
     assert AsciiPhraseScanner.build([".net"]) is None
     assert AsciiPhraseScanner.build(["café"]) is None
+    assert AsciiPhraseScanner.build(["a\x00b"]) is None
     # Two matches sharing one separator are both found (phrases end on word characters).
     scanner = AsciiPhraseScanner.build(["dbt", "kafka"])
     assert scanner is not None
-    assert [m[2] for m in scanner.matches("DBT kafka,dbt")] == ["dbt", "kafka", "dbt"]
+    found = scanner.matches(["DBT kafka,dbt", "", "kafka"])
+    assert [(m[0], m[3]) for m in found] == [(0, "dbt"), (0, "kafka"), (0, "dbt"), (2, "kafka")]
     pattern = _phrase_pattern(["dbt", "kafka"])
     assert [m.group(0) for m in pattern.finditer("DBT kafka,dbt")] == ["DBT", "kafka", "dbt"]
