@@ -29,12 +29,12 @@ _FIELD_SEPARATOR = "\x00"
 NEXT_STEP_LABEL = "next_step"
 MENTION_CACHE_SIZE = 50_000  # calls; first-in first-out beyond that
 
-_WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w")
 
 
 def _normalise(text: str) -> str:
-    return _WHITESPACE.sub(" ", text.strip().lower())
+    """Lowercase, whitespace runs as one space, no space at the ends."""
+    return " ".join(text.lower().split())  # str.split() splits where the regex \s+ would
 
 
 def _phrase_trie(phrases: Iterable[str]) -> str:
@@ -222,7 +222,7 @@ class LexiconExtractor:
     def _snippet(self, text: str, start: int, end: int) -> str:
         lo = max(0, start - self._half_snippet)
         hi = min(len(text), end + self._half_snippet)
-        snippet = _WHITESPACE.sub(" ", text[lo:hi]).strip()
+        snippet = " ".join(text[lo:hi].split())  # whitespace runs as one space, trimmed
         return f"{'...' if lo > 0 else ''}{snippet}{'...' if hi < len(text) else ''}"
 
     def _stakeholders(

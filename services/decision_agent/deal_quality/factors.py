@@ -316,13 +316,17 @@ def requirement_mentions(ctx: DealContext, p: MentionCount) -> FactorOutcome:
 class PainSignal(Params):
     keywords: list[str]
     other_pain_credit: float = 0.6
+    _lowered: tuple[str, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._lowered = tuple(k.lower() for k in self.keywords)
 
 
 @measure("pain_signal", PainSignal)
 def pain_signal(ctx: DealContext, p: PainSignal) -> FactorOutcome:
     credit, explanation, evidence = ctx.meddpicc_credit("identify_pain")
     text = (ctx.opportunity.identify_pain or "").lower()
-    if credit and not any(k.lower() in text for k in p.keywords):
+    if credit and not any(k in text for k in p._lowered):
         credit *= p.other_pain_credit
         explanation += " (not about cost or performance)"
     return FactorOutcome(credit, explanation, (evidence,))

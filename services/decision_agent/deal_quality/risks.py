@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from pydantic import PrivateAttr
+
 from contracts.analysis import Flag
 from contracts.common import Evidence
 from services.decision_agent.conversation.extractor import MentionKind
@@ -265,12 +267,19 @@ def _has_word(text: str, word: str) -> bool:
 
 class Keywords(Params):
     keywords: list[str]
+    _lowered: tuple[str, ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._lowered = tuple(k.lower() for k in self.keywords)
 
 
 @check("pain_about", Keywords, provides=("pain",))
 def pain_about(ctx: DealContext, p: Keywords) -> Hit | None:
     pain = (ctx.opportunity.identify_pain or "").strip()
-    if not pain or not any(k.lower() in pain.lower() for k in p.keywords):
+    if not pain:
+        return None
+    lowered = pain.lower()
+    if not any(k in lowered for k in p._lowered):
         return None
     return Hit({"pain": pain}, (ctx.opportunity_evidence("identify_pain"),))
 

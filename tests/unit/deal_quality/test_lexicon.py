@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from hypothesis import given, settings
@@ -78,3 +79,10 @@ def test_scanner_is_only_used_for_phrases_bounded_by_word_characters() -> None:
     assert [(m[0], m[3]) for m in found] == [(0, "dbt"), (0, "kafka"), (0, "dbt"), (2, "kafka")]
     pattern = _phrase_pattern(["dbt", "kafka"])
     assert [m.group(0) for m in pattern.finditer("DBT kafka,dbt")] == ["DBT", "kafka", "dbt"]
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+def test_whitespace_normalising_matches_the_regex_definition(text: str) -> None:
+    expected = re.sub(r"\s+", " ", text.strip().lower())
+    assert _normalise(text) == expected
+    assert " ".join(text.split()) == re.sub(r"\s+", " ", text).strip()
