@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
-
-from pydantic import PrivateAttr
 
 from contracts.analysis import Flag
 from contracts.common import Evidence
@@ -267,10 +266,10 @@ def _has_word(text: str, word: str) -> bool:
 
 class Keywords(Params):
     keywords: list[str]
-    _lowered: tuple[str, ...] = PrivateAttr(default=())
 
-    def model_post_init(self, context: Any, /) -> None:
-        self._lowered = tuple(k.lower() for k in self.keywords)
+    @cached_property
+    def keywords_lowered(self) -> tuple[str, ...]:
+        return tuple(k.lower() for k in self.keywords)
 
 
 @check("pain_about", Keywords, provides=("pain",))
@@ -279,7 +278,7 @@ def pain_about(ctx: DealContext, p: Keywords) -> Hit | None:
     if not pain:
         return None
     lowered = pain.lower()
-    if not any(k in lowered for k in p._lowered):
+    if not any(k in lowered for k in p.keywords_lowered):
         return None
     return Hit({"pain": pain}, (ctx.opportunity_evidence("identify_pain"),))
 
