@@ -58,14 +58,13 @@ class AsciiPhraseScanner:
     """The same matches as :func:`_phrase_pattern` on ASCII texts, about twice as fast.
 
     For ASCII text and ASCII phrases, case-insensitive matching is matching the lowercased
-    text, and "no word character before the phrase" is "a non-word character before it" once
-    the text is prefixed with a space. The pattern then starts with a character class, which
-    the regex engine scans for in C instead of trying the whole trie at every position. This
-    holds only when every phrase starts and ends with a word character (so two matches never
-    need the same separator); :meth:`build` returns None otherwise and the caller keeps the
-    general pattern. A call's fields are scanned in one pass, joined by a separator that is
-    neither a word character nor whitespace, so no phrase spans two fields and each field
-    starts and ends on a boundary, as when scanned alone.
+    text (no case folding of every character tried), and "no word character before the
+    phrase" is "a non-word character before it" once the text is prefixed with a space (no
+    look-behind at every position). This holds only when every phrase starts and ends with a
+    word character (so two matches never need the same separator); :meth:`build` returns None
+    otherwise and the caller keeps the general pattern. A call's fields are scanned in one
+    pass, joined by a separator that is neither a word character nor whitespace, so no phrase
+    spans two fields and each field starts and ends on a boundary, as when scanned alone.
     """
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
