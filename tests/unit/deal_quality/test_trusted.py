@@ -44,7 +44,7 @@ def assert_equals_validated(result: AnalysisResults) -> None:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(datasets())
 def test_generated_deal_results_equal_validated(
