@@ -89,18 +89,25 @@ class ConversationSignals:
     _by_role: dict[str, tuple[StakeholderPresence, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _by_label: dict[tuple[MentionKind, str], tuple[Mention, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
+        # Grouped once: factors and checks ask for the same kinds and labels many times.
         grouped: dict[MentionKind, list[Mention]] = {}
+        labelled: dict[tuple[MentionKind, str], list[Mention]] = {}
         for mention in self.mentions:
             grouped.setdefault(mention.kind, []).append(mention)
+            labelled.setdefault((mention.kind, mention.label), []).append(mention)
         self._by_kind.update({kind: tuple(items) for kind, items in grouped.items()})
+        self._by_label.update({key: tuple(items) for key, items in labelled.items()})
 
     def of_kind(self, kind: MentionKind, label: str | None = None) -> tuple[Mention, ...]:
-        found = self._by_kind.get(kind, ())
+        """Mentions of ``kind`` (and ``label``) in call order."""
         if label is None:
-            return found
-        return tuple(m for m in found if m.label == label)
+            return self._by_kind.get(kind, ())
+        return self._by_label.get((kind, label), ())
 
     def labels(self, kind: MentionKind) -> list[str]:
         """Distinct labels of ``kind`` in first-seen order."""

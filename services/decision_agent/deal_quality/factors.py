@@ -151,6 +151,10 @@ class CloudProvider(Params):
     preferred: list[str] = ["AWS"]
     other_credit: float = 0.5
 
+    @cached_property
+    def preferred_lowered(self) -> frozenset[str]:
+        return frozenset(c.lower() for c in self.preferred)
+
 
 @measure("cloud_provider", CloudProvider)
 def cloud_provider(ctx: DealContext, p: CloudProvider) -> FactorOutcome:
@@ -158,7 +162,7 @@ def cloud_provider(ctx: DealContext, p: CloudProvider) -> FactorOutcome:
     evidence = (ctx.account_evidence("cloud_provider"),)
     if not cloud:
         return FactorOutcome(0.0, "cloud provider unknown", evidence, gap="cloud_provider")
-    if cloud.lower() in {c.lower() for c in p.preferred}:
+    if cloud.lower() in p.preferred_lowered:
         return FactorOutcome(1.0, f"runs on {cloud} (preferred)", evidence)
     return FactorOutcome(p.other_credit, f"runs on {cloud}", evidence)
 
@@ -561,7 +565,8 @@ def stakeholder_expansion(ctx: DealContext, p: FullAt) -> FactorOutcome:
     first_call = ctx.signals.calls[0].call_id
     first = {s.email for s in ctx.signals.stakeholders if s.call_id == first_call}
     added = list(dict.fromkeys(s.email for s in ctx.signals.stakeholders if s.email not in first))
-    evidence = tuple(s.evidence() for s in ctx.signals.stakeholders if s.email in added[:3])[:3]
+    shown = set(added[:3])
+    evidence = tuple(s.evidence() for s in ctx.signals.stakeholders if s.email in shown)[:3]
     return FactorOutcome(
         min(1.0, len(added) / p.full_at),
         f"{len(added)} new stakeholder(s) since the first call",

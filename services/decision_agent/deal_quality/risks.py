@@ -234,6 +234,10 @@ def data_volume_below(ctx: DealContext, p: MinVolume) -> Hit | None:
 class Titles(Params):
     titles: list[str] = ["cto", "vp", "vice president", "chief", "head of"]
 
+    @cached_property
+    def titles_lowered(self) -> tuple[str, ...]:
+        return tuple(t.lower() for t in self.titles)
+
 
 @check("champion_executive", Titles, provides=("champion",))
 def champion_executive(ctx: DealContext, p: Titles) -> Hit | None:
@@ -246,8 +250,7 @@ def champion_executive(ctx: DealContext, p: Titles) -> Hit | None:
         for c in ctx.dataset.contacts
         if c.name and c.name.lower() in champion.lower()
     ]
-    words = [t.lower() for t in p.titles]
-    if not any(_has_word(text, w) for text in texts for w in words):
+    if not any(_has_word(text, w) for text in texts for w in p.titles_lowered):
         return None
     return Hit({"champion": champion}, (ctx.opportunity_evidence("champion"),))
 
