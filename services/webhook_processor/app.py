@@ -40,9 +40,6 @@ def parse_job(record: Record) -> Parsed:
         # has its key marked processed; a replay gets a key of its own so it reaches the
         # engine, whose outbox (keyed by action_id) still guarantees one delivery.
         parsed.idempotency_key += f"#replay:{replay_of.decode('utf-8', 'replace')}"
-        parsed.body = (parsed.body, True)
-    else:
-        parsed.body = (parsed.body, False)
     return parsed
 
 
@@ -63,8 +60,8 @@ class WebhookApp:
         )
 
     async def on_job(self, item: Parsed, record: Record) -> list[Outgoing]:
-        job, replay = item.body
-        await self.engine.enqueue(job, replay=replay)
+        replay = record.header(REPLAY_HEADER) is not None
+        await self.engine.enqueue(item.body, replay=replay)
         return []
 
     async def publish_result(self, result: ActionResult) -> None:
