@@ -49,7 +49,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy services contracts
+	$(BIN)/mypy .
 
 ## test: lint, types, then every test (unit, integration on a real broker, end-to-end)
 test: setup tools lint typecheck

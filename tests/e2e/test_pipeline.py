@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 import httpx
 import orjson
@@ -70,7 +71,7 @@ async def run_and_collect(stack, triggers, settle_s: float = 3.0, timeout_s: flo
 
 
 def outbox_requests(stack) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     for path in stack.settings.resolved_outbox_dir.glob("*.jsonl"):
         rows.extend(json.loads(line) for line in path.read_text().splitlines() if line)
     return rows
@@ -134,7 +135,7 @@ async def test_bad_triggers_go_to_the_dlq_and_valid_ones_still_flow(stack):
     kafka = stack.settings.kafka_bootstrap_servers
     topic = stack.settings.topics.triggers
     marker = uuid.uuid4().hex
-    bad = [
+    bad: list[bytes | dict[str, Any]] = [
         b"{not json " + marker.encode(),
         {
             "trigger_type": "manual",
