@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from contracts.common import Evidence
 from contracts.dataset import Account, Call, Contact
@@ -25,9 +25,13 @@ class MentionKind(StrEnum):
     NEXT_STEP = "next_step"
 
 
-@dataclass(frozen=True)
-class Mention:
-    """One thing said on one call: ``label`` is the class (latency, no_budget, snowflake)."""
+class Mention(NamedTuple):
+    """One thing said on one call: ``label`` is the class (latency, no_budget, snowflake).
+
+    Immutable, and cheap to make (a tuple: ~10 are made per first-scored call). ``evidence``
+    cites it in results; it is built once with the mention and shared by every result that
+    cites it (results are read-only by convention). Build with :func:`mention`.
+    """
 
     kind: MentionKind
     label: str
@@ -35,45 +39,40 @@ class Mention:
     call_date: date
     field: str
     snippet: str
-
-    def evidence(self) -> Evidence:
-        """Built once, on first use, and shared (results are read-only by convention)."""
-        found: Evidence | None = self.__dict__.get("_evidence")
-        if found is None:
-            found = self.__dict__["_evidence"] = trusted.evidence(
-                "gong_call_f",
-                self.call_id,
-                self.field,
-                self.call_date.isoformat(),
-                self.label,
-                self.snippet,
-            )
-        return found
+    evidence: Evidence
 
 
-@dataclass(frozen=True)
-class StakeholderPresence:
-    """A customer-side participant on a call, with the roles their contact title implies."""
+def mention(
+    kind: MentionKind, label: str, call_id: str, call_date: date, field: str, snippet: str
+) -> Mention:
+    evidence = trusted.evidence(
+        "gong_call_f", call_id, field, call_date.isoformat(), label, snippet
+    )
+    return Mention(kind, label, call_id, call_date, field, snippet, evidence)
+
+
+class StakeholderPresence(NamedTuple):
+    """A customer-side participant on a call, with the roles their contact title implies.
+
+    Immutable; ``evidence`` is built with it and shared, as for :class:`Mention`. Build with
+    :func:`stakeholder_presence`.
+    """
 
     call_id: str
     call_date: date
     email: str
     title: str | None
     roles: frozenset[str]
+    evidence: Evidence
 
-    def evidence(self) -> Evidence:
-        """Built once, on first use, and shared (results are read-only by convention)."""
-        found: Evidence | None = self.__dict__.get("_evidence")
-        if found is None:
-            found = self.__dict__["_evidence"] = trusted.evidence(
-                "gong_call_f",
-                self.call_id,
-                "participant_emails",
-                self.call_date.isoformat(),
-                self.email,
-                self.title,
-            )
-        return found
+
+def stakeholder_presence(
+    call_id: str, call_date: date, email: str, title: str | None, roles: frozenset[str]
+) -> StakeholderPresence:
+    evidence = trusted.evidence(
+        "gong_call_f", call_id, "participant_emails", call_date.isoformat(), email, title
+    )
+    return StakeholderPresence(call_id, call_date, email, title, roles, evidence)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from services.decision_agent.conversation.extractor import (
     Mention,
     MentionKind,
     StakeholderPresence,
+    mention,
+    stakeholder_presence,
 )
 from services.decision_agent.conversation.rule_models import ConversationLexicon
 from services.decision_agent.rules.loader import load_rule_file
@@ -80,8 +82,11 @@ class AsciiPhraseScanner:
             return None
         return cls(re.compile(rf"\W{_phrase_trie(normalised)}(?!\w)"))
 
-    def matches(self, texts: Sequence[str]) -> list[tuple[int, int, int, str]]:
-        """(text index, start, end, matched text lowercased) for each match (ASCII only)."""
+    def matches(
+        self, texts: Sequence[str], distinct: bool = False
+    ) -> list[tuple[int, int, int, str]]:
+        """(text index, start, end, matched text lowercased) for each match (ASCII only);
+        with ``distinct``, only the first match of each matched text."""
         padded = " " + _FIELD_SEPARATOR.join(texts).lower()
         starts = []
         offset = 1
@@ -89,14 +94,20 @@ class AsciiPhraseScanner:
             starts.append(offset)
             offset += len(text) + 1
         found = []
+        seen: set[str] = set()
         index, last = 0, len(texts) - 1
         for match in self._pattern.finditer(padded):
             boundary, end = match.span()
             start = boundary + 1
+            matched = padded[start:end]
+            if distinct:
+                if matched in seen:
+                    continue
+                seen.add(matched)
             while index < last and starts[index + 1] <= start:
                 index += 1
             base = starts[index]
-            found.append((index, start - base, end - base, padded[start:end]))
+            found.append((index, start - base, end - base, matched))
         return found
 
 
@@ -193,9 +204,11 @@ class LexiconExtractor:
             kind, label = MentionKind.NEXT_STEP, NEXT_STEP_LABEL
             seen.add((kind, label))
             snippet = self._snippet(next_steps, 0, 0)
-            found.append(Mention(kind, label, call_id, call_date, "next_steps", snippet))
+            found.append(mention(kind, label, call_id, call_date, "next_steps", snippet))
         labels = self._labels
-        for index, start, end, matched in self._matches(texts):
+        # Only the first match of each matched text: a repeat maps to the same (kind, label)
+        # keys, all already seen, so it could add nothing (calls repeat phrases a lot).
+        for index, start, end, matched in self._distinct_matches(texts):
             # A lowercased match is usually the phrase itself; normalise only otherwise.
             keys = labels.get(matched) or labels.get(_normalise(matched)) or ()
             for key in keys:
@@ -205,18 +218,23 @@ class LexiconExtractor:
                 snippet = self._snippet(texts[index], start, end)
                 kind, label = key
                 field_name = CALL_TEXT_FIELDS[index]
-                found.append(Mention(kind, label, call_id, call_date, field_name, snippet))
+                found.append(mention(kind, label, call_id, call_date, field_name, snippet))
         return tuple(found)
 
-    def _matches(self, texts: tuple[str, ...]) -> list[tuple[int, int, int, str]]:
-        """(text index, start, end, matched text) in text order, then position order."""
+    def _distinct_matches(self, texts: tuple[str, ...]) -> list[tuple[int, int, int, str]]:
+        """(text index, start, end, matched text) in text order, then position order, for
+        the first match of each matched text."""
         if self._ascii_scanner is not None and all(text.isascii() for text in texts):
-            return self._ascii_scanner.matches(texts)
-        return [
-            (index, m.start(), m.end(), m.group(0))
-            for index, text in enumerate(texts)
-            for m in self._pattern.finditer(text)
-        ]
+            return self._ascii_scanner.matches(texts, distinct=True)
+        found = []
+        seen: set[str] = set()
+        for index, text in enumerate(texts):
+            for match in self._pattern.finditer(text):
+                matched = match.group(0)
+                if matched not in seen:
+                    seen.add(matched)
+                    found.append((index, match.start(), match.end(), matched))
+        return found
 
     def _snippet(self, text: str, start: int, end: int) -> str:
         lo = max(0, start - self._half_snippet)
@@ -255,7 +273,7 @@ class LexiconExtractor:
         if found is None:
             if len(self._presence_cache) >= MENTION_CACHE_SIZE:
                 self._presence_cache.pop(next(iter(self._presence_cache)))
-            found = StakeholderPresence(call_id, day, email, title, self.roles_for_title(title))
+            found = stakeholder_presence(call_id, day, email, title, self.roles_for_title(title))
             self._presence_cache[key] = found
         return found
 

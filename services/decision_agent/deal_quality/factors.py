@@ -83,7 +83,7 @@ def _no_calls(ctx: DealContext) -> FactorOutcome | None:
 
 
 def _mention_evidence(ctx: DealContext, kind: MentionKind, label: str) -> tuple[Evidence, ...]:
-    return tuple(m.evidence() for m in ctx.signals.of_kind(kind, label)[:3])
+    return tuple(m.evidence for m in ctx.signals.of_kind(kind, label)[:3])
 
 
 # ------------------------------------------------------------------ company
@@ -316,7 +316,7 @@ def requirement_mentions(ctx: DealContext, p: MentionCount) -> FactorOutcome:
     calls = {m.call_id for m in mentions}
     if not mentions:
         return _no_calls(ctx) or FactorOutcome(0.0, f"{p.requirement} never discussed")
-    evidence = tuple(m.evidence() for m in mentions[:3])
+    evidence = tuple(m.evidence for m in mentions[:3])
     fraction = min(1.0, len(calls) / p.full_at)
     return FactorOutcome(fraction, f"{p.requirement} discussed on {len(calls)} call(s)", evidence)
 
@@ -386,7 +386,7 @@ class CompetitivePosition(Params):
 @measure("competitive_position", CompetitivePosition)
 def competitive_position(ctx: DealContext, p: CompetitivePosition) -> FactorOutcome:
     credit, explanation, evidence = ctx.meddpicc_credit("competition")
-    mentions = tuple(m.evidence() for m in ctx.signals.of_kind(MentionKind.COMPETITOR)[:3])
+    mentions = tuple(m.evidence for m in ctx.signals.of_kind(MentionKind.COMPETITOR)[:3])
     if mentions and credit < 1.0:
         credit *= p.unassessed_competitor_credit
         explanation += "; competitor named on calls"
@@ -471,7 +471,7 @@ def role_on_calls(ctx: DealContext, p: RoleOnCalls) -> FactorOutcome:
         return FactorOutcome(
             1.0,
             f"{p.role} on {len({s.call_id for s in present})} call(s)",
-            tuple(s.evidence() for s in present[:3]),
+            tuple(s.evidence for s in present[:3]),
         )
     gap = _no_calls(ctx)
     if gap is not None:
@@ -551,7 +551,7 @@ def distinct_customer_participants(ctx: DealContext, p: FullAt) -> FactorOutcome
     if gap is not None:
         return gap
     people = list(dict.fromkeys(s.email for s in ctx.signals.stakeholders))
-    evidence = tuple(s.evidence() for s in ctx.signals.stakeholders[:3])
+    evidence = tuple(s.evidence for s in ctx.signals.stakeholders[:3])
     return FactorOutcome(
         min(1.0, len(people) / p.full_at), f"{len(people)} customer participant(s)", evidence
     )
@@ -566,7 +566,7 @@ def stakeholder_expansion(ctx: DealContext, p: FullAt) -> FactorOutcome:
     first = {s.email for s in ctx.signals.stakeholders if s.call_id == first_call}
     added = list(dict.fromkeys(s.email for s in ctx.signals.stakeholders if s.email not in first))
     shown = set(added[:3])
-    evidence = tuple(s.evidence() for s in ctx.signals.stakeholders if s.email in shown)[:3]
+    evidence = tuple(s.evidence for s in ctx.signals.stakeholders if s.email in shown)[:3]
     return FactorOutcome(
         min(1.0, len(added) / p.full_at),
         f"{len(added)} new stakeholder(s) since the first call",

@@ -66,7 +66,7 @@ def meddpicc_unassessed(ctx: DealContext, p: Meddpicc) -> Hit | None:
 def competitor_named(ctx: DealContext, _: Params) -> Hit | None:
     mentions = ctx.signals.of_kind(MentionKind.COMPETITOR)
     names = list(dict.fromkeys(m.label for m in mentions))
-    evidence = [m.evidence() for m in mentions]
+    evidence = [m.evidence for m in mentions]
     crm = (ctx.opportunity.competitors or "").strip()
     if crm:
         evidence.append(ctx.opportunity_evidence("competitors"))
@@ -174,7 +174,7 @@ def objection_raised(ctx: DealContext, p: Objections) -> Hit | None:
     if not found:
         return None
     labels = list(dict.fromkeys(m.label.replace("_", " ") for m in found))
-    return Hit({"objections": ", ".join(labels)}, tuple(m.evidence() for m in found))
+    return Hit({"objections": ", ".join(labels)}, tuple(m.evidence for m in found))
 
 
 class ScoreBelow(Params):

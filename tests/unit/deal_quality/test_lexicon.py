@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.decision_agent.conversation.lexicon import (
+    CALL_TEXT_FIELDS,
     AsciiPhraseScanner,
     LexiconExtractor,
     _normalise,
@@ -86,3 +87,36 @@ def test_whitespace_normalising_matches_the_regex_definition(text: str) -> None:
     expected = re.sub(r"\s+", " ", text.strip().lower())
     assert _normalise(text) == expected
     assert " ".join(text.split()) == re.sub(r"\s+", " ", text).strip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(texts(), min_size=1, max_size=5))
+def test_distinct_matches_are_the_first_of_each_matched_text(fields: list[str]) -> None:
+    scanner = EXTRACTOR._ascii_scanner
+    assert scanner is not None
+    first: dict[str, tuple[int, int, int, str]] = {}
+    for found in scanner.matches(fields):
+        first.setdefault(found[3], found)
+    assert scanner.matches(fields, distinct=True) == list(first.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts(), texts(), texts())
+def test_mentions_from_distinct_matches_equal_mentions_from_every_match(
+    brief: str, key_points: str, transcript: str
+) -> None:
+    """A repeated matched text maps to (kind, label) keys already met, so skipping it in the
+    scan loses nothing: compare with keeping the first mention of each key over every match."""
+    call = builders.call("C1", date(2024, 5, 1), brief, transcript=transcript)
+    call = call.model_copy(update={"key_points": key_points, "next_steps": None})
+    texts_ = ("", key_points, brief, call.title, transcript)
+    scanner = EXTRACTOR._ascii_scanner
+    assert scanner is not None
+    expected: dict[tuple[str, str], tuple[str, str]] = {}
+    for index, start, end, matched in scanner.matches(texts_):
+        for kind, label in EXTRACTOR._labels.get(matched) or EXTRACTOR._labels[_normalise(matched)]:
+            snippet = EXTRACTOR._snippet(texts_[index], start, end)
+            expected.setdefault((kind, label), (CALL_TEXT_FIELDS[index], snippet))
+    got = {(m.kind, m.label): (m.field, m.snippet) for m in EXTRACTOR._mentions(call)}
+    assert got == expected
+    assert list(got) == list(expected)
