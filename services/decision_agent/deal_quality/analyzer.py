@@ -50,7 +50,7 @@ from services.decision_agent.deal_quality.rule_models import (
     StageRules,
     band_for,
 )
-from services.decision_agent.deal_quality.scoring import CompiledRubric
+from services.decision_agent.deal_quality.scoring import CompiledRubric, MeasureSlots
 from services.decision_agent.rules.loader import (
     RuleFile,
     RuleFileError,
@@ -108,6 +108,7 @@ def load_deal_rules(
     root = Path(rules_dir or get_settings().rules_dir)
     files = load_rules_dir(root, only=DEAL_RULE_KINDS)
     rubrics: dict[str, CompiledRubric] = {}
+    slots = MeasureSlots()
     for score in RUBRIC_SCORES:
         found = [f for f in files if isinstance(f, Rubric) and f.score == score]
         if len(found) != 1:
@@ -118,7 +119,7 @@ def load_deal_rules(
                     )
                 ]
             )
-        rubrics[score] = CompiledRubric.from_rubric(found[0])
+        rubrics[score] = CompiledRubric.from_rubric(found[0], slots)
     stages = _single(files, StageRules, root, "deal_stages")
     completeness = _single(files, CompletenessRules, root, "data_completeness_rules")
     risks = _single(files, RiskRules, root, "deal_risk_rules")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 from contracts.common import Evidence
 from contracts.dataset import Account, Call, Dataset, Opportunity
@@ -46,6 +47,8 @@ class DealContext:
     # completeness and risk checks; building them once keeps the hot path short.
     _credits: dict[str, tuple[float, str, Evidence]] = field(default_factory=dict)
     _evidence: dict[tuple[str, str], Evidence] = field(default_factory=dict)
+    # Measure outcomes by MeasureSlots number: a measure scored by two rubrics runs once.
+    outcomes: dict[int, Any] = field(default_factory=dict)
 
     @property
     def is_closed(self) -> bool:
