@@ -43,11 +43,17 @@ class Mention(NamedTuple):
 
 
 def mention(
-    kind: MentionKind, label: str, call_id: str, call_date: date, field: str, snippet: str
+    kind: MentionKind,
+    label: str,
+    call_id: str,
+    call_date: date,
+    field: str,
+    snippet: str,
+    call_day: str | None = None,
 ) -> Mention:
-    evidence = trusted.evidence(
-        "gong_call_f", call_id, field, call_date.isoformat(), label, snippet
-    )
+    """``call_day`` is ``call_date.isoformat()`` when the caller has it already."""
+    day = call_day or call_date.isoformat()
+    evidence = trusted.evidence("gong_call_f", call_id, field, day, label, snippet)
     return Mention(kind, label, call_id, call_date, field, snippet, evidence)
 
 

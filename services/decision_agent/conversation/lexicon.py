@@ -199,12 +199,13 @@ class LexiconExtractor:
         seen: set[tuple[MentionKind, str]] = set()
         found: list[Mention] = []
         call_id, call_date = call.call_id, call.start_ts.date()
+        day = call_date.isoformat()
         next_steps = texts[0]
         if next_steps.strip():
             kind, label = MentionKind.NEXT_STEP, NEXT_STEP_LABEL
             seen.add((kind, label))
             snippet = self._snippet(next_steps, 0, 0)
-            found.append(mention(kind, label, call_id, call_date, "next_steps", snippet))
+            found.append(mention(kind, label, call_id, call_date, "next_steps", snippet, day))
         labels = self._labels
         # Only the first match of each matched text: a repeat maps to the same (kind, label)
         # keys, all already seen, so it could add nothing (calls repeat phrases a lot).
@@ -218,13 +219,13 @@ class LexiconExtractor:
                 snippet = self._snippet(texts[index], start, end)
                 kind, label = key
                 field_name = CALL_TEXT_FIELDS[index]
-                found.append(mention(kind, label, call_id, call_date, field_name, snippet))
+                found.append(mention(kind, label, call_id, call_date, field_name, snippet, day))
         return tuple(found)
 
     def _distinct_matches(self, texts: tuple[str, ...]) -> list[tuple[int, int, int, str]]:
         """(text index, start, end, matched text) in text order, then position order, for
         the first match of each matched text."""
-        if self._ascii_scanner is not None and all(text.isascii() for text in texts):
+        if self._ascii_scanner is not None and "".join(texts).isascii():
             return self._ascii_scanner.matches(texts, distinct=True)
         found = []
         seen: set[str] = set()

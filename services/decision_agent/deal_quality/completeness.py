@@ -114,8 +114,7 @@ def required_fields(stages: StageRules, stage_index: int | None, base: list[str]
 
 
 def _field_credit(ctx: DealContext, name: str) -> tuple[float, str, Evidence]:
-    if name in MEDDPICC_FIELDS:
-        return ctx.meddpicc_credit(name)
+    """Credit of a required field that is not a MEDDPICC field (those: ctx.meddpicc_credit)."""
     value = getattr(ctx.opportunity, name)
     evidence = ctx.opportunity_evidence(name)
     present = value is not None and (not isinstance(value, str) or bool(value.strip()))
@@ -124,17 +123,37 @@ def _field_credit(ctx: DealContext, name: str) -> tuple[float, str, Evidence]:
     return (1.0 if present else 0.0), f"{name} {'present' if present else 'missing'}", evidence
 
 
+class _StagePlan(NamedTuple):
+    """What a stage requires, with everything that does not depend on the deal worked out."""
+
+    per_field: float
+    possible: float
+    fields: tuple[tuple[str, str, bool], ...]  # (factor label, field, is a MEDDPICC field)
+
+
 class CompiledCompleteness:
     """Completeness rules with check parameters resolved and required fields per stage."""
 
     def __init__(self, rules: CompletenessRules, stages: StageRules) -> None:
         self.rules = rules
-        self.checks = [(rule, CONSISTENCY_CHECKS[rule.check]) for rule in rules.consistency]
-        self.params = [check.params.model_validate(rule.params) for rule, check in self.checks]
-        self.fields_by_stage = {
-            index: required_fields(stages, index, rules.base_required_fields)
-            for index in [None, *range(len(stages.stages))]
-        }
+        self.plans: dict[int | None, _StagePlan] = {}
+        for index in [None, *range(len(stages.stages))]:
+            fields = required_fields(stages, index, rules.base_required_fields)
+            per_field = rules.required_fields_points / len(fields) if fields else 0.0
+            self.plans[index] = _StagePlan(
+                per_field,
+                round(per_field, 4),
+                tuple((f"required:{name}", name, name in MEDDPICC_FIELDS) for name in fields),
+            )
+        self.checks = tuple(
+            (
+                f"consistency:{rule.check}",
+                rule.points,
+                CONSISTENCY_CHECKS[rule.check].fn,
+                CONSISTENCY_CHECKS[rule.check].params.model_validate(rule.params),
+            )
+            for rule in rules.consistency
+        )
 
     def score(self, ctx: DealContext) -> ScoreDetail:
         return score_completeness(ctx, self)
@@ -143,31 +162,24 @@ class CompiledCompleteness:
 def score_completeness(ctx: DealContext, compiled: CompiledCompleteness) -> ScoreDetail:
     rules = compiled.rules
     factors: list[ScoreFactor] = []
-    fields = compiled.fields_by_stage[ctx.stage_index]
-    per_field = rules.required_fields_points / len(fields) if fields else 0.0
-    possible = round(per_field, 4)
-    for name in fields:
-        credit, explanation, evidence = _field_credit(ctx, name)
+    earned: list[float] = []
+    per_field, possible, fields = compiled.plans[ctx.stage_index]
+    for label, name, is_meddpicc in fields:
+        if is_meddpicc:
+            credit, explanation, evidence = ctx.meddpicc_credit(name)
+        else:
+            credit, explanation, evidence = _field_credit(ctx, name)
+        points = possible if credit >= 1.0 else round(per_field * credit, 4)
+        earned.append(points)
+        factors.append(trusted.score_factor(label, points, possible, explanation, [evidence]))
+    for label, check_points, fn, params in compiled.checks:
+        outcome = fn(ctx, params)
+        points = check_points if outcome.passed else 0.0
+        earned.append(points)
         factors.append(
             trusted.score_factor(
-                f"required:{name}",
-                possible if credit >= 1.0 else round(per_field * credit, 4),
-                possible,
-                explanation,
-                [evidence],
+                label, points, check_points, outcome.explanation, [*outcome.evidence]
             )
         )
-    for (rule, check), params in zip(compiled.checks, compiled.params, strict=True):
-        outcome = check.fn(ctx, params)
-        factors.append(
-            trusted.score_factor(
-                f"consistency:{rule.check}",
-                rule.points if outcome.passed else 0.0,
-                rule.points,
-                outcome.explanation,
-                [*outcome.evidence],
-            )
-        )
-    earned = sum(f.points for f in factors)
-    score = max(0, min(100, round(earned / rules.total * 100)))
+    score = max(0, min(100, round(sum(earned) / rules.total * 100)))
     return trusted.score_detail(score, band_for(rules.bands, score), factors)

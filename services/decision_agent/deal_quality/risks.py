@@ -314,8 +314,9 @@ def stage_at_least(ctx: DealContext, p: AtLeastStage) -> Hit | None:
 # ------------------------------------------------------------------ evaluation
 
 
-@dataclass(frozen=True)
-class FiredRule:
+class FiredRule(NamedTuple):
+    """A rule whose check fired, with its flag (a tuple: cheaper than a frozen dataclass)."""
+
     rule: RiskRule
     flag: Flag
     hit: Hit

@@ -79,15 +79,23 @@ def evidence(
     snippet: str | None = None,
 ) -> Evidence:
     """Evidence with every field set (as ``Evidence(source=..., ..., snippet=...)``)."""
-    values = {
-        "source": source,
-        "ref": ref,
-        "field": field,
-        "date": date,
-        "value": value,
-        "snippet": snippet,
-    }
-    return _instance(Evidence, values, _EVIDENCE_FIELDS)
+    # _instance written out: evidence and score factors are most of a result's objects.
+    result = _new(Evidence)
+    _set_dict(
+        result,
+        {
+            "source": source,
+            "ref": ref,
+            "field": field,
+            "date": date,
+            "value": value,
+            "snippet": snippet,
+        },
+    )
+    _set_fields_set(result, _EVIDENCE_FIELDS)
+    _set_extra(result, None)
+    _set_private(result, None)
+    return result
 
 
 def score_factor(
@@ -97,14 +105,21 @@ def score_factor(
     explanation: str | None,
     evidence: list[Evidence],
 ) -> ScoreFactor:
-    values = {
-        "factor": factor,
-        "points": points,
-        "possible": possible,
-        "explanation": explanation,
-        "evidence": evidence,
-    }
-    return _instance(ScoreFactor, values, _SCORE_FACTOR_FIELDS)
+    result = _new(ScoreFactor)  # _instance written out, as in evidence()
+    _set_dict(
+        result,
+        {
+            "factor": factor,
+            "points": points,
+            "possible": possible,
+            "explanation": explanation,
+            "evidence": evidence,
+        },
+    )
+    _set_fields_set(result, _SCORE_FACTOR_FIELDS)
+    _set_extra(result, None)
+    _set_private(result, None)
+    return result
 
 
 def score_detail(score: int, band: str, factors: list[ScoreFactor]) -> ScoreDetail:
