@@ -173,9 +173,14 @@ class LexiconExtractor:
         stakeholders: list[StakeholderPresence] = []
         contacts_by_email = {c.email.strip().lower(): c for c in contacts if c.email}
         account_domain = _domain(account.sf_company_domain or "")
+        # The same people attend most of a deal's calls: who is a customer (and their title)
+        # is worked out once per deal and participant, not once per call.
+        customers: dict[str, tuple[str, str | None] | None] = {}
         for call in ordered:
             mentions.extend(self._mentions(call))
-            stakeholders.extend(self._stakeholders(call, contacts_by_email, account_domain))
+            stakeholders.extend(
+                self._stakeholders(call, contacts_by_email, account_domain, customers)
+            )
         return ConversationSignals(
             calls=ordered, mentions=tuple(mentions), stakeholders=tuple(stakeholders)
         )
@@ -244,25 +249,26 @@ class LexiconExtractor:
         return f"{'...' if lo > 0 else ''}{snippet}{'...' if hi < len(text) else ''}"
 
     def _stakeholders(
-        self, call: Call, contacts_by_email: dict[str, Contact], account_domain: str
+        self,
+        call: Call,
+        contacts_by_email: dict[str, Contact],
+        account_domain: str,
+        customers: dict[str, tuple[str, str | None] | None],
     ) -> list[StakeholderPresence]:
+        """``customers``: a per-deal memo of :meth:`_customer` by raw participant email."""
         present: list[StakeholderPresence] = []
         seen: set[str] = set()
+        call_id, day = call.call_id, call.start_ts.date()
         for raw in call.participant_emails:
-            email = raw.strip().lower()
-            if not email or email in seen:
+            if raw in customers:
+                customer = customers[raw]
+            else:
+                customer = customers[raw] = _customer(raw, contacts_by_email, account_domain)
+            if customer is None or customer[0] in seen:
                 continue
-            contact = contacts_by_email.get(email)
-            domain = _domain(email)
-            is_customer = contact is not None or (
-                bool(account_domain)
-                and (domain == account_domain or domain.endswith("." + account_domain))
-            )
-            if not is_customer:
-                continue
+            email, title = customer
             seen.add(email)
-            title = contact.title if contact is not None else None
-            present.append(self._presence(call.call_id, call.start_ts.date(), email, title))
+            present.append(self._presence(call_id, day, email, title))
         return present
 
     def _presence(
@@ -282,6 +288,23 @@ class LexiconExtractor:
         if not title:
             return frozenset()
         return _roles_cached(self, title)
+
+
+def _customer(
+    raw: str, contacts_by_email: dict[str, Contact], account_domain: str
+) -> tuple[str, str | None] | None:
+    """(email, contact title) when the participant is on the customer side: a known contact,
+    or an address at the account's domain (or a subdomain of it)."""
+    email = raw.strip().lower()
+    if not email:
+        return None
+    contact = contacts_by_email.get(email)
+    if contact is not None:
+        return email, contact.title
+    domain = _domain(email)
+    if account_domain and (domain == account_domain or domain.endswith("." + account_domain)):
+        return email, None
+    return None
 
 
 @lru_cache(maxsize=4096)
