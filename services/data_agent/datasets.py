@@ -102,12 +102,8 @@ class DatasetRepository:
 
     def _usage(self, account_id: str, w: _Window) -> list[UsageDay]:
         after = w.as_of - timedelta(days=self.rules.usage_window_days)
-        return self._models(
-            Q.USAGE_BY_ACCOUNT,
-            convert.to_usage_day,
-            account_id=account_id,
-            after_date=after,
-            as_of=w.as_of,
+        return convert.to_usage_days(
+            self._rows(Q.USAGE_BY_ACCOUNT, account_id=account_id, after_date=after, as_of=w.as_of)
         )
 
     # ------------------------------------------------------------------ deal

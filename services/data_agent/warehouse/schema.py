@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-import pyarrow as pa
 from pydantic import BaseModel
+
+if typing.TYPE_CHECKING:
+    import pyarrow as pa
 
 from contracts.dataset import (
     Account,
@@ -62,16 +64,6 @@ _ENGINE_TYPES: dict[str, dict[ColumnType, str]] = {
     },
 }
 
-_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
-    ColumnType.TEXT: pa.string(),
-    ColumnType.BIGINT: pa.int64(),
-    ColumnType.DOUBLE: pa.float64(),
-    ColumnType.DATE: pa.date32(),
-    ColumnType.TIMESTAMP: pa.timestamp("us"),
-    ColumnType.BOOLEAN: pa.bool_(),
-    ColumnType.JSON_LIST: pa.string(),
-}
-
 
 @dataclass(frozen=True)
 class Column:
@@ -109,8 +101,21 @@ class Table:
         return ddl
 
     def arrow_schema(self) -> pa.Schema:
+        # pyarrow is imported here, not at module level: only the generator and the loader
+        # build Arrow tables, and the data agent service would carry ~40 MB for nothing.
+        import pyarrow as pa
+
+        arrow_types = {
+            ColumnType.TEXT: pa.string(),
+            ColumnType.BIGINT: pa.int64(),
+            ColumnType.DOUBLE: pa.float64(),
+            ColumnType.DATE: pa.date32(),
+            ColumnType.TIMESTAMP: pa.timestamp("us"),
+            ColumnType.BOOLEAN: pa.bool_(),
+            ColumnType.JSON_LIST: pa.string(),
+        }
         return pa.schema(
-            [pa.field(c.name, _ARROW_TYPES[c.type], nullable=c.nullable) for c in self.columns]
+            [pa.field(c.name, arrow_types[c.type], nullable=c.nullable) for c in self.columns]
         )
 
 
