@@ -536,10 +536,8 @@ def attendance(ctx: DealContext, p: FullAt) -> FactorOutcome:
     gap = _no_calls(ctx)
     if gap is not None:
         return gap
-    per_call: dict[str, int] = {}
-    for s in ctx.signals.stakeholders:
-        per_call[s.call_id] = per_call.get(s.call_id, 0) + 1
-    average = sum(per_call.values()) / len(ctx.signals.calls)
+    # A presence is one attendee on one call, so attendees summed over calls is their count.
+    average = len(ctx.signals.stakeholders) / len(ctx.signals.calls)
     return FactorOutcome(
         min(1.0, average / p.full_at), f"{average:.1f} customer attendees per call"
     )
@@ -550,10 +548,10 @@ def distinct_customer_participants(ctx: DealContext, p: FullAt) -> FactorOutcome
     gap = _no_calls(ctx)
     if gap is not None:
         return gap
-    people = list(dict.fromkeys(s.email for s in ctx.signals.stakeholders))
+    people = len({s.email for s in ctx.signals.stakeholders})
     evidence = tuple(s.evidence for s in ctx.signals.stakeholders[:3])
     return FactorOutcome(
-        min(1.0, len(people) / p.full_at), f"{len(people)} customer participant(s)", evidence
+        min(1.0, people / p.full_at), f"{people} customer participant(s)", evidence
     )
 
 
