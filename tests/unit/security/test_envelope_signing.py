@@ -220,3 +220,22 @@ def test_error_reason_never_contains_the_token(signer, verifier) -> None:
         verifier.verify(token, VALUE, TOPIC, NOW, POS)
     assert token not in str(exc.value)
     assert token.split(".")[2] not in str(exc.value)
+
+
+def test_tokens_with_junk_in_any_segment_are_malformed(signer, verifier) -> None:
+    """The key is picked from an unverified read of the header and claims; junk anywhere
+    must still end as MALFORMED_TOKEN (never another exception, never accepted)."""
+    token = signer.sign(VALUE, "decision_agent", "m-1", now=NOW)
+    header, payload, signature = token.split(".")
+    for bad in (
+        f"{header}.{payload}",
+        f"{header}=.{payload}.{signature}",
+        f"{header}.{payload}!.{signature}",
+        f"{header}.{payload}.{signature}*",
+        f"{header}.e30.{signature}",  # "{}": no issuer
+        f"W10.{payload}.{signature}",  # "[]" as the header
+        f"{header}.{payload[:-1]}.{signature}",  # a truncated (len % 4 == 1) segment
+    ):
+        with pytest.raises(AuthenticationError) as exc:
+            verifier.verify(bad, VALUE, TOPIC, NOW, POS)
+        assert _code(exc) in {AuthErrorCode.MALFORMED_TOKEN, AuthErrorCode.BAD_SIGNATURE}, bad
