@@ -127,3 +127,19 @@ def test_results_do_not_share_lists(analyzer: DealQualityAnalyzer) -> None:
         for code in rec.based_on:
             if code in flags:
                 assert rec.evidence is not flags[code].evidence
+
+
+def test_shared_fields_set_stays_right_when_a_result_is_changed() -> None:
+    """Trusted builders share one all-fields set per model; assigning a field (pydantic adds
+    its name to the set) or copying a result must not change what any other result reports."""
+    first = trusted.evidence("opportunity_d", "O1", "amount", value=1.0)
+    second = trusted.evidence("contact_d", "C1", "title", value="CTO")
+    all_fields = set(Evidence.model_fields)
+    first.snippet = "edited"
+    copied = first.model_copy(update={"ref": "O2"})
+    assert first.model_fields_set == second.model_fields_set == all_fields
+    assert copied.model_fields_set == all_fields
+    assert second.snippet is None
+    assert second.model_dump(exclude_unset=True) == Evidence(
+        source="contact_d", ref="C1", field="title", value="CTO"
+    ).model_dump(exclude_unset=False)
