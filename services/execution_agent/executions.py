@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from contracts.actions import ActionJob, ActionResult, ActionStatus
 from contracts.analysis import AnalysisResults
 from contracts.common import AnalysisType, Subject, utcnow
-from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
+from services.execution_agent.store import Store, from_db_time, to_db_time
 
 EXECUTIONS_TABLE = "revops_ai_executions"
 
@@ -238,7 +238,7 @@ class ExecutionRepository:
             created_at=from_db_time(row["created_at"]),
             updated_at=from_db_time(row["updated_at"]),
             execution_status=ExecutionStatus(row["execution_status"]),
-            state=ExecutionState.model_validate(from_json(row["state_data"])),
+            state=ExecutionState.model_validate_json(row["state_data"]),
         )
 
     @staticmethod
@@ -275,4 +275,5 @@ class ExecutionRepository:
 
 
 def _dump(state: ExecutionState) -> str:
-    return to_json(state.model_dump(mode="json"))
+    # Read and written on every action result: pydantic's JSON (de)serializer, no dict tree.
+    return state.model_dump_json()
