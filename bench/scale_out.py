@@ -70,6 +70,14 @@ async def _ready(port: int, timeout_s: float = 90.0) -> None:
     raise RuntimeError(f"replica on port {port} not ready")
 
 
+async def _consumed_per_replica(ports: dict[str, int], topic: str) -> dict[str, float]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        return {
+            key: consumed((await client.get(f"http://127.0.0.1:{port}/metrics")).text, topic)
+            for key, port in ports.items()
+        }
+
+
 async def run_scale_out(
     p: Pipeline,
     triggers: int = 150,
@@ -87,6 +95,9 @@ async def run_scale_out(
     await asyncio.gather(*(_ready(port) for port in ports.values()))
     await asyncio.sleep(2.0)  # let the group settle on three members before the load
     result = ScaleOutResult(replicas=len(ports), triggers=triggers)
+    topic = p.settings.topics.datasets
+    # Replica #0 has served the earlier phases of the bench: count this run's records only.
+    baseline = await _consumed_per_replica(ports, topic)
     batch = trigger_mix(p.settings, triggers, f"scale-{uuid.uuid4().hex[:6]}")
     wanted = {str(t.request_id) for t in batch}
     collector = FlowCollector(p.settings)
@@ -100,11 +111,8 @@ async def run_scale_out(
             if time.monotonic() - started > timeout_s:
                 break
             await asyncio.sleep(0.1)
-        topic = p.settings.topics.datasets
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            for key, port in ports.items():
-                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-                result.consumed_before_kill[key] = consumed(text, topic)
+        now = await _consumed_per_replica(ports, topic)
+        result.consumed_before_kill = {key: now[key] - baseline[key] for key in ports}
         victim = f"{SERVICE}#1"
         stack.replicas[victim].send_signal(signal.SIGKILL)
         result.killed = victim

@@ -179,7 +179,9 @@ class ServiceRuntime:
         for record, item, started in parsed:
             if item.idempotency_key in done:
                 metrics.MESSAGES_DUPLICATE.labels(self.name, record.topic).inc()
-                log.info(
+                # Counted, logged at debug: a redelivery storm after a crash would otherwise
+                # flood the logs with one line per record already handled.
+                log.debug(
                     "duplicate_skipped", idempotency_key=item.idempotency_key, **item.log_context
                 )
                 continue
