@@ -23,6 +23,7 @@ from contracts import ActionResult, AgentName
 from contracts.actions import ActionStatus, ActionType, Channel
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.idempotency import IdempotencyStore
+from services.common.logging import configure as configure_logging
 from services.common.messages import encode, envelope_parser, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime, Subscription
@@ -106,6 +107,7 @@ def _settings(bootstrap: str, state: Path) -> Settings:
 
 async def measure(bootstrap: str, count: int = 2000, batch: int = 500) -> dict[str, float]:
     """Microseconds per message for each piece, and for the whole batch path."""
+    configure_logging(CONSUMER, level="INFO")  # as a service logs (else debug lines count too)
     work = Path(tempfile.mkdtemp(prefix="revops-overhead-"))
     settings = _settings(bootstrap, work)
     await ensure_topics(settings)
