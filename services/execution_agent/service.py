@@ -68,7 +68,20 @@ class ExecutionAgent:
         correlation_id: str | None = None,
         received_at: datetime | None = None,
     ) -> Outcome:
-        """`received_at`: the decision envelope's timestamp (stable across redeliveries)."""
+        """`received_at`: the decision envelope's timestamp (stable across redeliveries).
+
+        One transaction: insights, health and the execution are recorded together or not
+        at all (and with one commit)."""
+        with self.store.transaction():
+            return self._handle_decision(analysis, flow_id, correlation_id, received_at)
+
+    def _handle_decision(
+        self,
+        analysis: AnalysisResults,
+        flow_id: str | None,
+        correlation_id: str | None,
+        received_at: datetime | None,
+    ) -> Outcome:
         existing = self.executions.find(analysis.request_id)
         if existing is not None:  # redelivery: re-publish what may not have gone out
             return Outcome(
@@ -99,7 +112,12 @@ class ExecutionAgent:
         )
 
     def handle_action_result(self, result: ActionResult) -> Outcome:
-        """Raises `PermanentError` for a result of an unknown request or action (-> DLQ)."""
+        """Raises `PermanentError` for a result of an unknown request or action (-> DLQ).
+        The result and its mark on the insight are one transaction."""
+        with self.store.transaction():
+            return self._handle_action_result(result)
+
+    def _handle_action_result(self, result: ActionResult) -> Outcome:
         try:
             execution = self.executions.record_result(result, compensate=self._compensate)
         except (ExecutionNotFoundError, UnknownActionError) as exc:

@@ -114,26 +114,42 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding the write lock from its first statement."""
+        """A write transaction holding the write lock from its first statement.
+
+        Re-entrant: inside another transaction of this thread it is a savepoint, so a
+        service step can make several repository calls one atomic unit with one commit
+        (a commit is most of the cost of a small write here), while each call still undoes
+        its own writes when it fails.
+        """
         with self._in("BEGIN IMMEDIATE") as conn:
             yield conn
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: one consistent snapshot, never blocked by writers (WAL)."""
+        """A read transaction: one consistent snapshot, never blocked by writers (WAL).
+        Inside a transaction it reads that transaction's own writes."""
         with self._in("BEGIN DEFERRED") as conn:
             yield conn
 
     @contextmanager
     def _in(self, begin: str) -> Iterator[sqlite3.Connection]:
         conn = self.connect()
-        conn.execute(begin)
+        depth: int = getattr(self._local, "depth", 0)
+        savepoint = f"nested_{depth}"
+        conn.execute(f"SAVEPOINT {savepoint}" if depth else begin)
+        self._local.depth = depth + 1
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if depth:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            else:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        finally:
+            self._local.depth = depth
+        conn.execute(f"RELEASE {savepoint}" if depth else "COMMIT")
 
     def _init_schema(self) -> None:
         conn = self.connect()
