@@ -7,7 +7,8 @@ Per batch of records (one consumer group per service):
   3. run the handler with bounded retries (exponential backoff + jitter, in place: no seek
      loop); after the last attempt, or on a PermanentError, build the seed's error envelope
      and route it to `<topic>.dlq`;
-  4. produce every output of the batch and wait for Kafka's acknowledgements;
+  4. produce every output of the batch (each record's as soon as it is handled, so the next
+     stage starts early) and wait for all of Kafka's acknowledgements;
   5. mark the batch's idempotency keys as processed (SQLite, durable);
   6. return, and FastStream commits the offsets (AckPolicy.NACK_ON_ERROR: on an exception the
      batch is sought back and re-read, after a backoff pause, never in a hot loop).
@@ -48,6 +49,29 @@ log = structlog.get_logger("runtime")
 
 Parser = Callable[[Record], Parsed]
 Handler = Callable[[Parsed, Record], Awaitable[list[Outgoing]]]
+
+
+# Encoded outputs a batch may leave unacknowledged before it waits for Kafka's acks.
+MAX_UNACKED_BYTES = 8 * 2**20
+
+
+@dataclass
+class _InFlight:
+    """Outputs handed to the producer whose acknowledgements are still to be awaited."""
+
+    outputs: list[Outgoing] = dataclasses.field(default_factory=list)
+    acks: list[Awaitable[Any]] = dataclasses.field(default_factory=list)
+    bytes: int = 0
+
+    def add(self, out: Outgoing, ack: Awaitable[Any], size: int) -> None:
+        self.outputs.append(out)
+        self.acks.append(ack)
+        self.bytes += size
+
+    def take(self) -> tuple[list[Outgoing], list[Awaitable[Any]]]:
+        taken = (self.outputs, self.acks)
+        self.outputs, self.acks, self.bytes = [], [], 0
+        return taken
 
 
 @dataclass
@@ -160,7 +184,7 @@ class ServiceRuntime:
             )
             for r in (raw if isinstance(raw, tuple) else (raw,))
         ]
-        outputs: list[Outgoing] = []
+        sent = _InFlight()
         parsed: list[tuple[Record, Parsed, float]] = []
         for record in records:
             started = time.perf_counter()
@@ -170,7 +194,8 @@ class ServiceRuntime:
                     self.security.verify(record)
                 parsed.append((record, sub.parse(record), started))
             except HandlerError as exc:
-                outputs.append(self._dead_letter(record, exc, attempts=1, envelope=None))
+                dead = self._dead_letter(record, exc, attempts=1, envelope=None)
+                await self._send_or_pause(sent, [dead])
 
         done = self.idempotency.already_processed(
             self.group_id, (p.idempotency_key for _, p, _ in parsed)
@@ -188,7 +213,10 @@ class ServiceRuntime:
             done.add(item.idempotency_key)
             with structlog.contextvars.bound_contextvars(**item.log_context):
                 produced, handled = await self._handle_with_retries(sub, record, item)
-            outputs.extend(produced)
+            # Sent at once (acknowledged below): the next stage starts on this record while
+            # this one handles the rest of the batch, and the batch's outputs are held as
+            # encoded bytes in the producer, not as models until the end of the batch.
+            await self._send_or_pause(sent, produced)
             # A dead-lettered record had no effect: its key stays unmarked so that a DLQ
             # replay (same key) is processed, while a second success would be skipped.
             if handled:
@@ -197,7 +225,7 @@ class ServiceRuntime:
                 time.perf_counter() - started
             )
 
-        await self._produce_or_pause(outputs)
+        await self._acks_or_pause(sent)
         self.idempotency.mark_processed(self.group_id, finished_keys)
         self._observe_lag(raw)
 
@@ -250,9 +278,17 @@ class ServiceRuntime:
             headers={HEADER_DLQ_CODE: code},
         )
 
-    async def _produce_or_pause(self, outputs: list[Outgoing]) -> None:
+    async def _send_or_pause(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
+        await self._or_pause(self._send(sent, outputs))
+        if sent.bytes > MAX_UNACKED_BYTES:  # bound what a large batch keeps in memory
+            await self._acks_or_pause(sent)
+
+    async def _acks_or_pause(self, sent: _InFlight) -> None:
+        await self._or_pause(self._await_acks(sent))
+
+    async def _or_pause(self, step: Awaitable[None]) -> None:
         try:
-            await self.publish(outputs)
+            await step
             self._infra_failures = 0
         except Exception:
             # Kafka is unreachable: back off before the batch is sought back and re-read.
@@ -264,23 +300,30 @@ class ServiceRuntime:
 
     async def publish(self, outputs: Sequence[Outgoing]) -> None:
         """Produce in order and wait for every acknowledgement."""
-        futures = []
+        sent = _InFlight()
+        await self._send(sent, outputs)
+        await self._await_acks(sent)
+
+    async def _send(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
+        """Hand each output to the producer, in order, without waiting for its ack."""
         for out in outputs:
             value = encode(out.message)
             headers = {"content-type": "application/json", **out.headers}
             if self.security is not None and not out.topic.endswith(".dlq"):
                 headers.update(self.security.sign(out, value))
-            futures.append(
-                await self.broker.publish(
-                    value,
-                    out.topic,
-                    key=out.key.encode() if out.key else None,
-                    headers=headers,
-                    no_confirm=True,
-                )
+            ack = await self.broker.publish(
+                value,
+                out.topic,
+                key=out.key.encode() if out.key else None,
+                headers=headers,
+                no_confirm=True,
             )
-        if futures:
-            await asyncio.gather(*futures)
+            sent.add(out, ack, len(value))
+
+    async def _await_acks(self, sent: _InFlight) -> None:
+        outputs, acks = sent.take()
+        if acks:
+            await asyncio.gather(*acks)
         for out in outputs:
             metrics.MESSAGES_PRODUCED.labels(self.name, out.topic).inc()
             if out.on_produced is not None:

@@ -180,3 +180,40 @@ async def test_metrics_and_health_endpoints(kafka, tmp_path):
     dead = f'code="INVALID_JSON",service="observed",topic="{src}"'
     assert f"revops_messages_dead_lettered_total{{{dead}}} 1.0" in text
     assert f'revops_message_processing_seconds_count{{service="observed",topic="{src}"}}' in text
+
+
+async def test_a_records_outputs_go_out_before_the_rest_of_its_batch_is_handled(kafka, tmp_path):
+    """Outputs are produced as each record is handled (acks awaited at the end of the
+    batch): the next stage does not wait for the whole batch."""
+    src, out = unique("t.src"), unique("t.out")
+    await create_topics(kafka, [src, out, f"{src}.dlq"])
+    # Both records are in the topic before the consumer starts: one batch.
+    await produce(kafka, src, [{"n": 1, "id": "first"}, {"n": 2, "id": "second"}])
+    runtime = make_runtime(kafka, tmp_path, "streaming")
+    batches: list[list[str]] = []
+    first_visible_while_second_ran: list[bool] = []
+
+    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
+        if item.body.id == "second":
+            early = await collect(kafka, out, 1, timeout_s=10.0)
+            first_visible_while_second_ran.append(
+                [orjson.loads(r.value)["id"] for r in early] == ["first"]
+            )
+        return [Outgoing(out, item.body.id, item.body)]
+
+    original = runtime._process_batch
+
+    async def spy(sub, raw):
+        batches.append([orjson.loads(r.value)["id"] for r in raw])
+        await original(sub, raw)
+
+    runtime._process_batch = spy  # type: ignore[method-assign]
+    runtime.subscribe(src, parse_echo, handle)
+    await runtime.start()
+    try:
+        outs = await collect(kafka, out, 2)
+    finally:
+        await runtime.stop()
+    assert batches[0] == ["first", "second"], "the test needs both records in one batch"
+    assert first_visible_while_second_ran == [True]
+    assert [orjson.loads(r.value)["id"] for r in outs] == ["first", "second"]
