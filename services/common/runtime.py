@@ -52,7 +52,7 @@ Handler = Callable[[Parsed, Record], Awaitable[list[Outgoing]]]
 
 
 # Encoded outputs a batch may leave unacknowledged before it waits for Kafka's acks.
-MAX_UNACKED_BYTES = 8 * 2**20
+MAX_UNACKED_BYTES = 2 * 2**20
 
 
 @dataclass
