@@ -25,10 +25,17 @@ CREATE TABLE IF NOT EXISTS processed_keys (
 """
 
 
+# The hourly purge deletes by age; without this index it would scan every key.
+_PURGE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS processed_keys_processed_at ON processed_keys (processed_at)"
+)
+
+
 class IdempotencyStore:
     def __init__(self, path: Path) -> None:
         self._conn: sqlite3.Connection = connect(path)
         self._conn.execute(_SCHEMA)
+        self._conn.execute(_PURGE_INDEX)
 
     def already_processed(self, consumer: str, keys: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(keys))

@@ -41,6 +41,7 @@ from services.common.health import HttpServer, build_app
 from services.common.idempotency import IdempotencyStore
 from services.common.kafka_security import faststream_security
 from services.common.messages import encode
+from services.common.periodic import PeriodicTask
 from services.common.records import Outgoing, Parsed, Record
 from services.common.retry import RetryPolicy
 from services.common.settings import Settings, dlq_topic
@@ -144,8 +145,19 @@ class ServiceRuntime:
         # Components with a lifecycle of their own (delivery workers, warehouse connections).
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
+        self.housekeeping: list[PeriodicTask] = []
+        self.every(
+            "purge_idempotency_keys",
+            lambda: self.idempotency.purge_older_than(settings.idempotency_retention_s),
+        )
 
     # -- wiring ---------------------------------------------------------------------------
+    def every(self, name: str, job: Callable[[], object], *, in_thread: bool = False) -> None:
+        """Run `job` at start and then every `housekeeping_interval_s` while serving."""
+        self.housekeeping.append(
+            PeriodicTask(name, self.settings.housekeeping_interval_s, job, in_thread=in_thread)
+        )
+
     def subscribe(self, topic: str, parse: Parser, handle: Handler) -> None:
         sub = Subscription(topic, parse, handle)
 
@@ -371,6 +383,8 @@ class ServiceRuntime:
         await self._start_broker()
         for hook in self.on_start:
             await hook()
+        for task in self.housekeeping:
+            await task.start()
         self._started = True
         log.info("service_started", group_id=self.group_id, http_port=self.http_port)
 
@@ -397,6 +411,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._started = False
+        for task in self.housekeeping:
+            await task.stop()
         for hook in self.on_stop:  # before the broker: hooks may still publish
             await hook()
         await self.broker.stop()

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     breaker_timeout_s: float = 60.0
 
     batch_max_records: int = 500
+    # Housekeeping inside each service (services.common.periodic). Idempotency keys are kept
+    # longer than Kafka keeps records (7 days by default): a redelivered record must still
+    # find its key.
+    housekeeping_interval_s: float = 3600.0
+    idempotency_retention_s: float = 8 * 86400.0
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: str = "json"  # json | console

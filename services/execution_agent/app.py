@@ -99,6 +99,9 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     )
     app = ExecutionApp(settings, agent)
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
+    # Insights past their expiry already read as expired; this records it (status + audit
+    # row), as `revops insights expire` does by hand. The store's connections are per thread.
+    runtime.every("expire_insights", agent.insights.expire_due, in_thread=True)
     runtime.subscribe(
         settings.topics.decisions, envelope_parser(AnalysisResults, NAME), app.on_decision
     )

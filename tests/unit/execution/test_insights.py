@@ -274,3 +274,20 @@ def test_redelivered_old_request_does_not_overwrite_newer_findings(
     assert again.insight_id == first.insight_id
     stored = insights.get(first.insight_id)
     assert stored.description == "newest finding" and stored.version == newest.version == 3
+
+
+async def test_the_service_expires_due_insights_on_its_housekeeping_timer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.common.settings import Settings
+    from services.execution_agent import app
+
+    settings = Settings(state_dir=tmp_path, signing_enabled=False)
+    runtime = await app.build_runtime(settings, None)
+    [expire] = [t for t in runtime.housekeeping if t.name == "expire_insights"]
+    repo = InsightRepository(Store(settings.resolved_state_dir / "revops.db"))
+    old = _create(repo)
+    later = old.expires_at + timedelta(seconds=1)
+    monkeypatch.setattr("services.execution_agent.insights.utcnow", lambda: later)
+    await expire.run_once()
+    assert repo.get(old.insight_id).status is InsightStatus.EXPIRED

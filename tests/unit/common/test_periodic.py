@@ -1,0 +1,72 @@
+"""Housekeeping timers: run at start and on every tick, survive a failing run, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from services.common.idempotency import IdempotencyStore
+from services.common.periodic import PeriodicTask
+from services.common.runtime import ServiceRuntime
+from services.common.settings import Settings
+
+
+async def test_runs_at_start_then_every_interval_and_stops() -> None:
+    calls: list[float] = []
+    task = PeriodicTask("tick", 0.05, lambda: calls.append(time.monotonic()))
+    await task.start()
+    await asyncio.sleep(0.18)
+    await task.stop()
+    stopped_at = len(calls)
+    await asyncio.sleep(0.12)
+    assert 3 <= stopped_at <= 5
+    assert len(calls) == stopped_at, "a stopped task ran again"
+    assert task.runs == stopped_at and task.failures == 0
+
+
+async def test_a_failing_run_is_counted_and_the_next_tick_still_runs() -> None:
+    outcomes = iter([RuntimeError("disk full"), None, None, None])
+    recovered = asyncio.Event()
+
+    def job() -> None:
+        outcome = next(outcomes, None)
+        if outcome is not None:
+            raise outcome
+        recovered.set()
+
+    task = PeriodicTask("flaky", 0.03, job)
+    await task.start()
+    await asyncio.wait_for(recovered.wait(), timeout=5)
+    await task.stop()
+    assert task.failures == 1 and task.runs >= 1
+
+
+async def test_in_thread_jobs_run_off_the_event_loop() -> None:
+    seen: list[int] = []
+    task = PeriodicTask("threaded", 10, lambda: seen.append(threading.get_ident()), in_thread=True)
+    await task.run_once()
+    assert seen and seen[0] != threading.get_ident()
+
+
+def test_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="interval"):
+        PeriodicTask("never", 0, lambda: None)
+
+
+async def test_the_runtime_purges_idempotency_keys_older_than_the_retention(
+    tmp_path: Path,
+) -> None:
+    store = IdempotencyStore(tmp_path / "keys.db")
+    store.mark_processed("g", ["old"])
+    store._conn.execute("UPDATE processed_keys SET processed_at = processed_at - 100")
+    store.mark_processed("g", ["new"])
+    settings = Settings(state_dir=tmp_path, idempotency_retention_s=50, signing_enabled=False)
+    runtime = ServiceRuntime("svc", settings, idempotency=store)
+    [purge] = [t for t in runtime.housekeeping if t.name == "purge_idempotency_keys"]
+    await purge.run_once()
+    assert purge.runs == 1
+    assert store.already_processed("g", ["old", "new"]) == {"new"}
