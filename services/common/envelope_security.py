@@ -20,7 +20,9 @@ from services.common.security import (
     AuthenticationError,
     EnvelopeSigner,
     EnvelopeVerifier,
+    InMemoryReplayCache,
     KeyRing,
+    ReplayCache,
     SQLiteReplayCache,
     ensure_dev_keys,
     record_position,
@@ -36,7 +38,9 @@ def message_id_of(message: BaseModel) -> str:
 
 
 class EnvelopeSecurity:
-    def __init__(self, service: str, settings: Settings) -> None:
+    def __init__(
+        self, service: str, settings: Settings, *, replay_cache: ReplayCache | None = None
+    ) -> None:
         keys_dir = settings.resolved_keys_dir
         if settings.auto_dev_keys:
             ensure_dev_keys(keys_dir)
@@ -46,10 +50,17 @@ class EnvelopeSecurity:
             service,
             ring,
             topic_producers(settings.topics),
-            replay_cache=SQLiteReplayCache(settings.resolved_state_dir / f"replay-{service}.db"),
+            replay_cache=replay_cache
+            or SQLiteReplayCache(settings.resolved_state_dir / f"replay-{service}.db"),
         )
         self._audiences = topic_consumers(settings.topics)
         self._unverified = {settings.topics.triggers}
+
+    @classmethod
+    def for_reader(cls, audience: str, settings: Settings) -> EnvelopeSecurity:
+        """Verification for a reader outside the agents (CLI, ingress): it signs nothing and
+        remembers token ids in memory only (it may re-read a topic; same position is benign)."""
+        return cls(audience, settings, replay_cache=InMemoryReplayCache())
 
     def sign(self, out: Outgoing, value: bytes) -> dict[str, str]:
         audience = out.audience or self._audiences.get(out.topic)

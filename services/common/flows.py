@@ -9,14 +9,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from contracts import FlowOutput, RawTrigger
+from contracts import AgentName, FlowOutput, RawTrigger
+from services.common.envelope_security import EnvelopeSecurity
+from services.common.errors import HandlerError
 from services.common.kafka_security import aiokafka_options
 from services.common.messages import decode_envelope, decode_payload
+from services.common.records import Record
 from services.common.settings import Settings
+
+log = structlog.get_logger("flows")
 
 
 async def publish_triggers(settings: Settings, triggers: Iterable[RawTrigger]) -> int:
@@ -52,21 +59,59 @@ async def flow_results_consumer(
     )
     await consumer.start()
     partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
+    for _ in range(25):  # a topic created a moment ago may not be in the metadata yet
+        if partitions:
+            break
         await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic) or {0}
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await asyncio.sleep(0.2)
+    partitions = partitions or {0}
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     return consumer, tps
 
 
+class FlowOutputReader:
+    """A `revops.flow-results` record as a FlowOutput, for readers outside the agents (the
+    CLI, the ingress, watchers). With signing on, the record must carry the execution agent's
+    token for the audience `flow_output`: a forged or altered flow output is refused, so no
+    one is shown a result the pipeline did not produce. Raises `HandlerError` with the reason.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._security = (
+            EnvelopeSecurity.for_reader(AgentName.FLOW_OUTPUT.value, settings)
+            if settings.signing_enabled
+            else None
+        )
+
+    def read(self, record: ConsumerRecord[Any, Any]) -> FlowOutput:
+        if self._security is not None:
+            self._security.verify(
+                Record(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key,
+                    record.value,
+                    tuple(record.headers or ()),
+                    record.timestamp,
+                )
+            )
+        return decode_payload(decode_envelope(record.value), FlowOutput)
+
+
 class FlowWatcher:
-    """Reads flow outputs published after `start()` (no consumer group: nothing committed)."""
+    """Reads flow outputs published after `start()` (no consumer group: nothing committed).
+    Records that fail verification or decoding are logged and skipped."""
 
     def __init__(self, settings: Settings, from_beginning: bool = False) -> None:
         self._settings = settings
         self._from_beginning = from_beginning
         self._consumer: AIOKafkaConsumer | None = None
+        self._reader = FlowOutputReader(settings)
+        self.rejected = 0
 
     async def start(self) -> None:
         consumer, tps = await flow_results_consumer(self._settings)
@@ -86,11 +131,21 @@ class FlowWatcher:
         """Flow outputs that arrived (waits at most `timeout_ms` when there are none)."""
         assert self._consumer is not None, "start() first"
         batch = await self._consumer.getmany(timeout_ms=timeout_ms)
-        return [
-            decode_payload(decode_envelope(record.value), FlowOutput)
-            for records in batch.values()
-            for record in records
-        ]
+        flows = []
+        for records in batch.values():
+            for record in records:
+                try:
+                    flows.append(self._reader.read(record))
+                except HandlerError as exc:
+                    self.rejected += 1
+                    log.warning(
+                        "flow_output_rejected",
+                        code=exc.code,
+                        reason=str(exc),
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
+        return flows
 
     async def outputs(self, timeout_s: float | None = None) -> AsyncIterator[FlowOutput]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s

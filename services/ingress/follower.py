@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from contracts import FlowOutput
 from services.common.errors import HandlerError
+from services.common.flows import FlowOutputReader
 from services.common.kafka_security import aiokafka_options
-from services.common.messages import decode_envelope, decode_payload
 from services.common.settings import Settings
 from services.ingress.index import FlowIndex
 
@@ -32,6 +32,7 @@ class FlowResultsFollower:
         self._settings = settings
         self._topic = settings.topics.flow_results
         self._index = index
+        self._reader = FlowOutputReader(settings)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._assigned: set[int] = set()
@@ -100,10 +101,15 @@ class FlowResultsFollower:
         for record in records:
             last = max(last, record.offset)
             try:
-                envelope = decode_envelope(record.value)
-                flows.append(decode_payload(envelope, FlowOutput))
+                flows.append(self._reader.read(record))
             except HandlerError as exc:
                 # Not ours to dead-letter (we are a reader, not the topic's consumer).
-                log.warning("flow_result_unreadable", code=exc.code, partition=partition)
+                log.warning(
+                    "flow_result_rejected",
+                    code=exc.code,
+                    reason=str(exc),
+                    partition=partition,
+                    offset=record.offset,
+                )
         if last >= 0:
             self._index.record(self._topic, flows, {partition: last + 1})

@@ -20,7 +20,9 @@ from contracts.execution import (
     PersistentStorage,
     ResultsLocation,
 )
+from services.common.envelope_security import EnvelopeSecurity
 from services.common.messages import encode, flow_id_for, make_envelope
+from services.common.records import Outgoing
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings, TopicNames
 from services.ingress.app import build_runtime
@@ -87,9 +89,13 @@ def flow_output(request_id: str, account_id: str, opportunity_id: str | None) ->
 
 
 @contextlib.asynccontextmanager
-async def fake_execution_agent(settings: Settings) -> AsyncIterator[list[dict]]:
-    """Answers every trigger on the triggers topic with a FlowOutput envelope."""
+async def fake_execution_agent(
+    settings: Settings, *, signer: str | None = AgentName.EXECUTION_AGENT.value
+) -> AsyncIterator[list[dict]]:
+    """Answers every trigger on the triggers topic with a FlowOutput envelope, signed as
+    `signer` would sign it (None: unsigned, as a forger without a key would send it)."""
     seen: list[dict] = []
+    security = EnvelopeSecurity(signer, settings) if signer else None
     consumer = AIOKafkaConsumer(
         settings.topics.triggers,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -118,8 +124,16 @@ async def fake_execution_agent(settings: Settings) -> AsyncIterator[list[dict]]:
                 target=AgentName.FLOW_OUTPUT.value,
                 stage="flow_output",
             )
+            value = encode(envelope)
+            out = Outgoing(
+                settings.topics.flow_results, None, envelope, audience=AgentName.FLOW_OUTPUT.value
+            )
+            headers = security.sign(out, value) if security else {}
             await producer.send_and_wait(
-                settings.topics.flow_results, encode(envelope), key=record.key
+                settings.topics.flow_results,
+                value,
+                key=record.key,
+                headers=[(k, v.encode()) for k, v in headers.items()],
             )
 
     task = asyncio.create_task(run())

@@ -83,6 +83,31 @@ async def test_trigger_is_accepted_then_its_flow_output_is_at_the_status_url(ing
     assert (await ingress.client.get("/readyz")).status_code == 200
 
 
+@pytest.mark.parametrize("forger", [None, "webhook_processor"])
+async def test_a_flow_output_not_signed_by_the_execution_agent_is_never_shown(
+    ingress: Ingress, forger: str | None
+):
+    """Unsigned, or signed by a service that may not publish flow outputs: refused."""
+    body = {**DEAL, "request_id": f"req-forged-{forger}"}
+    response = await ingress.client.post("/v1/triggers", json=body, headers=BEARER)
+    status_url = response.json()["status_url"]
+    with capture_logs() as logs:
+        async with fake_execution_agent(ingress.settings, signer=forger) as seen:
+            deadline = time.monotonic() + 20
+            while not any(e["event"] == "flow_result_rejected" for e in logs):
+                assert time.monotonic() < deadline, "the forged flow output was never read"
+                await asyncio.sleep(0.1)
+    assert [t["request_id"] for t in seen] == [body["request_id"]]
+    [rejected] = [e for e in logs if e["event"] == "flow_result_rejected"]
+    assert rejected["code"].startswith("AUTHENTICATION_FAILED_")
+    still = await ingress.client.get(status_url, headers=BEARER)
+    assert still.json()["status"] == "accepted" and still.json()["flow"] is None
+
+    async with fake_execution_agent(ingress.settings):  # the real one answers: shown
+        done = await poll_until_complete(ingress, status_url)
+    assert done["flow"]["request_id"] == body["request_id"]
+
+
 async def test_hmac_signed_trigger_gets_a_generated_request_id(ingress: Ingress):
     body = orjson.dumps(DEAL)
     response = await ingress.client.post("/v1/triggers", content=body, headers=signed(body))
