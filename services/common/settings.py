@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # find its key.
     housekeeping_interval_s: float = 3600.0
     idempotency_retention_s: float = 8 * 86400.0
+    # Delivery attempts are the audit trail of what was sent where: kept far longer.
+    delivery_audit_retention_s: float = 90 * 86400.0
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: str = "json"  # json | console

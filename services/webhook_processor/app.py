@@ -8,6 +8,9 @@ to `revops.action-results`; jobs that cannot be delivered go to `revops.actions.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 from contracts import ActionJob, ActionResult, AgentName
 from contracts.envelope import (
     DeadLetterInfo,
@@ -57,6 +60,15 @@ class WebhookApp:
             self.dead_letter,
             outbox_dir=settings.resolved_outbox_dir,
             renderer=TemplateRenderer(settings.templates_dir),
+        )
+
+    def purge_old_records(self) -> dict[str, int]:
+        now = time.time()
+        return self.engine.log.purge(
+            delivered_before=now - self.settings.idempotency_retention_s,
+            attempts_before=datetime.fromtimestamp(
+                now - self.settings.delivery_audit_retention_s, UTC
+            ),
         )
 
     async def on_job(self, item: Parsed, record: Record) -> list[Outgoing]:
@@ -136,6 +148,7 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     runtime.subscribe(settings.topics.actions, parse_job, app.on_job)
     runtime.on_start.append(app.engine.start)
     runtime.on_stop.append(app.engine.stop)
+    runtime.every("purge_delivery_records", app.purge_old_records)
     return runtime
 
 

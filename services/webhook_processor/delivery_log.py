@@ -7,6 +7,9 @@
 - `delivery_log`: one row per attempt (action id, destination, attempt, status, response
   code, latency, time, error) for audit and `revops` look-ups.
 
+`purge` (the service's housekeeping timer) keeps both bounded: delivered and published jobs
+go once no Kafka record can bring them back; attempts go after the audit retention.
+
 Calls are synchronous and short (one indexed statement each); the engine runs them on the
 event loop, which keeps per-destination ordering trivial.
 """
@@ -66,6 +69,8 @@ CREATE TABLE IF NOT EXISTS delivery_log (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS delivery_log_action ON delivery_log (action_id);
+CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (updated_at) WHERE result_published = 1;
+CREATE INDEX IF NOT EXISTS delivery_log_at ON delivery_log (at);
 """
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -306,6 +311,27 @@ class DeliveryLog:
                 error,
             ),
         )
+
+    def purge(self, delivered_before: float, attempts_before: datetime) -> dict[str, int]:
+        """Delete delivered jobs whose result was published before `delivered_before` (epoch
+        seconds; pick it past Kafka's retention, so no redelivery can re-add them), their
+        digest entries, and delivery attempts older than `attempts_before`. Failed jobs stay:
+        they are what a DLQ replay reopens."""
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            digests = self._conn.execute(
+                "DELETE FROM digest_queue WHERE digest_id IN (SELECT action_id FROM outbox"
+                " WHERE result_published = 1 AND updated_at < ? AND status = ? AND kind = ?)",
+                (delivered_before, DELIVERED, "digest"),
+            ).rowcount
+            jobs = self._conn.execute(
+                "DELETE FROM outbox WHERE result_published = 1 AND updated_at < ? AND status = ?",
+                (delivered_before, DELIVERED),
+            ).rowcount
+            attempts = self._conn.execute(
+                "DELETE FROM delivery_log WHERE at < ?", (attempts_before.isoformat(),)
+            ).rowcount
+        return {"jobs": jobs, "digest_entries": digests, "attempts": attempts}
 
     def attempts(self, action_id: str | None = None) -> list[dict[str, Any]]:
         sql = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 from contracts.actions import ActionStatus, DeliveryMode
@@ -126,3 +127,79 @@ def test_delivery_log_file_is_wal(tmp_path: Path) -> None:
         assert log._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         log.close()
+
+
+def test_purge_drops_old_delivered_jobs_and_attempts_but_keeps_failed_and_recent(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    log = DeliveryLog(tmp_path / "deliveries.db")
+    for action_id in ("old-done", "old-failed", "old-unpublished", "new-done", "pending"):
+        assert log.add_job(make_job(action_id, "slack_deals"))
+    for action_id in ("old-done", "old-unpublished", "new-done"):
+        log.finish(action_id, "delivered", [])
+    log.finish("old-failed", "failed", [], error_code="HTTP_500")
+    for action_id in ("old-done", "old-failed", "new-done"):
+        log.mark_published(action_id)
+    log._conn.execute(
+        "UPDATE outbox SET updated_at = updated_at - 1000 WHERE action_id LIKE 'old-%'"
+    )
+    log.record_attempt("old-done", "slack_deals", 1, "delivered", 200)
+    log._conn.execute("UPDATE delivery_log SET at = ?", ("2020-01-01T00:00:00+00:00",))
+    log.record_attempt("new-done", "slack_deals", 1, "delivered", 200)
+
+    counts = log.purge(
+        delivered_before=time.time() - 500, attempts_before=datetime.now(UTC) - timedelta(days=1)
+    )
+
+    assert counts == {"jobs": 1, "digest_entries": 0, "attempts": 1}
+    assert log.status("old-done") is None
+    # Failed (a DLQ replay reopens it), not yet published, recent and pending rows stay.
+    assert [log.status(a) for a in ("old-failed", "old-unpublished", "new-done", "pending")] == [
+        "failed",
+        "delivered",
+        "delivered",
+        "pending",
+    ]
+    assert [a["action_id"] for a in log.attempts()] == ["new-done"]
+    # A purged job stored again is a new row (only possible once Kafka no longer holds it).
+    assert log.add_job(make_job("old-done", "slack_deals"))
+
+
+def test_purge_drops_the_entries_of_an_old_delivered_digest(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    log = DeliveryLog(tmp_path / "deliveries.db")
+    daily = DeliveryMode.DAILY_DIGEST
+    assert log.queue_digest(make_job("d-1", "email_revops", channel="email", delivery_mode=daily))
+    [batch] = log.cut_digests("daily_digest")
+    log.finish(batch.digest_id, "delivered", [])
+    log.mark_published(batch.digest_id)
+    log._conn.execute("UPDATE outbox SET updated_at = updated_at - 1000")
+    counts = log.purge(delivered_before=time.time() - 500, attempts_before=datetime.now(UTC))
+    assert counts["jobs"] == 1 and counts["digest_entries"] == 1
+    assert not log.is_digest_queued("d-1")
+
+
+async def test_the_service_purges_delivery_records_on_its_housekeeping_timer(
+    tmp_path: Path,
+) -> None:
+    from services.common.settings import Settings
+    from services.webhook_processor import app
+
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        outbox_dir=tmp_path / "outbox",
+        webhooks_file=PACKAGE / "webhooks.demo.yaml",
+        signing_enabled=False,
+    )
+    runtime = await app.build_runtime(settings, None)
+    [purge] = [t for t in runtime.housekeeping if t.name == "purge_delivery_records"]
+    log = DeliveryLog(settings.resolved_state_dir / "deliveries.db")
+    assert log.add_job(make_job("ancient", "slack_deals"))
+    log.finish("ancient", "delivered", [])
+    log.mark_published("ancient")
+    log._conn.execute("UPDATE outbox SET updated_at = 0")
+    await purge.run_once()
+    assert purge.runs == 1 and log.status("ancient") is None
