@@ -60,6 +60,11 @@ FLOW_DURATION = Histogram(
     ["analysis_type"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+HOUSEKEEPING_RUNS = Counter(
+    "revops_housekeeping_runs_total",
+    "Runs of a service's housekeeping timers (purges, expiries)",
+    ["service", "task", "outcome"],
+)
 STAGE_SECONDS = Histogram(
     "revops_stage_seconds",
     "Domain work per stage (warehouse read, scoring, planning)",

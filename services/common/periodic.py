@@ -1,6 +1,6 @@
 """Housekeeping that runs inside a service on a timer: purging old idempotency keys,
-expiring insights. A failing run is logged and retried at the next tick; it never stops
-the service."""
+expiring insights. A failing run is logged, counted (`revops_housekeeping_runs_total`,
+alert RevopsHousekeepingFailing) and retried at the next tick; it never stops the service."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import contextlib
 from collections.abc import Callable
 
 import structlog
+
+from services.common import metrics
 
 log = structlog.get_logger("periodic")
 
@@ -55,9 +57,11 @@ class PeriodicTask:
             result = await asyncio.to_thread(self._job) if self._in_thread else self._job()
         except Exception:
             self.failures += 1
+            metrics.HOUSEKEEPING_RUNS.labels(metrics.service_name(), self.name, "failed").inc()
             log.exception("housekeeping_failed", task=self.name)
             return
         self.runs += 1
+        metrics.HOUSEKEEPING_RUNS.labels(metrics.service_name(), self.name, "ok").inc()
         log.info("housekeeping_done", task=self.name, result=_summary(result))
 
 

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
+from services.common import metrics
 from services.common.idempotency import IdempotencyStore
 from services.common.periodic import PeriodicTask
 from services.common.runtime import ServiceRuntime
@@ -38,11 +40,19 @@ async def test_a_failing_run_is_counted_and_the_next_tick_still_runs() -> None:
             raise outcome
         recovered.set()
 
+    def counted(outcome: str) -> float:
+        labels = {"service": metrics.service_name(), "task": "flaky", "outcome": outcome}
+        return REGISTRY.get_sample_value("revops_housekeeping_runs_total", labels) or 0.0
+
+    failed_before, ok_before = counted("failed"), counted("ok")
     task = PeriodicTask("flaky", 0.03, job)
     await task.start()
     await asyncio.wait_for(recovered.wait(), timeout=5)
     await task.stop()
     assert task.failures == 1 and task.runs >= 1
+    # Counted for the RevopsHousekeepingFailing alert.
+    assert counted("failed") == failed_before + 1
+    assert counted("ok") == ok_before + task.runs
 
 
 async def test_in_thread_jobs_run_off_the_event_loop() -> None:

@@ -34,11 +34,13 @@ REQUIRED_ALERTS = {
     "RevopsNoFlowCompleted",
     "RevopsWebhookDeliveryFailureRate",
     "RevopsServiceDown",
+    "RevopsHousekeepingFailing",
 }
 # PromQL words that look like metric names but are not.
 PROMQL_WORDS = {
     "sum", "by", "max", "min", "rate", "increase", "or", "and", "absent", "vector", "job",
     "service", "topic", "code", "breaker", "status", "channel", "destination", "partition",
+    "task", "outcome",
 }  # fmt: skip
 
 

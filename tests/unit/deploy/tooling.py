@@ -104,6 +104,7 @@ EXPORTED_METRICS = frozenset(
         "revops_flows_completed_total",
         "revops_flow_duration_seconds",
         "revops_stage_seconds",
+        "revops_housekeeping_runs_total",
         "revops_deliveries_total",
         "revops_delivery_seconds",
         "revops_delivery_pending",
