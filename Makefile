@@ -8,7 +8,7 @@ KAFKA := deploy/kafka/kafka.sh
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup tools kafka-up kafka-down kafka-status run demo test lint typecheck unit \
-        schemas bench chaos clean
+        schemas bench chaos fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -64,6 +64,11 @@ schemas: $(STAMP)
 ## bench: throughput, latency and resource figures; writes bench/results.json
 bench: setup
 	$(BIN)/python -m bench.run_all
+
+## fuzz: property and parser tests with fresh random examples (not derandomized, many more)
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider -m "not kafka" \
+	  tests/unit tests/security/test_fuzz_parsers.py
 
 chaos: setup
 	$(BIN)/python -m bench.chaos --triggers 10000
