@@ -53,7 +53,7 @@ class DealContext:
     @property
     def is_closed(self) -> bool:
         stage = self.stage_rule
-        return stage is not None and stage.closed
+        return stage is not None and stage.is_closed
 
     @property
     def stage_rule(self) -> StageRule | None:
@@ -68,7 +68,7 @@ class DealContext:
         if target is None or self.stage_index is None:
             return False
         current = self.stages.stages[self.stage_index]
-        if current.closed and not current.won:
+        if current.is_closed and not current.is_won:
             return any(
                 (self.stage_position(s.to_stage) or -1) >= target
                 for s in self.dataset.stage_history

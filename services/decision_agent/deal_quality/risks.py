@@ -119,7 +119,7 @@ def stage_regression(ctx: DealContext, _: Params) -> Hit | None:
         after = ctx.stage_position(change.to_stage)
         if before is None or after is None or after >= before:
             continue
-        if ctx.stages.stages[after].closed or ctx.stages.stages[before].closed:
+        if ctx.stages.stages[after].is_closed or ctx.stages.stages[before].is_closed:
             continue
         when = change.started_at_ts.date().isoformat()
         hits.append((change.from_stage or "", change.to_stage, when))
@@ -306,7 +306,7 @@ class AtLeastStage(Params):
 @check("stage_at_least", AtLeastStage, provides=("stage",))
 def stage_at_least(ctx: DealContext, p: AtLeastStage) -> Hit | None:
     stage = ctx.stage_rule
-    if stage is None or (stage.closed and not stage.won) or not ctx.reached(p.stage):
+    if stage is None or (stage.is_closed and not stage.is_won) or not ctx.reached(p.stage):
         return None
     return Hit({"stage": ctx.opportunity.stage_name}, (ctx.opportunity_evidence("stage_name"),))
 
