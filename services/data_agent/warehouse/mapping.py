@@ -56,7 +56,7 @@ class _Strict(BaseModel):
 
 class ValueSpec(_Strict):
     """Where one warehouse column's value comes from (exactly one of column, constant,
-    template); a plain string in YAML is a column name."""
+    template); a plain string in YAML is a column name, a plain list a column list."""
 
     column: str | list[str] | None = Field(
         default=None, description="Source column (a list: the first non-empty one)"
@@ -72,7 +72,7 @@ class ValueSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
-        return {"column": data} if isinstance(data, str) else data
+        return {"column": data} if isinstance(data, str | list) else data
 
     @model_validator(mode="after")
     def _one_source(self) -> ValueSpec:

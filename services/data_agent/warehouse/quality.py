@@ -53,6 +53,7 @@ RULES: dict[str, QualityRule] = {
         QualityRule("unknown_account", ERROR, "refers to an account that is not loaded"),
         QualityRule("unknown_opportunity", ERROR, "refers to an opportunity that is not loaded"),
         QualityRule("line_rejected", ERROR, "another row made from the same line was rejected"),
+        QualityRule("parent_rejected", ERROR, "refers to a row that was rejected"),
         QualityRule("deal_without_account", WARNING, "deal without an account"),
         QualityRule("unknown_product", WARNING, "product not in the product table"),
         QualityRule("unknown_owner", WARNING, "owner not in the employee table"),
@@ -101,7 +102,7 @@ NOUNS = {
     "employee_d": "owner",
 }
 #: Consequences of another problem on the same line: counted, not listed one by one.
-CONSEQUENCES = ("line_rejected",)
+CONSEQUENCES = ("line_rejected", "parent_rejected")
 ERROR_LINES = (
     "SELECT DISTINCT file, line FROM problems WHERE severity = 'error' AND file IS NOT NULL "
     "AND line IS NOT NULL"
@@ -274,31 +275,33 @@ class QualityChecker:
             )
 
     def _reference(self, child: str, column: str, parent: str, rule: str) -> None:
+        """`rule` when the parent row does not exist; `parent_rejected` when it exists but
+        was rejected (a consequence: counted, the parent's own problem is listed)."""
         if child not in self.relations:
             return
         parent_key = TABLES[parent].key[0]
         if parent in self.relations:
+            every = f"SELECT {q(parent_key)} FROM {self.relations[parent]}"
             accepted = f"SELECT {q(parent_key)} FROM {self.accepted(parent)}"
-            rejected = (
-                f"SELECT {q(parent_key)} FROM {self.relations[parent]} WHERE _rid IN (SELECT "
-                f"rid FROM problems WHERE severity = 'error' AND table_name = {lit(parent)})"
-            )
         else:
-            accepted = rejected = f"SELECT NULL AS {q(parent_key)} WHERE FALSE"
+            every = accepted = f"SELECT NULL AS {q(parent_key)} WHERE FALSE"
         noun = NOUNS[parent]
+        value = quoted(f"t.{q(column)}")
+        # a row whose own line failed is rejected with it (line_rejected), not blamed here
+        own_line_ok = f"(t._file IS NULL OR (t._file, t._line) NOT IN ({ERROR_LINES}))"
         self._emit(
             rule,
             child,
             column,
-            f"t.{q(column)} IS NOT NULL AND t.{q(column)} NOT IN ({accepted}) "
-            # a row whose own line failed is rejected with it (line_rejected), not blamed here
-            f"AND (t._file IS NULL OR (t._file, t._line) NOT IN ({ERROR_LINES}))",
-            detail=(
-                f"CASE WHEN t.{q(column)} IN ({rejected}) THEN {lit(noun)} || ' ' || "
-                f"{quoted(f't.{q(column)}')} || ' was rejected (see its own problem)' "
-                f"ELSE {lit(noun)} || ' ' || {quoted(f't.{q(column)}')} || "
-                f"{lit(f' is not in {parent}')} END"
-            ),
+            f"t.{q(column)} IS NOT NULL AND t.{q(column)} NOT IN ({every}) AND {own_line_ok}",
+            detail=f"{lit(noun)} || ' ' || {value} || {lit(f' is not in {parent}')}",
+        )
+        self._emit(
+            "parent_rejected",
+            child,
+            column,
+            f"t.{q(column)} IN ({every}) AND t.{q(column)} NOT IN ({accepted}) AND {own_line_ok}",
+            detail=f"{lit(noun)} || ' ' || {value} || ' was rejected (see its own problem)'",
         )
 
     def _same_line(self) -> None:
@@ -427,9 +430,10 @@ FROM cur
                 "(SELECT 'in ' || z.stage_name || ' for ' || CAST(z.days AS VARCHAR) || "
                 "' days (since ' || CAST(CAST(z.since AS DATE) AS VARCHAR) || '); ' || "
                 "CASE WHEN z.median_days IS NULL THEN 'too few won deals to compare, stale "
-                "after ' || CAST(z.stale_after AS VARCHAR) || ' days' ELSE 'won deals of ' "
-                "|| z.segment || ' spent a median of ' || CAST(round(z.median_days) AS "
-                "BIGINT) || ' days there (' || CAST(z.won_deals AS VARCHAR) || ' deals)' END "
+                "after ' || CAST(z.stale_after AS VARCHAR) || ' days' ELSE 'won deals' || "
+                "CASE WHEN z.segment = 'all deals' THEN '' ELSE ' of ' || z.segment END || "
+                "' spent a median of ' || CAST(CAST(round(z.median_days) AS BIGINT) AS VARCHAR)"
+                " || ' days there (' || CAST(z.won_deals AS VARCHAR) || ' deals)' END "
                 "FROM stale_in_stage AS z WHERE z._rid = t._rid)"
             ),
         )
@@ -523,7 +527,8 @@ class NameChecker:
         for value in unknown:
             norm = normalized_name(value)
             match = choices.get(norm)
-            if match is None and keys and len(norm) >= 5:
+            # fuzzy only for names: ids that differ by a digit are different ids
+            if match is None and keys and len(norm) >= 5 and not norm.isdigit():
                 best = process.extractOne(norm, keys, scorer=fuzz.ratio)
                 if best is not None and best[1] >= FUZZY_MIN_SCORE:
                     match = choices[best[0]]

@@ -21,12 +21,14 @@ class ShownProblem:
     column: str | None
     value: str | None
     message: str
+    row_level: bool = True  # a problem of one row shows its value (empty as '')
 
     def render(self) -> str:
         where = self.location
         if self.column is not None:
-            shown = "''" if self.value is None else repr(self.value[:80])
-            where += f", column {self.column} = {shown}"
+            where += f", column {self.column}"
+            if self.row_level or self.value is not None:
+                where += " = " + ("''" if self.value is None else repr(self.value[:80]))
         return f"{where}: {self.message} [{self.rule}]"
 
 
@@ -104,6 +106,7 @@ def shown_problems(
                 label,
                 None if value is None else str(value),
                 detail or RULES[rule].title,
+                row_level=line is not None or key is not None,
             )
         )
     return shown

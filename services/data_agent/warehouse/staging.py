@@ -352,15 +352,16 @@ class Stager:
             self._fill_stage_history(staged)
 
     def _fill_stage_history(self, staged: str) -> None:
-        """Rows of one deal at the same moment from different blocks (engaged and closed on
-        the same day) are put one second apart in block order; then previous stage, end and
+        """Rows of one deal at the same moment (engaged and closed on the same day; two
+        edits saved within the minute an export shows) are put one second apart, in block
+        and line order, so the history keeps their order; then previous stage, end and
         duration come from the neighbouring rows where the source left them out."""
         self.con.execute(
             f"""
 UPDATE {staged} AS t SET started_at_ts = t.started_at_ts + to_seconds(d.n)
 FROM (SELECT _rid, row_number() OVER (PARTITION BY opportunity_id, started_at_ts
-      ORDER BY _block) - 1 AS n FROM {staged} WHERE started_at_ts IS NOT NULL) AS d
-WHERE t._rid = d._rid AND d.n > 0 AND (SELECT COUNT(DISTINCT _block) FROM {staged}) > 1
+      ORDER BY _block, _file, _line) - 1 AS n FROM {staged} WHERE started_at_ts IS NOT NULL) AS d
+WHERE t._rid = d._rid AND d.n > 0
 """
         )
         self.con.execute(

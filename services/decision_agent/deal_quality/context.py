@@ -51,6 +51,16 @@ class DealContext:
     outcomes: dict[int, Any] = field(default_factory=dict)
 
     @property
+    def has_account(self) -> bool:
+        """False for a deal the CRM has without an account (the data agent then sends a
+        stand-in account with an empty id)."""
+        return bool(self.opportunity.sf_account_id) and bool(self.account.sf_account_id)
+
+    def account_gap(self, field_name: str) -> str:
+        """The data gap an account field leaves: the field, or the missing account itself."""
+        return field_name if self.has_account else "no_account"
+
+    @property
     def is_closed(self) -> bool:
         stage = self.stage_rule
         return stage is not None and stage.is_closed
