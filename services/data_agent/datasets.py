@@ -52,7 +52,12 @@ NO_ACCOUNT = Account(sf_account_id="", sf_account_name="(no account)")
 
 
 class UnknownSubjectError(LookupError):
-    """The account or opportunity does not exist (or did not exist yet on `as_of`)."""
+    """The account or opportunity does not exist (or did not exist yet on `as_of`).
+    `reason`: unknown | created_after | no_history (for reports that count them)."""
+
+    def __init__(self, message: str, reason: str = "unknown") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -119,7 +124,8 @@ class DatasetRepository:
         account = convert.to_account(row)
         if account.created_at_ts and account.created_at_ts >= w.before_ts:
             raise UnknownSubjectError(
-                f"account {account_id!r} was created after {w.as_of.isoformat()}"
+                f"account {account_id!r} was created after {w.as_of.isoformat()}",
+                "created_after",
             )
         return account
 
@@ -163,7 +169,8 @@ class DatasetRepository:
         created = raw.get("created_at_ts")
         if created is not None and created >= w.before_ts:
             raise UnknownSubjectError(
-                f"opportunity {opportunity_id!r} was created after {w.as_of.isoformat()}"
+                f"opportunity {opportunity_id!r} was created after {w.as_of.isoformat()}",
+                "created_after",
             )
         has_account = bool(raw["sf_account_id"])
         account = given or (
@@ -178,7 +185,7 @@ class DatasetRepository:
                     raw, stage_rows, self.history_coverage(), self.rules.as_it_stood, w.before_ts
                 )
             except history.NoHistoryError as exc:
-                raise UnknownSubjectError(str(exc)) from exc
+                raise UnknownSubjectError(str(exc), "no_history") from exc
         else:
             row = self._opportunity_now(raw, stage_rows, w)
         opportunity = convert.to_opportunity(row)

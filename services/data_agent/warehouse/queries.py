@@ -219,6 +219,22 @@ def _list_open(closed_stages: tuple[str, ...]) -> Query:
     )
 
 
+def closed_deals(stages: StageRules) -> Query:
+    """Every deal in a won or lost stage: what a backtest scores."""
+    return _closed(tuple(stages.closed_names))
+
+
+@lru_cache(maxsize=8)
+def _closed(closed_stages: tuple[str, ...]) -> Query:
+    closed, params = in_list("stage_name", "closed_stage", closed_stages)
+    return Query(
+        "closed_deals",
+        "SELECT opportunity_id, stage_name, closed_at_date, created_at_ts, owner_id "
+        f"FROM opportunity_d WHERE {closed} ORDER BY closed_at_date, opportunity_id",
+        defaults=params,
+    )
+
+
 def won_time_in_stage(stages: StageRules) -> Query:
     """How long deals won before `as_of` spent in `stage`: the median and the number of
     deals, over all of them and over those of the deal's segment (same values of the stage
@@ -260,7 +276,14 @@ def __getattr__(name: str) -> Query | dict[str, Query]:
         stages = _configured_stages()
         return {
             **FIXED_QUERIES,
-            **{q.name: q for q in (list_open_opportunities(stages), won_time_in_stage(stages))},
+            **{
+                q.name: q
+                for q in (
+                    list_open_opportunities(stages),
+                    won_time_in_stage(stages),
+                    closed_deals(stages),
+                )
+            },
         }
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -350,3 +350,27 @@ class OverallRules(RuleFile):
             )
         issues.extend(band_issues(self.bands))
         return issues
+
+
+# ------------------------------------------------------------------------ backtest
+
+
+class BacktestFit(_Strict):
+    folds: int = Field(default=5, ge=2, le=20)
+    min_train_deals: int = Field(default=30, ge=10)
+    regularization_c: float = Field(default=1.0, gt=0)
+
+
+@register_rule_kind
+class BacktestRules(RuleFile):
+    """How `revops backtest deals` scores history and what it warns about."""
+
+    rule_kind: ClassVar[str] = "deal_backtest"
+
+    horizon_days: int = Field(default=30, ge=1)
+    bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    seed: int = 7
+    leakage_auc: float = Field(default=0.9, gt=0.5, le=1)
+    dominant_band_share: float = Field(default=0.75, gt=0, le=1)
+    fit: BacktestFit = Field(default_factory=BacktestFit)
