@@ -42,6 +42,8 @@ FALLBACKS = {
     ("salesforce_account_d", "sf_account_name"): "sf_account_id",
     ("product_d", "product_name"): "product_id",
 }
+#: A required column that may be left out: the loader fills in this value.
+DEFAULTS = {("gong_call_f", "is_deleted"): "FALSE"}
 #: Columns the loader derives when a stage history leaves them out (see staging.py).
 DERIVED = {
     ("opportunity_stage_f", "from_stage"),
@@ -266,6 +268,7 @@ def required_columns(table: Table) -> list[str]:
         for c in table.columns
         if not c.nullable
         and (table.name, c.name) not in FALLBACKS
+        and (table.name, c.name) not in DEFAULTS
         and (table.name, c.name) not in DERIVED
     ]
 

@@ -474,32 +474,48 @@ class NameChecker:
         return [(str(a), str(b), str(c)) for a, b, c in rows]
 
     def _within(self, table: str, column: str, names: list[tuple[str, str, str]]) -> None:
-        from rapidfuzz import fuzz
+        """Each name that equals an earlier one once normalized, or (catalogs of up to
+        FUZZY_MAX_NAMES names) scores FUZZY_MIN_SCORE against it: one all-pairs matrix
+        computed by rapidfuzz in C++, not a Python loop."""
+        import numpy as np
+        from rapidfuzz import fuzz, process
 
-        distinct: dict[str, tuple[str, str]] = {}
+        distinct: dict[str, str] = {}  # name -> where (first occurrence)
         for _, name, where in names:
-            distinct.setdefault(name, (normalized_name(name), where))
-        items = list(distinct.items())
-        fuzzy = len(items) <= FUZZY_MAX_NAMES
-        by_norm: dict[str, str] = {}
-        for i, (name, (norm, where)) in enumerate(items):
-            twin = by_norm.get(norm)
-            if twin is None and fuzzy and len(norm) >= 5:
-                for other, (other_norm, _) in items[:i]:
-                    if len(other_norm) >= 5 and fuzz.ratio(norm, other_norm) >= FUZZY_MIN_SCORE:
-                        twin = other
-                        break
-            if twin is not None:
-                self.checker.log.add(
-                    "near_duplicate_name",
-                    file=where.split(" line ")[0] if " line " in where else None,
-                    line=int(where.rsplit(" ", 1)[1]) if " line " in where else None,
-                    table=table,
-                    column=column,
-                    value=name,
-                    detail=f"looks like {twin!r} ({distinct[twin][1]})",
-                )
-            by_norm.setdefault(norm, name)
+            distinct.setdefault(name, where)
+        items = list(distinct)
+        norms = [normalized_name(n) for n in items]
+        twins: dict[int, int] = {}
+        first: dict[str, int] = {}
+        for i, norm in enumerate(norms):
+            if norm in first:
+                twins[i] = first[norm]
+            first.setdefault(norm, i)
+        long_enough = [i for i, n in enumerate(norms) if len(n) >= 5 and i not in twins]
+        if 1 < len(long_enough) <= FUZZY_MAX_NAMES:
+            scores = process.cdist(
+                [norms[i] for i in long_enough],
+                [norms[i] for i in long_enough],
+                scorer=fuzz.ratio,
+                score_cutoff=FUZZY_MIN_SCORE,
+                dtype=np.uint8,
+                workers=1,
+            )
+            for a, b in np.argwhere(np.triu(scores, k=1) > 0):  # a < b: b is the later name
+                later, earlier = long_enough[int(b)], long_enough[int(a)]
+                if norms[later] != norms[earlier]:
+                    twins.setdefault(later, earlier)
+        for i, twin in sorted(twins.items()):
+            name, where = items[i], distinct[items[i]]
+            self.checker.log.add(
+                "near_duplicate_name",
+                file=where.split(" line ")[0] if " line " in where else None,
+                line=int(where.rsplit(" ", 1)[1]) if " line " in where else None,
+                table=table,
+                column=column,
+                value=name,
+                detail=f"looks like {items[twin]!r} ({distinct[items[twin]]})",
+            )
 
     def _references(self, table: str, column: str, catalog: str, rule: str) -> None:
         """Say which catalog name an unknown reference probably means."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from services.data_agent.warehouse.mapping import (
+    DEFAULTS,
     FALLBACKS,
     Block,
     ImportMapping,
@@ -341,6 +342,11 @@ class Stager:
             if name == table.name:
                 self.con.execute(
                     f"UPDATE {staged} SET {q(column)} = {q(source)} WHERE {q(column)} IS NULL"
+                )
+        for (name, column), value in DEFAULTS.items():
+            if name == table.name:
+                self.con.execute(
+                    f"UPDATE {staged} SET {q(column)} = {value} WHERE {q(column)} IS NULL"
                 )
         if table.name == "opportunity_d" and self.closed_stages:
             closed = ", ".join(lit(s) for s in self.closed_stages)
