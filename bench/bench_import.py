@@ -61,11 +61,15 @@ def write_export(folder: Path, deals: int, accounts: int = 5_000, agents: int = 
             "account": pa.array(account, type=pa.string()),
             "deal_stage": stage,
             "engage_date": pa.array(
-                np.where(stage == "Prospecting", None, engage.astype(str)).tolist(),
+                [
+                    None if s == "Prospecting" else str(d)
+                    for s, d in zip(stage, engage, strict=True)
+                ],
                 type=pa.string(),
             ),
             "close_date": pa.array(
-                np.where(closed, close.astype(str), None).tolist(), type=pa.string()
+                [str(d) if c else None for c, d in zip(closed, close, strict=True)],
+                type=pa.string(),
             ),
             "close_value": pa.array(value, type=pa.int64()),
         }

@@ -34,15 +34,6 @@ from services.data_agent.warehouse.sources import FILE_COL, LINE_COL, SourceData
 from services.data_agent.warehouse.sqltext import first_row, key_sql, lit, q
 
 META_COLS = ("_file", "_line", "_block", "_rid")
-_DUCK_TYPES = {
-    ColumnType.TEXT: "VARCHAR",
-    ColumnType.BIGINT: "BIGINT",
-    ColumnType.DOUBLE: "DOUBLE",
-    ColumnType.DATE: "DATE",
-    ColumnType.TIMESTAMP: "TIMESTAMP",
-    ColumnType.BOOLEAN: "BOOLEAN",
-    ColumnType.JSON_LIST: "VARCHAR",
-}
 _PROBLEM = {
     ColumnType.BIGINT: "not a whole number",
     ColumnType.DOUBLE: "not a number",
@@ -51,10 +42,6 @@ _PROBLEM = {
     ColumnType.BOOLEAN: "not true/false",
     ColumnType.JSON_LIST: "not a JSON list",
 }
-
-
-def duck_type(column: Column) -> str:
-    return _DUCK_TYPES[column.type]
 
 
 class MappingMismatch(ValueError):

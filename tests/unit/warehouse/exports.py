@@ -10,6 +10,7 @@ Every builder is deterministic and returns what the tests assert against (`Facts
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,9 @@ STALE_DAYS = 423
 GTX_PRO_WON_DAYS = (38, 40, 40, 42, 45)  # median 40: the stale deal's comparison
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[object]], footer: str = "") -> None:
+def write_csv(
+    path: Path, header: list[str], rows: Sequence[Sequence[object]], footer: str = ""
+) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)

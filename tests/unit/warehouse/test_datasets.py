@@ -85,7 +85,9 @@ def test_missing_meddpicc_fields_by_stage(demo: Demo, deals: dict[str, DatasetRe
             continue
         fields = [e.field for e in gaps[0].evidence]
         # Listed in the stage model's order (what each stage adds), not the generator's.
-        assert sorted(fields) == sorted(f"{m}_status" for m in t["meddpicc_missing_required"])
+        assert sorted(str(f) for f in fields) == sorted(
+            f"{m}_status" for m in t["meddpicc_missing_required"]
+        )
         assert all(e.source == "opportunity_d" and e.ref == oid for e in gaps[0].evidence)
 
 
@@ -144,12 +146,15 @@ def test_backtest_as_of_sees_the_deal_as_it_stood(demo: Demo, repo: DatasetRepos
         # the demo's stage history records close dates, not probabilities or amounts: on a
         # past day those are unknown, so they are left out rather than read from today
         assert opp.probability is None and opp.amount is None
-        assert opp.close_date == demo.sql(
-            "SELECT close_date FROM opportunity_stage_f WHERE opportunity_id = ? AND "
-            "started_at_ts < ? ORDER BY started_at_ts DESC LIMIT 1",
-            oid,
-            datetime.combine(as_of + timedelta(days=1), datetime.min.time()),
-        )[0][0]
+        assert (
+            opp.close_date
+            == demo.sql(
+                "SELECT close_date FROM opportunity_stage_f WHERE opportunity_id = ? AND "
+                "started_at_ts < ? ORDER BY started_at_ts DESC LIMIT 1",
+                oid,
+                datetime.combine(as_of + timedelta(days=1), datetime.min.time()),
+            )[0][0]
+        )
         end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
         assert all(s.started_at_ts < end for s in ds.stage_history)
         assert ds.stage_history[-1].ended_at_ts is None
