@@ -56,8 +56,12 @@ runner = CliRunner()
 def row_counts_duckdb(path: Path) -> dict[str, int]:
     con = duckdb.connect(str(path), read_only=True)
     try:
+        # the data tables (a load also writes its own bookkeeping: row sources, meta)
+        bookkeeping = ("warehouse_row_source", "warehouse_meta")
         tables = [
-            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            r[0]
+            for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            if r[0] not in bookkeeping
         ]
         return {t: con.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}  # type: ignore[index]
     finally:
