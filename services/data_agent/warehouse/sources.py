@@ -195,31 +195,13 @@ def _read_header(raw: bytes, spec: Source, file: str) -> list[str]:
 
 def _read_csv(path: Path, spec: Source) -> SourceData:
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     raw = _decode(path, spec)
     header = _read_header(raw, spec, path.name)
-    bad: list[tuple[int, str, int, int]] = []
-
-    def on_bad_row(row: pacsv.InvalidRow) -> str:
-        bad.append((row.number or 0, row.text, row.expected_columns, row.actual_columns))
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(raw),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=True),
-            parse_options=pacsv.ParseOptions(
-                delimiter=spec.delimiter, newlines_in_values=True, invalid_row_handler=on_bad_row
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
-                null_values=[""],
-                strings_can_be_null=True,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise SourceError(path.name, f"cannot read CSV: {exc}") from exc
+    table, bad = _parse_csv(raw, header, spec, path.name, threads=True)
+    if any(number <= 0 for number, *_ in bad):
+        # a multi-threaded parse does not know a bad row's record number: parse again
+        table, bad = _parse_csv(raw, header, spec, path.name, threads=False)
     physical = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)
     if not bad and physical == table.num_rows + 1:
         lines = pa.array(range(2, table.num_rows + 2), type=pa.int64())
@@ -243,6 +225,38 @@ def _read_csv(path: Path, spec: Source) -> SourceData:
         FILE_COL, pa.array([path.name] * table.num_rows, type=pa.string())
     )
     return SourceData(path.stem, [path.name], table, header, bad_rows)
+
+
+def _parse_csv(
+    raw: bytes, header: list[str], spec: Source, file: str, *, threads: bool
+) -> tuple[pa.Table, list[tuple[int, str, int, int]]]:
+    """Every cell as text; rows with the wrong number of cells set aside with their record
+    number (header = record 1)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    bad: list[tuple[int, str, int, int]] = []
+
+    def on_bad_row(row: pacsv.InvalidRow) -> str:
+        bad.append((row.number or 0, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, use_threads=threads),
+            parse_options=pacsv.ParseOptions(
+                delimiter=spec.delimiter, newlines_in_values=True, invalid_row_handler=on_bad_row
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise SourceError(file, f"cannot read CSV: {exc}") from exc
+    return table, bad
 
 
 def _record_start_lines(raw: bytes, spec: Source) -> list[int]:

@@ -396,3 +396,49 @@ def test_missing_or_empty_warehouse_says_how_to_create_one(warehouse_env: Path, 
             result.exception, SystemExit
         ), (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, (args, result.output)
+
+
+def test_the_remaining_report_messages(tmp_path: Path) -> None:
+    """Open past its close date, unknown owner, a row with too many cells (line numbers
+    stay right after it), and a file the mapping needs that is not there."""
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "salesforce_account_d.csv").write_text(
+        "sf_account_id,sf_account_name,sf_owner_id\nA1,Alpha,U1\nA2,Beta,U9\n"
+    )
+    (folder / "employee_d.csv").write_text("sf_user_id,name\nU1,Una\n")
+    (folder / "opportunity_d.csv").write_text(
+        "opportunity_id,sf_account_id,stage_name,close_date,created_at_ts,owner_id\n"
+        "O1,A1,Discover,2024-01-31,2023-12-01,U1\n"
+        "O2,A1,Discover,2024-06-30,2024-01-02,U1,surplus\n"
+        "O3,A2,Negotiate,2024-05-31,2024-01-03,U7\n"
+    )
+    (folder / "warehouse_meta.csv").write_text("key,value\nas_of,2024-03-01\n")
+    with pytest.raises(LoadRefused) as info:
+        from services.data_agent.warehouse.loader import load_directory
+
+        load_directory(folder, tmp_path / "wh.duckdb", ALL)
+    report = info.value.report
+    (bad,) = messages(report, "bad_row")
+    assert bad.render() == ("opportunity_d.csv line 3: 7 cell(s) where the header has 6 [bad_row]")
+    (past,) = messages(report, "open_past_close_date")
+    assert past.render() == (
+        "opportunity_d.csv line 2, column close_date = '2024-01-31': open (Discover), 30 days "
+        "past it on 2024-03-01 [open_past_close_date]"
+    )
+    owners = [p.render() for p in messages(report, "unknown_owner")]
+    assert owners == [
+        "opportunity_d.csv line 4, column owner_id = 'U7': owner 'U7' is not in employee_d "
+        "[unknown_owner]",
+        "salesforce_account_d.csv line 3, column sf_owner_id = 'U9': owner 'U9' is not in "
+        "employee_d [unknown_owner]",
+    ]
+    missing = tmp_path / "empty-export"
+    missing.mkdir()
+    (missing / "notes.txt").write_text("nothing here")
+    with pytest.raises(LoadRefused) as info:
+        import_files(missing, load_mapping("generic-pipeline"), tmp_path / "x.duckdb", ALL)
+    (unusable,) = messages(info.value.report, "unusable_file")
+    assert unusable.render() == (
+        f"*pipeline*.csv: no file matches in {missing} (files there: notes.txt) [unusable_file]"
+    )
