@@ -442,3 +442,23 @@ def test_the_remaining_report_messages(tmp_path: Path) -> None:
     assert unusable.render() == (
         f"*pipeline*.csv: no file matches in {missing} (files there: notes.txt) [unusable_file]"
     )
+
+
+def test_deal_review_names_deals_that_have_an_account(
+    generic: tuple[E.Facts, Path, QualityReport],
+) -> None:
+    """A deal-quality trigger names an account, so the scheduled review fans out only deals
+    that have one; the others are listed by `warehouse check` and explained one by one."""
+    from services.data_agent.app import open_opportunities
+
+    facts, dest, _ = generic
+    with DuckDBWarehouse(dest) as warehouse:
+        reviewed = open_opportunities(warehouse, load_stage_model())
+        every_open = warehouse.connection.execute(
+            "SELECT COUNT(*) FROM opportunity_d WHERE stage_name NOT IN "
+            "('Closed Won', 'Closed Lost')"
+        ).fetchall()[0][0]
+    ids = {oid for _, oid in reviewed}
+    assert not ids & set(facts.without_account)
+    assert len(ids) == every_open - len(facts.without_account)
+    assert all(account for account, _ in reviewed)
