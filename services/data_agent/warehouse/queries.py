@@ -75,8 +75,8 @@ def _cols(table_name: str, alias: str = "") -> str:
 
 
 def _customer_call_predicate() -> str:
-    """SQL for 'a customer call' (DOMAIN.md section 2): not deleted, no internal-meeting
-    keyword in the title, not near-empty. Keywords are bound as parameters kw0..kwN."""
+    """SQL for 'a customer call': not deleted, no internal-meeting keyword in the title, not
+    near-empty (rules.yaml). Keywords are bound as parameters kw0..kwN."""
     rules = load_rules()
     empty = rules.near_empty_call
     no_keyword = " AND ".join(
