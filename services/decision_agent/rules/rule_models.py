@@ -202,7 +202,9 @@ class StageRules(RuleFile):
 
 @lru_cache(maxsize=8)
 def _load_stage_model(root: Path) -> StageRules:
-    files = load_rules_dir(root, only=(StageRules.rule_kind,))
+    files = load_rules_dir(
+        root, only=(StageRules.rule_kind,), models={StageRules.rule_kind: StageRules}
+    )
     if len(files) != 1:
         raise RuleFileError(
             [
