@@ -95,6 +95,7 @@ class ModelUse(Contract):
 
     prompt: str
     prompt_version: str
+    ref: str | None = Field(default=None, description="What the prompt was about, e.g. a call id")
     outcome: str = Field(description="model | cache | fallback")
     reason: str | None = Field(
         default=None,
