@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jinja2 import Template
 
 from services.decision_agent.prompts.rule_models import PromptFile, template_environment
@@ -47,6 +48,15 @@ class Prompt:
         return self._system.render(**variables).strip(), self._user.render(**variables).strip()
 
 
+def _declared_id(path: Path) -> str:
+    """The ``id:`` a prompt file declares, read leniently (the file may be invalid)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return path.stem
+    return str(data.get("id", path.stem)) if isinstance(data, dict) else path.stem
+
+
 class PromptCatalog:
     def __init__(self, prompts: dict[str, Prompt]) -> None:
         self._prompts = prompts
@@ -66,11 +76,13 @@ class PromptCatalog:
         environment = template_environment()
         prompts: dict[str, Prompt] = {}
         problems: list[RuleProblem] = []
+        invalid: set[str] = set()  # ids of files already reported: not "missing" as well
         for path in rule_file_paths(folder):
             try:
                 spec = load_rule_file(path, PromptFile)
             except RuleFileError as exc:
                 problems.extend(exc.problems)
+                invalid.add(_declared_id(path))
                 continue
             if spec.id in prompts:
                 problems.append(
@@ -86,6 +98,8 @@ class PromptCatalog:
             )
         for prompt_id, output in REQUIRED_PROMPTS.items():
             found = prompts.get(prompt_id)
+            if found is None and prompt_id in invalid:
+                continue
             if found is None:
                 problems.append(
                     RuleProblem(folder, None, None, "", f"missing prompt {prompt_id!r}")
