@@ -6,8 +6,12 @@ decision agent like a broken rule file); the knowledge files and the model only 
 
 from __future__ import annotations
 
+import asyncio
+
+from contracts.analysis import AnalysisResults
+from contracts.dataset import Dataset
 from services.common.security.secrets import SecretsProvider
-from services.common.settings import Settings
+from services.common.settings import Settings, get_settings
 from services.decision_agent.ai.call_reader import PROMPT_ID, CallReader
 from services.decision_agent.ai.layer import AiLayer, AiLimits
 from services.decision_agent.ai.narrator import Narrator
@@ -86,3 +90,21 @@ def build_ai_layer(
             retrieval_timeout_s=min(10.0, settings.model_timeout_s),
         ),
     )
+
+
+def enrich_once(
+    result: AnalysisResults, dataset: Dataset, settings: Settings | None = None
+) -> AnalysisResults:
+    """One analysis through the configured model, for a command-line report. Raises
+    ModelConfigError when no model is configured."""
+    layer = build_ai_layer(settings or get_settings())
+    if layer is None:
+        raise ModelConfigError("no model configured (REVOPS_MODEL_BACKEND=none)")
+
+    async def run() -> AnalysisResults:
+        try:
+            return await layer.enrich(result, dataset)
+        finally:
+            await layer.close()
+
+    return asyncio.run(run())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,7 @@ class Case:
 class Cases:
     deal: Case  # an open deal with several customer calls and recommendations
     account: Case  # a flagged account
+    warehouse: Path
 
 
 @pytest.fixture(scope="session")
@@ -55,4 +57,4 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cases]:
         account_id = fleet_screen(warehouse)[0].account_id
         dataset, _, findings = repository.account_dataset(account_id)
         account = Case(dataset, findings, accounts.analyze("ai-account", dataset, findings))
-    yield Cases(deal, account)
+    yield Cases(deal, account, path)
