@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -100,36 +101,27 @@ class FactIndex:
     A number written with ``d`` decimals is supported when some number ``f`` of the facts
     rounds to it at ``d`` decimals, as ``f`` or (for a percentage) as ``100 * f``: "67%" is
     supported by a ratio 0.6749 in the facts, "45" by a score of 45, "1,200" by 1200.0.
+    Rounding half-even (Python's own formatting) and half-up are both accepted.
     """
 
     MAX_DECIMALS = 4
 
     def __init__(self, facts: Any) -> None:
-        self.numbers: set[tuple[int, Decimal]] = set()
         self.dates: set[str] = set()
         self.words: set[str] = set()
+        self._seen: set[float] = set()
         self._walk(facts)
+        # Sorted once; a narrative's few numbers are then each a bisection away.
+        self._values = sorted(self._seen)
 
     def _add_number(self, value: float) -> None:
-        if not math.isfinite(value):
-            return
-        for scale in (1, 100):
-            scaled = Decimal(repr(abs(value) * scale))
-            for digits in range(self.MAX_DECIMALS + 1):
-                step = Decimal(1).scaleb(-digits)
-                # 2.5 may be written 2 (half-even, Python's own formatting) or 3 (half-up).
-                self.numbers.add((digits, scaled.quantize(step, ROUND_HALF_EVEN)))
-                self.numbers.add((digits, scaled.quantize(step, ROUND_HALF_UP)))
+        if math.isfinite(value):
+            self._seen.add(abs(value))
+            self._seen.add(abs(value) * 100)
 
     def _add_text(self, text: str) -> None:
         self.dates.update(_DATE.findall(text))
-        for word in _WORD.findall(text):
-            word = word.rstrip(".,%")
-            self.words.add(word.lower())
-            if _NUMBER.fullmatch(word):
-                self._add_number(float(word.replace(",", "")))
-            elif (unit := _NUMBER_WITH_UNIT.fullmatch(word)) is not None:
-                self._add_number(float(unit.group(1)))
+        self.words.update(word.rstrip(".,%").lower() for word in _WORD.findall(text))
         for number in _NUMBER.findall(_DATE.sub(" ", text)):
             self._add_number(float(number.rstrip("%").replace(",", "")))
 
@@ -156,7 +148,17 @@ class FactIndex:
         except InvalidOperation:
             return False
         step = Decimal(1).scaleb(-digits)
-        return (digits, value.quantize(step, ROUND_HALF_EVEN)) in self.numbers
+        # Only facts within half a step of the value can round to it.
+        low = float(value - step / 2) - 1e-9
+        high = float(value + step / 2) + 1e-9
+        for fact in self._values[bisect_left(self._values, low) : bisect_right(self._values, high)]:
+            exact = Decimal(repr(fact))
+            if value in (
+                exact.quantize(step, ROUND_HALF_EVEN),
+                exact.quantize(step, ROUND_HALF_UP),
+            ):
+                return True
+        return False
 
     def unsupported(self, text: str) -> list[str]:
         """The dates, numbers and id-like words of ``text`` the facts do not contain."""
