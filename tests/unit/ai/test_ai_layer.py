@@ -35,6 +35,16 @@ def settings_for(tmp_path, server: ModelServer | None, **overrides) -> Settings:
     return Settings(**values)
 
 
+async def enrich(settings: Settings, *cases) -> list[AnalysisResults]:
+    """Each case through a fresh layer built from ``settings``, in order."""
+    layer = build_ai_layer(settings)
+    assert layer is not None
+    try:
+        return [await layer.enrich(case.result, case.dataset) for case in cases]
+    finally:
+        await layer.close()
+
+
 def deterministic_part(result: AnalysisResults) -> dict:
     return result.model_dump(exclude={"ai", "call_insights"})
 
@@ -50,10 +60,7 @@ async def test_a_deal_gets_grounded_insights_and_a_model_narrative(cases, tmp_pa
         "revops_model_grounding_rejections_total", prompt="deal_narrative", check="not_in_analysis"
     )
     with ModelServer(model_answers.answer) as server:
-        layer = build_ai_layer(settings_for(tmp_path, server, model_max_calls=3))
-        assert layer is not None
-        enriched = await layer.enrich(base, deal.dataset)
-        await layer.close()
+        (enriched,) = await enrich(settings_for(tmp_path, server, model_max_calls=3), deal)
         requests = server.requests(PATH)
     ai = enriched.ai
     assert ai is not None and (ai.backend, ai.model_id) == ("openai", "test-model")
@@ -125,10 +132,7 @@ async def test_re_analysing_an_unchanged_deal_costs_nothing(cases, tmp_path) -> 
 async def test_an_account_gets_the_account_narrative(cases, tmp_path) -> None:
     account = cases.account
     with ModelServer(model_answers.answer) as server:
-        layer = build_ai_layer(settings_for(tmp_path, server))
-        assert layer is not None
-        enriched = await layer.enrich(account.result, account.dataset)
-        await layer.close()
+        (enriched,) = await enrich(settings_for(tmp_path, server), account)
     assert enriched.ai is not None
     assert "account_narrative" in [u.prompt for u in enriched.ai.uses]
     assert "summary" in enriched.ai.parts
@@ -151,10 +155,7 @@ async def test_breaker_open_falls_back_to_the_deterministic_analysis(cases, tmp_
     with ModelServer(model_answers.answer) as server:
         server.fail(PATH, status=503, times=100)
         settings = settings.model_copy(update={"model_endpoint_url": server.url("/v1")})
-        layer = build_ai_layer(settings)
-        assert layer is not None
-        enriched = await layer.enrich(deal.result, deal.dataset)
-        await layer.close()
+        (enriched,) = await enrich(settings, deal)
         assert len(server.requests(PATH)) == 2  # then the breaker stopped calling
     assert deterministic_part(enriched) == deterministic_part(deal.result)
     assert enriched.call_insights == []
@@ -167,10 +168,7 @@ async def test_breaker_open_falls_back_to_the_deterministic_analysis(cases, tmp_
 async def test_an_exhausted_budget_falls_back_without_calling(cases, tmp_path) -> None:
     deal = cases.deal
     with ModelServer(model_answers.answer) as server:
-        layer = build_ai_layer(settings_for(tmp_path, server, model_tokens_per_flow=100))
-        assert layer is not None
-        enriched = await layer.enrich(deal.result, deal.dataset)
-        await layer.close()
+        (enriched,) = await enrich(settings_for(tmp_path, server, model_tokens_per_flow=100), deal)
         assert server.requests() == []
     assert deterministic_part(enriched) == deterministic_part(deal.result)
     assert enriched.ai is not None
@@ -180,11 +178,8 @@ async def test_an_exhausted_budget_falls_back_without_calling(cases, tmp_path) -
 async def test_the_day_budget_stops_the_next_flows(cases, tmp_path) -> None:
     deal = cases.deal
     with ModelServer(model_answers.answer) as server:
-        layer = build_ai_layer(settings_for(tmp_path, server, model_tokens_per_day=12_000))
-        assert layer is not None
-        first = await layer.enrich(deal.result, deal.dataset)
-        second = await layer.enrich(cases.account.result, cases.account.dataset)
-        await layer.close()
+        settings = settings_for(tmp_path, server, model_tokens_per_day=12_000)
+        first, second = await enrich(settings, deal, cases.account)
     assert first.ai is not None and second.ai is not None
     assert "model" in {u.outcome for u in first.ai.uses}
     assert "budget_exhausted" in {u.reason for u in first.ai.uses + second.ai.uses}

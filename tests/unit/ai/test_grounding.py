@@ -289,3 +289,32 @@ def test_a_narrative_with_nothing_grounded_changes_nothing() -> None:
     )
     narrated, parts, replaced = apply_narrative(result, grounded)
     assert (narrated, parts, replaced) == (result, [], {})
+
+
+@given(
+    st.lists(
+        st.floats(min_value=-1e7, max_value=1e7, allow_nan=False, allow_infinity=False),
+        min_size=1,
+        max_size=30,
+    ),
+    st.data(),
+)
+def test_every_fact_number_is_supported_as_written_or_rounded(
+    values: list[float], data: st.DataObject
+) -> None:
+    index = FactIndex({"values": values})
+    value = data.draw(st.sampled_from(values))
+    digits = data.draw(st.integers(0, 3))
+    assert index.unsupported(f"{value:,.{digits}f}") == []
+    assert index.unsupported(f"{abs(value):.{digits}f}") == []
+    if abs(value) <= 1:
+        assert index.unsupported(f"{value:.{digits}%}") == []  # a ratio as a percentage
+
+
+@given(st.integers(min_value=0, max_value=10**6))
+def test_a_number_the_facts_lack_is_unsupported(planted: int) -> None:
+    facts = {"scores": [10, 20, 30], "ratio": 0.5}
+    index = FactIndex(facts)
+    supported = {10, 20, 30, 50, 0, 1}  # 0.5 rounds to 0 or 1; as a percentage it is 50
+    text = f"It is {planted} now"
+    assert (index.unsupported(text) == []) == (planted in supported)
