@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from contracts.analysis import AiProvenance, AnalysisResults, ModelUse
+from contracts.analysis import AiProvenance, AnalysisResults, CallInsightKind, ModelUse
 from contracts.dataset import Dataset
-from services.common.breaker import AsyncCircuitBreaker, CircuitOpenError
+from services.common.breaker import AsyncCircuitBreaker
 from services.decision_agent.ai.call_reader import CallReader
 from services.decision_agent.ai.narrator import Narrator
 from services.decision_agent.knowledge.port import Passage, Retriever
@@ -41,7 +41,11 @@ def retrieval_query(result: AnalysisResults, dataset: Dataset) -> str:
     words = [result.analysis_type.value]
     words += [f"{f.code} {f.insight_type}" for f in body.flags]
     words += [r.action for r in result.recommendations]
-    words += [f"{i.kind.value} {i.label}" for i in result.call_insights if i.kind != "stakeholder"]
+    words += [
+        f"{i.kind.value} {i.label}"
+        for i in result.call_insights
+        if i.kind != CallInsightKind.STAKEHOLDER
+    ]
     if dataset.opportunity is not None:
         words.append(dataset.opportunity.stage_name)
         words.append(dataset.opportunity.competitors or "")
@@ -131,7 +135,7 @@ class AiLayer:
 
         try:
             passages = await self._retrieval_breaker.call(timed)
-        except (CircuitOpenError, Exception) as exc:
+        except Exception as exc:  # CircuitOpenError, timeouts, the knowledge base's errors
             metrics.KNOWLEDGE_RETRIEVALS.labels(backend, "failed").inc()
             log.warning("knowledge_retrieval_failed", backend=backend, error=str(exc)[:300])
             return []
