@@ -25,9 +25,13 @@ def _group() -> None:
 
 
 def explain_deal_result(
-    opportunity_id: str, as_of: date | None = None, rules_dir: Path | None = None
+    opportunity_id: str,
+    as_of: date | None = None,
+    rules_dir: Path | None = None,
+    with_model: bool = False,
 ) -> AnalysisResults:
-    """Load the deal's dataset from the configured warehouse and analyse it."""
+    """Load the deal's dataset from the configured warehouse and analyse it (and, with
+    ``with_model``, add the configured model's call insights and narrative)."""
     analyzer = DealQualityAnalyzer(load_deal_rules(rules_dir))
     warehouse = open_warehouse()
     try:
@@ -40,7 +44,12 @@ def explain_deal_result(
         )
     finally:
         warehouse.close()
-    return analyzer.analyze(f"explain-{opportunity_id}", dataset, findings)
+    result = analyzer.analyze(f"explain-{opportunity_id}", dataset, findings)
+    if with_model:
+        from services.decision_agent.ai.setup import enrich_once
+
+        result = enrich_once(result, dataset)
+    return result
 
 
 @explain_deal_app.command("deal")
@@ -53,11 +62,14 @@ def explain_deal(
         str | None, typer.Option(help="Score the deal as it stood on this day (YYYY-MM-DD)")
     ] = None,
     rules_dir: Annotated[Path | None, typer.Option(help="Rule files folder")] = None,
+    model: Annotated[
+        bool, typer.Option("--model", help="Add the configured model's narrative (REVOPS_MODEL_*)")
+    ] = False,
 ) -> None:
     """Scores, score breakdowns, flags and recommendations of one deal, with evidence."""
     try:
         day = date.fromisoformat(as_of) if as_of else None
-        result = explain_deal_result(opportunity_id, day, rules_dir)
+        result = explain_deal_result(opportunity_id, day, rules_dir, with_model=model)
     except (UnknownSubjectError, RuleFileError, ValueError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
