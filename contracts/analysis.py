@@ -64,6 +64,72 @@ class Recommendation(Contract):
     based_on: list[str] = Field(default_factory=list, description="Flag codes it answers")
 
 
+class CallInsightKind(StrEnum):
+    OBJECTION = "objection"
+    COMPETITOR = "competitor"
+    TECHNICAL_REQUIREMENT = "technical_requirement"
+    STAKEHOLDER = "stakeholder"
+    NEXT_STEP = "next_step"
+
+
+class CallInsight(Contract):
+    """Something a language model read in a customer call, with the verbatim quote that
+    shows it. Only grounded insights are published: the call exists in the dataset and the
+    quote occurs in its text (whitespace and case aside)."""
+
+    kind: CallInsightKind
+    label: str = Field(description="Class: no_budget, snowflake, latency, economic_buyer, ...")
+    call_id: str
+    quote: str
+    stakeholder: str | None = Field(
+        default=None, description="Customer participant's e-mail (stakeholder insights)"
+    )
+    stance: str | None = Field(
+        default=None, description="champion | supportive | neutral | skeptical | blocker"
+    )
+    detail: str | None = Field(default=None, description="E.g. the next step in a few words")
+
+
+class ModelUse(Contract):
+    """One prompt of one analysis: answered by the model, by the cache, or fallen back."""
+
+    prompt: str
+    prompt_version: str
+    ref: str | None = Field(default=None, description="What the prompt was about, e.g. a call id")
+    outcome: str = Field(description="model | cache | fallback")
+    reason: str | None = Field(
+        default=None,
+        description="Why it fell back: breaker_open, budget_exhausted, timeout, throttled, ...",
+    )
+    tokens_in: int = 0
+    tokens_out: int = 0
+    grounding_rejections: int = Field(
+        default=0,
+        description="Claims of the answer dropped because the analysis or the calls do "
+        "not support them",
+    )
+
+
+class AiProvenance(Contract):
+    """What a language model contributed to an analysis. Scores never come from a model."""
+
+    backend: str = Field(description="bedrock | openai | recorded")
+    model_id: str
+    parts: list[str] = Field(
+        default_factory=list,
+        description="Fields written by the model, e.g. summary, recommendations.rec-1.description,"
+        " risk_mitigations, call_insights; everything else is the deterministic analysis",
+    )
+    replaced: dict[str, str] = Field(
+        default_factory=dict, description="The deterministic text of each field the model rewrote"
+    )
+    uses: list[ModelUse] = Field(default_factory=list)
+    knowledge: list[str] = Field(
+        default_factory=list, description="Ids of the rules and playbooks given as context"
+    )
+    estimated_cost_usd: float = 0.0
+
+
 class AnalysisBody(Contract):
     scores: dict[str, int] = Field(default_factory=dict)
     score_details: dict[str, ScoreDetail] = Field(default_factory=dict)
@@ -84,3 +150,9 @@ class AnalysisResults(Contract):
     conversation_topics: list[str] = Field(default_factory=list)
     risk_mitigations: list[str] = Field(default_factory=list)
     summary: str = ""
+    call_insights: list[CallInsight] = Field(
+        default_factory=list, description="Grounded call understanding by a language model"
+    )
+    ai: AiProvenance | None = Field(
+        default=None, description="What a language model contributed (None: no model was used)"
+    )

@@ -29,6 +29,7 @@ from services.data_agent.fleet import fleet_screen
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
+from services.decision_agent.model.describe import describe_model
 
 SERVICES = ("data_agent", "decision_agent", "execution_agent", "webhook_processor")
 DEMO_WEBHOOKS = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.demo.yaml"
@@ -229,6 +230,7 @@ def summary(settings: Settings, flows: dict[str, FlowOutput], expected: int) -> 
         f"deliveries written to the local outbox {settings.resolved_outbox_dir}: "
         + (", ".join(f"{k}={v}" for k, v in counts.items()) or "none")
     )
+    lines.append(describe_model(settings))
     lines.append(f"service logs: {settings.var_dir / 'logs'}")
     return "\n".join(lines)
 

@@ -78,6 +78,38 @@ class Settings(BaseSettings):
     breaker_success_threshold: int = 3
     breaker_timeout_s: float = 60.0
 
+    # Language model of the decision agent (services/decision_agent/model, docs/ai-layer.md):
+    # call understanding and narratives only, never a score. "none" = deterministic path.
+    model_backend: str = "none"  # none | bedrock | openai | recorded
+    model_id: str = ""  # Bedrock model id, or the model name an OpenAI-compatible server knows
+    model_inference_profile: str | None = None  # Bedrock inference profile id/ARN (invoked)
+    model_region: str | None = None
+    model_endpoint_url: str | None = None  # OpenAI-compatible base URL; Bedrock override
+    model_api_key_secret: str = "model-api-key"  # OpenAI-compatible key; "" = no key
+    model_aws_credentials_secret: str | None = None  # JSON keys; unset = AWS default chain
+    model_temperature: float = 0.0
+    model_max_tokens: int = 1024
+    model_timeout_s: float = 30.0  # per model call
+    model_max_attempts: int = 3  # throttling, timeouts, 5xx: retried with backoff
+    model_retry_initial_delay_s: float = 1.0
+    model_retry_max_delay_s: float = 20.0
+    model_flow_deadline_s: float = 90.0  # all model work of one analysis
+    model_tokens_per_flow: int = 40_000
+    model_tokens_per_day: int = 5_000_000
+    model_cache_ttl_s: float = 30 * 86400.0
+    model_price_input_per_mtok: float = 0.0  # USD per million tokens, for the cost estimate
+    model_price_output_per_mtok: float = 0.0
+    model_recordings: Path | None = None  # the recorded backend replays this JSONL file
+    model_record_to: Path | None = None  # append every live answer here (to replay later)
+    model_max_calls: int = 6  # most recent customer calls read per analysis
+    model_call_chars: int = 6000  # characters of one call given to the model
+    model_concurrency: int = 4  # model calls of one analysis in flight at once
+    prompts_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "prompts"
+    knowledge_backend: str = "local"  # local (rule files + knowledge/) | bedrock
+    knowledge_dir: Path = PROJECT_ROOT / "knowledge"
+    knowledge_base_id: str | None = None  # Bedrock Knowledge Bases id (knowledge_backend=bedrock)
+    knowledge_top_k: int = 4
+
     batch_max_records: int = 500
     # Housekeeping inside each service (services.common.periodic). Idempotency keys are kept
     # longer than Kafka keeps records (7 days by default): a redelivered record must still

@@ -1,14 +1,17 @@
 """Decision agent process: analytical datasets in, scored analyses with recommendations out.
 
 `revops.datasets` -> deal-quality or consumption analysis (rules as data, loaded and
-validated at start-up: a bad rule file stops the process with file and line) ->
-`revops.decisions`.
+validated at start-up: a bad rule file stops the process with file and line) -> when a
+language model is configured, grounded call insights and a model-worded narrative (the AI
+layer, services/decision_agent/ai; scores stay deterministic) -> `revops.decisions`.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Protocol
+
+import structlog
 
 from contracts import AgentName, AnalysisResults, AnalysisType, AnalyticalDataset
 from contracts.dataset import Dataset, PreliminaryFinding
@@ -18,10 +21,20 @@ from services.common.messages import envelope_parser, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
+from services.decision_agent.ai.layer import AiLayer
+from services.decision_agent.ai.setup import build_ai_layer
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
+from services.decision_agent.conversation.lexicon import LexiconExtractor
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
+from services.decision_agent.model.factory import ModelConfigError
+from services.decision_agent.rules.loader import RuleFileError
 
 NAME = AgentName.DECISION_AGENT.value
+#: A batch's records are handled one after another; with a model each may take up to the
+#: flow deadline, and the whole batch must finish inside Kafka's max poll interval.
+MAX_POLL_BUDGET_S = 540.0
+
+log = structlog.get_logger(NAME)
 
 
 class Analyzer(Protocol):
@@ -34,9 +47,15 @@ parse_dataset = envelope_parser(AnalyticalDataset, NAME)
 
 
 class DecisionAgent:
-    def __init__(self, settings: Settings, analyzers: dict[AnalysisType, Analyzer]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        analyzers: dict[AnalysisType, Analyzer],
+        ai: AiLayer | None = None,
+    ) -> None:
         self.settings = settings
         self.analyzers = analyzers
+        self.ai = ai
 
     def decide(self, data: AnalyticalDataset) -> AnalysisResults:
         analyzer = self.analyzers.get(data.analysis_type)
@@ -58,6 +77,8 @@ class DecisionAgent:
         data: AnalyticalDataset = item.body
         meta = item.envelope.metadata
         result = self.decide(data)
+        if self.ai is not None:  # never raises: falls back to the deterministic texts
+            result = await self.ai.enrich(result, data.dataset)
         envelope = make_envelope(
             result,
             request_id=meta.request_id,
@@ -78,19 +99,49 @@ class DecisionAgent:
 
 
 def build_agent(settings: Settings) -> DecisionAgent:
+    deal_analyzer = DealQualityAnalyzer(load_deal_rules(settings.rules_dir))
+    lexicon = deal_analyzer.extractor
     return DecisionAgent(
         settings,
         {
-            AnalysisType.DEAL_QUALITY: DealQualityAnalyzer(load_deal_rules(settings.rules_dir)),
+            AnalysisType.DEAL_QUALITY: deal_analyzer,
             AnalysisType.CONSUMPTION: ConsumptionAnalyzer(
                 load_consumption_rules(settings.rules_dir)
             ),
         },
+        build_ai_layer(
+            settings, lexicon=lexicon if isinstance(lexicon, LexiconExtractor) else None
+        ),
     )
 
 
+def model_batch_size(settings: Settings) -> int:
+    """Records per batch such that a batch of slow model flows ends before Kafka's max poll
+    interval (a consumer that polls too late is thrown out of its group)."""
+    per_batch = max(1, int(MAX_POLL_BUDGET_S // max(settings.model_flow_deadline_s, 1.0)))
+    return min(settings.batch_max_records, per_batch)
+
+
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
-    agent = build_agent(settings)  # rules are validated before the process joins the group
+    try:  # rules, prompts and model settings are checked before the process joins its group
+        agent = build_agent(settings)
+    except (RuleFileError, ModelConfigError) as exc:
+        raise SystemExit(f"decision agent cannot start: {exc}") from None
+    if agent.ai is not None:
+        batch = model_batch_size(settings)
+        settings = settings.model_copy(update={"batch_max_records": batch})
+        log.info(
+            "language_model_enabled",
+            backend=agent.ai.gateway.backend,
+            model_id=agent.ai.gateway.model_id,
+            batch_max_records=batch,
+        )
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
     runtime.subscribe(settings.topics.datasets, parse_dataset, agent.handle)
+    if agent.ai is not None:
+        ai = agent.ai
+        runtime.on_stop.append(ai.close)
+        cache = ai.gateway.cache
+        if cache is not None:
+            runtime.every("purge_prompt_cache", cache.purge_expired)
     return runtime

@@ -8,15 +8,18 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from contracts.analysis import AiProvenance, CallInsight
 from services.common.settings import get_settings
+from services.decision_agent.ai.report import render_ai
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
 from services.decision_agent.consumption.report import AccountView, analysis_results
 
 explain_account_app = typer.Typer(help="Explain an account's consumption health.")
 
 
-def explain(account_id: str, as_of: date | None = None) -> dict[str, Any]:
-    """The explanation as a JSON-ready dict (dataset read from the configured warehouse)."""
+def explain(account_id: str, as_of: date | None = None, with_model: bool = False) -> dict[str, Any]:
+    """The explanation as a JSON-ready dict (dataset read from the configured warehouse);
+    ``with_model`` adds the configured model's narrative and call insights."""
     from services.data_agent.datasets import DatasetRepository
     from services.data_agent.warehouse import open_warehouse
 
@@ -30,6 +33,10 @@ def explain(account_id: str, as_of: date | None = None) -> dict[str, Any]:
     assessment = ConsumptionAnalyzer(rules).assess(dataset)
     view = AccountView(assessment, 0, rules)
     results = analysis_results(f"explain-{account_id}", assessment, 0, rules, findings)
+    if with_model:
+        from services.decision_agent.ai.setup import enrich_once
+
+        results = enrich_once(results, dataset, settings)
     body = results.analysis_results
     return {
         "account_id": account_id,
@@ -44,6 +51,8 @@ def explain(account_id: str, as_of: date | None = None) -> dict[str, Any]:
         "flags": [f.model_dump(mode="json") for f in body.flags],
         "recommendations": [r.model_dump(mode="json") for r in results.recommendations],
         "summary": results.summary,
+        "call_insights": [i.model_dump(mode="json") for i in results.call_insights],
+        "ai": results.ai.model_dump(mode="json") if results.ai else None,
     }
 
 
@@ -57,8 +66,15 @@ def explain_account(
     account_id: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD")] = None,
+    model: Annotated[
+        bool, typer.Option("--model", help="Add the configured model's narrative (REVOPS_MODEL_*)")
+    ] = False,
 ) -> None:
-    data = explain(account_id, date.fromisoformat(as_of) if as_of else None)
+    try:
+        data = explain(account_id, date.fromisoformat(as_of) if as_of else None, model)
+    except ValueError as exc:  # bad date, or no model configured
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
@@ -82,3 +98,7 @@ def explain_account(
         )
     for r in data["recommendations"]:
         typer.echo(f"[{r['id']}] {r['priority']}: {r['action']} -> {r['assignee']}")
+    if data["ai"] is not None:
+        insights = [CallInsight.model_validate(i) for i in data["call_insights"]]
+        ai = AiProvenance.model_validate(data["ai"])
+        typer.echo("\n".join(render_ai(ai, insights)))

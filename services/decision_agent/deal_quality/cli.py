@@ -23,10 +23,14 @@ def _group() -> None:
 
 
 def explain_deal_result(
-    opportunity_id: str, as_of: date | None = None, rules_dir: Path | None = None
+    opportunity_id: str,
+    as_of: date | None = None,
+    rules_dir: Path | None = None,
+    with_model: bool = False,
 ) -> AnalysisResults:
     """Load the deal's dataset from the configured warehouse and analyse it (a deal without
-    an account too: the analysis then says so)."""
+    an account too: the analysis then says so), and, with ``with_model``, add the
+    configured model's call insights and narrative."""
     from services.data_agent.datasets import DatasetRepository
     from services.data_agent.warehouse import open_warehouse
     from services.decision_agent.deal_quality.analyzer import (
@@ -42,7 +46,12 @@ def explain_deal_result(
         dataset, _, findings = repository.deal_dataset(None, opportunity_id, as_of)
     finally:
         warehouse.close()
-    return analyzer.analyze(f"explain-{opportunity_id}", dataset, findings)
+    result = analyzer.analyze(f"explain-{opportunity_id}", dataset, findings)
+    if with_model:
+        from services.decision_agent.ai.setup import enrich_once
+
+        result = enrich_once(result, dataset)
+    return result
 
 
 @explain_deal_app.command("deal")
@@ -55,6 +64,9 @@ def explain_deal(
         str | None, typer.Option(help="Score the deal as it stood on this day (YYYY-MM-DD)")
     ] = None,
     rules_dir: Annotated[Path | None, typer.Option(help="Rule files folder")] = None,
+    model: Annotated[
+        bool, typer.Option("--model", help="Add the configured model's narrative (REVOPS_MODEL_*)")
+    ] = False,
 ) -> None:
     """Scores, score breakdowns, flags and recommendations of one deal, with evidence."""
     from services.data_agent.datasets import UnknownSubjectError
@@ -62,7 +74,7 @@ def explain_deal(
 
     try:
         day = date.fromisoformat(as_of) if as_of else None
-        result = explain_deal_result(opportunity_id, day, rules_dir)
+        result = explain_deal_result(opportunity_id, day, rules_dir, with_model=model)
     except (UnknownSubjectError, WarehouseError, ValueError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts.analysis import AnalysisResults
 from contracts.common import Evidence
+from services.decision_agent.ai.report import render_ai
 
 SCORE_ORDER = ("deal_quality", "deal_health", "icp_fit", "technical_fit", "data_completeness")
 
@@ -59,4 +60,5 @@ def render_text(result: AnalysisResults) -> str:
         lines += ["", "Conversation topics", *(f"  - {t}" for t in result.conversation_topics)]
     if result.risk_mitigations:
         lines += ["", "Risk mitigations", *(f"  - {m}" for m in result.risk_mitigations)]
+    lines += render_ai(result.ai, result.call_insights)
     return "\n".join(lines)

@@ -181,7 +181,8 @@ def analysis_results(
     risk_mitigations: list[str],
     summary: str,
 ) -> AnalysisResults:
-    """The result; ``requested_at`` stays unset (None), as when it is not passed."""
+    """The result; ``requested_at`` and the language-model fields stay unset (their
+    defaults), as when they are not passed."""
     values = {
         "request_id": request_id,
         "analysis_type": analysis_type,
@@ -195,6 +196,8 @@ def analysis_results(
     }
     fields_set = set(values)
     fields_set.discard("requested_at")
+    values["call_insights"] = []
+    values["ai"] = None
     return _instance(AnalysisResults, values, fields_set)
 
 

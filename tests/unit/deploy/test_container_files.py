@@ -90,8 +90,15 @@ def test_the_build_context_sends_only_what_the_image_installs() -> None:
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert patterns[0] == "*", "ignore everything, then allow-list"
     allowed = {p.removeprefix("!").rstrip("/") for p in patterns if p.startswith("!")}
-    assert allowed == {"pyproject.toml", "constraints.txt", "README.md", "contracts", "services"}
-    for source in ("pyproject.toml", "constraints.txt", "contracts", "services"):
+    assert allowed == {
+        "pyproject.toml",
+        "constraints.txt",
+        "README.md",
+        "contracts",
+        "services",
+        "knowledge",
+    }
+    for source in ("pyproject.toml", "constraints.txt", "contracts", "services", "knowledge"):
         assert (REPO_ROOT / source).exists()
 
 

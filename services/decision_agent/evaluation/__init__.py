@@ -1,0 +1,1 @@
+"""`revops eval conversations`: score conversation extractors on labelled call excerpts."""
