@@ -203,6 +203,9 @@ def test_refused_import_then_quarantine(tmp_path: Path) -> None:
         "[unknown_account]"
     )
     assert "--quarantine" in info.value.reason
+    # its two stage-history rows go with it: counted as consequences, not listed
+    assert info.value.report.count("line_rejected") == 1
+    assert not messages(info.value.report, "line_rejected")
     assert not dest.exists()
     quarantine = tmp_path / "rejected"
     result = import_files(facts.folder, mapping, dest, LoadOptions(quarantine=quarantine))

@@ -142,6 +142,9 @@ def only(problems: list[ShownProblem], rule: str) -> ShownProblem:
          "unknown_account", "account '001999999999999' is not in salesforce_account_d"),
         ("opportunity_d", duplicate_row(3), -1, "opportunity_id", "duplicate_key",
          "same opportunity_id as opportunity_d.csv 4"),
+        ("opportunity_stage_f", set_cell(5, "opportunity_id", "006999999999999"), 5,
+         "opportunity_id", "unknown_opportunity",
+         "opportunity '006999999999999' is not in opportunity_d"),
     ],
 )  # fmt: skip
 def test_bad_files_are_refused_and_nothing_changes(
