@@ -70,6 +70,9 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "deliveries": ["bench_deliveries.py"] + (["--jobs", "500"] if small else []),
         "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),
         "ai_layer": ["bench_ai_layer.py"] + (["--deals", "20"] if small else []),
+        # the size even in the small run: import rows/s at 1,000,000 opportunities
+        "import": ["bench_import.py", "--dir", str(work / "import"), "--opportunities", "1000000"],
+        "backtest": ["bench_backtest.py"] + (["--accounts", "300"] if small else []),
     }
 
 

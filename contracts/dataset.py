@@ -42,7 +42,8 @@ class Opportunity(Contract):
     opportunity_id: str
     name: str
     opportunity_type: str | None = None
-    sf_account_id: str
+    # None: the CRM has the deal without an account (the analysis says so).
+    sf_account_id: str | None = None
     stage_name: str
     amount: float | None = None
     contract_duration_months: int | None = None
@@ -55,6 +56,8 @@ class Opportunity(Contract):
     next_step: str | None = None
     last_modified_date_ts: datetime | None = None
     competitors: str | None = None
+    # -> Product.product_id; a value missing from the catalog is reported, not dropped.
+    product_id: str | None = None
     # Technical qualification fields kept on the opportunity by sales engineering.
     use_case: str | None = None
     expected_data_volume_tb: float | None = None
@@ -85,6 +88,28 @@ class Opportunity(Contract):
         if self.amount is None or not self.contract_duration_months:
             return None
         return self.amount / self.contract_duration_months * 12
+
+
+class Product(Contract):
+    """A catalog entry (the product table an opportunity links to)."""
+
+    product_id: str
+    product_name: str
+    product_family: str | None = None
+    list_price: float | None = None
+
+
+class TimeInStage(Contract):
+    """How long an open deal has been in its stage, next to how long won deals of its
+    segment spent there (measured on the warehouse's own history before `as_of`)."""
+
+    stage: str
+    since: date
+    days: int
+    segment: str = Field(description="e.g. 'product GTX Pro', or 'all deals'")
+    won_deals: int = Field(description="Won deals the median is measured on")
+    won_median_days: float | None = None
+    stale_after_days: float = Field(description="Longer than this counts as stale")
 
 
 class StageChange(Contract):
@@ -176,6 +201,10 @@ class Dataset(Contract):
     tickets: list[SupportTicket] = Field(default_factory=list)
     agreements: list[Agreement] = Field(default_factory=list)
     billing: list[BillingEvent] = Field(default_factory=list)
+    product: Product | None = Field(
+        default=None, description="The opportunity's catalog product, when the catalog has it"
+    )
+    time_in_stage: TimeInStage | None = None
     as_of: date | None = Field(
         default=None, description="The day the analysis is made for (no data after it is used)."
     )

@@ -31,7 +31,8 @@ from services.common.settings import Settings
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
 from services.data_agent.fleet import fleet_screen
 from services.data_agent.warehouse import Warehouse, open_warehouse
-from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
+from services.data_agent.warehouse.queries import list_open_opportunities
+from services.decision_agent.rules.rule_models import StageRules
 
 NAME = AgentName.DATA_AGENT.value
 
@@ -70,13 +71,16 @@ def enrich(trigger: RawTrigger, request_id: str, accepted_at: datetime) -> Enric
     )
 
 
-def open_opportunities(warehouse: Warehouse) -> list[tuple[str, str]]:
-    """(account id, opportunity id) of every open opportunity, read in chunks."""
+def open_opportunities(warehouse: Warehouse, stages: StageRules) -> list[tuple[str, str]]:
+    """(account id, opportunity id) of every open opportunity that has an account, read in
+    chunks. A deal-quality trigger names an account, so deals without one are not reviewed
+    here: `revops warehouse check` lists them and `revops explain deal` analyses them."""
     params = {"limit": 100_000_000}
     return [
         (str(row["sf_account_id"]), str(row["opportunity_id"]))
-        for chunk in warehouse.fetch_chunks(LIST_OPEN_OPPORTUNITIES, params)
+        for chunk in warehouse.fetch_chunks(list_open_opportunities(stages), params)
         for row in chunk
+        if row["sf_account_id"]
     ]
 
 
@@ -150,7 +154,9 @@ class DataAgent:
         ]
 
     async def _deal_review(self, request: EnrichedRequest) -> list[Outgoing]:
-        rows = await asyncio.to_thread(open_opportunities, self.repository.warehouse)
+        rows = await asyncio.to_thread(
+            open_opportunities, self.repository.warehouse, self.repository.stages
+        )
         return [
             self._fan_out(request, AnalysisType.DEAL_QUALITY, account_id, opportunity_id)
             for account_id, opportunity_id in rows

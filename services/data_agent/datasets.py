@@ -2,10 +2,12 @@
 
 `DatasetRepository(warehouse).deal_dataset(...)` / `.account_dataset(...)` return
 `(Dataset, DataCollection, list[PreliminaryFinding])`. Nothing dated after `as_of` is
-used, so a backtest can score a closed deal as it stood weeks before it closed: stage,
-close date and probability come from the stage history as of that day, and calls, usage,
-tickets, contracts and billing are cut at that day. Only customer calls are returned
+used, so a backtest can score a closed deal as it stood weeks before it closed: on a day
+before the warehouse's own as_of, stage, close date, amount and probability come from the
+stage history of that day, fields without history are left out (`history.py`), and calls,
+usage, tickets, contracts and billing are cut at that day. Only customer calls are returned
 (internal and near-empty calls and deleted calls are filtered in SQL, see `queries.py`).
+A deal without an account is analysed with a stand-in account and a finding that says so.
 Each dataset costs a handful of queries.
 """
 
@@ -27,22 +29,35 @@ from contracts.dataset import (
     Employee,
     Opportunity,
     PreliminaryFinding,
+    Product,
     SupportTicket,
+    TimeInStage,
     UsageDay,
 )
+from services.data_agent import history
 from services.data_agent.warehouse import convert
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import Row, Warehouse
 from services.data_agent.warehouse.meta import meta_as_of, read_meta
 from services.data_agent.warehouse.rules import DataRules, load_rules
+from services.decision_agent.rules.rule_models import StageRules, load_stage_model
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 64
 DatasetResult = tuple[Dataset, DataCollection, list[PreliminaryFinding]]
 
 
+#: Stands in for the account of a deal that has none (its id is empty, never a real id).
+NO_ACCOUNT = Account(sf_account_id="", sf_account_name="(no account)")
+
+
 class UnknownSubjectError(LookupError):
-    """The account or opportunity does not exist (or did not exist yet on `as_of`)."""
+    """The account or opportunity does not exist (or did not exist yet on `as_of`).
+    `reason`: unknown | created_after | no_history (for reports that count them)."""
+
+    def __init__(self, message: str, reason: str = "unknown") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -56,10 +71,17 @@ class _Window:
 
 
 class DatasetRepository:
-    def __init__(self, warehouse: Warehouse, rules: DataRules | None = None) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        rules: DataRules | None = None,
+        stages: StageRules | None = None,
+    ) -> None:
         self.warehouse = warehouse
         self.rules = rules or load_rules()
+        self.stages = stages or load_stage_model()
         self._meta: dict[str, str] | None = None
+        self._coverage: history.HistoryCoverage | None = None
 
     # ------------------------------------------------------------------ helpers
     def meta(self) -> dict[str, str]:
@@ -69,6 +91,17 @@ class DatasetRepository:
 
     def default_as_of(self) -> date:
         return meta_as_of(self.meta())
+
+    def history_coverage(self) -> history.HistoryCoverage:
+        """Which opportunity fields the stage history records (read once)."""
+        if self._coverage is None:
+            counts = self._rows(Q.HISTORY_COVERAGE)
+            self._coverage = history.HistoryCoverage.from_counts(counts[0] if counts else {})
+        return self._coverage
+
+    def left_out_fields(self) -> list[str]:
+        """Opportunity fields a score on a past day cannot use (no history, see history.py)."""
+        return history.left_out_fields(self.history_coverage(), self.rules.as_it_stood)
 
     def _rows(self, query: Q.Query, **params: Any) -> list[Row]:
         return self.warehouse.fetch_all(query, params)
@@ -82,15 +115,17 @@ class DatasetRepository:
             raise UnknownSubjectError(f"unknown {kind} {value!r}")
         return value
 
-    def _account(self, account_id: str, w: _Window) -> Account:
+    def _account(self, account_id: str, w: _Window, past: bool = False) -> Account:
         account_id = self._check_id("account", account_id)
         rows = self._rows(Q.ACCOUNT_BY_ID, account_id=account_id)
         if not rows:
             raise UnknownSubjectError(f"unknown account {account_id!r}")
-        account = convert.to_account(rows[0])
+        row = history.account_on_past_day(rows[0], self.rules.as_it_stood) if past else rows[0]
+        account = convert.to_account(row)
         if account.created_at_ts and account.created_at_ts >= w.before_ts:
             raise UnknownSubjectError(
-                f"account {account_id!r} was created after {w.as_of.isoformat()}"
+                f"account {account_id!r} was created after {w.as_of.isoformat()}",
+                "created_after",
             )
         return account
 
@@ -106,34 +141,62 @@ class DatasetRepository:
             self._rows(Q.USAGE_BY_ACCOUNT, account_id=account_id, after_date=after, as_of=w.as_of)
         )
 
+    def _product(self, product_id: str | None) -> Product | None:
+        if not product_id:
+            return None
+        rows = self._rows(Q.PRODUCT_BY_ID, product_id=product_id)
+        return Product(**rows[0]) if rows else None
+
     # ------------------------------------------------------------------ deal
     def deal_dataset(
-        self, account_id: str, opportunity_id: str, as_of: date | None = None
+        self, account_id: str | None, opportunity_id: str, as_of: date | None = None
     ) -> DatasetResult:
+        """The deal on `as_of` (default: the warehouse's as_of). `account_id` None: the
+        deal's own account, whatever it is (none included)."""
         w = _Window(as_of or self.default_as_of())
-        account = self._account(account_id, w)
+        past = w.as_of < self.default_as_of()
+        given = None if account_id is None else self._account(account_id, w, past)
         opportunity_id = self._check_id("opportunity", opportunity_id)
         rows = self._rows(Q.OPPORTUNITY_BY_ID, opportunity_id=opportunity_id)
         if not rows:
             raise UnknownSubjectError(f"unknown opportunity {opportunity_id!r}")
         raw = rows[0]
-        if raw["sf_account_id"] != account.sf_account_id:
+        if given is not None and raw["sf_account_id"] != given.sf_account_id:
             raise UnknownSubjectError(
                 f"opportunity {opportunity_id!r} belongs to account {raw['sf_account_id']!r}, "
-                f"not {account.sf_account_id!r}"
+                f"not {given.sf_account_id!r}"
             )
         created = raw.get("created_at_ts")
         if created is not None and created >= w.before_ts:
             raise UnknownSubjectError(
-                f"opportunity {opportunity_id!r} was created after {w.as_of.isoformat()}"
+                f"opportunity {opportunity_id!r} was created after {w.as_of.isoformat()}",
+                "created_after",
             )
+        has_account = bool(raw["sf_account_id"])
+        account = given or (
+            self._account(raw["sf_account_id"], w, past) if has_account else NO_ACCOUNT
+        )
         stage_rows = self._rows(
             Q.STAGE_HISTORY_BY_OPPORTUNITY, opportunity_id=opportunity_id, before_ts=w.before_ts
         )
-        opportunity = self._opportunity_as_of(raw, stage_rows, w)
-        history = [convert.to_stage_change(self._stage_as_of(r, w)) for r in stage_rows]
-        contacts = self._models(
-            Q.CONTACTS_BY_ACCOUNT, convert.to_contact, account_id=account.sf_account_id
+        if past:
+            try:
+                row = history.opportunity_on_past_day(
+                    raw, stage_rows, self.history_coverage(), self.rules.as_it_stood, w.before_ts
+                )
+            except history.NoHistoryError as exc:
+                raise UnknownSubjectError(str(exc), "no_history") from exc
+        else:
+            row = self._opportunity_now(raw, stage_rows, w)
+        opportunity = convert.to_opportunity(row)
+        stage_history = [convert.to_stage_change(self._stage_as_of(r, w)) for r in stage_rows]
+        contacts_known = not past or self.rules.as_it_stood.contacts_known_before
+        contacts = (
+            self._models(
+                Q.CONTACTS_BY_ACCOUNT, convert.to_contact, account_id=account.sf_account_id
+            )
+            if has_account and contacts_known
+            else []
         )
         calls = self._models(
             Q.CUSTOMER_CALLS_BY_OPPORTUNITY,
@@ -142,22 +205,27 @@ class DatasetRepository:
             before_ts=w.before_ts,
             **Q.customer_call_params(),
         )
-        usage = self._usage(account.sf_account_id, w)
+        usage = self._usage(account.sf_account_id, w) if has_account else []
         owner = self._employee(opportunity.owner_id)
+        product = self._product(opportunity.product_id)
         dataset = Dataset(
             account=account,
             opportunity=opportunity,
             owner=owner,
             contacts=contacts,
-            stage_history=history,
+            stage_history=stage_history,
             calls=calls,
             usage=usage,
+            product=product,
+            time_in_stage=self._time_in_stage(opportunity, stage_rows, w),
             as_of=w.as_of,
         )
         findings = [
-            *self._deal_findings(opportunity, contacts, calls, stage_rows, w),
-            *self._usage_findings(account.sf_account_id, usage),
+            *self._deal_findings(opportunity, product, contacts, calls, stage_rows, w),
+            *(self._usage_findings(account.sf_account_id, usage) if has_account else []),
         ]
+        if past:
+            findings.append(self._left_out_finding(opportunity_id, w))
         sources = [
             "salesforce_account_d",
             "opportunity_d",
@@ -166,17 +234,20 @@ class DatasetRepository:
             "gong_call_f",
             "consumption_daily_f",
             "employee_d",
+            "product_d",
         ]
         return dataset, self._collection(dataset, sources), findings
 
-    def _opportunity_as_of(self, raw: Row, stage_rows: list[Row], w: _Window) -> Opportunity:
-        """The opportunity as it stood on as_of: stage and close date from stage history."""
+    def _opportunity_now(self, raw: Row, stage_rows: list[Row], w: _Window) -> dict[str, Any]:
+        """The opportunity on the warehouse's own day: its record, with stage and close date
+        from stage history when the record lags behind it."""
         row = dict(raw)
-        current = stage_rows[-1] if stage_rows else None
+        current = history.current_row(stage_rows)
         if current is not None and current["to_stage"] != row["stage_name"]:
             stage = current["to_stage"]
             row["stage_name"] = stage
-            row["probability"] = self.rules.stage_probability.get(stage, row["probability"])
+            probability = self.stages.probability(stage)
+            row["probability"] = row["probability"] if probability is None else probability
         if current is not None and current.get("close_date") is not None:
             row["close_date"] = current["close_date"]
         closed_at = row.get("closed_at_date")
@@ -186,7 +257,67 @@ class DatasetRepository:
         modified = row.get("last_modified_date_ts")
         if modified is not None and modified >= w.before_ts:
             row["last_modified_date_ts"] = current["started_at_ts"] if current else None
-        return convert.to_opportunity(row)
+        return row
+
+    def _time_in_stage(
+        self, opp: Opportunity, stage_rows: list[Row], w: _Window
+    ) -> TimeInStage | None:
+        """How long an open deal has been in its stage, next to the median time won deals of
+        its segment spent there (only deals won before `as_of`: no look-ahead)."""
+        since = history.stage_since(stage_rows)
+        if since is None or not self.stages.is_open(opp.stage_name):
+            return None
+        rule = self.stages.stale_in_stage
+        segment_values = {c: getattr(opp, c) for c in rule.segment_by}
+        stats = self._rows(
+            Q.won_time_in_stage(self.stages),
+            stage=opp.stage_name,
+            as_of=w.as_of,
+            before_ts=w.before_ts,
+            **{f"seg_{c}": v for c, v in segment_values.items()},
+        )[0]
+        described = ", ".join(f"{c.removesuffix('_id')} {v}" for c, v in segment_values.items())
+        if stats["segment_won_deals"] >= rule.min_won_deals and segment_values:
+            segment, won, median = (
+                described,
+                stats["segment_won_deals"],
+                stats["segment_median_days"],
+            )
+        else:
+            segment, won, median = "all deals", stats["won_deals"], stats["median_days"]
+        if won < rule.min_won_deals:
+            median = None
+        stale_after = (
+            max(rule.min_days, rule.median_multiple * median)
+            if median is not None
+            else max(rule.min_days, rule.fallback_days)
+        )
+        return TimeInStage(
+            stage=opp.stage_name,
+            since=since.date(),
+            days=(w.as_of - since.date()).days,
+            segment=segment,
+            won_deals=int(won),
+            won_median_days=None if median is None else round(float(median), 1),
+            stale_after_days=round(float(stale_after), 1),
+        )
+
+    def _left_out_finding(self, opportunity_id: str, w: _Window) -> PreliminaryFinding:
+        left_out = self.left_out_fields()
+        return PreliminaryFinding(
+            type="data_gap",
+            description=f"Scored as it stood on {w.as_of.isoformat()}: fields without history "
+            f"are left out ({', '.join(left_out) or 'none'})",
+            evidence=[
+                Evidence(
+                    source="opportunity_stage_f",
+                    ref=opportunity_id,
+                    field="history",
+                    value=len(left_out),
+                    date=w.as_of.isoformat(),
+                )
+            ],
+        )
 
     @staticmethod
     def _stage_as_of(row: Row, w: _Window) -> Row:
@@ -265,6 +396,7 @@ class DatasetRepository:
     def _deal_findings(
         self,
         opp: Opportunity,
+        product: Product | None,
         contacts: list[Contact],
         calls: list[Call],
         stage_rows: list[Row],
@@ -282,7 +414,32 @@ class DatasetRepository:
                 date=(day or w.as_of).isoformat(),
             )
 
-        required = self.rules.meddpicc_required_by_stage.get(opp.stage_name, [])
+        if not opp.sf_account_id:
+            out.append(
+                PreliminaryFinding(
+                    type="data_gap",
+                    description="This deal has no account",
+                    evidence=[opp_evidence("sf_account_id", None)],
+                )
+            )
+        if opp.product_id and product is None:
+            out.append(
+                PreliminaryFinding(
+                    type="data_gap",
+                    description=f"Product {opp.product_id!r} is not in the catalog",
+                    evidence=[opp_evidence("product_id", opp.product_id)],
+                )
+            )
+        if self.stages.stage(opp.stage_name) is None:
+            out.append(
+                PreliminaryFinding(
+                    type="inconsistency",
+                    description=f"Stage {opp.stage_name!r} is not in the stage model "
+                    f"({self.stages.describe()})",
+                    evidence=[opp_evidence("stage_name", opp.stage_name)],
+                )
+            )
+        required = self.stages.required_meddpicc(opp.stage_name)
         missing = [f for f in required if self._meddpicc_missing(opp, f)]
         if missing:
             out.append(
@@ -297,7 +454,7 @@ class DatasetRepository:
                     ],
                 )
             )
-        if not contacts:
+        if not contacts and opp.sf_account_id:
             out.append(self._no_contacts(opp.sf_account_id, w))
         if not calls:
             out.append(
@@ -332,7 +489,7 @@ class DatasetRepository:
                     evidence=[opp_evidence("amount", opp.amount)],
                 )
             )
-        is_open = self.rules.is_open_stage(opp.stage_name)
+        is_open = self.stages.is_open(opp.stage_name)
         if is_open and opp.close_date is not None and opp.close_date < w.as_of:
             out.append(
                 PreliminaryFinding(
@@ -344,7 +501,7 @@ class DatasetRepository:
                     ],
                 )
             )
-        expected = self.rules.stage_probability.get(opp.stage_name)
+        expected = self.stages.probability(opp.stage_name)
         if expected is not None and opp.probability is not None and opp.probability != expected:
             out.append(
                 PreliminaryFinding(
@@ -368,14 +525,14 @@ class DatasetRepository:
 
     def _history_findings(self, oid: str, rows: list[Row]) -> list[PreliminaryFinding]:
         out: list[PreliminaryFinding] = []
-        order = {s: i for i, s in enumerate(self.rules.stage_order)}
+        order = self.stages.positions
         back = [
             r
             for r in rows
             if r.get("from_stage") in order
             and r["to_stage"] in order
             and order[r["to_stage"]] < order[r["from_stage"]]
-            and r["to_stage"] not in self.rules.closed_stages
+            and self.stages.is_open(r["to_stage"])
         ]
         if back:
             out.append(

@@ -13,8 +13,16 @@ Params = Mapping[str, Any]
 DEFAULT_CHUNK_ROWS = 10_000
 
 
+#: How to make a warehouse, for every message about a missing or empty one.
+CREATE_HINT = (
+    "create one with `revops warehouse seed` (demo data), `revops warehouse import "
+    "--mapping PRESET --from DIR` (a CRM export; presets: `revops warehouse mappings`) or "
+    "`revops warehouse load --from DIR`"
+)
+
+
 class WarehouseError(RuntimeError):
-    """The warehouse could not answer (missing file, engine error)."""
+    """The warehouse could not answer (missing or empty file, engine error)."""
 
 
 @runtime_checkable

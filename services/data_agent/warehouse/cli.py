@@ -1,32 +1,50 @@
-"""`revops warehouse ...`: seed the demo warehouse, load CSV/Parquet, list accounts/deals."""
+"""`revops warehouse ...`: seed the demo warehouse, import CRM exports, check data quality,
+list accounts and deals.
+
+Heavy modules (duckdb, pyarrow, numpy) are imported inside the commands: `revops --help`
+imports this module and must stay fast.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.common.settings import get_settings
-from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.base import Warehouse, WarehouseError
-from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
-from services.data_agent.warehouse.loader import LoadError, load_directory
-from services.data_agent.warehouse.queries import (
-    LIST_ACCOUNTS,
-    LIST_OPEN_OPPORTUNITIES,
-    LIST_OPPORTUNITIES,
-    Query,
-)
 
-warehouse_app = typer.Typer(help="The data agent's warehouse (DuckDB embedded or Firebolt).")
+if TYPE_CHECKING:
+    from services.data_agent.warehouse.loader import LoadOptions, LoadResult
+    from services.data_agent.warehouse.queries import Query
+
+warehouse_app = typer.Typer(
+    help="The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
+    no_args_is_help=True,
+)
 
 PathOption = Annotated[
     Path | None,
     typer.Option("--path", help="DuckDB file (default: REVOPS_WAREHOUSE_PATH or var/...)."),
+]
+FromOption = Annotated[Path, typer.Option("--from", help="Folder holding the export's files.")]
+QuarantineOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Load the valid rows and write rejected lines, with their reasons, here "
+        "(without it a load with any error loads nothing)."
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(help="The day the data is as of (default: its latest activity), YYYY-MM-DD."),
+]
+LimitOption = Annotated[int, typer.Option(min=1, help="Problems listed in the report.")]
+RulesOption = Annotated[
+    Path | None, typer.Option(help="Rules folder with the stage model (stages.yaml).")
 ]
 
 
@@ -43,6 +61,11 @@ def _parse_date(value: str | None) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(1)
+
+
 @warehouse_app.command()
 def seed(
     accounts: Annotated[int, typer.Option(min=1, help="Number of accounts.")] = 50,
@@ -52,6 +75,8 @@ def seed(
     path: PathOption = None,
 ) -> None:
     """Generate the deterministic demo warehouse and its ground-truth file."""
+    from services.data_agent.warehouse.generator.seed import seed_warehouse
+
     target = _default_path(path)
     started = time.perf_counter()
     truth = seed_warehouse(
@@ -69,29 +94,185 @@ def seed(
     typer.echo(f"ground truth {truth.path}")
 
 
+def _options(
+    quarantine: Path | None,
+    as_of: str | None,
+    limit: int,
+    rules_dir: Path | None,
+    mapping_name: str = "",
+    dry_run: bool = False,
+) -> LoadOptions:
+    from services.data_agent.warehouse.loader import LoadOptions
+    from services.decision_agent.rules.rule_models import load_stage_model
+
+    return LoadOptions(
+        quarantine=quarantine,
+        as_of=_parse_date(as_of),
+        limit=limit,
+        stages=load_stage_model(rules_dir),
+        dry_run=dry_run,
+        mapping_name=mapping_name,
+    )
+
+
+def _run_load(run: Any, target: Path | None) -> LoadResult:
+    """Run a load, print its report; refusals and bad configuration: exit 1, no traceback."""
+    import duckdb
+
+    from services.data_agent.warehouse.loader import LoadRefused
+    from services.decision_agent.rules.loader import RuleFileError
+
+    try:
+        result: LoadResult = run()
+    except LoadRefused as exc:
+        if exc.report.total:
+            typer.echo(exc.report.render())
+        suffix = f"; {target} is unchanged" if target is not None else ""
+        raise _fail(f"load refused, nothing written: {exc.reason}{suffix}") from exc
+    except RuleFileError as exc:
+        raise _fail(exc.render()) from exc
+    except (duckdb.Error, OSError) as exc:
+        raise _fail(f"load failed, nothing written: {exc}") from exc
+    typer.echo(result.report.render())
+    return result
+
+
+def _print_written(result: LoadResult, target: Path) -> None:
+    for name, count in result.counts.items():
+        typer.echo(f"  {name:<22} {count:>12,}")
+    for name, count in result.quarantined.items():
+        typer.echo(f"  quarantined {count:,} line(s) to {name}")
+    typer.echo(f"loaded into {target}")
+
+
+@warehouse_app.command("import")
+def import_(
+    mapping: Annotated[
+        str, typer.Option(help="A preset name (revops warehouse mappings) or a mapping file.")
+    ],
+    from_dir: FromOption,
+    path: PathOption = None,
+    quarantine: QuarantineOption = None,
+    as_of: AsOfOption = None,
+    limit: LimitOption = 50,
+    rules_dir: RulesOption = None,
+) -> None:
+    """Import a CRM export with a mapping; print the data-quality report."""
+    from services.data_agent.warehouse.loader import import_files
+    from services.data_agent.warehouse.mapping import load_mapping
+    from services.decision_agent.rules.loader import RuleFileError
+
+    target = _default_path(path)
+    try:
+        spec = load_mapping(mapping)
+    except RuleFileError as exc:
+        raise _fail(exc.render()) from exc
+    result = _run_load(
+        lambda: import_files(
+            from_dir,
+            spec,
+            target,
+            _options(quarantine, as_of, limit, rules_dir, spec.name or mapping),
+        ),
+        target,
+    )
+    _print_written(result, target)
+
+
 @warehouse_app.command("load")
 def load(
     from_dir: Annotated[Path, typer.Option("--from", help="Folder of <table>.csv|.parquet.")],
     path: PathOption = None,
+    quarantine: QuarantineOption = None,
+    as_of: AsOfOption = None,
+    limit: LimitOption = 50,
+    rules_dir: RulesOption = None,
 ) -> None:
-    """Import tables from CSV/Parquet files (all or nothing)."""
+    """Load files named after the warehouse tables (docs/import.md); all or nothing."""
+    from services.data_agent.warehouse.loader import load_directory
+
     target = _default_path(path)
+    result = _run_load(
+        lambda: load_directory(
+            from_dir, target, _options(quarantine, as_of, limit, rules_dir, "load")
+        ),
+        target,
+    )
+    _print_written(result, target)
+
+
+@warehouse_app.command()
+def check(
+    path: PathOption = None,
+    from_dir: Annotated[
+        Path | None, typer.Option("--from", help="Check an export's files instead (no load).")
+    ] = None,
+    mapping: Annotated[
+        str | None, typer.Option(help="With --from: the preset or mapping file.")
+    ] = None,
+    as_of: AsOfOption = None,
+    limit: LimitOption = 50,
+    rules_dir: RulesOption = None,
+) -> None:
+    """Print the data-quality report of the warehouse (or of files with --from); exit 1
+    when it has errors."""
+    from services.data_agent.warehouse.loader import check_warehouse, import_files
+    from services.data_agent.warehouse.mapping import identity_mapping, load_mapping
+    from services.decision_agent.rules.loader import RuleFileError
+
+    if from_dir is not None:
+        try:
+            spec = load_mapping(mapping) if mapping else identity_mapping(_load_files(from_dir))
+        except RuleFileError as exc:
+            raise _fail(exc.render()) from exc
+        options = _options(None, as_of, limit, rules_dir, mapping or "load", dry_run=True)
+        result = _run_load(lambda: import_files(from_dir, spec, _default_path(path), options), None)
+        report = result.report
+    else:
+        target = _default_path(path)
+        _open(target).close()  # a missing or empty warehouse: say how to make one
+        try:
+            from services.decision_agent.rules.rule_models import load_stage_model
+
+            report = check_warehouse(target, load_stage_model(rules_dir), _parse_date(as_of), limit)
+        except RuleFileError as exc:
+            raise _fail(exc.render()) from exc
+        typer.echo(report.render())
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _load_files(folder: Path) -> dict[str, tuple[Path, list[str]]]:
+    from services.data_agent.warehouse.loader import LoadRefused, table_files
+
     try:
-        counts = load_directory(from_dir, target)
-    except LoadError as exc:
-        typer.echo(f"load refused, nothing changed: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    for name, count in counts.items():
-        typer.echo(f"  {name:<22} {count:>12,}")
-    typer.echo(f"loaded into {target}")
+        return table_files(folder)
+    except LoadRefused as exc:
+        raise _fail(exc.reason) from exc
+
+
+@warehouse_app.command()
+def mappings() -> None:
+    """The ready-made import mappings (use with `import --mapping NAME`)."""
+    from services.data_agent.warehouse.mapping import load_mapping, preset_names
+
+    for name in preset_names():
+        spec = load_mapping(name)
+        files = ", ".join(
+            f"{s.file}{'' if s.required else ' (optional)'}" for s in spec.sources.values()
+        )
+        typer.echo(f"{name:<18} {spec.description or ''}")
+        typer.echo(f"{'':<18} files: {files}")
 
 
 def _open(path: Path | None) -> Warehouse:
+    from services.data_agent.warehouse import open_warehouse
+    from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
+
     try:
         return DuckDBWarehouse(path) if path else open_warehouse(get_settings())
     except WarehouseError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
+        raise _fail(str(exc)) from exc
 
 
 def _print_rows(warehouse: Warehouse, query: Query, params: dict[str, Any]) -> None:
@@ -110,6 +291,8 @@ def accounts(
     path: PathOption = None,
 ) -> None:
     """List accounts (id first)."""
+    from services.data_agent.warehouse.queries import LIST_ACCOUNTS
+
     wh = _open(path)
     try:
         _print_rows(wh, LIST_ACCOUNTS, {"limit": limit})
@@ -124,10 +307,12 @@ def opportunities(
     path: PathOption = None,
 ) -> None:
     """List opportunities (id first)."""
+    from services.data_agent.warehouse.queries import LIST_OPPORTUNITIES, list_open_opportunities
+    from services.decision_agent.rules.rule_models import load_stage_model
+
     wh = _open(path)
     try:
-        _print_rows(
-            wh, LIST_OPEN_OPPORTUNITIES if open_only else LIST_OPPORTUNITIES, {"limit": limit}
-        )
+        query = list_open_opportunities(load_stage_model()) if open_only else LIST_OPPORTUNITIES
+        _print_rows(wh, query, {"limit": limit})
     finally:
         wh.close()

@@ -42,7 +42,7 @@ def _only(row: Row, model: type[Any]) -> dict[str, Any]:
 
 
 def customer_class(account_type: str | None) -> CustomerClass:
-    """'Commit Customer' | 'PLG Customer' | anything else = prospect (DOMAIN.md section 2)."""
+    """'Commit Customer' | 'PLG Customer' | anything else = prospect (docs/import.md)."""
     return ACCOUNT_CLASSES.get(account_type or "", CustomerClass.PROSPECT)
 
 

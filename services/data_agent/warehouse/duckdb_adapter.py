@@ -10,12 +10,14 @@ from typing import Any
 import duckdb
 
 from services.data_agent.warehouse.base import (
+    CREATE_HINT,
     DEFAULT_CHUNK_ROWS,
     Params,
     Row,
     WarehouseError,
 )
 from services.data_agent.warehouse.queries import Query
+from services.data_agent.warehouse.sqltext import first_row
 
 
 class DuckDBWarehouse:
@@ -24,14 +26,31 @@ class DuckDBWarehouse:
     def __init__(self, path: Path | str, *, read_only: bool = True) -> None:
         self.path = Path(path)
         if read_only and not self.path.exists():
-            raise WarehouseError(
-                f"warehouse file {self.path} does not exist; create it with "
-                "`revops warehouse seed` or `revops warehouse load --from DIR`"
-            )
+            raise WarehouseError(f"warehouse file {self.path} does not exist; {CREATE_HINT}")
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from exc
+        if read_only and self._is_empty():
+            self._con.close()
+            raise WarehouseError(
+                f"warehouse {self.path} has no accounts or opportunities; {CREATE_HINT}"
+            )
+
+    def _is_empty(self) -> bool:
+        """No CRM table, or both empty (e.g. a file left by a failed tool, not by us)."""
+        tables = {
+            str(r[0])
+            for r in self._con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE table_name IN "
+                "('salesforce_account_d', 'opportunity_d')"
+            ).fetchall()
+        }
+        for table in sorted(tables):
+            row = first_row(self._con, f"SELECT 1 FROM {table} LIMIT 1")
+            if row is not None:
+                return False
+        return True
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:

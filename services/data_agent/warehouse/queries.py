@@ -10,12 +10,20 @@ needed; the only date function used, DATE_DIFF('day', a, b), exists in both engi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from services.data_agent.warehouse.rules import load_rules
 from services.data_agent.warehouse.schema import table
+
+if TYPE_CHECKING:
+    from services.decision_agent.rules.rule_models import StageRules
+
+    # Built on first use from the configured stage model (see __getattr__ below).
+    LIST_OPEN_OPPORTUNITIES: Query
+    ALL_QUERIES: dict[str, Query]
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -28,6 +36,9 @@ class QueryParameterError(ValueError):
 class Query:
     name: str
     sql: str
+    # Values bound unless the caller gives them: e.g. the stage model's closed stage names,
+    # so `LIST_OPEN_OPPORTUNITIES` runs with just a limit.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
     param_names: tuple[str, ...] = field(init=False)
     qmark_sql: str = field(init=False)
 
@@ -51,7 +62,7 @@ class Query:
         return sql, [params[n] for n in order]
 
     def _check(self, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
-        params = params or {}
+        params = {**self.defaults, **params} if params else self.defaults
         missing = sorted(set(self.param_names) - set(params))
         if missing:
             raise QueryParameterError(f"query {self.name} needs parameters {missing}")
@@ -64,8 +75,8 @@ def _cols(table_name: str, alias: str = "") -> str:
 
 
 def _customer_call_predicate() -> str:
-    """SQL for 'a customer call' (DOMAIN.md section 2): not deleted, no internal-meeting
-    keyword in the title, not near-empty. Keywords are bound as parameters kw0..kwN."""
+    """SQL for 'a customer call': not deleted, no internal-meeting keyword in the title, not
+    near-empty (rules.yaml). Keywords are bound as parameters kw0..kwN."""
     rules = load_rules()
     empty = rules.near_empty_call
     no_keyword = " AND ".join(
@@ -86,7 +97,24 @@ def customer_call_params() -> dict[str, str]:
     return {f"kw{i}": f"%{w.lower()}%" for i, w in enumerate(words)}
 
 
-_OPEN = "stage_name NOT IN ('Closed Won', 'Closed Lost')"
+def in_list(column: str, prefix: str, values: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """`column IN (:prefix_0, :prefix_1, ...)` and its values (portable, always bound).
+    An empty list matches nothing."""
+    if not values:
+        return "FALSE", {}
+    names = [f"{prefix}_{i}" for i in range(len(values))]
+    sql = f"{column} IN ({', '.join(':' + n for n in names)})"
+    return sql, dict(zip(names, values, strict=True))
+
+
+def open_stage_predicate(
+    stages: StageRules, column: str = "stage_name"
+) -> tuple[str, dict[str, str]]:
+    """SQL true for a deal in an open stage of the stage model (unknown names count as open,
+    as in `StageRules.is_open`), and the bound closed-stage names."""
+    closed, params = in_list(column, "closed_stage", stages.closed_names)
+    return f"NOT ({closed})", params
+
 
 META = Query("meta", "SELECT key, value FROM warehouse_meta ORDER BY key")
 
@@ -164,11 +192,107 @@ LIST_OPPORTUNITIES = Query(
     "list_opportunities",
     f"SELECT {_LIST_OPP_COLS} FROM opportunity_d ORDER BY opportunity_id LIMIT :limit",
 )
-LIST_OPEN_OPPORTUNITIES = Query(
-    "list_open_opportunities",
-    f"SELECT {_LIST_OPP_COLS} FROM opportunity_d WHERE {_OPEN} "
-    "ORDER BY opportunity_id LIMIT :limit",
+HISTORY_COVERAGE = Query(
+    "history_coverage",
+    "SELECT COUNT(*) AS stage_rows, COUNT(close_date) AS close_date, COUNT(amount) AS amount, "
+    "COUNT(probability) AS probability FROM opportunity_stage_f",
 )
+PRODUCT_BY_ID = Query(
+    "product_by_id",
+    f"SELECT {_cols('product_d')} FROM product_d WHERE product_id = :product_id",
+)
+
+
+def list_open_opportunities(stages: StageRules) -> Query:
+    """Open deals of the stage model, id first (runs with just `limit`)."""
+    return _list_open(tuple(stages.closed_names))
+
+
+@lru_cache(maxsize=8)
+def _list_open(closed_stages: tuple[str, ...]) -> Query:
+    closed, params = in_list("stage_name", "closed_stage", closed_stages)
+    return Query(
+        "list_open_opportunities",
+        f"SELECT {_LIST_OPP_COLS} FROM opportunity_d WHERE NOT ({closed}) "
+        "ORDER BY opportunity_id LIMIT :limit",
+        defaults=params,
+    )
+
+
+def closed_deals(stages: StageRules) -> Query:
+    """Every deal in a won or lost stage: what a backtest scores."""
+    return _closed(tuple(stages.closed_names))
+
+
+@lru_cache(maxsize=8)
+def _closed(closed_stages: tuple[str, ...]) -> Query:
+    closed, params = in_list("stage_name", "closed_stage", closed_stages)
+    return Query(
+        "closed_deals",
+        "SELECT opportunity_id, stage_name, closed_at_date, created_at_ts, owner_id "
+        f"FROM opportunity_d WHERE {closed} ORDER BY closed_at_date, opportunity_id",
+        defaults=params,
+    )
+
+
+def won_time_in_stage(stages: StageRules) -> Query:
+    """How long deals won before `as_of` spent in `stage`: the median and the number of
+    deals, over all of them and over those of the deal's segment (same values of the stage
+    model's `stale_in_stage.segment_by` columns, bound as `seg_<column>`)."""
+    return _won_time(tuple(stages.names("won")), tuple(stages.stale_in_stage.segment_by))
+
+
+@lru_cache(maxsize=8)
+def _won_time(won_stages: tuple[str, ...], segment_by: tuple[str, ...]) -> Query:
+    is_won, params = in_list("o.stage_name", "won_stage", won_stages)
+    segment = " AND ".join(f"o.{c} IS NOT DISTINCT FROM :seg_{c}" for c in segment_by)
+    return Query(
+        "won_time_in_stage",
+        f"""
+WITH spent AS (
+  SELECT s.opportunity_id, SUM(s.days_in_stage) AS days,
+    MAX(CASE WHEN {segment or "TRUE"} THEN 1 ELSE 0 END) AS in_segment
+  FROM opportunity_stage_f AS s JOIN opportunity_d AS o ON o.opportunity_id = s.opportunity_id
+  WHERE {is_won} AND o.closed_at_date < CAST(:as_of AS DATE)
+    AND s.to_stage = :stage AND s.days_in_stage IS NOT NULL
+    AND s.ended_at_ts < CAST(:before_ts AS TIMESTAMP)
+  GROUP BY s.opportunity_id
+)
+SELECT COUNT(*) AS won_deals, MEDIAN(days) AS median_days,
+  COALESCE(SUM(in_segment), 0) AS segment_won_deals,
+  MEDIAN(CASE WHEN in_segment = 1 THEN days ELSE NULL END) AS segment_median_days
+FROM spent
+""",
+        defaults=params,
+    )
+
+
+def __getattr__(name: str) -> Query | dict[str, Query]:
+    """`LIST_OPEN_OPPORTUNITIES` and `ALL_QUERIES` depend on the configured stage model
+    (rules folder), so they are built on first use, not when this module is imported."""
+    if name == "LIST_OPEN_OPPORTUNITIES":
+        return list_open_opportunities(_configured_stages())
+    if name == "ALL_QUERIES":
+        stages = _configured_stages()
+        return {
+            **FIXED_QUERIES,
+            **{
+                q.name: q
+                for q in (
+                    list_open_opportunities(stages),
+                    won_time_in_stage(stages),
+                    closed_deals(stages),
+                )
+            },
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _configured_stages() -> StageRules:
+    from services.decision_agent.rules.rule_models import load_stage_model
+
+    return load_stage_model()
+
 
 # One set-based pass over consumption_daily_f: per-account window sums, then flags.
 # Every bound value appears once, in the parameter row `p` (dates computed in Python):
@@ -244,12 +368,15 @@ ORDER BY sf_account_id
 """,
 )
 
-ALL_QUERIES: dict[str, Query] = {
+#: Queries that do not depend on configuration (`ALL_QUERIES` adds the stage-model ones).
+FIXED_QUERIES: dict[str, Query] = {
     q.name: q
     for q in (
         META,
         ACCOUNT_BY_ID,
         OPPORTUNITY_BY_ID,
+        PRODUCT_BY_ID,
+        HISTORY_COVERAGE,
         EMPLOYEE_BY_ID,
         CONTACTS_BY_ACCOUNT,
         STAGE_HISTORY_BY_OPPORTUNITY,
@@ -261,7 +388,6 @@ ALL_QUERIES: dict[str, Query] = {
         BILLING_BY_ACCOUNT,
         LIST_ACCOUNTS,
         LIST_OPPORTUNITIES,
-        LIST_OPEN_OPPORTUNITIES,
         FLEET_SCREEN,
     )
 }

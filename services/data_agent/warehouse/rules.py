@@ -1,4 +1,8 @@
-"""Data-agent rules loaded from `rules.yaml` (thresholds are data, not literals in code)."""
+"""Data-agent rules loaded from `rules.yaml` (thresholds are data, not literals in code).
+
+The stage model (stages, open/won/lost, probabilities, MEDDPICC coverage) is not here: it is
+the rules folder's `stages.yaml`, read with `load_stage_model`.
+"""
 
 from __future__ import annotations
 
@@ -39,21 +43,24 @@ class FleetThresholds(BaseModel):
     cost_growth_at_least: float = 3.0
 
 
+class AsItStood(BaseModel):
+    """Which values count as known on a past day (see rules.yaml `as_it_stood`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    opportunity_fields_known_at_creation: list[str]
+    account_fields_known_before: list[str]
+    contacts_known_before: bool = False
+
+
 class DataRules(BaseModel):
     internal_call_title_keywords: list[str]
     near_empty_call: NearEmptyCall
-    closed_stages: list[str]
-    stage_order: list[str]
-    stage_probability: dict[str, float]
-    meddpicc_fields: list[str]
-    meddpicc_required_by_stage: dict[str, list[str]]
     meddpicc_missing_statuses: list[str]
     usage_window_days: int
     usage_anomaly: UsageAnomaly
     fleet: FleetThresholds
-
-    def is_open_stage(self, stage: str) -> bool:
-        return stage not in self.closed_stages
+    as_it_stood: AsItStood
 
 
 @lru_cache(maxsize=4)

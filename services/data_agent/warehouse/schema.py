@@ -1,10 +1,10 @@
-"""The warehouse tables of DOMAIN.md section 2, declared once.
+"""The warehouse tables (docs/import.md lists them with every column), declared once.
 
 Columns are derived from the wire models in `contracts.dataset` so a row read from the
 warehouse maps 1:1 onto its pydantic model; the few columns a model does not carry (the
-soft-delete flag of Gong calls, the account id of a usage day, the close date in force at a
-stage change) are declared next to it. DDL for each engine, the loader's checks and the
-generator's arrow schemas all come from this registry.
+soft-delete flag of Gong calls, the account id of a usage day, the close date, amount and
+probability in force at a stage change) are declared next to it. DDL for each engine, the
+loader's checks and the generator's arrow schemas all come from this registry.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from contracts.dataset import (
     Contact,
     Employee,
     Opportunity,
+    Product,
     StageChange,
     SupportTicket,
     UsageDay,
@@ -177,10 +178,17 @@ TABLES: dict[str, Table] = {
             "opportunity_stage_f",
             StageChange,
             ("opportunity_id", "started_at_ts"),
-            # Close date in force when the stage began: a later row with a later date is a
-            # slipped close date.
-            after=(Column("close_date", ColumnType.DATE),),
+            # Values in force from this row on (Salesforce's opportunity history): a later
+            # row with a later close date is a slipped close date. A row may record a change
+            # of these without a change of stage (from_stage = to_stage). Empty everywhere =
+            # the field has no history (a backtest then leaves it out).
+            after=(
+                Column("close_date", ColumnType.DATE),
+                Column("amount", ColumnType.DOUBLE),
+                Column("probability", ColumnType.DOUBLE),
+            ),
         ),
+        _table("product_d", Product, ("product_id",)),
         _table("contact_d", Contact, ("contact_id",)),
         _table("employee_d", Employee, ("sf_user_id",)),
         _table("agreement_f", Agreement, ("agreement_id",)),
@@ -207,6 +215,18 @@ TABLES: dict[str, Table] = {
                 Column("event_type", ColumnType.TEXT),
             ),
             ("billing_event_id",),
+        ),
+        Table(
+            # Where each loaded row came from (file and line as the file shows it, header =
+            # line 1), so `revops warehouse check` can point at the line to fix.
+            "warehouse_row_source",
+            (
+                Column("table_name", ColumnType.TEXT, nullable=False),
+                Column("row_key", ColumnType.TEXT, nullable=False),
+                Column("source_file", ColumnType.TEXT, nullable=False),
+                Column("source_line", ColumnType.BIGINT, nullable=False),
+            ),
+            ("table_name", "row_key"),
         ),
         Table(
             "warehouse_meta",

@@ -1,161 +1,21 @@
-"""`revops backtest deals [--since DATE]`: does the deal-quality score separate wins from losses?
+"""`revops backtest deals`: would the deal-quality score, as it was, have told wins from
+losses? (the method: backtest_run.py and docs/backtest.md)
 
-Every closed deal is scored as it stood the day before it closed (the data agent's dataset
-with ``as_of = closed_at_date - 1``: stage, close date, calls and stage history up to that
-day, nothing later), then we report ROC AUC of the deal_quality score for won vs lost, and
-per score band the number of deals, mean score and observed win rate (calibration).
+This module is imported by `revops --help`: numpy, scikit-learn and DuckDB are imported
+inside the command only.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
-import orjson
 import typer
 
-from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
-from services.data_agent.warehouse import open_warehouse
-from services.data_agent.warehouse.base import Warehouse
-from services.data_agent.warehouse.queries import Query
-from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
+from services.data_agent.warehouse.base import WarehouseError
 from services.decision_agent.rules.loader import RuleFileError
-
-WON_STAGE = "Closed Won"
-LOST_STAGE = "Closed Lost"
-CLOSED_DEALS = Query(
-    "closed_deals_for_backtest",
-    "SELECT opportunity_id, sf_account_id, stage_name, closed_at_date FROM opportunity_d "
-    "WHERE stage_name IN ('Closed Won', 'Closed Lost') AND closed_at_date IS NOT NULL "
-    "AND closed_at_date >= :since ORDER BY closed_at_date, opportunity_id",
-)
-SCORE_NAME = "deal_quality"
-
-
-@dataclass(frozen=True)
-class ScoredDeal:
-    opportunity_id: str
-    closed_at: date
-    won: bool
-    score: int
-    band: str
-    stage_before_close: str
-
-
-@dataclass(frozen=True)
-class BandStats:
-    band: str
-    min_score: int
-    max_score: int
-    deals: int
-    won: int
-    mean_score: float | None
-    win_rate: float | None
-
-
-@dataclass
-class BacktestReport:
-    since: date
-    deals: list[ScoredDeal] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    auc: float | None = None
-    bands: list[BandStats] = field(default_factory=list)
-
-
-def roc_auc(scores: list[float], positives: list[bool]) -> float | None:
-    """Probability a random won deal outscores a random lost one (ties count half)."""
-    values = np.asarray(scores, dtype=float)
-    labels = np.asarray(positives, dtype=bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=float)
-    sorted_values = values[order]
-    i = 0
-    while i < len(values):  # average ranks over ties
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    rank_sum = float(ranks[labels].sum())
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
-def run_backtest(
-    warehouse: Warehouse, analyzer: DealQualityAnalyzer, since: date = date(1900, 1, 1)
-) -> BacktestReport:
-    repository = DatasetRepository(warehouse)
-    report = BacktestReport(since=since)
-    for row in warehouse.fetch_all(CLOSED_DEALS, {"since": since}):
-        opportunity_id = str(row["opportunity_id"])
-        closed_at = row["closed_at_date"]
-        as_of = closed_at - timedelta(days=1)
-        try:
-            dataset, _, findings = repository.deal_dataset(
-                str(row["sf_account_id"]), opportunity_id, as_of
-            )
-        except UnknownSubjectError:
-            report.skipped.append(opportunity_id)  # created on its closing day: nothing to score
-            continue
-        result = analyzer.analyze(f"backtest-{opportunity_id}", dataset, findings)
-        detail = result.analysis_results.score_details[SCORE_NAME]
-        stage = dataset.opportunity.stage_name if dataset.opportunity else ""
-        report.deals.append(
-            ScoredDeal(
-                opportunity_id,
-                closed_at,
-                row["stage_name"] == WON_STAGE,
-                detail.score,
-                detail.band,
-                stage,
-            )
-        )
-    report.auc = roc_auc([d.score for d in report.deals], [d.won for d in report.deals])
-    bands = sorted(analyzer.rules.overall.bands, key=lambda b: b.min)
-    for band in bands:
-        members = [d for d in report.deals if band.min <= d.score <= band.max]
-        won = sum(d.won for d in members)
-        report.bands.append(
-            BandStats(
-                band=band.name,
-                min_score=band.min,
-                max_score=band.max,
-                deals=len(members),
-                won=won,
-                mean_score=round(sum(d.score for d in members) / len(members), 1)
-                if members
-                else None,
-                win_rate=round(won / len(members), 3) if members else None,
-            )
-        )
-    return report
-
-
-def render_report(report: BacktestReport) -> str:
-    won = sum(d.won for d in report.deals)
-    auc = f"{report.auc:.3f}" if report.auc is not None else "n/a (needs won and lost deals)"
-    lines = [
-        f"Backtest of {SCORE_NAME} on {len(report.deals)} closed deals since {report.since} "
-        f"({won} won, {len(report.deals) - won} lost; {len(report.skipped)} skipped), "
-        "each scored the day before it closed",
-        f"ROC AUC (won vs lost): {auc}",
-        "",
-        f"{'band':<10} {'scores':>8} {'deals':>6} {'won':>5} {'mean score':>11} {'win rate':>9}",
-    ]
-    for b in report.bands:
-        mean = f"{b.mean_score:.1f}" if b.mean_score is not None else "-"
-        rate = f"{b.win_rate:.0%}" if b.win_rate is not None else "-"
-        lines.append(
-            f"{b.band:<10} {f'{b.min_score}-{b.max_score}':>8} {b.deals:>6} {b.won:>5} "
-            f"{mean:>11} {rate:>9}"
-        )
-    return "\n".join(lines)
-
 
 backtest_app = typer.Typer(
     help="Score history as it stood and compare with outcomes.", no_args_is_help=True
@@ -167,27 +27,104 @@ def _group() -> None:
     """Keep `deals` a sub-command (`revops backtest deals ...`)."""
 
 
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
 @backtest_app.command("deals")
 def backtest_deals(
     since: Annotated[
         str | None, typer.Option(help="Only deals closed on or after this day (YYYY-MM-DD)")
     ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only deals closed on or before this day (YYYY-MM-DD)")
+    ] = None,
+    horizon_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Score each deal this many days before it closed (backtest.yaml)"),
+    ] = None,
+    fit: Annotated[
+        bool, typer.Option("--fit", help="Learn the overall weights from history; report the lift")
+    ] = False,
+    write_fitted: Annotated[
+        Path | None,
+        typer.Option(help="With --fit: write a deal_quality.yaml with the fitted weights here"),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     rules_dir: Annotated[Path | None, typer.Option(help="Rule files folder")] = None,
 ) -> None:
-    """ROC AUC and calibration by band of the deal-quality score on closed deals."""
+    """ROC AUC with a confidence interval next to baselines, calibration by band, leakage
+    warnings; every deal scored with only what was known on its scoring date."""
+    import orjson
+
+    from services.data_agent.warehouse import open_warehouse
+    from services.decision_agent.deal_quality.analyzer import (
+        DealQualityAnalyzer,
+        load_deal_rules,
+    )
+    from services.decision_agent.deal_quality.backtest_fit import write_fitted as write
+    from services.decision_agent.deal_quality.backtest_run import render_report, run_backtest
+    from services.decision_agent.deal_quality.rule_models import BacktestRules
+    from services.decision_agent.rules.loader import load_rules_dir
+    from services.decision_agent.rules.rule_models import load_stage_model
+
+    if write_fitted is not None and not fit:
+        raise typer.BadParameter("--write-fitted needs --fit", param_hint="--write-fitted")
+    start, end = _day(since, "--since"), _day(until, "--until")
     try:
-        start = date.fromisoformat(since) if since else date(1900, 1, 1)
         analyzer = DealQualityAnalyzer(load_deal_rules(rules_dir))
-    except (RuleFileError, ValueError) as exc:
+        stages = load_stage_model(rules_dir)
+        found = load_rules_dir(rules_dir or _configured_rules(), only=(BacktestRules.rule_kind,))
+        rules = found[0] if found else BacktestRules(kind="deal_backtest", version=1)
+        assert isinstance(rules, BacktestRules)
+        warehouse = open_warehouse()
+    except RuleFileError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(1) from exc
+    except WarehouseError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    warehouse = open_warehouse()
     try:
-        report = run_backtest(warehouse, analyzer, start)
+        report = run_backtest(
+            warehouse,
+            analyzer,
+            stages,
+            rules,
+            since=start,
+            until=end,
+            horizon_days=horizon_days,
+            fit=fit,
+        )
     finally:
         warehouse.close()
     if json_output:
         typer.echo(orjson.dumps(asdict(report), option=orjson.OPT_INDENT_2).decode())
     else:
         typer.echo(render_report(report))
+    if not report.deals:
+        typer.echo(
+            "nothing to backtest: no deal in a won or lost stage of the stage model "
+            f"({stages.describe()}) could be scored; check the stage names "
+            "(revops rules validate) and --since/--until",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if write_fitted is not None and report.fit is not None:
+        if not report.fit.fitted:
+            typer.echo(f"no fitted weights to write: {report.fit.note}", err=True)
+            raise typer.Exit(1)
+        write(write_fitted, analyzer.rules.overall, report.fit.fitted)
+        typer.echo(f"fitted weights written to {write_fitted} (the rules folder is unchanged)")
+
+
+def _configured_rules() -> Path:
+    from services.common.settings import get_settings
+
+    return get_settings().rules_dir

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from contracts.analysis import AnalysisResults
-from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
-from services.data_agent.warehouse import open_warehouse
-from services.data_agent.warehouse import queries as Q
-from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
-from services.decision_agent.deal_quality.report import render_text
+from services.data_agent.warehouse.base import WarehouseError
 from services.decision_agent.rules.loader import RuleFileError
+
+if TYPE_CHECKING:
+    from contracts.analysis import AnalysisResults
 
 explain_deal_app = typer.Typer(help="Explain an analysis with its evidence.", no_args_is_help=True)
 
@@ -30,18 +28,22 @@ def explain_deal_result(
     rules_dir: Path | None = None,
     with_model: bool = False,
 ) -> AnalysisResults:
-    """Load the deal's dataset from the configured warehouse and analyse it (and, with
-    ``with_model``, add the configured model's call insights and narrative)."""
+    """Load the deal's dataset from the configured warehouse and analyse it (a deal without
+    an account too: the analysis then says so), and, with ``with_model``, add the
+    configured model's call insights and narrative."""
+    from services.data_agent.datasets import DatasetRepository
+    from services.data_agent.warehouse import open_warehouse
+    from services.decision_agent.deal_quality.analyzer import (
+        DealQualityAnalyzer,
+        load_deal_rules,
+    )
+    from services.decision_agent.rules.rule_models import load_stage_model
+
     analyzer = DealQualityAnalyzer(load_deal_rules(rules_dir))
     warehouse = open_warehouse()
     try:
-        rows = warehouse.fetch_all(Q.OPPORTUNITY_BY_ID, {"opportunity_id": opportunity_id})
-        if not rows:
-            raise UnknownSubjectError(f"unknown opportunity {opportunity_id!r}")
-        repository = DatasetRepository(warehouse)
-        dataset, _, findings = repository.deal_dataset(
-            str(rows[0]["sf_account_id"]), opportunity_id, as_of
-        )
+        repository = DatasetRepository(warehouse, stages=load_stage_model(rules_dir))
+        dataset, _, findings = repository.deal_dataset(None, opportunity_id, as_of)
     finally:
         warehouse.close()
     result = analyzer.analyze(f"explain-{opportunity_id}", dataset, findings)
@@ -67,10 +69,16 @@ def explain_deal(
     ] = False,
 ) -> None:
     """Scores, score breakdowns, flags and recommendations of one deal, with evidence."""
+    from services.data_agent.datasets import UnknownSubjectError
+    from services.decision_agent.deal_quality.report import render_text
+
     try:
         day = date.fromisoformat(as_of) if as_of else None
         result = explain_deal_result(opportunity_id, day, rules_dir, with_model=model)
-    except (UnknownSubjectError, RuleFileError, ValueError) as exc:
+    except (UnknownSubjectError, WarehouseError, ValueError) as exc:
         typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    except RuleFileError as exc:
+        typer.echo(exc.render(), err=True)
         raise typer.Exit(1) from exc
     typer.echo(result.model_dump_json(indent=2) if json_output else render_text(result))

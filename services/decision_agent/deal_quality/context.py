@@ -51,9 +51,19 @@ class DealContext:
     outcomes: dict[int, Any] = field(default_factory=dict)
 
     @property
+    def has_account(self) -> bool:
+        """False for a deal the CRM has without an account (the data agent then sends a
+        stand-in account with an empty id)."""
+        return bool(self.opportunity.sf_account_id) and bool(self.account.sf_account_id)
+
+    def account_gap(self, field_name: str) -> str:
+        """The data gap an account field leaves: the field, or the missing account itself."""
+        return field_name if self.has_account else "no_account"
+
+    @property
     def is_closed(self) -> bool:
         stage = self.stage_rule
-        return stage is not None and stage.closed
+        return stage is not None and stage.is_closed
 
     @property
     def stage_rule(self) -> StageRule | None:
@@ -68,7 +78,7 @@ class DealContext:
         if target is None or self.stage_index is None:
             return False
         current = self.stages.stages[self.stage_index]
-        if current.closed and not current.won:
+        if current.is_closed and not current.is_won:
             return any(
                 (self.stage_position(s.to_stage) or -1) >= target
                 for s in self.dataset.stage_history

@@ -102,7 +102,9 @@ def employee_range(ctx: DealContext, p: EmployeeRange) -> FactorOutcome:
     count = ctx.account.employee_count
     evidence = (ctx.account_evidence("employee_count"),)
     if count is None:
-        return FactorOutcome(0.0, "employee count unknown", evidence, gap="employee_count")
+        return FactorOutcome(
+            0.0, "employee count unknown", evidence, gap=ctx.account_gap("employee_count")
+        )
     if p.sweet_min <= count <= p.sweet_max:
         return FactorOutcome(1.0, f"{count} employees: in the sweet spot", evidence)
     if p.min_employees <= count <= p.max_employees:
@@ -135,7 +137,7 @@ def industry_fit(ctx: DealContext, p: IndustryFit) -> FactorOutcome:
     industry = (ctx.account.sf_industry or "").strip()
     evidence = (ctx.account_evidence("sf_industry"),)
     if not industry:
-        return FactorOutcome(0.0, "industry unknown", evidence, gap="sf_industry")
+        return FactorOutcome(0.0, "industry unknown", evidence, gap=ctx.account_gap("sf_industry"))
     lowered = industry.lower()
     if lowered in p.in_scope_lowered:
         return FactorOutcome(1.0, f"{industry} is an in-scope industry", evidence)
@@ -161,7 +163,9 @@ def cloud_provider(ctx: DealContext, p: CloudProvider) -> FactorOutcome:
     cloud = (ctx.account.cloud_provider or "").strip()
     evidence = (ctx.account_evidence("cloud_provider"),)
     if not cloud:
-        return FactorOutcome(0.0, "cloud provider unknown", evidence, gap="cloud_provider")
+        return FactorOutcome(
+            0.0, "cloud provider unknown", evidence, gap=ctx.account_gap("cloud_provider")
+        )
     if cloud.lower() in p.preferred_lowered:
         return FactorOutcome(1.0, f"runs on {cloud} (preferred)", evidence)
     return FactorOutcome(p.other_credit, f"runs on {cloud}", evidence)
@@ -180,7 +184,7 @@ def revenue_per_employee(ctx: DealContext, p: RevenuePerEmployee) -> FactorOutco
     evidence = (ctx.account_evidence("annual_revenue_usd"),)
     if not revenue or not count:
         return FactorOutcome(
-            0.0, "revenue or headcount unknown", evidence, gap="annual_revenue_usd"
+            0.0, "revenue or headcount unknown", evidence, gap=ctx.account_gap("annual_revenue_usd")
         )
     per_head = revenue / count
     if per_head >= p.strong_usd:

@@ -119,7 +119,7 @@ def stage_regression(ctx: DealContext, _: Params) -> Hit | None:
         after = ctx.stage_position(change.to_stage)
         if before is None or after is None or after >= before:
             continue
-        if ctx.stages.stages[after].closed or ctx.stages.stages[before].closed:
+        if ctx.stages.stages[after].is_closed or ctx.stages.stages[before].is_closed:
             continue
         when = change.started_at_ts.date().isoformat()
         hits.append((change.from_stage or "", change.to_stage, when))
@@ -159,7 +159,7 @@ def calls_contradict_stage(ctx: DealContext, p: StageRole) -> Hit | None:
 
 @check("no_contacts")
 def no_contacts(ctx: DealContext, _: Params) -> Hit | None:
-    if ctx.dataset.contacts:
+    if ctx.dataset.contacts or not ctx.has_account:  # no account: no_account says it
         return None
     return Hit({}, (trusted.evidence("contact_d", ctx.account.sf_account_id, value=0),))
 
@@ -226,6 +226,55 @@ def data_volume_below(ctx: DealContext, p: MinVolume) -> Hit | None:
     if volume is None or volume >= p.min_tb:
         return None
     return Hit({"volume_tb": f"{volume:g}"}, (ctx.opportunity_evidence("expected_data_volume_tb"),))
+
+
+@check("no_account")
+def no_account(ctx: DealContext, _: Params) -> Hit | None:
+    if ctx.has_account:
+        return None
+    return Hit({}, (ctx.opportunity_evidence("sf_account_id", "none"),))
+
+
+@check("product_not_in_catalog", provides=("product",))
+def product_not_in_catalog(ctx: DealContext, _: Params) -> Hit | None:
+    product = ctx.opportunity.product_id
+    if not product or ctx.dataset.product is not None:
+        return None
+    return Hit({"product": product}, (ctx.opportunity_evidence("product_id"),))
+
+
+@check("stale_in_stage", provides=("stage", "days", "since", "comparison"))
+def stale_in_stage(ctx: DealContext, _: Params) -> Hit | None:
+    """Longer in the stage than the stage model allows (from the data agent's medians of
+    won deals, measured before the day of the analysis)."""
+    time = ctx.dataset.time_in_stage
+    if ctx.is_closed or time is None or time.days <= time.stale_after_days:
+        return None
+    if time.won_median_days is None:
+        comparison = (
+            f"too few won deals to compare ({time.won_deals}); stale after "
+            f"{time.stale_after_days:g} days"
+        )
+    else:
+        of = "" if time.segment == "all deals" else f" of {time.segment}"
+        comparison = (
+            f"won deals{of} spent a median of {time.won_median_days:.0f} days there "
+            f"({time.won_deals} deals)"
+        )
+    evidence = trusted.evidence(
+        "opportunity_stage_f",
+        ctx.opportunity.opportunity_id,
+        "to_stage",
+        time.since.isoformat(),
+        f"{time.stage} since {time.since.isoformat()}",
+    )
+    details = {
+        "stage": time.stage,
+        "days": str(time.days),
+        "since": time.since.isoformat(),
+        "comparison": comparison,
+    }
+    return Hit(details, (evidence,))
 
 
 # ------------------------------------------------------------------ positive signals
@@ -306,7 +355,7 @@ class AtLeastStage(Params):
 @check("stage_at_least", AtLeastStage, provides=("stage",))
 def stage_at_least(ctx: DealContext, p: AtLeastStage) -> Hit | None:
     stage = ctx.stage_rule
-    if stage is None or (stage.closed and not stage.won) or not ctx.reached(p.stage):
+    if stage is None or (stage.is_closed and not stage.is_won) or not ctx.reached(p.stage):
         return None
     return Hit({"stage": ctx.opportunity.stage_name}, (ctx.opportunity_evidence("stage_name"),))
 

@@ -17,16 +17,11 @@ from contracts.analysis import FlagType, InsightCategory
 from contracts.common import Priority, Severity
 from services.decision_agent.rules.loader import Loc, RuleFile, RuleIssue, register_rule_kind
 
-MEDDPICC_FIELDS = (
-    "metrics",
-    "economic_buyer",
-    "decision_criteria",
-    "decision_making_process",
-    "paper_process",
-    "identify_pain",
-    "champion",
-    "competition",
-)
+# The stage model lives with the generic rules (the data agent reads it too); re-exported.
+from services.decision_agent.rules.rule_models import MEDDPICC_FIELDS as MEDDPICC_FIELDS
+from services.decision_agent.rules.rule_models import StageRule as StageRule
+from services.decision_agent.rules.rule_models import StageRules as StageRules
+
 RUBRIC_SCORES = ("icp_fit", "deal_health", "technical_fit")
 SCORE_NAMES = ("icp_fit", "deal_health", "data_completeness", "technical_fit")
 ASSIGNEES = ("account_executive", "solutions_engineering", "sales_leadership", "revops")
@@ -112,50 +107,6 @@ def params_issues(
     except ValidationError as exc:
         return [RuleIssue((*loc, *err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
     return []
-
-
-# ------------------------------------------------------------------------ stages
-
-
-class StageRule(_Strict):
-    name: str
-    probability: float = Field(ge=0, le=100)
-    closed: bool = False
-    won: bool = False
-    adds_meddpicc: list[str] = Field(default_factory=list)
-
-
-@register_rule_kind
-class StageRules(RuleFile):
-    """Sales stages in order, default probability and MEDDPICC coverage they add."""
-
-    rule_kind: ClassVar[str] = "deal_stages"
-
-    stages: list[StageRule]
-    meddpicc_status_credit: dict[str, float]
-    unassessed_statuses: list[str] = Field(default_factory=lambda: ["No Assessment"])
-
-    def issues(self) -> list[RuleIssue]:
-        issues: list[RuleIssue] = []
-        seen: set[str] = set()
-        for i, stage in enumerate(self.stages):
-            if stage.name in seen:
-                issues.append(RuleIssue(("stages", i, "name"), f"duplicate stage {stage.name!r}"))
-            seen.add(stage.name)
-            for j, field in enumerate(stage.adds_meddpicc):
-                if field not in MEDDPICC_FIELDS:
-                    issues.append(
-                        RuleIssue(
-                            ("stages", i, "adds_meddpicc", j),
-                            f"unknown MEDDPICC field {field!r}; known: {MEDDPICC_FIELDS}",
-                        )
-                    )
-        for status, credit in self.meddpicc_status_credit.items():
-            if not 0 <= credit <= 1:
-                issues.append(
-                    RuleIssue(("meddpicc_status_credit", status), "credit must be in [0, 1]")
-                )
-        return issues
 
 
 # ------------------------------------------------------------------------ rubrics
@@ -399,3 +350,27 @@ class OverallRules(RuleFile):
             )
         issues.extend(band_issues(self.bands))
         return issues
+
+
+# ------------------------------------------------------------------------ backtest
+
+
+class BacktestFit(_Strict):
+    folds: int = Field(default=5, ge=2, le=20)
+    min_train_deals: int = Field(default=30, ge=10)
+    regularization_c: float = Field(default=1.0, gt=0)
+
+
+@register_rule_kind
+class BacktestRules(RuleFile):
+    """How `revops backtest deals` scores history and what it warns about."""
+
+    rule_kind: ClassVar[str] = "deal_backtest"
+
+    horizon_days: int = Field(default=30, ge=1)
+    bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    seed: int = 7
+    leakage_auc: float = Field(default=0.9, gt=0.5, le=1)
+    dominant_band_share: float = Field(default=0.75, gt=0, le=1)
+    fit: BacktestFit = Field(default_factory=BacktestFit)

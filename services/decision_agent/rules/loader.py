@@ -278,14 +278,20 @@ def rule_file_paths(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.suffix in RULE_FILE_SUFFIXES and p.is_file())
 
 
-def load_rules_dir(path: Path, only: Iterable[str] | None = None) -> list[RuleFile]:
+def load_rules_dir(
+    path: Path,
+    only: Iterable[str] | None = None,
+    models: dict[str, type[RuleFile]] | None = None,
+) -> list[RuleFile]:
     """Load every rule file below ``path`` with the model its ``kind:`` names.
 
     With ``only``, files of other kinds (or without a kind) are skipped: a service loads its
-    own rule families and leaves the rest of a shared folder to their owners.
+    own rule families and leaves the rest of a shared folder to their owners. ``models``
+    (kind -> model) skips the discovery of every rule family: a service that needs one kind
+    (the data agent, the stage model) does not import the others' code.
     Raises :class:`RuleFileError` with the problems of all files together.
     """
-    kinds = rule_kinds()
+    kinds = rule_kinds() if models is None else models
     wanted = set(only) if only is not None else None
     loaded: list[RuleFile] = []
     problems: list[RuleProblem] = []

@@ -54,7 +54,12 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cases]:
                 deal = Case(dataset, findings, result)
                 break
         assert deal is not None, "the generated warehouse has no deal with calls and risks"
-        account_id = fleet_screen(warehouse)[0].account_id
+        # an account other than the deal's: its calls were never part of the deal's prompts
+        account_id = next(
+            c.account_id
+            for c in fleet_screen(warehouse)
+            if c.account_id != deal.dataset.account.sf_account_id
+        )
         dataset, _, findings = repository.account_dataset(account_id)
         account = Case(dataset, findings, accounts.analyze("ai-account", dataset, findings))
     yield Cases(deal, account, path)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -15,9 +16,13 @@ from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
 from services.data_agent.warehouse.generator.seed import load_ground_truth, seed_warehouse
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
-from services.decision_agent.deal_quality.backtest import backtest_app, roc_auc, run_backtest
+from services.decision_agent.deal_quality.backtest import backtest_app
+from services.decision_agent.deal_quality.backtest_run import run_backtest
+from services.decision_agent.deal_quality.backtest_stats import _resampled_auc, auc
 from services.decision_agent.deal_quality.cli import explain_deal_app
+from services.decision_agent.deal_quality.rule_models import BacktestRules
 from services.decision_agent.rules.cli import rules_app
+from services.decision_agent.rules.rule_models import load_stage_model
 from tests.unit.deal_quality.test_trusted import assert_equals_validated
 
 AS_OF = date(2026, 11, 1)
@@ -73,29 +78,46 @@ def test_ground_truth_flags_are_found(warehouse_path: Path, analyzer: DealQualit
     assert checked["zero"] > 0 and checked["competitor"] > 0
 
 
-def test_backtest_separates_won_from_lost(
+RULES = BacktestRules(kind="deal_backtest", version=1, bootstrap_resamples=200)
+
+
+def test_backtest_scores_history_as_it_stood(
     warehouse_path: Path, analyzer: DealQualityAnalyzer
 ) -> None:
     with DuckDBWarehouse(warehouse_path) as warehouse:
-        report = run_backtest(warehouse, analyzer)
+        report = run_backtest(warehouse, analyzer, load_stage_model(), RULES)
     assert len(report.deals) >= 10
-    assert report.auc is not None and report.auc > 0.6
+    assert all(d.scored_as_of == d.closed_at - timedelta(days=30) for d in report.deals)
+    # the demo's stage history has close dates, not amounts or probabilities
+    assert report.history_fields == ["close_date", "stage_name"]
+    assert {"amount", "probability", "next_step", "metrics"} <= set(report.left_out_fields)
+    score = report.auc["deal_quality"]
+    assert score.value is not None and score.low is not None and score.high is not None
+    assert score.low <= score.value <= score.high
+    assert set(report.auc) >= {"owner_win_rate", "time_in_stage", "stage_only"}
     assert sum(b.deals for b in report.bands) == len(report.deals)
     with DuckDBWarehouse(warehouse_path) as warehouse:
-        later = run_backtest(
-            warehouse, analyzer, since=report.deals[len(report.deals) // 2].closed_at
-        )
+        middle = report.deals[len(report.deals) // 2].closed_at
+        later = run_backtest(warehouse, analyzer, load_stage_model(), RULES, since=middle)
+        earlier = run_backtest(warehouse, analyzer, load_stage_model(), RULES, until=middle)
     assert 0 < len(later.deals) < len(report.deals)
+    assert all(d.closed_at >= middle for d in later.deals)
+    assert all(d.closed_at <= middle for d in earlier.deals)
 
 
-def test_backtest_cli_prints_auc_and_calibration(use_warehouse: Path) -> None:
+def test_backtest_cli_prints_auc_baselines_and_calibration(use_warehouse: Path) -> None:
     result = CliRunner().invoke(backtest_app, ["deals"])
     assert result.exit_code == 0, result.output
-    assert "ROC AUC (won vs lost): 0." in result.output
+    assert "ROC AUC (won vs lost) on the same deals, with bootstrap CI:" in result.output
+    assert "baseline: owner win rate (deals closed before the scoring date)" in result.output
+    assert "baseline: stage only" in result.output and "baseline: time in stage" in result.output
+    assert "Left out (no history, so unknown on the scoring date): amount" in result.output
     assert "win rate" in result.output and "Strong" in result.output
     as_json = CliRunner().invoke(backtest_app, ["deals", "--json", "--since", "2026-06-01"])
     payload = json.loads(as_json.output)
     assert all(d["closed_at"] >= "2026-06-01" for d in payload["deals"])
+    nothing = CliRunner().invoke(backtest_app, ["deals", "--since", "2100-01-01"])
+    assert nothing.exit_code == 1 and "nothing to backtest" in nothing.output
 
 
 def test_explain_deal_cli(use_warehouse: Path) -> None:
@@ -122,15 +144,18 @@ def test_rules_validate_cli(tmp_path: Path) -> None:
     assert f"{bad}:3:1: total: total is 100 but weights add up to 50" in result.output
 
 
-def test_roc_auc_matches_pairwise_definition() -> None:
+def test_auc_matches_pairwise_definition() -> None:
     scores = [10.0, 20, 20, 35, 50, 50, 80]
     won = [False, False, True, False, True, False, True]
     wins = [s for s, w in zip(scores, won, strict=True) if w]
     losses = [s for s, w in zip(scores, won, strict=True) if not w]
     pairs = [(p, n) for p in wins for n in losses]
     expected = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs) / len(pairs)
-    assert roc_auc(scores, won) == pytest.approx(expected)
-    assert roc_auc([1, 2], [True, True]) is None
+    assert auc(scores, won) == pytest.approx(expected)
+    # the bootstrap's vectorised rank sum gives the same number (won deals first)
+    ordered = np.array([wins + losses])
+    assert _resampled_auc(ordered, len(wins))[0] == pytest.approx(expected)
+    assert auc([1, 2], [True, True]) is None
 
 
 def test_every_warehouse_deal_result_equals_its_validated_copy(

@@ -84,7 +84,10 @@ def test_missing_meddpicc_fields_by_stage(demo: Demo, deals: dict[str, DatasetRe
             assert not gaps, oid
             continue
         fields = [e.field for e in gaps[0].evidence]
-        assert fields == [f"{m}_status" for m in t["meddpicc_missing_required"]], oid
+        # Listed in the stage model's order (what each stage adds), not the generator's.
+        assert sorted(str(f) for f in fields) == sorted(
+            f"{m}_status" for m in t["meddpicc_missing_required"]
+        )
         assert all(e.source == "opportunity_d" and e.ref == oid for e in gaps[0].evidence)
 
 
@@ -140,7 +143,18 @@ def test_backtest_as_of_sees_the_deal_as_it_stood(demo: Demo, repo: DatasetRepos
         assert opp.stage_name not in ("Closed Won", "Closed Lost")
         assert opp.closed_at_date is None and opp.closed_won_lost_reason is None
         assert opp.stage_name == ds.stage_history[-1].to_stage
-        assert opp.probability == load_rules().stage_probability[opp.stage_name]
+        # the demo's stage history records close dates, not probabilities or amounts: on a
+        # past day those are unknown, so they are left out rather than read from today
+        assert opp.probability is None and opp.amount is None
+        assert (
+            opp.close_date
+            == demo.sql(
+                "SELECT close_date FROM opportunity_stage_f WHERE opportunity_id = ? AND "
+                "started_at_ts < ? ORDER BY started_at_ts DESC LIMIT 1",
+                oid,
+                datetime.combine(as_of + timedelta(days=1), datetime.min.time()),
+            )[0][0]
+        )
         end = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
         assert all(s.started_at_ts < end for s in ds.stage_history)
         assert ds.stage_history[-1].ended_at_ts is None

@@ -35,6 +35,9 @@ def params_for(demo: Demo) -> dict[str, object]:
         "after_date": AS_OF - timedelta(days=365),
         "as_of": AS_OF,
         "limit": 5,
+        "stage": "Discover",
+        "seg_product_id": None,
+        "product_id": "no products in the demo",
         **customer_call_params(),
         **fleet_params(AS_OF, load_rules().fleet),
     }
@@ -49,6 +52,9 @@ def test_every_query_runs_and_returns_rows(demo: Demo, name: str) -> None:
     query = ALL_QUERIES[name]
     params = {k: v for k, v in params_for(demo).items() if k in query.param_names}
     rows = demo.warehouse.fetch_all(query, params)
+    if name == "product_by_id":  # the demo has no product catalog (imports have one)
+        assert rows == []
+        return
     assert rows, name
     chunks = list(demo.warehouse.fetch_chunks(query, params, chunk_rows=2))
     assert [r for c in chunks for r in c] == rows

@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from services.data_agent.warehouse.generator import vocabulary as V
 from services.data_agent.warehouse.generator.fastrandom import FastRandom
-from services.data_agent.warehouse.rules import load_rules
 from services.data_agent.warehouse.schema import TABLES
 
 ACCOUNT_TYPE = {"commit": "Commit Customer", "plg": "PLG Customer", "prospect": None}
@@ -144,7 +143,6 @@ class CrmGenerator:
         self.as_of = as_of
         self.days = days
         self.employees = employees
-        self.rules = load_rules()
         self.rows = Rows()
         self.truth = ChunkTruth()
 
@@ -374,8 +372,8 @@ class CrmGenerator:
         """MEDDPICC text/status pairs by completeness class; returns the fields and the
         list of fields required at the stage that are missing."""
         rng = self.rng
-        fields = self.rules.meddpicc_fields
-        required = self.rules.meddpicc_required_by_stage[stage_for_rules]
+        fields = V.MEDDPICC_FIELDS
+        required = V.DEMO_MEDDPICC_REQUIRED[stage_for_rules]
         if deal.meddpicc == "complete":
             filled = set(fields)
         elif deal.meddpicc == "missing":
@@ -412,7 +410,7 @@ class CrmGenerator:
         return out, missing
 
     def _stage_path(self, deal: DealPlan) -> list[str]:
-        order = self.rules.stage_order
+        order = V.DEMO_STAGE_ORDER
         if deal.stage == "Closed Won":
             path = [*order[:6], "Closed Won"]
         elif deal.stage == "Closed Lost":
@@ -437,7 +435,7 @@ class CrmGenerator:
     ) -> None:
         rng = self.rng
         as_of = self.as_of
-        closed = deal.stage in self.rules.closed_stages
+        closed = deal.stage in V.DEMO_CLOSED_STAGES
         if closed:
             closed_at = as_of - timedelta(days=int(rng.integers(5, 331)))
             created = closed_at - timedelta(days=int(rng.integers(45, 241)))
@@ -497,7 +495,7 @@ class CrmGenerator:
         meddpicc, missing = self._meddpicc(deal, stage_for_rules, champion, competitor)
 
         owner = None if deal.owner_missing else _pick(rng, self.employees)
-        default_prob = self.rules.stage_probability[deal.stage]
+        default_prob = V.DEMO_STAGE_PROBABILITY[deal.stage]
         probability = default_prob
         if deal.probability_mismatch:
             probability = float(min(max(default_prob + _pick(rng, (-30, -20, 20, 30)), 5), 95))

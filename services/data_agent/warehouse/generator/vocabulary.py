@@ -325,3 +325,48 @@ TICKET_SUBJECTS = (
     "How to configure SSO",
     "Request for feature: materialized views",
 )
+
+# The demo CRM's stages (the default stage model of the rules folder, DOMAIN stages). The
+# generator keeps its own copy, in this order, so the demo data stays the same whatever
+# stage model a user configures; the MEDDPICC lists are in the order the random draws use.
+DEMO_STAGE_ORDER = [
+    "Opportunity Created",
+    "Discover",
+    "Proof of Concept",
+    "Propose",
+    "Negotiate",
+    "Signature",
+    "Closed Won",
+    "Closed Lost",
+]
+DEMO_CLOSED_STAGES = ["Closed Won", "Closed Lost"]
+DEMO_STAGE_PROBABILITY = {
+    "Opportunity Created": 0.0,
+    "Discover": 10.0,
+    "Proof of Concept": 40.0,
+    "Propose": 50.0,
+    "Negotiate": 75.0,
+    "Signature": 90.0,
+    "Closed Won": 100.0,
+    "Closed Lost": 0.0,
+}
+MEDDPICC_FIELDS = [
+    "metrics",
+    "economic_buyer",
+    "identify_pain",
+    "champion",
+    "decision_criteria",
+    "decision_making_process",
+    "paper_process",
+    "competition",
+]
+_EARLY = ["economic_buyer", "identify_pain", "champion", "competition"]
+_DISCOVER = [*_EARLY, "metrics", "decision_criteria"]
+_POC = [*_DISCOVER, "decision_making_process"]
+DEMO_MEDDPICC_REQUIRED = {
+    "Opportunity Created": _EARLY,
+    "Discover": _DISCOVER,
+    "Proof of Concept": _POC,
+    "Propose": _POC,
+    **{stage: MEDDPICC_FIELDS for stage in ("Negotiate", "Signature", *DEMO_CLOSED_STAGES)},
+}
