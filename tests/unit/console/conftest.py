@@ -1,0 +1,144 @@
+"""A small world for the console: a generated warehouse, and the execution agent's store
+filled by the real chain without Kafka (data agent's datasets -> decision agent's analyses ->
+execution agent), so every page reads what the services really write."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from contracts import AnalysisType, AnalyticalDataset, Subject
+from services.common.settings import Settings
+from services.console.app import build_app, build_components, refresh_directory
+from services.console.config import ConsoleSettings
+from services.console.pages import Components
+from services.data_agent.datasets import DatasetRepository
+from services.data_agent.warehouse import open_warehouse
+from services.data_agent.warehouse.generator.seed import seed_warehouse
+from services.data_agent.warehouse.queries import LIST_ACCOUNTS, LIST_OPEN_OPPORTUNITIES
+from services.decision_agent.app import build_agent
+from services.execution_agent.routing import RoutingRules
+from services.execution_agent.service import ExecutionAgent
+from services.execution_agent.store import Store
+
+USERS = "alice:operator:tok-alice,victor:viewer:tok-victor,olga:operator:tok-olga"
+BASE_URL = "http://console.test"
+
+
+@dataclass
+class World:
+    settings: Settings
+    deals: list[tuple[str, str]]  # (account id, opportunity id) analysed
+    accounts: list[str]  # account ids analysed (consumption)
+    as_of: date
+
+
+def analyse(settings: Settings, runs: list[tuple[str, str | None, str, datetime]]) -> None:
+    """Each (account, opportunity or None, request id, time) through the real chain."""
+    warehouse = open_warehouse(settings)
+    repo = DatasetRepository(warehouse)
+    decider = build_agent(settings)
+    agent = ExecutionAgent(Store(settings.resolved_state_dir / "revops.db"), RoutingRules.load())
+    try:
+        for account_id, opportunity_id, request_id, at in runs:
+            if opportunity_id:
+                dataset, collection, findings = repo.deal_dataset(account_id, opportunity_id)
+                kind = AnalysisType.DEAL_QUALITY
+            else:
+                dataset, collection, findings = repo.account_dataset(account_id)
+                kind = AnalysisType.CONSUMPTION
+            analysis = decider.decide(
+                AnalyticalDataset(
+                    request_id=request_id,
+                    analysis_type=kind,
+                    subject=Subject(account_id=account_id, opportunity_id=opportunity_id),
+                    requested_at=at,
+                    data_collection=collection,
+                    preliminary_findings=findings,
+                    dataset=dataset,
+                )
+            )
+            agent.handle_decision(analysis, received_at=at)
+    finally:
+        warehouse.close()
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    var_dir = tmp_path_factory.mktemp("console-var")
+    settings = Settings(var_dir=var_dir, kafka_bootstrap_servers="127.0.0.1:1")
+    seed_warehouse(settings.resolved_warehouse_path, accounts=10, days=365, seed=11)
+    warehouse = open_warehouse(settings)
+    try:
+        deals = [
+            (str(r["sf_account_id"]), str(r["opportunity_id"]))
+            for r in warehouse.fetch_all(LIST_OPEN_OPPORTUNITIES, {"limit": 3})
+        ]
+        accounts = [
+            str(r["sf_account_id"]) for r in warehouse.fetch_all(LIST_ACCOUNTS, {"limit": 3})
+        ]
+        as_of = DatasetRepository(warehouse).default_as_of()
+    finally:
+        warehouse.close()
+    start = datetime.now(UTC) - timedelta(days=3)
+    runs: list[tuple[str, str | None, str, datetime]] = []
+    for day in range(3):  # three analyses of each subject, a day apart: a history to chart
+        at = start + timedelta(days=day)
+        runs += [(a, o, f"deal-{o}-{day}", at) for a, o in deals]
+        runs += [(a, None, f"usage-{a}-{day}", at) for a in accounts]
+    analyse(settings, runs)
+    return World(settings, deals, accounts, as_of)
+
+
+@pytest.fixture
+def components(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Components]:
+    """Console components on a private copy of the world's state: tests may change it."""
+    monkeypatch.setenv("REVOPS_SECRET_CONSOLE_USERS", USERS)
+    state = tmp_path / "state"
+    state.mkdir()
+    with sqlite3.connect(world.settings.resolved_state_dir / "revops.db") as source:
+        with sqlite3.connect(state / "revops.db") as copy:
+            source.backup(copy)
+    settings = world.settings.model_copy(
+        update={"state_dir": state, "warehouse_path": world.settings.resolved_warehouse_path}
+    )
+    components = build_components(settings, ConsoleSettings())
+    refresh_directory(settings, components.directory)
+    yield components
+    components.subjects.datasets.warehouse.close()
+
+
+@pytest.fixture
+def client(components: Components) -> TestClient:
+    return TestClient(build_app(components), base_url=BASE_URL)
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, token: str = "tok-alice") -> TestClient:
+    form = client.get("/signin")
+    response = client.post(
+        "/signin",
+        data={"csrf": csrf_of(form.text), "token": token, "next": "/inbox"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def operator(client: TestClient) -> TestClient:
+    return sign_in(client, "tok-alice")
