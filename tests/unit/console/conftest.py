@@ -105,9 +105,13 @@ def components(
     monkeypatch.setenv("REVOPS_SECRET_CONSOLE_USERS", USERS)
     state = tmp_path / "state"
     state.mkdir()
-    with sqlite3.connect(world.settings.resolved_state_dir / "revops.db") as source:
-        with sqlite3.connect(state / "revops.db") as copy:
-            source.backup(copy)
+    source = sqlite3.connect(world.settings.resolved_state_dir / "revops.db")
+    copy = sqlite3.connect(state / "revops.db")
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
     settings = world.settings.model_copy(
         update={"state_dir": state, "warehouse_path": world.settings.resolved_warehouse_path}
     )

@@ -17,6 +17,12 @@ from tests.unit.console.conftest import BASE_URL, csrf_of, sign_in
 ROW = re.compile(r'data-insight-id="([^"]+)" data-status="([^"]+)" data-version="(\d+)"')
 
 
+def first_row(page_text: str) -> tuple[str, str, str]:
+    match = ROW.search(page_text)
+    assert match, "the page lists an insight"
+    return match.group(1), match.group(2), match.group(3)
+
+
 def ids_on(page_text: str) -> list[str]:
     return [m.group(1) for m in ROW.finditer(page_text)]
 
@@ -132,7 +138,7 @@ def test_acknowledge_from_the_list_with_a_note_lands_in_the_audit_trail(
     operator: TestClient, components: Components
 ) -> None:
     page = operator.get("/inbox?status=open")
-    insight_id, _, version = ROW.search(page.text).groups()
+    insight_id, _, version = first_row(page.text)
     response = operator.post(
         f"/insights/{insight_id}/transition",
         data={
@@ -159,7 +165,7 @@ def test_a_stale_version_is_reported_with_the_new_state_and_not_applied(
 ) -> None:
     other = sign_in(TestClient(operator.app, base_url=BASE_URL), "tok-olga")
     page_a, page_b = operator.get("/inbox?status=open"), other.get("/inbox?status=open")
-    insight_id, _, version = ROW.search(page_a.text).groups()
+    insight_id, _, version = first_row(page_a.text)
     assert f'data-insight-id="{insight_id}" data-status="open" data-version="{version}"' in (
         page_b.text
     )
@@ -183,7 +189,7 @@ def test_a_change_the_lifecycle_forbids_is_explained(
     operator: TestClient, components: Components
 ) -> None:
     page = operator.get("/inbox?status=open")
-    insight_id, _, version = ROW.search(page.text).groups()
+    insight_id, _, version = first_row(page.text)
     response = operator.post(
         f"/insights/{insight_id}/transition",
         data={"csrf": csrf_of(page.text), "action": "resolve", "version": version},
