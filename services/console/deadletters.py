@@ -25,7 +25,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.kafka_security import aiokafka_options
-from services.common.settings import Settings
+from services.common.settings import Settings, dlq_topic
 from services.dlq.cli import replay_log_for
 from services.dlq.messages import DeadLetter
 from services.dlq.reader import dlq_partitions
@@ -76,12 +76,18 @@ class DeadLetterGroup:
 class DeadLetterIndex:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        # This stack's DLQs only: another stack sharing the cluster has its own topics.
+        self._topics = [dlq_topic(t) for t in settings.topics.consumed()]
         self._groups: dict[tuple[str, str], DeadLetterGroup] = {}
         self._next: dict[TopicPartition, int] = defaultdict(int)
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self.updated_at: float | None = None
         self.error: str | None = None
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
 
     # -- reading (page handlers, any thread) ---------------------------------------------
     def groups(self) -> list[DeadLetterGroup]:
@@ -142,7 +148,7 @@ class DeadLetterIndex:
         discovered = 0.0
         while True:
             if time.monotonic() - discovered > DISCOVER_EVERY_S:
-                found = await dlq_partitions(self._settings, None)
+                found = await dlq_partitions(self._settings, self._topics)
                 discovered = time.monotonic()
                 if set(found) != set(assigned):
                     assigned = found

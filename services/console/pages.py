@@ -401,10 +401,16 @@ class Pages:
             raise NotFound(f"no flow for request {request_id}")
         return self.web.render(request, "flow.html", {"t": timeline}, session)
 
+    def _dlq_group(self, form: Any) -> tuple[str, str]:
+        topic, code = str(form.get("topic") or ""), str(form.get("code") or "")
+        if topic not in self.c.deadletters.topics or not code:
+            raise NotFound(f"{topic!r} is not one of this stack's dead-letter topics")
+        return topic, code
+
     async def dlq_dry_run(self, request: Request) -> Response:
         form = await request.form()
         session = self.web.require_operator(request, form)
-        topic, code = str(form.get("topic") or ""), str(form.get("code") or "")
+        topic, code = self._dlq_group(form)
         plan = await self.c.replayer.dry_run(topic, code)
         return self.web.render(
             request,
@@ -416,7 +422,7 @@ class Pages:
     async def dlq_replay(self, request: Request) -> Response:
         form = await request.form()
         session = self.web.require_operator(request, form)
-        topic, code = str(form.get("topic") or ""), str(form.get("code") or "")
+        topic, code = self._dlq_group(form)
         if form.get("confirm") != "yes":
             return self.web.redirect_back(
                 "/operations", session, {"kind": "error", "text": "Tick the confirmation box."}
