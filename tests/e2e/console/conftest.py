@@ -73,8 +73,8 @@ class Console:
 
 # The stack's own topics ("console-e2e.triggers", ...), so no other stack on the broker
 # consumes its records, nor it theirs.
-TOPICS = TopicNames(
-    **{
+TOPICS = TopicNames.model_validate(
+    {
         name: f"{PREFIX}.{value.split('.', 1)[1]}"
         for name, value in TopicNames().model_dump().items()
     }
