@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.common.periodic import PeriodicTask
 from services.common.runtime import ServiceRuntime
 from services.common.security import provider_from_settings
 from services.common.settings import Settings
@@ -30,6 +31,7 @@ from services.console.lists import Lists
 from services.console.oidc import OidcSignIn
 from services.console.overview import OverviewQueries
 from services.console.pages import Components, Pages
+from services.console.search import SearchIndex
 from services.console.sessions import SessionStore
 from services.console.subjects import SubjectPages
 from services.console.web import (
@@ -62,7 +64,9 @@ def build_components(settings: Settings, config: ConsoleSettings) -> Components:
     provider = provider_from_settings()
     sessions = SessionStore(store, config.session_ttl_s)
     directory = Directory(store, RoutingRules.load(settings.routing_file))
-    inbox = Inbox(store, config.page_size)
+    search = SearchIndex(store)
+    inbox = Inbox(store, search, config.page_size)
+    overview = OverviewQueries(store, directory.deal_team)
     warehouse = open_warehouse(settings)
     subjects = SubjectPages(
         store,
@@ -79,9 +83,9 @@ def build_components(settings: Settings, config: ConsoleSettings) -> Components:
         oidc=OidcSignIn(config, provider, store) if config.oidc_enabled else None,
         inbox=inbox,
         insights=InsightRepository(agent_store),
-        overview=OverviewQueries(store, directory.deal_team),
+        overview=overview,
         subjects=subjects,
-        lists=Lists(store, config.page_size),
+        lists=Lists(store, overview, config.page_size),
         flows=Flows(
             store,
             ExecutionRepository(agent_store),
@@ -91,6 +95,7 @@ def build_components(settings: Settings, config: ConsoleSettings) -> Components:
         replayer=Replayer(settings),
         audit=ConsoleAudit(store),
         directory=directory,
+        search=search,
     )
 
 
@@ -128,12 +133,17 @@ def build_app(components: Components) -> Starlette:
     )
 
 
-def refresh_directory(settings: Settings, directory: Directory) -> None:
+def refresh_directory(settings: Settings, components: Components) -> None:
+    """The directory from the warehouse, then what depends on it: the search documents of
+    deals and accounts (insights re-indexed with their subjects' names) and the figures."""
     warehouse = open_warehouse(settings)
     try:
-        directory.refresh(warehouse)
+        components.directory.refresh(warehouse)
     finally:
         warehouse.close()
+    components.search.rewrite_directory()
+    components.search.catch_up()
+    components.overview.refresh()
 
 
 async def build_runtime(
@@ -148,11 +158,17 @@ async def build_runtime(
         NAME, settings, http_port=http_port, extra_routes=[Route("/{path:path}", app)]
     )
     runtime.every(
-        "refresh_directory",
-        lambda: refresh_directory(settings, components.directory),
-        in_thread=True,
+        "refresh_directory", lambda: refresh_directory(settings, components), in_thread=True
     )
     runtime.every("purge_sessions", components.web.sessions.purge_expired, in_thread=True)
+    # Kept fresh between directory refreshes: the search index and the overview's figures.
+    search, overview = components.search, components.overview
+    runtime.housekeeping += [
+        PeriodicTask("search_catch_up", config.search_refresh_s, search.catch_up, in_thread=True),
+        PeriodicTask(
+            "overview_figures", config.figures_refresh_s, overview.refresh, in_thread=True
+        ),
+    ]
     runtime.on_start.append(components.deadletters.start)
     runtime.on_stop.append(components.deadletters.stop)
     return runtime

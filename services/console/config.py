@@ -19,6 +19,9 @@ class ConsoleSettings(BaseSettings):
     # The URL users reach the console at (OIDC redirect URI); default: the request's own.
     public_url: str | None = None
     page_size: int = Field(default=50, ge=10, le=500)
+    # Background timers: new insights into the search index, the overview's fleet figures.
+    search_refresh_s: float = Field(default=10.0, gt=0)
+    figures_refresh_s: float = Field(default=60.0, gt=0)
     max_form_bytes: int = 16 * 1024
 
     # OpenID Connect (authorization code flow with PKCE); off while `oidc_issuer` is unset.

@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS console_deals (
 );
 CREATE INDEX IF NOT EXISTS ix_console_deals_account ON console_deals (account_id);
 CREATE INDEX IF NOT EXISTS ix_console_deals_open ON console_deals (is_open, owner_id);
+CREATE INDEX IF NOT EXISTS ix_console_deals_amount
+    ON console_deals (is_open, amount DESC, opportunity_id);
 -- One row per insight subject (`account|opportunity` as the insights table writes it).
 CREATE TABLE IF NOT EXISTS console_subjects (
     subject_key     TEXT PRIMARY KEY,
@@ -84,6 +86,21 @@ CREATE TABLE IF NOT EXISTS console_subjects (
 );
 CREATE INDEX IF NOT EXISTS ix_console_subjects_owner ON console_subjects (owner_id);
 CREATE INDEX IF NOT EXISTS ix_console_subjects_team ON console_subjects (team);
+CREATE INDEX IF NOT EXISTS ix_console_deals_stage ON console_deals (is_open, stage);
+
+-- Substring search (services.console.search): one document per insight, deal or account;
+-- the document's id is its row in the trigram index.
+CREATE TABLE IF NOT EXISTS console_search_docs (
+    id    INTEGER PRIMARY KEY,
+    kind  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    UNIQUE (kind, key)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS console_search USING fts5(body, tokenize = 'trigram');
+CREATE TABLE IF NOT EXISTS console_search_mark (
+    kind  TEXT PRIMARY KEY,
+    mark  TEXT NOT NULL
+);
 """
 
 

@@ -15,6 +15,13 @@ from urllib.parse import urlencode
 
 from contracts.common import utcnow
 from services.console.db import ConsoleStore
+from services.console.search import (
+    INSIGHT,
+    MIN_SEARCH,
+    SearchIndex,
+    matching,
+    search_params,
+)
 from services.execution_agent.insights import (
     ACTIVE_STATUSES,
     EXPIRABLE_STATUSES,
@@ -24,6 +31,7 @@ from services.execution_agent.insights import (
 from services.execution_agent.store import from_db_time, to_db_time
 
 SEVERITIES = ("critical", "high", "medium", "low")
+SEARCH_CATCH_UP = 2_000  # insights a search indexes first; the background timer does the rest
 ACTIVE = "active"  # the default view: open, acknowledged or in progress, not expired
 ALL = "all"
 STATUS_CHOICES = (ACTIVE, *(s.value for s in InsightStatus), ALL)
@@ -154,11 +162,13 @@ def _where(f: InboxFilter, now: str) -> tuple[str, list[Any]]:
     if f.category:
         clauses.append("i.category = ?")
         params.append(f.category)
+    # Owner, team and subject name live in the directory: each is a set of subject keys, so
+    # the insights are still read off their own indexes (no join over every row).
     if f.owner:
-        clauses.append("s.owner_id = ?")
+        clauses.append(f"i.subject_key IN ({_SUBJECTS} WHERE owner_id = ?)")
         params.append(f.owner)
     if f.team:
-        clauses.append("s.team = ?")
+        clauses.append(f"i.subject_key IN ({_SUBJECTS} WHERE team = ?)")
         params.append(f.team)
     if f.account_id:
         clauses.append("i.account_id = ?")
@@ -166,39 +176,49 @@ def _where(f: InboxFilter, now: str) -> tuple[str, list[Any]]:
     if f.opportunity_id:
         clauses.append("i.opportunity_id = ?")
         params.append(f.opportunity_id)
-    if f.search:
-        like = "%" + f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append(
-            "(i.title LIKE ? ESCAPE '\\' OR i.description LIKE ? ESCAPE '\\' "
-            "OR s.name LIKE ? ESCAPE '\\' OR i.account_id = ? OR i.opportunity_id = ? "
-            "OR i.insight_id = ?)"
-        )
-        params += [like, like, like, f.search, f.search, f.search]
+    if f.search and len(f.search) < MIN_SEARCH:
+        clauses.append("(i.insight_id = ? OR i.account_id = ? OR i.opportunity_id = ?)")
+        params += [f.search] * 3
+    elif f.search:  # title, description, subject name and ids, from the trigram index
+        clauses.append(f"i.insight_id IN ({matching(INSIGHT)})")
+        params += search_params(f.search)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-_FROM = (
-    " FROM ea.revops_ai_insights i LEFT JOIN console_subjects s ON s.subject_key = i.subject_key"
-)
+_SUBJECTS = "SELECT subject_key FROM console_subjects"
+
+
+def _rank_order(where: str) -> str:
+    """The filter with its status terms kept off the status indexes (SQLite's unary `+`): the
+    page is then read off ix_insights_rank in order and stops at the page's end, instead of
+    sorting every insight of the status."""
+    return where.replace("i.status IN (", "+i.status IN (").replace("i.status = ?", "+i.status = ?")
+
+
+_FROM = " FROM ea.revops_ai_insights i"
+_ORDER = " ORDER BY i.impact_score DESC, i.updated_at DESC, i.insight_id"
 
 
 class Inbox:
-    def __init__(self, store: ConsoleStore, page_size: int = 50) -> None:
+    def __init__(self, store: ConsoleStore, search: SearchIndex, page_size: int = 50) -> None:
         self._store = store
+        self._search = search
         self.page_size = page_size
 
     def page(self, f: InboxFilter, now: datetime | None = None) -> InboxPage:
         now_text = to_db_time(now or utcnow()) or ""
+        if f.search:
+            self._search.catch_up(limit=SEARCH_CATCH_UP)  # what changed since the last tick
         where, params = _where(f, now_text)
-        # Severity first (impact_score is the severity's weight), then the freshest.
+        # Severity first (impact_score is the severity's weight), then the freshest: the
+        # page's rows come off ix_insights_rank; only they are joined with the directory.
         sql = (
             "SELECT i.insight_id, i.title, i.description, i.priority, i.status, i.category, "
             "i.type, i.account_id, i.opportunity_id, i.updated_at, i.version, i.expires_at, "
-            "s.name AS subject_name, s.team, p.name AS owner_name"
-            + _FROM
-            + " LEFT JOIN console_people p ON p.owner_id = s.owner_id"
-            + where
-            + " ORDER BY i.impact_score DESC, i.updated_at DESC, i.insight_id LIMIT ? OFFSET ?"
+            "s.name AS subject_name, s.team, p.name AS owner_name FROM (SELECT i.*"
+            f"{_FROM}{_rank_order(where)}{_ORDER} LIMIT ? OFFSET ?) i "
+            "LEFT JOIN console_subjects s ON s.subject_key = i.subject_key "
+            f"LEFT JOIN console_people p ON p.owner_id = s.owner_id{_ORDER}"
         )
         offset = (f.page - 1) * self.page_size
         with self._store.reader() as conn:
@@ -206,8 +226,7 @@ class Inbox:
             counts = {
                 r["priority"]: r["n"]
                 for r in conn.execute(
-                    "SELECT i.priority, COUNT(*) AS n" + _FROM + where + " GROUP BY i.priority",
-                    params,
+                    f"SELECT i.priority, COUNT(*) AS n{_FROM}{where} GROUP BY i.priority", params
                 )
             }
         return InboxPage(

@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from services.console.db import ConsoleStore
+from services.console.overview import NOT_ANALYSED, OverviewQueries
+from services.console.search import ACCOUNT, DEAL, MIN_SEARCH, matching, search_params
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,10 @@ class ListPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 class Lists:
-    def __init__(self, store: ConsoleStore, page_size: int = 50) -> None:
+    def __init__(self, store: ConsoleStore, overview: OverviewQueries, page_size: int = 50) -> None:
         self._store = store
+        self._overview = overview
         self.page_size = page_size
 
     def deals(self, f: ListFilter) -> ListPage:
@@ -72,30 +71,38 @@ class Lists:
             clauses.append("d.stage = ?")
             params.append(f.stage)
         if f.band:
-            clauses.append("COALESCE(l.headline_band, 'not analysed') = ?")
+            clauses.append(f"COALESCE(l.headline_band, '{NOT_ANALYSED}') = ?")
             params.append(f.band)
         if f.owner:
             clauses.append("d.owner_id = ?")
             params.append(f.owner)
-        if f.search:
-            clauses.append(
-                "(d.name LIKE ? ESCAPE '\\' OR a.name LIKE ? ESCAPE '\\' OR d.opportunity_id = ?)"
-            )
-            params += [_like(f.search), _like(f.search), f.search]
-        joins = (
-            " FROM console_deals d LEFT JOIN console_accounts a ON a.account_id = d.account_id "
-            "LEFT JOIN console_people p ON p.owner_id = d.owner_id "
+        if f.search and len(f.search) < MIN_SEARCH:
+            clauses.append("d.opportunity_id = ?")
+            params.append(f.search)
+        elif f.search:
+            clauses.append(f"d.opportunity_id IN ({matching(DEAL)})")
+            params += search_params(f.search)
+        latest = (
             "LEFT JOIN ea.revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
-            "AND l.analysis_type = 'deal_quality' WHERE " + " AND ".join(clauses)
+            "AND l.analysis_type = 'deal_quality'"
         )
+        where = " WHERE " + " AND ".join(clauses)
+        order = " ORDER BY d.amount DESC, d.opportunity_id"  # NULL amounts sort last
+        # The page's deals first (off ix_console_deals_amount), then their names and owners.
+        total = None
+        if f.band and not f.search:  # counting by band joins every deal: the snapshot has it
+            total = self._overview.count_deals(f.stage, f.band, f.owner)
         return self._page(
             "SELECT d.opportunity_id, d.name, d.account_id, a.name AS account_name, d.stage, "
-            "d.amount, d.close_date, p.name AS owner_name, l.headline_score, l.headline_band"
-            + joins
-            + " ORDER BY d.amount IS NULL, d.amount DESC, d.opportunity_id",
-            "SELECT COUNT(*)" + joins,
+            "d.amount, d.close_date, p.name AS owner_name, d.headline_score, d.headline_band "
+            "FROM (SELECT d.*, l.headline_score, l.headline_band FROM console_deals d "
+            f"{latest}{where}{order} LIMIT ? OFFSET ?) d "
+            "LEFT JOIN console_accounts a ON a.account_id = d.account_id "
+            f"LEFT JOIN console_people p ON p.owner_id = d.owner_id{order}",
+            f"SELECT COUNT(*) FROM console_deals d {latest}{where}",
             params,
             f.page,
+            total,
         )
 
     def accounts(self, f: ListFilter) -> ListPage:
@@ -106,9 +113,12 @@ class Lists:
         if f.owner:
             clauses.append("a.owner_id = ?")
             params.append(f.owner)
-        if f.search:
-            clauses.append("(a.name LIKE ? ESCAPE '\\' OR a.account_id = ?)")
-            params += [_like(f.search), f.search]
+        if f.search and len(f.search) < MIN_SEARCH:
+            clauses.append("a.account_id = ?")
+            params.append(f.search)
+        elif f.search:
+            clauses.append(f"a.account_id IN ({matching(ACCOUNT)})")
+            params += search_params(f.search)
         joins = (
             " FROM console_accounts a LEFT JOIN ea.revops_ai_health h "
             "ON h.account_id = a.account_id LEFT JOIN console_people p ON p.owner_id = a.owner_id "
@@ -116,7 +126,8 @@ class Lists:
         )
         return self._page(
             "SELECT a.account_id, a.name, a.customer_class, a.industry, p.name AS owner_name, "
-            "h.score, h.band, h.churn_risk, h.as_of" + joins + " ORDER BY a.account_id",
+            "h.score, h.band, h.churn_risk, h.as_of" + joins + " ORDER BY a.account_id "
+            "LIMIT ? OFFSET ?",
             "SELECT COUNT(*)" + joins,
             params,
             f.page,
@@ -131,10 +142,15 @@ class Lists:
                 )
             ]
 
-    def _page(self, sql: str, count_sql: str, params: list[Any], page: int) -> ListPage:
+    def _page(
+        self, sql: str, count_sql: str, params: list[Any], page: int, total: int | None = None
+    ) -> ListPage:
+        """`sql` holds `LIMIT ? OFFSET ?` after the filter's parameters; `total`, when known,
+        saves the count."""
         with self._store.reader() as conn:
-            total = int(conn.execute(count_sql, params).fetchone()[0])
+            if total is None:
+                total = int(conn.execute(count_sql, params).fetchone()[0])
             rows = conn.execute(
-                sql + " LIMIT ? OFFSET ?", (*params, self.page_size, (page - 1) * self.page_size)
+                sql, (*params, self.page_size, (page - 1) * self.page_size)
             ).fetchall()
         return ListPage([dict(r) for r in rows], total, page, self.page_size)

@@ -37,6 +37,7 @@ from services.console.inbox import (
 from services.console.lists import ListFilter, Lists
 from services.console.oidc import STATE_COOKIE, OidcSignIn
 from services.console.overview import DEAL_BANDS, NOT_ANALYSED, OverviewFilter, OverviewQueries
+from services.console.search import SearchIndex
 from services.console.sessions import COOKIE
 from services.console.subjects import SubjectPages
 from services.console.web import STATIC, Forbidden, NotFound, Web, safe_next
@@ -70,6 +71,7 @@ class Components:
     replayer: Replayer
     audit: ConsoleAudit
     directory: Directory
+    search: SearchIndex
 
 
 class Pages:

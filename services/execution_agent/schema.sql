@@ -119,11 +119,19 @@ CREATE TABLE IF NOT EXISTS revops_ai_latest_analysis (
 );
 
 CREATE INDEX IF NOT EXISTS ix_latest_opportunity
-    ON revops_ai_latest_analysis (opportunity_id, analysis_type);
+    ON revops_ai_latest_analysis (opportunity_id, analysis_type, headline_score, headline_band);
 
 -- Read paths of the web console (services/console): recent flows, changes since a moment.
 CREATE INDEX IF NOT EXISTS ix_executions_created ON revops_ai_executions (created_at);
+CREATE INDEX IF NOT EXISTS ix_health_band ON revops_ai_health (band, score);
 CREATE INDEX IF NOT EXISTS ix_insight_audit_at ON revops_ai_insight_audit (at);
 CREATE INDEX IF NOT EXISTS ix_insights_subject ON revops_ai_insights (subject_key, updated_at);
 CREATE INDEX IF NOT EXISTS ix_insights_created ON revops_ai_insights (created_at);
 CREATE INDEX IF NOT EXISTS ix_insights_resolved ON revops_ai_insights (resolved_at);
+-- The inbox order (severity, then the freshest): a page is read off the index, no sort.
+CREATE INDEX IF NOT EXISTS ix_insights_rank
+    ON revops_ai_insights (impact_score DESC, updated_at DESC, insight_id);
+-- Counts by status and severity come from the index alone (expiry and subject included).
+CREATE INDEX IF NOT EXISTS ix_insights_counts
+    ON revops_ai_insights (status, priority, expires_at, subject_key);
+CREATE INDEX IF NOT EXISTS ix_insights_updated ON revops_ai_insights (updated_at);

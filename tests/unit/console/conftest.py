@@ -116,7 +116,7 @@ def components(
         update={"state_dir": state, "warehouse_path": world.settings.resolved_warehouse_path}
     )
     components = build_components(settings, ConsoleSettings())
-    refresh_directory(settings, components.directory)
+    refresh_directory(settings, components)
     yield components
     components.subjects.datasets.warehouse.close()
 

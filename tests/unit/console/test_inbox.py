@@ -93,17 +93,18 @@ def test_search_finds_by_title_and_by_subject_name(
                 "SELECT insight_id FROM revops_ai_insights WHERE title LIKE ?", (f"%{title}%",)
             )
         }
-        percent = {
-            r[0]
-            for r in conn.execute(
-                "SELECT insight_id FROM revops_ai_insights WHERE instr(title, '%') > 0 "
-                "OR instr(description, '%') > 0"
-            )
+        texts = {
+            r[0]: f"{r[1]} {r[2]}".lower()
+            for r in conn.execute("SELECT insight_id, title, description FROM revops_ai_insights")
         }
+        percent_text = next(t for t in texts.values() if "%" in t)
+        literal = percent_text[percent_text.index("%") - 2 : percent_text.index("%") + 1]
     assert set(ids_on(operator.get("/inbox", params={"q": title}).text)) >= titled
-    # "%" is searched for as itself, not as LIKE's wildcard
-    shown = set(ids_on(operator.get("/inbox", params={"q": "%"}).text))
-    assert shown == percent and len(shown) < len(ids_on(operator.get("/inbox").text))
+    # "%" and "_" are searched for as themselves, not as LIKE's wildcards
+    shown = set(ids_on(operator.get("/inbox", params={"q": literal}).text))
+    assert shown == {i for i, t in texts.items() if literal in t} and shown
+    assert ids_on(operator.get("/inbox", params={"q": "a%a"}).text) == []
+    assert ids_on(operator.get("/inbox", params={"q": "%"}).text) == []  # < 3 chars: ids only
     with components.inbox._store.reader() as conn:
         name, count = conn.execute(
             "SELECT s.name, COUNT(*) FROM ea.revops_ai_insights i JOIN console_subjects s "
@@ -113,7 +114,7 @@ def test_search_finds_by_title_and_by_subject_name(
 
 
 def test_paging_walks_every_row_once(components: Components) -> None:
-    inbox = Inbox(components.inbox._store, page_size=10)
+    inbox = Inbox(components.inbox._store, components.search, page_size=10)
     first = inbox.page(InboxFilter(status="all"))
     second = inbox.page(InboxFilter(status="all", page=2))
     assert first.total > 10 and first.pages == -(-first.total // 10)
