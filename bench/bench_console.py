@@ -276,18 +276,22 @@ def add_volume_to_store(db: Path, insights: int, accounts: int, flow_state: str)
 
 
 def measure(client: TestClient, path: str, repeats: int) -> dict[str, float]:
+    """Wall time per request, and the CPU time the process spent on it: on a shared box the
+    wall time also holds the waits for a core, the CPU time is the page's own cost."""
     client.get(path)  # warm caches and connections once
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = client.get(path)
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         assert response.status_code == 200, (path, response.status_code)
     times.sort()
     return {
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
         "max_ms": round(times[-1], 1),
+        "cpu_p50_ms": round(statistics.median(cpu), 1),
     }
 
 
@@ -353,7 +357,7 @@ def main() -> None:
         verdict = "ok" if r["p95_ms"] < TARGET_MS else "OVER"
         print(
             f"  {name:<{width}}  p50 {r['p50_ms']:7.1f}  p95 {r['p95_ms']:7.1f}  "
-            f"max {r['max_ms']:7.1f}  {verdict}"
+            f"max {r['max_ms']:7.1f}  cpu p50 {r['cpu_p50_ms']:6.1f}  {verdict}"
         )
     refreshes = sorted(components.overview.refresh().took_ms for _ in range(3))
     print(f"  (off the request path) overview figures, every 60 s: {refreshes[1]:.0f} ms")

@@ -69,6 +69,9 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "consumption": ["bench_consumption.py"] + (["--accounts", "1000"] if small else []),
         "deliveries": ["bench_deliveries.py"] + (["--jobs", "500"] if small else []),
         "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),
+        # Always the size (100,000 insights and accounts, about two minutes).
+        "console": ["bench_console.py", "--dir", str(work / "console")]
+        + (["--repeats", "9"] if small else []),
     }
 
 

@@ -53,6 +53,7 @@ class Directory:
         account_team = routing.team_for(AnalysisType.CONSUMPTION)
         self.deal_team = deal_team.team if deal_team else "sales"
         self.account_team = account_team.team if account_team else "customer_success"
+        self._owners: list[tuple[str, str]] | None = None  # until the next refresh
 
     def refresh(self, warehouse: Warehouse) -> dict[str, int]:
         """Replace the directory with the warehouse's current rows; returns row counts."""
@@ -115,17 +116,22 @@ class Directory:
                     ],
                 )
                 counts["deals"] += len(rows)
+        self._owners = None
         log.info("directory_refreshed", **counts)
         return counts
 
     def owners(self) -> list[tuple[str, str]]:
-        """(owner id, name) of everyone who owns an account or a deal, by name."""
+        """(owner id, name) of everyone who owns an account or a deal, by name (kept until
+        the next refresh: every filter form lists them)."""
+        if self._owners is not None:
+            return self._owners
         with self._store.reader() as conn:
             rows = conn.execute(
                 "SELECT p.owner_id, COALESCE(p.name, p.owner_id) AS name FROM console_people p "
                 "WHERE p.owner_id IN (SELECT owner_id FROM console_subjects) ORDER BY 2"
             ).fetchall()
-        return [(r["owner_id"], r["name"]) for r in rows]
+        self._owners = [(r["owner_id"], r["name"]) for r in rows]
+        return self._owners
 
     def teams(self) -> list[str]:
         return sorted({self.deal_team, self.account_team})

@@ -99,7 +99,7 @@ class Lists:
             f"{latest}{where}{order} LIMIT ? OFFSET ?) d "
             "LEFT JOIN console_accounts a ON a.account_id = d.account_id "
             f"LEFT JOIN console_people p ON p.owner_id = d.owner_id{order}",
-            f"SELECT COUNT(*) FROM console_deals d {latest}{where}",
+            f"SELECT COUNT(*) FROM console_deals d {latest if f.band else ''}{where}",
             params,
             f.page,
             total,
