@@ -24,7 +24,6 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -71,23 +70,18 @@ def band(score: int, bands: list[tuple[int, str]]) -> str:
     return next(name for low, name in bands if score >= low)
 
 
-def real_subjects(settings: Settings, deals: int, accounts: int) -> tuple[list[Any], list[str]]:
-    """Analyse a few real deals and accounts three times each, a day apart."""
+Run = tuple[str, str | None, str, datetime]  # account, opportunity or None, request id, time
+
+
+def analyse(settings: Settings, runs: list[Run]) -> None:
+    """Each run through the real chain without Kafka: the data agent's dataset, the decision
+    agent's analysis, the execution agent's handling (insights, health, history, actions)."""
     warehouse = open_warehouse(settings)
     repo = DatasetRepository(warehouse)
     decider = build_agent(settings)
     agent = ExecutionAgent(Store(settings.resolved_state_dir / "revops.db"), RoutingRules.load())
-    open_deals = [
-        (str(r["sf_account_id"]), str(r["opportunity_id"]))
-        for r in warehouse.fetch_all(LIST_OPEN_OPPORTUNITIES, {"limit": deals})
-    ]
-    account_ids = [
-        str(r["sf_account_id"]) for r in warehouse.fetch_all(LIST_ACCOUNTS, {"limit": accounts})
-    ]
-    start = datetime.now(UTC) - timedelta(days=3)
-    for day in range(3):
-        at = start + timedelta(days=day)
-        for account_id, opportunity_id in [*open_deals, *((a, None) for a in account_ids)]:
+    try:
+        for account_id, opportunity_id, request_id, at in runs:
             if opportunity_id:
                 dataset, collection, findings = repo.deal_dataset(account_id, opportunity_id)
                 kind = AnalysisType.DEAL_QUALITY
@@ -96,7 +90,7 @@ def real_subjects(settings: Settings, deals: int, accounts: int) -> tuple[list[A
                 kind = AnalysisType.CONSUMPTION
             analysis = decider.decide(
                 AnalyticalDataset(
-                    request_id=f"bench-{opportunity_id or account_id}-{day}",
+                    request_id=request_id,
                     analysis_type=kind,
                     subject=Subject(account_id=account_id, opportunity_id=opportunity_id),
                     requested_at=at,
@@ -106,7 +100,31 @@ def real_subjects(settings: Settings, deals: int, accounts: int) -> tuple[list[A
                 )
             )
             agent.handle_decision(analysis, received_at=at)
-    warehouse.close()
+    finally:
+        warehouse.close()
+
+
+def real_subjects(
+    settings: Settings, deals: int, accounts: int
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """A few real deals and accounts, each analysed three times, a day apart."""
+    warehouse = open_warehouse(settings)
+    try:
+        open_deals = [
+            (str(r["sf_account_id"]), str(r["opportunity_id"]))
+            for r in warehouse.fetch_all(LIST_OPEN_OPPORTUNITIES, {"limit": deals})
+        ]
+        listed = warehouse.fetch_all(LIST_ACCOUNTS, {"limit": accounts})
+        account_ids = [str(r["sf_account_id"]) for r in listed]
+    finally:
+        warehouse.close()
+    start = datetime.now(UTC) - timedelta(days=3)
+    runs: list[Run] = []
+    for day in range(3):
+        at = start + timedelta(days=day)
+        runs += [(a, o, f"bench-{o}-{day}", at) for a, o in open_deals]
+        runs += [(a, None, f"bench-{a}-{day}", at) for a in account_ids]
+    analyse(settings, runs)
     return open_deals, account_ids
 
 

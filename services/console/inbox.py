@@ -15,13 +15,7 @@ from urllib.parse import urlencode
 
 from contracts.common import utcnow
 from services.console.db import ConsoleStore
-from services.console.search import (
-    INSIGHT,
-    MIN_SEARCH,
-    SearchIndex,
-    matching,
-    search_params,
-)
+from services.console.search import INSIGHT, SearchIndex, search_clause
 from services.execution_agent.insights import (
     ACTIVE_STATUSES,
     EXPIRABLE_STATUSES,
@@ -176,12 +170,12 @@ def _where(f: InboxFilter, now: str) -> tuple[str, list[Any]]:
     if f.opportunity_id:
         clauses.append("i.opportunity_id = ?")
         params.append(f.opportunity_id)
-    if f.search and len(f.search) < MIN_SEARCH:
-        clauses.append("(i.insight_id = ? OR i.account_id = ? OR i.opportunity_id = ?)")
-        params += [f.search] * 3
-    elif f.search:  # title, description, subject name and ids, from the trigram index
-        clauses.append(f"i.insight_id IN ({matching(INSIGHT)})")
-        params += search_params(f.search)
+    if f.search:  # title, description, subject name and ids
+        clause, values = search_clause(
+            INSIGHT, f.search, "i.insight_id", "i.account_id", "i.opportunity_id"
+        )
+        clauses.append(clause)
+        params += values
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

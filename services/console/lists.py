@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from services.console.db import ConsoleStore
 from services.console.overview import NOT_ANALYSED, OverviewQueries
-from services.console.search import ACCOUNT, DEAL, MIN_SEARCH, matching, search_params
+from services.console.search import ACCOUNT, DEAL, search_clause
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,10 @@ class Lists:
         if f.owner:
             clauses.append("d.owner_id = ?")
             params.append(f.owner)
-        if f.search and len(f.search) < MIN_SEARCH:
-            clauses.append("d.opportunity_id = ?")
-            params.append(f.search)
-        elif f.search:
-            clauses.append(f"d.opportunity_id IN ({matching(DEAL)})")
-            params += search_params(f.search)
+        if f.search:
+            clause, values = search_clause(DEAL, f.search, "d.opportunity_id")
+            clauses.append(clause)
+            params += values
         latest = (
             "LEFT JOIN ea.revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
             "AND l.analysis_type = 'deal_quality'"
@@ -113,12 +111,10 @@ class Lists:
         if f.owner:
             clauses.append("a.owner_id = ?")
             params.append(f.owner)
-        if f.search and len(f.search) < MIN_SEARCH:
-            clauses.append("a.account_id = ?")
-            params.append(f.search)
-        elif f.search:
-            clauses.append(f"a.account_id IN ({matching(ACCOUNT)})")
-            params += search_params(f.search)
+        if f.search:
+            clause, values = search_clause(ACCOUNT, f.search, "a.account_id")
+            clauses.append(clause)
+            params += values
         joins = (
             " FROM console_accounts a LEFT JOIN ea.revops_ai_health h "
             "ON h.account_id = a.account_id LEFT JOIN console_people p ON p.owner_id = a.owner_id "

@@ -9,6 +9,7 @@ change made by someone else in between is reported, never overwritten.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from services.console.overview import DEAL_BANDS, NOT_ANALYSED, OverviewFilter, 
 from services.console.search import SearchIndex
 from services.console.sessions import COOKIE
 from services.console.subjects import SubjectPages
-from services.console.web import STATIC, Forbidden, NotFound, Web, safe_next
+from services.console.web import STATIC, Forbidden, NotFound, Web, label, safe_next
 from services.data_agent.datasets import UnknownSubjectError
 from services.dlq.replay import Action
 from services.execution_agent.insights import (
@@ -72,6 +73,11 @@ class Components:
     audit: ConsoleAudit
     directory: Directory
     search: SearchIndex
+
+
+def options(values: Iterable[str], shown: Callable[[str], str] = label) -> list[tuple[str, str]]:
+    """(value, text) pairs for a select list."""
+    return [(v, shown(v)) for v in values]
 
 
 class Pages:
@@ -222,11 +228,11 @@ class Pages:
             {
                 "f": f,
                 "page": page,
-                "statuses": STATUS_CHOICES,
-                "severities": SEVERITIES,
-                "categories": [c.value for c in InsightCategory],
+                "statuses": options(STATUS_CHOICES),
+                "severities": options(SEVERITIES),
+                "categories": options(c.value for c in InsightCategory),
                 "owners": self.c.directory.owners(),
-                "teams": self.c.directory.teams(),
+                "teams": options(self.c.directory.teams()),
                 "action_labels": ACTION_LABELS,
                 "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             },
@@ -319,7 +325,7 @@ class Pages:
                 "o": self.c.overview.build(f),
                 "f": f,
                 "owners": self.c.directory.owners(),
-                "teams": self.c.directory.teams(),
+                "teams": options(self.c.directory.teams()),
             },
             session,
         )
@@ -333,8 +339,8 @@ class Pages:
             {
                 "f": f,
                 "page": self.c.lists.deals(f),
-                "stages": self.c.lists.stages(),
-                "bands": [*DEAL_BANDS, NOT_ANALYSED],
+                "stages": options(self.c.lists.stages(), str),
+                "bands": options([*DEAL_BANDS, NOT_ANALYSED]),
                 "owners": self.c.directory.owners(),
             },
             session,

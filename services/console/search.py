@@ -33,6 +33,14 @@ def search_params(text: str) -> list[str]:
     return [f"%{text}%", text.lower()]
 
 
+def search_clause(kind: str, text: str, *id_columns: str) -> tuple[str, list[str]]:
+    """The WHERE term (and its values) matching `text` for rows of `kind`: through the trigram
+    index, whose key is `id_columns[0]`; text shorter than MIN_SEARCH matches the ids only."""
+    if len(text) < MIN_SEARCH:
+        return "(" + " OR ".join(f"{c} = ?" for c in id_columns) + ")", [text] * len(id_columns)
+    return f"{id_columns[0]} IN ({matching(kind)})", search_params(text)
+
+
 def matching(kind: str) -> str:
     """SQL for the keys of `kind` whose text holds the searched text (two `?`, see
     `search_params`). The trigram index is asked first and its rows looked up by id (`+kind`

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from contracts import AnalysisType, AnalyticalDataset, Subject
+from bench.bench_console import Run, analyse
 from services.common.settings import Settings
 from services.console.app import build_app, build_components, refresh_directory
 from services.console.config import ConsoleSettings
@@ -23,10 +23,6 @@ from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_ACCOUNTS, LIST_OPEN_OPPORTUNITIES
-from services.decision_agent.app import build_agent
-from services.execution_agent.routing import RoutingRules
-from services.execution_agent.service import ExecutionAgent
-from services.execution_agent.store import Store
 
 USERS = "alice:operator:tok-alice,victor:viewer:tok-victor,olga:operator:tok-olga"
 BASE_URL = "http://console.test"
@@ -38,36 +34,6 @@ class World:
     deals: list[tuple[str, str]]  # (account id, opportunity id) analysed
     accounts: list[str]  # account ids analysed (consumption)
     as_of: date
-
-
-def analyse(settings: Settings, runs: list[tuple[str, str | None, str, datetime]]) -> None:
-    """Each (account, opportunity or None, request id, time) through the real chain."""
-    warehouse = open_warehouse(settings)
-    repo = DatasetRepository(warehouse)
-    decider = build_agent(settings)
-    agent = ExecutionAgent(Store(settings.resolved_state_dir / "revops.db"), RoutingRules.load())
-    try:
-        for account_id, opportunity_id, request_id, at in runs:
-            if opportunity_id:
-                dataset, collection, findings = repo.deal_dataset(account_id, opportunity_id)
-                kind = AnalysisType.DEAL_QUALITY
-            else:
-                dataset, collection, findings = repo.account_dataset(account_id)
-                kind = AnalysisType.CONSUMPTION
-            analysis = decider.decide(
-                AnalyticalDataset(
-                    request_id=request_id,
-                    analysis_type=kind,
-                    subject=Subject(account_id=account_id, opportunity_id=opportunity_id),
-                    requested_at=at,
-                    data_collection=collection,
-                    preliminary_findings=findings,
-                    dataset=dataset,
-                )
-            )
-            agent.handle_decision(analysis, received_at=at)
-    finally:
-        warehouse.close()
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +54,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     finally:
         warehouse.close()
     start = datetime.now(UTC) - timedelta(days=3)
-    runs: list[tuple[str, str | None, str, datetime]] = []
+    runs: list[Run] = []
     for day in range(3):  # three analyses of each subject, a day apart: a history to chart
         at = start + timedelta(days=day)
         runs += [(a, o, f"deal-{o}-{day}", at) for a, o in deals]
