@@ -43,7 +43,7 @@ from services.console.web import (
     sign_in_redirect,
 )
 from services.data_agent.datasets import DatasetRepository
-from services.data_agent.warehouse import open_warehouse
+from services.data_agent.warehouse import WarehouseError, open_warehouse
 from services.decision_agent.consumption.analyzer import load_consumption_rules
 from services.execution_agent.executions import ExecutionRepository
 from services.execution_agent.health import HealthRepository
@@ -67,7 +67,10 @@ def build_components(settings: Settings, config: ConsoleSettings) -> Components:
     search = SearchIndex(store)
     inbox = Inbox(store, search, config.page_size)
     overview = OverviewQueries(store, directory.deal_team)
-    warehouse = open_warehouse(settings)
+    try:
+        warehouse = open_warehouse(settings)
+    except WarehouseError as exc:  # one line for the operator, not a traceback
+        raise SystemExit(f"console: cannot start: {exc}") from None
     subjects = SubjectPages(
         store,
         DatasetRepository(warehouse),
