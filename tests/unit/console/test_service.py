@@ -50,3 +50,19 @@ def test_the_overview_figures_are_a_snapshot_refreshed_by_its_timer(
     mine = components.overview.build(OverviewFilter(owner=one))
     assert mine.open_deals == sum(c["n"] for c in refreshed.cells if c["owner_id"] == one)
     assert components.overview.build(OverviewFilter(team="customer_success")).open_deals == 0
+
+
+def test_stage_times_come_from_the_agents_idempotency_stores(tmp_path) -> None:
+    from services.common.idempotency import IdempotencyStore
+    from services.console.flows import StageClock
+
+    data_agent = IdempotencyStore(tmp_path / "idempotency-data_agent.db")
+    data_agent.mark_processed("revops.data_agent", ["trigger:req-1"])
+    data_agent.close()
+    clock = StageClock(tmp_path, "revops")
+    done = clock.done_at("data_agent", "trigger:req-1")
+    assert done is not None and abs((utcnow() - done).total_seconds()) < 60
+    assert clock.done_at("data_agent", "trigger:req-2") is None
+    assert clock.done_at("decision_agent", "req-1:dataset") is None
+    assert not (tmp_path / "idempotency-decision_agent.db").exists()  # never created
+    clock.close()
