@@ -285,7 +285,7 @@ def test_an_operator_replays_a_dead_letter_after_a_dry_run(
     expect(page.locator("[data-would-replay]")).to_have_attribute("data-would-replay", "1")
     expect(page.locator("tr[data-outcome='would replay']")).to_have_count(1)
     shot(page, "dlq-dry-run")
-    page.get_by_label("Yes, replay these 1 message").check()
+    page.get_by_label("Yes, replay 1 message").check()
     page.get_by_role("button", name="Replay").click()
     expect(page.locator("[data-flash='ok']")).to_contain_text("1 replayed")
     replays = page.locator("table.replays tbody tr")

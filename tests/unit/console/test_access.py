@@ -171,3 +171,19 @@ def test_no_configured_tokens_means_nobody_gets_in(monkeypatch: pytest.MonkeyPat
     assert not tokens.configured()
     with pytest.raises(SignInError):
         tokens.authenticate("anything")
+
+
+def test_a_replay_may_only_name_this_stack_s_dead_letter_topics(operator: TestClient) -> None:
+    csrf = csrf_of(operator.get("/operations").text)
+    for topic in ("someone-else.triggers.dlq", "revops.triggers"):
+        response = operator.post(
+            "/operations/dlq/dry-run", data={"csrf": csrf, "topic": topic, "code": "X"}
+        )
+        assert response.status_code == 404 and "dead-letter topics" in response.text
+    refused = operator.post(
+        "/operations/dlq/replay",
+        data={"csrf": csrf, "topic": "revops.triggers.dlq", "code": "X", "digest": "d"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 303  # no confirmation ticked: back to operations, nothing sent
+    assert "Tick the confirmation box" in operator.get("/operations").text
