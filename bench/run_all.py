@@ -73,6 +73,9 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         # the size even in the small run: import rows/s at 1,000,000 opportunities
         "import": ["bench_import.py", "--dir", str(work / "import"), "--opportunities", "1000000"],
         "backtest": ["bench_backtest.py"] + (["--accounts", "300"] if small else []),
+        # Always the size (100,000 insights and accounts, about two minutes).
+        "console": ["bench_console.py", "--dir", str(work / "console")]
+        + (["--repeats", "9"] if small else []),
     }
 
 

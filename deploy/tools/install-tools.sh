@@ -4,6 +4,8 @@
 #   promtool             Debian's `prometheus` package, unpacked: only the promtool binary is
 #                        kept, so no prometheus user, service or daemon is created
 #   kubernetes-validate  PyPI, into the project's virtualenv (offline Kubernetes schemas)
+#   chromium             Debian's `chromium` package: the browser the console's end-to-end tests
+#                        drive through Playwright (never `playwright install`: no download)
 #
 # Binaries go to $REVOPS_TOOLS_DIR/bin (default: <repo>/.cache/tools/bin, git-ignored), where
 # the tests look first. Idempotent: a tool already present at the pinned version is skipped.
@@ -81,8 +83,29 @@ EOF
         die "kubernetes-validate: pip install failed"
 }
 
+install_chromium() {
+    if [[ -x /usr/bin/chromium ]]; then
+        log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium))"
+        return
+    fi
+    command -v apt-get >/dev/null || die "chromium: apt-get (Debian) is required"
+    if [[ $EUID -ne 0 ]]; then
+        # Browser tests fail in CI without it (CI runs as root); elsewhere they skip.
+        log "WARNING: chromium is missing and this is not root: sudo apt-get install chromium"
+        return
+    fi
+    log "installing Debian's chromium (browser tests)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+        apt-get update -qq || die "chromium: apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+            die "chromium: apt-get install chromium failed"
+    fi
+    [[ -x /usr/bin/chromium ]] || die "chromium: /usr/bin/chromium missing after the install"
+}
+
 mkdir -p "$BIN_DIR"
 install_kustomize
 install_promtool
 install_kubernetes_validate
+install_chromium
 log "ready: $BIN_DIR/kustomize, $BIN_DIR/promtool, kubernetes-validate in $PYTHON"

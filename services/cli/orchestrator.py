@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -32,6 +33,9 @@ from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from services.decision_agent.model.describe import describe_model
 
 SERVICES = ("data_agent", "decision_agent", "execution_agent", "webhook_processor")
+# Started by `revops run` / `demo` next to SERVICES (the benches and fault runs leave it out).
+CONSOLE = "console"
+CONSOLE_USERS_ENV = "REVOPS_SECRET_CONSOLE_USERS"
 DEMO_WEBHOOKS = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.demo.yaml"
 
 
@@ -106,8 +110,24 @@ class LocalStack:
         self.replicas[key] = self._spawn(name, port, f"{name}-{index}.log")
         return key
 
-    def _spawn(self, name: str, port: int, log_name: str) -> subprocess.Popen[bytes]:
-        env = {**child_env(self.settings), **self.extra_env}
+    def start_console(self) -> str:
+        """The web console; returns its URL and how to sign in. With no console users
+        configured (env secrets), a one-run operator token is made and printed."""
+        port = self.ports.get(CONSOLE, DEFAULT_PORTS[CONSOLE])
+        env: dict[str, str] = {}
+        how = f"sign in with a token of {CONSOLE_USERS_ENV}"
+        env_secrets = os.environ.get("REVOPS_SECRETS_BACKEND", "env") == "env"
+        if env_secrets and not {**os.environ, **self.extra_env}.get(CONSOLE_USERS_ENV):
+            token = secrets.token_urlsafe(18)
+            env[CONSOLE_USERS_ENV] = f"dev:operator:{token}"
+            how = f"sign in with the access token {token} (operator 'dev', this run only)"
+        self.processes[CONSOLE] = self._spawn(CONSOLE, port, f"{CONSOLE}.log", env)
+        return f"console: http://127.0.0.1:{port}/ ({how})"
+
+    def _spawn(
+        self, name: str, port: int, log_name: str, extra: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        env = {**child_env(self.settings), **self.extra_env, **(extra or {})}
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / log_name).open("ab")
         return subprocess.Popen(
@@ -240,3 +260,4 @@ async def prepare(stack: LocalStack) -> None:
     await ensure_topics(stack.settings)
     stack.start()
     await stack.wait_ready()
+    typer.echo(stack.start_console())

@@ -60,6 +60,15 @@ class IdempotencyStore:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany("INSERT OR IGNORE INTO processed_keys VALUES (?, ?, ?)", rows)
 
+    def processed_at(self, consumer: str, key: str) -> float | None:
+        """When `consumer` finished `key` (epoch seconds), while the key is still kept (a
+        flow's timeline reads when each stage was done)."""
+        row = self._conn.execute(
+            "SELECT processed_at FROM processed_keys WHERE consumer = ? AND idempotency_key = ?",
+            (consumer, key),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
     def purge_older_than(self, seconds: float) -> int:
         cur = self._conn.execute(
             "DELETE FROM processed_keys WHERE processed_at < ?", (time.time() - seconds,)

@@ -23,6 +23,7 @@ DEFAULT_PORTS = {
     "execution_agent": 9103,
     "webhook_processor": 9104,
     "ingress": 8080,
+    "console": 8090,
 }
 
 Builder = Callable[[Settings, int | None], Awaitable[ServiceRuntime]]

@@ -82,3 +82,56 @@ CREATE TABLE IF NOT EXISTS revops_ai_health (
     request_id   TEXT,
     detail       TEXT NOT NULL DEFAULT '{}'
 );
+
+-- Every analysis received, kept with its time (services/execution_agent/history.py): the score
+-- history of a deal and the health and churn risk of an account over time. `result` is the
+-- whole analysis (factors, evidence, flags, recommendations, mitigations) as it was decided.
+CREATE TABLE IF NOT EXISTS revops_ai_analysis_history (
+    request_id      TEXT PRIMARY KEY,
+    analysis_type   TEXT NOT NULL,
+    account_id      TEXT NOT NULL,
+    opportunity_id  TEXT,
+    analyzed_at     TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    headline_score  INTEGER,
+    headline_band   TEXT,
+    scores          TEXT NOT NULL DEFAULT '{}',
+    result          TEXT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS ix_history_opportunity
+    ON revops_ai_analysis_history (opportunity_id, analyzed_at);
+CREATE INDEX IF NOT EXISTS ix_history_account
+    ON revops_ai_analysis_history (account_id, analysis_type, analyzed_at);
+
+-- The newest analysis per subject and analysis type (kept by history.py with each record),
+-- so "deals by score band" and "pipeline at risk" are one indexed join, not a scan of history.
+CREATE TABLE IF NOT EXISTS revops_ai_latest_analysis (
+    subject_key     TEXT NOT NULL,
+    analysis_type   TEXT NOT NULL,
+    account_id      TEXT NOT NULL,
+    opportunity_id  TEXT,
+    request_id      TEXT NOT NULL,
+    analyzed_at     TEXT NOT NULL,
+    headline_score  INTEGER,
+    headline_band   TEXT,
+    PRIMARY KEY (subject_key, analysis_type)
+);
+
+CREATE INDEX IF NOT EXISTS ix_latest_opportunity
+    ON revops_ai_latest_analysis (opportunity_id, analysis_type, headline_score, headline_band);
+
+-- Read paths of the web console (services/console): recent flows, changes since a moment.
+CREATE INDEX IF NOT EXISTS ix_executions_created ON revops_ai_executions (created_at);
+CREATE INDEX IF NOT EXISTS ix_health_band ON revops_ai_health (band, score);
+CREATE INDEX IF NOT EXISTS ix_insight_audit_at ON revops_ai_insight_audit (at);
+CREATE INDEX IF NOT EXISTS ix_insights_subject ON revops_ai_insights (subject_key, updated_at);
+CREATE INDEX IF NOT EXISTS ix_insights_created ON revops_ai_insights (created_at);
+CREATE INDEX IF NOT EXISTS ix_insights_resolved ON revops_ai_insights (resolved_at);
+-- The inbox order (severity, then the freshest): a page is read off the index, no sort.
+CREATE INDEX IF NOT EXISTS ix_insights_rank
+    ON revops_ai_insights (impact_score DESC, updated_at DESC, insight_id);
+-- Counts by status and severity come from the index alone (expiry and subject included).
+CREATE INDEX IF NOT EXISTS ix_insights_counts
+    ON revops_ai_insights (status, priority, expires_at, subject_key);
+CREATE INDEX IF NOT EXISTS ix_insights_updated ON revops_ai_insights (updated_at);

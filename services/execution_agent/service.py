@@ -33,6 +33,7 @@ from services.execution_agent.executions import (
     UnknownActionError,
 )
 from services.execution_agent.health import HealthRecord, HealthRepository
+from services.execution_agent.history import AnalysisHistory
 from services.execution_agent.insights import Insight, InsightNotFoundError, InsightRepository
 from services.execution_agent.planner import PRIORITY_RANK, ActionPlanner
 from services.execution_agent.routing import RoutingRules
@@ -58,6 +59,7 @@ class ExecutionAgent:
         self.insights = InsightRepository(self.store)
         self.executions = ExecutionRepository(self.store)
         self.health = HealthRepository(self.store)
+        self.history = AnalysisHistory(self.store)
         self.planner = ActionPlanner(self.routing)
         self._compensate = compensation_planner(self.routing)
 
@@ -95,6 +97,7 @@ class ExecutionAgent:
             )
         insights = self._upsert_insights(analysis, flow_id, correlation_id)
         self._update_health(analysis, received_at)
+        self.history.record(analysis, analyzed_at=received_at)
         jobs = self.planner.plan(analysis, insights, as_of=received_at)
         execution = self.executions.start(
             analysis.request_id,

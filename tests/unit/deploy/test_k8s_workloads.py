@@ -29,6 +29,7 @@ SERVICE_PORTS = {
     "execution-agent": 9103,
     "webhook-processor": 9104,
     "ingress": 8080,
+    "console": 8090,
 }
 CONSUMERS = ("data-agent", "decision-agent", "execution-agent", "webhook-processor")
 STATEFUL = ("execution-agent", "webhook-processor")
@@ -104,7 +105,7 @@ def test_every_deployment_has_probes_on_its_health_endpoints(overlay: str) -> No
 def test_every_workload_is_hardened_and_bounded(overlay: str) -> None:
     resources = render_overlay(overlay)
     workloads = of_kind(resources, "Deployment") + of_kind(resources, "CronJob")
-    assert len(workloads) == 8
+    assert len(workloads) == 9
     for workload in workloads:
         name = workload["metadata"]["name"]
         pod, main = pod_spec(workload), container(workload)
@@ -253,7 +254,7 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs
     ]
     assert len(default_deny) == 1
     internet = {"webhook-processor"}
-    warehouse = {"data-agent", "execution-agent"}
+    warehouse = {"data-agent", "execution-agent", "console"}
     for service, workload in deployments(overlay).items():
         labels = workload["spec"]["template"]["metadata"]["labels"]
         egress = _allowed(overlay, "egress", labels)
@@ -270,7 +271,7 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_service_needs
             for peer in rule["from"]
         }
         assert sources == (
-            {"monitoring", "ingress-nginx"} if service == "ingress" else {"monitoring"}
+            {"monitoring", "ingress-nginx"} if service in ("ingress", "console") else {"monitoring"}
         )
 
 
@@ -286,7 +287,8 @@ def test_services_expose_metrics_and_the_servicemonitor_selects_them(overlay: st
         assert _selects(selector, svc["metadata"]["labels"])
         metrics = next(p for p in svc["spec"]["ports"] if p["name"] == "metrics")
         assert metrics["port"] == port
-    assert any(p["name"] == "http" for p in services["revops-ingress"]["spec"]["ports"])
+    for web in ("revops-ingress", "revops-console"):
+        assert any(p["name"] == "http" for p in services[web]["spec"]["ports"])
 
 
 def test_consumers_autoscale_on_lag_with_keda_in_prod_and_hpa_in_the_fallback() -> None:

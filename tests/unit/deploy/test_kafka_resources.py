@@ -21,6 +21,7 @@ READS: dict[str, list[str]] = {
     "ingress": [TOPICS.flow_results],
     "scheduler": [],
     "dlq-replay": [dlq_topic(t) for t in TOPICS.consumed()],
+    "console": [dlq_topic(t) for t in TOPICS.consumed()],  # its dead-letter replays
 }
 WRITES: dict[str, list[str]] = {
     "data-agent": [TOPICS.datasets],
@@ -30,6 +31,7 @@ WRITES: dict[str, list[str]] = {
     "ingress": [TOPICS.triggers],
     "scheduler": [TOPICS.triggers],
     "dlq-replay": TOPICS.consumed(),
+    "console": TOPICS.consumed(),
 }
 
 
