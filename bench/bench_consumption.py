@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from services.decision_agent.anomaly import DetectorConfig, score_series
 from services.decision_agent.consumption.analyzer import load_consumption_rules
+from services.decision_agent.consumption.detector_config import DetectorConfig
 from services.decision_agent.consumption.fleet import FleetColumns, analyze_fleet
 from services.decision_agent.consumption.inputs import from_day, to_day
+from services.decision_agent.consumption.usage_series import score_series
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_DIR = ROOT / "services" / "decision_agent" / "rules"

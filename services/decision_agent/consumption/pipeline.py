@@ -16,8 +16,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from contracts.common import Severity
-from services.decision_agent.anomaly.calendar import GridCalendar
-from services.decision_agent.anomaly.core import Scores, score_grid
+from services.decision_agent.consumption.calendar import GridCalendar
 from services.decision_agent.consumption.inputs import (
     CLASS_NAMES,
     USAGE_METRICS,
@@ -37,6 +36,7 @@ from services.decision_agent.consumption.trends import (
     growth_streak,
     metric_trends,
 )
+from services.decision_agent.consumption.usage_anomaly import Scores, score_grid
 
 BLOCK_ACCOUNTS = 4_096  # accounts per usage block (~40 MB of temporaries)
 WORKERS = min(4, os.cpu_count() or 1)

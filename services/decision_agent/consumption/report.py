@@ -21,7 +21,6 @@ from contracts.analysis import (
 )
 from contracts.common import AnalysisType, Evidence, Priority, Subject
 from contracts.dataset import PreliminaryFinding
-from services.decision_agent.anomaly.core import REASON_LABELS
 from services.decision_agent.consumption.inputs import CLASS_NAMES, from_day
 from services.decision_agent.consumption.pipeline import (
     SEVERITY_ORDER,
@@ -30,6 +29,7 @@ from services.decision_agent.consumption.pipeline import (
     trend_index,
 )
 from services.decision_agent.consumption.rule_models import TREND_CLASSES, Band, ConsumptionRules
+from services.decision_agent.consumption.usage_anomaly import REASON_LABELS
 
 USAGE_SOURCE = "consumption_daily_f"
 PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}  # critical first
