@@ -8,9 +8,9 @@ causally (the score at t uses values up to t only):
   Gaussian tail probability (a probability would round to 1.0 for every z above ~8).
 * `half_space_trees`: river's HalfSpaceTrees (streaming isolation forest) on a shingle of
   the last `shingle` values, min-max scaled online; score then learn, one point at a time.
-* `matrix_profile`: stumpy's incremental matrix profile (`stumpi`, left profile): the
-  z-normalized distance from the latest subsequence of length `m` to its nearest neighbour
-  in the past (a discord score).
+* `matrix_profile`: stumpy's matrix profile, left side: the z-normalized distance from the
+  subsequence of length `m` ending at t to its nearest neighbour among earlier ones (a
+  discord score; causal, computed for the whole series at once).
 * `random_scores`: uniform random scores, the chance level of the window score.
 """
 
@@ -59,7 +59,7 @@ def windowed_gaussian(values: FloatArray, window: int = 6400) -> FloatArray:
 
 
 def half_space_trees(
-    values: FloatArray, shingle: int = 4, n_trees: int = 25, height: int = 8, seed: int = 7
+    values: FloatArray, shingle: int = 4, n_trees: int = 10, height: int = 8, seed: int = 7
 ) -> FloatArray:
     from river import anomaly, preprocessing
 
@@ -76,18 +76,26 @@ def half_space_trees(
 
 
 def matrix_profile(values: FloatArray, m: int = 16) -> FloatArray:
+    """Left matrix profile from stumpy: for the subsequence ending at t, the distance to its
+    nearest neighbour among earlier subsequences (stumpy's left index), z-normalized."""
     import stumpy
 
     x = _filled(values)
     out = np.zeros(len(x))
-    if len(x) < 3 * m:
+    if len(x) < 4 * m:
         return out
-    warm = 2 * m
-    stream = stumpy.stumpi(x[:warm], m=m, egress=False)
-    for t in range(warm, len(x)):
-        stream.update(x[t])
-        distance = stream.left_P_[-1]
-        out[t] = float(distance) if np.isfinite(distance) else 0.0
+    left = stumpy.stump(x, m)[:, 2].astype(np.int64)
+    windows = np.lib.stride_tricks.sliding_window_view(x, m)
+    mean, std = windows.mean(axis=1), windows.std(axis=1)
+    has = np.flatnonzero(left >= 0)
+    a, b = has, left[has]
+    flat_a, flat_b = std[a] == 0, std[b] == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        za = (windows[a] - mean[a, None]) / std[a, None]
+        zb = (windows[b] - mean[b, None]) / std[b, None]
+        distance = np.sqrt(np.sum((za - zb) ** 2, axis=1))
+    distance = np.where(flat_a & flat_b, 0.0, np.where(flat_a | flat_b, np.sqrt(m), distance))
+    out[a + m - 1] = distance
     return out
 
 

@@ -211,7 +211,7 @@ def score_stream(
     """Score the values in order (NaN = missing: skipped, score 0, kind LEARNING)."""
     s = settings or DetectorSettings()
     lam, kind = _stream(
-        np.ascontiguousarray(values, dtype=np.float64),
+        np.array(values, dtype=np.float64),  # a writable copy: one compiled signature
         s.reference_points,
         np.asarray(s.windows, dtype=np.int64),
         s.history_points,
