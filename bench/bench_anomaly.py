@@ -131,24 +131,30 @@ def main() -> None:
                 "false_alarms_per_1000": round(at.false_alarms_per_1000, 2)
             }
     print()
-    print("Transfer (threshold chosen on SKAB valve1, standard profile):")
+    print(
+        "| detector | threshold chosen on SKAB valve1 (its score) | valve2 at it (own best) | "
+        "other at it (own best) |"
+    )
+    print("|---|---|---|---|")
     for line in transfer:
         print(line)
     print(json.dumps({"anomaly_benchmark": figures}))
 
 
 def transfer_line(name: str, corpus: list[LabelledScores]) -> str:
+    """Is one setting chosen on valve1 good on the other subsets? (standard profile)"""
+
     def part(subset: str) -> list[LabelledScores]:
         return [s for s in corpus if f"/{subset}/" in s.name]
 
     standard = PROFILES["standard"]
     chosen = evaluate(part("valve1"), standard)
-    pieces = [f"valve1 {chosen.normalized:.1f} (threshold {chosen.threshold:.4g})"]
+    cells = [f"{chosen.threshold:.4g} ({chosen.normalized:.1f})"]
     for subset in ("valve2", "other"):
         at = evaluate(part(subset), standard, chosen.threshold)
         own = evaluate(part(subset), standard)
-        pieces.append(f"{subset} {at.normalized:.1f} at it (own best {own.normalized:.1f})")
-    return f"  {name}: " + "; ".join(pieces)
+        cells.append(f"{at.normalized:.1f} ({own.normalized:.1f})")
+    return f"| {name} | " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":

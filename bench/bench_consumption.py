@@ -1,4 +1,4 @@
-"""Benchmark: fleet consumption analysis and the anomaly detector vs an STL detector.
+"""Benchmark: fleet consumption analysis and the usage day scorer vs an STL detector.
 
 Run: .venv/bin/python bench/bench_consumption.py [--accounts 10000 100000]
      [--warehouse 10000 100000]
@@ -190,7 +190,7 @@ def bench_detector(series_count: int = 200, length: int = 365) -> None:
     for values in data[:stl_count]:
         stl_scores(values)
     stl = stl_count * length / (time.perf_counter() - start)
-    print(f"detector (score_series, one series at a time): {ours:,.0f} points/s")
+    print(f"usage day scorer (score_series, one series at a time): {ours:,.0f} points/s")
     print(f"STL detector (statsmodels, causal refit):      {stl:,.0f} points/s")
     print(f"ratio: {ours / stl:,.0f}x")
 
