@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,10 +79,18 @@ def skab_anomaly_free() -> list[Series]:
     return _skab_file(skab_dir() / "anomaly-free" / "anomaly-free.csv", "anomaly-free", False)
 
 
-def _yearly(years: np.ndarray) -> np.ndarray:
+def _yearly(years: Any) -> np.ndarray:
     return np.array(
         [(date(int(y), 7, 1) - date(1970, 1, 1)).days * 86_400.0 for y in years], dtype=float
     )
+
+
+def _stamps(dates: Any) -> np.ndarray:
+    return np.asarray(dates).astype("datetime64[s]").astype(float)
+
+
+def _package(name: str, times_s: np.ndarray, values: Any) -> Series:
+    return Series(name, "packages", times_s, np.asarray(values, dtype=float), ())
 
 
 def package_series() -> list[Series]:
@@ -92,35 +101,13 @@ def package_series() -> list[Series]:
 
     found = []
     co2 = sm.co2.load_pandas().data["co2"]
-    found.append(
-        Series(
-            "statsmodels/co2 (weekly)",
-            "packages",
-            co2.index.to_numpy().astype("datetime64[s]").astype(float),
-            co2.to_numpy(dtype=float),
-            (),
-        )
-    )
+    found.append(_package("statsmodels/co2 (weekly)", _stamps(co2.index), co2.to_numpy()))
     sun = sm.sunspots.load_pandas().data
     found.append(
-        Series(
-            "statsmodels/sunspots (yearly)",
-            "packages",
-            _yearly(sun["YEAR"].to_numpy()),
-            sun["SUNACTIVITY"].to_numpy(dtype=float),
-            (),
-        )
+        _package("statsmodels/sunspots (yearly)", _yearly(sun["YEAR"]), sun["SUNACTIVITY"])
     )
     nile = sm.nile.load_pandas().data
-    found.append(
-        Series(
-            "statsmodels/nile (yearly)",
-            "packages",
-            _yearly(nile["year"].to_numpy()),
-            nile["volume"].to_numpy(dtype=float),
-            (),
-        )
-    )
+    found.append(_package("statsmodels/nile (yearly)", _yearly(nile["year"]), nile["volume"]))
     elnino = sm.elnino.load_pandas().data
     months = elnino.columns[1:]
     stamps = [
@@ -129,38 +116,24 @@ def package_series() -> list[Series]:
         for m in range(len(months))
     ]
     found.append(
-        Series(
-            "statsmodels/elnino (monthly)",
-            "packages",
-            np.array(stamps),
-            elnino[months].to_numpy(dtype=float).ravel(),
-            (),
+        _package(
+            "statsmodels/elnino (monthly)", np.array(stamps), elnino[months].to_numpy().ravel()
         )
     )
     folder = Path(river_datasets.__file__).parent
     air = pd.read_csv(folder / "airline-passengers.csv")
     found.append(
-        Series(
+        _package(
             "river/airline passengers (monthly)",
-            "packages",
-            pd.to_datetime(air["month"]).to_numpy().astype("datetime64[s]").astype(float),
-            air["passengers"].to_numpy(dtype=float),
-            (),
+            _stamps(pd.to_datetime(air["month"])),
+            air["passengers"],
         )
     )
     with gzip.open(folder / "trump_approval.csv.gz", "rt") as handle:
         polls = pd.read_csv(handle)
     days = (polls["ordinal_date"].to_numpy() - date(1970, 1, 1).toordinal()) * 86_400.0
     for column in polls.columns[1:]:
-        found.append(
-            Series(
-                f"river/trump approval {column} (daily)",
-                "packages",
-                days.astype(float),
-                polls[column].to_numpy(dtype=float),
-                (),
-            )
-        )
+        found.append(_package(f"river/trump approval {column} (daily)", days, polls[column]))
     return found
 
 

@@ -70,16 +70,21 @@ class Corpus:
     notes: list[str] = field(default_factory=list)
 
 
-def _scored(path: Path, relative: str, score_column: str) -> tuple[Table, np.ndarray]:
-    table = read_table(path)
-    table.require(score_column)
-    scores, bad = numeric_column(table, score_column)
+def _numbers(table: Table, column: str) -> np.ndarray:
+    """A column in which every non-empty cell must be a number (scores, labels)."""
+    table.require(column)
+    values, bad = numeric_column(table, column)
     if bad:
-        cell = table.column(score_column)[bad[0]]
+        cell = table.column(column)[bad[0]]
         raise InputError(
-            f"{path}: row {bad[0] + 2}: column {score_column!r}: {cell!r} is not a number"
+            f"{table.path}: row {bad[0] + 2}: column {column!r}: {cell!r} is not a number"
         )
-    return table, np.nan_to_num(scores, nan=-np.inf)
+    return values
+
+
+def _scored(path: Path, score_column: str) -> tuple[Table, np.ndarray]:
+    table = read_table(path)
+    return table, np.nan_to_num(_numbers(table, score_column), nan=-np.inf)
 
 
 def load_corpus(
@@ -105,7 +110,7 @@ def load_corpus(
                 f"not scored, e.g. {unlabelled[0]}"
             )
         for relative in sorted(spans):
-            table, scores = _scored(files[relative], relative, score_column)
+            table, scores = _scored(files[relative], score_column)
             table.require(timestamp_column)
             times = timestamps(table, timestamp_column)
             windows = windows_from_spans(times, spans[relative])
@@ -117,14 +122,8 @@ def load_corpus(
     else:
         assert label_column is not None
         for relative, path in files.items():
-            table, scores = _scored(path, relative, score_column)
-            table.require(label_column)
-            flags, bad = numeric_column(table, label_column)
-            if bad:
-                cell = table.column(label_column)[bad[0]]
-                raise InputError(
-                    f"{path}: row {bad[0] + 2}: column {label_column!r}: {cell!r} is not a number"
-                )
+            table, scores = _scored(path, score_column)
+            flags = _numbers(table, label_column)
             corpus.series.append(LabelledScores(relative, scores, windows_from_flags(flags)))
     if not corpus.series:
         raise InputError(f"{data}: no CSV file to evaluate")
