@@ -1,4 +1,4 @@
-"""Benchmark: fleet consumption analysis and the anomaly detector vs an STL detector.
+"""Benchmark: fleet consumption analysis and the usage day scorer vs an STL detector.
 
 Run: .venv/bin/python bench/bench_consumption.py [--accounts 10000 100000]
      [--warehouse 10000 100000]
@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from services.decision_agent.anomaly import DetectorConfig, score_series
 from services.decision_agent.consumption.analyzer import load_consumption_rules
+from services.decision_agent.consumption.detector_config import DetectorConfig
 from services.decision_agent.consumption.fleet import FleetColumns, analyze_fleet
 from services.decision_agent.consumption.inputs import from_day, to_day
+from services.decision_agent.consumption.usage_series import score_series
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_DIR = ROOT / "services" / "decision_agent" / "rules"
@@ -189,7 +190,7 @@ def bench_detector(series_count: int = 200, length: int = 365) -> None:
     for values in data[:stl_count]:
         stl_scores(values)
     stl = stl_count * length / (time.perf_counter() - start)
-    print(f"detector (score_series, one series at a time): {ours:,.0f} points/s")
+    print(f"usage day scorer (score_series, one series at a time): {ours:,.0f} points/s")
     print(f"STL detector (statsmodels, causal refit):      {stl:,.0f} points/s")
     print(f"ratio: {ours / stl:,.0f}x")
 

@@ -67,6 +67,7 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "deal_scoring": ["bench_deal_scoring.py"]
         + (["--accounts", "60", "--rounds", "2"] if small else []),
         "consumption": ["bench_consumption.py"] + (["--accounts", "1000"] if small else []),
+        "anomaly": ["bench_anomaly.py"] + (["--generator-accounts", "60"] if small else []),
         "deliveries": ["bench_deliveries.py"] + (["--jobs", "500"] if small else []),
         "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),
         "ai_layer": ["bench_ai_layer.py"] + (["--deals", "20"] if small else []),
@@ -119,6 +120,7 @@ def run_area_benches(full: bool, work: Path) -> dict[str, Any]:
             "exit_code": proc.returncode,
             "seconds": round(time.monotonic() - started, 1),
             "printed": proc.stdout.strip().splitlines()[-20:],
+            "table": [line for line in proc.stdout.splitlines() if line.startswith("|")],
             "figures": parse_printed(proc.stdout),
         }
         print(f"  {name}: exit {proc.returncode} in {out[name]['seconds']} s", flush=True)
@@ -361,6 +363,10 @@ def main() -> None:
     results["run_id"] = uuid.uuid4().hex[:8]
     args.out.write_text(json.dumps(results, indent=2, default=str))
     print_table(results)
+    for name, area in results.get("areas", {}).items():
+        if area.get("table"):
+            print(f"\n{name} (bench/{area['command'].removeprefix('bench/')}):")
+            print("\n".join(area["table"]))
     print(f"\nwrote {args.out}")
 
 

@@ -52,6 +52,12 @@ class Flag(Contract):
     insight_type: str
     confidence: float = Field(default=0.8, ge=0, le=1)
     evidence: list[Evidence] = Field(default_factory=list)
+    event_id: str | None = Field(
+        default=None,
+        description="The event this flag reports, stable across analyses (e.g. a usage "
+        "anomaly: account:metric:direction:onset date). The same id again means the same "
+        "event; it is reported again only with a higher severity (it got worse).",
+    )
 
 
 class Recommendation(Contract):

@@ -1,18 +1,13 @@
-"""General anomaly detector for (timestamp, value) series: causal, seasonal, robust."""
+"""The general anomaly detector for any (timestamp, value) series, and its evaluation.
 
-from services.decision_agent.anomaly.calendar import GridCalendar
-from services.decision_agent.anomaly.config import DetectorConfig
-from services.decision_agent.anomaly.core import Reason, Scores, score_grid, score_points
-from services.decision_agent.anomaly.series import SeriesError, SeriesScores, score_series
+Nothing is imported here on purpose: `revops --help` loads the CLI module only, and the
+detector (numba, numpy) is imported when a command runs. Modules:
 
-__all__ = [
-    "DetectorConfig",
-    "GridCalendar",
-    "Reason",
-    "Scores",
-    "SeriesError",
-    "SeriesScores",
-    "score_grid",
-    "score_points",
-    "score_series",
-]
+* `detector` - the streaming detector (causal, calibrated anomaly likelihood, alert once);
+* `series` - input rules for one series (order, duplicates, missing and invalid rows);
+* `evaluation`, `labels` - the window-based score of any detector against labelled windows;
+* `table` - reading CSV files with one-line errors; `cli` - `revops anomalies ...`.
+
+Usage-specific rules (non-negative usage, weekday seasonality, holidays) live on the
+consumption path (services/decision_agent/consumption), not here.
+"""

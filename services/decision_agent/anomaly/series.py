@@ -1,122 +1,136 @@
-"""Score one irregular series of (timestamp, value): input rules, grid, scores per point.
+"""One (timestamp, value) series through the detector: every input row gets a score.
 
-Input rules (documented in the CLI help, never a crash or a silent zero):
+Input rules (each applied row is counted in `InputSummary`):
 
-* a point with a missing or non-finite value or timestamp is dropped (reported with reason
-  ``dropped_invalid``);
-* a negative value is clipped to 0 (usage counts cannot be negative; reported as clipped);
-* of several points with the same timestamp the first is kept, the others are dropped
-  (reason ``dropped_duplicate``);
-* points are scored in time order; a point without enough earlier history gets score 0
-  and reason ``not_enough_history``.
+* a row whose timestamp cannot be read keeps its place with score 0 and reason
+  ``invalid_timestamp`` (it cannot be put in time order);
+* a row whose value cell is empty (or NaN/NA/null) is a gap: score 0, reason
+  ``missing_value``; the detector skips it;
+* a row whose value cell is not a number: score 0, reason ``invalid_value``;
+* rows are scored in timestamp order; rows out of order in the file are counted;
+* rows sharing a timestamp with an earlier row are scored as the next points, in file
+  order (nothing valid is dropped), and counted;
+* points before the detector has enough history: score 0, reason ``learning``.
 
-The grid step is the allowed step (one that divides a day) nearest to the median interval
-of the first `CADENCE_POINTS` intervals, so later points never change it (causality); pass
-`step_s` to pin it. Several points in one slot are averaged for the history of later slots.
+Every other row has its score in [0, 1) and reason ``none`` or, from the alert score 0.5,
+the kind of surprise (``jump``, ``level_shift``, ``spread_change``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from services.decision_agent.anomaly.calendar import GridCalendar, nice_step
-from services.decision_agent.anomaly.config import DetectorConfig
-from services.decision_agent.anomaly.core import REASON_LABELS, score_points
-from services.decision_agent.anomaly.robust import FloatArray
+from services.decision_agent.anomaly.detector import (
+    ALERT_SCORE,
+    KIND_LABELS,
+    LEARNING,
+    DetectorSettings,
+    score_stream,
+)
 
-CADENCE_POINTS = 50
-MAX_GRID_SLOTS = 20_000_000
-DROPPED_INVALID = "dropped_invalid"
-DROPPED_DUPLICATE = "dropped_duplicate"
-
-
-class SeriesError(ValueError):
-    """The series cannot be put on a grid (stated to the user, not a crash)."""
-
-
-@dataclass
-class CleanSeries:
-    """Valid points in time order and what happened to every input row."""
-
-    times_s: NDArray[np.int64]
-    values: FloatArray
-    rows: NDArray[np.int64]  # input row of each kept point
-    dropped: dict[int, str] = field(default_factory=dict)  # input row -> reason
-    clipped: int = 0
+INVALID_TIMESTAMP = "invalid_timestamp"
+MISSING_VALUE = "missing_value"
+INVALID_VALUE = "invalid_value"
+UNSCORED = frozenset({INVALID_TIMESTAMP, MISSING_VALUE, INVALID_VALUE, KIND_LABELS[LEARNING]})
 
 
-def clean(times_s: NDArray[np.float64], values: FloatArray, cfg: DetectorConfig) -> CleanSeries:
-    times_s = np.asarray(times_s, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    dropped: dict[int, str] = {}
-    ok = np.isfinite(times_s) & np.isfinite(values)
-    dropped.update(dict.fromkeys(np.flatnonzero(~ok).tolist(), DROPPED_INVALID))
-    rows = np.flatnonzero(ok)
-    order = rows[np.argsort(times_s[rows], kind="stable")]
-    t = times_s[order].astype(np.int64)
-    duplicate = np.concatenate([[False], t[1:] == t[:-1]])
-    dropped.update(dict.fromkeys(order[duplicate].tolist(), DROPPED_DUPLICATE))
-    keep = order[~duplicate]
-    kept_values = values[keep]
-    clipped = 0
-    if cfg.clip_negative:
-        negative = kept_values < 0
-        clipped = int(negative.sum())
-        kept_values = np.where(negative, 0.0, kept_values)
-    return CleanSeries(times_s[keep].astype(np.int64), kept_values, keep, dropped, clipped)
+@dataclass(frozen=True)
+class InputSummary:
+    rows: int
+    scored: int
+    invalid_timestamp: int
+    missing_value: int
+    invalid_value: int
+    out_of_order: int
+    duplicate_timestamp: int
+    learning: int
+    alerts: int
+
+    def line(self) -> str:
+        applied = [
+            f"{count} {label}"
+            for count, label in (
+                (self.invalid_timestamp, "with an unreadable timestamp (score 0)"),
+                (self.missing_value, "with no value (score 0)"),
+                (self.invalid_value, "with a value that is not a number (score 0)"),
+                (self.out_of_order, "out of time order (scored in time order)"),
+                (self.duplicate_timestamp, "repeating an earlier timestamp (scored in file order)"),
+                (self.learning, "before enough history (score 0)"),
+            )
+            if count
+        ]
+        rules = f"; rows {', '.join(applied)}" if applied else ""
+        return (
+            f"scored {self.scored} of {self.rows} rows{rules}; "
+            f"{self.alerts} at or above {ALERT_SCORE}"
+        )
 
 
-def grid_step(times_s: NDArray[np.int64]) -> int:
-    gaps = np.diff(times_s[: CADENCE_POINTS + 1])
-    gaps = gaps[gaps > 0]
-    return nice_step(float(np.median(gaps))) if len(gaps) else 86_400
-
-
-@dataclass
+@dataclass(frozen=True)
 class SeriesScores:
-    """One entry per input row (dropped rows: score NaN, reason dropped_*)."""
+    """One entry per input row, in input order."""
 
-    score: FloatArray
+    score: NDArray[np.float64]
+    likelihood: NDArray[np.float64]
     reason: list[str]
-    expected: FloatArray
-    clean: CleanSeries
-    step_s: int
+    summary: InputSummary
+
+
+def _out_of_order(times_in_file_order: NDArray[np.float64]) -> int:
+    """Rows earlier than a row above them in the file."""
+    if len(times_in_file_order) < 2:
+        return 0
+    latest_before = np.maximum.accumulate(times_in_file_order)[:-1]
+    return int(np.sum(times_in_file_order[1:] < latest_before))
 
 
 def score_series(
     times_s: NDArray[np.float64],
-    values: FloatArray,
-    cfg: DetectorConfig | None = None,
-    step_s: int | None = None,
+    values: NDArray[np.float64],
+    invalid_value: NDArray[np.bool_] | None = None,
+    settings: DetectorSettings | None = None,
 ) -> SeriesScores:
-    """Anomaly score in [0, 1] and reason for every point of a (timestamp, value) series."""
-    cfg = cfg or DetectorConfig()
-    n_rows = len(values)
-    series = clean(times_s, values, cfg)
-    score = np.full(n_rows, np.nan)
-    expected = np.full(n_rows, np.nan)
-    reason = [series.dropped.get(i, "") for i in range(n_rows)]
-    if len(series.times_s) == 0:
-        return SeriesScores(score, reason, expected, series, step_s or 86_400)
-    step = step_s or grid_step(series.times_s)
-    origin = int(series.times_s[0] // step * step)
-    slots = (series.times_s - origin + step // 2) // step
-    size = int(slots[-1]) + 1
-    if size > MAX_GRID_SLOTS:
-        raise SeriesError(
-            f"{size} grid slots of {step}s for {len(slots)} points: too sparse; pass a longer step"
-        )
-    sums = np.bincount(slots, weights=series.values, minlength=size)
-    counts = np.bincount(slots, minlength=size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        grid = np.where(counts > 0, sums / counts, np.nan)[None, :]
-    cal = GridCalendar.build(origin, step, size, cfg.holidays, cfg.weekend_days)
-    result = score_points(series.values[None, :], grid, cal, cfg, slots.astype(np.int64))
-    score[series.rows] = result.score[0]
-    expected[series.rows] = result.expected[0]
-    for row, code in zip(series.rows.tolist(), result.reason[0].tolist(), strict=True):
-        reason[row] = REASON_LABELS[code]
-    return SeriesScores(score, reason, expected, series, step)
+    """Score every row: `times_s` epoch seconds (NaN = unreadable), `values` (NaN = no
+    value), `invalid_value` marks rows whose value cell held text that is not a number."""
+    times_s = np.asarray(times_s, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    bad_value = np.zeros(n, bool) if invalid_value is None else np.asarray(invalid_value, bool)
+    timed = np.flatnonzero(~np.isnan(times_s))
+    order = timed[np.argsort(times_s[timed], kind="stable")]
+    stream = score_stream(values[order], settings)
+    score = np.zeros(n)
+    likelihood = np.zeros(n)
+    score[order] = stream.score
+    likelihood[order] = stream.likelihood
+    kind = np.full(n, LEARNING, dtype=np.int8)
+    kind[order] = stream.kind
+    reason = [
+        KIND_LABELS[k] if (s >= ALERT_SCORE or k == LEARNING) else "none"
+        for k, s in zip(kind.tolist(), score.tolist(), strict=True)
+    ]
+    missing = np.isnan(values) & ~bad_value
+    for rows, label in (
+        (np.flatnonzero(missing), MISSING_VALUE),
+        (np.flatnonzero(bad_value), INVALID_VALUE),
+        (np.flatnonzero(np.isnan(times_s)), INVALID_TIMESTAMP),
+    ):
+        for row in rows.tolist():
+            reason[row] = label
+            score[row] = likelihood[row] = 0.0
+    sorted_times = times_s[order]
+    summary = InputSummary(
+        rows=n,
+        scored=sum(r not in UNSCORED for r in reason),
+        invalid_timestamp=int(np.isnan(times_s).sum()),
+        missing_value=int((missing & ~np.isnan(times_s)).sum()),
+        invalid_value=int((bad_value & ~np.isnan(times_s)).sum()),
+        out_of_order=_out_of_order(times_s[timed]),
+        duplicate_timestamp=int(np.sum(sorted_times[1:] == sorted_times[:-1])),
+        learning=reason.count(KIND_LABELS[LEARNING]),
+        alerts=int(np.sum(score >= ALERT_SCORE)),
+    )
+    return SeriesScores(score, likelihood, reason, summary)

@@ -93,8 +93,9 @@ def explain_account(
     typer.echo("Recent anomalies:" if data["recent_anomalies"] else "Recent anomalies: none")
     for a in data["recent_anomalies"]:
         typer.echo(
-            f"  - {a['date']} {a['metric']} {a['value']:,.0f} vs {a['expected']:,.0f}: "
-            f"{a['reason']} ({a['score']:.2f})"
+            f"  - {a['metric']} {a['direction']} since {a['onset']} ({a['status']}, "
+            f"{a['severity']}; event {a['event_id']}): strongest {a['date']} "
+            f"{a['value']:,.0f} vs {a['expected']:,.0f}, {a['reason']} ({a['score']:.2f})"
         )
     for r in data["recommendations"]:
         typer.echo(f"[{r['id']}] {r['priority']}: {r['action']} -> {r['assignee']}")

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from contracts.dataset import CustomerClass, Dataset
-from services.decision_agent.anomaly.calendar import EPOCH_ORDINAL, day_number
+from services.decision_agent.consumption.calendar import EPOCH_ORDINAL, day_number
 
 USAGE_METRICS: tuple[str, ...] = (
     "query_count",

@@ -16,8 +16,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from contracts.common import Severity
-from services.decision_agent.anomaly.calendar import GridCalendar
-from services.decision_agent.anomaly.core import Scores, score_grid
+from services.decision_agent.consumption.calendar import GridCalendar
 from services.decision_agent.consumption.inputs import (
     CLASS_NAMES,
     USAGE_METRICS,
@@ -37,7 +36,21 @@ from services.decision_agent.consumption.trends import (
     growth_streak,
     metric_trends,
 )
+from services.decision_agent.consumption.usage_anomaly import Model, Reason, Scores, score_grid
+from services.decision_agent.consumption.usage_events import (
+    CRITICAL,
+    DIRECTIONS,
+    HIGH,
+    MEDIUM,
+    UsageEvents,
+    concat_events,
+    day_direction,
+    day_severity,
+    latest_events,
+)
 
+# what an unscored day holds in each Scores field
+UNSCORED = {"score": np.nan, "reason": Reason.NONE, "expected": np.nan, "model": Model.NONE}
 BLOCK_ACCOUNTS = 4_096  # accounts per usage block (~40 MB of temporaries)
 WORKERS = min(4, os.cpu_count() or 1)
 
@@ -48,6 +61,13 @@ SEVERITY_ORDER: tuple[Severity, ...] = (
     Severity.CRITICAL,
 )
 SEVERITY_CODE = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+# usage event severities (usage_events: 0 none, MEDIUM, HIGH, CRITICAL) -> SEVERITY_CODE
+EVENT_SEVERITY_CODE = np.zeros(CRITICAL + 1, dtype=np.int64)
+EVENT_SEVERITY_CODE[[MEDIUM, HIGH, CRITICAL]] = [
+    SEVERITY_CODE[Severity.MEDIUM],
+    SEVERITY_CODE[Severity.HIGH],
+    SEVERITY_CODE[Severity.CRITICAL],
+]
 SIGNALS: tuple[str, ...] = (
     "usage_trend",
     "usage_mom_decline",
@@ -104,7 +124,8 @@ class FleetAssessment:
     escalate: BoolArray
     flags: dict[str, BoolArray]
     severity: dict[str, IntArray]
-    anomalies: dict[str, Scores]  # metric -> accounts x recent days
+    anomalies: dict[str, Scores]  # metric -> accounts x the event look-back days
+    events: dict[str, dict[str, UsageEvents]]  # metric -> direction -> latest event
 
     @property
     def risk(self) -> IntArray:
@@ -252,15 +273,62 @@ def risk_state(
 
 
 def _anomalies(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) -> dict[str, Scores]:
+    """Daily scores of the event look-back days (the last column is the analysis day).
+
+    Every account's recent days are scored; the older look-back days only for accounts
+    with a flagged recent day: only their events can be new or worse (usage_events), and
+    the older days tell when those events began. Other accounts' older days read as
+    unscored (NaN). Scores of a day do not depend on which days are scored.
+    """
     cfg = rules.anomalies.detector
     days = inputs.days
+    lookback = rules.anomalies.event_lookback_days
+    recent = rules.anomalies.recent_days
     cal = GridCalendar.build(
         inputs.first_day * 86_400, 86_400, days, cfg.holidays, cfg.weekend_days
     )
-    start = days - rules.anomalies.recent_days
-    return {
-        m: score_grid(inputs.series(m, accounts), cal, cfg, start) for m in rules.anomalies.metrics
-    }
+    found = {}
+    for metric in rules.anomalies.metrics:
+        series = inputs.series(metric, accounts)
+        latest = score_grid(series, cal, cfg, days - recent)
+        rows = np.flatnonzero(np.any(np.nan_to_num(latest.score) >= cfg.alert_score, axis=1))
+        older = score_grid(series[rows], cal, cfg, days - lookback) if len(rows) else None
+        n = series.shape[0]
+        parts = {}
+        for f in fields(Scores):
+            recent_part = getattr(latest, f.name)
+            whole = np.empty((n, lookback), dtype=recent_part.dtype)
+            whole[:, : lookback - recent] = UNSCORED[f.name]
+            whole[:, lookback - recent :] = recent_part
+            if older is not None:
+                whole[rows] = getattr(older, f.name)
+            parts[f.name] = whole
+        found[metric] = Scores(**parts)
+    return found
+
+
+def _events(
+    inputs: FleetInputs, rules: ConsumptionRules, accounts: slice, scores: dict[str, Scores]
+) -> dict[str, dict[str, UsageEvents]]:
+    anomalies = rules.anomalies
+    lookback = anomalies.event_lookback_days
+    found: dict[str, dict[str, UsageEvents]] = {}
+    for metric, scored in scores.items():
+        values = inputs.series(metric, accounts)[:, -lookback:]
+        severity = day_severity(scored, anomalies.detector.alert_score)
+        direction = day_direction(scored, values)
+        found[metric] = {
+            name: latest_events(
+                severity,
+                direction,
+                scored.score,
+                sign,
+                anomalies.merge_gap_days,
+                anomalies.recent_days,
+            )
+            for name, sign in zip(DIRECTIONS, (-1, 1), strict=True)
+        }
+    return found
 
 
 @dataclass(frozen=True)
@@ -270,11 +338,13 @@ class UsageBlock:
     now: UsageState
     previous: UsageState
     anomalies: dict[str, Scores]
+    events: dict[str, dict[str, UsageEvents]]
 
 
 def _usage_block(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) -> UsageBlock:
     now, previous = _usage_states(inputs, rules, accounts, (0, rules.escalation_lookback_days))
-    return UsageBlock(now, previous, _anomalies(inputs, rules, accounts))
+    scores = _anomalies(inputs, rules, accounts)
+    return UsageBlock(now, previous, scores, _events(inputs, rules, accounts, scores))
 
 
 def _merge_states(states: list[UsageState]) -> UsageState:
@@ -306,6 +376,10 @@ def usage_blocks(inputs: FleetInputs, rules: ConsumptionRules) -> UsageBlock:
         _merge_states([p.now for p in parts]),
         _merge_states([p.previous for p in parts]),
         {m: _merge_scores([p.anomalies[m] for p in parts]) for m in rules.anomalies.metrics},
+        {
+            m: {d: concat_events([p.events[m][d] for p in parts]) for d in DIRECTIONS}
+            for m in rules.anomalies.metrics
+        },
     )
 
 
@@ -329,11 +403,11 @@ def assess(inputs: FleetInputs, rules: ConsumptionRules) -> FleetAssessment:
     q_class = trends.trend_class[:, q]
     anomalies = usage.anomalies
     alert = np.zeros(n, dtype=np.bool_)
-    top = np.zeros(n)
-    for scores in anomalies.values():
-        hit = np.nan_to_num(scores.score) >= rules.anomalies.detector.alert_score
-        alert |= hit.any(axis=1)
-        top = np.maximum(top, np.nan_to_num(scores.score).max(axis=1, initial=0.0))
+    worst = np.zeros(n, dtype=np.int64)
+    for by_direction in usage.events.values():
+        for events in by_direction.values():
+            alert |= events.reported
+            worst = np.maximum(worst, np.where(events.reported, events.severity, 0))
     cost_months = trends.months[:, cost]
     plg_spend = np.all(cost_months[:, -ex.plg_spend_months :] >= ex.plg_monthly_spend_min, axis=1)
 
@@ -363,9 +437,7 @@ def assess(inputs: FleetInputs, rules: ConsumptionRules) -> FleetAssessment:
         [SEVERITY_CODE[tr.decline_severity.get(c, Severity.MEDIUM)] for c in TREND_CLASSES]
     )
     severity["usage_decline"] = decline_severity[q_class]
-    severity["usage_anomaly"] = np.where(
-        top >= 0.9, SEVERITY_CODE[Severity.HIGH], severity["usage_anomaly"]
-    )
+    severity["usage_anomaly"] = EVENT_SEVERITY_CODE[np.maximum(worst, MEDIUM)]
     urgent = (s["renewal_immediate"] > 0) | (s["renewal_near_no_activity"] > 0)
     severity["contract_approaching"] = np.where(
         urgent, SEVERITY_CODE[Severity.HIGH], severity["contract_approaching"]
@@ -379,4 +451,5 @@ def assess(inputs: FleetInputs, rules: ConsumptionRules) -> FleetAssessment:
         flags=flags,
         severity=severity,
         anomalies=anomalies,
+        events=usage.events,
     )

@@ -19,9 +19,8 @@ from contracts.analysis import (
     ScoreDetail,
     ScoreFactor,
 )
-from contracts.common import AnalysisType, Evidence, Priority, Subject
+from contracts.common import AnalysisType, Evidence, Priority, Severity, Subject
 from contracts.dataset import PreliminaryFinding
-from services.decision_agent.anomaly.core import REASON_LABELS
 from services.decision_agent.consumption.inputs import CLASS_NAMES, from_day
 from services.decision_agent.consumption.pipeline import (
     SEVERITY_ORDER,
@@ -30,6 +29,8 @@ from services.decision_agent.consumption.pipeline import (
     trend_index,
 )
 from services.decision_agent.consumption.rule_models import TREND_CLASSES, Band, ConsumptionRules
+from services.decision_agent.consumption.usage_anomaly import REASON_LABELS
+from services.decision_agent.consumption.usage_events import SEVERITY_NAMES, event_id
 
 USAGE_SOURCE = "consumption_daily_f"
 PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}  # critical first
@@ -239,27 +240,69 @@ class AccountView:
 
     # --------------------------------------------------------------- anomalies
     def recent_anomalies(self) -> list[dict[str, Any]]:
+        """The usage anomaly events this analysis reports (new or escalated), one per
+        metric and direction, each with its stable event id and its strongest day."""
         found = []
-        first = self.inputs.as_of_day - self.rules.anomalies.recent_days + 1
-        for metric, scores in self.a.anomalies.items():
-            for k in range(scores.score.shape[1]):
-                score = float(scores.score[self.i, k])
-                if not math.isnan(score) and score >= self.rules.anomalies.detector.alert_score:
-                    found.append(
-                        {
-                            "metric": metric,
-                            "date": from_day(first + k).isoformat(),
-                            "value": float(
-                                self.inputs.metric(metric)[
-                                    self.i, -self.rules.anomalies.recent_days + k
-                                ]
-                            ),
-                            "expected": round(float(scores.expected[self.i, k]), 4),
-                            "score": round(score, 4),
-                            "reason": REASON_LABELS[int(scores.reason[self.i, k])],
-                        }
-                    )
+        lookback = self.rules.anomalies.event_lookback_days
+        first = self.inputs.as_of_day - lookback + 1
+        account = self.inputs.account_ids[self.i]
+        for metric, by_direction in self.a.events.items():
+            scores = self.a.anomalies[metric]
+            for direction, events in by_direction.items():
+                if not events.reported[self.i]:
+                    continue
+                onset = from_day(first + int(events.onset[self.i])).isoformat()
+                peak = int(events.peak[self.i])
+                found.append(
+                    {
+                        "event_id": event_id(account, metric, direction, onset),
+                        "metric": metric,
+                        "direction": direction,
+                        "status": "escalated" if events.escalated[self.i] else "new",
+                        "onset": onset,
+                        "severity": SEVERITY_NAMES[int(events.severity[self.i])],
+                        "date": from_day(first + peak).isoformat(),
+                        "value": float(self.inputs.metric(metric)[self.i, -lookback + peak]),
+                        "expected": round(float(scores.expected[self.i, peak]), 4),
+                        "score": round(float(scores.score[self.i, peak]), 4),
+                        "reason": REASON_LABELS[int(scores.reason[self.i, peak])],
+                    }
+                )
         return found
+
+    def anomaly_flags(self, confidence_factor: float) -> list[Flag]:
+        """One usage_anomaly flag per reported event (new, or worse than before)."""
+        rule = self.rules.flags["usage_anomaly"]
+        flags = []
+        for x in self.recent_anomalies():
+            went = "rose above" if x["direction"] == "up" else "fell below"
+            status = f"got worse ({x['severity']})" if x["status"] == "escalated" else "new event"
+            description = (
+                f"{x['metric']} {went} its expected level on {x['onset']} ({status}); "
+                f"strongest day {x['date']}: {_num(x['value'])} vs expected "
+                f"{_num(x['expected'])} ({x['reason']}, score {x['score']:.2f})."
+            )
+            evidence = Evidence(
+                source=USAGE_SOURCE,
+                ref=self.inputs.account_ids[self.i],
+                field=x["metric"],
+                date=x["date"],
+                value={k: x[k] for k in ("event_id", "onset", "value", "expected", "score")},
+            )
+            flags.append(
+                Flag(
+                    type=rule.type,
+                    severity=Severity(x["severity"]),
+                    description=description,
+                    code="usage_anomaly",
+                    category=rule.category,
+                    insight_type=rule.insight_type,
+                    confidence=round(rule.confidence * confidence_factor, 4),
+                    evidence=[evidence],
+                    event_id=x["event_id"],
+                )
+            )
+        return flags
 
     # ------------------------------------------------------------------- flags
     def flag_description(self, code: str) -> tuple[str, list[Evidence]]:
@@ -268,29 +311,6 @@ class AccountView:
         i = self.i
         if code in ("usage_decline", "usage_spike", "usage_growth"):
             return self.trend_sentence(primary), [self.usage_evidence(primary)]
-        if code == "usage_anomaly":
-            items = self.recent_anomalies()
-            text = "; ".join(
-                f"{x['metric']} on {x['date']}: {_num(x['value'])} vs expected "
-                f"{_num(x['expected'])} ({x['reason']}, score {x['score']:.2f})"
-                for x in items
-            )
-            evidence = [
-                Evidence(
-                    source=USAGE_SOURCE,
-                    ref=self.inputs.account_ids[i],
-                    field=x["metric"],
-                    date=x["date"],
-                    value={
-                        "value": x["value"],
-                        "expected": x["expected"],
-                        "score": x["score"],
-                        "reason": x["reason"],
-                    },
-                )
-                for x in items
-            ]
-            return f"Recent usage anomalies: {text}.", evidence
         if code == "cost_anomaly":
             return (self.trend_sentence("cost_usd") + " " + self.trend_sentence(primary)), [
                 self.usage_evidence("cost_usd"),
@@ -360,6 +380,9 @@ class AccountView:
         found = []
         for code, hits in self.a.flags.items():
             if not hits[self.i]:
+                continue
+            if code == "usage_anomaly":
+                found.extend(self.anomaly_flags(confidence_factor))
                 continue
             rule = self.rules.flags[code]
             insight_type = rule.insight_type

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.analysis import FlagType, InsightCategory
 from contracts.common import Priority, Severity
-from services.decision_agent.anomaly.config import DetectorConfig
+from services.decision_agent.consumption.detector_config import DetectorConfig
 from services.decision_agent.rules.loader import RuleFile, RuleIssue, register_rule_kind
 
 TREND_CLASSES = (
@@ -103,7 +103,13 @@ class FlagRules(_Strict):
 
 class AnomalyRules(_Strict):
     metrics: list[str]
-    recent_days: int = 7
+    recent_days: int = Field(7, ge=1, description="An event is new this many days.")
+    event_lookback_days: int = Field(
+        35, ge=8, description="Days scored to find events and their onsets."
+    )
+    merge_gap_days: int = Field(
+        5, ge=0, description="Flagged days this close (same direction) are one event."
+    )
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
 
 
@@ -144,6 +150,8 @@ class ConsumptionRules(RuleFile):
         for cls, rule in self.trend.risk_by_class.items():
             if cls not in TREND_CLASSES or not 0 <= rule <= 1:
                 found.append(RuleIssue(("trend", "risk_by_class", cls), "unknown class or risk"))
+        if self.anomalies.event_lookback_days <= self.anomalies.recent_days:
+            found.append(RuleIssue(("anomalies", "event_lookback_days"), "must exceed recent_days"))
         for name in ("commit", "plg", "prospect"):
             if name not in self.classes:
                 found.append(RuleIssue(("classes",), f"missing customer class {name}"))

@@ -146,6 +146,7 @@ def flag(
         "insight_type": insight_type,
         "confidence": confidence,
         "evidence": evidence,
+        "event_id": None,  # deal flags report no event
     }
     return _instance(Flag, values, _FLAG_FIELDS)
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from services.decision_agent.anomaly.calendar import SECONDS_PER_DAY, day_number
+from services.decision_agent.consumption.calendar import SECONDS_PER_DAY, day_number
 
 START = date(2024, 1, 1)
 HOLIDAYS = [

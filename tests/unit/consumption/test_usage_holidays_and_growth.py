@@ -6,8 +6,9 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from services.decision_agent.anomaly import DetectorConfig, score_series
-from services.decision_agent.anomaly.calendar import SECONDS_PER_DAY, day_number
+from services.decision_agent.consumption.calendar import SECONDS_PER_DAY, day_number
+from services.decision_agent.consumption.detector_config import DetectorConfig
+from services.decision_agent.consumption.usage_series import score_series
 
 START = date(2025, 1, 6)  # a Monday
 DAYS = 140

@@ -35,9 +35,9 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from services.decision_agent.anomaly.calendar import SECONDS_PER_DAY, GridCalendar
-from services.decision_agent.anomaly.config import DetectorConfig
-from services.decision_agent.anomaly.robust import FloatArray, row_median, row_stats
+from services.decision_agent.consumption.calendar import SECONDS_PER_DAY, GridCalendar
+from services.decision_agent.consumption.detector_config import DetectorConfig
+from services.decision_agent.consumption.robust import FloatArray, row_median, row_stats
 
 BLOCK_ELEMENTS = 4_000_000  # gathered floats per block (~32 MB)
 

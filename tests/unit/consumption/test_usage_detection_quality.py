@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.decision_agent.anomaly import DetectorConfig, score_series
-from tests.unit.anomaly.synthetic import EVENT_TYPES, HOLIDAYS, daily_series
+from services.decision_agent.consumption.detector_config import DetectorConfig
+from services.decision_agent.consumption.usage_series import score_series
+from tests.unit.consumption.usage_synthetic import EVENT_TYPES, HOLIDAYS, daily_series
 
 RECOVERY_DAYS = 7
 DETECT_WITHIN = 3
