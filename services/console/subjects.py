@@ -19,8 +19,8 @@ from services.console.db import ConsoleStore
 from services.console.evidence import CALL_FIELDS, all_evidence, highlight, quotes_by_call
 from services.console.inbox import Inbox, InboxFilter, InboxRow
 from services.data_agent.datasets import DatasetRepository
-from services.decision_agent.anomaly.series import score_series
 from services.decision_agent.consumption.rule_models import ConsumptionRules
+from services.decision_agent.consumption.usage_series import score_series
 from services.execution_agent.health import HealthRecord, HealthRepository
 from services.execution_agent.history import AnalysisHistory
 

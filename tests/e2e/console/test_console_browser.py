@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from services.decision_agent.anomaly.series import score_series
 from services.decision_agent.consumption.analyzer import load_consumption_rules
+from services.decision_agent.consumption.usage_series import score_series
 from tests.e2e.console.conftest import CHROMIUM_FLAGS, SCREENSHOTS, UNKNOWN_ACCOUNT, Console
 
 pytestmark = pytest.mark.kafka

@@ -14,8 +14,8 @@ from starlette.testclient import TestClient
 
 from contracts.common import utcnow
 from services.console.pages import Components
-from services.decision_agent.anomaly.series import score_series
 from services.decision_agent.consumption.analyzer import load_consumption_rules
+from services.decision_agent.consumption.usage_series import score_series
 from services.execution_agent.store import to_db_time
 from tests.unit.console.conftest import World
 
