@@ -38,6 +38,7 @@ class PeriodicTask:
 
     async def start(self) -> None:
         if self._task is None:
+            metrics.initialise_housekeeping(metrics.service_name(), self.name)
             self._task = asyncio.create_task(self._loop(), name=f"periodic:{self.name}")
 
     async def stop(self) -> None:
