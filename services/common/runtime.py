@@ -413,6 +413,15 @@ class ServiceRuntime:
                 log.warning("broker_unreachable", retry_in_s=round(delay, 3), error=str(exc))
                 await asyncio.sleep(delay)
 
+    async def _stop_broker(self) -> None:
+        """Close the Kafka clients, bounded: while Kafka is down the producer would wait
+        forever to flush records nobody will acknowledge (a POST answered 503, a batch that
+        is redelivered anyway since its offsets were not committed)."""
+        try:
+            await asyncio.wait_for(self.broker.stop(), self.settings.stop_timeout_s)
+        except TimeoutError:
+            log.warning("kafka_close_timed_out", timeout_s=self.settings.stop_timeout_s)
+
     @property
     def http_port(self) -> int | None:
         return self._http.port if self._http else None
@@ -425,7 +434,7 @@ class ServiceRuntime:
             await hook()
         if self._lag is not None:
             await self._lag.stop()
-        await self.broker.stop()
+        await self._stop_broker()
         if self._http:
             await self._http.stop()
         self.idempotency.close()

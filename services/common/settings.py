@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     idempotency_retention_s: float = 8 * 86400.0
     # Delivery attempts are the audit trail of what was sent where: kept far longer.
     delivery_audit_retention_s: float = 90 * 86400.0
+    # How long a stopping service waits for its Kafka clients to close (unacknowledged
+    # records are given up on: their input offsets were not committed).
+    stop_timeout_s: float = 15.0
     # How often each consumer measures its group's lag (revops_consumer_lag).
     lag_interval_s: float = 15.0
     metrics_host: str = "127.0.0.1"

@@ -1,4 +1,6 @@
-"""Follows `revops.flow-results` into the ingress index.
+"""Follows `revops.flow-results`, and the DLQs whose dead letters end a flow, into the
+ingress index: a request's status becomes "complete" with its flow output, or "rejected"
+with the dead letter's code and reason.
 
 No consumer group: every ingress replica must see every flow output (a status request can
 reach any replica), so each one reads all partitions itself and keeps its own position in its
@@ -16,6 +18,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from contracts import FlowOutput
+from services.common.dlq import rejections_in
 from services.common.errors import HandlerError
 from services.common.flows import FlowOutputReader
 from services.common.kafka_security import aiokafka_options
@@ -31,11 +34,12 @@ class FlowResultsFollower:
     def __init__(self, settings: Settings, index: FlowIndex) -> None:
         self._settings = settings
         self._topic = settings.topics.flow_results
+        self._dlqs = settings.topics.flow_ending_dlqs()
         self._index = index
         self._reader = FlowOutputReader(settings)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._assigned: set[int] = set()
+        self._assigned: set[TopicPartition] = set()
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -71,7 +75,7 @@ class FlowResultsFollower:
                     continue
                 batch = await self._consumer.getmany(timeout_ms=200)
                 for tp, records in batch.items():
-                    self._store(records, tp.partition)
+                    self._store(records, tp)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -81,25 +85,38 @@ class FlowResultsFollower:
     async def _assign_new_partitions(self) -> None:
         assert self._consumer is not None
         await self._consumer._client.force_metadata_update()
-        partitions = self._consumer.partitions_for_topic(self._topic) or set()
-        if not partitions - self._assigned:
+        # The flow-results topic first: until it exists nothing is assigned (DLQs alone
+        # would make the follower look ready while no flow output can be read).
+        if not self._consumer.partitions_for_topic(self._topic):
             return
-        self._assigned = set(partitions)
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        stored = self._index.positions(self._topic)
-        for tp in tps:
-            if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
-            else:
-                await self._consumer.seek_to_beginning(tp)
-        log.info("flow_results_assigned", topic=self._topic, partitions=sorted(partitions))
+        current = {
+            TopicPartition(topic, p)
+            for topic in (self._topic, *self._dlqs)
+            for p in self._consumer.partitions_for_topic(topic) or ()
+        }
+        new = current - self._assigned
+        if not new:
+            return
+        self._assigned = current
+        self._consumer.assign(sorted(current))
+        for topic in {tp.topic for tp in current}:
+            stored = self._index.positions(topic)
+            for tp in sorted(t for t in current if t.topic == topic):
+                if tp.partition in stored:
+                    self._consumer.seek(tp, stored[tp.partition])
+                else:
+                    await self._consumer.seek_to_beginning(tp)
+        log.info("flow_results_assigned", partitions=[f"{t.topic}/{t.partition}" for t in new])
 
-    def _store(self, records: Sequence[ConsumerRecord[Any, Any]], partition: int) -> None:
+    def _store(self, records: Sequence[ConsumerRecord[Any, Any]], tp: TopicPartition) -> None:
+        if not records:
+            return
+        after = {tp.partition: max(r.offset for r in records) + 1}
+        if tp.topic != self._topic:
+            self._index.record(tp.topic, [], after, rejections_in(records))
+            return
         flows: list[FlowOutput] = []
-        last = -1
         for record in records:
-            last = max(last, record.offset)
             try:
                 flows.append(self._reader.read(record))
             except HandlerError as exc:
@@ -108,8 +125,7 @@ class FlowResultsFollower:
                     "flow_result_rejected",
                     code=exc.code,
                     reason=str(exc),
-                    partition=partition,
+                    partition=tp.partition,
                     offset=record.offset,
                 )
-        if last >= 0:
-            self._index.record(self._topic, flows, {partition: last + 1})
+        self._index.record(self._topic, flows, after)
