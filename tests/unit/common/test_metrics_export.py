@@ -15,6 +15,7 @@ from services.common import metrics
 from services.common.breaker import AsyncCircuitBreaker
 from services.common.errors import DEAD_LETTER_CODES
 from services.common.periodic import PeriodicTask
+from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 
@@ -25,11 +26,19 @@ def sample(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
+def never_parsed(record: Record) -> Parsed:
+    raise AssertionError("no record is consumed in this test")
+
+
+async def never_handled(item: Parsed, record: Record) -> list[Outgoing]:
+    raise AssertionError("no record is consumed in this test")
+
+
 def test_a_consumer_exports_every_dead_letter_code_at_zero_before_its_first_record(
     tmp_path: Path,
 ) -> None:
     runtime = ServiceRuntime("zero_export_test", Settings(var_dir=tmp_path, signing_enabled=False))
-    runtime.subscribe("t.zero", lambda record: None, None)  # type: ignore[arg-type]
+    runtime.subscribe("t.zero", never_parsed, never_handled)
     try:
         for code in DEAD_LETTER_CODES:
             for family in ("revops_messages_dead_lettered_total", "revops_messages_failed_total"):
