@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 from aiokafka.errors import KafkaError
 
-from services.common.kafka_errors import UNREACHABLE, KafkaUnavailableError, unavailable_message
+from services.common.kafka_clients import UNREACHABLE, KafkaUnavailableError, unavailable_message
 from services.common.logging import configure_cli
 from services.common.settings import Settings
 

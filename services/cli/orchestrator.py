@@ -34,7 +34,7 @@ from contracts.trigger import TriggerParameters, TriggerType
 from services.cli.flow_lines import describe_flow, describe_rejection
 from services.common.dlq import Rejection
 from services.common.flows import FlowWatcher, publish_triggers
-from services.common.kafka_errors import KafkaUnavailableError
+from services.common.kafka_clients import KafkaUnavailableError
 from services.common.logging import configure_cli
 from services.common.ports import port_is_free, port_owner
 from services.common.serve import PARENT_PID_ENV, STOP_SIGNALS

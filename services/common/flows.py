@@ -23,7 +23,7 @@ from contracts import AgentName, FlowOutput, RawTrigger
 from services.common.dlq import Rejection, rejections_in
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.errors import HandlerError
-from services.common.kafka_errors import start_or_close
+from services.common.kafka_clients import group_less_consumer, start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.messages import decode_envelope, decode_payload
 from services.common.records import Record
@@ -75,12 +75,7 @@ async def flow_results_consumer(
     """A started, group-less consumer assigned every partition of revops.flow-results, and
     of those topics of `also` that exist (e.g. DLQs not created yet are left out)."""
     topic = settings.topics.flow_results
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        **aiokafka_options(settings),
-    )
+    consumer = group_less_consumer(settings, "revops-flow-watcher")
     await start_or_close(consumer, settings)
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -239,12 +234,7 @@ async def find_published_trigger(
     Only the partition the key maps to is read (the default partitioner of aiokafka, which
     the CLI, the ingress and the CronJobs use), from the offset at `since` to the end."""
     topic = settings.topics.triggers
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        **aiokafka_options(settings),
-    )
+    consumer = group_less_consumer(settings, "revops-trigger-lookup")
     await start_or_close(consumer, settings)
     try:
         cluster = await consumer._client.fetch_all_metadata()

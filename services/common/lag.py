@@ -10,7 +10,6 @@ first offset, since the group starts there (`auto_offset_reset=earliest`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import structlog
@@ -18,7 +17,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common import metrics
+from services.common.kafka_clients import group_less_consumer
 from services.common.kafka_security import aiokafka_options
+from services.common.periodic import cancel_and_wait
 from services.common.settings import Settings
 
 log = structlog.get_logger("lag")
@@ -62,24 +63,15 @@ class ConsumerLagMonitor:
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap, client_id=f"revops-{self._service}-lag", **options
         )
-        # Group-less and never polled: it only asks for the partitions' first and end offsets.
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id=f"revops-{self._service}-lag",
-            group_id=None,
-            enable_auto_commit=False,
-            **options,
-        )
+        # Never polled: it only asks for the partitions' first and end offsets.
+        self._consumer = group_less_consumer(self._settings, f"revops-{self._service}-lag")
         await self._admin.start()
         await self._consumer.start()
         self._task = asyncio.create_task(self._loop(), name=f"consumer-lag:{self._service}")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._admin is not None:

@@ -7,7 +7,7 @@ import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.common.kafka_errors import start_or_close
+from services.common.kafka_clients import start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings, get_settings
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common.kafka_errors import start_or_close
+from services.common.kafka_clients import group_less_consumer, start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings
 from services.dlq.messages import DLQ_SUFFIX, DeadLetter, as_dlq_topic, parse_dlq_id
@@ -23,14 +23,7 @@ class DeadLetterNotFoundError(LookupError):
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="revops-dlq-tool",
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **aiokafka_options(settings),
-    )
+    return group_less_consumer(settings, "revops-dlq-tool", auto_offset_reset="earliest")
 
 
 def _dead_letter(record: ConsumerRecord[Any, Any]) -> DeadLetter:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from aiokafka import AIOKafkaProducer
 from aiolimiter import AsyncLimiter
 
-from services.common.kafka_errors import start_or_close
+from services.common.kafka_clients import start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings
 from services.dlq.headers import ReplayHeaders

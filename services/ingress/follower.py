@@ -10,7 +10,6 @@ index, resuming there after a restart (from the beginning the first time).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,8 @@ from contracts import FlowOutput
 from services.common.dlq import rejections_in
 from services.common.errors import HandlerError
 from services.common.flows import FlowOutputReader
-from services.common.kafka_security import aiokafka_options
+from services.common.kafka_clients import group_less_consumer
+from services.common.periodic import cancel_and_wait
 from services.common.settings import Settings
 from services.ingress.index import FlowIndex
 
@@ -42,22 +42,14 @@ class FlowResultsFollower:
         self._assigned: set[TopicPartition] = set()
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            client_id="revops-ingress-flows",
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-            **aiokafka_options(self._settings),
+        self._consumer = group_less_consumer(
+            self._settings, "revops-ingress-flows", auto_offset_reset="earliest"
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="flow-results-follower")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
 

@@ -6,9 +6,7 @@ in the envelope."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 import uuid
 
@@ -17,6 +15,7 @@ import pytest
 
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
+from tests.support.cli import run_revops
 from tests.unit.deploy.tooling import require_tool
 
 pytestmark = pytest.mark.kafka
@@ -25,18 +24,10 @@ pytestmark = pytest.mark.kafka
 def revops(stack, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
     """The `revops` command as a user runs it, pointed at the stack."""
     env = {
-        **os.environ,
         "REVOPS_VAR_DIR": str(stack.var_dir),
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": stack.settings.kafka_bootstrap_servers,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    return run_revops(env, *args, timeout_s=timeout_s)
 
 
 def two_deals_of_different_accounts(stack) -> tuple[dict, dict]:

@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 
+from services.common import runtime as runtime_module
 from services.common.dlq import HEADER_REQUEST_ID
 from services.common.errors import PermanentError
 from services.common.messages import decode_json, make_envelope
@@ -106,7 +108,7 @@ async def test_consumer_lag_is_on_metrics_while_a_backlog_exists_and_drains(kafk
         await runtime.stop()
 
 
-async def test_every_dead_letter_is_logged_and_names_its_request(kafka, tmp_path):
+async def test_every_dead_letter_is_logged_and_names_its_request(kafka, tmp_path, monkeypatch):
     src = unique("t.dead")
     await create_topics(kafka, [src, f"{src}.dlq"], partitions=1)
     runtime = runtime_for(kafka, tmp_path, "rejecting")
@@ -116,6 +118,9 @@ async def test_every_dead_letter_is_logged_and_names_its_request(kafka, tmp_path
 
     runtime.subscribe(src, parse_job, handle)
     with capture_logs() as logs:
+        # A fresh logger: the module's may be cached with the configuration of an earlier
+        # test (structlog caches on first use), which capture_logs cannot intercept.
+        monkeypatch.setattr(runtime_module, "log", structlog.get_logger("runtime"))
         await runtime.start()
         try:
             await produce(

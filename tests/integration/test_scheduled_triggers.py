@@ -3,9 +3,7 @@ to force it, instead of "published" for a request the pipeline will skip."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,25 +11,18 @@ import orjson
 import pytest
 
 from tests.kafka_tools import collect, create_topics, unique
+from tests.support.cli import run_revops
 
 pytestmark = pytest.mark.kafka
 
 
 def revops(kafka: str, topic: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
         "REVOPS_TOPIC_TRIGGERS": topic,
         "REVOPS_VAR_DIR": str(tmp_path),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_revops(env, *args)
 
 
 @pytest.mark.parametrize("kind", ["fleet-scan", "deal-review"])

@@ -3,14 +3,12 @@ do, exit status 1, no traceback and no "Unclosed AIOKafka..." warning."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.kafka_broker import free_port
+from tests.support.cli import run_revops
 
 COMMANDS = [
     ["trigger", "consumption", "--account-id", "001000000000001"],
@@ -28,21 +26,13 @@ COMMANDS = [
 def test_a_command_says_in_one_line_that_kafka_is_down(args: list[str], tmp_path: Path) -> None:
     nobody = f"127.0.0.1:{free_port()}"
     env = {
-        **os.environ,
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": nobody,
         "REVOPS_VAR_DIR": str(tmp_path),
         # `revops run` checks its ports first: a free range of its own
         "REVOPS_RUN_BASE_PORT": str(free_port()),
         "PYTHONWARNINGS": "default",  # ResourceWarnings (unclosed clients) would show
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_revops(env, *args)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr, result.stderr
     (line,) = result.stderr.strip().splitlines()

@@ -1,4 +1,5 @@
-"""Kafka being unreachable, said once and plainly to whoever runs a command.
+"""Kafka clients outside the runtime's FastStream broker, and Kafka being unreachable said
+once and plainly to whoever runs a command.
 
 aiokafka raises KafkaConnectionError from `start()` when no bootstrap server answers, and a
 client whose start failed still holds sockets (Python later warns "Unclosed
@@ -8,10 +9,12 @@ AIOKafkaConsumer"): `start_or_close` closes it and raises one `KafkaUnavailableE
 from __future__ import annotations
 
 import contextlib
-from typing import Protocol
+from typing import Any, Protocol
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 
+from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings
 
 # What Kafka being down or unreachable looks like from a client.
@@ -49,3 +52,18 @@ async def start_or_close(client: _Startable, settings: Settings) -> None:
     except UNREACHABLE as exc:
         await _close(client)
         raise KafkaUnavailableError(unavailable_message(settings)) from exc
+
+
+def group_less_consumer(
+    settings: Settings, client_id: str | None = None, **options: Any
+) -> AIOKafkaConsumer:
+    """A consumer that joins no group and commits nothing (readers that assign partitions
+    themselves: watchers, the DLQ tool, the lag monitor). Not started."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id or "revops",
+        group_id=None,
+        enable_auto_commit=False,
+        **aiokafka_options(settings),
+        **options,
+    )
