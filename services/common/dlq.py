@@ -121,7 +121,7 @@ class Rejection:
 
     @property
     def line(self) -> str:
-        return f"rejected {self.code}: {self.reason} (revops dlq show {self.dlq_position})"
+        return f"{self.code}: {self.reason} (revops dlq show {self.dlq_position})"
 
 
 def rejection_of(

@@ -292,17 +292,7 @@ class ServiceRuntime:
         request_id = (item.log_context.get("request_id") if item else None) or (
             request_id_in_value(record.value)
         )
-        metrics.MESSAGES_DEAD_LETTERED.labels(self.name, record.topic, code).inc()
-        log.warning(
-            "dead_lettered",
-            code=code,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            request_id=request_id,
-            attempts=attempts,
-            error=str(exc)[:500],
-        )
+        self._note_dead_letter(error_envelope, request_id, error=str(exc))
         headers = {HEADER_DLQ_CODE: code}
         if request_id:
             headers[HEADER_REQUEST_ID] = request_id
@@ -311,6 +301,26 @@ class ServiceRuntime:
             key=record.key.decode("utf-8", "replace") if record.key else None,
             message=error_envelope,
             headers=headers,
+        )
+
+    def _note_dead_letter(
+        self, envelope: ErrorEnvelope, request_id: str | None, *, error: str
+    ) -> None:
+        """Count and log one dead letter (revops_messages_dead_lettered_total, alert
+        RevopsDeadLetterQueueReceiving; one `dead_lettered` warning line each)."""
+        dead = envelope.dead_letter
+        metrics.MESSAGES_DEAD_LETTERED.labels(
+            self.name, dead.original_topic, envelope.error.code
+        ).inc()
+        log.warning(
+            "dead_lettered",
+            code=envelope.error.code,
+            topic=dead.original_topic,
+            partition=dead.original_partition,
+            offset=dead.original_offset,
+            request_id=request_id,
+            attempts=dead.attempts,
+            error=error[:500],
         )
 
     async def _send_or_pause(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
@@ -334,10 +344,18 @@ class ServiceRuntime:
             raise
 
     async def publish(self, outputs: Sequence[Outgoing]) -> None:
-        """Produce in order and wait for every acknowledgement."""
+        """Produce in order and wait for every acknowledgement. A dead letter a component
+        writes itself (a delivery the webhook processor gave up on, after its record was
+        committed) is counted and logged like the runtime's own."""
         sent = _InFlight()
         await self._send(sent, outputs)
         await self._await_acks(sent)
+        for out in outputs:
+            if isinstance(out.message, ErrorEnvelope):
+                meta = out.message.metadata
+                self._note_dead_letter(
+                    out.message, meta.request_id if meta else None, error=out.message.error.message
+                )
 
     async def _send(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
         """Hand each output to the producer, in order, without waiting for its ack."""

@@ -12,14 +12,15 @@ import httpx
 import orjson
 import pytest
 import structlog
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 
 from services.common import runtime as runtime_module
-from services.common.dlq import HEADER_REQUEST_ID
+from services.common.dlq import HEADER_REQUEST_ID, build_error_envelope
 from services.common.errors import PermanentError
-from services.common.messages import decode_json, make_envelope
+from services.common.messages import decode_json, encode, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
@@ -175,3 +176,46 @@ async def test_the_kafka_correlation_id_header_is_the_envelopes(kafka, tmp_path)
     assert dict(output.headers)["correlation_id"] == body["metadata"]["correlation_id"].encode()
     assert body["metadata"]["correlation_id"] == "corr-r-1"
     assert "correlation_id" in dict(dead.headers)  # a dead letter without envelope has one too
+
+
+async def test_a_dead_letter_a_component_publishes_itself_is_counted_and_logged(
+    kafka, tmp_path, monkeypatch
+):
+    """The webhook processor dead-letters a delivery after its record was committed, through
+    runtime.publish: counted and logged like the runtime's own dead letters."""
+    src = unique("t.deliveries")
+    await create_topics(kafka, [f"{src}.dlq"], partitions=1)
+    runtime = runtime_for(kafka, tmp_path, "delivering")
+    job = make_envelope(
+        Job(n=1, request_id="req-delivery"),
+        request_id="req-delivery",
+        flow_id="flow-1",
+        correlation_id="req-delivery",
+        source="execution_agent",
+        target="delivering",
+        stage="action:a1",
+    )
+    record = Record(src, -1, -1, b"acct", encode(job))
+    error = build_error_envelope(
+        record,
+        PermanentError("slack answered 404", code="http_404"),
+        attempts=3,
+        service="delivering",
+        consumer_group=runtime.group_id,
+        policy=runtime.policy,
+        envelope=job,
+    )
+    counted = {"service": "delivering", "topic": src, "code": "http_404"}
+    before = REGISTRY.get_sample_value("revops_messages_dead_lettered_total", counted) or 0.0
+    await runtime.start()
+    with capture_logs() as logs:
+        monkeypatch.setattr(runtime_module, "log", structlog.get_logger("runtime"))
+        try:
+            await runtime.publish([Outgoing(f"{src}.dlq", "acct", error)])
+        finally:
+            await runtime.stop()
+    after = REGISTRY.get_sample_value("revops_messages_dead_lettered_total", counted)
+    assert after == before + 1
+    (line,) = [e for e in logs if e["event"] == "dead_lettered"]
+    assert (line["code"], line["topic"], line["request_id"]) == ("http_404", src, "req-delivery")
+    assert len(await collect(kafka, f"{src}.dlq", 1)) == 1
