@@ -31,6 +31,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_range(size: int) -> int:
+    """A base port with `size` free ports from it (a stack binds base..base+size-1)."""
+    from services.common.ports import port_is_free
+
+    for _ in range(200):
+        base = free_port()
+        if base + size < 65535 and all(port_is_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError(f"no {size} free ports in a row")
+
+
 class BrokerStartError(RuntimeError):
     """kafka.sh could not start the broker; the message holds its output and the log tail."""
 

@@ -27,14 +27,18 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def listener_pid(port: int) -> int | None:
-    """The pid of the process listening on `port` (any address); None if none is visible."""
+def _sockets_on(port: int) -> list[psutil._common.sconn]:
     try:
         connections = psutil.net_connections(kind="tcp")
     except psutil.AccessDenied:
-        return None
-    for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+        return []
+    return [c for c in connections if c.laddr and c.laddr.port == port]
+
+
+def listener_pid(port: int) -> int | None:
+    """The pid of the process listening on `port` (any address); None if none is visible."""
+    for conn in _sockets_on(port):
+        if conn.status == psutil.CONN_LISTEN:
             return conn.pid
     return None
 
@@ -56,9 +60,13 @@ def port_owner(port: int) -> str | None:
     pid = listener_pid(port)
     if pid is not None:
         return describe_process(pid)
-    if not port_is_free(port):
-        return "a process this user cannot see"
-    return None
+    if port_is_free(port):
+        return None
+    # Not a server: a connection of some process holds the port as its local end.
+    for conn in _sockets_on(port):
+        if conn.pid is not None:
+            return f"a connection ({conn.status}) of {describe_process(conn.pid)}"
+    return "a process this user cannot see"
 
 
 def main(argv: list[str] | None = None) -> int:

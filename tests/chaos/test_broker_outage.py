@@ -100,6 +100,8 @@ async def test_ingress_answers_503_and_a_service_logs_json_while_kafka_is_down(
     records = [orjson.loads(line) for line in lines]  # every line is JSON
     library = [r for r in records if str(r.get("logger", "")).startswith("aiokafka")]
     assert library, "the outage was not logged at all"
-    # One line per message template per 30 s: a handful, not thousands.
-    assert len(library) <= 20, [r["event"] for r in library]
+    # One line per message template and logger per 30 s: for the ~35 s from the outage to
+    # the end of the stop that is at most two per template (about ten templates), where
+    # the unfiltered library wrote thousands.
+    assert len(library) <= 50, [r["event"] for r in library]
     assert all(r["service"] == "decision_agent" for r in records)

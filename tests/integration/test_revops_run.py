@@ -24,6 +24,7 @@ import pytest
 from services.common.ports import port_is_free
 from services.common.settings import TopicNames
 from services.data_agent.warehouse.generator.seed import seed_warehouse
+from tests.kafka_broker import free_port_range
 
 pytestmark = pytest.mark.kafka
 
@@ -35,17 +36,6 @@ def seeded_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("warehouse") / "demo.duckdb"
     seed_warehouse(path, accounts=20, days=120, seed=5)
     return path
-
-
-def free_port_range(size: int = 4) -> int:
-    """A base port with `size` free ports from it (the stack binds base..base+size-1)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size < 65535 and all(port_is_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no free port range")
 
 
 def stack_env(kafka: str, tmp_path: Path, warehouse: Path, base_port: int) -> dict[str, str]:
@@ -128,7 +118,7 @@ def services_of(run: Run) -> list[psutil.Process]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=str)
 def test_a_stop_signal_to_revops_run_stops_every_service(start_run, sig: signal.Signals) -> None:
-    base = free_port_range()
+    base = free_port_range(4)
     run = start_run(base)
     assert run.ready.wait(240), run.output
     services = services_of(run)
@@ -141,7 +131,7 @@ def test_a_stop_signal_to_revops_run_stops_every_service(start_run, sig: signal.
 
 
 def test_services_stop_by_themselves_when_revops_run_is_killed(start_run) -> None:
-    base = free_port_range()
+    base = free_port_range(4)
     run = start_run(base)
     assert run.ready.wait(240), run.output
     services = services_of(run)
@@ -152,7 +142,7 @@ def test_services_stop_by_themselves_when_revops_run_is_killed(start_run) -> Non
 
 
 def test_a_taken_port_is_named_with_its_process_and_nothing_starts(start_run) -> None:
-    base = free_port_range()
+    base = free_port_range(4)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", base + 2))
         squatter.listen()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_broker import free_port
+from tests.kafka_broker import free_port, free_port_range
 from tests.support.cli import run_revops
 
 COMMANDS = [
@@ -29,7 +29,7 @@ def test_a_command_says_in_one_line_that_kafka_is_down(args: list[str], tmp_path
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": nobody,
         "REVOPS_VAR_DIR": str(tmp_path),
         # `revops run` checks its ports first: a free range of its own
-        "REVOPS_RUN_BASE_PORT": str(free_port()),
+        "REVOPS_RUN_BASE_PORT": str(free_port_range(4)),
         "PYTHONWARNINGS": "default",  # ResourceWarnings (unclosed clients) would show
     }
     result = run_revops(env, *args)

@@ -31,3 +31,17 @@ def test_a_taken_port_names_the_process_that_listens() -> None:
         [sys.executable, "-m", "services.common.ports", str(port)], capture_output=True, check=False
     )
     assert (free.returncode, free.stdout) == (1, b"")
+
+
+def test_a_port_held_by_a_connection_names_the_connection_and_its_process() -> None:
+    """A client connection's local port is taken too (what a service finds when its port is
+    in use as the ephemeral end of some connection)."""
+    with socket.socket() as server, socket.socket() as client:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client.connect(server.getsockname())
+        port = client.getsockname()[1]
+        assert not port_is_free(port)
+        owner = port_owner(port)
+        assert owner is not None
+        assert owner.startswith(f"a connection (ESTABLISHED) of pid {os.getpid()} (")
