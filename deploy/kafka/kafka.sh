@@ -2,7 +2,11 @@
 # A local single-node Kafka (KRaft broker+controller) on 127.0.0.1 from Maven Central jars.
 #   kafka.sh fetch | up | down | status | wait
 # Environment: KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (port+1), KAFKA_DATA_DIR (var/kafka),
-# KAFKA_JARS_DIR (.cache/kafka-jars), KAFKA_HEAP (512m), PYTHON (.venv/bin/python).
+# KAFKA_JARS_DIR (.cache/kafka-jars), KAFKA_HEAP (512m), PYTHON (.venv/bin/python),
+# KAFKA_START_TIMEOUT (seconds `up` waits for the broker to answer: 120).
+# `up` fails with the reason when a port is taken by another process, when the broker exits
+# (the tail of its log is shown), or when what answers on the port is not the broker it
+# started: "kafka up" always means this script's broker is the one listening.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -12,6 +16,7 @@ data=${KAFKA_DATA_DIR:-$root/var/kafka}
 jars=${KAFKA_JARS_DIR:-$root/.cache/kafka-jars}
 python=${PYTHON:-$root/.venv/bin/python}
 pidfile="$data/broker.pid"
+start_timeout=${KAFKA_START_TIMEOUT:-120}
 
 fetch() {
   if [ -f "$jars/.complete" ]; then return 0; fi
@@ -26,11 +31,28 @@ fetch() {
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# "pid 123 (command line)" of whoever listens on a port, for error messages.
+owner_of() { "$python" -m services.common.ports "$1" 2>/dev/null || echo "another process"; }
+
+refuse_taken_port() {
+  if answers "$1"; then
+    echo "kafka.sh: port $1 ($2) is taken by $(owner_of "$1"): stop it, or set $3 to a free port" >&2
+    exit 1
+  fi
+}
+
+show_log_tail() {
+  echo "--- last lines of $data/broker.log ---" >&2
+  tail -n 30 "$data/broker.log" >&2 2>/dev/null || true
+}
 
 up() {
   fetch
   if running; then echo "kafka already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return 0; fi
+  refuse_taken_port "$port" "broker" KAFKA_PORT
+  refuse_taken_port "$cport" "controller" KAFKA_CONTROLLER_PORT
   mkdir -p "$data/logs"
   cat > "$data/server.properties" <<PROPS
 process.roles=broker,controller
@@ -64,13 +86,27 @@ PROPS
   echo "kafka up on 127.0.0.1:$port (data $data, log $data/broker.log)"
 }
 
+# Until the broker this script started answers on $port: fails when it exits, when another
+# process answers there instead, or after $start_timeout seconds.
 wait_ready() {
-  for _ in $(seq 1 120); do
-    if answers; then return 0; fi
-    if ! running; then echo "kafka failed to start; see $data/broker.log" >&2; tail -20 "$data/broker.log" >&2; exit 1; fi
+  local deadline=$((SECONDS + start_timeout)) ours listener
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if ! running; then
+      echo "kafka.sh: the broker exited during start-up (port $port)" >&2; show_log_tail; exit 1
+    fi
+    if answers "$port"; then
+      ours=$(cat "$pidfile")
+      listener=$("$python" -m services.common.ports --pid "$port" 2>/dev/null || true)
+      if [ -n "$listener" ] && [ "$listener" != "$ours" ]; then
+        echo "kafka.sh: port $port answers for $(owner_of "$port"), not for the broker started here (pid $ours)" >&2
+        show_log_tail; kill "$ours" 2>/dev/null || true; rm -f "$pidfile"; exit 1
+      fi
+      return 0
+    fi
     sleep 0.5
   done
-  echo "kafka did not answer on 127.0.0.1:$port within 60 s" >&2; exit 1
+  echo "kafka.sh: the broker did not answer on 127.0.0.1:$port within $start_timeout s (KAFKA_START_TIMEOUT)" >&2
+  show_log_tail; exit 1
 }
 
 down() {

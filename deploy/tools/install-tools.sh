@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Install the tools the deployment tests (tests/unit/deploy/) need, on a fresh machine:
+# Install the tools the deployment and foreign-client tests need, on a fresh machine:
 #   kustomize            Go module proxy: go install sigs.k8s.io/kustomize/kustomize/v5
-#   promtool             Debian's `prometheus` package, unpacked: only the promtool binary is
-#                        kept, so no prometheus user, service or daemon is created
+#   promtool, prometheus Debian's `prometheus` package, unpacked: only the two binaries are
+#                        kept, so no prometheus user, service or daemon is created (the
+#                        server is started by a test, scraping the services with the alert
+#                        rules loaded)
+#   kcat                 Debian's `kcat` package with its libraries (librdkafka1, libyajl2),
+#                        unpacked under the tools folder; bin/kcat is a wrapper that points
+#                        the loader at them. A plain Kafka client that is not the project's
+#                        code, for the foreign-client test
 #   kubernetes-validate  PyPI, into the project's virtualenv (offline Kubernetes schemas)
 #   chromium             Debian's `chromium` package: the browser the console's end-to-end tests
 #                        drive through Playwright (never `playwright install`: no download)
@@ -41,30 +47,68 @@ install_kustomize() {
         die "kustomize: installed binary does not report $KUSTOMIZE_VERSION"
 }
 
-install_promtool() {
-    local bin="$BIN_DIR/promtool"
-    if [[ -x "$bin" ]] && "$bin" --version >/dev/null 2>&1; then
-        log "promtool already installed ($bin)"
+# apt-get download PKG... into DIR (as apt's sandbox user when it may write there); refreshes
+# stale package lists once.
+apt_download() {
+    local dir="$1"
+    shift
+    command -v apt-get >/dev/null || die "$1: apt-get (Debian) is required"
+    chmod 0755 "$dir"
+    if [[ $EUID -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$dir"; fi
+    if ! (cd "$dir" && apt-get download -qq "$@"); then
+        log "package lists look stale: apt-get update"
+        apt-get update -qq || die "$1: apt-get update failed (run as root?)"
+        (cd "$dir" && apt-get download -qq "$@") || die "$*: apt-get download failed"
+    fi
+}
+
+install_prometheus_binaries() {
+    local promtool="$BIN_DIR/promtool" server="$BIN_DIR/prometheus"
+    if [[ -x "$promtool" ]] && "$promtool" --version >/dev/null 2>&1 &&
+        [[ -x "$server" ]] && "$server" --version >/dev/null 2>&1; then
+        log "promtool and prometheus already installed ($BIN_DIR)"
         return
     fi
-    command -v apt-get >/dev/null || die "promtool: apt-get (Debian) is required"
     local work
     work="$(mktemp -d)"
-    # apt downloads as its sandbox user (_apt) when that user may write the folder.
-    chmod 0755 "$work"
-    if [[ $EUID -eq 0 ]] && id _apt >/dev/null 2>&1; then chown _apt "$work"; fi
-    log "downloading Debian's prometheus package to extract promtool"
-    if ! (cd "$work" && apt-get download -qq prometheus); then
-        log "package lists look stale: apt-get update"
-        apt-get update -qq || die "promtool: apt-get update failed (run as root?)"
-        (cd "$work" && apt-get download -qq prometheus) ||
-            die "promtool: apt-get download prometheus failed"
-    fi
-    dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -x -C "$work" ./usr/bin/promtool ||
-        die "promtool: could not extract usr/bin/promtool from the package"
-    install -m 0755 "$work/usr/bin/promtool" "$bin"
+    log "downloading Debian's prometheus package to extract promtool and prometheus"
+    apt_download "$work" prometheus
+    dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb |
+        tar -x -C "$work" ./usr/bin/promtool ./usr/bin/prometheus ||
+        die "promtool: could not extract usr/bin/promtool and usr/bin/prometheus from the package"
+    install -m 0755 "$work/usr/bin/promtool" "$promtool"
+    install -m 0755 "$work/usr/bin/prometheus" "$server"
     rm -rf "$work"
-    "$bin" --version >/dev/null || die "promtool: extracted binary does not run"
+    "$promtool" --version >/dev/null || die "promtool: extracted binary does not run"
+    "$server" --version >/dev/null || die "prometheus: extracted binary does not run"
+}
+
+install_kcat() {
+    local bin="$BIN_DIR/kcat" root="$TOOLS_DIR/kcat"
+    if [[ -x "$bin" ]] && "$bin" -V >/dev/null 2>&1; then
+        log "kcat already installed ($bin)"
+        return
+    fi
+    local work libdir
+    work="$(mktemp -d)"
+    log "downloading Debian's kcat package and its libraries"
+    apt_download "$work" kcat librdkafka1 libyajl2
+    rm -rf "$root"
+    mkdir -p "$root"
+    for deb in "$work"/*.deb; do
+        dpkg-deb -x "$deb" "$root" || die "kcat: could not unpack $(basename "$deb")"
+    done
+    rm -rf "$work"
+    libdir="$(dirname "$(find "$root/usr/lib" -name 'librdkafka.so.1' | head -n 1)")"
+    [[ -x "$root/usr/bin/kcat" && -f "$libdir/librdkafka.so.1" ]] ||
+        die "kcat: the unpacked packages hold no usr/bin/kcat or librdkafka.so.1"
+    cat >"$bin" <<WRAPPER
+#!/bin/sh
+# kcat from Debian, unpacked by deploy/tools/install-tools.sh with its own libraries.
+LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$root/usr/bin/kcat" "\$@"
+WRAPPER
+    chmod 0755 "$bin"
+    "$bin" -V >/dev/null || die "kcat: the unpacked binary does not run"
 }
 
 install_kubernetes_validate() {
@@ -105,7 +149,8 @@ install_chromium() {
 
 mkdir -p "$BIN_DIR"
 install_kustomize
-install_promtool
+install_prometheus_binaries
+install_kcat
 install_kubernetes_validate
 install_chromium
-log "ready: $BIN_DIR/kustomize, $BIN_DIR/promtool, kubernetes-validate in $PYTHON"
+log "ready: $BIN_DIR/{kustomize,promtool,prometheus,kcat}, kubernetes-validate in $PYTHON"

@@ -3,6 +3,11 @@
 Seeds the demo warehouse on first run, makes sure the topics exist, starts every service as
 its own process (exactly as Kubernetes would, one process per agent), fires demo triggers
 and prints each flow output as it arrives.
+
+The services are this process's children and never outlive it: SIGTERM, SIGINT and SIGHUP
+stop them all (`LocalStack.stop`), and a child whose parent vanished without stopping it
+(SIGKILL) stops by itself (`REVOPS_STOP_WITH_PARENT`, services.common.serve). A start that
+finds a service's port taken says by which process, instead of probing whoever answers.
 """
 
 from __future__ import annotations
@@ -10,20 +15,30 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import typer
 
 from contracts import AnalysisType, FlowOutput, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
+from services.cli.flow_lines import describe_flow, describe_rejection
+from services.common.dlq import Rejection
 from services.common.flows import FlowWatcher, publish_triggers
-from services.common.serve import DEFAULT_PORTS
+from services.common.kafka_clients import KafkaUnavailableError
+from services.common.logging import configure_cli
+from services.common.ports import port_is_free, port_owner
+from services.common.serve import PARENT_PID_ENV, STOP_SIGNALS
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import ensure_topics
 from services.data_agent.fleet import fleet_screen
@@ -37,6 +52,23 @@ SERVICES = ("data_agent", "decision_agent", "execution_agent", "webhook_processo
 CONSOLE = "console"
 CONSOLE_USERS_ENV = "REVOPS_SECRET_CONSOLE_USERS"
 DEMO_WEBHOOKS = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.demo.yaml"
+
+__all__ = ["SERVICES", "LocalStack", "StackError", "describe_flow", "prepare", "summary"]
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start (a port taken, a service exited); one line for the user."""
+
+
+def default_ports(settings: Settings) -> dict[str, int]:
+    """`REVOPS_RUN_BASE_PORT` (9101) and the next three, in SERVICES order."""
+    return {name: settings.run_base_port + i for i, name in enumerate(SERVICES)}
+
+
+def _stop_signal(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM and SIGHUP end `revops run` as Ctrl-C does: the CLI's KeyboardInterrupt path
+    # stops every child before the process exits.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -57,7 +89,7 @@ class LocalStack:
     ) -> None:
         self.settings = settings
         self.log_dir = log_dir or settings.var_dir / "logs"
-        self.ports = ports or {name: DEFAULT_PORTS[name] for name in SERVICES}
+        self.ports = ports or default_ports(settings)
         self.extra_env = env or {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         # Extra replicas of a service ("decision_agent#2"): same consumer group, own port.
@@ -71,7 +103,19 @@ class LocalStack:
             seed_warehouse(path, accounts=accounts)
         return path
 
+    def check_ports(self, with_console: bool = False) -> None:
+        """Raise StackError naming the process that holds a service's port."""
+        for name in (*SERVICES, CONSOLE) if with_console else SERVICES:
+            port = self.console_port if name == CONSOLE else self.ports[name]
+            if not port_is_free(port, self.settings.metrics_host):
+                owner = port_owner(port) or "another process"
+                raise StackError(
+                    f"port {port} for {name} is taken by {owner}: stop it, or give this stack "
+                    "other ports with REVOPS_RUN_BASE_PORT"
+                )
+
     def start(self) -> None:
+        self.check_ports()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in SERVICES:
             self.start_one(name)
@@ -82,20 +126,35 @@ class LocalStack:
         async with httpx.AsyncClient(timeout=2.0) as client:
             while pending and time.monotonic() < deadline:
                 for name in list(pending):
-                    proc = self.processes[name]
-                    if proc.poll() is not None:
-                        raise RuntimeError(
-                            f"{name} exited with {proc.returncode}; see {self.log_dir / name}.log"
-                        )
-                    try:
-                        url = f"http://127.0.0.1:{self.ports[name]}/readyz"
-                        if (await client.get(url)).status_code == 200:
-                            pending.discard(name)
-                    except httpx.HTTPError:
-                        pass
+                    if await self._is_ready(client, name):
+                        pending.discard(name)
                 await asyncio.sleep(0.3)
         if pending:
-            raise RuntimeError(f"not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}")
+            raise StackError(
+                f"not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}; "
+                f"see the logs in {self.log_dir}"
+            )
+
+    async def _is_ready(self, client: httpx.AsyncClient, name: str) -> bool:
+        """Ready, and it is our child that answers (not a process left on the port)."""
+        proc = self.processes[name]
+        if proc.poll() is not None:
+            raise StackError(f"{name} exited with {proc.returncode}; see {self.log_dir / name}.log")
+        port = self.ports[name]
+        try:
+            response = await client.get(f"http://127.0.0.1:{port}/readyz")
+        except httpx.HTTPError:
+            return False
+        try:
+            answering = response.json().get("pid")
+        except (ValueError, AttributeError):
+            answering = "unknown"  # not a revops service at all
+        if answering is not None and answering != proc.pid:
+            raise StackError(
+                f"port {port} answers for pid {answering}, not for {name} (pid {proc.pid}): "
+                f"another process holds it ({port_owner(port) or 'unknown'})"
+            )
+        return response.status_code == 200
 
     def start_one(self, name: str) -> None:
         """(Re)start one service, e.g. after it was killed."""
@@ -110,10 +169,14 @@ class LocalStack:
         self.replicas[key] = self._spawn(name, port, f"{name}-{index}.log")
         return key
 
+    @property
+    def console_port(self) -> int:
+        return self.ports.get(CONSOLE, DEFAULT_PORTS[CONSOLE])
+
     def start_console(self) -> str:
         """The web console; returns its URL and how to sign in. With no console users
         configured (env secrets), a one-run operator token is made and printed."""
-        port = self.ports.get(CONSOLE, DEFAULT_PORTS[CONSOLE])
+        port = self.console_port
         env: dict[str, str] = {}
         how = f"sign in with a token of {CONSOLE_USERS_ENV}"
         env_secrets = os.environ.get("REVOPS_SECRETS_BACKEND", "env") == "env"
@@ -132,23 +195,49 @@ class LocalStack:
         log = (self.log_dir / log_name).open("ab")
         return subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
-            env={**env, "REVOPS_HTTP_PORT": str(port)},
+            env={**env, "REVOPS_HTTP_PORT": str(port), PARENT_PID_ENV: str(os.getpid())},
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=PROJECT_ROOT,
         )
 
     def stop(self) -> None:
-        every = {**self.processes, **self.replicas}
-        for proc in every.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in every.items():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                typer.echo(f"{name} did not stop in 20 s; killing it", err=True)
-                proc.kill()
+        """Terminate every child and wait for it (killed after 20 s). A second signal while
+        stopping does not interrupt this: every child is still waited for."""
+        with _signals_deferred():
+            every = {**self.processes, **self.replicas}
+            for proc in every.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for name, proc in every.items():
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    typer.echo(f"{name} did not stop in 20 s; killing it", err=True)
+                    proc.kill()
+                    proc.wait()
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP end the command as Ctrl-C (SIGINT) does, through the
+    KeyboardInterrupt path that stops every child (`revops run`, `revops demo`)."""
+    for sig in STOP_SIGNALS:
+        if sig is not signal.SIGINT:
+            signal.signal(sig, _stop_signal)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Ignore the stop signals meanwhile (only in the main thread, where they are handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def demo_triggers(settings: Settings, deals: int = 6, accounts: int = 6) -> list[RawTrigger]:
@@ -187,17 +276,6 @@ def demo_triggers(settings: Settings, deals: int = 6, accounts: int = 6) -> list
     return triggers
 
 
-def describe_flow(flow: FlowOutput) -> str:
-    subject = flow.subject.opportunity_id or flow.subject.account_id
-    scores = ", ".join(f"{k}={v}" for k, v in sorted(flow.scores.items()))
-    s = flow.execution.summary
-    return (
-        f"[{flow.status}] {flow.analysis_type.value} {subject}: {scores} | "
-        f"actions {s.total_actions} (ok {s.successful}, queued {s.queued}, failed {s.failed}) | "
-        f"{flow.execution_time_ms} ms"
-    )
-
-
 def outbox_counts(settings: Settings) -> dict[str, int]:
     outbox = settings.resolved_outbox_dir
     if not outbox.exists():
@@ -205,21 +283,32 @@ def outbox_counts(settings: Settings) -> dict[str, int]:
     return {f.stem: sum(1 for _ in f.open()) for f in sorted(outbox.glob("*.jsonl"))}
 
 
+def describe_outcome(outcome: FlowOutput | Rejection) -> str:
+    if isinstance(outcome, Rejection):
+        return describe_rejection(outcome)
+    return describe_flow(outcome)
+
+
 async def fire_and_watch(
     settings: Settings, triggers: list[RawTrigger], timeout_s: float
 ) -> dict[str, FlowOutput]:
-    watcher = FlowWatcher(settings)
-    await watcher.start()
+    """Publish the demo triggers and print each outcome; returns the flow outputs (a
+    rejected demo trigger is printed and counted as missing)."""
+    watcher = FlowWatcher(settings, rejections=True)
+    await _start_watching(watcher, settings)
     try:
         await publish_triggers(settings, triggers)
         typer.echo(f"published {len(triggers)} demo triggers to {settings.topics.triggers}")
         wanted = {t.request_id for t in triggers if t.request_id}
+        done: set[str] = set()
         found: dict[str, FlowOutput] = {}
-        async for flow in watcher.outputs(timeout_s):
-            if flow.request_id in wanted and flow.request_id not in found:
-                found[flow.request_id] = flow
-                typer.echo(describe_flow(flow))
-                if len(found) == len(wanted):
+        async for outcome in watcher.outcomes(timeout_s):
+            if outcome.request_id in wanted and outcome.request_id not in done:
+                done.add(outcome.request_id)
+                if isinstance(outcome, FlowOutput):
+                    found[outcome.request_id] = outcome
+                typer.echo(describe_outcome(outcome))
+                if done == wanted:
                     break
         return found
     finally:
@@ -227,13 +316,25 @@ async def fire_and_watch(
 
 
 async def watch_forever(settings: Settings) -> None:
-    watcher = FlowWatcher(settings)
-    await watcher.start()
+    watcher = FlowWatcher(settings, rejections=True)
+    await _start_watching(watcher, settings)
     try:
-        async for flow in watcher.outputs():
-            typer.echo(describe_flow(flow))
+        async for outcome in watcher.outcomes():
+            typer.echo(describe_outcome(outcome))
     finally:
         await watcher.stop()
+
+
+async def _start_watching(watcher: FlowWatcher, settings: Settings) -> None:
+    """Start the watcher (Kafka unreachable: one line, exit 1); from then on a broker
+    outage shows as rate-limited library lines while the watch goes on."""
+    configure_cli()
+    try:
+        await watcher.start()
+    except KafkaUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    configure_cli(watching=True)
 
 
 def summary(settings: Settings, flows: dict[str, FlowOutput], expected: int) -> str:
@@ -256,8 +357,18 @@ def summary(settings: Settings, flows: dict[str, FlowOutput], expected: int) -> 
 
 
 async def prepare(stack: LocalStack) -> None:
-    stack.ensure_warehouse()
-    await ensure_topics(stack.settings)
-    stack.start()
-    await stack.wait_ready()
-    typer.echo(stack.start_console())
+    """Warehouse, topics, the four services, ready. What stops it (a port taken, Kafka
+    unreachable, a service that exits) is one line on stderr and exit status 1."""
+    configure_cli()
+    stop_on_signals()
+    try:
+        # What can fail in a second is checked before the warehouse is seeded (minutes).
+        stack.check_ports(with_console=True)
+        await ensure_topics(stack.settings)
+        stack.ensure_warehouse()
+        stack.start()
+        await stack.wait_ready()
+        typer.echo(stack.start_console())
+    except (StackError, KafkaUnavailableError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

@@ -13,7 +13,7 @@ import uuid
 from pydantic import BaseModel
 
 from contracts import Envelope
-from services.common.errors import PermanentError
+from services.common.errors import PermanentError, authentication_failed_code
 from services.common.records import Outgoing, Record
 from services.common.security import (
     AUTH_HEADER,
@@ -87,5 +87,5 @@ class EnvelopeSecurity:
         except AuthenticationError as exc:
             raise PermanentError(
                 f"message failed authentication: {exc.reason}",
-                code=f"AUTHENTICATION_FAILED_{exc.code.value.upper()}",
+                code=authentication_failed_code(exc.code),
             ) from exc

@@ -1,4 +1,5 @@
-"""Clients' side of the pipeline: publish raw triggers, watch `revops.flow-results`.
+"""Clients' side of the pipeline: publish raw triggers, watch `revops.flow-results`, and
+(optionally) the dead letters that end a flow, so a rejected request is seen by its sender.
 
 Used by `revops trigger --wait`, `revops run/demo`, the HTTP ingress and the tests, so there
 is one way to do both.
@@ -9,21 +10,35 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from contracts import AgentName, FlowOutput, RawTrigger
+from services.common.dlq import Rejection, rejections_in
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.errors import HandlerError
+from services.common.kafka_clients import group_less_consumer, start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.messages import decode_envelope, decode_payload
 from services.common.records import Record
 from services.common.settings import Settings
 
 log = structlog.get_logger("flows")
+
+# Triggers without an account (fleet scans, deal reviews) share this key, so one partition.
+FLEET_KEY = "fleet"
+
+FlowOutcome = FlowOutput | Rejection
+
+
+def trigger_key(trigger: RawTrigger) -> str:
+    return trigger.parameters.account_id or FLEET_KEY
 
 
 async def publish_triggers(settings: Settings, triggers: Iterable[RawTrigger]) -> int:
@@ -33,13 +48,21 @@ async def publish_triggers(settings: Settings, triggers: Iterable[RawTrigger]) -
         linger_ms=5,
         **aiokafka_options(settings),
     )
-    await producer.start()
+    await start_or_close(producer, settings)
     try:
         futures = []
         for trigger in triggers:
-            key = (trigger.parameters.account_id or "fleet").encode()
             value = orjson.dumps(trigger.model_dump(mode="json", exclude_none=True))
-            futures.append(await producer.send(settings.topics.triggers, value, key=key))
+            # The same correlation_id header the services write (their envelopes' id).
+            headers = [("correlation_id", (trigger.request_id or "").encode())]
+            futures.append(
+                await producer.send(
+                    settings.topics.triggers,
+                    value,
+                    key=trigger_key(trigger).encode(),
+                    headers=headers if trigger.request_id else None,
+                )
+            )
         await asyncio.gather(*futures)
         return len(futures)
     finally:
@@ -47,28 +70,31 @@ async def publish_triggers(settings: Settings, triggers: Iterable[RawTrigger]) -
 
 
 async def flow_results_consumer(
-    settings: Settings,
+    settings: Settings, also: Iterable[str] = ()
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-    """A started, group-less consumer assigned every partition of revops.flow-results."""
+    """A started, group-less consumer assigned every partition of revops.flow-results, and
+    of those topics of `also` that exist (e.g. DLQs not created yet are left out)."""
     topic = settings.topics.flow_results
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        **aiokafka_options(settings),
-    )
-    await consumer.start()
-    partitions = consumer.partitions_for_topic(topic)
-    for _ in range(25):  # a topic created a moment ago may not be in the metadata yet
-        if partitions:
-            break
-        await consumer._client.force_metadata_update()
+    consumer = group_less_consumer(settings, "revops-flow-watcher")
+    await start_or_close(consumer, settings)
+    try:
         partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await asyncio.sleep(0.2)
-    partitions = partitions or {0}
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(tps)
+        for _ in range(25):  # a topic created a moment ago may not be in the metadata yet
+            if partitions:
+                break
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions or {0})]
+        for other in also:
+            tps += [
+                TopicPartition(other, p) for p in sorted(consumer.partitions_for_topic(other) or ())
+            ]
+        consumer.assign(tps)
+    except BaseException:
+        await consumer.stop()
+        raise
     return consumer, tps
 
 
@@ -104,17 +130,24 @@ class FlowOutputReader:
 
 class FlowWatcher:
     """Reads flow outputs published after `start()` (no consumer group: nothing committed).
-    Records that fail verification or decoding are logged and skipped."""
+    Records that fail verification or decoding are logged and skipped.
 
-    def __init__(self, settings: Settings, from_beginning: bool = False) -> None:
+    `rejections`: also read the DLQs whose dead letter ends a flow, so a request that was
+    rejected (unknown account, invalid trigger) ends with its `Rejection` instead of a wait.
+    """
+
+    def __init__(
+        self, settings: Settings, from_beginning: bool = False, *, rejections: bool = False
+    ) -> None:
         self._settings = settings
         self._from_beginning = from_beginning
+        self._dlqs = set(settings.topics.flow_ending_dlqs()) if rejections else set()
         self._consumer: AIOKafkaConsumer | None = None
         self._reader = FlowOutputReader(settings)
         self.rejected = 0
 
     async def start(self) -> None:
-        consumer, tps = await flow_results_consumer(self._settings)
+        consumer, tps = await flow_results_consumer(self._settings, sorted(self._dlqs))
         if self._from_beginning:
             await consumer.seek_to_beginning(*tps)
         else:
@@ -129,10 +162,17 @@ class FlowWatcher:
 
     async def poll(self, timeout_ms: int = 200) -> list[FlowOutput]:
         """Flow outputs that arrived (waits at most `timeout_ms` when there are none)."""
+        return [o for o in await self.poll_outcomes(timeout_ms) if isinstance(o, FlowOutput)]
+
+    async def poll_outcomes(self, timeout_ms: int = 200) -> list[FlowOutcome]:
+        """Flow outputs and (with `rejections`) rejections that arrived."""
         assert self._consumer is not None, "start() first"
         batch = await self._consumer.getmany(timeout_ms=timeout_ms)
-        flows = []
-        for records in batch.values():
+        flows: list[FlowOutcome] = []
+        for tp, records in batch.items():
+            if tp.topic in self._dlqs:
+                flows += rejections_in(records)
+                continue
             for record in records:
                 try:
                     flows.append(self._reader.read(record))
@@ -148,18 +188,83 @@ class FlowWatcher:
         return flows
 
     async def outputs(self, timeout_s: float | None = None) -> AsyncIterator[FlowOutput]:
+        async for outcome in self.outcomes(timeout_s):
+            if isinstance(outcome, FlowOutput):
+                yield outcome
+
+    async def outcomes(self, timeout_s: float | None = None) -> AsyncIterator[FlowOutcome]:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while deadline is None or time.monotonic() < deadline:
-            for flow in await self.poll():
-                yield flow
+            for outcome in await self.poll_outcomes():
+                yield outcome
 
-    async def wait_for(self, request_ids: Iterable[str], timeout_s: float) -> dict[str, FlowOutput]:
-        """The first flow output of each request id (duplicates are ignored)."""
+    async def wait_for(
+        self, request_ids: Iterable[str], timeout_s: float
+    ) -> dict[str, FlowOutcome]:
+        """The first outcome of each request id: its flow output or, with `rejections`, the
+        dead letter that ended it (later ones are ignored)."""
         wanted = set(request_ids)
-        found: dict[str, FlowOutput] = {}
-        async for flow in self.outputs(timeout_s):
-            if flow.request_id in wanted and flow.request_id not in found:
-                found[flow.request_id] = flow
+        found: dict[str, FlowOutcome] = {}
+        async for outcome in self.outcomes(timeout_s):
+            if outcome.request_id in wanted and outcome.request_id not in found:
+                found[outcome.request_id] = outcome
                 if len(found) == len(wanted):
                     break
         return found
+
+
+@dataclass(frozen=True)
+class PublishedTrigger:
+    """Where and when a trigger with a given request id was found on the triggers topic."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+    @property
+    def published_at(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
+
+async def find_published_trigger(
+    settings: Settings, request_id: str, key: str, since: datetime, timeout_s: float = 30.0
+) -> PublishedTrigger | None:
+    """The first trigger named `request_id` published with `key` since `since`, if any.
+
+    Only the partition the key maps to is read (the default partitioner of aiokafka, which
+    the CLI, the ingress and the CronJobs use), from the offset at `since` to the end."""
+    topic = settings.topics.triggers
+    consumer = group_less_consumer(settings, "revops-trigger-lookup")
+    await start_or_close(consumer, settings)
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = sorted(cluster.partitions_for_topic(topic) or ())
+        if not partitions:
+            return None
+        tp = TopicPartition(topic, DefaultPartitioner()(key.encode(), partitions, partitions))
+        consumer.assign([tp])
+        start = (await consumer.offsets_for_times({tp: int(since.timestamp() * 1000)}))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        if start is None or start.offset >= end:
+            return None
+        consumer.seek(tp, start.offset)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                if record.offset >= end:
+                    return None
+                if record.key == key.encode() and _names_request(record.value, request_id):
+                    return PublishedTrigger(record.partition, record.offset, record.timestamp)
+            if await consumer.position(tp) >= end:
+                return None
+        raise TimeoutError(f"could not read {topic} partition {tp.partition} in {timeout_s} s")
+    finally:
+        await consumer.stop()
+
+
+def _names_request(value: bytes | None, request_id: str) -> bool:
+    try:
+        raw = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(raw, dict) and raw.get("request_id") == request_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -22,13 +23,15 @@ def build_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # The pid lets a supervisor (`revops run`) tell its own child from another process that
+    # answers on the same port.
     async def healthz(_: Request) -> Response:
-        return JSONResponse({"service": service, "status": "alive"})
+        return JSONResponse({"service": service, "status": "alive", "pid": os.getpid()})
 
     async def readyz(_: Request) -> Response:
         ok = await ready()
         return JSONResponse(
-            {"service": service, "status": "ready" if ok else "not_ready"},
+            {"service": service, "status": "ready" if ok else "not_ready", "pid": os.getpid()},
             status_code=200 if ok else 503,
         )
 
@@ -49,7 +52,10 @@ class HttpServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        # log_config=None: uvicorn's records go through the service's JSON logging.
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", access_log=False, log_config=None
+        )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
 

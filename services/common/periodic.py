@@ -15,6 +15,14 @@ from services.common import metrics
 log = structlog.get_logger("periodic")
 
 
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task (if any) and wait until it has finished."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class PeriodicTask:
     """Runs `job` once at start, then every `interval_s` seconds until stopped.
 
@@ -38,14 +46,12 @@ class PeriodicTask:
 
     async def start(self) -> None:
         if self._task is None:
+            metrics.initialise_housekeeping(metrics.service_name(), self.name)
             self._task = asyncio.create_task(self._loop(), name=f"periodic:{self.name}")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while True:

@@ -33,13 +33,20 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 from starlette.routing import Route
 
+from contracts import Envelope, ErrorEnvelope
 from services.common import metrics
-from services.common.dlq import HEADER_DLQ_CODE, build_error_envelope
+from services.common.dlq import (
+    HEADER_DLQ_CODE,
+    HEADER_REQUEST_ID,
+    build_error_envelope,
+    request_id_in_value,
+)
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.errors import HandlerError
 from services.common.health import HttpServer, build_app
 from services.common.idempotency import IdempotencyStore
 from services.common.kafka_security import faststream_security
+from services.common.lag import ConsumerLagMonitor
 from services.common.messages import encode
 from services.common.periodic import PeriodicTask
 from services.common.records import Outgoing, Parsed, Record
@@ -118,6 +125,7 @@ class ServiceRuntime:
         self.name = name
         self.settings = settings
         self.group_id = f"{settings.consumer_group_prefix}.{name}"
+        metrics.configure(name)
         self.policy = RetryPolicy(
             max_attempts=settings.max_attempts,
             initial_delay_s=settings.retry_initial_delay_s,
@@ -142,6 +150,8 @@ class ServiceRuntime:
         self._http: HttpServer | None = None
         self._started = False
         self._infra_failures = 0
+        self._subscribed: list[str] = []
+        self._lag: ConsumerLagMonitor | None = None
         # Components with a lifecycle of their own (delivery workers, warehouse connections).
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
@@ -160,6 +170,8 @@ class ServiceRuntime:
 
     def subscribe(self, topic: str, parse: Parser, handle: Handler) -> None:
         sub = Subscription(topic, parse, handle)
+        self._subscribed.append(topic)
+        metrics.initialise_consumer(self.name, topic, dlq_topic(topic))
 
         async def on_batch(body: Any, message: Any = Context("message")) -> None:  # noqa: B008
             await self._process_batch(sub, message.raw_message)
@@ -206,7 +218,7 @@ class ServiceRuntime:
                     self.security.verify(record)
                 parsed.append((record, sub.parse(record), started))
             except HandlerError as exc:
-                dead = self._dead_letter(record, exc, attempts=1, envelope=None)
+                dead = self._dead_letter(record, exc, attempts=1, item=None)
                 await self._send_or_pause(sent, [dead])
 
         done = self.idempotency.already_processed(
@@ -239,7 +251,6 @@ class ServiceRuntime:
 
         await self._acks_or_pause(sent)
         self.idempotency.mark_processed(self.group_id, finished_keys)
-        self._observe_lag(raw)
 
     async def _handle_with_retries(
         self, sub: Subscription, record: Record, item: Parsed
@@ -255,23 +266,17 @@ class ServiceRuntime:
                 metrics.MESSAGES_FAILED.labels(self.name, record.topic, code).inc()
                 permanent = isinstance(exc, HandlerError) and not exc.retryable
                 if permanent or attempt >= self.policy.max_attempts:
-                    log.warning(
-                        "dead_lettered",
-                        code=code,
-                        attempts=attempt,
-                        error=str(exc)[:500],
-                        position=record.position,
-                    )
-                    dead = self._dead_letter(record, exc, attempts=attempt, envelope=item.envelope)
-                    return [dead], False
+                    return [self._dead_letter(record, exc, attempts=attempt, item=item)], False
                 delay = self.policy.delay(attempt - 1)
                 metrics.RETRIES.labels(self.name, record.topic).inc()
                 log.info("retrying", code=code, attempt=attempt, delay_s=round(delay, 3))
                 await asyncio.sleep(delay)
 
     def _dead_letter(
-        self, record: Record, exc: BaseException, *, attempts: int, envelope: Any
+        self, record: Record, exc: BaseException, *, attempts: int, item: Parsed | None
     ) -> Outgoing:
+        """The record's error envelope for `<topic>.dlq`, counted and logged (every dead
+        letter, also one refused at parsing or authentication, gets one warning line)."""
         error_envelope = build_error_envelope(
             record,
             exc,
@@ -279,15 +284,43 @@ class ServiceRuntime:
             service=self.name,
             consumer_group=self.group_id,
             policy=self.policy,
-            envelope=envelope,
+            envelope=item.envelope if item else None,
         )
         code = error_envelope.error.code
-        metrics.MESSAGES_DEAD_LETTERED.labels(self.name, record.topic, code).inc()
+        # A record that failed before it was parsed may still name its request (a trigger
+        # with a bad field): its sender is told through this id.
+        request_id = (item.log_context.get("request_id") if item else None) or (
+            request_id_in_value(record.value)
+        )
+        self._note_dead_letter(error_envelope, request_id, error=str(exc))
+        headers = {HEADER_DLQ_CODE: code}
+        if request_id:
+            headers[HEADER_REQUEST_ID] = request_id
         return Outgoing(
             topic=dlq_topic(record.topic),
             key=record.key.decode("utf-8", "replace") if record.key else None,
             message=error_envelope,
-            headers={HEADER_DLQ_CODE: code},
+            headers=headers,
+        )
+
+    def _note_dead_letter(
+        self, envelope: ErrorEnvelope, request_id: str | None, *, error: str
+    ) -> None:
+        """Count and log one dead letter (revops_messages_dead_lettered_total, alert
+        RevopsDeadLetterQueueReceiving; one `dead_lettered` warning line each)."""
+        dead = envelope.dead_letter
+        metrics.MESSAGES_DEAD_LETTERED.labels(
+            self.name, dead.original_topic, envelope.error.code
+        ).inc()
+        log.warning(
+            "dead_lettered",
+            code=envelope.error.code,
+            topic=dead.original_topic,
+            partition=dead.original_partition,
+            offset=dead.original_offset,
+            request_id=request_id,
+            attempts=dead.attempts,
+            error=error[:500],
         )
 
     async def _send_or_pause(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
@@ -311,10 +344,18 @@ class ServiceRuntime:
             raise
 
     async def publish(self, outputs: Sequence[Outgoing]) -> None:
-        """Produce in order and wait for every acknowledgement."""
+        """Produce in order and wait for every acknowledgement. A dead letter a component
+        writes itself (a delivery the webhook processor gave up on, after its record was
+        committed) is counted and logged like the runtime's own."""
         sent = _InFlight()
         await self._send(sent, outputs)
         await self._await_acks(sent)
+        for out in outputs:
+            if isinstance(out.message, ErrorEnvelope):
+                meta = out.message.metadata
+                self._note_dead_letter(
+                    out.message, meta.request_id if meta else None, error=out.message.error.message
+                )
 
     async def _send(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
         """Hand each output to the producer, in order, without waiting for its ack."""
@@ -328,6 +369,7 @@ class ServiceRuntime:
                 out.topic,
                 key=out.key.encode() if out.key else None,
                 headers=headers,
+                correlation_id=correlation_id_of(out),
                 no_confirm=True,
             )
             sent.add(out, ack, len(value))
@@ -340,27 +382,6 @@ class ServiceRuntime:
             metrics.MESSAGES_PRODUCED.labels(self.name, out.topic).inc()
             if out.on_produced is not None:
                 out.on_produced()
-
-    def _observe_lag(self, raw: Any) -> None:
-        records = raw if isinstance(raw, tuple) else (raw,)
-        if not records:
-            return
-        consumer = getattr(records[0], "consumer", None)
-        if consumer is None:
-            return
-        from aiokafka import TopicPartition
-
-        last: dict[tuple[str, int], int] = {}
-        for rec in records:
-            last[(rec.topic, rec.partition)] = max(
-                last.get((rec.topic, rec.partition), -1), rec.offset
-            )
-        for (topic, partition), offset in last.items():
-            high = consumer.highwater(TopicPartition(topic, partition))
-            if high is not None:
-                metrics.CONSUMER_LAG.labels(self.name, topic, str(partition)).set(
-                    max(0, high - offset - 1)
-                )
 
     # -- lifecycle ------------------------------------------------------------------------
     async def ready(self) -> bool:
@@ -381,6 +402,11 @@ class ServiceRuntime:
             )
             await self._http.start()
         await self._start_broker()
+        if self._subscribed:
+            self._lag = ConsumerLagMonitor(
+                self.name, self.group_id, self._subscribed, self.settings
+            )
+            await self._lag.start()
         for hook in self.on_start:
             await hook()
         for task in self.housekeeping:
@@ -405,6 +431,15 @@ class ServiceRuntime:
                 log.warning("broker_unreachable", retry_in_s=round(delay, 3), error=str(exc))
                 await asyncio.sleep(delay)
 
+    async def _stop_broker(self) -> None:
+        """Close the Kafka clients, bounded: while Kafka is down the producer would wait
+        forever to flush records nobody will acknowledge (a POST answered 503, a batch that
+        is redelivered anyway since its offsets were not committed)."""
+        try:
+            await asyncio.wait_for(self.broker.stop(), self.settings.stop_timeout_s)
+        except TimeoutError:
+            log.warning("kafka_close_timed_out", timeout_s=self.settings.stop_timeout_s)
+
     @property
     def http_port(self) -> int | None:
         return self._http.port if self._http else None
@@ -415,11 +450,24 @@ class ServiceRuntime:
             await task.stop()
         for hook in self.on_stop:  # before the broker: hooks may still publish
             await hook()
-        await self.broker.stop()
+        if self._lag is not None:
+            await self._lag.stop()
+        await self._stop_broker()
         if self._http:
             await self._http.stop()
         self.idempotency.close()
         log.info("service_stopped")
+
+
+def correlation_id_of(out: Outgoing) -> str | None:
+    """The Kafka `correlation_id` header of a record: the envelope's correlation id, so a
+    foreign client sees the same id in the header as in `metadata.correlation_id`; for a
+    raw trigger or a dead letter without an envelope, its request id."""
+    message = out.message
+    if isinstance(message, Envelope | ErrorEnvelope) and message.metadata is not None:
+        return message.metadata.correlation_id
+    request_id = out.headers.get(HEADER_REQUEST_ID) or getattr(message, "request_id", None)
+    return request_id if isinstance(request_id, str) else None
 
 
 def outgoing(

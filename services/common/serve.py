@@ -1,11 +1,12 @@
-"""Running one service process until SIGTERM/SIGINT (what `revops serve NAME` and
-`python -m services.<name>` call)."""
+"""Running one service process until SIGTERM, SIGINT or SIGHUP (what `revops serve NAME`
+and `python -m services.<name>` call)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from services.common import logging as service_logging
+from services.common import metrics
+from services.common.errors import ConfigurationError
 from services.common.runtime import ServiceRuntime
 from services.common.security import redaction_processor
 from services.common.settings import Settings, get_settings
@@ -28,6 +31,11 @@ DEFAULT_PORTS = {
 
 Builder = Callable[[Settings, int | None], Awaitable[ServiceRuntime]]
 
+# Set by a supervisor (`revops run`) to its pid: the service stops when that process is gone,
+# even if it was killed without a chance to stop its children (SIGKILL).
+PARENT_PID_ENV = "REVOPS_STOP_WITH_PARENT"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
 
 def http_port_for(name: str) -> int:
     return int(os.environ.get("REVOPS_HTTP_PORT", DEFAULT_PORTS.get(name, 0)))
@@ -37,17 +45,41 @@ async def serve(name: str, build: Builder, settings: Settings | None = None) -> 
     settings = settings or get_settings()
     service_logging.add_processor(redaction_processor)
     service_logging.configure(name, settings.log_level, settings.log_format)
+    metrics.configure(name)
     runtime = await build(settings, http_port_for(name))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    watcher = _watch_parent(stop)
     await runtime.start()
     try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await runtime.stop()
         _exit_if_stuck(EXIT_GRACE_S)
+
+
+PARENT_CHECK_S = 1.0
+
+
+def _watch_parent(stop: asyncio.Event) -> asyncio.Task[None] | None:
+    parent = os.environ.get(PARENT_PID_ENV, "")
+    if not parent.isdigit():
+        return None
+
+    async def watch() -> None:
+        # Polled: a process is not told when its parent dies (re-parenting changes getppid).
+        while True:
+            if os.getppid() != int(parent):
+                structlog.get_logger("serve").warning("parent_gone", parent_pid=int(parent))
+                stop.set()
+                return
+            await asyncio.sleep(PARENT_CHECK_S)
+
+    return asyncio.create_task(watch(), name="parent-watch")
 
 
 EXIT_GRACE_S = 10.0
@@ -66,4 +98,10 @@ def _exit_if_stuck(grace_s: float) -> None:
 
 
 def main(name: str, build: Builder) -> None:
-    asyncio.run(serve(name, build))
+    """Serve until stopped; a configuration the service cannot start with is one line on
+    stderr and exit status 2, not a traceback."""
+    try:
+        asyncio.run(serve(name, build))
+    except ConfigurationError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -32,6 +32,11 @@ class TopicNames(BaseSettings):
     def all_topics(self) -> list[str]:
         return [*self.consumed(), self.flow_results, *(dlq_topic(t) for t in self.consumed())]
 
+    def flow_ending_dlqs(self) -> list[str]:
+        """DLQs whose dead letter ends its flow (no flow output follows): the trigger, its
+        dataset or its decision was rejected. Senders watch these for their request."""
+        return [dlq_topic(t) for t in (self.triggers, self.datasets, self.decisions)]
+
 
 def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
@@ -118,7 +123,14 @@ class Settings(BaseSettings):
     idempotency_retention_s: float = 8 * 86400.0
     # Delivery attempts are the audit trail of what was sent where: kept far longer.
     delivery_audit_retention_s: float = 90 * 86400.0
+    # How long a stopping service waits for its Kafka clients to close (unacknowledged
+    # records are given up on: their input offsets were not committed).
+    stop_timeout_s: float = 15.0
+    # How often each consumer measures its group's lag (revops_consumer_lag).
+    lag_interval_s: float = 15.0
     metrics_host: str = "127.0.0.1"
+    # `revops run`: the four services listen on this port and the next three.
+    run_base_port: int = 9101
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
 

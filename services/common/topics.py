@@ -7,6 +7,7 @@ import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.common.kafka_clients import start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings, get_settings
 
@@ -16,7 +17,7 @@ async def ensure_topics(settings: Settings, bootstrap: str | None = None) -> lis
         bootstrap_servers=bootstrap or settings.kafka_bootstrap_servers,
         **aiokafka_options(settings),
     )
-    await admin.start()
+    await start_or_close(admin, settings)
     try:
         existing = set(await admin.list_topics())
         wanted = [t for t in settings.topics.all_topics() if t not in existing]

@@ -1,23 +1,23 @@
 """`revops dlq list | show | replay`: look at dead letters and send them back.
 
-Registered by the CLI root as `app.add_typer(dlq_app, name="dlq")`.
+Registered by the CLI root as `app.add_typer(dlq_app, name="dlq")`. Top-level imports stay
+light (`revops --help` imports this module): Kafka clients and models load in the commands.
+While Kafka is down a command says so in one line (services.cli.kafka_command).
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 
-from services.common.settings import Settings, get_settings
-from services.dlq.messages import DeadLetter
-from services.dlq.reader import DeadLetterNotFoundError, read_dead_letter, read_dead_letters
-from services.dlq.replay import Action, Outcome, ReplayOptions, replay
-from services.dlq.replay_log import ReplayEntry, ReplayLog
-from services.dlq.selection import Selection, counts, parse_since
+if TYPE_CHECKING:
+    from services.common.settings import Settings
+    from services.dlq.messages import DeadLetter
+    from services.dlq.replay import Outcome
+    from services.dlq.replay_log import ReplayEntry, ReplayLog
+    from services.dlq.selection import Selection
 
 dlq_app = typer.Typer(help="Dead-letter queues: list, show and replay.", no_args_is_help=True)
 
@@ -31,6 +31,8 @@ SinceOption = Annotated[
 
 
 def replay_log_for(settings: Settings) -> ReplayLog:
+    from services.dlq.replay_log import ReplayLog
+
     return ReplayLog(settings.resolved_state_dir / "dlq-replays.db")
 
 
@@ -49,6 +51,8 @@ def parse_rate(text: str | None) -> float | None:
 
 
 def _selection(topic: str | None, code: str | None, since: str | None) -> Selection:
+    from services.dlq.selection import Selection, parse_since
+
     try:
         return Selection(topic=topic, code=code, since=parse_since(since))
     except ValueError as exc:
@@ -77,8 +81,16 @@ def list_command(
     topic: TopicOption = None, since: SinceOption = None, code: CodeOption = None
 ) -> None:
     """Counts per DLQ topic and error code, then one line per message (oldest first)."""
+    from services.cli.kafka_command import run_with_kafka
+    from services.common.settings import get_settings
+    from services.dlq.reader import read_dead_letters
+    from services.dlq.selection import counts
+
+    settings = get_settings()
     selection = _selection(topic, code, since)
-    messages = selection.apply(asyncio.run(read_dead_letters(get_settings(), selection.topics)))
+    messages = selection.apply(
+        run_with_kafka(settings, read_dead_letters(settings, selection.topics))
+    )
     if not messages:
         typer.echo("no dead letters")
         return
@@ -122,6 +134,8 @@ def describe(message: DeadLetter, history: list[ReplayEntry]) -> dict[str, Any]:
 
 
 def _payload(message: DeadLetter) -> Any:
+    import orjson
+
     value = message.original_value()
     if value is None:
         return None
@@ -136,9 +150,15 @@ def show_command(
     message_id: Annotated[str, typer.Argument(help="<dlq topic>:<partition>:<offset>")],
 ) -> None:
     """The error envelope (error, attempts, original position) and the decoded payload."""
+    import orjson
+
+    from services.cli.kafka_command import run_with_kafka
+    from services.common.settings import get_settings
+    from services.dlq.reader import DeadLetterNotFoundError, read_dead_letter
+
     settings = get_settings()
     try:
-        message = asyncio.run(read_dead_letter(settings, message_id))
+        message = run_with_kafka(settings, read_dead_letter(settings, message_id))
     except (DeadLetterNotFoundError, ValueError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
@@ -168,18 +188,23 @@ def replay_command(
     force: Annotated[bool, typer.Option("--force", help="Replay messages replayed before")] = False,
 ) -> None:
     """Send dead letters back to their original topic (same key and value), oldest first."""
+    from services.cli.kafka_command import run_with_kafka
+    from services.common.settings import get_settings
+    from services.dlq.replay import Action, ReplayOptions, replay
+
     settings = get_settings()
     options = ReplayOptions(limit=limit, rate_per_s=parse_rate(rate), dry_run=dry_run, force=force)
     log = replay_log_for(settings)
     try:
-        report = asyncio.run(
+        report = run_with_kafka(
+            settings,
             replay(
                 settings,
                 _selection(topic, code, since),
                 options,
                 log,
                 lambda outcome: typer.echo(outcome_line(outcome)),
-            )
+            ),
         )
     finally:
         log.close()

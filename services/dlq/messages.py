@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from contracts import ErrorEnvelope
+from services.common.dlq import original_value_bytes, request_id_of
 from services.common.messages import describe
 
 DLQ_SUFFIX = ".dlq"
@@ -43,6 +43,7 @@ class DeadLetter:
     value: bytes | None
     envelope: ErrorEnvelope | None
     problem: str | None = None  # why `envelope` is None
+    headers: Sequence[tuple[str, bytes]] = ()
 
     @classmethod
     def from_record(
@@ -53,12 +54,16 @@ class DeadLetter:
         timestamp_ms: int,
         key: bytes | None,
         value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
     ) -> DeadLetter:
+        headers = tuple(headers)
         try:
             envelope = ErrorEnvelope.model_validate_json(value or b"")
         except ValidationError as exc:
-            return cls(topic, partition, offset, timestamp_ms, key, value, None, describe(exc))
-        return cls(topic, partition, offset, timestamp_ms, key, value, envelope)
+            return cls(
+                topic, partition, offset, timestamp_ms, key, value, None, describe(exc), headers
+            )
+        return cls(topic, partition, offset, timestamp_ms, key, value, envelope, None, headers)
 
     @property
     def id(self) -> str:
@@ -74,8 +79,7 @@ class DeadLetter:
 
     @property
     def request_id(self) -> str | None:
-        meta = self.envelope.metadata if self.envelope else None
-        return meta.request_id if meta else None
+        return request_id_of(self.envelope, self.headers) if self.envelope else None
 
     @property
     def original_topic(self) -> str | None:
@@ -103,15 +107,7 @@ class DeadLetter:
 
     def original_value(self) -> bytes | None:
         """The bytes of the record that failed (for a webhook job: the job's envelope)."""
-        original = self.envelope.original if self.envelope else None
-        if original is None or original.value is None:
-            return None
-        if original.encoding == "base64":
-            try:
-                return base64.b64decode(original.value, validate=True)
-            except binascii.Error:
-                return None
-        return original.value.encode("utf-8")
+        return original_value_bytes(self.envelope.original) if self.envelope else None
 
     def unreplayable_reason(self) -> str | None:
         if self.envelope is None:

@@ -12,6 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka_clients import group_less_consumer, start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings
 from services.dlq.messages import DLQ_SUFFIX, DeadLetter, as_dlq_topic, parse_dlq_id
@@ -22,19 +23,18 @@ class DeadLetterNotFoundError(LookupError):
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id="revops-dlq-tool",
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **aiokafka_options(settings),
-    )
+    return group_less_consumer(settings, "revops-dlq-tool", auto_offset_reset="earliest")
 
 
 def _dead_letter(record: ConsumerRecord[Any, Any]) -> DeadLetter:
     return DeadLetter.from_record(
-        record.topic, record.partition, record.offset, record.timestamp, record.key, record.value
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        record.key,
+        record.value,
+        record.headers or (),
     )
 
 
@@ -43,7 +43,7 @@ async def dlq_partitions(settings: Settings, topics: Iterable[str] | None) -> li
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, **aiokafka_options(settings)
     )
-    await admin.start()
+    await start_or_close(admin, settings)
     try:
         existing = set(await admin.list_topics())
         wanted = (
@@ -69,7 +69,7 @@ async def read_dead_letters(
     if not tps:
         return []
     consumer = _consumer(settings)
-    await consumer.start()
+    await start_or_close(consumer, settings)
     try:
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)
@@ -106,7 +106,7 @@ async def read_dead_letter(
 ) -> DeadLetter:
     topic, partition, offset = parse_dlq_id(message_id)
     consumer = _consumer(settings)
-    await consumer.start()
+    await start_or_close(consumer, settings)
     try:
         tp = TopicPartition(topic, partition)
         if tp not in await dlq_partitions(settings, [topic]):

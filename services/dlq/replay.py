@@ -17,6 +17,7 @@ from enum import StrEnum
 from aiokafka import AIOKafkaProducer
 from aiolimiter import AsyncLimiter
 
+from services.common.kafka_clients import start_or_close
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings
 from services.dlq.headers import ReplayHeaders
@@ -115,7 +116,7 @@ async def _produce(
         enable_idempotence=True,
         **aiokafka_options(settings),
     )
-    await producer.start()
+    await start_or_close(producer, settings)
     try:
         for message in messages:
             topic = message.original_topic

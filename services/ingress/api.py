@@ -7,6 +7,7 @@ status and reason, never the body, a token or a signature.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,6 +33,7 @@ from services.ingress.schemas import (
     FieldProblem,
     FlowStatus,
     Problem,
+    RejectionInfo,
     SalesforceOpportunityEvent,
     TriggerAccepted,
 )
@@ -158,6 +160,19 @@ class IngressApi:
         flow = self._index.flow(request_id)
         if flow is not None:
             return _json(FlowStatus(request_id=request_id, status="complete", flow=flow), 200)
+        rejection = self._index.rejection(request_id)
+        if rejection is not None:
+            status = FlowStatus(
+                request_id=request_id,
+                status="rejected",
+                flow=None,
+                rejection=RejectionInfo(
+                    code=rejection.code,
+                    reason=rejection.reason,
+                    dead_letter=rejection.dlq_position,
+                ),
+            )
+            return _json(status, 200)
         if self._index.is_accepted(request_id):
             return _json(FlowStatus(request_id=request_id, status="accepted", flow=None), 200)
         raise Refused(problem(404, "Not Found", "no request with this id", code="unknown_request"))
@@ -203,12 +218,14 @@ class IngressApi:
             self._settings.topics.triggers, key, trigger, audience=AgentName.DATA_AGENT.value
         )
         try:
-            await self._publish([out])
+            # Bounded: while Kafka is down a produce waits for the broker; the client gets a
+            # 503 it can retry (with the same request_id, the retry is the same request).
+            await asyncio.wait_for(self._publish([out]), self._config.publish_timeout_s)
         except Exception as exc:
             log.error("trigger_publish_failed", error=type(exc).__name__)
             raise Refused(
                 problem(503, "Service Unavailable", "the trigger could not be queued", "kafka"),
-                {"Retry-After": "5"},
+                {"Retry-After": str(self._config.retry_after_s)},
             ) from None
         self._index.accept(trigger.request_id)
         log.info(

@@ -42,7 +42,6 @@ async def build_runtime(
     settings: Settings, http_port: int | None, config: IngressSettings | None = None
 ) -> ServiceRuntime:
     config = config or IngressSettings()
-    index = FlowIndex(settings.resolved_state_dir / "ingress.db")
     authenticator = RequestAuthenticator(
         provider_from_settings(),
         tokens_secret=config.tokens_secret,
@@ -51,6 +50,8 @@ async def build_runtime(
         # Refuses a captured signed POST sent again to this replica inside the window.
         replay_cache=InMemoryReplayCache(),
     )
+    authenticator.require_credentials()
+    index = FlowIndex(settings.resolved_state_dir / "ingress.db")
 
     async def publish(outputs: Sequence[Outgoing]) -> None:
         await runtime.publish(outputs)  # the runtime's producer: acks=all, signed envelopes

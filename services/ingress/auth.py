@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 
+from services.common.errors import ConfigurationError
 from services.common.security import AuthenticationError, ReplayCache, SecretsProvider
 from services.common.security.errors import AuthErrorCode
 from services.common.security.hmac_auth import (
@@ -21,7 +22,7 @@ from services.common.security.hmac_auth import (
     verify_bearer,
     verify_request,
 )
-from services.common.security.secrets import SecretError
+from services.common.security.secrets import EnvSecretsProvider, SecretError
 
 _SEPARATORS = re.compile(r"[\s,]+")
 
@@ -89,6 +90,21 @@ class RequestAuthenticator:
                 self._provider.invalidate(self._hmac_secret)
             raise
         return Scheme.HMAC
+
+    def require_credentials(self) -> None:
+        """Refuse to start without a single credential: an ingress that can authenticate no
+        one would report ready and answer 401 to every request."""
+        if self._credentials(self._tokens_secret) or self._credentials(self._hmac_secret):
+            return
+        names = (self._tokens_secret, self._hmac_secret)
+        if isinstance(self._provider, EnvSecretsProvider):
+            where = " or ".join(EnvSecretsProvider.variable(n) for n in names)
+        else:
+            where = f"the secret {names[0]!r} or {names[1]!r} in {self._provider.source}"
+        raise ConfigurationError(
+            f"no client credentials configured: set {where} (comma-separated values; "
+            "bearer tokens or HMAC secrets), else every request would be refused"
+        )
 
     def _credentials(self, name: str) -> list[str]:
         try:

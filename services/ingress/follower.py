@@ -1,4 +1,6 @@
-"""Follows `revops.flow-results` into the ingress index.
+"""Follows `revops.flow-results`, and the DLQs whose dead letters end a flow, into the
+ingress index: a request's status becomes "complete" with its flow output, or "rejected"
+with the dead letter's code and reason.
 
 No consumer group: every ingress replica must see every flow output (a status request can
 reach any replica), so each one reads all partitions itself and keeps its own position in its
@@ -8,7 +10,6 @@ index, resuming there after a restart (from the beginning the first time).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,9 +17,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from contracts import FlowOutput
+from services.common.dlq import rejections_in
 from services.common.errors import HandlerError
 from services.common.flows import FlowOutputReader
-from services.common.kafka_security import aiokafka_options
+from services.common.kafka_clients import group_less_consumer
+from services.common.periodic import cancel_and_wait
 from services.common.settings import Settings
 from services.ingress.index import FlowIndex
 
@@ -31,29 +34,22 @@ class FlowResultsFollower:
     def __init__(self, settings: Settings, index: FlowIndex) -> None:
         self._settings = settings
         self._topic = settings.topics.flow_results
+        self._dlqs = settings.topics.flow_ending_dlqs()
         self._index = index
         self._reader = FlowOutputReader(settings)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._assigned: set[int] = set()
+        self._assigned: set[TopicPartition] = set()
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            client_id="revops-ingress-flows",
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-            **aiokafka_options(self._settings),
+        self._consumer = group_less_consumer(
+            self._settings, "revops-ingress-flows", auto_offset_reset="earliest"
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="flow-results-follower")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -71,7 +67,7 @@ class FlowResultsFollower:
                     continue
                 batch = await self._consumer.getmany(timeout_ms=200)
                 for tp, records in batch.items():
-                    self._store(records, tp.partition)
+                    self._store(records, tp)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -81,25 +77,38 @@ class FlowResultsFollower:
     async def _assign_new_partitions(self) -> None:
         assert self._consumer is not None
         await self._consumer._client.force_metadata_update()
-        partitions = self._consumer.partitions_for_topic(self._topic) or set()
-        if not partitions - self._assigned:
+        # The flow-results topic first: until it exists nothing is assigned (DLQs alone
+        # would make the follower look ready while no flow output can be read).
+        if not self._consumer.partitions_for_topic(self._topic):
             return
-        self._assigned = set(partitions)
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        stored = self._index.positions(self._topic)
-        for tp in tps:
-            if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
-            else:
-                await self._consumer.seek_to_beginning(tp)
-        log.info("flow_results_assigned", topic=self._topic, partitions=sorted(partitions))
+        current = {
+            TopicPartition(topic, p)
+            for topic in (self._topic, *self._dlqs)
+            for p in self._consumer.partitions_for_topic(topic) or ()
+        }
+        new = current - self._assigned
+        if not new:
+            return
+        self._assigned = current
+        self._consumer.assign(sorted(current))
+        for topic in {tp.topic for tp in current}:
+            stored = self._index.positions(topic)
+            for tp in sorted(t for t in current if t.topic == topic):
+                if tp.partition in stored:
+                    self._consumer.seek(tp, stored[tp.partition])
+                else:
+                    await self._consumer.seek_to_beginning(tp)
+        log.info("flow_results_assigned", partitions=[f"{t.topic}/{t.partition}" for t in new])
 
-    def _store(self, records: Sequence[ConsumerRecord[Any, Any]], partition: int) -> None:
+    def _store(self, records: Sequence[ConsumerRecord[Any, Any]], tp: TopicPartition) -> None:
+        if not records:
+            return
+        after = {tp.partition: max(r.offset for r in records) + 1}
+        if tp.topic != self._topic:
+            self._index.record(tp.topic, [], after, rejections_in(records))
+            return
         flows: list[FlowOutput] = []
-        last = -1
         for record in records:
-            last = max(last, record.offset)
             try:
                 flows.append(self._reader.read(record))
             except HandlerError as exc:
@@ -108,8 +117,7 @@ class FlowResultsFollower:
                     "flow_result_rejected",
                     code=exc.code,
                     reason=str(exc),
-                    partition=partition,
+                    partition=tp.partition,
                     offset=record.offset,
                 )
-        if last >= 0:
-            self._index.record(self._topic, flows, {partition: last + 1})
+        self._index.record(self._topic, flows, after)

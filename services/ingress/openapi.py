@@ -52,7 +52,10 @@ _REFUSALS = {
     "413": _problem("Body over the size limit (64 KiB by default)"),
     "415": _problem("Body is not application/json"),
     "422": _problem("Body does not match the schema; `errors` lists the problems"),
-    "503": _problem("Kafka did not acknowledge the trigger; retry later"),
+    "503": _problem(
+        "Kafka did not take the trigger in time (it is down or unreachable): retry after "
+        "Retry-After seconds, with the same request_id"
+    ),
 }
 
 
@@ -96,7 +99,10 @@ def build_openapi() -> dict[str, Any]:
             ),
             FLOW_PATH: {
                 "get": {
-                    "summary": "Status of a request and, once done, its flow output",
+                    "summary": (
+                        "Status of a request: accepted, complete (with its flow output) or "
+                        "rejected (with the dead letter's code and reason)"
+                    ),
                     "parameters": [
                         {
                             "name": "request_id",
@@ -107,11 +113,11 @@ def build_openapi() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": {
-                            "description": "Accepted or complete",
+                            "description": "Accepted, complete or rejected",
                             "content": _content(FlowStatus),
                         },
                         "401": _REFUSALS["401"],
-                        "404": _problem("Never accepted here and no flow output seen"),
+                        "404": _problem("Never accepted here, no flow output nor rejection seen"),
                     },
                 }
             },

@@ -52,10 +52,19 @@ class EventIgnored(_Strict):
     reason: str
 
 
+class RejectionInfo(_Strict):
+    """Why the pipeline rejected the request (the dead letter that ended its flow)."""
+
+    code: str = Field(description="the DLQ error code, e.g. UNKNOWN_SUBJECT")
+    reason: str
+    dead_letter: str = Field(description="<dlq topic>:<partition>:<offset> (revops dlq show)")
+
+
 class FlowStatus(_Strict):
     request_id: str
-    status: Literal["accepted", "complete"]
+    status: Literal["accepted", "complete", "rejected"]
     flow: FlowOutput | None
+    rejection: RejectionInfo | None = None
 
 
 class FieldProblem(_Strict):

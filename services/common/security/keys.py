@@ -19,6 +19,7 @@ Sources: a directory of PEM files `<service>.<kid>.key` (PKCS#8 private) and
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -145,10 +146,16 @@ def ensure_dev_keys(directory: Path, services: Iterable[str] = SERVICES) -> list
     For the embedded default (`var/keys`, git-ignored): every process of the local run shares
     the directory, each loading its own private key and everyone's public keys.
     """
+    directory.mkdir(parents=True, exist_ok=True)
     created: list[Path] = []
-    for service in services:
-        if not any(directory.glob(f"{service}.*.key")):
-            created.extend(generate_key_files(directory, service))
+    # The services of a local run start together on a fresh directory: one process at a time
+    # checks and creates, so none makes a second key for a service (or fails on the one
+    # another process is writing) and each sees every key complete once the lock is free.
+    with (directory / ".ensure.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for service in services:
+            if not any(directory.glob(f"{service}.*.key")):
+                created.extend(generate_key_files(directory, service))
     return created
 
 

@@ -48,7 +48,11 @@ async def ingress(kafka, tmp_path, monkeypatch) -> AsyncIterator[Ingress]:
     monkeypatch.setenv("REVOPS_SECRET_INGRESS_TOKENS", TOKENS)
     monkeypatch.setenv("REVOPS_SECRET_INGRESS_HMAC_SECRETS", HMAC_SECRET)
     topics = TopicNames(triggers=unique("t.triggers"), flow_results=unique("t.flows"))
-    await create_topics(kafka, [topics.triggers, topics.flow_results], partitions=2)
+    # The triggers' DLQ exists before the ingress starts: its follower reads it from the
+    # start (rejected requests), as it does on a cluster where every topic was created.
+    await create_topics(
+        kafka, [topics.triggers, f"{topics.triggers}.dlq", topics.flow_results], partitions=2
+    )
     settings = Settings(
         kafka_bootstrap_servers=kafka,
         var_dir=tmp_path / "var",

@@ -61,7 +61,12 @@ async def test_trigger_is_accepted_then_its_flow_output_is_at_the_status_url(ing
     assert response.status_code == 202
     assert response.json() == {"request_id": "req-client-1", "status_url": "/v1/flows/req-client-1"}
     pending = await ingress.client.get("/v1/flows/req-client-1", headers=BEARER)
-    assert pending.json() == {"request_id": "req-client-1", "status": "accepted", "flow": None}
+    assert pending.json() == {
+        "request_id": "req-client-1",
+        "status": "accepted",
+        "flow": None,
+        "rejection": None,
+    }
 
     async with fake_execution_agent(ingress.settings) as seen:
         done = await poll_until_complete(ingress, "/v1/flows/req-client-1")

@@ -105,6 +105,7 @@ EXPORTED_METRICS = frozenset(
         "revops_flow_duration_seconds",
         "revops_stage_seconds",
         "revops_housekeeping_runs_total",
+        "revops_service_info",
         "revops_deliveries_total",
         "revops_delivery_seconds",
         "revops_delivery_pending",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -173,3 +175,23 @@ def test_cli_generate_and_list(tmp_path: Path) -> None:
     ensured = runner.invoke(keys_app, ["ensure-dev", "--dir", str(tmp_path)])
     assert ensured.exit_code == 0
     assert len(list(tmp_path.glob("*.pub"))) == len(SERVICES)
+
+
+def _ensure_after(barrier: Any, directory: str) -> int:
+    barrier.wait()
+    return len(ensure_dev_keys(Path(directory)))
+
+
+def test_processes_starting_together_create_one_key_per_service(tmp_path: Path) -> None:
+    """The services of `revops run` start at once on a fresh key directory."""
+
+    context = multiprocessing.get_context("spawn")
+    workers = 6
+    with context.Manager() as manager:
+        barrier = manager.Barrier(workers)
+        with context.Pool(workers) as pool:
+            created = pool.starmap(_ensure_after, [(barrier, str(tmp_path))] * workers)
+    assert sum(created) == 2 * len(SERVICES)  # each pair created once, by one process
+    for service in SERVICES:
+        assert len(list(tmp_path.glob(f"{service}.*.key"))) == 1, service
+        assert len(list(tmp_path.glob(f"{service}.*.pub"))) == 1, service
