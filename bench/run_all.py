@@ -32,8 +32,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench.harness import (
     KAFKA_SH,
     Pipeline,
@@ -44,6 +42,7 @@ from bench.harness import (
 )
 from bench.load import FlowCollector, run_load
 from bench.overhead import measure as measure_overhead
+from bench.procstats import broker_pid
 from bench.scale_out import run_scale_out
 from services.common.settings import PROJECT_ROOT
 
@@ -125,18 +124,6 @@ def ensure_broker() -> str:
         return bootstrap
     subprocess.run([str(KAFKA_SH), "up"], check=True, cwd=PROJECT_ROOT)
     return "127.0.0.1:19092"
-
-
-def broker_pid(bootstrap: str) -> int | None:
-    """The process listening on the bootstrap port (the broker shares this machine's CPUs,
-    so its CPU belongs in the figures); None when it is remote or not found."""
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    if host not in ("127.0.0.1", "localhost", "::1", ""):
-        return None
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == int(port):
-            return conn.pid
-    return None
 
 
 def py_spy_profile(pid: int, seconds: int, out: Path) -> list[tuple[str, float]]:
