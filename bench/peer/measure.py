@@ -257,6 +257,7 @@ def run_peer(bootstrap: str, sizes: PeerSizes | None = None) -> dict[str, Any]:
         },
         "flows_completed": flows,
         "sizes": vars(sizes),
+        "topics": pipeline.topics,
     }
     results["headline"] = headline(results)
     return results
