@@ -31,10 +31,9 @@ import base64
 import binascii
 import hashlib
 import re
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,14 +43,16 @@ from jwt.types import Options
 
 from services.common.security import merkle
 from services.common.security.envelope_signing import (
+    _DECODE_OPTIONS,
     ALGORITHM,
     AUTH_HEADER,
-    DEFAULT_TTL_S,
+    EnvelopeSigner,
     EnvelopeVerifier,
     VerifiedClaims,
     _is_number,
     _token_text,
     _unverified_kid_and_issuer,
+    decode_complete,
     record_position,
 )
 from services.common.security.errors import AuthenticationError
@@ -68,21 +69,12 @@ BOUND_HEADERS: tuple[str, ...] = ("content-type",)
 # Far above a Kafka batch (max_records 500); keeps paths at most 20 hashes long.
 MAX_BATCH_RECORDS = 1 << 20
 _MAX_PROOF_LENGTH = 8 + 20 * 44
-_PROOF = re.compile(rb"(0|[1-9][0-9]{0,6})\.([A-Za-z0-9_-]*)")
+_INDEX = re.compile(rb"0|[1-9][0-9]{0,6}")
 _LEAF_VERSION = b"revops-batch-leaf-v1"
 _REQUIRED_ROOT_CLAIMS = ["iss", "aud", "iat", "exp", "jti", "mr", "n"]
-_ROOT_DECODE_OPTIONS: Options = {
-    # Time, audience and issuer are checked per record, against its produce time and topic.
-    "verify_signature": True,
-    "verify_exp": False,
-    "verify_iat": False,
-    "verify_nbf": False,
-    "verify_aud": False,
-    "verify_iss": False,
-    "verify_sub": False,
-    "verify_jti": False,
-    "require": _REQUIRED_ROOT_CLAIMS,
-}
+# The per-record token's options (times, audience, issuer are checked per record) with the
+# root's claims required instead of `ph`.
+_ROOT_DECODE_OPTIONS: Options = {**_DECODE_OPTIONS, "require": _REQUIRED_ROOT_CLAIMS}
 _AUTH_HEADERS = (BATCH_TOKEN_HEADER, BATCH_PROOF_HEADER, AUTH_HEADER)
 
 
@@ -162,27 +154,27 @@ def _unb64_canonical(text: bytes) -> bytes | None:
     return data if base64.urlsafe_b64encode(data).rstrip(b"=") == text else None
 
 
-class BatchSigner:
-    """Signs the records a service produces in one go: one root signature per audience."""
+class BatchSigner(EnvelopeSigner):
+    """Signs the records a service produces in one go: one root signature per audience.
+
+    `sign` (inherited) still makes a per-record token, for a producer that has one record.
+    """
 
     def __init__(
         self,
         issuer: str,
         keyring: KeyRing,
         *,
-        ttl_s: float = DEFAULT_TTL_S,
-        clock: Callable[[], float] = time.time,
         bound_headers: Sequence[str] = BOUND_HEADERS,
+        **options: Any,
     ) -> None:
-        if keyring.service is not None and keyring.service != issuer:
-            raise ValueError(f"keyring holds the keys of {keyring.service!r}, not {issuer!r}")
-        self.issuer = issuer
-        self._keyring = keyring
-        self._ttl_s = ttl_s
-        self._clock = clock
+        """`options`: `EnvelopeSigner`'s (token lifetime, clock)."""
+        super().__init__(issuer, keyring, **options)
         self._bound_headers = tuple(bound_headers)
 
-    def sign(self, entries: Sequence[BatchEntry], now: float | None = None) -> list[dict[str, str]]:
+    def sign_batch(
+        self, entries: Sequence[BatchEntry], now: float | None = None
+    ) -> list[dict[str, str]]:
         """The two headers to add to each entry, in the order of `entries`."""
         issued_at = self._clock() if now is None else now
         by_audience: dict[str, list[int]] = {}
@@ -269,27 +261,15 @@ class BatchVerifier(EnvelopeVerifier):
         audience: str,
         keyring: KeyRing,
         allowed_issuers: Mapping[str, Set[str]],
-        max_clock_skew_s: float = 30.0,
         *,
         replay_cache: BatchReplayCache,
-        max_mint_age_s: float = 60.0,
-        max_lifetime_s: float = 900.0,
-        replay_retention_s: float = 7 * 86400.0,
-        clock: Callable[[], float] = time.time,
         bound_headers: Sequence[str] = BOUND_HEADERS,
         root_cache_size: int = 4096,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            audience,
-            keyring,
-            allowed_issuers,
-            max_clock_skew_s,
-            replay_cache=replay_cache,
-            max_mint_age_s=max_mint_age_s,
-            max_lifetime_s=max_lifetime_s,
-            replay_retention_s=replay_retention_s,
-            clock=clock,
-        )
+        """`options`: `EnvelopeVerifier`'s (clock skew, mint age, lifetime, replay retention,
+        clock); the same rules apply to both kinds of token."""
+        super().__init__(audience, keyring, allowed_issuers, replay_cache=replay_cache, **options)
         self._batch_replay_cache = replay_cache
         self._bound_headers = tuple(bound_headers)
         self._roots: OrderedDict[bytes, _Root] = OrderedDict()
@@ -434,22 +414,10 @@ class BatchVerifier(EnvelopeVerifier):
             raise AuthenticationError(
                 Code.UNKNOWN_KID, f"no trusted key {kid!r} for issuer {unverified_issuer!r}"
             )
-        try:
-            decoded = jwt.decode_complete(
-                text, key, algorithms=[ALGORITHM], options=_ROOT_DECODE_OPTIONS
-            )
-        except jwt.InvalidSignatureError:
-            raise AuthenticationError(
-                Code.BAD_SIGNATURE, "batch signature does not match the issuer's key"
-            ) from None
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise AuthenticationError(Code.MALFORMED_TOKEN, "batch token is malformed") from None
+        decoded = decode_complete(text, key, _ROOT_DECODE_OPTIONS)
         if decoded["header"].get("typ") != ROOT_TOKEN_TYPE:
             raise AuthenticationError(Code.MALFORMED_TOKEN, f"token type is not {ROOT_TOKEN_TYPE}")
         claims: dict[str, Any] = decoded["payload"]
-        for name in ("iss", "aud", "jti"):
-            if not isinstance(claims.get(name), str) or not claims[name]:
-                raise AuthenticationError(Code.MALFORMED_TOKEN, f"claim {name} must be a string")
         if claims["iss"] != unverified_issuer:  # cannot happen for one token; a tripwire
             raise AuthenticationError(Code.MALFORMED_TOKEN, "issuer changed while decoding")
         size = claims["n"]
@@ -497,14 +465,15 @@ def _header(record: ConsumedRecord, name: str) -> bytes | None:
 def _parse_proof(proof: bytes | None, size: int) -> tuple[int, list[bytes]]:
     if proof is None:
         raise AuthenticationError(Code.MALFORMED_TOKEN, f"no {BATCH_PROOF_HEADER} header")
-    match = _PROOF.fullmatch(proof) if len(proof) <= _MAX_PROOF_LENGTH else None
-    if match is None:
+    index_text, dot, path_text = proof.partition(b".")
+    # The canonical-base64 check of the path also refuses any character outside base64url.
+    path = _unb64_canonical(path_text) if len(proof) <= _MAX_PROOF_LENGTH else None
+    if not dot or path is None or not _INDEX.fullmatch(index_text):
         raise AuthenticationError(Code.MALFORMED_TOKEN, f"{BATCH_PROOF_HEADER} is malformed")
-    index = int(match.group(1))
-    path = _unb64_canonical(match.group(2))
+    index = int(index_text)
     if index >= size:
         raise AuthenticationError(Code.PAYLOAD_MISMATCH, f"leaf {index} of a batch of {size}")
-    if path is None or len(path) != merkle.HASH_SIZE * merkle.path_length(index, size):
+    if len(path) != merkle.HASH_SIZE * merkle.path_length(index, size):
         raise AuthenticationError(Code.PAYLOAD_MISMATCH, "inclusion path has the wrong shape")
     return index, [path[i : i + merkle.HASH_SIZE] for i in range(0, len(path), merkle.HASH_SIZE)]
 

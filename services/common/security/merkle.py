@@ -78,16 +78,17 @@ def root_from_path(leaf: bytes, index: int, size: int, path: Sequence[bytes]) ->
         return None
     fn, sn = index, size - 1
     result = leaf
+    sha256 = hashlib.sha256  # node_hash inlined: this loop is most of a record's check
     for sibling in path:
         if sn == 0 or len(sibling) != HASH_SIZE:
             return None
         if fn & 1 or fn == sn:
-            result = node_hash(sibling, result)
+            result = sha256(_NODE + sibling + result).digest()
             while not fn & 1 and fn != 0:  # levels where this node had no sibling
                 fn >>= 1
                 sn >>= 1
         else:
-            result = node_hash(result, sibling)
+            result = sha256(_NODE + result + sibling).digest()
         fn >>= 1
         sn >>= 1
     return result if sn == 0 else None

@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -132,18 +133,26 @@ class SQLiteReplayCache:
 
     def check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
         with self._lock:
-            # BEGIN IMMEDIATE: the read and the write are one step even across processes.
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate():
                 accepted = self._check_and_record(sighting, keep_until, now)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._since_purge += 1
-            if self._since_purge >= self._purge_every:
-                self.purge(now)
+            self._count(1, now)
         return accepted
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE: the read and the write are one step even across processes.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _count(self, sightings: int, now: float) -> None:
+        self._since_purge += sightings
+        if self._since_purge >= self._purge_every:
+            self.purge(now)
 
     def _check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
         row = self._conn.execute(
@@ -165,16 +174,9 @@ class SQLiteReplayCache:
         if not sightings:
             return []
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate():
                 accepted = self._check_and_record_many(sightings, keep_until, now)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._since_purge += len(sightings)
-            if self._since_purge >= self._purge_every:
-                self.purge(now)
+            self._count(len(sightings), now)
         return accepted
 
     def _check_and_record_many(

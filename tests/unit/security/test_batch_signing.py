@@ -34,7 +34,6 @@ from services.common.security.keys import KeyRing, generate_key_files
 from services.common.security.replay_cache import (
     BatchReplayCache,
     InMemoryReplayCache,
-    SQLiteReplayCache,
 )
 from tests.unit.security.conftest import NOW, TOPIC
 
@@ -83,7 +82,7 @@ def _signed_batch(
 ) -> list[Record]:
     entries = _entries(n)
     return _records(
-        entries, signer.sign(entries, now=NOW), offset0=offset0, produced_at=produced_at
+        entries, signer.sign_batch(entries, now=NOW), offset0=offset0, produced_at=produced_at
     )
 
 
@@ -127,13 +126,6 @@ def ring(keys_dir: Path) -> KeyRing:
     return KeyRing.from_directory(keys_dir)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def cache(request, tmp_path: Path) -> BatchReplayCache:
-    if request.param == "memory":
-        return InMemoryReplayCache()
-    return SQLiteReplayCache(tmp_path / "replay.sqlite")
-
-
 @pytest.fixture
 def verifier(ring: KeyRing, cache: BatchReplayCache) -> BatchVerifier:
     return _make_verifier(ring, cache)
@@ -172,7 +164,7 @@ def test_each_distinct_root_is_checked_once(batch_signer, ring, monkeypatch) -> 
 
 def test_one_root_per_audience(batch_signer, ring) -> None:
     entries = _entries(4) + _entries(3, audience="execution_agent")
-    records = _records(entries, batch_signer.sign(entries, now=NOW))
+    records = _records(entries, batch_signer.sign_batch(entries, now=NOW))
     assert len({_header(r, BATCH_TOKEN_HEADER) for r in records}) == 2
     decision = _make_verifier(ring, audience="decision_agent").verify_batch(records)
     execution = _make_verifier(ring, audience="execution_agent").verify_batch(records)
@@ -442,4 +434,4 @@ def test_a_path_edited_only_in_its_unused_bits_is_refused(batch_signer, verifier
     same = base64.urlsafe_b64decode(edited.partition(b".")[2] + b"=")
     assert same == base64.urlsafe_b64decode(proof.partition(b".")[2] + b"=")
     records[0] = _replace_header(records[0], BATCH_PROOF_HEADER, edited)
-    assert _codes(verifier.verify_batch(records)) == ["payload_mismatch", "ok"]
+    assert _codes(verifier.verify_batch(records)) == ["malformed_token", "ok"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,13 +42,6 @@ def test_batch_answers_equal_one_by_one_answers(calls) -> None:
                 now += step
                 expected = [one_by_one.check_and_record(s, now + 5, now) for s in batch]
                 assert batched.check_and_record_many(batch, now + 5, now) == expected
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def cache(request, tmp_path: Path) -> BatchReplayCache:
-    if request.param == "memory":
-        return InMemoryReplayCache()
-    return SQLiteReplayCache(tmp_path / "replay.sqlite")
 
 
 def test_a_batch_larger_than_one_look_up_query(cache: BatchReplayCache) -> None:
