@@ -15,17 +15,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 
+from bench.procstats import ProcessUsage, ResourceSampler, machine_info
 from bench.sink import SinkClient, free_port
 from contracts import AnalysisType, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
@@ -35,6 +34,10 @@ from services.common.topics import ensure_topics
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_ACCOUNTS, LIST_OPEN_OPPORTUNITIES
+
+# Resource sampling lives in bench.procstats (no product imports, so the bare-pipeline peer
+# uses it too); re-exported here for the bench and chaos code that imports it from here.
+__all__ = ["ProcessUsage", "ResourceSampler", "machine_info"]
 
 KAFKA_SH = PROJECT_ROOT / "deploy" / "kafka" / "kafka.sh"
 CHAOS_WEBHOOKS = Path(__file__).with_name("webhooks.chaos.yaml")
@@ -237,73 +240,3 @@ def trigger_mix(
             )
         )
     return triggers
-
-
-# --- resources ------------------------------------------------------------------------------
-
-
-@dataclass
-class ProcessUsage:
-    cpu_s: float = 0.0
-    peak_rss_mb: float = 0.0
-
-
-@dataclass
-class ResourceSampler:
-    """CPU seconds and peak RSS per named process, sampled in a thread every `period_s`.
-    A process that is replaced (restarted) keeps accumulating under its name."""
-
-    pids: dict[str, int]
-    period_s: float = 0.25
-    usage: dict[str, ProcessUsage] = field(default_factory=dict)
-    _base: dict[int, float] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        for name, pid in list(self.pids.items()):
-            try:
-                proc = psutil.Process(pid)
-                times = proc.cpu_times()
-                cpu = times.user + times.system
-                rss = proc.memory_info().rss / 2**20
-            except psutil.Error:
-                continue
-            base = self._base.setdefault(pid, cpu)
-            u = self.usage.setdefault(name, ProcessUsage())
-            u.cpu_s = round(u.cpu_s + (cpu - base), 3)
-            self._base[pid] = cpu
-            u.peak_rss_mb = round(max(u.peak_rss_mb, rss), 1)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.period_s):
-            self._sample()
-
-    def __enter__(self) -> ResourceSampler:
-        self._sample()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-        self._sample()
-
-
-def machine_info() -> dict[str, object]:
-    cpu_model = ""
-    with suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": sys.version.split()[0],
-        "cpu_model": cpu_model,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "platform": sys.platform,
-    }

@@ -10,6 +10,7 @@ every webhook destination, and the run gets topics of its own. Measured:
     50 flows/s,
   - the runtime's per-message overhead (bench.overhead),
   - CPU seconds and peak RSS per service (psutil), the scale-out check,
+  - the same figures of a bare four-stage Kafka pipeline on the same broker (bench/peer),
   - the figures of the area benchmarks (bench/bench_*.py, small sizes; --full: the issue's).
 Prints a table and writes bench/results.json (git-ignored).
 """
@@ -32,8 +33,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench.harness import (
     KAFKA_SH,
     Pipeline,
@@ -44,6 +43,8 @@ from bench.harness import (
 )
 from bench.load import FlowCollector, run_load
 from bench.overhead import measure as measure_overhead
+from bench.peer import PeerSizes, run_peer
+from bench.procstats import broker_pid
 from bench.scale_out import run_scale_out
 from services.common.settings import PROJECT_ROOT
 
@@ -70,6 +71,7 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "anomaly": ["bench_anomaly.py"] + (["--generator-accounts", "60"] if small else []),
         "deliveries": ["bench_deliveries.py"] + (["--jobs", "500"] if small else []),
         "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),
+        "batch_signing": ["bench_batch_signing.py"] + (["--records", "500"] if small else []),
         "ai_layer": ["bench_ai_layer.py"] + (["--deals", "20"] if small else []),
         # the issue's size even in the small run: import rows/s at 1,000,000 opportunities
         "import": ["bench_import.py", "--dir", str(work / "import"), "--opportunities", "1000000"],
@@ -133,18 +135,6 @@ def ensure_broker() -> str:
         return bootstrap
     subprocess.run([str(KAFKA_SH), "up"], check=True, cwd=PROJECT_ROOT)
     return "127.0.0.1:19092"
-
-
-def broker_pid(bootstrap: str) -> int | None:
-    """The process listening on the bootstrap port (the broker shares this machine's CPUs,
-    so its CPU belongs in the figures); None when it is remote or not found."""
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    if host not in ("127.0.0.1", "localhost", "::1", ""):
-        return None
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == int(port):
-            return conn.pid
-    return None
 
 
 def py_spy_profile(pid: int, seconds: int, out: Path) -> list[tuple[str, float]]:
@@ -256,6 +246,35 @@ async def pipeline_figures(p: Pipeline, full: bool, profile: bool, work: Path) -
     return results
 
 
+def peer_rows(peer: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The bare pipeline's figures (bench/peer), beside the project's."""
+    h = peer["headline"]
+    cpu = peer["cpu_ms_per_flow"]
+    return [
+        (
+            "peer: sustained 2 KB / 20 KB records (flows/s)",
+            f"{h['sustained_flows_per_s']} / {h['sustained_flows_per_s_20kb']}",
+            "",
+        ),
+        (
+            "peer: latency at 50 flows/s p50/p99 ms",
+            f"{h['p50_ms_at_50_flows_per_s']}/{h['p99_ms_at_50_flows_per_s']}",
+            "",
+        ),
+        (
+            "peer: latency at half capacity p50/p99 ms",
+            f"{h['p50_ms_at_half_capacity']}/{h['p99_ms_at_half_capacity']}",
+            "",
+        ),
+        (
+            "peer: CPU ms per flow, all processes",
+            f"{h['cpu_ms_per_flow']} ({', '.join(f'{k} {v}' for k, v in cpu.items())})",
+            "",
+        ),
+        ("peer: peak RSS MB per stage", str(h["peak_rss_mb_per_service"]), ""),
+    ]
+
+
 def print_table(results: dict[str, Any]) -> None:
     rows: list[tuple[str, str, str]] = []
     pipe = results["pipeline"]
@@ -305,6 +324,7 @@ def print_table(results: dict[str, Any]) -> None:
         )
     if per_flow:
         rows.append(("CPU ms per flow, all processes", str(round(sum(per_flow.values()), 1)), ""))
+    rows.extend(peer_rows(results["peer"]))
     for key, value in results["runtime_overhead_us"].items():
         rows.append((f"runtime overhead {key}", str(value), ""))
     so = results.get("scale_out")
@@ -353,6 +373,9 @@ def main() -> None:
         }
         print("scale-out check (3 decision agents, one killed) ...", flush=True)
         results["scale_out"] = asyncio.run(run_scale_out(p, triggers=150, rate=12)).as_dict()
+    # The yardstick, on the same broker, after the project's services have stopped.
+    print("bare four-stage pipeline (bench/peer) ...", flush=True)
+    results["peer"] = run_peer(bootstrap, PeerSizes.full() if args.full else PeerSizes())
     print("runtime overhead micro-benchmark ...", flush=True)
     results["runtime_overhead_us"] = asyncio.run(measure_overhead(bootstrap))
     if not args.skip_areas:

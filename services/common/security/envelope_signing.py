@@ -282,9 +282,15 @@ def _b64url(segment: str) -> bytes:
 
 
 def _decode(token: str, key: Any) -> dict[str, Any]:
+    return decode_complete(token, key, _DECODE_OPTIONS)["payload"]
+
+
+def decode_complete(token: str, key: Any, options: Options) -> dict[str, Any]:
+    """PyJWT's `decode_complete` (header, payload, signature) with EdDSA only, its errors
+    as `AuthenticationError`, and `iss`, `aud`, `jti` checked to be non-empty strings."""
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=[ALGORITHM], options=_DECODE_OPTIONS
+        decoded: dict[str, Any] = jwt.decode_complete(
+            token, key, algorithms=[ALGORITHM], options=options
         )
     except jwt.InvalidSignatureError:
         raise AuthenticationError(
@@ -292,7 +298,8 @@ def _decode(token: str, key: Any) -> dict[str, Any]:
         ) from None
     except (jwt.PyJWTError, ValueError, TypeError):
         raise AuthenticationError(Code.MALFORMED_TOKEN, "token claims are malformed") from None
+    claims = decoded["payload"]
     for name in ("iss", "aud", "jti"):
         if not isinstance(claims.get(name), str) or not claims[name]:
             raise AuthenticationError(Code.MALFORMED_TOKEN, f"claim {name} must be a string")
-    return claims
+    return decoded

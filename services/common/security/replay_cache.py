@@ -14,11 +14,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from services.common.sqlite import connect
+
+# Ids per look-up query: far below SQLite's bound-parameter limit (32766 since 3.32).
+_LOOKUP_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,15 @@ class ReplayCache(Protocol):
         ...
 
 
+class BatchReplayCache(ReplayCache, Protocol):
+    def check_and_record_many(
+        self, sightings: Sequence[Sighting], keep_until: float, now: float
+    ) -> list[bool]:
+        """`check_and_record` for each sighting in order, as one step (one query, one
+        transaction): a jti repeated inside `sightings` is judged against its first one."""
+        ...
+
+
 class InMemoryReplayCache:
     """Bounded TTL cache for one process (tests, the embedded run).
 
@@ -62,14 +76,23 @@ class InMemoryReplayCache:
         return len(self._entries)
 
     def check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
-        key = (sighting.issuer, sighting.jti)
         with self._lock:
-            seen = self._entries.get(key)
-            if seen is not None and seen[2] > now:
-                return _is_benign(seen[:2], sighting)
-            self._entries[key] = (sighting.payload_hash, sighting.position, keep_until)
-            self._entries.move_to_end(key)
-            self._evict(now)
+            return self._check_and_record(sighting, keep_until, now)
+
+    def check_and_record_many(
+        self, sightings: Sequence[Sighting], keep_until: float, now: float
+    ) -> list[bool]:
+        with self._lock:
+            return [self._check_and_record(s, keep_until, now) for s in sightings]
+
+    def _check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
+        key = (sighting.issuer, sighting.jti)
+        seen = self._entries.get(key)
+        if seen is not None and seen[2] > now:
+            return _is_benign(seen[:2], sighting)
+        self._entries[key] = (sighting.payload_hash, sighting.position, keep_until)
+        self._entries.move_to_end(key)
+        self._evict(now)
         return True
 
     def _evict(self, now: float) -> None:
@@ -110,18 +133,26 @@ class SQLiteReplayCache:
 
     def check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
         with self._lock:
-            # BEGIN IMMEDIATE: the read and the write are one step even across processes.
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._immediate():
                 accepted = self._check_and_record(sighting, keep_until, now)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._since_purge += 1
-            if self._since_purge >= self._purge_every:
-                self.purge(now)
+            self._count(1, now)
         return accepted
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE: the read and the write are one step even across processes.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _count(self, sightings: int, now: float) -> None:
+        self._since_purge += sightings
+        if self._since_purge >= self._purge_every:
+            self.purge(now)
 
     def _check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
         row = self._conn.execute(
@@ -136,6 +167,58 @@ class SQLiteReplayCache:
             (sighting.issuer, sighting.jti, sighting.payload_hash, sighting.position, keep_until),
         )
         return True
+
+    def check_and_record_many(
+        self, sightings: Sequence[Sighting], keep_until: float, now: float
+    ) -> list[bool]:
+        if not sightings:
+            return []
+        with self._lock:
+            with self._immediate():
+                accepted = self._check_and_record_many(sightings, keep_until, now)
+            self._count(len(sightings), now)
+        return accepted
+
+    def _check_and_record_many(
+        self, sightings: Sequence[Sighting], keep_until: float, now: float
+    ) -> list[bool]:
+        seen = self._seen(sightings)
+        accepted: list[bool] = []
+        new_rows: dict[tuple[str, str], tuple[str, str, str, str | None, float]] = {}
+        for sighting in sightings:
+            key = (sighting.issuer, sighting.jti)
+            row = seen.get(key)
+            if row is not None and row[2] > now:
+                accepted.append(_is_benign((row[0], row[1]), sighting))
+                continue
+            seen[key] = (sighting.payload_hash, sighting.position, keep_until)
+            new_rows[key] = (*key, sighting.payload_hash, sighting.position, keep_until)
+            accepted.append(True)
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO seen_tokens VALUES (?, ?, ?, ?, ?)", new_rows.values()
+        )
+        return accepted
+
+    def _seen(
+        self, sightings: Sequence[Sighting]
+    ) -> dict[tuple[str, str], tuple[str, str | None, float]]:
+        """The stored entries of the sightings' (issuer, jti): one query per issuer (a batch
+        usually has one) and per `_LOOKUP_CHUNK` ids, each answered from the primary key."""
+        by_issuer: dict[str, list[str]] = {}
+        for sighting in sightings:
+            by_issuer.setdefault(sighting.issuer, []).append(sighting.jti)
+        seen: dict[tuple[str, str], tuple[str, str | None, float]] = {}
+        for issuer, jtis in by_issuer.items():
+            for start in range(0, len(jtis), _LOOKUP_CHUNK):
+                chunk = jtis[start : start + _LOOKUP_CHUNK]
+                rows = self._conn.execute(
+                    "SELECT jti, payload_hash, position, keep_until FROM seen_tokens"
+                    f" WHERE issuer = ? AND jti IN ({', '.join('?' * len(chunk))})",
+                    (issuer, *chunk),
+                )
+                for jti, payload_hash, position, until in rows:
+                    seen[(issuer, jti)] = (payload_hash, position, until)
+        return seen
 
     def purge(self, now: float | None = None) -> int:
         """Delete expired entries; returns how many."""

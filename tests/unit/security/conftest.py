@@ -8,7 +8,11 @@ import pytest
 from services.common.security.envelope_signing import EnvelopeSigner, EnvelopeVerifier
 from services.common.security.keys import SERVICES, KeyRing, ensure_dev_keys
 from services.common.security.redaction import clear_registered_secrets
-from services.common.security.replay_cache import InMemoryReplayCache
+from services.common.security.replay_cache import (
+    BatchReplayCache,
+    InMemoryReplayCache,
+    SQLiteReplayCache,
+)
 
 TOPIC = "revops.datasets"
 NOW = 1_750_000_000.0
@@ -35,6 +39,14 @@ def verifier(keys_dir: Path) -> EnvelopeVerifier:
         replay_cache=InMemoryReplayCache(),
         clock=lambda: NOW,
     )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def cache(request: pytest.FixtureRequest, tmp_path: Path) -> BatchReplayCache:
+    """Each replay cache, fresh."""
+    if request.param == "memory":
+        return InMemoryReplayCache()
+    return SQLiteReplayCache(tmp_path / "replay.sqlite")
 
 
 @pytest.fixture(autouse=True)

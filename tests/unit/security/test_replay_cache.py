@@ -14,13 +14,6 @@ from services.common.security.replay_cache import (
 A = Sighting(issuer="data_agent", jti="m-1", payload_hash="h1", position="t/0/1")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def cache(request, tmp_path: Path) -> ReplayCache:
-    if request.param == "memory":
-        return InMemoryReplayCache()
-    return SQLiteReplayCache(tmp_path / "replay.sqlite")
-
-
 def test_first_sighting_accepted_same_position_benign(cache: ReplayCache) -> None:
     assert cache.check_and_record(A, keep_until=100, now=0)
     assert cache.check_and_record(A, keep_until=100, now=1)

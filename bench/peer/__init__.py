@@ -1,0 +1,18 @@
+"""The bare four-stage Kafka pipeline that `make bench` measures the project against.
+
+Four processes, each `aiokafka` consume batch -> parse JSON -> produce to the next topic with
+acks=all -> commit, on the same broker as the project and with the same partition count:
+what Kafka and Python allow on this machine when a stage does nothing but move records. It
+shares nothing with the product (no imports from services/ or contracts/), so a change to
+the runtime cannot change the yardstick.
+
+    .venv/bin/python -m bench.peer [--bootstrap HOST:PORT] [--full]
+
+From the project's bench: `run_peer(bootstrap)` returns the figures, its `headline` entry the
+numbers to compare, and `format_ratios(project_headline, peer_headline)` the ratios.
+"""
+
+from bench.peer.measure import PeerSizes, headline, run_peer
+from bench.peer.ratios import format_ratios, ratios
+
+__all__ = ["PeerSizes", "format_ratios", "headline", "ratios", "run_peer"]
