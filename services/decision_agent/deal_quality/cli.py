@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 
 from contracts.analysis import AnalysisResults
+from services.cli.days import fail, parse_day, refuse_after_data
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse import queries as Q
+from services.data_agent.warehouse.base import WarehouseError
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
 from services.decision_agent.deal_quality.report import render_text
 from services.decision_agent.rules.loader import RuleFileError
@@ -27,7 +29,8 @@ def _group() -> None:
 def explain_deal_result(
     opportunity_id: str, as_of: date | None = None, rules_dir: Path | None = None
 ) -> AnalysisResults:
-    """Load the deal's dataset from the configured warehouse and analyse it."""
+    """Load the deal's dataset from the configured warehouse and analyse it (refused for
+    an unknown opportunity or a day after the warehouse's data)."""
     analyzer = DealQualityAnalyzer(load_deal_rules(rules_dir))
     warehouse = open_warehouse()
     try:
@@ -35,6 +38,7 @@ def explain_deal_result(
         if not rows:
             raise UnknownSubjectError(f"unknown opportunity {opportunity_id!r}")
         repository = DatasetRepository(warehouse)
+        refuse_after_data(as_of, repository.default_as_of())
         dataset, _, findings = repository.deal_dataset(
             str(rows[0]["sf_account_id"]), opportunity_id, as_of
         )
@@ -45,7 +49,12 @@ def explain_deal_result(
 
 @explain_deal_app.command("deal")
 def explain_deal(
-    opportunity_id: Annotated[str, typer.Argument(help="Opportunity id, e.g. OPP-000123")],
+    opportunity_id: Annotated[
+        str,
+        typer.Argument(
+            help="Opportunity id, e.g. 006000000000005 (`revops warehouse opportunities`)"
+        ),
+    ],
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the AnalysisResults JSON")
     ] = False,
@@ -55,10 +64,11 @@ def explain_deal(
     rules_dir: Annotated[Path | None, typer.Option(help="Rule files folder")] = None,
 ) -> None:
     """Scores, score breakdowns, flags and recommendations of one deal, with evidence."""
+    day = parse_day(as_of)
     try:
-        day = date.fromisoformat(as_of) if as_of else None
         result = explain_deal_result(opportunity_id, day, rules_dir)
-    except (UnknownSubjectError, RuleFileError, ValueError) as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
+    except UnknownSubjectError as exc:
+        raise fail(f"{exc}; `revops warehouse opportunities` lists the deals") from None
+    except (WarehouseError, RuleFileError, ValueError) as exc:  # DayAfterDataError too
+        raise fail(str(exc)) from None
     typer.echo(result.model_dump_json(indent=2) if json_output else render_text(result))
