@@ -82,6 +82,9 @@ def serve(service: str = typer.Argument(..., help=", ".join(SERVICE_MODULES))) -
             f"unknown service {service!r}; one of {', '.join(SERVICE_MODULES)}"
         )
     module = importlib.import_module(f"{SERVICE_MODULES[service]}.app")
+    if hasattr(module, "main"):  # a service with its own start-up checks
+        module.main()
+        return
     from services.common.serve import main as serve_main
 
     serve_main(module.NAME, module.build_runtime)

@@ -254,15 +254,43 @@ def channel_of(dest: Destination) -> Channel:
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+# What a newcomer runs instead when the production destinations are not configured.
+DEMO_CONFIG = Path(__file__).with_name("webhooks.demo.yaml")
+
+
+def _shown(path: Path) -> str:
+    """Relative to the working directory when inside it (as the README writes paths)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def expand_env(value: Any, env: dict[str, str], where: str = "") -> Any:
     """Replace `${NAME}` / `${NAME:-default}` in every string of the parsed tree (after YAML
-    parsing, so a variable's value can never change the file's structure)."""
+    parsing, so a variable's value can never change the file's structure). Every unset
+    variable is reported in one error, not the first one only."""
+    missing: dict[str, str] = {}
+    expanded = _expand(value, env, where, missing)
+    if missing:
+        names = ", ".join(f"{name} ({place})" for name, place in missing.items())
+        raise WebhooksConfigError(
+            f"{len(missing)} environment variable{'s' if len(missing) > 1 else ''} not set: "
+            f"{names}; set {'them' if len(missing) > 1 else 'it'}, or use the demo "
+            f"destinations, which send nothing and write each request to the local outbox: "
+            f"REVOPS_WEBHOOKS_FILE={_shown(DEMO_CONFIG)}"
+        )
+    return expanded
+
+
+def _expand(value: Any, env: dict[str, str], where: str, missing: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {
-            k: expand_env(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+            k: _expand(v, env, f"{where}.{k}" if where else str(k), missing)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [expand_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand(v, env, f"{where}[{i}]", missing) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -272,7 +300,8 @@ def expand_env(value: Any, env: dict[str, str], where: str = "") -> Any:
             return env[name]
         if default is not None:
             return default
-        raise WebhooksConfigError(f"{where}: environment variable {name} is not set")
+        missing.setdefault(name, where)
+        return ""
 
     return _PLACEHOLDER.sub(substitute, value)
 
