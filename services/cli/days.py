@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-import typer
+from services.cli.errors import fail
 
 
 class DayAfterDataError(ValueError):
@@ -35,10 +35,3 @@ def parse_day(value: str | None, option: str = "--as-of") -> date | None:
 def refuse_after_data(day: date | None, last_day: date) -> None:
     if day is not None and day > last_day:
         raise DayAfterDataError(day, last_day)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print `error: message` on stderr; the caller raises the returned Exit (status 1, or 2
-    for a malformed option, as usage errors have)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)

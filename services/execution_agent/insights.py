@@ -88,12 +88,24 @@ class InsightNotFoundError(InsightError):
         self.insight_id = insight_id
 
 
+class AmbiguousInsightIdError(InsightError):
+    def __init__(self, prefix: str, matches: Sequence[str]) -> None:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        super().__init__(
+            f"insight id {prefix!r} is ambiguous: it starts {len(matches)} ids or more "
+            f"({shown}); type more of it"
+        )
+        self.prefix = prefix
+        self.matches = list(matches)
+
+
 class IllegalTransitionError(InsightError):
     def __init__(self, insight_id: str, action: str, status: str) -> None:
         allowed = TRANSITIONS[action].sources if action in TRANSITIONS else ()
+        # str(): a status is a StrEnum, whose repr would read "<InsightStatus.OPEN: 'open'>".
         super().__init__(
-            f"cannot {action} insight {insight_id!r}: it is {status!r}"
-            + (f"; {action} is allowed from {', '.join(allowed)}" if allowed else "")
+            f"cannot {action} insight {insight_id}: it is {status!s}"
+            + (f"; {action} is allowed from {', '.join(map(str, allowed))}" if allowed else "")
         )
         self.insight_id = insight_id
         self.action = action
@@ -493,6 +505,27 @@ class InsightRepository:
     def get(self, insight_id: str) -> Insight:
         with self.store.reader() as conn:
             return self._get(conn, insight_id)
+
+    def resolve_id(self, prefix: str) -> str:
+        """The one insight id that is `prefix` or starts with it (what a person types)."""
+        prefix = prefix.strip().lower()
+        if not prefix:
+            raise InsightNotFoundError(prefix)
+        with self.store.reader() as conn:
+            # A range on the primary key: an index seek, where LIKE would scan.
+            matches = [
+                row["insight_id"]
+                for row in conn.execute(
+                    "SELECT insight_id FROM revops_ai_insights WHERE insight_id >= ? "
+                    "AND insight_id < ? ORDER BY insight_id LIMIT 6",
+                    (prefix, prefix + "\U0010ffff"),
+                )
+            ]
+        if prefix in matches or len(matches) == 1:
+            return prefix if prefix in matches else matches[0]
+        if not matches:
+            raise InsightNotFoundError(prefix)
+        raise AmbiguousInsightIdError(prefix, matches)
 
     def list(
         self,

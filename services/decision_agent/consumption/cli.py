@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from services.cli.days import DayAfterDataError, fail, parse_day, refuse_after_data
+from services.cli.days import DayAfterDataError, parse_day, refuse_after_data
+from services.cli.errors import fail
 from services.common.settings import get_settings
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
 from services.decision_agent.consumption.report import AccountView, analysis_results

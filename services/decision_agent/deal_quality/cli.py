@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from contracts.analysis import AnalysisResults
-from services.cli.days import fail, parse_day, refuse_after_data
+from services.cli.days import parse_day, refuse_after_data
+from services.cli.errors import fail
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse import queries as Q
