@@ -156,6 +156,9 @@ class ExecutionAgent:
                     recommendations,
                     payload={
                         "analysis_type": analysis.analysis_type.value,
+                        # Display names (`revops insights list/show`), when the data had them.
+                        "account_name": analysis.subject.account_name,
+                        "opportunity_name": analysis.subject.opportunity_name,
                         "flag_codes": [f.code for f in merged],
                         "flag_type": flag.type.value,
                         "scores": analysis.analysis_results.scores,
