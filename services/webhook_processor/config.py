@@ -13,9 +13,10 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.actions import Channel
 from services.common.retry import RetryPolicy
@@ -142,11 +143,41 @@ class SalesforceDestination(_HttpDestination):
 
 class TicketDestination(_HttpDestination):
     """`ticket_jira` posts a Jira issue, `ticket_zendesk` a Zendesk ticket; the body shape
-    is the preset template `ticket/preset_<jira|zendesk>.json.j2` fed with `options`."""
+    is the preset template `ticket/preset_<jira|zendesk>.json.j2` fed with `options`.
+    An update of an opened ticket is a PUT to `update_url` (`{ticket_id}` in it) with
+    `ticket/preset_<jira|zendesk>_update.json.j2`; by default the REST API's own address of
+    the ticket, derived from `url`."""
 
     type: Literal["ticket_jira", "ticket_zendesk"]
     url: str
+    update_url: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _update_url(self) -> TicketDestination:
+        if self.update_url is None:
+            self.update_url = _default_update_url(self.type, self.url)
+        if "{ticket_id}" not in self.update_url:
+            raise ValueError("update_url must contain {ticket_id}")
+        return self
+
+    def ticket_url(self, ticket_id: str) -> str:
+        assert self.update_url is not None  # set by the validator
+        return self.update_url.replace("{ticket_id}", quote(ticket_id, safe=""))
+
+
+def _default_update_url(kind: str, url: str) -> str:
+    """Jira: <...>/rest/api/2/issue -> <...>/rest/api/2/issue/{ticket_id}; Zendesk:
+    <...>/api/v2/tickets.json -> <...>/api/v2/tickets/{ticket_id}.json."""
+    base = url.rstrip("/")
+    if kind == "ticket_jira" and base.endswith("/issue"):
+        return base + "/{ticket_id}"
+    if kind == "ticket_zendesk" and base.endswith("/tickets.json"):
+        return base.removesuffix(".json") + "/{ticket_id}.json"
+    raise ValueError(
+        f"cannot derive where to update a ticket from url {url!r}; set update_url "
+        "(with {ticket_id} in it)"
+    )
 
 
 class GenericWebhookDestination(_HttpDestination):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from contracts import AnalysisType, RawTrigger
+from contracts import AnalysisType, Envelope, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
 from services.common.settings import Settings
 from services.data_agent.app import DataAgent, enrich
@@ -26,6 +26,7 @@ def dataset_subject(demo: Demo, analysis: AnalysisType, account: str, deal: str 
     )
     request = enrich(trigger, "names-1", datetime.now(UTC))
     outgoing = asyncio.run(agent._dataset(request))
+    assert isinstance(outgoing.message, Envelope)
     return outgoing.message.payload["subject"]
 
 
