@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from services.common.progress import Progress
 from services.common.settings import Settings, get_settings
 from services.dlq.messages import DeadLetter
 from services.dlq.reader import DeadLetterNotFoundError, read_dead_letter, read_dead_letters
@@ -171,16 +172,23 @@ def replay_command(
     settings = get_settings()
     options = ReplayOptions(limit=limit, rate_per_s=parse_rate(rate), dry_run=dry_run, force=force)
     log = replay_log_for(settings)
+
+    def outcome(progress: Progress, done: Outcome) -> None:
+        progress.log(outcome_line(done))
+        progress.advance()
+
     try:
-        report = asyncio.run(
-            replay(
-                settings,
-                _selection(topic, code, since),
-                options,
-                log,
-                lambda outcome: typer.echo(outcome_line(outcome)),
+        with Progress("dlq replay", unit="records") as progress:
+            report = asyncio.run(
+                replay(
+                    settings,
+                    _selection(topic, code, since),
+                    options,
+                    log,
+                    lambda done: outcome(progress, done),
+                    progress.set_total,
+                )
             )
-        )
     finally:
         log.close()
     summary = ", ".join(f"{report.count(action)} {action.value}" for action in Action)

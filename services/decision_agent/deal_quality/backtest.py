@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 import typer
 
+from services.common.progress import Progress
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.base import Warehouse
@@ -87,11 +88,19 @@ def roc_auc(scores: list[float], positives: list[bool]) -> float | None:
 
 
 def run_backtest(
-    warehouse: Warehouse, analyzer: DealQualityAnalyzer, since: date = date(1900, 1, 1)
+    warehouse: Warehouse,
+    analyzer: DealQualityAnalyzer,
+    since: date = date(1900, 1, 1),
+    progress: Progress | None = None,
 ) -> BacktestReport:
     repository = DatasetRepository(warehouse)
     report = BacktestReport(since=since)
-    for row in warehouse.fetch_all(CLOSED_DEALS, {"since": since}):
+    rows = warehouse.fetch_all(CLOSED_DEALS, {"since": since})
+    if progress is not None:
+        progress.set_total(len(rows))
+    for row in rows:
+        if progress is not None:
+            progress.advance()
         opportunity_id = str(row["opportunity_id"])
         closed_at = row["closed_at_date"]
         as_of = closed_at - timedelta(days=1)
@@ -184,7 +193,8 @@ def backtest_deals(
         raise typer.Exit(1) from exc
     warehouse = open_warehouse()
     try:
-        report = run_backtest(warehouse, analyzer, start)
+        with Progress("backtest deals", unit="deals") as progress:
+            report = run_backtest(warehouse, analyzer, start, progress)
     finally:
         warehouse.close()
     if json_output:

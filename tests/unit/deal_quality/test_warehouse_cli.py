@@ -94,8 +94,10 @@ def test_backtest_cli_prints_auc_and_calibration(use_warehouse: Path) -> None:
     assert "ROC AUC (won vs lost): 0." in result.output
     assert "win rate" in result.output and "Strong" in result.output
     as_json = CliRunner().invoke(backtest_app, ["deals", "--json", "--since", "2026-06-01"])
-    payload = json.loads(as_json.output)
+    payload = json.loads(as_json.stdout)  # progress goes to stderr, the report to stdout
     assert all(d["closed_at"] >= "2026-06-01" for d in payload["deals"])
+    scored = len(payload["deals"]) + len(payload["skipped"])
+    assert f"backtest deals: {scored} deals in " in as_json.stderr
 
 
 def test_explain_deal_cli(use_warehouse: Path) -> None:
