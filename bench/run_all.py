@@ -69,6 +69,7 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "consumption": ["bench_consumption.py"] + (["--accounts", "1000"] if small else []),
         "deliveries": ["bench_deliveries.py"] + (["--jobs", "500"] if small else []),
         "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),
+        "cli": ["bench_cli.py"] + (["--runs", "10"] if small else []),
     }
 
 

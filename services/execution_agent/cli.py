@@ -30,7 +30,6 @@ from services.execution_agent.store import Store
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
 insights_app = typer.Typer(help="Insights: list, show, ack, start, resolve, dismiss.")
 
@@ -101,10 +100,10 @@ def _repo() -> InsightRepository:
     return InsightRepository(Store(_state.db))
 
 
-def _console(width: int | None = None) -> Console:
+def _console() -> Console:
     from rich.console import Console
 
-    return Console(width=width)
+    return Console()
 
 
 def _print_json(value: Any) -> None:
@@ -170,40 +169,26 @@ def _print_csv(insights: Sequence[Insight]) -> None:
 
 
 def _print_table(insights: Sequence[Insight]) -> None:
-    from rich.table import Table
-
+    """Aligned plain text, laid out here rather than by rich: rich fits a table to the
+    terminal by cutting any column (ids included) and renders ~1 ms per row; this list is
+    read and typed from, and should come up at once."""
     rows = [[value(i) for _, value in COLUMNS] for i in insights]
-    natural = {
-        header: max([len(header), *(len(row[n]) for row in rows)])
-        for n, (header, _) in enumerate(COLUMNS)
-    }
+    headers = [header for header, _ in COLUMNS]
+    natural = {h: max([len(h), *(len(row[n]) for row in rows)]) for n, h in enumerate(headers)}
     widths = _fit(natural, sys.stdout.isatty() and shutil.get_terminal_size().columns)
-    table = Table(
-        title=f"{len(insights)} insight(s)",
-        box=None,
-        title_justify="left",
-        header_style="bold underline",
-        pad_edge=False,
-    )
-    for header, _ in COLUMNS:
-        table.add_column(
-            header,
-            width=widths[header],
-            no_wrap=True,
-            overflow="ellipsis",
-            justify="right" if header == "v" else "left",
-        )
-    for row in rows:
-        table.add_row(*row)
-    _console(_measured_width(table)).print(table)
+    lines = [f"{len(insights)} insight(s)", _line(headers, headers, widths)]
+    lines += [_line(headers, row, widths) for row in rows]
+    typer.echo("\n".join(lines))
 
 
-def _measured_width(table: Table) -> int:
-    """The width the table takes with its columns at the widths set on them."""
-    from rich.measure import Measurement
-
-    console = _console(10**5)
-    return Measurement.get(console, console.options, table).maximum
+def _line(headers: Sequence[str], cells: Sequence[str], widths: dict[str, int]) -> str:
+    out = []
+    for header, cell in zip(headers, cells, strict=True):
+        width = widths[header]
+        if len(cell) > width:  # only shortenable columns are ever narrower than a cell
+            cell = cell[: width - 1] + "\u2026"
+        out.append(cell.rjust(width) if header == "v" else cell.ljust(width))
+    return "  ".join(out).rstrip()
 
 
 def _overhead(columns: int) -> int:
