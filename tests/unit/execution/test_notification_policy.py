@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts import ActionJob, ActionResult, AnalysisType
+from contracts import ActionJob, AnalysisType
 from services.execution_agent.insights import InsightChange, InsightEvent, InsightRepository
 from services.execution_agent.planner import ActionPlanner
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import ExecutionAgent
 from services.execution_agent.store import Store
-from tests.unit.execution.conftest import make_analysis, make_flag
+from tests.unit.execution.conftest import make_analysis, make_flag, result
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -31,19 +31,7 @@ def deliver(agent: ExecutionAgent, jobs: list[ActionJob]) -> None:
     reports it."""
     for n, job in enumerate(jobs):
         response = {"ticket_id": f"REV-{n}"} if job.channel == "ticket" else {}
-        agent.handle_action_result(
-            ActionResult(
-                action_id=job.action_id,
-                request_id=job.request_id,
-                based_on=job.based_on,
-                type=job.type,
-                channel=job.channel,
-                destination=job.destination,
-                target="jira" if job.channel == "ticket" else str(job.channel),
-                status="success",
-                response=response,
-            )
-        )
+        agent.handle_action_result(result(job, response=response))
 
 
 def analyse(agent: ExecutionAgent, run: int, at: datetime, *flags) -> list[ActionJob]:
