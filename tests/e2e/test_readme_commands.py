@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.cli.orchestrator import SERVICES, LocalStack
+from services.common.security.keys import ensure_dev_keys
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import ensure_topics
 from services.data_agent.warehouse import open_warehouse
@@ -96,6 +97,9 @@ def demo(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]
     local = LocalStack(settings, ports={name: free_port() for name in SERVICES}, env=env)
     local.ensure_warehouse()
     asyncio.run(ensure_topics(settings))
+    # Four services starting at once on an empty keys dir race to create the dev keys (one
+    # can die on FileExistsError); made here first, as a second `make run` finds them.
+    ensure_dev_keys(settings.resolved_keys_dir)
     local.start()
     try:
         asyncio.run(local.wait_ready(120))
