@@ -37,7 +37,6 @@ class InsightStatus(StrEnum):
 ACTIVE_STATUSES = (InsightStatus.OPEN, InsightStatus.ACKNOWLEDGED, InsightStatus.IN_PROGRESS)
 # Statuses expiry applies to: nobody has started working on the insight yet.
 EXPIRABLE_STATUSES = (InsightStatus.OPEN, InsightStatus.ACKNOWLEDGED)
-CLOSED_STATUSES = (InsightStatus.RESOLVED, InsightStatus.DISMISSED, InsightStatus.EXPIRED)
 
 
 class InsightEvent(StrEnum):
@@ -109,12 +108,17 @@ class InsightNotFoundError(InsightError):
         self.insight_id = insight_id
 
 
+AMBIGUOUS_SHOWN = 5  # ids an ambiguous-prefix error lists
+
+
 class AmbiguousInsightIdError(InsightError):
     def __init__(self, prefix: str, matches: Sequence[str]) -> None:
-        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        many = len(matches) > AMBIGUOUS_SHOWN
+        shown = ", ".join(matches[:AMBIGUOUS_SHOWN]) + (", ..." if many else "")
+        count = f"more than {AMBIGUOUS_SHOWN}" if many else str(len(matches))
         super().__init__(
-            f"insight id {prefix!r} is ambiguous: it starts {len(matches)} ids or more "
-            f"({shown}); type more of it"
+            f"insight id {prefix!r} is ambiguous: {count} ids start with it ({shown}); "
+            "type more of it"
         )
         self.prefix = prefix
         self.matches = list(matches)
@@ -337,9 +341,21 @@ class InsightRepository:
                 continue
         raise InsightError(f"could not upsert insight for {key} {flag.insight_type}")
 
-    def upsert_from_flag(self, *args: Any, **kwargs: Any) -> Insight:
+    def upsert_from_flag(
+        self,
+        subject: Subject,
+        flag: Flag,
+        request_id: str,
+        flow_id: str | None = None,
+        correlation_id: str | None = None,
+        recommended_actions: Sequence[Recommendation | Mapping[str, Any]] = (),
+        payload: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Insight:
         """`upsert` without the event: the insight as it is now."""
-        return self.upsert(*args, **kwargs).insight
+        return self.upsert(
+            subject, flag, request_id, flow_id, correlation_id, recommended_actions, payload, now
+        ).insight
 
     @staticmethod
     def _written_by(
@@ -576,8 +592,8 @@ class InsightRepository:
                 row["insight_id"]
                 for row in conn.execute(
                     "SELECT insight_id FROM revops_ai_insights WHERE insight_id >= ? "
-                    "AND insight_id < ? ORDER BY insight_id LIMIT 6",
-                    (prefix, prefix + "\U0010ffff"),
+                    "AND insight_id < ? ORDER BY insight_id LIMIT ?",
+                    (prefix, prefix + "\U0010ffff", AMBIGUOUS_SHOWN + 1),
                 )
             ]
         if prefix in matches or len(matches) == 1:
