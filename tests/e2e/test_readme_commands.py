@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.cli.orchestrator import SERVICES, LocalStack
 from services.common.security.keys import ensure_dev_keys
-from services.common.settings import PROJECT_ROOT, Settings
+from services.common.settings import PROJECT_ROOT, Settings, TopicNames
 from services.common.topics import ensure_topics
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.queries import OPPORTUNITY_BY_ID
@@ -83,17 +84,24 @@ def executable(argv: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def demo(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """What `make run` sets up: the demo warehouse (same seed, size and day) and the four
-    services with the demo destinations, here on free ports and a fresh var dir."""
+    services with the demo destinations, here on free ports, a fresh var dir, and topics
+    and consumer groups of its own (other stacks of the test session share the broker)."""
     var_dir = tmp_path_factory.mktemp("readme-var")
+    prefix = f"readme{uuid.uuid4().hex[:8]}"
+    topics = TopicNames.model_validate(
+        {field: f"{prefix}.{field.replace('_', '-')}" for field in TopicNames.model_fields}
+    )
     env = {
         **os.environ,
         "REVOPS_VAR_DIR": str(var_dir),
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "REVOPS_CONSUMER_GROUP_PREFIX": prefix,
+        **{f"REVOPS_TOPIC_{field.upper()}": name for field, name in topics.model_dump().items()},
         "COLUMNS": "200",
     }
     for name in ("REVOPS_WAREHOUSE_PATH", "REVOPS_STATE_DIR", "REVOPS_INSIGHTS_DB"):
         env.pop(name, None)
-    settings = Settings(kafka_bootstrap_servers=kafka, var_dir=var_dir)
+    settings = Settings(kafka_bootstrap_servers=kafka, var_dir=var_dir, topics=topics)
     local = LocalStack(settings, ports={name: free_port() for name in SERVICES}, env=env)
     local.ensure_warehouse()
     asyncio.run(ensure_topics(settings))
