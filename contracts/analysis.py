@@ -42,7 +42,7 @@ class FlagType(StrEnum):
 
 
 class Flag(Contract):
-    """A finding. `category`/`insight_type` say which insight it becomes (DOMAIN.md s5)."""
+    """A finding. `category`/`insight_type` say which insight it becomes (docs/domain.md §5)."""
 
     type: FlagType
     severity: Severity

@@ -1,7 +1,7 @@
 """The structured analytical dataset the data agent publishes (topic `revops.datasets`).
 
 Seed: "Data Flow & Transformations", stage 2. Row models mirror the warehouse tables of
-DOMAIN.md section 2 (column names kept), so the decision agent reads warehouse facts, not
+docs/domain.md §2 (column names kept), so the decision agent reads warehouse facts, not
 a paraphrase of them.
 """
 

@@ -1,4 +1,4 @@
-"""Finds a Kafka broker for the tests, in the order ARCHITECTURE.md gives:
+"""Finds a Kafka broker for the tests, in the order docs/architecture.md gives:
 KAFKA_BOOTSTRAP_SERVERS if set; testcontainers when a Docker engine answers; otherwise the
 project's local jar broker (deploy/kafka/kafka.sh) on a free port with its own data folder.
 

@@ -1,5 +1,5 @@
 """The service runtime every agent runs on: FastStream Kafka consumers with the reliability
-contract of ARCHITECTURE.md built in.
+contract of docs/reliability.md built in.
 
 Per batch of records (one consumer group per service):
   1. parse each record (a parse error is permanent: dead-letter it at once);

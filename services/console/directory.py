@@ -41,7 +41,7 @@ CHUNK_ROWS = 20_000
 
 
 def customer_class(account_type: str | None) -> str:
-    """DOMAIN.md: 'Commit Customer' | 'PLG Customer' | anything else = prospect."""
+    """docs/domain.md §2: 'Commit Customer' | 'PLG Customer' | anything else = prospect."""
     text = (account_type or "").lower()
     return "commit" if "commit" in text else "plg" if "plg" in text else "prospect"
 

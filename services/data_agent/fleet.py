@@ -3,11 +3,11 @@
 One set-based query over `consumption_daily_f` (`queries.FLEET_SCREEN`) computes per
 account the trend ratio (last 30 days x 3 vs the last 90 days), idle days, the 30-day
 zero, a daily spike ratio and the cost-vs-usage growth, and returns only flagged accounts;
-no per-account query loop. Thresholds are those of DOMAIN.md section 4, bound as parameters
+no per-account query loop. Thresholds are those of docs/domain.md §4, bound as parameters
 (`rules.yaml` -> `fleet`).
 
 The trend ratio's "> 3 = spike" cannot fire when the 90-day window contains the 30-day one
-(the ratio is at most 3 by construction), so a spike is detected the way DOMAIN.md's daily
+(the ratio is at most 3 by construction), so a spike is detected the way docs/domain.md §4's daily
 anomaly rule says: a day of the last week above 3x the daily mean of the 30 days before.
 Cost anomaly: daily cost of the last 30 days >= 3x the daily cost of days 31-90 while daily
 usage did not grow past the "growing" threshold.

@@ -1,4 +1,4 @@
-"""Insights (`revops_ai_insights`, DOMAIN.md section 5): one open insight per subject and type,
+"""Insights (`revops_ai_insights`, docs/domain.md §5): one open insight per subject and type,
 a lifecycle with a timestamp per transition, an audit row for every change, optimistic
 concurrency on `version`, and expiry.
 """

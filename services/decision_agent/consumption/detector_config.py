@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class DetectorConfig(BaseModel):
     """Every knob of :func:`score_series` / :func:`score_grid`.
 
-    Severity knots follow DOMAIN.md section 4: a stop scores 1.0, a drop below 0.3x 0.9,
+    Severity knots follow docs/domain.md §4: a stop scores 1.0, a drop below 0.3x 0.9,
     a spike above 3x 0.8, a deviation above 50% 0.6; scores between knots are linear so the
     score is a continuous function of the value (no jumps at thresholds).
     """
@@ -49,7 +49,7 @@ class DetectorConfig(BaseModel):
         ge=0,
         description="Carry the expectations forward by the series' own upward trend, up to "
         "this growth a month (0 = off). Medians of past weeks lag a growing series; without "
-        "this, healthy growth (DOMAIN.md: up to 50% a month) reads as a run of spikes.",
+        "this, healthy growth (docs/domain.md §4: up to 50% a month) reads as a run of spikes.",
     )
     holiday_drops: bool = Field(
         False,

@@ -262,7 +262,7 @@ def other_daytype(
 
 
 def severity(ratio: FloatArray, cfg: DetectorConfig) -> FloatArray:
-    """Continuous severity of value/baseline from the DOMAIN.md knots."""
+    """Continuous severity of value/baseline from the knots of docs/domain.md §4."""
     drop_x, drop_y = np.array(cfg.drop_knots, dtype=np.float64).T
     spike_x, spike_y = np.array(cfg.spike_knots, dtype=np.float64).T
     low = np.interp(ratio, drop_x, drop_y)

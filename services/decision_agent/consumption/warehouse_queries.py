@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from services.data_agent.warehouse.queries import (
     Query,
-    _customer_call_predicate,  # one definition of "a customer call" (DOMAIN.md section 2)
+    _customer_call_predicate,  # one definition of "a customer call" (docs/domain.md §2)
 )
 from services.decision_agent.consumption.inputs import USAGE_METRICS
 

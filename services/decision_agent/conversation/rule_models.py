@@ -10,7 +10,7 @@ from services.decision_agent.rules.loader import RuleFile, RuleIssue, register_r
 
 Phrases = list[str]
 
-#: Objection classes named in DOMAIN.md section 3; the lexicon must cover exactly these.
+#: Objection classes named in docs/domain.md §3; the lexicon must cover exactly these.
 OBJECTION_CLASSES = (
     "happy_with_current_tool",
     "no_budget",

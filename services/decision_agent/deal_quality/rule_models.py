@@ -25,7 +25,7 @@ from services.decision_agent.rules.rule_models import StageRules as StageRules
 RUBRIC_SCORES = ("icp_fit", "deal_health", "technical_fit")
 SCORE_NAMES = ("icp_fit", "deal_health", "data_completeness", "technical_fit")
 ASSIGNEES = ("account_executive", "solutions_engineering", "sales_leadership", "revops")
-#: DOMAIN.md section 5: the insight types each category may carry.
+#: docs/domain.md §5: the insight types each category may carry.
 INSIGHT_TYPES: dict[InsightCategory, tuple[str, ...]] = {
     InsightCategory.DEAL_QUALITY: (
         "icp_alignment",

@@ -69,7 +69,7 @@ EVAL_DAYS_BACK = (0, 2, 4, 7, 14, 21, 28, 35, 42, 49, 56)
 # Floors. Recall: every injected event of these sizes must be found (cliffs to 5-15%,
 # stops, 4-8x spikes, spend x4-6, declines to 20-35%) -> 1.0. Delay: day-level events are
 # caught by the daily detector on their first or second day (a spike starting on the July 4
-# holiday weekend included) -> median <= 1. The 30-day windows of DOMAIN.md set the others:
+# holiday weekend included) -> median <= 1. The 30-day windows of docs/domain.md §4 set the others:
 # spend x5 makes the 30-day mean pass 3x the prior mean after ~(3-1)/(5-1) x 30 = 15 days
 # (<= 20 allowed for x4); a linear decline to 20-35% over 60-75 days passes the "declining"
 # ratio 0.7 after about 40 days (<= 45). Precision: alarms on day-level flags are shared by
@@ -280,7 +280,7 @@ def test_fleet_screen_candidates_agree_with_the_fleet_path(
 ) -> None:
     """Every account the data agent's SQL screen raises, the fleet path raises for the same
     reason. Intended differences, the other way round only:
-    * Growing: the screen follows DOMAIN.md literally (last 30 days x 3 vs the last 90
+    * Growing: the screen follows docs/domain.md §4 literally (last 30 days x 3 vs the last 90
       *including* them), the analysis compares with the 90 days *before* the last 30 (see
       consumption.yaml), which moves further for steady growth: growth seen earlier.
     * usage_anomaly: the daily detector (seasonal, holiday-aware) sees day-level breaks the

@@ -42,7 +42,7 @@ def test_a_quiet_holiday_is_no_alarm_but_a_busy_one_is() -> None:
 
 
 def test_healthy_growth_is_carried_forward() -> None:
-    growth = 1.5 ** (np.arange(DAYS) / 30)  # +50% a month, the top of DOMAIN.md's norm
+    growth = 1.5 ** (np.arange(DAYS) / 30)  # +50% a month, the top of docs/domain.md §4's norm
     alerts = {}
     for cap in (0.0, 0.5):
         cfg = DetectorConfig(alert_score=0.6, max_growth_per_month=cap)

@@ -39,7 +39,7 @@ DEFAULT_HOLIDAYS: tuple[str, ...] = (
     "12-31",
 )
 
-# Daily cost ranges by customer class (DOMAIN.md: Commit $10K-$100K+/month, PLG $200-$5K,
+# Daily cost ranges by customer class (docs/domain.md §2: Commit $10K-$100K+/month, PLG $200-$5K,
 # prospects a few dollars of credits).
 DAILY_COST_RANGE = {"commit": (333.0, 3_333.0), "plg": (6.7, 167.0), "prospect": (0.1, 1.0)}
 USERS_RANGE = {"commit": (8, 80), "plg": (1, 10), "prospect": (1, 3)}
