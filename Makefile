@@ -44,9 +44,11 @@ demo: setup
 	@if [ -z "$$REVOPS_KAFKA_BOOTSTRAP_SERVERS" ]; then $(KAFKA) up; fi
 	$(BIN)/revops demo
 
+## lint: style, formatting and the import contracts of .importlinter (service boundaries, no cycles)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --cache-dir .cache/import-linter
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .

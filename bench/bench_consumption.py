@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from bench.consumption_fleet.fleet import FleetColumns, analyze_fleet
 from services.decision_agent.consumption.analyzer import load_consumption_rules
 from services.decision_agent.consumption.detector_config import DetectorConfig
-from services.decision_agent.consumption.fleet import FleetColumns, analyze_fleet
 from services.decision_agent.consumption.inputs import from_day, to_day
 from services.decision_agent.consumption.usage_series import score_series
 
@@ -130,10 +130,10 @@ def warehouse_path(accounts: int) -> Path:
 
 def bench_warehouse_fleet(accounts: int) -> None:
     """Load every account's inputs from the DuckDB warehouse, then analyze the fleet."""
-    from services.data_agent.warehouse import DuckDBWarehouse
-    from services.decision_agent.consumption.warehouse_loader import (
+    from bench.consumption_fleet.loader import (
         fleet_columns_from_warehouse,
     )
+    from services.data_agent.warehouse import DuckDBWarehouse
 
     rules = load_consumption_rules(RULES_DIR)
     path = warehouse_path(accounts)

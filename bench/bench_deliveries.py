@@ -28,7 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contracts.actions import ActionJob, ActionResult, ActionType, Channel
-from services.webhook_processor.config import parse_config
+from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.cli.errors import fail
+from services.common.command_line import fail
 
 
 class DayAfterDataError(ValueError):

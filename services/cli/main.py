@@ -28,11 +28,11 @@ SUBCOMMANDS = {
         "The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
     ),
     "rules": Lazy(
-        "services.decision_agent.rules.cli:rules_app",
+        "services.cli.rules:rules_app",
         "Business-rule files (YAML rubrics, thresholds, lexicons).",
     ),
     "backtest": Lazy(
-        "services.decision_agent.deal_quality.backtest:backtest_app",
+        "services.cli.backtest.command:backtest_app",
         "Score history as it stood and compare with outcomes.",
     ),
     "dlq": Lazy("services.dlq.cli:dlq_app", "Dead-letter queues: list, show and replay."),
@@ -44,11 +44,11 @@ SUBCOMMANDS = {
 
 EXPLAIN_SUBCOMMANDS = {
     "deal": Lazy(
-        "services.decision_agent.deal_quality.cli:explain_deal",
+        "services.cli.explain_deal:explain_deal",
         "Scores, score breakdowns, flags and recommendations of one deal, with evidence.",
     ),
     "account": Lazy(
-        "services.decision_agent.consumption.cli:explain_account",
+        "services.cli.explain_account:explain_account",
         "Health, churn risk, trends and recent anomalies of one account, with evidence.",
     ),
 }

@@ -31,8 +31,8 @@ JSON_HELP = "With --wait: print the whole flow output (or the rejection) as JSON
 
 
 def _send(trigger: RawTrigger, wait: bool, timeout_s: float, as_json: bool = False) -> None:
-    from services.cli.kafka_command import run_with_kafka
     from services.common.flows import FlowWatcher, publish_triggers
+    from services.common.kafka_command import run_with_kafka
     from services.common.settings import get_settings
 
     settings = get_settings()
@@ -139,8 +139,8 @@ def _scheduled(kind: str, analysis: AnalysisType, request_id: str | None, force:
     new. A request id already published in the last day is said to be (the pipeline would
     skip it), and `--force` runs the job again under a new request id."""
     from contracts.trigger import TriggerType
-    from services.cli.kafka_command import run_with_kafka
     from services.common.flows import FLEET_KEY, find_published_trigger
+    from services.common.kafka_command import run_with_kafka
     from services.common.settings import get_settings
 
     now = datetime.now(UTC)

@@ -27,6 +27,9 @@ HEADER_DLQ_CODE = "revops-dlq-code"
 # The request a dead letter belongs to, also when the record had no envelope (a raw trigger):
 # the sender (`revops trigger --wait`, the ingress status, `revops dlq list`) finds it by it.
 HEADER_REQUEST_ID = "revops-request-id"
+# Set on a record the DLQ tool replays (naming the dead letter): a consumer that must not
+# repeat an outside effect (the webhook processor) reads it; `services/dlq/headers.py` sets it.
+REPLAY_HEADER = "revops-replay-of"
 
 
 def original_message(record: Record) -> OriginalMessage:

@@ -28,11 +28,11 @@ from services.common.messages import decode_json, describe, flow_id_for, make_en
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
+from services.common.stages import StageRules
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
 from services.data_agent.fleet import fleet_screen
 from services.data_agent.warehouse import Warehouse, open_warehouse
 from services.data_agent.warehouse.queries import list_open_opportunities
-from services.decision_agent.rules.rule_models import StageRules
 
 NAME = AgentName.DATA_AGENT.value
 

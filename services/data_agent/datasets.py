@@ -34,13 +34,13 @@ from contracts.dataset import (
     TimeInStage,
     UsageDay,
 )
+from services.common.stages import StageRules, load_stage_model
 from services.data_agent import history
 from services.data_agent.warehouse import convert
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import Row, Warehouse
 from services.data_agent.warehouse.meta import meta_as_of, read_meta
 from services.data_agent.warehouse.rules import DataRules, load_rules
-from services.decision_agent.rules.rule_models import StageRules, load_stage_model
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 64

@@ -19,6 +19,7 @@ from services.common import metrics
 from services.common.errors import PermanentError
 from services.common.messages import envelope_parser, make_envelope
 from services.common.records import Outgoing, Parsed, Record
+from services.common.rulefiles import RuleFileError
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.decision_agent.ai.layer import AiLayer
@@ -27,7 +28,6 @@ from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, lo
 from services.decision_agent.conversation.lexicon import LexiconExtractor
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
 from services.decision_agent.model.factory import ModelConfigError
-from services.decision_agent.rules.loader import RuleFileError
 
 NAME = AgentName.DECISION_AGENT.value
 #: A batch's records are handled one after another; with a model each may take up to the

@@ -2,7 +2,7 @@
 
 Registered by the CLI root as `app.add_typer(dlq_app, name="dlq")`. Top-level imports stay
 light (`revops --help` imports this module): Kafka clients and models load in the commands.
-While Kafka is down a command says so in one line (services.cli.kafka_command).
+While Kafka is down a command says so in one line (services.common.kafka_command).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def list_command(
     topic: TopicOption = None, since: SinceOption = None, code: CodeOption = None
 ) -> None:
     """Counts per DLQ topic and error code, then one line per message (oldest first)."""
-    from services.cli.kafka_command import run_with_kafka
+    from services.common.kafka_command import run_with_kafka
     from services.common.settings import get_settings
     from services.dlq.reader import read_dead_letters
     from services.dlq.selection import counts
@@ -153,7 +153,7 @@ def show_command(
     """The error envelope (error, attempts, original position) and the decoded payload."""
     import orjson
 
-    from services.cli.kafka_command import run_with_kafka
+    from services.common.kafka_command import run_with_kafka
     from services.common.settings import get_settings
     from services.dlq.reader import DeadLetterNotFoundError, read_dead_letter
 
@@ -189,7 +189,7 @@ def replay_command(
     force: Annotated[bool, typer.Option("--force", help="Replay messages replayed before")] = False,
 ) -> None:
     """Send dead letters back to their original topic (same key and value), oldest first."""
-    from services.cli.kafka_command import run_with_kafka
+    from services.common.kafka_command import run_with_kafka
     from services.common.progress import Progress
     from services.common.settings import get_settings
     from services.dlq.replay import Action, ReplayOptions, replay

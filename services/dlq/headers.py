@@ -12,14 +12,13 @@ from __future__ import annotations
 from pydantic import BaseModel, ValidationError
 
 from contracts import AgentName, Envelope
-from services.common.dlq import HEADER_DLQ_CODE
+from services.common.dlq import HEADER_DLQ_CODE, REPLAY_HEADER
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.records import Outgoing
 from services.common.security import AUTH_HEADER
 from services.common.settings import Settings
 from services.dlq.messages import DeadLetter
 
-REPLAY_HEADER = "revops-replay-of"
 _DROPPED = {AUTH_HEADER, HEADER_DLQ_CODE, REPLAY_HEADER}
 
 Headers = list[tuple[str, bytes]]

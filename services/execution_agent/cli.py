@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from services.cli.errors import fail
+from services.common.command_line import fail
 from services.execution_agent.insights import (
     Insight,
     InsightError,

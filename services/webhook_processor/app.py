@@ -20,14 +20,14 @@ from contracts.envelope import (
     OriginalMessage,
     RetryStrategy,
 )
-from services.common.dlq import HEADER_DLQ_CODE
+from services.common.dlq import HEADER_DLQ_CODE, REPLAY_HEADER
 from services.common.messages import encode, envelope_parser, flow_id_for, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.serve import main as serve_main
 from services.common.settings import Settings, dlq_topic
-from services.dlq.headers import REPLAY_HEADER
-from services.webhook_processor.config import WebhooksConfig, WebhooksConfigError, load_config
+from services.webhook_processor.config import WebhooksConfig, WebhooksConfigError
+from services.webhook_processor.config_file import load_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
 from services.webhook_processor.templates import TemplateRenderer

@@ -8,7 +8,7 @@ import contextlib
 from pathlib import Path
 
 from contracts.actions import ActionJob, ActionResult, ActionStatus, DeliveryMode
-from services.webhook_processor.config import parse_config
+from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
 from tests.unit.webhooks.conftest import make_job

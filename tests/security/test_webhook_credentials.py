@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from services.common.security.redaction import REDACTED, clear_registered_secrets, redact_text
-from services.webhook_processor.config import AllowRule, EgressConfig, parse_config
+from services.webhook_processor.config import AllowRule, EgressConfig
+from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.egress import EgressPolicy
 from services.webhook_processor.specs import HttpRequestSpec
 from services.webhook_processor.templates import PermanentDeliveryError

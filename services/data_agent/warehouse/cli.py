@@ -102,8 +102,8 @@ def _options(
     mapping_name: str = "",
     dry_run: bool = False,
 ) -> LoadOptions:
+    from services.common.stages import load_stage_model
     from services.data_agent.warehouse.loader import LoadOptions
-    from services.decision_agent.rules.rule_models import load_stage_model
 
     return LoadOptions(
         quarantine=quarantine,
@@ -119,8 +119,8 @@ def _run_load(run: Any, target: Path | None) -> LoadResult:
     """Run a load, print its report; refusals and bad configuration: exit 1, no traceback."""
     import duckdb
 
+    from services.common.rulefiles import RuleFileError
     from services.data_agent.warehouse.loader import LoadRefused
-    from services.decision_agent.rules.loader import RuleFileError
 
     try:
         result: LoadResult = run()
@@ -158,9 +158,9 @@ def import_(
     rules_dir: RulesOption = None,
 ) -> None:
     """Import a CRM export with a mapping; print the data-quality report."""
+    from services.common.rulefiles import RuleFileError
     from services.data_agent.warehouse.loader import import_files
     from services.data_agent.warehouse.mapping import load_mapping
-    from services.decision_agent.rules.loader import RuleFileError
 
     target = _default_path(path)
     try:
@@ -216,9 +216,9 @@ def check(
 ) -> None:
     """Print the data-quality report of the warehouse (or of files with --from); exit 1
     when it has errors."""
+    from services.common.rulefiles import RuleFileError
     from services.data_agent.warehouse.loader import check_warehouse, import_files
     from services.data_agent.warehouse.mapping import identity_mapping, load_mapping
-    from services.decision_agent.rules.loader import RuleFileError
 
     if from_dir is not None:
         try:
@@ -232,7 +232,7 @@ def check(
         target = _default_path(path)
         _open(target).close()  # a missing or empty warehouse: say how to make one
         try:
-            from services.decision_agent.rules.rule_models import load_stage_model
+            from services.common.stages import load_stage_model
 
             report = check_warehouse(target, load_stage_model(rules_dir), _parse_date(as_of), limit)
         except RuleFileError as exc:
@@ -307,8 +307,8 @@ def opportunities(
     path: PathOption = None,
 ) -> None:
     """List opportunities (id first)."""
+    from services.common.stages import load_stage_model
     from services.data_agent.warehouse.queries import LIST_OPPORTUNITIES, list_open_opportunities
-    from services.decision_agent.rules.rule_models import load_stage_model
 
     wh = _open(path)
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from services.common.stages import StageRules, load_stage_model
 from services.data_agent.warehouse.mapping import IMPORT_TABLES, ImportMapping, identity_mapping
 from services.data_agent.warehouse.quality import (
     ProblemLog,
@@ -46,7 +47,6 @@ from services.data_agent.warehouse.sources import (
 )
 from services.data_agent.warehouse.sqltext import first_row, key_sql, lit, q
 from services.data_agent.warehouse.staging import MappingMismatch, Staged, Stager
-from services.decision_agent.rules.rule_models import StageRules, load_stage_model
 
 
 class LoadRefused(ValueError):

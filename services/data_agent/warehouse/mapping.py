@@ -23,8 +23,7 @@ from typing import Any, ClassVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from services.data_agent.warehouse.schema import TABLES, Table
-from services.decision_agent.rules.loader import (
+from services.common.rulefiles import (
     RuleFile,
     RuleFileError,
     RuleIssue,
@@ -32,6 +31,7 @@ from services.decision_agent.rules.loader import (
     load_rule_file,
     register_rule_kind,
 )
+from services.data_agent.warehouse.schema import TABLES, Table
 
 PRESETS_DIR = Path(__file__).with_name("mappings")
 #: Tables an import may fill (the row-source and meta tables are the loader's own).

@@ -28,7 +28,7 @@ from services.data_agent.warehouse.schema import TABLES
 from services.data_agent.warehouse.sqltext import first_row, key_sql, lit, q
 
 if TYPE_CHECKING:
-    from services.decision_agent.rules.rule_models import StageRules
+    from services.common.stages import StageRules
 
 ERROR = "error"
 WARNING = "warning"

@@ -19,7 +19,7 @@ from services.data_agent.warehouse.rules import load_rules
 from services.data_agent.warehouse.schema import table
 
 if TYPE_CHECKING:
-    from services.decision_agent.rules.rule_models import StageRules
+    from services.common.stages import StageRules
 
     # Built on first use from the configured stage model (see __getattr__ below).
     LIST_OPEN_OPPORTUNITIES: Query
@@ -74,7 +74,7 @@ def _cols(table_name: str, alias: str = "") -> str:
     return ", ".join(prefix + c for c in table(table_name).column_names)
 
 
-def _customer_call_predicate() -> str:
+def customer_call_predicate() -> str:
     """SQL for 'a customer call': not deleted, no internal-meeting keyword in the title, not
     near-empty (rules.yaml). Keywords are bound as parameters kw0..kwN."""
     rules = load_rules()
@@ -147,13 +147,13 @@ CUSTOMER_CALLS_BY_OPPORTUNITY = Query(
     "customer_calls_by_opportunity",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
     "WHERE opportunity_id = :opportunity_id AND start_ts < CAST(:before_ts AS TIMESTAMP) "
-    f"AND {_customer_call_predicate()} ORDER BY start_ts, call_id",
+    f"AND {customer_call_predicate()} ORDER BY start_ts, call_id",
 )
 CUSTOMER_CALLS_BY_ACCOUNT = Query(
     "customer_calls_by_account",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
     "WHERE sf_account_id = :account_id AND start_ts < CAST(:before_ts AS TIMESTAMP) "
-    f"AND {_customer_call_predicate()} ORDER BY start_ts, call_id",
+    f"AND {customer_call_predicate()} ORDER BY start_ts, call_id",
 )
 USAGE_BY_ACCOUNT = Query(
     "usage_by_account",
@@ -289,7 +289,7 @@ def __getattr__(name: str) -> Query | dict[str, Query]:
 
 
 def _configured_stages() -> StageRules:
-    from services.decision_agent.rules.rule_models import load_stage_model
+    from services.common.stages import load_stage_model
 
     return load_stage_model()
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from contracts.analysis import AnalysisResults
 from contracts.dataset import Dataset, PreliminaryFinding
+from services.common.rulefiles import load_rule_file
 from services.decision_agent.consumption.inputs import inputs_from_dataset
 from services.decision_agent.consumption.pipeline import FleetAssessment, assess
 from services.decision_agent.consumption.report import analysis_results
 from services.decision_agent.consumption.rule_models import ConsumptionRules
-from services.decision_agent.rules.loader import load_rule_file
 
 RULE_FILE = "consumption.yaml"
 

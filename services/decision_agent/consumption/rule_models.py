@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.analysis import FlagType, InsightCategory
 from contracts.common import Priority, Severity
+from services.common.rulefiles import RuleFile, RuleIssue, register_rule_kind
 from services.decision_agent.consumption.detector_config import DetectorConfig
-from services.decision_agent.rules.loader import RuleFile, RuleIssue, register_rule_kind
 
 TREND_CLASSES = (
     "Inactive",

@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 from contracts.common import Evidence
 from contracts.dataset import Account, Call, Contact
-from services.decision_agent.deal_quality import trusted
+from services.decision_agent import trusted
 
 
 class MentionKind(StrEnum):

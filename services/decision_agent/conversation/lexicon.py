@@ -10,6 +10,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from contracts.dataset import Account, Call, Contact
+from services.common.rulefiles import load_rule_file
 from services.decision_agent.conversation.extractor import (
     ConversationSignals,
     Mention,
@@ -19,7 +20,6 @@ from services.decision_agent.conversation.extractor import (
     stakeholder_presence,
 )
 from services.decision_agent.conversation.rule_models import ConversationLexicon
-from services.decision_agent.rules.loader import load_rule_file
 
 DEFAULT_LEXICON_PATH = Path(__file__).with_name("lexicons.yaml")
 #: Call fields searched, in the order their snippets are preferred as evidence. next_steps

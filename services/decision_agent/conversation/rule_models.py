@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from services.decision_agent.rules.loader import RuleFile, RuleIssue, register_rule_kind
+from services.common.rulefiles import RuleFile, RuleIssue, register_rule_kind
 
 Phrases = list[str]
 

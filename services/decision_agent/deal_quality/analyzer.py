@@ -27,13 +27,19 @@ from contracts.analysis import (
 )
 from contracts.common import AnalysisType, Evidence, Priority, Severity
 from contracts.dataset import Dataset, Opportunity, PreliminaryFinding
+from services.common.rulefiles import (
+    RuleFile,
+    RuleFileError,
+    RuleProblem,
+    load_rules_dir,
+)
 from services.common.settings import get_settings
+from services.decision_agent import trusted
 from services.decision_agent.conversation.extractor import Extractor, MentionKind
 from services.decision_agent.conversation.lexicon import DEFAULT_LEXICON_PATH, LexiconExtractor
-from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.completeness import CompiledCompleteness
 from services.decision_agent.deal_quality.context import DealContext, resolve_as_of
-from services.decision_agent.deal_quality.factors import Params
+from services.decision_agent.deal_quality.registry import Params
 from services.decision_agent.deal_quality.risks import (
     Check,
     FiredRule,
@@ -51,12 +57,6 @@ from services.decision_agent.deal_quality.rule_models import (
     band_for,
 )
 from services.decision_agent.deal_quality.scoring import CompiledRubric, MeasureSlots
-from services.decision_agent.rules.loader import (
-    RuleFile,
-    RuleFileError,
-    RuleProblem,
-    load_rules_dir,
-)
 
 PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}

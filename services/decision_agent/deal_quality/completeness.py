@@ -8,47 +8,24 @@ one, so filling a field never lowers the score.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from contracts.analysis import ScoreDetail, ScoreFactor
 from contracts.common import Evidence
-from services.decision_agent.deal_quality import trusted
+from services.decision_agent import trusted
 from services.decision_agent.deal_quality.context import DealContext
-from services.decision_agent.deal_quality.factors import Params
+from services.decision_agent.deal_quality.registry import (
+    CONSISTENCY_CHECKS,
+    CheckOutcome,
+    Params,
+    consistency_check,
+)
 from services.decision_agent.deal_quality.rule_models import (
     MEDDPICC_FIELDS,
     CompletenessRules,
     StageRules,
     band_for,
 )
-
-
-class CheckOutcome(NamedTuple):
-    passed: bool
-    explanation: str
-    evidence: tuple[Evidence, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConsistencyCheck:
-    name: str
-    params: type[Params]
-    fn: Callable[[DealContext, Any], CheckOutcome]
-
-
-CONSISTENCY_CHECKS: dict[str, ConsistencyCheck] = {}
-
-
-def consistency_check(
-    name: str, params: type[Params] = Params
-) -> Callable[[Callable[[DealContext, Any], CheckOutcome]], Callable[..., CheckOutcome]]:
-    def register(fn: Callable[[DealContext, Any], CheckOutcome]) -> Callable[..., CheckOutcome]:
-        CONSISTENCY_CHECKS[name] = ConsistencyCheck(name, params, fn)
-        return fn
-
-    return register
 
 
 @consistency_check("close_date_not_past")

@@ -9,9 +9,9 @@ from typing import Any
 
 from contracts.common import Evidence
 from contracts.dataset import Account, Call, Dataset, Opportunity
+from services.common.stages import StageRule, StageRules
+from services.decision_agent import trusted
 from services.decision_agent.conversation.extractor import ConversationSignals
-from services.decision_agent.deal_quality import trusted
-from services.decision_agent.deal_quality.rule_models import StageRule, StageRules
 
 #: Used only when a dataset carries no date at all, so the same input gives the same output.
 FALLBACK_AS_OF = date(2000, 1, 1)

@@ -7,17 +7,14 @@ missing, so the analyzer can raise a data-gap flag instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal, NamedTuple
-
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
 
 from contracts.common import Evidence
+from services.decision_agent import trusted
 from services.decision_agent.conversation.extractor import MentionKind
-from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.context import DealContext
+from services.decision_agent.deal_quality.registry import FactorOutcome, Params, measure
 
 MeddpiccField = Literal[
     "metrics",
@@ -38,42 +35,6 @@ ObjectionClass = Literal[
     "not_technical_enough",
     "performance_not_a_priority",
 ]
-
-
-class FactorOutcome(NamedTuple):
-    """Share of the factor's points earned; a NamedTuple because ~40 are made per deal."""
-
-    fraction: float
-    explanation: str
-    evidence: tuple[Evidence, ...] = ()
-    gap: str | None = None
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-MeasureFn = Callable[[DealContext, Any], FactorOutcome]
-
-
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    params: type[Params]
-    fn: MeasureFn
-
-
-MEASURES: dict[str, Measure] = {}
-
-
-def measure(
-    name: str, params: type[Params] = Params
-) -> Callable[[Callable[[DealContext, Any], FactorOutcome]], Callable[..., FactorOutcome]]:
-    def register(fn: Callable[[DealContext, Any], FactorOutcome]) -> Callable[..., FactorOutcome]:
-        MEASURES[name] = Measure(name, params, fn)
-        return fn
-
-    return register
 
 
 def _no_calls(ctx: DealContext) -> FactorOutcome | None:

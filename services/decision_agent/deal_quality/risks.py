@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from contracts.analysis import Flag
 from contracts.common import Evidence
+from services.decision_agent import trusted
 from services.decision_agent.conversation.extractor import MentionKind
-from services.decision_agent.deal_quality import trusted
 from services.decision_agent.deal_quality.context import DealContext
-from services.decision_agent.deal_quality.factors import Meddpicc, ObjectionClass, Params
+from services.decision_agent.deal_quality.factors import Meddpicc, ObjectionClass
+from services.decision_agent.deal_quality.registry import CHECKS, Check, Hit, Params, check
 from services.decision_agent.deal_quality.rule_models import RiskRule, RiskRules
-
-
-class Hit(NamedTuple):
-    """A check that fired: values for the description template and the evidence."""
-
-    details: dict[str, str]
-    evidence: tuple[Evidence, ...] = ()
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    params: type[Params]
-    provides: tuple[str, ...]
-    fn: Callable[[DealContext, Any], Hit | None]
-
-
-CHECKS: dict[str, Check] = {}
-
-
-def check(
-    name: str, params: type[Params] = Params, provides: tuple[str, ...] = ()
-) -> Callable[[Callable[[DealContext, Any], Hit | None]], Callable[..., Hit | None]]:
-    def register(fn: Callable[[DealContext, Any], Hit | None]) -> Callable[..., Hit | None]:
-        CHECKS[name] = Check(name, params, provides, fn)
-        return fn
-
-    return register
 
 
 def _call_evidence(ctx: DealContext, index: int) -> Evidence:

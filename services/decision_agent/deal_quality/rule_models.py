@@ -15,12 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.analysis import FlagType, InsightCategory
 from contracts.common import Priority, Severity
-from services.decision_agent.rules.loader import Loc, RuleFile, RuleIssue, register_rule_kind
+from services.common.rulefiles import Loc, RuleFile, RuleIssue, register_rule_kind
 
 # The stage model lives with the generic rules (the data agent reads it too); re-exported.
-from services.decision_agent.rules.rule_models import MEDDPICC_FIELDS as MEDDPICC_FIELDS
-from services.decision_agent.rules.rule_models import StageRule as StageRule
-from services.decision_agent.rules.rule_models import StageRules as StageRules
+from services.common.stages import MEDDPICC_FIELDS as MEDDPICC_FIELDS
+from services.common.stages import StageRule as StageRule
+from services.common.stages import StageRules as StageRules
+from services.decision_agent.deal_quality.registry import CHECKS, CONSISTENCY_CHECKS, MEASURES
 
 RUBRIC_SCORES = ("icp_fit", "deal_health", "technical_fit")
 SCORE_NAMES = ("icp_fit", "deal_health", "data_completeness", "technical_fit")
@@ -139,7 +140,6 @@ class Rubric(RuleFile):
     bands: list[Band]
 
     def issues(self) -> list[RuleIssue]:
-        from services.decision_agent.deal_quality.factors import MEASURES
 
         issues: list[RuleIssue] = []
         names: set[str] = set()
@@ -206,7 +206,6 @@ class CompletenessRules(RuleFile):
 
     def issues(self) -> list[RuleIssue]:
         from contracts.dataset import Opportunity
-        from services.decision_agent.deal_quality.completeness import CONSISTENCY_CHECKS
 
         issues: list[RuleIssue] = []
         for i, field in enumerate(self.base_required_fields):
@@ -277,7 +276,6 @@ class RiskRules(RuleFile):
     rules: list[RiskRule]
 
     def issues(self) -> list[RuleIssue]:
-        from services.decision_agent.deal_quality.risks import CHECKS
 
         issues: list[RuleIssue] = []
         codes: set[str] = set()

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from contracts.analysis import ScoreDetail, ScoreFactor
-from services.decision_agent.deal_quality import trusted
+from services.decision_agent import trusted
 from services.decision_agent.deal_quality.context import DealContext
-from services.decision_agent.deal_quality.factors import MEASURES, Measure, MeasureFn, Params
+from services.decision_agent.deal_quality.registry import MEASURES, Measure, MeasureFn, Params
 from services.decision_agent.deal_quality.rule_models import Band, Rubric, band_for
 
 

@@ -121,9 +121,9 @@ def conversations(
 ) -> None:
     """Precision and recall per class (objection, competitor, technical_requirement,
     stakeholder stance, next_step) on the labelled call excerpts."""
+    from services.common.rulefiles import RuleFileError
     from services.decision_agent.evaluation.harness import DEFAULT_SET
     from services.decision_agent.model.factory import ModelConfigError
-    from services.decision_agent.rules.loader import RuleFileError
 
     try:
         predictors = _predictors(extractor)

@@ -18,12 +18,12 @@ from typing import Protocol
 
 from contracts.analysis import CallInsightKind
 from contracts.dataset import Account, Call, Contact
+from services.common.rulefiles import load_rule_file
 from services.decision_agent.ai.call_reader import CallPerson, CallReader
 from services.decision_agent.conversation.extractor import MentionKind
 from services.decision_agent.conversation.lexicon import LexiconExtractor
 from services.decision_agent.evaluation.rule_models import ConversationEvalSet, Excerpt
 from services.decision_agent.model.gateway import FlowLedger
-from services.decision_agent.rules.loader import load_rule_file
 
 DEFAULT_SET = Path(__file__).with_name("conversations.yaml")
 CLASSES = ("objection", "competitor", "technical_requirement", "stakeholder", "next_step")

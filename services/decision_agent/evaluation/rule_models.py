@@ -9,12 +9,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.rulefiles import RuleFile, RuleIssue, register_rule_kind
 from services.decision_agent.ai.outputs import STANCES
 from services.decision_agent.conversation.rule_models import (
     OBJECTION_CLASSES,
     TECHNICAL_REQUIREMENTS,
 )
-from services.decision_agent.rules.loader import RuleFile, RuleIssue, register_rule_kind
 
 TAGS = (
     "objection",

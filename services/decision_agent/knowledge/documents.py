@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from services.decision_agent.rules.loader import RuleFileError, RuleProblem, rule_file_paths
+from services.common.rulefiles import RuleFileError, RuleProblem, rule_file_paths
 
 APPLIES_TO = ("deal_quality", "consumption")
 MAX_PASSAGE_CHARS = 2400

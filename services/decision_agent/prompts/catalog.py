@@ -14,13 +14,13 @@ from typing import Any
 import yaml
 from jinja2 import Template
 
-from services.decision_agent.prompts.rule_models import PromptFile, template_environment
-from services.decision_agent.rules.loader import (
+from services.common.rulefiles import (
     RuleFileError,
     RuleProblem,
     load_rule_file,
     rule_file_paths,
 )
+from services.decision_agent.prompts.rule_models import PromptFile, template_environment
 
 DEFAULT_PROMPTS_DIR = Path(__file__).parent
 

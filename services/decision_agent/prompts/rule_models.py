@@ -14,7 +14,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import Field
 
-from services.decision_agent.rules.loader import RuleFile, RuleIssue, register_rule_kind
+from services.common.rulefiles import RuleFile, RuleIssue, register_rule_kind
 
 #: The variables each kind of prompt is rendered with (services/decision_agent/ai).
 TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {

@@ -16,11 +16,11 @@ from contracts.envelope import (
     OriginalMessage,
     RetryStrategy,
 )
+from services.common.dlq import REPLAY_HEADER
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.messages import encode, make_envelope
 from services.common.records import Record
 from services.common.settings import Settings, TopicNames
-from services.dlq.headers import REPLAY_HEADER
 from services.dlq.replay import Action, ReplayOptions, replay
 from services.dlq.replay_log import ReplayLog
 from services.dlq.selection import Selection

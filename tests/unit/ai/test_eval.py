@@ -11,6 +11,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from services.common.rulefiles import RuleFileError
 from services.common.settings import Settings, get_settings
 from services.decision_agent.ai.call_reader import CallPerson
 from services.decision_agent.ai.setup import build_ai_layer
@@ -28,7 +29,6 @@ from services.decision_agent.evaluation.harness import (
 )
 from services.decision_agent.evaluation.rule_models import Excerpt, Expectation
 from services.decision_agent.model.recorded import Recording
-from services.decision_agent.rules.loader import RuleFileError
 
 EXCERPTS = load_set()
 
@@ -234,7 +234,7 @@ def test_asking_for_a_model_when_none_is_configured_fails_clearly(monkeypatch, t
 
 
 def test_the_set_validates_as_a_rule_file(tmp_path) -> None:
-    from services.decision_agent.rules.loader import validate_rules_dir
+    from services.cli.rules import validate_rules_dir
 
     folder = tmp_path / "evaluation"
     folder.mkdir()

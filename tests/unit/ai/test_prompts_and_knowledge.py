@@ -13,14 +13,14 @@ import pytest
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
+from services.cli.rules import rules_app
+from services.common.rulefiles import RuleFileError
 from services.common.settings import PROJECT_ROOT, Settings
 from services.decision_agent.app import build_runtime
 from services.decision_agent.knowledge.bedrock_kb import BedrockKnowledgeBase
 from services.decision_agent.knowledge.documents import load_chunks
 from services.decision_agent.knowledge.local_index import LocalKnowledgeIndex, fts_query
 from services.decision_agent.prompts.catalog import DEFAULT_PROMPTS_DIR, PromptCatalog
-from services.decision_agent.rules.cli import rules_app
-from services.decision_agent.rules.loader import RuleFileError
 
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
 RULES = PROJECT_ROOT / "services" / "decision_agent" / "rules"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from services.cli.explain_account import explain_account_app
+from services.cli.explain_deal import explain_deal_app
 from services.common.settings import get_settings
-from services.decision_agent.consumption.cli import explain_account_app
-from services.decision_agent.deal_quality.cli import explain_deal_app
 from tests.support import model_answers
 from tests.support.model_server import ModelServer
 

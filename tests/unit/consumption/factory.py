@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
+from bench.consumption_fleet.fleet import FleetColumns
 from contracts.dataset import (
     Account,
     Agreement,
@@ -15,7 +16,6 @@ from contracts.dataset import (
     SupportTicket,
     UsageDay,
 )
-from services.decision_agent.consumption.fleet import FleetColumns
 from services.decision_agent.consumption.inputs import USAGE_METRICS
 
 AS_OF = date(2025, 6, 30)

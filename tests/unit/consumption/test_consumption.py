@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.consumption_fleet.fleet import analyze_fleet
 from contracts.analysis import AnalysisResults
 from contracts.common import Priority
 from contracts.dataset import CustomerClass, Dataset, PreliminaryFinding
+from services.common.rulefiles import RuleFileError
 from services.common.settings import PROJECT_ROOT
 from services.decision_agent.consumption import pipeline
 from services.decision_agent.consumption.analyzer import (
     ConsumptionAnalyzer,
     load_consumption_rules,
 )
-from services.decision_agent.consumption.fleet import analyze_fleet
 from services.decision_agent.consumption.rule_models import TREND_CLASSES, ConsumptionRules
-from services.decision_agent.rules.loader import RuleFileError
 from tests.unit.consumption.factory import AS_OF, columns, dataset, portfolio
 
 RULES_DIR = PROJECT_ROOT / "services" / "decision_agent" / "rules"

@@ -29,6 +29,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.consumption_fleet.fleet import analyze_fleet
+from bench.consumption_fleet.loader import (
+    analyze_fleet_from_warehouse,
+    fleet_columns_from_warehouse,
+)
 from contracts.dataset import Dataset, Opportunity
 from services.common.settings import PROJECT_ROOT
 from services.data_agent.datasets import DatasetRepository
@@ -43,12 +48,7 @@ from services.decision_agent.consumption.analyzer import (
     ConsumptionAnalyzer,
     load_consumption_rules,
 )
-from services.decision_agent.consumption.fleet import analyze_fleet
 from services.decision_agent.consumption.rule_models import ConsumptionRules
-from services.decision_agent.consumption.warehouse_loader import (
-    analyze_fleet_from_warehouse,
-    fleet_columns_from_warehouse,
-)
 
 AS_OF = date(2025, 7, 8)
 ACCOUNTS = 60

@@ -15,18 +15,18 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from services.cli.backtest.command import backtest_app
+from services.cli.backtest.run import BacktestReport, run_backtest
+from services.common.rulefiles import load_rule_file
 from services.common.settings import get_settings
+from services.common.stages import load_stage_model
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
 from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.loader import LoadOptions, import_files
 from services.data_agent.warehouse.mapping import load_mapping
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
-from services.decision_agent.deal_quality.backtest import backtest_app
-from services.decision_agent.deal_quality.backtest_run import BacktestReport, run_backtest
 from services.decision_agent.deal_quality.rule_models import BacktestRules, OverallRules
-from services.decision_agent.rules.loader import load_rule_file
-from services.decision_agent.rules.rule_models import load_stage_model
 from tests.unit.warehouse import exports as E
 
 RULES = BacktestRules(kind="deal_backtest", version=1, bootstrap_resamples=200)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from services.cli.rules import validate_rules_dir
+from services.common.rulefiles import RuleFileError
 from services.common.settings import get_settings
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
-from services.decision_agent.rules.loader import RuleFileError, validate_rules_dir
 from tests.unit.deal_quality import builders
 
 RULES_DIR = get_settings().rules_dir

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 
-from services.decision_agent.rules.loader import (
+from services.common.rulefiles import (
     RuleFile,
     RuleFileError,
     RuleIssue,

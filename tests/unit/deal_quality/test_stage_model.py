@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from services.cli.rules import rules_app
 from services.common.settings import get_settings
+from services.common.stages import load_stage_model
 from services.data_agent.warehouse.mapping import PRESETS_DIR
-from services.decision_agent.rules.cli import rules_app
-from services.decision_agent.rules.rule_models import load_stage_model
 from tests.unit.warehouse.exports import CUSTOM_STAGES
 
 HEAD = "kind: deal_stages\nversion: 1\nmeddpicc_status_credit: {Validated: 1.0}\nstages:\n"

@@ -27,7 +27,7 @@ from contracts.analysis import (
 )
 from contracts.common import AnalysisType, Evidence, Priority, Severity, Subject
 from contracts.dataset import Dataset
-from services.decision_agent.deal_quality import trusted
+from services.decision_agent import trusted
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
 from tests.unit.deal_quality import builders
 from tests.unit.deal_quality.test_properties import datasets

@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from services.cli.backtest.command import backtest_app
+from services.cli.backtest.run import run_backtest
+from services.cli.backtest.stats import _resampled_auc, auc
+from services.cli.explain_deal import explain_deal_app
+from services.cli.rules import rules_app
 from services.common.settings import get_settings
+from services.common.stages import load_stage_model
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
 from services.data_agent.warehouse.generator.seed import load_ground_truth, seed_warehouse
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
-from services.decision_agent.deal_quality.backtest import backtest_app
-from services.decision_agent.deal_quality.backtest_run import run_backtest
-from services.decision_agent.deal_quality.backtest_stats import _resampled_auc, auc
-from services.decision_agent.deal_quality.cli import explain_deal_app
 from services.decision_agent.deal_quality.rule_models import BacktestRules
-from services.decision_agent.rules.cli import rules_app
-from services.decision_agent.rules.rule_models import load_stage_model
 from tests.unit.deal_quality.test_trusted import assert_equals_validated
 
 AS_OF = date(2026, 11, 1)

@@ -12,7 +12,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from services.cli.explain_deal import explain_deal_app
 from services.common.settings import get_settings
+from services.common.stages import load_stage_model
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse.cli import warehouse_app
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
@@ -25,8 +27,6 @@ from services.data_agent.warehouse.loader import (
 from services.data_agent.warehouse.mapping import load_mapping
 from services.data_agent.warehouse.quality_report import QualityReport, ShownProblem
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
-from services.decision_agent.deal_quality.cli import explain_deal_app
-from services.decision_agent.rules.rule_models import load_stage_model
 
 from . import exports as E
 
@@ -375,7 +375,7 @@ def warehouse_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 
 @pytest.mark.parametrize("state", ["missing", "empty file", "empty tables"])
 def test_missing_or_empty_warehouse_says_how_to_create_one(warehouse_env: Path, state: str) -> None:
-    from services.decision_agent.deal_quality.backtest import backtest_app
+    from services.cli.backtest.command import backtest_app
 
     if state == "empty file":
         duckdb.connect(str(warehouse_env)).close()

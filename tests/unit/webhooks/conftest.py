@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from contracts.actions import ActionJob, ActionResult, ActionType, Channel
-from services.webhook_processor.config import WebhooksConfig, parse_config
+from services.webhook_processor.config import WebhooksConfig
+from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
 from tests.support import HttpRecorder, SmtpRecorder

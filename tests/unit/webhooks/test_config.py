@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.webhook_processor.config import WebhooksConfigError, load_config, parse_config
+from services.webhook_processor.config import WebhooksConfigError
+from services.webhook_processor.config_file import load_config, parse_config
 
 PACKAGE = Path(__file__).resolve().parents[3] / "services" / "webhook_processor"
 PLANNER_DESTINATIONS = {

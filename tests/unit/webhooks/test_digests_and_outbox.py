@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from contracts.actions import ActionStatus, DeliveryMode
-from services.webhook_processor.config import load_config
+from services.webhook_processor.config_file import load_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from tests.support import HttpRecorder, SmtpRecorder
 from tests.unit.webhooks.conftest import (

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.decision_agent.rules.loader import (
+from services.common.rulefiles import (
     RuleFile,
     RuleFileError,
     RuleIssue,

@@ -5,9 +5,9 @@ Conventions every rule file follows:
 * the top level is a mapping with ``kind: <name>`` (which model validates it) and
   ``version: <int>`` (the rules-format version; today only ``1``);
 * the model is a subclass of :class:`RuleFile` registered under its kind with
-  :func:`register_rule_kind`. Modules named ``rule_models.py`` anywhere under the
-  ``services`` package are imported before the registry is read, so a new rule family only
-  needs such a module (no edit here).
+  :func:`register_rule_kind` when its module is imported. Nothing is discovered on disk: a
+  service registers the families it imports, and `revops rules validate` lists every family
+  of the product (`services/cli/rules.py`). The rule files are described in docs/rules.md.
 
 Every problem is reported at once, each with its file and line: YAML syntax errors,
 duplicate keys, every pydantic validation error (its location mapped back to the YAML node
@@ -17,7 +17,6 @@ weights that do not add up, overlapping bands).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 Loc = tuple[str | int, ...]
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
-RULE_MODELS_MODULE_NAME = "rule_models"
-_SERVICES_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,6 @@ T = TypeVar("T", bound=BaseModel)
 R = TypeVar("R", bound=type[RuleFile])
 
 _REGISTRY: dict[str, type[RuleFile]] = {}
-_discovered = False
 
 
 def register_rule_kind(model: R) -> R:
@@ -124,21 +120,8 @@ def register_rule_kind(model: R) -> R:
     return model
 
 
-def _discover_rule_models() -> None:
-    """Import every ``services/**/rule_models.py`` so their kinds register themselves."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    package_root = _SERVICES_ROOT.parent
-    for module_path in sorted(_SERVICES_ROOT.rglob(f"{RULE_MODELS_MODULE_NAME}.py")):
-        relative = module_path.relative_to(package_root).with_suffix("")
-        importlib.import_module(".".join(relative.parts))
-
-
 def rule_kinds() -> dict[str, type[RuleFile]]:
-    """The registry kind -> model (after discovering ``rule_models`` modules)."""
-    _discover_rule_models()
+    """The registry kind -> model: the families whose modules were imported."""
     return dict(_REGISTRY)
 
 

@@ -23,12 +23,12 @@ import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import TimeSeriesSplit
 
-from services.decision_agent.deal_quality.backtest_stats import Interval, bootstrap_aucs
+from services.cli.backtest.stats import Interval, bootstrap_aucs
+from services.common.rulefiles import load_rule_file
 from services.decision_agent.deal_quality.rule_models import (
     BacktestRules,
     OverallRules,
 )
-from services.decision_agent.rules.loader import load_rule_file
 
 FITTED = "fitted weights"
 HAND_SET = "hand-set weights"

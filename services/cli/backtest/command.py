@@ -1,5 +1,5 @@
 """`revops backtest deals`: would the deal-quality score, as it was, have told wins from
-losses? (the method: backtest_run.py and docs/backtest.md)
+losses? (the method: run.py and docs/backtest.md)
 
 This module is imported by `revops --help`: numpy, scikit-learn and DuckDB are imported
 inside the command only.
@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
+from services.common.rulefiles import RuleFileError
 from services.data_agent.warehouse.base import WarehouseError
-from services.decision_agent.rules.loader import RuleFileError
 
 backtest_app = typer.Typer(
     help="Score history as it stood and compare with outcomes.", no_args_is_help=True
@@ -64,17 +64,17 @@ def backtest_deals(
     warnings; every deal scored with only what was known on its scoring date."""
     import orjson
 
+    from services.cli.backtest.fit import write_fitted as write
+    from services.cli.backtest.run import render_report, run_backtest
     from services.common.progress import Progress
+    from services.common.rulefiles import load_rules_dir
+    from services.common.stages import load_stage_model
     from services.data_agent.warehouse import open_warehouse
     from services.decision_agent.deal_quality.analyzer import (
         DealQualityAnalyzer,
         load_deal_rules,
     )
-    from services.decision_agent.deal_quality.backtest_fit import write_fitted as write
-    from services.decision_agent.deal_quality.backtest_run import render_report, run_backtest
     from services.decision_agent.deal_quality.rule_models import BacktestRules
-    from services.decision_agent.rules.loader import load_rules_dir
-    from services.decision_agent.rules.rule_models import load_stage_model
 
     if write_fitted is not None and not fit:
         raise typer.BadParameter("--write-fitted needs --fit", param_hint="--write-fitted")

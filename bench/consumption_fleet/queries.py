@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from services.data_agent.warehouse.queries import (
     Query,
-    _customer_call_predicate,  # one definition of "a customer call" (docs/domain.md §2)
+    customer_call_predicate,  # one definition of "a customer call" (docs/domain.md §2)
 )
 from services.decision_agent.consumption.inputs import USAGE_METRICS
 
@@ -73,7 +73,7 @@ FLEET_CUSTOMER_CALLS = Query(
     "fleet_customer_calls",
     "SELECT sf_account_id, call_id, start_ts FROM gong_call_f "
     "WHERE sf_account_id IS NOT NULL AND start_ts >= CAST(:side_from_ts AS TIMESTAMP) "
-    f"AND start_ts < CAST(:before_ts AS TIMESTAMP) AND {_customer_call_predicate()} "
+    f"AND start_ts < CAST(:before_ts AS TIMESTAMP) AND {customer_call_predicate()} "
     "ORDER BY sf_account_id, start_ts, call_id",
 )
 

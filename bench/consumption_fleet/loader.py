@@ -23,23 +23,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from services.data_agent.warehouse import queries as warehouse_queries
-from services.data_agent.warehouse.base import Warehouse, WarehouseError
-from services.data_agent.warehouse.convert import customer_class
-from services.data_agent.warehouse.meta import meta_as_of, read_meta
-from services.data_agent.warehouse.queries import Query
-from services.data_agent.warehouse.rules import load_rules
-from services.decision_agent.consumption.fleet import FleetColumns, analyze_fleet
-from services.decision_agent.consumption.inputs import USAGE_DTYPE, USAGE_METRICS
-from services.decision_agent.consumption.pipeline import FleetAssessment
-from services.decision_agent.consumption.rule_models import ConsumptionRules
-from services.decision_agent.consumption.warehouse_queries import (
+from bench.consumption_fleet.fleet import FleetColumns, analyze_fleet
+from bench.consumption_fleet.queries import (
     FLEET_ACCOUNTS,
     FLEET_AGREEMENTS,
     FLEET_CUSTOMER_CALLS,
     FLEET_TICKETS,
     FLEET_USAGE,
 )
+from services.data_agent.warehouse import queries as warehouse_queries
+from services.data_agent.warehouse.base import Warehouse, WarehouseError
+from services.data_agent.warehouse.convert import customer_class
+from services.data_agent.warehouse.meta import meta_as_of, read_meta
+from services.data_agent.warehouse.queries import Query
+from services.data_agent.warehouse.rules import load_rules
+from services.decision_agent.consumption.inputs import USAGE_DTYPE, USAGE_METRICS
+from services.decision_agent.consumption.pipeline import FleetAssessment
+from services.decision_agent.consumption.rule_models import ConsumptionRules
 
 BATCH_ROWS = 1_000_000
 

@@ -12,7 +12,7 @@ at that day (see services/data_agent/history.py). Then, on the same deals:
   most deals (the score then hardly tells them apart);
 * the leakage guard: a field that alone almost separates won from lost is named.
 
-numpy and scikit-learn come in through backtest_stats: import this module lazily.
+numpy and scikit-learn come in through `stats`: import this module lazily.
 """
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
-from services.data_agent.history import stage_since
-from services.data_agent.warehouse.base import Warehouse
-from services.data_agent.warehouse.queries import closed_deals
-from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
-from services.decision_agent.deal_quality.backtest_fit import FitReport, fit_weights
-from services.decision_agent.deal_quality.backtest_stats import (
+from services.cli.backtest.fit import FitReport, fit_weights
+from services.cli.backtest.stats import (
     BandStats,
     Interval,
     bootstrap_aucs,
     calibration,
     leakage,
 )
+from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
+from services.data_agent.history import stage_since
+from services.data_agent.warehouse.base import Warehouse
+from services.data_agent.warehouse.queries import closed_deals
+from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
 from services.decision_agent.deal_quality.rule_models import BacktestRules, StageRules
 
 SCORE_NAME = "deal_quality"

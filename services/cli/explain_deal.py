@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from services.cli.days import parse_day, refuse_after_data
-from services.cli.errors import fail
+from services.common.command_line import fail
+from services.common.rulefiles import RuleFileError
 from services.data_agent.warehouse.base import WarehouseError
-from services.decision_agent.rules.loader import RuleFileError
 
 if TYPE_CHECKING:
     from contracts.analysis import AnalysisResults
@@ -33,13 +33,13 @@ def explain_deal_result(
     """Load the deal's dataset from the configured warehouse and analyse it (a deal without
     an account too: the analysis then says so), and, with ``with_model``, add the
     configured model's call insights and narrative."""
+    from services.common.stages import load_stage_model
     from services.data_agent.datasets import DatasetRepository
     from services.data_agent.warehouse import open_warehouse
     from services.decision_agent.deal_quality.analyzer import (
         DealQualityAnalyzer,
         load_deal_rules,
     )
-    from services.decision_agent.rules.rule_models import load_stage_model
 
     analyzer = DealQualityAnalyzer(load_deal_rules(rules_dir))
     warehouse = open_warehouse()

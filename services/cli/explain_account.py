@@ -10,7 +10,7 @@ import typer
 
 from contracts.analysis import AiProvenance, CallInsight
 from services.cli.days import DayAfterDataError, parse_day, refuse_after_data
-from services.cli.errors import fail
+from services.common.command_line import fail
 from services.common.settings import get_settings
 from services.decision_agent.ai.report import render_ai
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
@@ -91,9 +91,9 @@ def explain_account(
     ] = False,
 ) -> None:
     """Health, churn risk, trends and recent anomalies of one account, with evidence."""
+    from services.common.rulefiles import RuleFileError
     from services.data_agent.datasets import UnknownSubjectError
     from services.data_agent.warehouse.base import WarehouseError
-    from services.decision_agent.rules.loader import RuleFileError
 
     day = parse_day(as_of)
     try:
