@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
+from contracts.analysis_types import ANALYSIS_TYPES
 from contracts.common import AnalysisType, Contract, Priority, utcnow
 
 
@@ -26,11 +27,13 @@ class TriggerParameters(Contract):
 
     @model_validator(mode="after")
     def _required_ids(self) -> TriggerParameters:
-        needs_account = self.analysis_type in (AnalysisType.DEAL_QUALITY, AnalysisType.CONSUMPTION)
-        if needs_account and not self.account_id:
-            raise ValueError(f"account_id is required for analysis_type={self.analysis_type}")
-        if self.analysis_type is AnalysisType.DEAL_QUALITY and not self.opportunity_id:
-            raise ValueError("opportunity_id is required for analysis_type=deal_quality")
+        spec = ANALYSIS_TYPES[self.analysis_type]
+        missing = spec.missing_ids(self.account_id, self.opportunity_id)
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise ValueError(
+                f"{' and '.join(missing)} {verb} required for analysis_type={self.analysis_type}"
+            )
         return self
 
 

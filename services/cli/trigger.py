@@ -5,17 +5,21 @@ outcome. Any other Kafka client publishing the same JSON gets the same result.
 rejected the request (unknown account, invalid trigger), with the dead letter's code and
 reason as soon as it is written: the sender never waits for a flow output that cannot come.
 
-Top-level imports stay light (typer and the standard library): `revops --help` imports this
-module, so pydantic models and Kafka clients are imported inside the commands.
+Top-level imports stay light (typer, the standard library, the analysis-type registry that
+names the commands): `revops --help` imports this module, so the message models and Kafka
+clients are imported inside the commands.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import typer
+
+from contracts.analysis_types import ANALYSIS_TYPES, AnalysisTypeSpec
 
 if TYPE_CHECKING:
     from contracts import AnalysisType, RawTrigger
@@ -104,36 +108,6 @@ def _trigger(
     )
 
 
-@trigger_app.command("deal-quality")
-def deal_quality(
-    account_id: str = typer.Option(..., "--account-id"),
-    opportunity_id: str = typer.Option(..., "--opportunity-id"),
-    request_id: str | None = typer.Option(None, "--request-id", help="Same id = same request"),
-    wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
-    timeout: float = typer.Option(60.0, "--timeout"),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Assess one opportunity's deal quality."""
-    from contracts import AnalysisType
-
-    trigger = _trigger(AnalysisType.DEAL_QUALITY, account_id, opportunity_id, request_id)
-    _send(trigger, wait, timeout, as_json)
-
-
-@trigger_app.command("consumption")
-def consumption(
-    account_id: str = typer.Option(..., "--account-id"),
-    request_id: str | None = typer.Option(None, "--request-id"),
-    wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
-    timeout: float = typer.Option(60.0, "--timeout"),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Analyse one customer's consumption, health and churn risk."""
-    from contracts import AnalysisType
-
-    _send(_trigger(AnalysisType.CONSUMPTION, account_id, None, request_id), wait, timeout, as_json)
-
-
 def _scheduled(kind: str, analysis: AnalysisType, request_id: str | None, force: bool) -> None:
     """Scheduled jobs are named by their day: a CronJob retried the same day starts nothing
     new. A request id already published in the last day is said to be (the pipeline would
@@ -167,27 +141,54 @@ def _already_published(kind: str, request_id: str, earlier: PublishedTrigger, to
     )
 
 
-@trigger_app.command("fleet-scan")
-def fleet_scan(
-    request_id: str | None = typer.Option(
-        None, "--request-id", help="Default: fleet-scan-<UTC day>"
-    ),
-    force: bool = typer.Option(False, "--force", help="Run again although it ran today"),
-) -> None:
-    """Screen every account (set-based); a consumption flow starts for each one with news."""
-    from contracts import AnalysisType
+def _subject_command(spec: AnalysisTypeSpec) -> Callable[..., None]:
+    """`revops trigger <type>`: one subject (an account, and a deal when the type needs one)."""
+    analysis = spec.analysis_type
+    if spec.needs_opportunity:
 
-    _scheduled("fleet-scan", AnalysisType.FLEET_SCAN, request_id, force)
+        def deal_command(
+            account_id: str = typer.Option(..., "--account-id"),
+            opportunity_id: str = typer.Option(..., "--opportunity-id"),
+            request_id: str | None = typer.Option(
+                None, "--request-id", help="Same id = same request"
+            ),
+            wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
+            timeout: float = typer.Option(60.0, "--timeout"),
+            as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+        ) -> None:
+            trigger = _trigger(analysis, account_id, opportunity_id, request_id)
+            _send(trigger, wait, timeout, as_json)
+
+        return deal_command
+
+    def account_command(
+        account_id: str = typer.Option(..., "--account-id"),
+        request_id: str | None = typer.Option(None, "--request-id", help="Same id = same request"),
+        wait: bool = typer.Option(False, "--wait", help=WAIT_HELP),
+        timeout: float = typer.Option(60.0, "--timeout"),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    ) -> None:
+        _send(_trigger(analysis, account_id, None, request_id), wait, timeout, as_json)
+
+    return account_command
 
 
-@trigger_app.command("deal-review")
-def deal_review(
-    request_id: str | None = typer.Option(
-        None, "--request-id", help="Default: deal-review-<UTC day>"
-    ),
-    force: bool = typer.Option(False, "--force", help="Run again although it ran today"),
-) -> None:
-    """A deal-quality flow for every open opportunity (the weekly review)."""
-    from contracts import AnalysisType
+def _job_command(spec: AnalysisTypeSpec) -> Callable[..., None]:
+    """`revops trigger <job>`: a scheduled job, named by its day (see `_scheduled`)."""
 
-    _scheduled("deal-review", AnalysisType.DEAL_REVIEW, request_id, force)
+    def job_command(
+        request_id: str | None = typer.Option(
+            None, "--request-id", help=f"Default: {spec.command}-<UTC day>"
+        ),
+        force: bool = typer.Option(False, "--force", help="Run again although it ran today"),
+    ) -> None:
+        _scheduled(spec.command, spec.analysis_type, request_id, force)
+
+    return job_command
+
+
+# One command per analysis type of the contracts (docs/extending.md): a new type gets its
+# `revops trigger` command without an edit here.
+for _spec in ANALYSIS_TYPES.values():
+    _command = _job_command(_spec) if _spec.is_job else _subject_command(_spec)
+    trigger_app.command(_spec.command, help=_spec.help)(_command)

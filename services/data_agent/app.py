@@ -21,6 +21,7 @@ from contracts import (
     RawTrigger,
     Subject,
 )
+from contracts.analysis_types import ANALYSIS_TYPES
 from contracts.trigger import RequestContext, RequestParameters, TriggerParameters, TriggerType
 from services.common import metrics
 from services.common.errors import PermanentError
@@ -28,11 +29,14 @@ from services.common.messages import decode_json, describe, flow_id_for, make_en
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
-from services.common.stages import StageRules
+from services.data_agent.builders import (
+    DATASET_BUILDERS,
+    SUBJECT_FINDERS,
+    DatasetBuilder,
+    SubjectFinder,
+)
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
-from services.data_agent.fleet import fleet_screen
-from services.data_agent.warehouse import Warehouse, open_warehouse
-from services.data_agent.warehouse.queries import list_open_opportunities
+from services.data_agent.warehouse import open_warehouse
 
 NAME = AgentName.DATA_AGENT.value
 
@@ -71,19 +75,6 @@ def enrich(trigger: RawTrigger, request_id: str, accepted_at: datetime) -> Enric
     )
 
 
-def open_opportunities(warehouse: Warehouse, stages: StageRules) -> list[tuple[str, str]]:
-    """(account id, opportunity id) of every open opportunity that has an account, read in
-    chunks. A deal-quality trigger names an account, so deals without one are not reviewed
-    here: `revops warehouse check` lists them and `revops explain deal` analyses them."""
-    params = {"limit": 100_000_000}
-    return [
-        (str(row["sf_account_id"]), str(row["opportunity_id"]))
-        for chunk in warehouse.fetch_chunks(list_open_opportunities(stages), params)
-        for row in chunk
-        if row["sf_account_id"]
-    ]
-
-
 class DataAgent:
     def __init__(self, settings: Settings, repository: DatasetRepository) -> None:
         self.settings = settings
@@ -98,26 +89,24 @@ class DataAgent:
             else datetime.now(UTC)
         )
         request = enrich(trigger, request_id, accepted_at)
-        if request.analysis_type is AnalysisType.FLEET_SCAN:
-            return await self._fleet_scan(request)
-        if request.analysis_type is AnalysisType.DEAL_REVIEW:
-            return await self._deal_review(request)
-        return [await self._dataset(request)]
+        finder = SUBJECT_FINDERS.get(request.analysis_type)
+        if finder is not None:
+            return await self._fan_out_job(request, finder)
+        builder = DATASET_BUILDERS.get(request.analysis_type)
+        if builder is None:
+            raise PermanentError(
+                f"the data agent has no dataset for analysis_type={request.analysis_type}",
+                code="UNKNOWN_ANALYSIS",
+            )
+        return [await self._dataset(request, builder)]
 
-    async def _dataset(self, request: EnrichedRequest) -> Outgoing:
+    async def _dataset(self, request: EnrichedRequest, builder: DatasetBuilder) -> Outgoing:
         account_id = request.parameters.account_id or ""
         started = time.perf_counter()
         try:
-            if request.analysis_type is AnalysisType.DEAL_QUALITY:
-                dataset, collection, findings = await asyncio.to_thread(
-                    self.repository.deal_dataset,
-                    account_id,
-                    request.parameters.opportunity_id or "",
-                )
-            else:
-                dataset, collection, findings = await asyncio.to_thread(
-                    self.repository.account_dataset, account_id
-                )
+            dataset, collection, findings = await asyncio.to_thread(
+                builder, self.repository, request.parameters
+            )
         except UnknownSubjectError as exc:
             raise PermanentError(str(exc), code="UNKNOWN_SUBJECT") from exc
         metrics.STAGE_SECONDS.labels(NAME, "warehouse_read").observe(time.perf_counter() - started)
@@ -149,21 +138,18 @@ class DataAgent:
             self.topics.datasets, account_id, envelope, audience=AgentName.DECISION_AGENT.value
         )
 
-    async def _fleet_scan(self, request: EnrichedRequest) -> list[Outgoing]:
+    async def _fan_out_job(self, request: EnrichedRequest, finder: SubjectFinder) -> list[Outgoing]:
+        """A job (fleet scan, deal review, ...): one child trigger per subject it finds."""
+        child = ANALYSIS_TYPES[request.analysis_type].fans_out_to
+        assert child is not None  # a type with a subject finder is a job
         started = time.perf_counter()
-        candidates = await asyncio.to_thread(fleet_screen, self.repository.warehouse)
-        metrics.STAGE_SECONDS.labels(NAME, "fleet_screen").observe(time.perf_counter() - started)
-        return [
-            self._fan_out(request, AnalysisType.CONSUMPTION, c.account_id, None) for c in candidates
-        ]
-
-    async def _deal_review(self, request: EnrichedRequest) -> list[Outgoing]:
-        rows = await asyncio.to_thread(
-            open_opportunities, self.repository.warehouse, self.repository.stages
+        subjects = await asyncio.to_thread(finder, self.repository)
+        metrics.STAGE_SECONDS.labels(NAME, f"{request.analysis_type}_subjects").observe(
+            time.perf_counter() - started
         )
         return [
-            self._fan_out(request, AnalysisType.DEAL_QUALITY, account_id, opportunity_id)
-            for account_id, opportunity_id in rows
+            self._fan_out(request, child, account_id, opportunity_id)
+            for account_id, opportunity_id in subjects
         ]
 
     def _fan_out(

@@ -1,6 +1,6 @@
 """Decision agent process: analytical datasets in, scored analyses with recommendations out.
 
-`revops.datasets` -> deal-quality or consumption analysis (rules as data, loaded and
+`revops.datasets` -> the analysis of the dataset's type (`analyzers.py`; rules as data, loaded and
 validated at start-up: a bad rule file stops the process with file and line) -> when a
 language model is configured, grounded call insights and a model-worded narrative (the AI
 layer, services/decision_agent/ai; scores stay deterministic) -> `revops.decisions`.
@@ -9,12 +9,10 @@ layer, services/decision_agent/ai; scores stay deterministic) -> `revops.decisio
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
 import structlog
 
 from contracts import AgentName, AnalysisResults, AnalysisType, AnalyticalDataset
-from contracts.dataset import Dataset, PreliminaryFinding
 from services.common import metrics
 from services.common.errors import PermanentError
 from services.common.messages import envelope_parser, make_envelope
@@ -24,9 +22,9 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.decision_agent.ai.layer import AiLayer
 from services.decision_agent.ai.setup import build_ai_layer
-from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
+from services.decision_agent.analyzers import Analyzer, build_analyzers
 from services.decision_agent.conversation.lexicon import LexiconExtractor
-from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
+from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
 from services.decision_agent.model.factory import ModelConfigError
 
 NAME = AgentName.DECISION_AGENT.value
@@ -35,12 +33,6 @@ NAME = AgentName.DECISION_AGENT.value
 MAX_POLL_BUDGET_S = 540.0
 
 log = structlog.get_logger(NAME)
-
-
-class Analyzer(Protocol):
-    def analyze(
-        self, request_id: str, dataset: Dataset, findings: list[PreliminaryFinding]
-    ) -> AnalysisResults: ...
 
 
 parse_dataset = envelope_parser(AnalyticalDataset, NAME)
@@ -99,16 +91,13 @@ class DecisionAgent:
 
 
 def build_agent(settings: Settings) -> DecisionAgent:
-    deal_analyzer = DealQualityAnalyzer(load_deal_rules(settings.rules_dir))
-    lexicon = deal_analyzer.extractor
+    analyzers = build_analyzers(settings.rules_dir)
+    # The AI layer reads calls with the deal rubric's lexicon when that is the extractor.
+    deal_analyzer = analyzers.get(AnalysisType.DEAL_QUALITY)
+    lexicon = deal_analyzer.extractor if isinstance(deal_analyzer, DealQualityAnalyzer) else None
     return DecisionAgent(
         settings,
-        {
-            AnalysisType.DEAL_QUALITY: deal_analyzer,
-            AnalysisType.CONSUMPTION: ConsumptionAnalyzer(
-                load_consumption_rules(settings.rules_dir)
-            ),
-        },
+        analyzers,
         build_ai_layer(
             settings, lexicon=lexicon if isinstance(lexicon, LexiconExtractor) else None
         ),

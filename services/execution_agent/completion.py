@@ -12,7 +12,8 @@ from datetime import datetime
 
 from contracts.actions import ActionJob, ActionResult, ActionStatus, ActionType
 from contracts.analysis import AnalysisResults
-from contracts.common import AnalysisType, utcnow
+from contracts.analysis_types import ANALYSIS_TYPES
+from contracts.common import utcnow
 from contracts.execution import (
     ActionExecuted,
     ExecutionBody,
@@ -35,12 +36,6 @@ FLOW_STATUS = {
     ExecutionStatus.COMPLETE: "success",
     ExecutionStatus.PARTIAL: "partial",
     ExecutionStatus.FAILED: "failed",
-}
-
-ANALYSIS_TITLES = {
-    AnalysisType.DEAL_QUALITY: "Deal quality assessment",
-    AnalysisType.CONSUMPTION: "Consumption pattern analysis",
-    AnalysisType.FLEET_SCAN: "Fleet scan",
 }
 
 
@@ -107,7 +102,7 @@ def build_flow_output(
     body = execution_results.execution_results
     summary = execution_results.summary
     status = FLOW_STATUS.get(ExecutionStatus(body.status), "partial")
-    title = ANALYSIS_TITLES.get(analysis.analysis_type, str(analysis.analysis_type))
+    title = ANALYSIS_TYPES[analysis.analysis_type].title
     text = f"{title} completed with {summary.total_actions} actions executed"
     details = [
         f"{summary.successful} successful",

@@ -15,7 +15,7 @@ Both are idempotent: a redelivered message returns the same jobs and the same fl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,7 +103,8 @@ class ExecutionAgent:
                 flow_output=self._flow_output_if_due(existing, analysis),
             )
         changes = self._upsert_insights(analysis, flow_id, correlation_id)
-        self._update_health(analysis, received_at)
+        for hook in POST_ANALYSIS_HOOKS.get(analysis.analysis_type, ()):
+            hook(self, analysis, received_at)
         self.history.record(analysis, analyzed_at=received_at)
         plan = self.planner.make_plan(analysis, changes, as_of=received_at)
         # Same transaction as the execution: what was sent is remembered exactly when the
@@ -180,9 +181,8 @@ class ExecutionAgent:
             )
         return insights
 
-    def _update_health(self, analysis: AnalysisResults, received_at: datetime | None) -> None:
-        if analysis.analysis_type is not AnalysisType.CONSUMPTION:
-            return
+    def update_health(self, analysis: AnalysisResults, received_at: datetime | None) -> None:
+        """The account's health record (console, history), from an analysis that scores it."""
         body = analysis.analysis_results
         key = next((k for k in HEALTH_SCORE_KEYS if k in body.scores), None)
         if key is None:
@@ -258,3 +258,12 @@ def _analysis_from_state(execution: Execution) -> AnalysisResults:
             "summary": state.summary,
         }
     )
+
+
+PostAnalysisHook = Callable[[ExecutionAgent, AnalysisResults, "datetime | None"], None]
+
+#: What follows an analysis's insights, per analysis type (docs/extending.md): the types
+#: that score customer health keep the account's health record current.
+POST_ANALYSIS_HOOKS: dict[AnalysisType, tuple[PostAnalysisHook, ...]] = {
+    AnalysisType.CONSUMPTION: (ExecutionAgent.update_health,),
+}

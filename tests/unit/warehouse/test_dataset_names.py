@@ -10,6 +10,7 @@ from contracts import AnalysisType, Envelope, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
 from services.common.settings import Settings
 from services.data_agent.app import DataAgent, enrich
+from services.data_agent.builders import DATASET_BUILDERS
 from services.data_agent.datasets import DatasetRepository
 
 from .conftest import Demo
@@ -25,7 +26,7 @@ def dataset_subject(demo: Demo, analysis: AnalysisType, account: str, deal: str 
         request_id="names-1",
     )
     request = enrich(trigger, "names-1", datetime.now(UTC))
-    outgoing = asyncio.run(agent._dataset(request))
+    outgoing = asyncio.run(agent._dataset(request, DATASET_BUILDERS[analysis]))
     assert isinstance(outgoing.message, Envelope)
     return outgoing.message.payload["subject"]
 

@@ -452,7 +452,7 @@ def test_deal_review_names_deals_that_have_an_account(
 ) -> None:
     """A deal-quality trigger names an account, so the scheduled review fans out only deals
     that have one; the others are listed by `warehouse check` and explained one by one."""
-    from services.data_agent.app import open_opportunities
+    from services.data_agent.builders import open_opportunities
 
     facts, dest, _ = generic
     with DuckDBWarehouse(dest) as warehouse:
