@@ -9,6 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from contracts.analysis_types import ANALYSIS_TYPES
 from deploy.tools.sync_k8s import CONFIG_SOURCES, configmap_key, stale_files
 from tests.unit.deploy.tooling import OVERLAYS, by_name, of_kind, pod_spec, render_overlay
 
@@ -105,7 +106,9 @@ def test_every_deployment_has_probes_on_its_health_endpoints(overlay: str) -> No
 def test_every_workload_is_hardened_and_bounded(overlay: str) -> None:
     resources = render_overlay(overlay)
     workloads = of_kind(resources, "Deployment") + of_kind(resources, "CronJob")
-    assert len(workloads) == 9
+    scheduled_jobs = sum(spec.is_job for spec in ANALYSIS_TYPES.values())
+    # six services, a CronJob per scheduled job of the contracts, the suspended DLQ replay
+    assert len(workloads) == 6 + scheduled_jobs + 1
     for workload in workloads:
         name = workload["metadata"]["name"]
         pod, main = pod_spec(workload), container(workload)
@@ -315,3 +318,16 @@ def test_consumers_autoscale_on_lag_with_keda_in_prod_and_hpa_in_the_fallback() 
         ]
         assert not set(hpa_targets) & set(keda_targets), overlay
         assert len(hpa_targets + keda_targets) == len(set(hpa_targets + keda_targets)), overlay
+
+
+def test_every_scheduled_job_of_the_contracts_has_a_cronjob() -> None:
+    cronjobs = by_name(render_overlay("prod"), "CronJob")
+    scheduled = {
+        tuple(container(job)["args"])
+        for job in cronjobs.values()
+        if job["spec"].get("suspend") is False
+    }
+    jobs = [spec for spec in ANALYSIS_TYPES.values() if spec.is_job]
+    assert jobs
+    for spec in jobs:
+        assert ("trigger", spec.command) in scheduled, spec.command
