@@ -74,6 +74,18 @@ ANALYSIS_TYPES: dict[AnalysisType, AnalysisTypeSpec] = {
             "A deal-quality flow for every open opportunity (the weekly review).",
             fans_out_to=AnalysisType.DEAL_QUALITY,
         ),
+        AnalysisTypeSpec(
+            AnalysisType.RENEWAL_RISK,
+            "Renewal risk assessment",
+            "Score one customer's next renewal (within 90 days) and recommend a renewal motion.",
+            needs_account=True,
+        ),
+        AnalysisTypeSpec(
+            AnalysisType.RENEWAL_REVIEW,
+            "Renewal review",
+            "A renewal-risk flow for every account whose agreement ends within 90 days.",
+            fans_out_to=AnalysisType.RENEWAL_RISK,
+        ),
     )
 }
 

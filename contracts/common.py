@@ -24,6 +24,8 @@ class AnalysisType(StrEnum):
     CONSUMPTION = "consumption"
     FLEET_SCAN = "fleet_scan"  # every account screened; consumption flows where needed
     DEAL_REVIEW = "deal_review"  # a deal-quality flow for every open opportunity
+    RENEWAL_RISK = "renewal_risk"
+    RENEWAL_REVIEW = "renewal_review"  # a renewal-risk flow for every account renewing soon
 
 
 class AgentName(StrEnum):

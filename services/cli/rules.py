@@ -19,6 +19,7 @@ import services.decision_agent.conversation.rule_models
 import services.decision_agent.deal_quality.rule_models
 import services.decision_agent.evaluation.rule_models
 import services.decision_agent.prompts.rule_models
+import services.decision_agent.renewal.rule_models
 from services.common.rulefiles import rule_file_paths
 from services.common.rulefiles import validate_rules_dir as validate_with_registered_kinds
 
@@ -31,6 +32,7 @@ RULE_FAMILIES = (
     services.decision_agent.deal_quality.rule_models,
     services.decision_agent.evaluation.rule_models,
     services.decision_agent.prompts.rule_models,
+    services.decision_agent.renewal.rule_models,
 )
 
 

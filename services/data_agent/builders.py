@@ -17,6 +17,7 @@ from contracts.trigger import RequestParameters
 from services.common.stages import StageRules
 from services.data_agent.datasets import DatasetRepository, DatasetResult
 from services.data_agent.fleet import fleet_screen
+from services.data_agent.renewals import renewing_accounts
 from services.data_agent.warehouse import Warehouse
 from services.data_agent.warehouse.queries import list_open_opportunities
 
@@ -57,9 +58,13 @@ def reviewed_deals(repository: DatasetRepository) -> list[tuple[str, str | None]
 DATASET_BUILDERS: dict[AnalysisType, DatasetBuilder] = {
     AnalysisType.DEAL_QUALITY: deal_dataset,
     AnalysisType.CONSUMPTION: account_dataset,
+    AnalysisType.RENEWAL_RISK: account_dataset,
 }
 
 SUBJECT_FINDERS: dict[AnalysisType, SubjectFinder] = {
     AnalysisType.FLEET_SCAN: screened_accounts,
     AnalysisType.DEAL_REVIEW: reviewed_deals,
+    AnalysisType.RENEWAL_REVIEW: lambda repository: [
+        (account_id, None) for account_id in renewing_accounts(repository.warehouse)
+    ],
 }

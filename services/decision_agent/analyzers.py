@@ -15,6 +15,7 @@ from contracts import AnalysisResults, AnalysisType
 from contracts.dataset import Dataset, PreliminaryFinding
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
+from services.decision_agent.renewal.analyzer import RenewalRiskAnalyzer, load_renewal_rules
 
 
 class Analyzer(Protocol):
@@ -29,6 +30,9 @@ ANALYZERS: dict[AnalysisType, AnalyzerFactory] = {
     AnalysisType.DEAL_QUALITY: lambda rules_dir: DealQualityAnalyzer(load_deal_rules(rules_dir)),
     AnalysisType.CONSUMPTION: lambda rules_dir: ConsumptionAnalyzer(
         load_consumption_rules(rules_dir)
+    ),
+    AnalysisType.RENEWAL_RISK: lambda rules_dir: RenewalRiskAnalyzer(
+        load_renewal_rules(rules_dir), ConsumptionAnalyzer(load_consumption_rules(rules_dir))
     ),
 }
 
