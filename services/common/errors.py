@@ -27,12 +27,6 @@ class PermanentError(HandlerError):
     retryable = False
 
 
-class RetryableError(HandlerError):
-    """A transient failure (warehouse timeout, destination down): retry with backoff."""
-
-    code = "TRANSIENT_ERROR"
-
-
 class ConfigurationError(Exception):
     """A service cannot start with the configuration it was given; the message says what
     to set. `revops serve` prints it as one line and exits non-zero."""
@@ -53,7 +47,6 @@ DEAD_LETTER_CODES: frozenset[str] = frozenset(
     {
         HandlerError.code,
         PermanentError.code,
-        RetryableError.code,
         UNEXPECTED_FAILURE_CODE,
         # parsing (services.common.messages, services.data_agent)
         "INVALID_JSON",

@@ -30,7 +30,6 @@ import structlog
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel
 from starlette.routing import Route
 
 from contracts import Envelope, ErrorEnvelope
@@ -468,9 +467,3 @@ def correlation_id_of(out: Outgoing) -> str | None:
         return message.metadata.correlation_id
     request_id = out.headers.get(HEADER_REQUEST_ID) or getattr(message, "request_id", None)
     return request_id if isinstance(request_id, str) else None
-
-
-def outgoing(
-    topic: str, key: str | None, message: BaseModel, audience: str | None = None
-) -> Outgoing:
-    return Outgoing(topic=topic, key=key, message=message, audience=audience)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -191,8 +191,3 @@ def redaction_processor(
     for key in list(event_dict):
         event_dict[key] = _redact_item(key, event_dict[key])
     return event_dict
-
-
-def register_secrets(values: Iterable[str]) -> None:
-    for value in values:
-        register_secret(value)

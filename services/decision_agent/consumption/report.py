@@ -339,8 +339,7 @@ class AccountView:
         if code in ("committed_spend_underused", "usage_above_commitment"):
             spend = float(self.a.now.trends.recent_total[i, trend_index(self.rules, "cost_usd")])
             return (
-                "Last 30 days' spend "
-                f"Last 30 days' spend {_num(spend)} USD is {float(com.utilization[i]):.0%} "
+                f"Last {self.rules.trend.recent_days} days' spend {_num(spend)} USD is {float(com.utilization[i]):.0%} "
                 f"of the monthly commitment {_num(float(com.monthly_commit[i]))} USD.",
                 [self.usage_evidence("cost_usd"), *self.contract_evidence()],
             )

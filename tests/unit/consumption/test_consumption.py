@@ -104,6 +104,10 @@ def test_spike_is_detected_by_trend_and_anomaly(results: dict[str, AnalysisResul
     r = results["acc-spike"]
     assert {"usage_spike", "usage_above_commitment"} <= _codes(r)
     assert r.analysis_results.score_details["usage_trend"].band == "Spike"
+    above = next(f for f in r.analysis_results.flags if f.code == "usage_above_commitment")
+    # One sentence, said once: "Last 30 days' spend N USD is P% of the monthly commitment".
+    assert above.description.startswith("Last 30 days' spend ")
+    assert above.description.count("spend") == 1
 
 
 def test_single_user_plg_account_has_engagement_risk(results: dict[str, AnalysisResults]) -> None:

@@ -8,7 +8,6 @@ returned next to the rows.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -668,10 +667,3 @@ class CrmGenerator:
             "deleted_calls": n_deleted,
             "competitor_mentioned_in_calls": in_calls,
         }
-
-
-def group_by(values: list[Any]) -> dict[Any, list[int]]:
-    out: dict[Any, list[int]] = defaultdict(list)
-    for i, v in enumerate(values):
-        out[v].append(i)
-    return out
