@@ -45,6 +45,11 @@ class Priority(StrEnum):
     LOW = "low"
 
 
+#: The one order of priorities, critical first (0). Keyed by `Priority`, a StrEnum, so the
+#: plain values ("high") stored in databases look it up as well.
+PRIORITY_RANK: dict[str, int] = {p: rank for rank, p in enumerate(Priority)}
+
+
 class Severity(StrEnum):
     CRITICAL = "critical"
     HIGH = "high"

@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from contracts.common import utcnow
+from contracts.common import PRIORITY_RANK, utcnow
 from services.console.db import ConsoleStore
 from services.execution_agent.insights import ACTIVE_STATUSES
 from services.execution_agent.store import to_db_time
@@ -32,7 +32,6 @@ NOT_ANALYSED = "not analysed"
 AT_RISK_BELOW = 50
 # An open critical or high risk insight also puts a deal's amount at risk.
 AT_RISK_PRIORITIES = ("critical", "high")
-PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 CHANGES_SHOWN = 20
 
 
@@ -194,7 +193,8 @@ class OverviewQueries:
         escalated = [
             dict(r)
             for r in reruns
-            if PRIORITY_RANK.get(r["priority"], 0) > PRIORITY_RANK.get(r["was"], 0)
+            if PRIORITY_RANK.get(r["priority"], len(PRIORITY_RANK))
+            < PRIORITY_RANK.get(r["was"], len(PRIORITY_RANK))
         ]
         counts["escalated"] = len(escalated)
         return {"new": new, "escalated": escalated[:CHANGES_SHOWN], "resolved": resolved}, counts

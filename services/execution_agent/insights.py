@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from contracts.analysis import Flag, Recommendation
-from contracts.common import Priority, Severity, Subject, utcnow
+from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
 from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
 
 INSIGHT_NAMESPACE = uuid.UUID("6f1c1f0e-5d0b-4c1e-9d0a-7b1f3a2e9c41")
@@ -707,7 +707,6 @@ def _placeholders(values: Sequence[Any] | Mapping[str, Any]) -> str:
 # What a person would call a change of an insight; a new request id, new evidence rows or
 # moved scores alone are the same finding seen again.
 MATERIAL_FIELDS = ("title", "description", "priority")
-PRIORITY_RANK = {p.value: rank for rank, p in enumerate(Priority)}  # critical = 0
 
 
 def rerun_event(changes: Mapping[str, Any]) -> InsightEvent:

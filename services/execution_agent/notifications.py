@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from contracts.common import Priority
-from services.execution_agent.insights import ACTIVE_STATUSES, PRIORITY_RANK
+from contracts.common import PRIORITY_RANK, Priority
+from services.execution_agent.insights import ACTIVE_STATUSES
 from services.execution_agent.store import Store, from_json, to_db_time
 
 

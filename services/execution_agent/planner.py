@@ -23,9 +23,8 @@ from typing import Any
 
 from contracts.actions import ActionJob, Channel
 from contracts.analysis import AnalysisResults, Recommendation
-from contracts.common import Priority, Severity, utcnow
+from contracts.common import PRIORITY_RANK, Priority, Severity, utcnow
 from services.execution_agent.insights import (
-    PRIORITY_RANK,
     Insight,
     InsightChange,
     InsightEvent,
@@ -37,7 +36,7 @@ from services.execution_agent.routing import EVERY_ANALYSIS, Route, RouteScope, 
 ACTION_NAMESPACE = uuid.UUID("0b6c7a52-3f7e-4d8e-b1a4-1f5f0e2d9a10")
 EVENT_NAMESPACE = uuid.UUID("5c0e7d1a-94b2-4f3e-8a61-2d7c9b0e4f18")
 
-__all__ = ["PRIORITY_RANK", "ActionPlanner", "Plan", "action_id_for", "event_action_id"]
+__all__ = ["ActionPlanner", "Plan", "action_id_for", "event_action_id"]
 
 
 def action_id_for(request_id: str, based_on: str, destination: str, route: str) -> str:

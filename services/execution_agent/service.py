@@ -21,7 +21,7 @@ from datetime import datetime
 
 from contracts.actions import ActionJob, ActionResult
 from contracts.analysis import AnalysisResults, Flag
-from contracts.common import AnalysisType, utcnow
+from contracts.common import PRIORITY_RANK, AnalysisType, utcnow
 from contracts.execution import FlowOutput
 from services.common.errors import PermanentError
 from services.execution_agent.compensations import compensation_planner
@@ -41,7 +41,7 @@ from services.execution_agent.insights import (
     InsightRepository,
 )
 from services.execution_agent.notifications import NotificationLog
-from services.execution_agent.planner import PRIORITY_RANK, ActionPlanner
+from services.execution_agent.planner import ActionPlanner
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.store import Store
 

@@ -19,7 +19,7 @@ from contracts.analysis import (
     ScoreDetail,
     ScoreFactor,
 )
-from contracts.common import AnalysisType, Evidence, Priority, Severity, Subject
+from contracts.common import PRIORITY_RANK, AnalysisType, Evidence, Priority, Severity, Subject
 from contracts.dataset import PreliminaryFinding
 from services.decision_agent.consumption.inputs import CLASS_NAMES, from_day
 from services.decision_agent.consumption.pipeline import (
@@ -33,7 +33,6 @@ from services.decision_agent.consumption.usage_anomaly import REASON_LABELS
 from services.decision_agent.consumption.usage_events import SEVERITY_NAMES, event_id
 
 USAGE_SOURCE = "consumption_daily_f"
-PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}  # critical first
 DATA_GAP_CONFIDENCE = 0.75  # flags are less certain when the data agent reported gaps
 
 
@@ -339,7 +338,8 @@ class AccountView:
         if code in ("committed_spend_underused", "usage_above_commitment"):
             spend = float(self.a.now.trends.recent_total[i, trend_index(self.rules, "cost_usd")])
             return (
-                f"Last {self.rules.trend.recent_days} days' spend {_num(spend)} USD is {float(com.utilization[i]):.0%} "
+                f"Last {self.rules.trend.recent_days} days' spend {_num(spend)} USD is "
+                f"{float(com.utilization[i]):.0%} "
                 f"of the monthly commitment {_num(float(com.monthly_commit[i]))} USD.",
                 [self.usage_evidence("cost_usd"), *self.contract_evidence()],
             )

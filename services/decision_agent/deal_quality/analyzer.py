@@ -25,7 +25,7 @@ from contracts.analysis import (
     Recommendation,
     ScoreDetail,
 )
-from contracts.common import AnalysisType, Evidence, Priority, Severity
+from contracts.common import PRIORITY_RANK, AnalysisType, Evidence, Priority, Severity
 from contracts.dataset import Dataset, Opportunity, PreliminaryFinding
 from services.common.rulefiles import (
     RuleFile,
@@ -58,7 +58,6 @@ from services.decision_agent.deal_quality.rule_models import (
 )
 from services.decision_agent.deal_quality.scoring import CompiledRubric, MeasureSlots
 
-PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
 DATA_GAP_CODE = "data_gaps"
 #: A data-agent finding carries the contract's default confidence.
