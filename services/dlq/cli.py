@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from services.common.progress import Progress
     from services.common.settings import Settings
     from services.dlq.messages import DeadLetter
-    from services.dlq.replay import Outcome
+    from services.dlq.replay import ReplayOutcome
     from services.dlq.replay_log import ReplayEntry, ReplayLog
     from services.dlq.selection import Selection
 
@@ -171,7 +171,7 @@ def show_command(
     typer.echo(orjson.dumps(describe(message, history), option=orjson.OPT_INDENT_2).decode())
 
 
-def outcome_line(outcome: Outcome) -> str:
+def outcome_line(outcome: ReplayOutcome) -> str:
     detail = f"  {outcome.detail}" if outcome.detail else ""
     return f"{outcome.action.value:<16}  {message_line(outcome.message)}{detail}"
 
@@ -198,7 +198,7 @@ def replay_command(
     options = ReplayOptions(limit=limit, rate_per_s=parse_rate(rate), dry_run=dry_run, force=force)
     log = replay_log_for(settings)
 
-    def outcome(progress: Progress, done: Outcome) -> None:
+    def outcome(progress: Progress, done: ReplayOutcome) -> None:
         progress.log(outcome_line(done))
         progress.advance()
 

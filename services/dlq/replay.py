@@ -38,7 +38,7 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ReplayOutcome:
     message: DeadLetter
     action: Action
     detail: str = ""
@@ -46,7 +46,7 @@ class Outcome:
 
 @dataclass
 class ReplayReport:
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[ReplayOutcome] = field(default_factory=list)
 
     def count(self, action: Action) -> int:
         return sum(1 for o in self.outcomes if o.action is action)
@@ -71,7 +71,7 @@ async def replay(
     selection: Selection,
     options: ReplayOptions,
     log: ReplayLog,
-    on_outcome: Callable[[Outcome], None] = lambda _: None,
+    on_outcome: Callable[[ReplayOutcome], None] = lambda _: None,
     on_total: Callable[[int], None] = lambda _: None,
 ) -> ReplayReport:
     """`on_total`: told how many outcomes to expect once the selection is known."""
@@ -79,7 +79,7 @@ async def replay(
     done_before = log.replayed(m.id for m in messages)
     report = ReplayReport()
 
-    def note(outcome: Outcome) -> None:
+    def note(outcome: ReplayOutcome) -> None:
         report.outcomes.append(outcome)
         on_outcome(outcome)
 
@@ -87,15 +87,15 @@ async def replay(
     for message in messages:
         reason = not_replayable(message)
         if reason is not None:
-            note(Outcome(message, Action.NOT_REPLAYABLE, reason))
+            note(ReplayOutcome(message, Action.NOT_REPLAYABLE, reason))
         elif message.id in done_before and not options.force:
-            note(Outcome(message, Action.ALREADY_REPLAYED, "use --force to replay again"))
+            note(ReplayOutcome(message, Action.ALREADY_REPLAYED, "use --force to replay again"))
         elif options.limit is None or len(todo) < options.limit:
             todo.append(message)
     on_total(len(report.outcomes) + len(todo))
     if options.dry_run:
         for message in todo:
-            note(Outcome(message, Action.WOULD_REPLAY, f"-> {message.original_topic}"))
+            note(ReplayOutcome(message, Action.WOULD_REPLAY, f"-> {message.original_topic}"))
         return report
     if todo:
         await _produce(settings, todo, options, log, note)
@@ -107,7 +107,7 @@ async def _produce(
     messages: list[DeadLetter],
     options: ReplayOptions,
     log: ReplayLog,
-    note: Callable[[Outcome], None],
+    note: Callable[[ReplayOutcome], None],
 ) -> None:
     headers = ReplayHeaders(settings)
     # One token per 1/rate seconds, no burst: a replay should not flood a recovering service.
@@ -131,6 +131,7 @@ async def _produce(
                 topic, value, key=key, headers=headers.build(message, topic, key, value)
             )
             log.record(message.id, topic, meta.partition, meta.offset, options.force)
-            note(Outcome(message, Action.REPLAYED, f"-> {topic}/{meta.partition}/{meta.offset}"))
+            where = f"-> {topic}/{meta.partition}/{meta.offset}"
+            note(ReplayOutcome(message, Action.REPLAYED, where))
     finally:
         await producer.stop()

@@ -15,7 +15,7 @@ from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.execution_agent.routing import RoutingRules
-from services.execution_agent.service import ExecutionAgent, Outcome
+from services.execution_agent.service import ExecutionAgent, HandlerOutput
 from services.execution_agent.store import Store
 
 NAME = AgentName.EXECUTION_AGENT.value
@@ -42,7 +42,7 @@ class ExecutionApp:
         outcome = await asyncio.to_thread(self.agent.handle_action_result, item.body)
         return self._outputs(outcome, item.envelope)
 
-    def _outputs(self, outcome: Outcome, source: Envelope) -> list[Outgoing]:
+    def _outputs(self, outcome: HandlerOutput, source: Envelope) -> list[Outgoing]:
         meta = source.metadata
         outs = [self._job(job, meta.flow_id, meta.correlation_id) for job in outcome.jobs]
         if outcome.flow_output is not None:

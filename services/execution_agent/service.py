@@ -51,7 +51,7 @@ CHURN_RISK_KEY = "churn_risk"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class HandlerOutput:
     execution: Execution
     jobs: list[ActionJob] = field(default_factory=list)  # publish to revops.actions
     flow_output: FlowOutput | None = None  # publish to revops.flow-results, then
@@ -76,7 +76,7 @@ class ExecutionAgent:
         flow_id: str | None = None,
         correlation_id: str | None = None,
         received_at: datetime | None = None,
-    ) -> Outcome:
+    ) -> HandlerOutput:
         """`received_at`: the decision envelope's timestamp (stable across redeliveries).
 
         One transaction: insights, health and the execution are recorded together or not
@@ -90,10 +90,10 @@ class ExecutionAgent:
         flow_id: str | None,
         correlation_id: str | None,
         received_at: datetime | None,
-    ) -> Outcome:
+    ) -> HandlerOutput:
         existing = self.executions.find(analysis.request_id)
         if existing is not None:  # redelivery: re-publish what may not have gone out
-            return Outcome(
+            return HandlerOutput(
                 execution=existing,
                 jobs=[
                     j
@@ -118,20 +118,20 @@ class ExecutionAgent:
             insight_ids=[c.insight.insight_id for c in changes],
             started_at=received_at,
         )
-        return Outcome(
+        return HandlerOutput(
             execution=execution,
             jobs=plan.jobs,
             flow_output=self._flow_output_if_due(execution, analysis),
             insights=[c.insight for c in changes],
         )
 
-    def handle_action_result(self, result: ActionResult) -> Outcome:
+    def handle_action_result(self, result: ActionResult) -> HandlerOutput:
         """Raises `PermanentError` for a result of an unknown request or action (-> DLQ).
         The result and its mark on the insight are one transaction."""
         with self.store.transaction():
             return self._handle_action_result(result)
 
-    def _handle_action_result(self, result: ActionResult) -> Outcome:
+    def _handle_action_result(self, result: ActionResult) -> HandlerOutput:
         try:
             execution = self.executions.record_result(result, compensate=self._compensate)
         except (ExecutionNotFoundError, UnknownActionError) as exc:
@@ -141,7 +141,7 @@ class ExecutionAgent:
         # Compensating jobs go out when the last planned result lands; a redelivered primary
         # result re-publishes any still pending (downstream dedups on action_id).
         jobs = execution.state.pending_compensations() if is_primary else []
-        return Outcome(
+        return HandlerOutput(
             execution=execution,
             jobs=jobs,
             flow_output=self._flow_output_if_due(execution, None),

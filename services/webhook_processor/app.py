@@ -30,7 +30,7 @@ from services.webhook_processor.config import WebhooksConfig, WebhooksConfigErro
 from services.webhook_processor.config_file import load_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
-from services.webhook_processor.templates import TemplateRenderer
+from services.webhook_processor.rendering import TemplateRenderer
 
 NAME = AgentName.WEBHOOK_PROCESSOR.value
 

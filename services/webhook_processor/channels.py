@@ -29,8 +29,8 @@ from services.webhook_processor.config import (
     _HttpDestination,
     effective,
 )
+from services.webhook_processor.rendering import PermanentDeliveryError, TemplateRenderer
 from services.webhook_processor.specs import DeliverySpec, EmailSpec, HttpRequestSpec, json_bytes
-from services.webhook_processor.templates import PermanentDeliveryError, TemplateRenderer
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 DIGEST_TEMPLATE = "digest"

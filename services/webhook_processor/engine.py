@@ -52,14 +52,14 @@ from services.webhook_processor.delivery_log import (
     lane_key,
 )
 from services.webhook_processor.egress import EgressDenied, EgressPolicy
+from services.webhook_processor.rendering import PermanentDeliveryError, TemplateRenderer
 from services.webhook_processor.specs import (
     DeliverySpec,
     EmailSpec,
     HttpRequestSpec,
-    Outcome,
     RetryableDeliveryError,
+    SendOutcome,
 )
-from services.webhook_processor.templates import PermanentDeliveryError, TemplateRenderer
 from services.webhook_processor.transports import (
     HttpTransport,
     OutboxFileTransport,
@@ -393,7 +393,7 @@ class DeliveryEngine:
 
     async def _send_guarded(
         self, d: _DestinationRuntime, spec: DeliverySpec, key: str
-    ) -> Outcome | Exception:
+    ) -> SendOutcome | Exception:
         """Runs inside the breaker: only outages raise (and count against the breaker); a
         rate limit or a rejection is returned, since the destination did answer."""
         try:
@@ -408,7 +408,7 @@ class DeliveryEngine:
                 return exc
             raise
 
-    async def _send(self, d: _DestinationRuntime, spec: DeliverySpec, key: str) -> Outcome:
+    async def _send(self, d: _DestinationRuntime, spec: DeliverySpec, key: str) -> SendOutcome:
         if d.outbox is not None:
             return await d.outbox.send(spec, key)
         if isinstance(spec, EmailSpec):
@@ -468,7 +468,7 @@ class DeliveryEngine:
         row: OutboxRow,
         jobs: list[ActionJob],
         attempts: int,
-        outcome: Outcome,
+        outcome: SendOutcome,
         latency_ms: float,
     ) -> None:
         response = dict(outcome.response)

@@ -85,7 +85,7 @@ DeliverySpec = HttpRequestSpec | EmailSpec
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SendOutcome:
     """A successful send: the code and what the far side answered (for the ActionResult)."""
 
     status_code: int | None

@@ -17,14 +17,14 @@ import httpx
 
 from services.common.security.redaction import redact_text, redact_value
 from services.webhook_processor.egress import EgressPolicy
+from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import (
     DeliverySpec,
     EmailSpec,
     HttpRequestSpec,
-    Outcome,
     RetryableDeliveryError,
+    SendOutcome,
 )
-from services.webhook_processor.templates import PermanentDeliveryError
 
 RETRYABLE_STATUS = frozenset({408, 429})
 
@@ -80,7 +80,7 @@ class HttpTransport:
         self._client = client
         self._egress = egress
 
-    async def send(self, spec: HttpRequestSpec, timeout_s: float) -> Outcome:
+    async def send(self, spec: HttpRequestSpec, timeout_s: float) -> SendOutcome:
         await self._egress.check(spec.url)
         try:
             response = await self._client.request(
@@ -113,7 +113,7 @@ class HttpTransport:
             raise PermanentDeliveryError(
                 "destination_rejected", f"HTTP {code}: {_excerpt(response, 300)}"
             )
-        return Outcome(code, _response_dict(response))
+        return SendOutcome(code, _response_dict(response))
 
 
 class SmtpTransport:
@@ -134,7 +134,7 @@ class SmtpTransport:
                 client.login(spec.username, spec.password or "")
             client.send_message(spec.message, from_addr=spec.sender, to_addrs=spec.recipients)
 
-    async def send(self, spec: EmailSpec, timeout_s: float) -> Outcome:
+    async def send(self, spec: EmailSpec, timeout_s: float) -> SendOutcome:
         await self._egress.check(spec.url)
         try:
             await asyncio.wait_for(
@@ -151,7 +151,7 @@ class SmtpTransport:
             raise RetryableDeliveryError(
                 "connection_error", redact_text(f"{type(exc).__name__}: {exc}")
             ) from exc
-        return Outcome(
+        return SendOutcome(
             250, {"message_id": str(spec.message["Message-ID"]), "recipients": spec.recipients}
         )
 
@@ -170,7 +170,7 @@ class OutboxFileTransport:
             with self._path.open("a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
 
-    async def send(self, spec: DeliverySpec, idempotency_key: str) -> Outcome:
+    async def send(self, spec: DeliverySpec, idempotency_key: str) -> SendOutcome:
         record = {
             "destination": self._destination,
             "idempotency_key": idempotency_key,
@@ -178,4 +178,4 @@ class OutboxFileTransport:
             "request": spec.to_record(),
         }
         await asyncio.to_thread(self._append, json.dumps(record, ensure_ascii=False))
-        return Outcome(None, {"outbox_file": str(self._path)})
+        return SendOutcome(None, {"outbox_file": str(self._path)})

@@ -13,8 +13,8 @@ from services.common.security.redaction import REDACTED, clear_registered_secret
 from services.webhook_processor.config import AllowRule, EgressConfig
 from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.egress import EgressPolicy
+from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import HttpRequestSpec
-from services.webhook_processor.templates import PermanentDeliveryError
 from services.webhook_processor.transports import HttpTransport
 from tests.support import HttpRecorder
 

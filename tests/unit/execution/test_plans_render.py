@@ -12,7 +12,7 @@ from services.execution_agent.planner import ActionPlanner
 from services.execution_agent.routing import RoutingRules
 from services.webhook_processor.channels import Message, build, message_id
 from services.webhook_processor.config_file import load_config
-from services.webhook_processor.templates import TemplateRenderer
+from services.webhook_processor.rendering import TemplateRenderer
 from tests.unit.execution.conftest import make_analysis, make_flag
 
 DEMO = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.demo.yaml"

@@ -30,7 +30,7 @@ from services.execution_agent.service import ExecutionAgent
 from services.execution_agent.store import Store
 from services.webhook_processor.channels import Message, build
 from services.webhook_processor.config_file import load_config
-from services.webhook_processor.templates import TemplateRenderer
+from services.webhook_processor.rendering import TemplateRenderer
 
 RULES_DIR = PROJECT_ROOT / "services" / "decision_agent" / "rules"
 DEMO_WEBHOOKS = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.demo.yaml"

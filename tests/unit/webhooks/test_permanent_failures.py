@@ -53,7 +53,7 @@ async def test_unknown_template(harness: Harness) -> None:
 async def test_template_that_fails_to_render(
     harness_factory: HarnessFactory, tmp_path, sink: HttpRecorder
 ) -> None:
-    from services.webhook_processor.templates import TemplateRenderer
+    from services.webhook_processor.rendering import TemplateRenderer
 
     (tmp_path / "tpl" / "slack").mkdir(parents=True)
     (tmp_path / "tpl" / "slack" / "broken.json.j2").write_text('{"text": {{ 1 / 0 }}}')
