@@ -7,7 +7,6 @@ the same idempotency key, which the next consumer then skips.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,20 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import SUPPORTED_VERSIONS, Envelope, Metadata
 from services.common.errors import PermanentError
+from services.common.ids import stable_id
 from services.common.records import Parsed, Record
 
 M = TypeVar("M", bound=BaseModel)
-
-_NAMESPACE = uuid.UUID("5f0b7a34-3f3e-4c1e-9d6e-2b7c1f0e9a11")
-
-
-def stable_id(prefix: str, *parts: str) -> str:
-    return f"{prefix}-{uuid.uuid5(_NAMESPACE, '|'.join(parts))}"
-
-
-def flow_id_for(request_id: str) -> str:
-    """Every service derives the same flow id from the request id (no lookup needed)."""
-    return stable_id("flow", request_id)
 
 
 def make_envelope(

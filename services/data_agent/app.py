@@ -25,7 +25,8 @@ from contracts.analysis_types import ANALYSIS_TYPES
 from contracts.trigger import RequestContext, RequestParameters, TriggerParameters, TriggerType
 from services.common import metrics
 from services.common.errors import PermanentError
-from services.common.messages import decode_json, describe, flow_id_for, make_envelope, stable_id
+from services.common.ids import flow_id_for, stable_id
+from services.common.messages import decode_json, describe, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings

@@ -8,14 +8,13 @@ transaction that records it (see `ExecutionRepository.record_result`).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from contracts.actions import ActionJob, ActionResult, ActionStatus, DeliveryMode
+from services.common.ids import derived_uuid
 from services.execution_agent.executions import Compensation, ExecutionState
 from services.execution_agent.routing import CompensationRule, RoutingRules
 
-COMPENSATION_NAMESPACE = uuid.UUID("9a3e2c6d-8b1f-4f0a-a7d2-5c4e3b2a1f90")
 # A step "stood" when its effect happened or is certain to happen (queued for a digest).
 STOOD = (ActionStatus.SUCCESS, ActionStatus.QUEUED)
 # Compensating jobs come after every planned job in the ordering.
@@ -70,9 +69,7 @@ def _compensating_job(
     index: int,
 ) -> ActionJob:
     step_result: ActionResult = state.results[step.action_id]
-    action_id = str(
-        uuid.uuid5(COMPENSATION_NAMESPACE, f"{step.request_id}|{rule.name}|{step.action_id}")
-    )
+    action_id = str(derived_uuid("compensation", step.request_id, rule.name, step.action_id))
     return ActionJob(
         action_id=action_id,
         request_id=step.request_id,

@@ -6,7 +6,6 @@ payloads (a redelivered last result re-publishes an identical flow output).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -23,6 +22,7 @@ from contracts.execution import (
     PersistentStorage,
     ResultsLocation,
 )
+from services.common.ids import flow_id_for
 from services.execution_agent.executions import (
     EXECUTIONS_TABLE,
     Execution,
@@ -30,17 +30,11 @@ from services.execution_agent.executions import (
     derive_status,
 )
 
-FLOW_NAMESPACE = uuid.UUID("3d2b8f14-6e0c-4a9b-8c5d-2e7f1a0b4c63")
-
 FLOW_STATUS = {
     ExecutionStatus.COMPLETE: "success",
     ExecutionStatus.PARTIAL: "partial",
     ExecutionStatus.FAILED: "failed",
 }
-
-
-def flow_execution_id(request_id: str) -> str:
-    return f"flow-{uuid.uuid5(FLOW_NAMESPACE, request_id)}"
 
 
 def build_execution_results(
@@ -113,7 +107,7 @@ def build_flow_output(
         details.append(f"{len(body.compensations)} compensated")
     quoted = execution.request_id.replace("'", "''")
     return FlowOutput(
-        flow_execution_id=flow_execution_id(execution.request_id),
+        flow_execution_id=flow_id_for(execution.request_id),
         request_id=execution.request_id,
         status=status,
         execution_time_ms=max(0, round((finished - started_at).total_seconds() * 1000)),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,9 +17,9 @@ from pydantic import BaseModel, Field
 
 from contracts.analysis import Flag, Recommendation
 from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
+from services.common.ids import derived_uuid
 from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
 
-INSIGHT_NAMESPACE = uuid.UUID("6f1c1f0e-5d0b-4c1e-9d0a-7b1f3a2e9c41")
 SYSTEM_ACTOR = "execution_agent"
 
 
@@ -697,7 +696,7 @@ def _audit(
 
 def _insight_id(key: str, insight_type: str, request_id: str) -> str:
     """Deterministic: the same request always names the same insight (safe redelivery)."""
-    return str(uuid.uuid5(INSIGHT_NAMESPACE, f"{key}|{insight_type}|{request_id}"))
+    return derived_uuid("insight", key, insight_type, request_id)
 
 
 def _placeholders(values: Sequence[Any] | Mapping[str, Any]) -> str:

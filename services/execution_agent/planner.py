@@ -15,7 +15,6 @@ nothing new plans none.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ from typing import Any
 from contracts.actions import ActionJob, Channel
 from contracts.analysis import AnalysisResults, Recommendation
 from contracts.common import PRIORITY_RANK, Priority, Severity, utcnow
+from services.common.ids import derived_uuid
 from services.execution_agent.insights import (
     Insight,
     InsightChange,
@@ -33,15 +33,12 @@ from services.execution_agent.insights import (
 from services.execution_agent.notifications import Notification, NotificationLog, OpenTicket
 from services.execution_agent.routing import EVERY_ANALYSIS, Route, RouteScope, RoutingRules
 
-ACTION_NAMESPACE = uuid.UUID("0b6c7a52-3f7e-4d8e-b1a4-1f5f0e2d9a10")
-EVENT_NAMESPACE = uuid.UUID("5c0e7d1a-94b2-4f3e-8a61-2d7c9b0e4f18")
-
 __all__ = ["ActionPlanner", "Plan", "action_id_for", "event_action_id"]
 
 
 def action_id_for(request_id: str, based_on: str, destination: str, route: str) -> str:
     """A job the route makes for every analysis (e.g. the CRM write-back): one per request."""
-    return str(uuid.uuid5(ACTION_NAMESPACE, f"{request_id}|{based_on}|{destination}|{route}"))
+    return derived_uuid("action", request_id, based_on, destination, route)
 
 
 def event_action_id(change: InsightChange, destination: str, route: str) -> str:
@@ -49,7 +46,7 @@ def event_action_id(change: InsightChange, destination: str, route: str) -> str:
     request carried it, so no re-run can send the same event twice."""
     insight = change.insight
     name = f"{insight.insight_id}|{change.event}|v{insight.version}|{destination}|{route}"
-    return str(uuid.uuid5(EVENT_NAMESPACE, name))
+    return derived_uuid("event", name)
 
 
 @dataclass

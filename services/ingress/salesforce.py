@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from contracts import AnalysisType, Priority, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
-from services.common.messages import stable_id
+from services.common.ids import stable_id
 from services.ingress.schemas import SalesforceOpportunityEvent
 
 RULES_FILE = Path(__file__).with_name("salesforce.yaml")

@@ -21,7 +21,8 @@ from contracts.envelope import (
     RetryStrategy,
 )
 from services.common.dlq import HEADER_DLQ_CODE, REPLAY_HEADER
-from services.common.messages import encode, envelope_parser, flow_id_for, make_envelope
+from services.common.ids import flow_id_for
+from services.common.messages import encode, envelope_parser, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.serve import main as serve_main

@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaProducer
 from contracts import AnalysisType, FlowOutput, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
 from services.common.flows import FlowWatcher, publish_triggers
-from services.common.messages import encode, flow_id_for, make_envelope
+from services.common.ids import flow_id_for
+from services.common.messages import encode, make_envelope
 from services.common.security import AUTH_HEADER, EnvelopeSigner, KeyRing
 from services.common.security.keys import generate_key_files
 from services.data_agent.warehouse import open_warehouse

@@ -21,7 +21,8 @@ from contracts.execution import (
     ResultsLocation,
 )
 from services.common.envelope_security import EnvelopeSecurity
-from services.common.messages import encode, flow_id_for, make_envelope
+from services.common.ids import flow_id_for
+from services.common.messages import encode, make_envelope
 from services.common.records import Outgoing
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings, TopicNames

@@ -9,11 +9,11 @@ import pytest
 
 from contracts import ActionJob, AnalysisType
 from services.common.errors import PermanentError
+from services.common.ids import flow_id_for
 from services.execution_agent.compensations import compensation_planner
 from services.execution_agent.completion import (
     build_execution_results,
     build_flow_output,
-    flow_execution_id,
 )
 from services.execution_agent.executions import (
     ExecutionConflictError,
@@ -180,7 +180,7 @@ def test_execution_results_and_flow_output(store: Store, routing) -> None:
     started = last.state.completed_at - timedelta(milliseconds=1500)
     flow = build_flow_output(last, analysis, execution_results, started)
     assert flow.status == "partial" and flow.execution_time_ms == 1500
-    assert flow.flow_execution_id == flow_execution_id("req-1") != flow_execution_id("req-2")
+    assert flow.flow_execution_id == flow_id_for("req-1") != flow_id_for("req-2")
     assert flow.results_location.query == (
         "SELECT * FROM revops_ai_executions WHERE request_id = 'req-1'"
     )
