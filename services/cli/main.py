@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from services.cli.lazy import Lazy, lazy_group
+from services.common.processes import PROCESSES, command_name
 
 SUBCOMMANDS = {
     "trigger": Lazy("services.cli.trigger:trigger_app", "Publish analysis triggers."),
@@ -67,14 +68,7 @@ explain_app = typer.Typer(
 )
 app.add_typer(explain_app, name="explain")
 
-SERVICE_MODULES = {
-    "data-agent": "services.data_agent",
-    "decision-agent": "services.decision_agent",
-    "execution-agent": "services.execution_agent",
-    "webhook-processor": "services.webhook_processor",
-    "ingress": "services.ingress",
-    "console": "services.console",
-}
+SERVICE_MODULES = {command_name(name): f"services.{name}" for name in PROCESSES}
 
 
 @app.command()

@@ -38,6 +38,7 @@ from services.common.flows import FlowWatcher, publish_triggers
 from services.common.kafka_clients import KafkaUnavailableError
 from services.common.logging import configure_cli
 from services.common.ports import port_is_free, port_owner
+from services.common.processes import PIPELINE
 from services.common.serve import PARENT_PID_ENV, STOP_SIGNALS
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import ensure_topics
@@ -47,7 +48,7 @@ from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from services.decision_agent.model.describe import describe_model
 
-SERVICES = ("data_agent", "decision_agent", "execution_agent", "webhook_processor")
+SERVICES = PIPELINE
 # Started by `revops run` / `demo` next to SERVICES (the benches and fault runs leave it out).
 CONSOLE = "console"
 CONSOLE_USERS_ENV = "REVOPS_SECRET_CONSOLE_USERS"

@@ -16,18 +16,10 @@ import structlog
 from services.common import logging as service_logging
 from services.common import metrics
 from services.common.errors import ConfigurationError
+from services.common.processes import DEFAULT_PORTS
 from services.common.runtime import ServiceRuntime
 from services.common.security import redaction_processor
 from services.common.settings import Settings, get_settings
-
-DEFAULT_PORTS = {
-    "data_agent": 9101,
-    "decision_agent": 9102,
-    "execution_agent": 9103,
-    "webhook_processor": 9104,
-    "ingress": 8080,
-    "console": 8090,
-}
 
 Builder = Callable[[Settings, int | None], Awaitable[ServiceRuntime]]
 
