@@ -53,7 +53,11 @@ def build_error_envelope(
     consumer_group: str,
     policy: RetryPolicy,
     envelope: Envelope | None,
+    operation: str | None = None,
 ) -> ErrorEnvelope:
+    """The one error envelope of a dead letter (docs/reliability.md): what failed, how it
+    was retried, where the record was, and the record itself. `operation` says what was
+    being done (default: consuming the record's topic)."""
     if isinstance(error, HandlerError):
         code, message, details = error.code, error.message, error.details
         permanent = not error.retryable
@@ -76,7 +80,7 @@ def build_error_envelope(
             diagnostic_info=DiagnosticInfo(
                 trace_id=envelope.metadata.correlation_id if envelope else record.position,
                 service=service,
-                operation=f"consume {record.topic}",
+                operation=operation or f"consume {record.topic}",
             ),
         ),
         dead_letter=DeadLetterInfo(

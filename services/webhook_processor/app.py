@@ -12,15 +12,8 @@ import time
 from datetime import UTC, datetime
 
 from contracts import ActionJob, ActionResult, AgentName
-from contracts.envelope import (
-    DeadLetterInfo,
-    DiagnosticInfo,
-    ErrorEnvelope,
-    ErrorInfo,
-    OriginalMessage,
-    RetryStrategy,
-)
-from services.common.dlq import HEADER_DLQ_CODE, REPLAY_HEADER
+from services.common.dlq import HEADER_DLQ_CODE, REPLAY_HEADER, build_error_envelope
+from services.common.errors import HandlerError
 from services.common.ids import flow_id_for
 from services.common.messages import encode, envelope_parser, make_envelope
 from services.common.records import Outgoing, Parsed, Record
@@ -115,31 +108,18 @@ class WebhookApp:
             stage=f"action:{job.action_id}",
         )
         topic = self.settings.topics.actions
-        error = ErrorEnvelope(
-            metadata=envelope.metadata,
-            error=ErrorInfo(
-                code=code,
-                message=message,
-                recovery_action="replay",
-                retry_strategy=RetryStrategy(
-                    max_attempts=self.settings.max_attempts,
-                    backoff_rate=2.0,
-                    initial_delay_seconds=self.settings.retry_initial_delay_s,
-                ),
-                severity="recoverable",
-                diagnostic_info=DiagnosticInfo(
-                    trace_id=job.request_id, service=NAME, operation=f"deliver {job.destination}"
-                ),
-            ),
-            dead_letter=DeadLetterInfo(
-                attempts=self.settings.max_attempts,
-                original_topic=topic,
-                original_partition=-1,  # delivery failed after the record was committed
-                original_offset=-1,
-                original_key=job.account_id,
-                consumer_group=self.runtime.group_id,
-            ),
-            original=OriginalMessage(value=encode(envelope).decode()),
+        # Delivery failed after the job's record was committed: no partition or offset.
+        key = job.account_id.encode() if job.account_id else None
+        record = Record(topic, -1, -1, key, encode(envelope))
+        error = build_error_envelope(
+            record,
+            HandlerError(message, code=code),
+            attempts=self.settings.max_attempts,
+            service=NAME,
+            consumer_group=self.runtime.group_id,
+            policy=self.runtime.policy,
+            envelope=envelope,
+            operation=f"deliver {job.destination}",
         )
         await self.runtime.publish(
             [Outgoing(dlq_topic(topic), job.account_id, error, headers={HEADER_DLQ_CODE: code})]
