@@ -24,7 +24,7 @@ async def test_a_given_up_job_is_dead_lettered_with_its_envelope(tmp_path: Path)
     async def publish(outgoing) -> None:
         published.extend(outgoing)
 
-    runtime.publish = publish  # type: ignore[method-assign]
+    runtime.publish = publish  # type: ignore[method-assign,assignment]
     job = make_job("act-1", "slack_revops_alerts")
     await app.dead_letter(job, "DESTINATION_REFUSED", "403 from Slack")
     [out] = published
@@ -37,6 +37,7 @@ async def test_a_given_up_job_is_dead_lettered_with_its_envelope(tmp_path: Path)
     assert error.error.diagnostic_info.operation == "deliver slack_revops_alerts"
     assert error.dead_letter.original_partition == -1 == error.dead_letter.original_offset
     assert error.dead_letter.consumer_group == runtime.group_id
+    assert error.original.value is not None and error.metadata is not None
     original = Envelope.model_validate_json(error.original.value)
     assert original.payload["action_id"] == "act-1"
     assert original.metadata.idempotency_key == error.metadata.idempotency_key
