@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from services.common.settings import get_settings
+
 RULES_FILE = Path(__file__).with_name("rules.yaml")
 
 
@@ -63,6 +65,31 @@ class DataRules(BaseModel):
     as_it_stood: AsItStood
 
 
+#: consumption.yaml `trend` key -> fleet threshold: one set of trend thresholds for the fleet
+#: screen and the consumption analysis (docs/domain.md §4).
+SHARED_TREND_THRESHOLDS = {
+    "major_decline_below": "major_decline_below",
+    "declining_below": "declining_below",
+    "growing_above": "growing_above",
+    "idle_days": "inactive_idle_days",
+}
+CONSUMPTION_RULES_FILE = "consumption.yaml"
+
+
+def shared_trend_thresholds(rules_dir: Path) -> dict[str, float]:
+    """The trend thresholds of the rules folder's consumption.yaml, as fleet settings."""
+    raw = yaml.safe_load((rules_dir / CONSUMPTION_RULES_FILE).read_text()) or {}
+    trend = raw.get("trend") or {}
+    return {
+        ours: trend[theirs] for theirs, ours in SHARED_TREND_THRESHOLDS.items() if theirs in trend
+    }
+
+
 @lru_cache(maxsize=4)
-def load_rules(path: Path = RULES_FILE) -> DataRules:
-    return DataRules.model_validate(yaml.safe_load(path.read_text()))
+def load_rules(path: Path = RULES_FILE, rules_dir: Path | None = None) -> DataRules:
+    """`rules.yaml`, its fleet thresholds completed from `<rules_dir>/consumption.yaml`
+    (default: the configured rules folder)."""
+    raw = yaml.safe_load(path.read_text())
+    folder = Path(rules_dir) if rules_dir is not None else get_settings().rules_dir
+    raw["fleet"] = {**(raw.get("fleet") or {}), **shared_trend_thresholds(folder)}
+    return DataRules.model_validate(raw)

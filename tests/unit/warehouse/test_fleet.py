@@ -56,3 +56,25 @@ def test_as_of_moves_the_window(demo: Demo) -> None:
     for aid, t in demo.truth["accounts"].items():
         if t["pattern"] in ("gradual_decline", "cliff", "complete_stop", "cost_anomaly"):
             assert aid not in early
+
+
+def test_the_screen_reads_its_trend_thresholds_from_consumption_yaml(tmp_path) -> None:
+    from services.common.settings import get_settings
+    from services.decision_agent.consumption.analyzer import load_consumption_rules
+
+    rules_dir = get_settings().rules_dir
+    trend = load_consumption_rules(rules_dir).trend
+    fleet = load_rules().fleet
+    assert (
+        fleet.major_decline_below,
+        fleet.declining_below,
+        fleet.growing_above,
+        fleet.inactive_idle_days,
+    ) == (trend.major_decline_below, trend.declining_below, trend.growing_above, trend.idle_days)
+    edited = (
+        (rules_dir / "consumption.yaml")
+        .read_text()
+        .replace("declining_below: 0.7", "declining_below: 0.55")
+    )
+    (tmp_path / "consumption.yaml").write_text(edited)
+    assert load_rules(rules_dir=tmp_path).fleet.declining_below == 0.55
