@@ -143,8 +143,8 @@ GENERATOR_QUIET = ("stable", "healthy_growth")
 
 def generator_series(accounts: int = 120, seed: int = 5) -> list[Series]:
     """Daily usage of `accounts` generated accounts with the generator's recorded onsets."""
-    from services.data_agent.warehouse.generator.quotas import quota_labels
-    from services.data_agent.warehouse.generator.usage import (
+    from demo.quotas import quota_labels
+    from demo.usage import (
         DEFAULT_HOLIDAYS,
         PATTERNS,
         generate_usage,

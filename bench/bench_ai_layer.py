@@ -22,10 +22,10 @@ from typing import Any
 
 from contracts.analysis import AnalysisResults
 from contracts.dataset import Dataset
+from demo.seed import seed_warehouse
 from services.common.settings import Settings
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from services.decision_agent.ai.setup import build_ai_layer
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from demo.seed import seed_warehouse  # noqa: E402
 from services.cli.backtest.run import run_backtest  # noqa: E402
 from services.common.stages import load_stage_model  # noqa: E402
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse  # noqa: E402
-from services.data_agent.warehouse.generator.seed import seed_warehouse  # noqa: E402
 from services.decision_agent.deal_quality.analyzer import (  # noqa: E402
     DealQualityAnalyzer,
     load_deal_rules,

@@ -33,12 +33,12 @@ import orjson  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from contracts import AnalysisType, AnalyticalDataset, Subject  # noqa: E402
+from demo.seed import seed_warehouse  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.console.app import build_app, build_components, refresh_directory  # noqa: E402
 from services.console.config import ConsoleSettings  # noqa: E402
 from services.data_agent.datasets import DatasetRepository  # noqa: E402
 from services.data_agent.warehouse import open_warehouse  # noqa: E402
-from services.data_agent.warehouse.generator.seed import seed_warehouse  # noqa: E402
 from services.data_agent.warehouse.queries import (  # noqa: E402
     LIST_ACCOUNTS,
     LIST_OPEN_OPPORTUNITIES,

@@ -120,7 +120,7 @@ def warehouse_path(accounts: int) -> Path:
     """A seeded warehouse of `accounts` x 365 days, generated once and reused."""
     path = ROOT / "var" / "bench" / f"consumption_{accounts}.duckdb"
     if not path.exists():
-        from services.data_agent.warehouse.generator.seed import seed_warehouse
+        from demo.seed import seed_warehouse
 
         start = time.perf_counter()
         seed_warehouse(path, accounts=accounts, days=DAYS, seed=7, as_of=AS_OF)

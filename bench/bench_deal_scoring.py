@@ -33,9 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contracts.dataset import Dataset, PreliminaryFinding
+from demo.seed import seed_warehouse
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_OPPORTUNITIES
 from services.decision_agent.deal_quality.analyzer import (
     DealQualityAnalyzer,

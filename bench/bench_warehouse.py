@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from demo.seed import seed_warehouse  # noqa: E402
 from services.data_agent.fleet import fleet_screen  # noqa: E402
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse  # noqa: E402
-from services.data_agent.warehouse.generator.seed import seed_warehouse  # noqa: E402
 
 AS_OF = date(2025, 6, 30)
 

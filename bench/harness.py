@@ -28,11 +28,11 @@ from bench.procstats import ProcessUsage, ResourceSampler, machine_info
 from bench.sink import SinkClient, free_port
 from contracts import AnalysisType, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
+from demo.seed import seed_warehouse
 from services.cli.orchestrator import SERVICES, LocalStack
 from services.common.settings import PROJECT_ROOT, Settings, TopicNames
 from services.common.topics import ensure_topics
 from services.data_agent.warehouse import open_warehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_ACCOUNTS, LIST_OPEN_OPPORTUNITIES
 
 # Resource sampling lives in bench.procstats (no product imports, so the bare-pipeline peer

@@ -25,7 +25,7 @@ SUBCOMMANDS = {
         "services.common.security.cli:keys_app", "Signing keys for inter-agent envelopes."
     ),
     "warehouse": Lazy(
-        "services.data_agent.warehouse.cli:warehouse_app",
+        "services.cli.warehouse:warehouse_app",
         "The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
     ),
     "rules": Lazy(

@@ -32,6 +32,7 @@ import typer
 
 from contracts import AnalysisType, FlowOutput, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
+from demo.seed import seed_warehouse
 from services.cli.flow_lines import describe_flow, describe_rejection
 from services.common.dlq import Rejection
 from services.common.flows import FlowWatcher, publish_triggers
@@ -44,7 +45,6 @@ from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import ensure_topics
 from services.data_agent.fleet import fleet_screen
 from services.data_agent.warehouse import open_warehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from services.decision_agent.model.describe import describe_model
 

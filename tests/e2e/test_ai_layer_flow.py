@@ -20,12 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from contracts import AnalysisResults, AnalysisType, AnalyticalDataset
 from contracts.common import Subject
 from contracts.dataset import Dataset
+from demo.seed import seed_warehouse
 from services.cli.orchestrator import SERVICES, LocalStack
 from services.common.settings import Settings
 from services.common.topics import ensure_topics
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from services.decision_agent.ai.setup import build_ai_layer
 from services.decision_agent.app import build_agent

@@ -21,9 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from demo.seed import seed_warehouse
 from services.common.ports import port_is_free
 from services.common.settings import TopicNames
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from tests.kafka_broker import free_port_range
 
 pytestmark = pytest.mark.kafka

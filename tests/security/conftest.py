@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.seed import seed_warehouse
 from services.cli.orchestrator import SERVICES, LocalStack
 from services.common.settings import Settings, TopicNames
 from services.common.topics import ensure_topics
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from tests.kafka_broker import free_port
 from tests.support import HttpRecorder
 

@@ -19,6 +19,7 @@ from contracts import AnalysisType, RawTrigger
 from contracts.analysis import Flag, FlagType, InsightCategory
 from contracts.common import Severity, Subject
 from contracts.trigger import TriggerParameters, TriggerType
+from demo.seed import seed_warehouse
 from services.cli.main import app
 from services.common.errors import PermanentError
 from services.common.records import Parsed, Record
@@ -26,7 +27,6 @@ from services.common.settings import Settings
 from services.data_agent.app import DataAgent
 from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.loader import LoadOptions, LoadRefused, load_directory
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from services.execution_agent.insights import InsightRepository

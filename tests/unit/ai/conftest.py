@@ -11,11 +11,11 @@ import pytest
 
 from contracts.analysis import AnalysisResults
 from contracts.dataset import Dataset, PreliminaryFinding
+from demo.seed import seed_warehouse
 from services.common.settings import Settings
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.fleet import fleet_screen
 from services.data_agent.warehouse import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from demo.seed import seed_warehouse
 from services.cli.main import app
 from services.common.settings import get_settings
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 
 AS_OF = date(2026, 3, 31)
 

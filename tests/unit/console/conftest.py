@@ -15,13 +15,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from bench.bench_console import Run, analyse
+from demo.seed import seed_warehouse
 from services.common.settings import Settings
 from services.console.app import build_app, build_components, refresh_directory
 from services.console.config import ConsoleSettings
 from services.console.pages import Components
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import open_warehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.queries import LIST_ACCOUNTS, LIST_OPEN_OPPORTUNITIES
 
 USERS = "alice:operator:tok-alice,victor:viewer:tok-victor,olga:operator:tok-olga"

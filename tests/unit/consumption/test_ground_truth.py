@@ -35,15 +35,15 @@ from bench.consumption_fleet.loader import (
     fleet_columns_from_warehouse,
 )
 from contracts.dataset import Dataset, Opportunity
-from services.common.settings import PROJECT_ROOT
-from services.data_agent.datasets import DatasetRepository
-from services.data_agent.fleet import fleet_screen
-from services.data_agent.warehouse import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import (
+from demo.seed import (
     ground_truth_path,
     load_ground_truth,
     seed_warehouse,
 )
+from services.common.settings import PROJECT_ROOT
+from services.data_agent.datasets import DatasetRepository
+from services.data_agent.fleet import fleet_screen
+from services.data_agent.warehouse import DuckDBWarehouse
 from services.decision_agent.consumption.analyzer import (
     ConsumptionAnalyzer,
     load_consumption_rules,

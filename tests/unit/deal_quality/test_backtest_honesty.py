@@ -15,6 +15,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from demo.seed import seed_warehouse
 from services.cli.backtest.command import backtest_app
 from services.cli.backtest.run import BacktestReport, run_backtest
 from services.common.rulefiles import load_rule_file
@@ -22,7 +23,6 @@ from services.common.settings import get_settings
 from services.common.stages import load_stage_model
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 from services.data_agent.warehouse.loader import LoadOptions, import_files
 from services.data_agent.warehouse.mapping import load_mapping
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer

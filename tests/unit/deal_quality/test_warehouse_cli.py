@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from demo.seed import load_ground_truth, seed_warehouse
 from services.cli.backtest.command import backtest_app
 from services.cli.backtest.run import run_backtest
 from services.cli.backtest.stats import _resampled_auc, auc
@@ -21,7 +22,6 @@ from services.common.settings import get_settings
 from services.common.stages import load_stage_model
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import load_ground_truth, seed_warehouse
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
 from services.decision_agent.deal_quality.rule_models import BacktestRules
 from tests.unit.deal_quality.test_trusted import assert_equals_validated

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from demo.seed import seed_warehouse
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
-from services.data_agent.warehouse.generator.seed import seed_warehouse
 
 AS_OF = date(2025, 6, 30)
 ACCOUNTS = 60

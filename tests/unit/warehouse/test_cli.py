@@ -6,8 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from services.data_agent.warehouse.cli import warehouse_app
-from services.data_agent.warehouse.generator.seed import ground_truth_path, load_ground_truth
+from demo.seed import ground_truth_path, load_ground_truth
+from services.cli.warehouse import warehouse_app
 
 
 def test_seed_then_list(tmp_path: Path) -> None:

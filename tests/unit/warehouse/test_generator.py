@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from services.data_agent.warehouse.generator.crm import STAGE_SHARES
-from services.data_agent.warehouse.generator.seed import ground_truth_path, seed_warehouse
-from services.data_agent.warehouse.generator.usage import PATTERNS
+from demo.crm import STAGE_SHARES
+from demo.seed import ground_truth_path, seed_warehouse
+from demo.usage import PATTERNS
 from services.data_agent.warehouse.schema import TABLES
 
 from .conftest import ACCOUNTS, AS_OF, Demo

@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli.explain_deal import explain_deal_app
+from services.cli.warehouse import warehouse_app
 from services.common.settings import get_settings
 from services.common.stages import load_stage_model
 from services.data_agent.datasets import DatasetRepository
-from services.data_agent.warehouse.cli import warehouse_app
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
 from services.data_agent.warehouse.loader import (
     LoadOptions,

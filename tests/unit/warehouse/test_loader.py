@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from services.data_agent.warehouse.cli import warehouse_app
+from services.cli.warehouse import warehouse_app
 from services.data_agent.warehouse.loader import LoadOptions, LoadRefused, load_directory
 from services.data_agent.warehouse.quality_report import ShownProblem
 

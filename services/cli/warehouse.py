@@ -75,7 +75,7 @@ def seed(
     path: PathOption = None,
 ) -> None:
     """Generate the deterministic demo warehouse and its ground-truth file."""
-    from services.data_agent.warehouse.generator.seed import seed_warehouse
+    from demo.seed import seed_warehouse
 
     target = _default_path(path)
     started = time.perf_counter()

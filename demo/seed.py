@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from services.data_agent.warehouse.generator.crm import (
+from demo.crm import (
     COMPETITOR_SHARES,
     MEDDPICC_SHARES,
     STAGE_SHARES,
@@ -32,9 +32,9 @@ from services.data_agent.warehouse.generator.crm import (
     DealPlan,
     employee_rows,
 )
-from services.data_agent.warehouse.generator.fastrandom import FastRandom
-from services.data_agent.warehouse.generator.quotas import quota_labels
-from services.data_agent.warehouse.generator.usage import (
+from demo.fastrandom import FastRandom
+from demo.quotas import quota_labels
+from demo.usage import (
     DEFAULT_HOLIDAYS,
     PATTERNS,
     WEEKEND_FACTOR,

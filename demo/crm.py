@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from services.data_agent.warehouse.generator import vocabulary as V
-from services.data_agent.warehouse.generator.fastrandom import FastRandom
+from demo import vocabulary as V
+from demo.fastrandom import FastRandom
 from services.data_agent.warehouse.schema import TABLES
 
 ACCOUNT_TYPE = {"commit": "Commit Customer", "plg": "PLG Customer", "prospect": None}

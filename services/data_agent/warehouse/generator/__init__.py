@@ -1,1 +1,0 @@
-"""Deterministic demo-warehouse generator with a ground-truth file (see `seed.py`)."""
