@@ -134,11 +134,13 @@ def consumption(
     _send(_trigger(AnalysisType.CONSUMPTION, account_id, None, request_id), wait, timeout, as_json)
 
 
-def _scheduled(kind: str, analysis: AnalysisType, request_id: str | None, force: bool) -> None:
+def _scheduled(
+    kind: str, analysis: AnalysisType, request_id: str | None, force: bool
+) -> str | None:
     """Scheduled jobs are named by their day: a CronJob retried the same day starts nothing
     new. A request id already published in the last day is said to be (the pipeline would
-    skip it), and `--force` runs the job again under a new request id."""
-    from contracts.trigger import TriggerType
+    skip it), and `--force` runs the job again under a new request id. Returns the request id
+    to publish, or None when the job already ran."""
     from services.cli.kafka_command import run_with_kafka
     from services.common.flows import FLEET_KEY, find_published_trigger
     from services.common.settings import get_settings
@@ -154,8 +156,8 @@ def _scheduled(kind: str, analysis: AnalysisType, request_id: str | None, force:
         )
         if earlier is not None:
             typer.echo(_already_published(kind, rid, earlier, settings.topics.triggers))
-            return
-    _send(_trigger(analysis, None, None, rid, TriggerType.SCHEDULED), False, 0)
+            return None
+    return rid
 
 
 def _already_published(kind: str, request_id: str, earlier: PublishedTrigger, topic: str) -> str:
@@ -176,8 +178,11 @@ def fleet_scan(
 ) -> None:
     """Screen every account (set-based); a consumption flow starts for each one with news."""
     from contracts import AnalysisType
+    from contracts.trigger import TriggerType
 
-    _scheduled("fleet-scan", AnalysisType.FLEET_SCAN, request_id, force)
+    rid = _scheduled("fleet-scan", AnalysisType.FLEET_SCAN, request_id, force)
+    if rid is not None:
+        _send(_trigger(AnalysisType.FLEET_SCAN, None, None, rid, TriggerType.SCHEDULED), False, 0)
 
 
 @trigger_app.command("deal-review")
@@ -186,8 +191,84 @@ def deal_review(
         None, "--request-id", help="Default: deal-review-<UTC day>"
     ),
     force: bool = typer.Option(False, "--force", help="Run again although it ran today"),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="Follow the review until every open deal's flow has ended (progress, then a "
+        "summary line); the deals are counted in the warehouse this command is configured with",
+    ),
+    timeout: float = typer.Option(1800.0, "--timeout", help="With --wait: seconds to wait"),
 ) -> None:
     """A deal-quality flow for every open opportunity (the weekly review)."""
     from contracts import AnalysisType
+    from contracts.trigger import TriggerType
 
-    _scheduled("deal-review", AnalysisType.DEAL_REVIEW, request_id, force)
+    rid = _scheduled("deal-review", AnalysisType.DEAL_REVIEW, request_id, force)
+    if rid is None:
+        return
+    trigger = _trigger(AnalysisType.DEAL_REVIEW, None, None, rid, TriggerType.SCHEDULED)
+    if not wait:
+        _send(trigger, False, 0)
+        return
+    _follow_review(trigger, _open_deal_count(), timeout)
+
+
+def _open_deal_count() -> int:
+    """How many flows the review will start: the data agent's own query of open deals."""
+    from services.common.settings import get_settings
+    from services.data_agent.app import open_opportunities
+    from services.data_agent.warehouse import open_warehouse
+    from services.decision_agent.rules.rule_models import load_stage_model
+
+    warehouse = open_warehouse(get_settings())
+    try:
+        return len(open_opportunities(warehouse, load_stage_model()))
+    finally:
+        warehouse.close()
+
+
+def _follow_review(trigger: RawTrigger, deals: int, timeout_s: float) -> None:
+    """Publish the review and count its children's outcomes (request ids `<rid>:<deal>`)."""
+    from collections import Counter
+
+    from contracts import FlowOutput
+    from services.cli.kafka_command import run_with_kafka
+    from services.common.flows import FlowWatcher, publish_triggers
+    from services.common.progress import Progress
+    from services.common.settings import get_settings
+
+    settings = get_settings()
+    prefix = f"{trigger.request_id}:"
+    ended: Counter[str] = Counter()
+
+    async def go() -> None:
+        watcher = FlowWatcher(settings, rejections=True)
+        await watcher.start()
+        try:
+            await publish_triggers(settings, [trigger])
+            typer.echo(
+                f"published request_id={trigger.request_id} to {settings.topics.triggers} "
+                f"({deals:,} open deal(s) to review)"
+            )
+            if deals == 0:
+                return
+            with Progress("deal review", total=deals, unit="deals") as progress:
+                async for outcome in watcher.outcomes(timeout_s):
+                    if not outcome.request_id.startswith(prefix):
+                        continue
+                    ended[outcome.status if isinstance(outcome, FlowOutput) else "rejected"] += 1
+                    progress.advance()
+                    if progress.done >= deals:
+                        break
+        finally:
+            await watcher.stop()
+
+    run_with_kafka(settings, go())
+    done = sum(ended.values())
+    parts = ", ".join(f"{n:,} {status}" for status, n in sorted(ended.items())) or "none"
+    typer.echo(f"{trigger.request_id}: {done:,} of {deals:,} deal flow(s) ended ({parts})")
+    if done < deals:
+        typer.echo(
+            f"error: {deals - done:,} flow(s) had not ended within {timeout_s:.0f} s", err=True
+        )
+        raise typer.Exit(1)
