@@ -79,6 +79,7 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         # Always the size (100,000 insights and accounts, about two minutes).
         "console": ["bench_console.py", "--dir", str(work / "console")]
         + (["--repeats", "9"] if small else []),
+        "cli": ["bench_cli.py"] + (["--runs", "10"] if small else []),
     }
 
 

@@ -50,6 +50,16 @@ class ActionJob(Contract):
     insight_id: str | None = None
     context: dict[str, Any] = Field(default_factory=dict, description="Template variables")
     sequence: int = 0
+    updates_ticket: str | None = Field(
+        default=None,
+        description="Ticket jobs: the action_id of the job that opened the ticket this job "
+        "updates (None: open a new ticket)",
+    )
+    ticket_id: str | None = Field(
+        default=None,
+        description="The opened ticket's id on the far side (Jira key, Zendesk id), when the "
+        "planner already knew it",
+    )
 
 
 class ActionStatus(StrEnum):

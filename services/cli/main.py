@@ -1,50 +1,70 @@
-"""The `revops` command."""
+"""The `revops` command.
+
+Sub-commands are registered by import path (services/cli/lazy.py): only the module of the
+command being run is imported, so `revops --help` starts in a fraction of a second.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib
-
 import typer
 
-from services.cli.orchestrator import (
-    LocalStack,
-    demo_triggers,
-    fire_and_watch,
-    prepare,
-    summary,
-    watch_forever,
-)
-from services.cli.trigger import trigger_app
-from services.common.security.cli import keys_app
-from services.common.settings import get_settings
-from services.data_agent.warehouse.cli import warehouse_app
-from services.decision_agent.anomaly.cli import anomalies_app
-from services.decision_agent.consumption.cli import explain_account
-from services.decision_agent.deal_quality.backtest import backtest_app
-from services.decision_agent.deal_quality.cli import explain_deal
-from services.decision_agent.rules.cli import rules_app
-from services.dlq.cli import dlq_app
-from services.execution_agent.cli import insights_app
+from services.cli.lazy import Lazy, lazy_group
+
+SUBCOMMANDS = {
+    "trigger": Lazy("services.cli.trigger:trigger_app", "Publish analysis triggers."),
+    "insights": Lazy(
+        "services.execution_agent.cli:insights_app",
+        "Insights: list, show, ack, start, resolve, dismiss.",
+    ),
+    "anomalies": Lazy(
+        "services.decision_agent.anomaly.cli:anomalies_app",
+        "General anomaly detector for time series, and its window-based evaluation.",
+    ),
+    "keys": Lazy(
+        "services.common.security.cli:keys_app", "Signing keys for inter-agent envelopes."
+    ),
+    "warehouse": Lazy(
+        "services.data_agent.warehouse.cli:warehouse_app",
+        "The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
+    ),
+    "rules": Lazy(
+        "services.decision_agent.rules.cli:rules_app",
+        "Business-rule files (YAML rubrics, thresholds, lexicons).",
+    ),
+    "backtest": Lazy(
+        "services.decision_agent.deal_quality.backtest:backtest_app",
+        "Score history as it stood and compare with outcomes.",
+    ),
+    "dlq": Lazy("services.dlq.cli:dlq_app", "Dead-letter queues: list, show and replay."),
+    "eval": Lazy(
+        "services.decision_agent.evaluation.cli:eval_app",
+        "Score extractors (lexicon or a configured model) on labelled call excerpts.",
+    ),
+}
+
+EXPLAIN_SUBCOMMANDS = {
+    "deal": Lazy(
+        "services.decision_agent.deal_quality.cli:explain_deal",
+        "Scores, score breakdowns, flags and recommendations of one deal, with evidence.",
+    ),
+    "account": Lazy(
+        "services.decision_agent.consumption.cli:explain_account",
+        "Health, churn risk, trends and recent anomalies of one account, with evidence.",
+    ),
+}
 
 app = typer.Typer(
+    cls=lazy_group(SUBCOMMANDS),
     help="RevOps AI Framework: deal quality, consumption health and actions over Kafka.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(trigger_app, name="trigger")
-app.add_typer(insights_app, name="insights")
-app.add_typer(anomalies_app, name="anomalies")
-app.add_typer(keys_app, name="keys")
-app.add_typer(warehouse_app, name="warehouse")
-app.add_typer(rules_app, name="rules")
-app.add_typer(backtest_app, name="backtest")
-app.add_typer(dlq_app, name="dlq")
 
-explain_app = typer.Typer(help="Explain an analysis with its evidence.", no_args_is_help=True)
-explain_app.command("deal")(explain_deal)
-explain_app.command("account")(explain_account)
+explain_app = typer.Typer(
+    cls=lazy_group(EXPLAIN_SUBCOMMANDS),
+    help="Explain an analysis with its evidence.",
+    no_args_is_help=True,
+)
 app.add_typer(explain_app, name="explain")
 
 SERVICE_MODULES = {
@@ -53,17 +73,23 @@ SERVICE_MODULES = {
     "execution-agent": "services.execution_agent",
     "webhook-processor": "services.webhook_processor",
     "ingress": "services.ingress",
+    "console": "services.console",
 }
 
 
 @app.command()
 def serve(service: str = typer.Argument(..., help=", ".join(SERVICE_MODULES))) -> None:
     """Run one service in the foreground (what each container runs)."""
+    import importlib
+
     if service not in SERVICE_MODULES:
         raise typer.BadParameter(
             f"unknown service {service!r}; one of {', '.join(SERVICE_MODULES)}"
         )
     module = importlib.import_module(f"{SERVICE_MODULES[service]}.app")
+    if hasattr(module, "main"):  # a service with its own start-up checks
+        module.main()
+        return
     from services.common.serve import main as serve_main
 
     serve_main(module.NAME, module.build_runtime)
@@ -72,6 +98,19 @@ def serve(service: str = typer.Argument(..., help=", ".join(SERVICE_MODULES))) -
 @app.command()
 def run(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo flows")) -> None:
     """Start every service, fire the demo triggers, print results as they arrive (Ctrl-C stops)."""
+    import asyncio
+    import contextlib
+
+    from services.cli.orchestrator import (
+        LocalStack,
+        demo_triggers,
+        fire_and_watch,
+        prepare,
+        summary,
+        watch_forever,
+    )
+    from services.common.settings import get_settings
+
     settings = get_settings()
     stack = LocalStack(settings)
     try:
@@ -95,6 +134,17 @@ def run(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo 
 @app.command()
 def demo(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo flows")) -> None:
     """One shot: start everything, run the demo triggers, print a summary, stop, exit 0."""
+    import asyncio
+
+    from services.cli.orchestrator import (
+        LocalStack,
+        demo_triggers,
+        fire_and_watch,
+        prepare,
+        summary,
+    )
+    from services.common.settings import get_settings
+
     settings = get_settings()
     stack = LocalStack(settings)
     try:

@@ -38,7 +38,7 @@ from services.common.flows import FlowWatcher, publish_triggers
 from services.common.kafka_clients import KafkaUnavailableError
 from services.common.logging import configure_cli
 from services.common.ports import port_is_free, port_owner
-from services.common.serve import DEFAULT_PORTS, PARENT_PID_ENV, STOP_SIGNALS
+from services.common.serve import PARENT_PID_ENV, STOP_SIGNALS
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import ensure_topics
 from services.data_agent.fleet import fleet_screen
@@ -171,7 +171,7 @@ class LocalStack:
 
     @property
     def console_port(self) -> int:
-        return self.ports.get(CONSOLE, DEFAULT_PORTS[CONSOLE])
+        return self.ports.get(CONSOLE, self.settings.console_port)
 
     def start_console(self) -> str:
         """The web console; returns its URL and how to sign in. With no console users

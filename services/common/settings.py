@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     # `revops run`: the four services listen on this port and the next three.
     run_base_port: int = 9101
+    # `revops run`: the web console's port (its own setting, so that stacks with other base
+    # ports do not all reach for the same console port).
+    console_port: int = 8090
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
 

@@ -124,8 +124,12 @@ class DataAgent:
         payload = AnalyticalDataset(
             request_id=request.request_id,
             analysis_type=request.analysis_type,
+            # Names travel with the ids, so alerts, tickets and flow outputs can say who.
             subject=Subject(
-                account_id=account_id, opportunity_id=request.parameters.opportunity_id
+                account_id=account_id,
+                opportunity_id=request.parameters.opportunity_id,
+                account_name=dataset.account.sf_account_name,
+                opportunity_name=dataset.opportunity.name if dataset.opportunity else None,
             ),
             requested_at=request.timestamp,
             data_collection=collection,

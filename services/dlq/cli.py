@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from services.common.progress import Progress
     from services.common.settings import Settings
     from services.dlq.messages import DeadLetter
     from services.dlq.replay import Outcome
@@ -189,23 +190,31 @@ def replay_command(
 ) -> None:
     """Send dead letters back to their original topic (same key and value), oldest first."""
     from services.cli.kafka_command import run_with_kafka
+    from services.common.progress import Progress
     from services.common.settings import get_settings
     from services.dlq.replay import Action, ReplayOptions, replay
 
     settings = get_settings()
     options = ReplayOptions(limit=limit, rate_per_s=parse_rate(rate), dry_run=dry_run, force=force)
     log = replay_log_for(settings)
+
+    def outcome(progress: Progress, done: Outcome) -> None:
+        progress.log(outcome_line(done))
+        progress.advance()
+
     try:
-        report = run_with_kafka(
-            settings,
-            replay(
+        with Progress("dlq replay", unit="records") as progress:
+            report = run_with_kafka(
                 settings,
-                _selection(topic, code, since),
-                options,
-                log,
-                lambda outcome: typer.echo(outcome_line(outcome)),
-            ),
-        )
+                replay(
+                    settings,
+                    _selection(topic, code, since),
+                    options,
+                    log,
+                    lambda done: outcome(progress, done),
+                    progress.set_total,
+                ),
+            )
     finally:
         log.close()
     summary = ", ".join(f"{report.count(action)} {action.value}" for action in Action)

@@ -72,7 +72,9 @@ async def replay(
     options: ReplayOptions,
     log: ReplayLog,
     on_outcome: Callable[[Outcome], None] = lambda _: None,
+    on_total: Callable[[int], None] = lambda _: None,
 ) -> ReplayReport:
+    """`on_total`: told how many outcomes to expect once the selection is known."""
     messages = selection.apply(await read_dead_letters(settings, selection.topics))
     done_before = log.replayed(m.id for m in messages)
     report = ReplayReport()
@@ -90,6 +92,7 @@ async def replay(
             note(Outcome(message, Action.ALREADY_REPLAYED, "use --force to replay again"))
         elif options.limit is None or len(todo) < options.limit:
             todo.append(message)
+    on_total(len(report.outcomes) + len(todo))
     if options.dry_run:
         for message in todo:
             note(Outcome(message, Action.WOULD_REPLAY, f"-> {message.original_topic}"))

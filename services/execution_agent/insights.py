@@ -39,6 +39,26 @@ ACTIVE_STATUSES = (InsightStatus.OPEN, InsightStatus.ACKNOWLEDGED, InsightStatus
 EXPIRABLE_STATUSES = (InsightStatus.OPEN, InsightStatus.ACKNOWLEDGED)
 
 
+class InsightEvent(StrEnum):
+    """What an analysis did to the insight for its subject and type. Notifications follow
+    these events (routing.yaml `send_on`), not the analyses: a re-run that finds the same
+    thing again is `unchanged` and sends nothing."""
+
+    CREATED = "created"  # first insight of this type for the subject
+    REOPENED = "reopened"  # a new one, after the previous one was resolved/dismissed/expired
+    ESCALATED = "escalated"  # a re-run raised its priority
+    UPDATED = "updated"  # a re-run changed what it says (title, description, findings) or
+    # lowered its priority
+    UNCHANGED = "unchanged"  # a re-run found the same thing again
+
+
+@dataclass(frozen=True)
+class InsightChange:
+    insight: Insight
+    event: InsightEvent
+    previous_priority: Priority | None = None  # before a re-run (escalated: lower)
+
+
 @dataclass(frozen=True)
 class Transition:
     action: str
@@ -88,12 +108,29 @@ class InsightNotFoundError(InsightError):
         self.insight_id = insight_id
 
 
+AMBIGUOUS_SHOWN = 5  # ids an ambiguous-prefix error lists
+
+
+class AmbiguousInsightIdError(InsightError):
+    def __init__(self, prefix: str, matches: Sequence[str]) -> None:
+        many = len(matches) > AMBIGUOUS_SHOWN
+        shown = ", ".join(matches[:AMBIGUOUS_SHOWN]) + (", ..." if many else "")
+        count = f"more than {AMBIGUOUS_SHOWN}" if many else str(len(matches))
+        super().__init__(
+            f"insight id {prefix!r} is ambiguous: {count} ids start with it ({shown}); "
+            "type more of it"
+        )
+        self.prefix = prefix
+        self.matches = list(matches)
+
+
 class IllegalTransitionError(InsightError):
     def __init__(self, insight_id: str, action: str, status: str) -> None:
         allowed = TRANSITIONS[action].sources if action in TRANSITIONS else ()
+        # str(): a status is a StrEnum, whose repr would read "<InsightStatus.OPEN: 'open'>".
         super().__init__(
-            f"cannot {action} insight {insight_id!r}: it is {status!r}"
-            + (f"; {action} is allowed from {', '.join(allowed)}" if allowed else "")
+            f"cannot {action} insight {insight_id}: it is {status!s}"
+            + (f"; {action} is allowed from {', '.join(map(str, allowed))}" if allowed else "")
         )
         self.insight_id = insight_id
         self.action = action
@@ -246,7 +283,7 @@ class InsightRepository:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def upsert_from_flag(
+    def upsert(
         self,
         subject: Subject,
         flag: Flag,
@@ -256,11 +293,12 @@ class InsightRepository:
         recommended_actions: Sequence[Recommendation | Mapping[str, Any]] = (),
         payload: Mapping[str, Any] | None = None,
         now: datetime | None = None,
-    ) -> Insight:
-        """Create the insight for this flag, or update the open one for the same subject+type.
+    ) -> InsightChange:
+        """Create the insight for this flag, or update the open one for the same subject+type,
+        and say which it was (the event notifications follow).
 
-        A redelivery of the same request changes nothing (same version back); a re-run
-        bumps the version and writes an audit row naming what changed.
+        A redelivery of the same request changes nothing (same version and event back); a
+        re-run bumps the version and writes an audit row naming what changed.
         """
         now = now or utcnow()
         priority = Priority(flag.severity.value)
@@ -290,7 +328,7 @@ class InsightRepository:
                 with self.store.transaction() as conn:
                     seen = self._written_by(conn, key, flag.insight_type, insight_id, request_id)
                     if seen is not None:  # redelivery of a request already applied
-                        return seen
+                        return self._replayed(conn, seen, request_id)
                     row = conn.execute(
                         "SELECT * FROM revops_ai_insights WHERE subject_key = ? AND type = ? "
                         f"AND status IN ({_placeholders(ACTIVE_STATUSES)})",
@@ -302,6 +340,22 @@ class InsightRepository:
             except sqlite3.IntegrityError:
                 continue
         raise InsightError(f"could not upsert insight for {key} {flag.insight_type}")
+
+    def upsert_from_flag(
+        self,
+        subject: Subject,
+        flag: Flag,
+        request_id: str,
+        flow_id: str | None = None,
+        correlation_id: str | None = None,
+        recommended_actions: Sequence[Recommendation | Mapping[str, Any]] = (),
+        payload: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Insight:
+        """`upsert` without the event: the insight as it is now."""
+        return self.upsert(
+            subject, flag, request_id, flow_id, correlation_id, recommended_actions, payload, now
+        ).insight
 
     @staticmethod
     def _written_by(
@@ -327,7 +381,12 @@ class InsightRepository:
         flag: Flag,
         fields: dict[str, Any],
         now: datetime,
-    ) -> Insight:
+    ) -> InsightChange:
+        previous = conn.execute(
+            "SELECT insight_id, status FROM revops_ai_insights WHERE subject_key = ? "
+            "AND type = ? ORDER BY created_at DESC LIMIT 1",
+            (key, flag.insight_type),
+        ).fetchone()
         insight = Insight(
             insight_id=insight_id,
             source_agent=self.source_agent,
@@ -348,12 +407,16 @@ class InsightRepository:
             f"VALUES ({_placeholders(columns)})",
             tuple(columns.values()),
         )
-        _audit(conn, insight.insight_id, 1, now, self.source_agent, "create", None, "open")
-        return insight
+        if previous is None:
+            _audit(conn, insight.insight_id, 1, now, self.source_agent, "create", None, "open")
+            return InsightChange(insight, InsightEvent.CREATED)
+        note = f"the previous one, {previous['insight_id']}, is {previous['status']}"
+        _audit(conn, insight.insight_id, 1, now, self.source_agent, "reopen", None, "open", note)
+        return InsightChange(insight, InsightEvent.REOPENED)
 
     def _rerun_update(
         self, conn: sqlite3.Connection, current: Insight, fields: dict[str, Any], now: datetime
-    ) -> Insight:
+    ) -> InsightChange:
         changes = {
             name: {
                 "from": _comparable(name, getattr(current, name)),
@@ -362,6 +425,7 @@ class InsightRepository:
             for name, value in fields.items()
             if _comparable(name, getattr(current, name)) != _comparable(name, value)
         }
+        event = rerun_event(changes)
         version = current.version + 1
         assignments = {name: _db_value(name, value) for name, value in fields.items()}
         assignments.update(updated_at=to_db_time(now), version=version)
@@ -379,10 +443,33 @@ class InsightRepository:
             "rerun",
             current.status,
             current.status,
-            "updated by re-run",
+            f"re-run: {event}"
+            + (f" from {current.priority}" if event is InsightEvent.ESCALATED else ""),
             changes,
         )
-        return current.model_copy(update={**fields, "updated_at": now, "version": version})
+        updated = current.model_copy(update={**fields, "updated_at": now, "version": version})
+        return InsightChange(updated, event, previous_priority=current.priority)
+
+    @staticmethod
+    def _replayed(conn: sqlite3.Connection, insight: Insight, request_id: str) -> InsightChange:
+        """The change a request already applied, read back from its audit row (so a
+        redelivered decision plans exactly what the first delivery planned)."""
+        row = conn.execute(
+            "SELECT action, changes FROM revops_ai_insight_audit WHERE insight_id = ? AND "
+            "(action IN ('create', 'reopen') OR (action = 'rerun' AND "
+            "json_extract(changes, '$.request_id.to') = ?)) "
+            "ORDER BY (action = 'rerun') DESC, audit_id DESC LIMIT 1",
+            (insight.insight_id, request_id),
+        ).fetchone()
+        if row is None or row["action"] == "create":
+            return InsightChange(insight, InsightEvent.CREATED)
+        if row["action"] == "reopen":
+            return InsightChange(insight, InsightEvent.REOPENED)
+        changes = from_json(row["changes"])
+        before = changes.get("priority", {}).get("from")
+        return InsightChange(
+            insight, rerun_event(changes), Priority(before) if before else insight.priority
+        )
 
     def transition(
         self,
@@ -494,6 +581,27 @@ class InsightRepository:
         with self.store.reader() as conn:
             return self._get(conn, insight_id)
 
+    def resolve_id(self, prefix: str) -> str:
+        """The one insight id that is `prefix` or starts with it (what a person types)."""
+        prefix = prefix.strip().lower()
+        if not prefix:
+            raise InsightNotFoundError(prefix)
+        with self.store.reader() as conn:
+            # A range on the primary key: an index seek, where LIKE would scan.
+            matches = [
+                row["insight_id"]
+                for row in conn.execute(
+                    "SELECT insight_id FROM revops_ai_insights WHERE insight_id >= ? "
+                    "AND insight_id < ? ORDER BY insight_id LIMIT ?",
+                    (prefix, prefix + "\U0010ffff", AMBIGUOUS_SHOWN + 1),
+                )
+            ]
+        if prefix in matches or len(matches) == 1:
+            return prefix if prefix in matches else matches[0]
+        if not matches:
+            raise InsightNotFoundError(prefix)
+        raise AmbiguousInsightIdError(prefix, matches)
+
     def list(
         self,
         status: str | None = None,
@@ -594,6 +702,29 @@ def _insight_id(key: str, insight_type: str, request_id: str) -> str:
 
 def _placeholders(values: Sequence[Any] | Mapping[str, Any]) -> str:
     return ", ".join("?" for _ in values)
+
+
+# What a person would call a change of an insight; a new request id, new evidence rows or
+# moved scores alone are the same finding seen again.
+MATERIAL_FIELDS = ("title", "description", "priority")
+PRIORITY_RANK = {p.value: rank for rank, p in enumerate(Priority)}  # critical = 0
+
+
+def rerun_event(changes: Mapping[str, Any]) -> InsightEvent:
+    """A re-run's event from its audit changes ({field: {"from", "to"}}, as stored)."""
+    priority = changes.get("priority")
+    if priority and PRIORITY_RANK[priority["to"]] < PRIORITY_RANK[priority["from"]]:
+        return InsightEvent.ESCALATED
+    if any(name in changes for name in MATERIAL_FIELDS):
+        return InsightEvent.UPDATED
+    payload = changes.get("payload")
+    if payload and _flag_codes(payload["from"]) != _flag_codes(payload["to"]):
+        return InsightEvent.UPDATED
+    return InsightEvent.UNCHANGED
+
+
+def _flag_codes(payload_json: str) -> list[str]:
+    return sorted((from_json(payload_json) or {}).get("flag_codes") or [])
 
 
 def _title(flag: Flag) -> str:

@@ -7,20 +7,43 @@ mode) when the file is loaded, not when the first critical alert goes nowhere.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from contracts.actions import ActionType, Channel, DeliveryMode
 from contracts.analysis import InsightCategory
 from contracts.common import AnalysisType, Severity
 from services.common.settings import get_settings
+from services.execution_agent.insights import InsightEvent
 
 
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> Any:
+    """ "90s", "30m", "6h", "1d" or a number of seconds (anything else: pydantic's
+    timedelta forms, e.g. ISO 8601 "PT6H")."""
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+EVERY_ANALYSIS = "every_analysis"
+NOTIFY_ON = [InsightEvent.CREATED, InsightEvent.REOPENED, InsightEvent.ESCALATED]
 
 
 class RouteScope(StrEnum):
@@ -54,6 +77,31 @@ class Route(Rule):
         default=None, description="Fixed mode; default: by severity (delivery_modes)"
     )
     score_key: str | None = Field(default=None, description="Score written back (CRM update)")
+    send_on: list[InsightEvent] | Literal["every_analysis"] = Field(
+        default_factory=lambda: list(NOTIFY_ON),
+        description="Insight events that make it send (an analysis-scope route: an event of "
+        "any insight that qualifies); every_analysis: each analysis, e.g. a CRM write-back",
+    )
+    cooldown: Duration = Field(
+        default=timedelta(0),
+        description="After sending about a subject and insight type, stay quiet about them "
+        "this long unless the insight became more urgent than what was sent",
+    )
+    update_template: str | None = Field(
+        default=None,
+        description="Ticket routes: while a ticket this route opened for the subject is open "
+        "(an insight it covers is still open), events update it with this template instead "
+        "of opening another",
+    )
+
+    @model_validator(mode="after")
+    def _ticket_only_updates(self) -> Route:
+        if self.update_template is not None and self.channel is not Channel.TICKET:
+            raise ValueError(f"route {self.name!r}: update_template is for ticket routes only")
+        return self
+
+    def sends_on(self, event: InsightEvent) -> bool:
+        return self.send_on == EVERY_ANALYSIS or event in self.send_on
 
     def matches(
         self, analysis_type: AnalysisType, category: str | None, severity: str | None

@@ -135,3 +135,23 @@ CREATE INDEX IF NOT EXISTS ix_insights_rank
 CREATE INDEX IF NOT EXISTS ix_insights_counts
     ON revops_ai_insights (status, priority, expires_at, subject_key);
 CREATE INDEX IF NOT EXISTS ix_insights_updated ON revops_ai_insights (updated_at);
+
+-- Every notification, ticket and ticket update the planner sent out for an insight event
+-- (routing.yaml `send_on`): the memory behind per-route cooldowns and "one ticket per
+-- insight, updated after that". Written in the same transaction as the execution.
+CREATE TABLE IF NOT EXISTS revops_ai_notifications (
+    action_id     TEXT PRIMARY KEY,
+    route         TEXT NOT NULL,
+    subject_key   TEXT NOT NULL,
+    insight_id    TEXT NOT NULL,
+    insight_type  TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    priority      TEXT NOT NULL,
+    -- tickets: the action that opened the ticket (this row's own id when it opened it)
+    ticket_of     TEXT,
+    request_id    TEXT NOT NULL,
+    sent_at       TEXT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS ix_notifications_route_subject
+    ON revops_ai_notifications (route, subject_key, sent_at);

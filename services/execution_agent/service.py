@@ -34,7 +34,13 @@ from services.execution_agent.executions import (
 )
 from services.execution_agent.health import HealthRecord, HealthRepository
 from services.execution_agent.history import AnalysisHistory
-from services.execution_agent.insights import Insight, InsightNotFoundError, InsightRepository
+from services.execution_agent.insights import (
+    Insight,
+    InsightChange,
+    InsightNotFoundError,
+    InsightRepository,
+)
+from services.execution_agent.notifications import NotificationLog
 from services.execution_agent.planner import PRIORITY_RANK, ActionPlanner
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.store import Store
@@ -60,7 +66,8 @@ class ExecutionAgent:
         self.executions = ExecutionRepository(self.store)
         self.health = HealthRepository(self.store)
         self.history = AnalysisHistory(self.store)
-        self.planner = ActionPlanner(self.routing)
+        self.notifications = NotificationLog(self.store)
+        self.planner = ActionPlanner(self.routing, self.notifications)
         self._compensate = compensation_planner(self.routing)
 
     def handle_decision(
@@ -95,23 +102,26 @@ class ExecutionAgent:
                 ],
                 flow_output=self._flow_output_if_due(existing, analysis),
             )
-        insights = self._upsert_insights(analysis, flow_id, correlation_id)
+        changes = self._upsert_insights(analysis, flow_id, correlation_id)
         self._update_health(analysis, received_at)
         self.history.record(analysis, analyzed_at=received_at)
-        jobs = self.planner.plan(analysis, insights, as_of=received_at)
+        plan = self.planner.make_plan(analysis, changes, as_of=received_at)
+        # Same transaction as the execution: what was sent is remembered exactly when the
+        # plan is (a redelivered decision re-publishes the plan and plans nothing anew).
+        self.notifications.record(plan.sent)
         execution = self.executions.start(
             analysis.request_id,
             flow_id,
             analysis,
-            jobs,
-            insight_ids=[i.insight_id for i in insights],
+            plan.jobs,
+            insight_ids=[c.insight.insight_id for c in changes],
             started_at=received_at,
         )
         return Outcome(
             execution=execution,
-            jobs=jobs,
+            jobs=plan.jobs,
             flow_output=self._flow_output_if_due(execution, analysis),
-            insights=insights,
+            insights=[c.insight for c in changes],
         )
 
     def handle_action_result(self, result: ActionResult) -> Outcome:
@@ -143,14 +153,14 @@ class ExecutionAgent:
 
     def _upsert_insights(
         self, analysis: AnalysisResults, flow_id: str | None, correlation_id: str | None
-    ) -> list[Insight]:
+    ) -> list[InsightChange]:
         insights = []
         for flag, merged in _one_flag_per_type(analysis.analysis_results.flags):
             recommendations = [
                 r for r in analysis.recommendations if set(r.based_on) & {f.code for f in merged}
             ]
             insights.append(
-                self.insights.upsert_from_flag(
+                self.insights.upsert(
                     analysis.subject,
                     flag,
                     analysis.request_id,
@@ -159,6 +169,9 @@ class ExecutionAgent:
                     recommendations,
                     payload={
                         "analysis_type": analysis.analysis_type.value,
+                        # Display names (`revops insights list/show`), when the data had them.
+                        "account_name": analysis.subject.account_name,
+                        "opportunity_name": analysis.subject.opportunity_name,
                         "flag_codes": [f.code for f in merged],
                         "flag_type": flag.type.value,
                         "scores": analysis.analysis_results.scores,

@@ -1,4 +1,3 @@
-from services.common.serve import main
-from services.webhook_processor.app import NAME, build_runtime
+from services.webhook_processor.app import main
 
-main(NAME, build_runtime)
+main()

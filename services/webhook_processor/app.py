@@ -24,9 +24,10 @@ from services.common.dlq import HEADER_DLQ_CODE
 from services.common.messages import encode, envelope_parser, flow_id_for, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
+from services.common.serve import main as serve_main
 from services.common.settings import Settings, dlq_topic
 from services.dlq.headers import REPLAY_HEADER
-from services.webhook_processor.config import load_config
+from services.webhook_processor.config import WebhooksConfig, WebhooksConfigError, load_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
 from services.webhook_processor.templates import TemplateRenderer
@@ -50,11 +51,13 @@ _parse_envelope = envelope_parser(ActionJob, NAME)
 
 
 class WebhookApp:
-    def __init__(self, settings: Settings, runtime: ServiceRuntime) -> None:
+    def __init__(
+        self, settings: Settings, runtime: ServiceRuntime, config: WebhooksConfig | None = None
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
         self.engine = DeliveryEngine(
-            load_config(settings.webhooks_file),
+            config or load_config(settings.webhooks_file),
             DeliveryLog(settings.resolved_state_dir / "deliveries.db"),
             self.publish_result,
             self.dead_letter,
@@ -143,8 +146,9 @@ class WebhookApp:
 
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
+    config = load_config(settings.webhooks_file)  # before anything starts: refused = not run
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
-    app = WebhookApp(settings, runtime)
+    app = WebhookApp(settings, runtime, config)
     runtime.subscribe(settings.topics.actions, parse_job, app.on_job)
     runtime.on_start.append(app.engine.start)
     runtime.on_stop.append(app.engine.stop)
@@ -152,4 +156,13 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     return runtime
 
 
-__all__ = ["NAME", "build_runtime"]
+def main() -> None:
+    """`python -m services.webhook_processor` and `revops serve webhook-processor`: a
+    destinations file that cannot be used stops the service with one line saying why."""
+    try:
+        serve_main(NAME, build_runtime)
+    except WebhooksConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+__all__ = ["NAME", "build_runtime", "main"]

@@ -56,16 +56,28 @@ class Message:
     template: str
     variables: dict[str, Any]
     opportunity_id: str | None = None
+    # A ticket update: the action that opened the ticket, and the ticket's id when known.
+    updates_ticket: str | None = None
+    ticket_id: str | None = None
 
     @classmethod
-    def for_job(cls, job: ActionJob, destination: str) -> Message:
+    def for_job(cls, job: ActionJob, destination: str, ticket_id: str | None = None) -> Message:
+        """`ticket_id`: the id of the ticket `job.updates_ticket` opened, if the job does not
+        carry it (the engine looks it up in its own records)."""
         variables = {
             **job.context,
             "job": job.model_dump(mode="json"),
             "destination": destination,
             "now": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        return cls(job.action_id, job.template, variables, job.opportunity_id)
+        return cls(
+            job.action_id,
+            job.template,
+            variables,
+            job.opportunity_id,
+            job.updates_ticket,
+            job.ticket_id or ticket_id,
+        )
 
     @classmethod
     def for_digest(
@@ -174,10 +186,11 @@ def _salesforce(dest: SalesforceDestination, msg: Message, r: TemplateRenderer) 
 
 
 def _ticket(dest: TicketDestination, msg: Message, r: TemplateRenderer) -> HttpRequestSpec:
+    if msg.updates_ticket is not None:
+        return _ticket_update(dest, msg, r)
     name = f"ticket/{msg.template}.json.j2"
     ticket = _require_object(r.render_json(name, msg.variables), name)
-    preset = "jira" if dest.type == "ticket_jira" else "zendesk"
-    preset_name = f"ticket/preset_{preset}.json.j2"
+    preset_name = f"ticket/preset_{_preset(dest)}.json.j2"
     body = r.render_json(
         preset_name,
         {
@@ -191,6 +204,47 @@ def _ticket(dest: TicketDestination, msg: Message, r: TemplateRenderer) -> HttpR
     return HttpRequestSpec(
         "POST", dest.url, _http_headers(dest, msg.idempotency_key), json_bytes(body)
     )
+
+
+def _ticket_update(dest: TicketDestination, msg: Message, r: TemplateRenderer) -> HttpRequestSpec:
+    """A comment (and the current priority) on the ticket an earlier job opened."""
+    if not msg.ticket_id:
+        raise PermanentDeliveryError(
+            "ticket_not_opened",
+            f"this updates the ticket opened by action {msg.updates_ticket}, which has no "
+            "ticket id here (it failed or is not delivered yet); replay that action first",
+        )
+    name = f"ticket/{msg.template}.json.j2"
+    update = _require_object(r.render_json(name, msg.variables), name)
+    preset_name = f"ticket/preset_{_preset(dest)}_update.json.j2"
+    body = r.render_json(
+        preset_name,
+        {"update": update, "options": dest.options, "idempotency_key": msg.idempotency_key},
+    )
+    body = _require_object(body, preset_name)
+    return HttpRequestSpec(
+        "PUT",
+        dest.ticket_url(msg.ticket_id),
+        _http_headers(dest, msg.idempotency_key),
+        json_bytes(body),
+    )
+
+
+def _preset(dest: TicketDestination) -> str:
+    return "jira" if dest.type == "ticket_jira" else "zendesk"
+
+
+def ticket_id_of(dest: Destination, response: dict[str, Any], key: str) -> str | None:
+    """The id of the ticket a delivery opened, from the destination's answer: Jira's issue
+    key, Zendesk's ticket id. The demo outbox opens nothing: its record, named by the
+    Idempotency-Key, stands for the ticket."""
+    if isinstance(dest, OutboxFileDestination):
+        return key
+    ticket = response.get("ticket")
+    value = response.get("key") or response.get("id")
+    if isinstance(ticket, dict):
+        value = ticket.get("id", value)
+    return None if value is None else str(value)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

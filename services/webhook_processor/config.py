@@ -13,9 +13,10 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.actions import Channel
 from services.common.retry import RetryPolicy
@@ -142,11 +143,41 @@ class SalesforceDestination(_HttpDestination):
 
 class TicketDestination(_HttpDestination):
     """`ticket_jira` posts a Jira issue, `ticket_zendesk` a Zendesk ticket; the body shape
-    is the preset template `ticket/preset_<jira|zendesk>.json.j2` fed with `options`."""
+    is the preset template `ticket/preset_<jira|zendesk>.json.j2` fed with `options`.
+    An update of an opened ticket is a PUT to `update_url` (`{ticket_id}` in it) with
+    `ticket/preset_<jira|zendesk>_update.json.j2`; by default the REST API's own address of
+    the ticket, derived from `url`."""
 
     type: Literal["ticket_jira", "ticket_zendesk"]
     url: str
+    update_url: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _update_url(self) -> TicketDestination:
+        if self.update_url is None:
+            self.update_url = _default_update_url(self.type, self.url)
+        if "{ticket_id}" not in self.update_url:
+            raise ValueError("update_url must contain {ticket_id}")
+        return self
+
+    def ticket_url(self, ticket_id: str) -> str:
+        assert self.update_url is not None  # set by the validator
+        return self.update_url.replace("{ticket_id}", quote(ticket_id, safe=""))
+
+
+def _default_update_url(kind: str, url: str) -> str:
+    """Jira: <...>/rest/api/2/issue -> <...>/rest/api/2/issue/{ticket_id}; Zendesk:
+    <...>/api/v2/tickets.json -> <...>/api/v2/tickets/{ticket_id}.json."""
+    base = url.rstrip("/")
+    if kind == "ticket_jira" and base.endswith("/issue"):
+        return base + "/{ticket_id}"
+    if kind == "ticket_zendesk" and base.endswith("/tickets.json"):
+        return base.removesuffix(".json") + "/{ticket_id}.json"
+    raise ValueError(
+        f"cannot derive where to update a ticket from url {url!r}; set update_url "
+        "(with {ticket_id} in it)"
+    )
 
 
 class GenericWebhookDestination(_HttpDestination):
@@ -254,15 +285,43 @@ def channel_of(dest: Destination) -> Channel:
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+# What a newcomer runs instead when the production destinations are not configured.
+DEMO_CONFIG = Path(__file__).with_name("webhooks.demo.yaml")
+
+
+def _shown(path: Path) -> str:
+    """Relative to the working directory when inside it (as the README writes paths)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def expand_env(value: Any, env: dict[str, str], where: str = "") -> Any:
     """Replace `${NAME}` / `${NAME:-default}` in every string of the parsed tree (after YAML
-    parsing, so a variable's value can never change the file's structure)."""
+    parsing, so a variable's value can never change the file's structure). Every unset
+    variable is reported in one error, not the first one only."""
+    missing: dict[str, str] = {}
+    expanded = _expand(value, env, where, missing)
+    if missing:
+        names = ", ".join(f"{name} ({place})" for name, place in missing.items())
+        raise WebhooksConfigError(
+            f"{len(missing)} environment variable{'s' if len(missing) > 1 else ''} not set: "
+            f"{names}; set {'them' if len(missing) > 1 else 'it'}, or use the demo "
+            f"destinations, which send nothing and write each request to the local outbox: "
+            f"REVOPS_WEBHOOKS_FILE={_shown(DEMO_CONFIG)}"
+        )
+    return expanded
+
+
+def _expand(value: Any, env: dict[str, str], where: str, missing: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {
-            k: expand_env(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+            k: _expand(v, env, f"{where}.{k}" if where else str(k), missing)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [expand_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand(v, env, f"{where}[{i}]", missing) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -272,7 +331,8 @@ def expand_env(value: Any, env: dict[str, str], where: str = "") -> Any:
             return env[name]
         if default is not None:
             return default
-        raise WebhooksConfigError(f"{where}: environment variable {name} is not set")
+        missing.setdefault(name, where)
+        return ""
 
     return _PLACEHOLDER.sub(substitute, value)
 

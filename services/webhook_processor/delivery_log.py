@@ -6,6 +6,8 @@
 - `digest_queue`: jobs waiting for the next daily/weekly digest.
 - `delivery_log`: one row per attempt (action id, destination, attempt, status, response
   code, latency, time, error) for audit and `revops` look-ups.
+- `tickets`: the far side's id of every ticket a job opened, so a later update of that
+  ticket can address it.
 
 `purge` (the service's housekeeping timer) keeps both bounded: delivered and published jobs
 go once no Kafka record can bring them back; attempts go after the audit retention.
@@ -71,6 +73,13 @@ CREATE TABLE IF NOT EXISTS delivery_log (
 CREATE INDEX IF NOT EXISTS delivery_log_action ON delivery_log (action_id);
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (updated_at) WHERE result_published = 1;
 CREATE INDEX IF NOT EXISTS delivery_log_at ON delivery_log (at);
+CREATE TABLE IF NOT EXISTS tickets (
+    action_id TEXT PRIMARY KEY,        -- the job that opened the ticket
+    destination TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,           -- its id on the far side (Jira key, Zendesk id)
+    opened_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tickets_opened ON tickets (opened_at);
 """
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -285,6 +294,22 @@ class DeliveryLog:
             raise
         return batches
 
+    # --- tickets ----------------------------------------------------------------------------
+
+    def remember_ticket(self, action_id: str, destination: str, ticket_id: str) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO tickets (action_id, destination, ticket_id, opened_at)"
+            " VALUES (?, ?, ?, ?)",
+            (action_id, destination, ticket_id, datetime.now(UTC).isoformat()),
+        )
+
+    def ticket_id(self, opened_by: str) -> str | None:
+        """The id of the ticket the job `opened_by` opened, if it did (here)."""
+        row = self._conn.execute(
+            "SELECT ticket_id FROM tickets WHERE action_id = ?", (opened_by,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     # --- attempt log ------------------------------------------------------------------------
 
     def record_attempt(
@@ -315,7 +340,8 @@ class DeliveryLog:
     def purge(self, delivered_before: float, attempts_before: datetime) -> dict[str, int]:
         """Delete delivered jobs whose result was published before `delivered_before` (epoch
         seconds; pick it past Kafka's retention, so no redelivery can re-add them), their
-        digest entries, and delivery attempts older than `attempts_before`. Failed jobs stay:
+        digest entries, and delivery attempts and ticket ids older than `attempts_before`
+        (an update of an older ticket uses the id the execution agent kept). Failed jobs stay:
         they are what a DLQ replay reopens."""
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -331,7 +357,10 @@ class DeliveryLog:
             attempts = self._conn.execute(
                 "DELETE FROM delivery_log WHERE at < ?", (attempts_before.isoformat(),)
             ).rowcount
-        return {"jobs": jobs, "digest_entries": digests, "attempts": attempts}
+            tickets = self._conn.execute(
+                "DELETE FROM tickets WHERE opened_at < ?", (attempts_before.isoformat(),)
+            ).rowcount
+        return {"jobs": jobs, "digest_entries": digests, "attempts": attempts, "tickets": tickets}
 
     def attempts(self, action_id: str | None = None) -> list[dict[str, Any]]:
         sql = (

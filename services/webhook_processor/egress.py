@@ -47,7 +47,9 @@ def destination_urls(dest: Destination) -> list[str]:
     match dest:
         case OutboxFileDestination():
             return []
-        case SlackWebhookDestination() | SlackApiDestination() | TicketDestination():
+        case TicketDestination():
+            return [dest.url, dest.ticket_url("0")]
+        case SlackWebhookDestination() | SlackApiDestination():
             return [dest.url]
         case GenericWebhookDestination():
             return [dest.url]

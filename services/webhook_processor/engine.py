@@ -24,7 +24,7 @@ import httpx
 import structlog
 from aiolimiter import AsyncLimiter
 
-from contracts.actions import ActionJob, ActionResult, ActionStatus, DeliveryMode
+from contracts.actions import ActionJob, ActionResult, ActionStatus, Channel, DeliveryMode
 from services.common.breaker import AsyncCircuitBreaker, CircuitOpenError
 from services.common.retry import RetryPolicy
 from services.common.settings import get_settings
@@ -34,6 +34,7 @@ from services.webhook_processor.channels import (
     build,
     supports_digest,
     target_of,
+    ticket_id_of,
 )
 from services.webhook_processor.config import (
     Destination,
@@ -301,7 +302,10 @@ class DeliveryEngine:
             mode, jobs = row.digest_jobs()
             return Message.for_digest(row.action_id, mode, d.name, jobs), jobs
         job = row.job()
-        return Message.for_job(job, d.name), [job]
+        # A ticket update whose planner did not know the ticket's id yet: the opening job
+        # went through this outbox first (same account, same lane), so its id is here.
+        ticket_id = self.log.ticket_id(job.updates_ticket) if job.updates_ticket else None
+        return Message.for_job(job, d.name, ticket_id), [job]
 
     async def _deliver(self, d: _DestinationRuntime, row: OutboxRow) -> None:
         msg, jobs = self._message(d, row)
@@ -470,6 +474,11 @@ class DeliveryEngine:
         response = dict(outcome.response)
         if row.kind == "digest":
             response["digest_id"] = row.action_id
+        elif jobs[0].channel is Channel.TICKET and jobs[0].updates_ticket is None:
+            ticket_id = ticket_id_of(d.config, response, row.action_id)
+            if ticket_id is not None:  # the result carries it to the execution agent too
+                response["ticket_id"] = ticket_id
+                self.log.remember_ticket(row.action_id, d.name, ticket_id)
         results = [
             self._result(
                 job,

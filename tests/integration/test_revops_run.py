@@ -49,6 +49,7 @@ def stack_env(kafka: str, tmp_path: Path, warehouse: Path, base_port: int) -> di
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
         "REVOPS_VAR_DIR": str(var),
         "REVOPS_RUN_BASE_PORT": str(base_port),
+        "REVOPS_CONSOLE_PORT": str(base_port + 4),
         "REVOPS_CONSUMER_GROUP_PREFIX": f"run-{tag}",
         "REVOPS_TOPIC_PARTITIONS": "2",
     }
@@ -112,13 +113,14 @@ def _family(pid: int) -> list[psutil.Process]:
 def services_of(run: Run) -> list[psutil.Process]:
     children = psutil.Process(run.process.pid).children(recursive=True)
     services = [c for c in children if any("services." in part for part in c.cmdline())]
-    assert len(services) == 4, [c.cmdline() for c in children]
+    # the four agents and the console
+    assert len(services) == 5, [c.cmdline() for c in children]
     return services
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=str)
 def test_a_stop_signal_to_revops_run_stops_every_service(start_run, sig: signal.Signals) -> None:
-    base = free_port_range(4)
+    base = free_port_range(5)
     run = start_run(base)
     assert run.ready.wait(240), run.output
     services = services_of(run)
@@ -127,11 +129,11 @@ def test_a_stop_signal_to_revops_run_stops_every_service(start_run, sig: signal.
     _, alive = psutil.wait_procs(services, timeout=60)
     assert not alive, [p.cmdline() for p in alive]
     assert "stopping services" in run.output
-    assert all(port_is_free(base + i) for i in range(4))
+    assert all(port_is_free(base + i) for i in range(5))
 
 
 def test_services_stop_by_themselves_when_revops_run_is_killed(start_run) -> None:
-    base = free_port_range(4)
+    base = free_port_range(5)
     run = start_run(base)
     assert run.ready.wait(240), run.output
     services = services_of(run)
@@ -142,7 +144,7 @@ def test_services_stop_by_themselves_when_revops_run_is_killed(start_run) -> Non
 
 
 def test_a_taken_port_is_named_with_its_process_and_nothing_starts(start_run) -> None:
-    base = free_port_range(4)
+    base = free_port_range(5)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", base + 2))
         squatter.listen()

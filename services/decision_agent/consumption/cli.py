@@ -9,6 +9,8 @@ import orjson
 import typer
 
 from contracts.analysis import AiProvenance, CallInsight
+from services.cli.days import DayAfterDataError, parse_day, refuse_after_data
+from services.cli.errors import fail
 from services.common.settings import get_settings
 from services.decision_agent.ai.report import render_ai
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
@@ -19,7 +21,11 @@ explain_account_app = typer.Typer(help="Explain an account's consumption health.
 
 def explain(account_id: str, as_of: date | None = None, with_model: bool = False) -> dict[str, Any]:
     """The explanation as a JSON-ready dict (dataset read from the configured warehouse);
-    ``with_model`` adds the configured model's narrative and call insights."""
+    ``with_model`` adds the configured model's narrative and call insights.
+
+    Raises UnknownSubjectError for an unknown account, DayAfterDataError for a day after
+    the warehouse's data, WarehouseError when the warehouse cannot be read, ValueError when
+    no model is configured."""
     from services.data_agent.datasets import DatasetRepository
     from services.data_agent.warehouse import open_warehouse
 
@@ -27,7 +33,9 @@ def explain(account_id: str, as_of: date | None = None, with_model: bool = False
     rules = load_consumption_rules(settings.rules_dir)
     warehouse = open_warehouse(settings)
     try:
-        dataset, _, findings = DatasetRepository(warehouse).account_dataset(account_id, as_of)
+        repository = DatasetRepository(warehouse)
+        refuse_after_data(as_of, repository.default_as_of())
+        dataset, _, findings = repository.account_dataset(account_id, as_of)
     finally:
         warehouse.close()
     assessment = ConsumptionAnalyzer(rules).assess(dataset)
@@ -63,18 +71,37 @@ def _group() -> None:
 
 @explain_account_app.command("account")
 def explain_account(
-    account_id: str,
+    account_id: Annotated[
+        str,
+        typer.Argument(
+            help="Account id, e.g. 001000000000016 (`revops warehouse accounts` lists them)"
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Explain the account as it stood on this day (YYYY-MM-DD; default and latest: "
+            "the warehouse's last day of data)",
+        ),
+    ] = None,
     model: Annotated[
         bool, typer.Option("--model", help="Add the configured model's narrative (REVOPS_MODEL_*)")
     ] = False,
 ) -> None:
+    """Health, churn risk, trends and recent anomalies of one account, with evidence."""
+    from services.data_agent.datasets import UnknownSubjectError
+    from services.data_agent.warehouse.base import WarehouseError
+    from services.decision_agent.rules.loader import RuleFileError
+
+    day = parse_day(as_of)
     try:
-        data = explain(account_id, date.fromisoformat(as_of) if as_of else None, model)
-    except ValueError as exc:  # bad date, or no model configured
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        data = explain(account_id, day, model)
+    except UnknownSubjectError as exc:
+        raise fail(f"{exc}; `revops warehouse accounts` lists the accounts") from None
+    except (DayAfterDataError, WarehouseError, RuleFileError, ValueError) as exc:
+        raise fail(str(exc)) from None
     if as_json:
         typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return

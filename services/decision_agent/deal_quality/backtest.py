@@ -64,6 +64,7 @@ def backtest_deals(
     warnings; every deal scored with only what was known on its scoring date."""
     import orjson
 
+    from services.common.progress import Progress
     from services.data_agent.warehouse import open_warehouse
     from services.decision_agent.deal_quality.analyzer import (
         DealQualityAnalyzer,
@@ -92,16 +93,24 @@ def backtest_deals(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     try:
-        report = run_backtest(
-            warehouse,
-            analyzer,
-            stages,
-            rules,
-            since=start,
-            until=end,
-            horizon_days=horizon_days,
-            fit=fit,
-        )
+        with Progress("backtest deals", unit="deals") as progress:
+
+            def scored(done: int, total: int) -> None:
+                if progress.total != total:
+                    progress.set_total(total)
+                progress.advance(done + 1 - progress.done)  # deal `done` is being scored
+
+            report = run_backtest(
+                warehouse,
+                analyzer,
+                stages,
+                rules,
+                since=start,
+                until=end,
+                horizon_days=horizon_days,
+                fit=fit,
+                progress=scored,
+            )
     finally:
         warehouse.close()
     if json_output:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from services.cli.days import parse_day, refuse_after_data
+from services.cli.errors import fail
 from services.data_agent.warehouse.base import WarehouseError
 from services.decision_agent.rules.loader import RuleFileError
 
@@ -43,6 +45,7 @@ def explain_deal_result(
     warehouse = open_warehouse()
     try:
         repository = DatasetRepository(warehouse, stages=load_stage_model(rules_dir))
+        refuse_after_data(as_of, repository.default_as_of())
         dataset, _, findings = repository.deal_dataset(None, opportunity_id, as_of)
     finally:
         warehouse.close()
@@ -56,7 +59,12 @@ def explain_deal_result(
 
 @explain_deal_app.command("deal")
 def explain_deal(
-    opportunity_id: Annotated[str, typer.Argument(help="Opportunity id, e.g. OPP-000123")],
+    opportunity_id: Annotated[
+        str,
+        typer.Argument(
+            help="Opportunity id, e.g. 006000000000005 (`revops warehouse opportunities`)"
+        ),
+    ],
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the AnalysisResults JSON")
     ] = False,
@@ -72,13 +80,11 @@ def explain_deal(
     from services.data_agent.datasets import UnknownSubjectError
     from services.decision_agent.deal_quality.report import render_text
 
+    day = parse_day(as_of)
     try:
-        day = date.fromisoformat(as_of) if as_of else None
         result = explain_deal_result(opportunity_id, day, rules_dir, with_model=model)
-    except (UnknownSubjectError, WarehouseError, ValueError) as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
-    except RuleFileError as exc:
-        typer.echo(exc.render(), err=True)
-        raise typer.Exit(1) from exc
+    except UnknownSubjectError as exc:
+        raise fail(f"{exc}; `revops warehouse opportunities` lists the deals") from None
+    except (WarehouseError, RuleFileError, ValueError) as exc:  # DayAfterDataError too
+        raise fail(str(exc)) from None
     typer.echo(result.model_dump_json(indent=2) if json_output else render_text(result))

@@ -17,7 +17,10 @@ import typer
 if TYPE_CHECKING:
     from services.decision_agent.evaluation.harness import ClassScore, Predictor, Report
 
-eval_app = typer.Typer(help="Evaluate extractors on labelled data.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Score extractors (lexicon or a configured model) on labelled call excerpts.",
+    no_args_is_help=True,
+)
 
 
 class Which(StrEnum):

@@ -89,7 +89,9 @@ async def test_dry_run_replay_replay_again_and_force(kafka, cli: Cli):
     assert await collect(kafka, src, 1, timeout_s=2) == []  # nothing produced
 
     first = await cli("replay", "--topic", src)
-    assert "3 replayed" in first.output
+    assert "3 replayed" in first.stdout
+    # Progress (not a terminal here: a plain closing line) goes to stderr, never to stdout.
+    assert "dlq replay: 3 records in " in first.stderr and "dlq replay:" not in first.stdout
     records = await collect(kafka, src, 3, settle_s=0.5)
     assert [(r.key, orjson.loads(r.value)) for r in records] == [
         (b"acct-1", {"id": "old"}),  # oldest first

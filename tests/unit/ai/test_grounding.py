@@ -315,6 +315,7 @@ def test_every_fact_number_is_supported_as_written_or_rounded(
 def test_a_number_the_facts_lack_is_unsupported(planted: int) -> None:
     facts = {"scores": [10, 20, 30], "ratio": 0.5}
     index = FactIndex(facts)
-    supported = {10, 20, 30, 50, 0, 1}  # 0.5 rounds to 0 or 1; as a percentage it is 50
+    # 0.5 rounds to 0 or 1; as a percentage it is 50 (and each score x 100 is a percentage too)
+    supported = {10, 20, 30, 50, 0, 1, 1000, 2000, 3000}
     text = f"It is {planted} now"
     assert (index.unsupported(text) == []) == (planted in supported)

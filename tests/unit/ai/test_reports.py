@@ -63,7 +63,7 @@ def test_model_option_without_a_model_is_one_clear_line(cases, tmp_path, monkeyp
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1
-    assert result.output.strip() == "no model configured (REVOPS_MODEL_BACKEND=none)"
+    assert result.output.strip() == "error: no model configured (REVOPS_MODEL_BACKEND=none)"
 
 
 def test_the_run_summary_says_whether_a_model_is_used(tmp_path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -114,10 +115,12 @@ def test_backtest_cli_prints_auc_baselines_and_calibration(use_warehouse: Path) 
     assert "Left out (no history, so unknown on the scoring date): amount" in result.output
     assert "win rate" in result.output and "Strong" in result.output
     as_json = CliRunner().invoke(backtest_app, ["deals", "--json", "--since", "2026-06-01"])
-    payload = json.loads(as_json.output)
+    payload = json.loads(as_json.stdout)  # progress goes to stderr, the report to stdout
     assert all(d["closed_at"] >= "2026-06-01" for d in payload["deals"])
     nothing = CliRunner().invoke(backtest_app, ["deals", "--since", "2100-01-01"])
     assert nothing.exit_code == 1 and "nothing to backtest" in nothing.output
+    # progress goes to stderr: the count of deals scored (the JSON report is on stdout alone)
+    assert re.search(r"backtest deals: [\d,]+ deals in ", as_json.stderr), as_json.stderr
 
 
 def test_explain_deal_cli(use_warehouse: Path) -> None:

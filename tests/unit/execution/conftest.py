@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from contracts import (
+    ActionJob,
+    ActionResult,
     AnalysisBody,
     AnalysisResults,
     AnalysisType,
@@ -82,4 +84,28 @@ def make_analysis(
         ),
         recommendations=recs,
         summary="test analysis",
+    )
+
+
+TARGETS = {"slack": "slack", "email": "email", "crm": "salesforce", "ticket": "jira"}
+
+
+def result(
+    job: ActionJob,
+    status: str = "success",
+    error: str | None = None,
+    response: Mapping[str, object] | None = None,
+) -> ActionResult:
+    """The webhook processor's result for `job`."""
+    return ActionResult(
+        action_id=job.action_id,
+        request_id=job.request_id,
+        based_on=job.based_on,
+        type=job.type,
+        channel=job.channel,
+        destination=job.destination,
+        target=TARGETS[job.channel],
+        status=status,
+        error=error,
+        response={"ok": status == "success"} if response is None else dict(response),
     )

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from contracts import ActionJob, ActionResult, AnalysisType
+from contracts import ActionJob, AnalysisType
 from services.common.errors import PermanentError
 from services.execution_agent.compensations import compensation_planner
 from services.execution_agent.completion import (
@@ -26,24 +26,7 @@ from services.execution_agent.insights import InsightRepository
 from services.execution_agent.planner import ActionPlanner
 from services.execution_agent.service import ExecutionAgent
 from services.execution_agent.store import Store
-from tests.unit.execution.conftest import make_analysis, make_flag
-
-TARGETS = {"slack": "slack", "email": "email", "crm": "salesforce", "ticket": "jira"}
-
-
-def result(job: ActionJob, status: str = "success", error: str | None = None) -> ActionResult:
-    return ActionResult(
-        action_id=job.action_id,
-        request_id=job.request_id,
-        based_on=job.based_on,
-        type=job.type,
-        channel=job.channel,
-        destination=job.destination,
-        target=TARGETS[job.channel],
-        status=status,
-        error=error,
-        response={"ok": status == "success"},
-    )
+from tests.unit.execution.conftest import make_analysis, make_flag, result
 
 
 @pytest.fixture

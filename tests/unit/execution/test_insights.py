@@ -122,7 +122,7 @@ def test_rerun_updates_the_open_insight_with_history(insights: InsightRepository
     assert second.status is InsightStatus.ACKNOWLEDGED  # a re-run does not undo the ack
     assert len(insights.list()) == 1
     rerun = insights.audit(first.insight_id)[-1]
-    assert rerun.action == "rerun" and rerun.note == "updated by re-run"
+    assert rerun.action == "rerun" and rerun.note == "re-run: escalated from medium"
     assert rerun.changes["priority"] == {"from": "medium", "to": "critical"}
     assert rerun.changes["description"]["to"] == "Still no calls"
     assert rerun.changes["request_id"] == {"from": "req-1", "to": "req-2"}

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 from contracts.actions import ActionStatus
 from tests.support import HttpRecorder, SmtpRecorder
-from tests.unit.webhooks.conftest import CONSUMPTION_CONTEXT, Harness, make_job
+from tests.unit.webhooks.conftest import CONSUMPTION_CONTEXT, DEAL_CONTEXT, Harness, make_job
 
 
 def part(message: EmailMessage, subtype: str) -> str:
@@ -173,8 +173,75 @@ async def test_jira_and_zendesk_presets(harness: Harness, sink: HttpRecorder) ->
     assert ticket["comment"]["body"].startswith("Daily compute down 45%")
     assert zendesk.header("Authorization") == "Bearer zd-token"
     await harness.wait_results(2)
-    assert harness.result("a-jira-1").response == {"id": "10001", "key": "REV-7"}
+    # The result names the opened ticket for the execution agent (ticket updates use it).
+    assert harness.result("a-jira-1").response == {
+        "id": "10001",
+        "key": "REV-7",
+        "ticket_id": "REV-7",
+    }
     assert harness.result("a-zd-1").target == "zendesk"
+
+
+async def test_ticket_updates_address_the_ticket_a_job_opened(
+    harness: Harness, sink: HttpRecorder
+) -> None:
+    """An update job names the job that opened the ticket; the ticket's id comes from that
+    delivery (Jira) or from the job (Zendesk), and the update is a PUT on the ticket."""
+    sink.respond("/rest/api/2/issue", status=201, json={"id": "10001", "key": "REV-7"})
+    sink.respond("/rest/api/2/issue/REV-7", status=204)
+    sink.respond("/api/v2/tickets/35436.json", json={"ticket": {"id": 35436}})
+    await harness.engine.enqueue(make_job("a-open", "ticket_jira", channel="ticket"))
+    await harness.wait_results(1)
+    update = make_job(
+        "a-update",
+        "ticket_jira",
+        channel="ticket",
+        template="deal_alert_update",
+        priority="critical",
+        updates_ticket="a-open",
+        context={**DEAL_CONTEXT, "event_note": "escalated from high"},
+    )
+    await harness.engine.enqueue(update)
+    [put] = await sink.wait_for_async(1, "/rest/api/2/issue/REV-7")
+    assert put.method == "PUT" and put.header("Idempotency-Key") == "a-update"
+    body = put.json()
+    assert body["fields"] == {"priority": {"name": "Highest"}}
+    [comment] = body["update"]["comment"]
+    assert comment["add"]["body"].startswith(
+        "RevOps AI update (escalated from high): [high] ICP misalignment on Acme expansion"
+    )
+    zendesk = make_job(
+        "a-zd-update",
+        "ticket_zendesk",
+        channel="ticket",
+        template="consumption_alert_update",
+        context=CONSUMPTION_CONTEXT,
+        updates_ticket="opened-elsewhere",
+        ticket_id="35436",
+    )
+    await harness.engine.enqueue(zendesk)
+    [zput] = await sink.wait_for_async(1, "/api/v2/tickets/35436.json")
+    assert zput.method == "PUT"
+    assert zput.json()["ticket"]["comment"]["public"] is False
+    assert zput.json()["ticket"]["comment"]["body"].startswith("RevOps AI update (update)")
+    await harness.wait_results(3)
+    assert harness.result("a-update").status == ActionStatus.SUCCESS
+    assert harness.result("a-zd-update").status == ActionStatus.SUCCESS
+
+
+async def test_update_of_a_ticket_never_opened_fails_saying_so(harness: Harness) -> None:
+    orphan = make_job(
+        "a-orphan",
+        "ticket_jira",
+        channel="ticket",
+        template="deal_alert_update",
+        updates_ticket="never-delivered",
+    )
+    await harness.engine.enqueue(orphan)
+    [result] = await harness.wait_results(1)
+    assert result.status == ActionStatus.FAILED
+    assert result.error is not None and result.error.startswith("ticket_not_opened:")
+    assert "never-delivered" in result.error
 
 
 async def test_generic_webhook_is_signed(harness: Harness, sink: HttpRecorder) -> None:

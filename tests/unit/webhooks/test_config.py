@@ -38,8 +38,8 @@ def test_unknown_simulated_channel_type() -> None:
 
 def test_missing_environment_variable() -> None:
     text = "destinations:\n  s:\n    type: slack_webhook\n    url: ${SLACK_URL}\n"
-    assert refuse(text) == (
-        "webhooks.yaml: destinations.s.url: environment variable SLACK_URL is not set"
+    assert refuse(text).startswith(
+        "webhooks.yaml: 1 environment variable not set: SLACK_URL (destinations.s.url); set it"
     )
 
 
@@ -82,7 +82,7 @@ def test_demo_file_loads_and_sends_nothing() -> None:
 
 def test_production_template_loads_when_environment_is_set() -> None:
     text = (PACKAGE / "webhooks.yaml").read_text()
-    with pytest.raises(WebhooksConfigError, match="environment variable REVOPS_"):
+    with pytest.raises(WebhooksConfigError, match=r"environment variables? not set: REVOPS_"):
         parse_config(text, env={})
     env = {
         "REVOPS_SMTP_HOST": "smtp.example.com",
@@ -106,3 +106,44 @@ def test_production_template_loads_when_environment_is_set() -> None:
     assert set(config.destinations) >= PLANNER_DESTINATIONS
     assert config.retry_policy("crm_salesforce").max_attempts == 8
     assert config.rate_limit("slack_revops_alerts").rate == 1
+
+
+def test_every_missing_variable_is_named_at_once_with_the_demo_file() -> None:
+    production = (PACKAGE / "webhooks.yaml").read_text()
+    message = refuse(production)
+    for name in (
+        "REVOPS_SLACK_REVOPS_WEBHOOK_URL",
+        "REVOPS_SMTP_HOST",
+        "REVOPS_SALESFORCE_ACCESS_TOKEN",
+        "REVOPS_JIRA_API_TOKEN",
+        "REVOPS_ZENDESK_API_TOKEN",
+        "REVOPS_GENERIC_WEBHOOK_SECRET",
+    ):
+        assert f"{name} (" in message, name
+    assert "REVOPS_JIRA_PROJECT" not in message  # has a default
+    assert message.count("REVOPS_SMTP_HOST") == 1  # used twice, named once
+    assert "16 environment variables not set" in message
+    assert message.endswith("REVOPS_WEBHOOKS_FILE=services/webhook_processor/webhooks.demo.yaml")
+    assert "\n" not in message
+
+
+def test_serve_alone_without_configuration_is_one_line(tmp_path: Path) -> None:
+    """`revops serve webhook-processor` with nothing set: one line naming what to set, no
+    traceback, before anything connects to Kafka."""
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "REVOPS_VAR_DIR": str(tmp_path), "REVOPS_HTTP_PORT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "serve", "webhook-processor"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PACKAGE.parents[1],
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "16 environment variables not set" in line
+    assert "webhooks.demo.yaml" in line

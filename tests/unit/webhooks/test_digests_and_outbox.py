@@ -153,7 +153,7 @@ def test_purge_drops_old_delivered_jobs_and_attempts_but_keeps_failed_and_recent
         delivered_before=time.time() - 500, attempts_before=datetime.now(UTC) - timedelta(days=1)
     )
 
-    assert counts == {"jobs": 1, "digest_entries": 0, "attempts": 1}
+    assert counts == {"jobs": 1, "digest_entries": 0, "attempts": 1, "tickets": 0}
     assert log.status("old-done") is None
     # Failed (a DLQ replay reopens it), not yet published, recent and pending rows stay.
     assert [log.status(a) for a in ("old-failed", "old-unpublished", "new-done", "pending")] == [
