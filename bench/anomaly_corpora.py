@@ -97,7 +97,7 @@ def _skab_file(path: Path, group: str, labelled: bool) -> Experiment:
 
 
 def skab_experiments(subsets: tuple[str, ...] = SKAB_SUBSETS) -> list[Experiment]:
-    found = []
+    found: list[Experiment] = []
     for subset in subsets:
         files = sorted((skab_dir() / subset).glob("*.csv"), key=lambda p: int(p.stem))
         found.extend(_skab_file(path, subset, labelled=True) for path in files)

@@ -49,7 +49,12 @@ from bench.anomaly_corpora import (
     skab_experiments,
 )
 from services.decision_agent.anomaly.combine import combined_likelihood
-from services.decision_agent.anomaly.detector import DetectorSettings, score_stream
+from services.decision_agent.anomaly.detector import (
+    EMPIRICAL_TWO_SIDED,
+    GAUSSIAN_UP,
+    DetectorSettings,
+    score_stream,
+)
 from services.decision_agent.anomaly.evaluation import (
     PROFILES,
     CorpusResult,
@@ -75,9 +80,20 @@ DETECTORS: dict[str, Likelihood] = {
     "random (chance)": baselines.random_likelihood,
 }
 
-# Each signal of the detector switched off in turn (DetectorSettings fields).
+# Each signal of the detector switched off in turn, and the choices made on SKAB valve1
+# undone one at a time (DetectorSettings fields).
 ABLATION: dict[str, dict[str, object]] = {
     "all signals (chosen)": {},
+    "no range (spatial novelty)": {"use_range": False},
+    "no jump": {"use_jump": False},
+    "no level shift": {"use_level": False},
+    "no spread change": {"use_spread": False},
+    "no pattern (sequence novelty)": {"use_pattern": False},
+    "pattern calibrated as Gaussian": {"pattern_calibration": GAUSSIAN_UP},
+    "level calibrated on its own history (empirical)": {"level_calibration": EMPIRICAL_TWO_SIDED},
+    "no refractory ratio (memory + 1 only)": {"refractory_ratio": 1.0},
+    "reference of 300 points": {"reference_points": 300},
+    "one level window (8)": {"windows": (8,)},
 }
 
 
@@ -134,8 +150,7 @@ def score_all(detector: Likelihood, data: dict[str, list]) -> Scored:
 
     def single(series: list[Series]) -> list[LabelledScores]:
         return [
-            LabelledScores(s.name, timer.run(detector, s.values, s.name), s.windows)
-            for s in series
+            LabelledScores(s.name, timer.run(detector, s.values, s.name), s.windows) for s in series
         ]
 
     return Scored(
@@ -231,7 +246,8 @@ def main_table(names: list[str], data: dict[str, list]) -> dict[str, Summary]:
         at = per_experiment["standard"].threshold
         at_channel = per_channel["standard"].threshold
         print(row(name, "SKAB per experiment", per_experiment, speed))
-        print(quiet_row(name, "SKAB anomaly-free (at the SKAB threshold)", summarize_free(scored, at)))
+        free = summarize_free(scored, at)
+        print(quiet_row(name, "SKAB anomaly-free (at the SKAB threshold)", free))
         print(row(name, "SKAB per channel (secondary)", per_channel, ""))
         print(
             quiet_row(

@@ -74,13 +74,16 @@ KIND_LABELS = (
 # level and a spread statistic per window.
 ST_RANGE, ST_JUMP, ST_PATTERN, ST_WINDOWS = 0, 1, 2, 3
 
+# How a statistic's raw value becomes a tail probability (see _calibrate)
+AS_IS, EMPIRICAL, GAUSSIAN, GAUSSIAN_UP, EMPIRICAL_TWO_SIDED = 0, 1, 2, 3, 4
+
 
 @dataclass(frozen=True)
 class DetectorSettings:
     """The detector's few parameters, all in points (the detector never reads time), and
     which signals it uses (all by default; switching one off is for the ablation)."""
 
-    reference_points: int = 300
+    reference_points: int = 600
     windows: tuple[int, ...] = (8, 32)
     history_points: int = 1000
     warm_up: int = 30
@@ -90,21 +93,19 @@ class DetectorSettings:
     refractory_ratio: float = 2.0
     pattern_order: int = 2
     pattern_window: int = 8
+    pattern_scale: int = 1
     use_range: bool = True
     use_jump: bool = True
     use_level: bool = True
     use_spread: bool = True
     use_pattern: bool = True
-    range_calibration: int = 0
-    jump_calibration: int = 0
-    pattern_calibration: int = 3
+    range_calibration: int = AS_IS
+    jump_calibration: int = AS_IS
+    pattern_calibration: int = EMPIRICAL
+    level_calibration: int = GAUSSIAN
+    spread_calibration: int = GAUSSIAN_UP
     pattern_null_var: float = 0.01
-    spread_up_only: bool = True
     noteworthy: float = NOTEWORTHY_LAMBDA
-
-
-# How a statistic's raw value becomes a tail probability
-AS_IS, EMPIRICAL, GAUSSIAN, GAUSSIAN_UP = 0, 1, 2, 3
 
 
 @njit(cache=True)
@@ -132,9 +133,12 @@ def _calibrate(
     if mode == AS_IS:
         return raw
     lam = -1.0
-    if mode == EMPIRICAL:
+    if mode in (EMPIRICAL, EMPIRICAL_TWO_SIDED):
         if cal_state[c, 0] >= warm_up:
-            lam = upper_tail(cal_sorted[c], cal_state[c, 0], raw)
+            if mode == EMPIRICAL:
+                lam = upper_tail(cal_sorted[c], cal_state[c, 0], raw)
+            else:
+                lam = two_sided_tail(cal_sorted[c], cal_state[c, 0], raw)
         window_insert(cal_sorted[c], cal_ring[c], cal_state[c], raw)
         return lam
     mean, var, seen = ew[c, 0], ew[c, 1], ew[c, 2]
@@ -165,10 +169,10 @@ def _stream(
     refractory_ratio: float,
     pattern_order: int,
     pattern_window: int,
+    pattern_scale: int,
     enabled: np.ndarray,
     calibration: np.ndarray,
     pattern_null_var: float,
-    spread_up_only: bool,
     noteworthy: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     n = len(values)
@@ -214,6 +218,12 @@ def _stream(
     context = 0
     n_symbols = 0
     surprise_ring = np.zeros(pattern_window)
+    segment_sum = 0.0
+    segment_fill = 0
+    previous_segment = math.nan
+    move_sorted = np.zeros(history_points)
+    move_ring = np.zeros(history_points)
+    move_state = np.zeros(2, dtype=np.int64)
     surprise_sum = 0.0
     n_surprises = 0
     # each statistic's own history, for its calibration
@@ -224,7 +234,7 @@ def _stream(
     ew = np.zeros((n_stats, 3))  # mean, variance, count
     rate = 1.0 / calibration_points
     modes = np.full(n_stats, GAUSSIAN, dtype=np.int64)
-    modes[ST_RANGE], modes[ST_JUMP], modes[ST_PATTERN] = calibration[0], calibration[1], calibration[2]
+    modes[:ST_WINDOWS] = calibration[:ST_WINDOWS]
     previous = math.nan
     memory = 0.0
     absorb_at = -1  # the point after which the reference is rebuilt (-1: none pending)
@@ -236,20 +246,34 @@ def _stream(
         if val_state[0] >= warm_up:
             raw = two_sided_tail(val_sorted, val_state[0], x)
             lam_of[ST_RANGE] = _calibrate(
-                modes[ST_RANGE], ST_RANGE, raw, 0.0, cal_sorted, cal_ring, cal_state, ew, warm_up, rate
+                modes[ST_RANGE],
+                ST_RANGE,
+                raw,
+                0.0,
+                cal_sorted,
+                cal_ring,
+                cal_state,
+                ew,
+                warm_up,
+                rate,
             )
         window_insert(val_sorted, val_ring, val_state, x)
-        step = math.nan
-        step_rank = 0.5
         if not math.isnan(previous):
-            step = x - previous
-            size = abs(step)
+            size = abs(x - previous)
             if step_state[0] >= warm_up:
                 raw = upper_tail(step_sorted, step_state[0], size)
                 lam_of[ST_JUMP] = _calibrate(
-                    modes[ST_JUMP], ST_JUMP, raw, 0.0, cal_sorted, cal_ring, cal_state, ew, warm_up, rate
+                    modes[ST_JUMP],
+                    ST_JUMP,
+                    raw,
+                    0.0,
+                    cal_sorted,
+                    cal_ring,
+                    cal_state,
+                    ew,
+                    warm_up,
+                    rate,
                 )
-                step_rank = mid_rank(step_sorted, step_state[0], size)
             window_insert(step_sorted, step_ring, step_state, size)
         if ref_state[0] >= warm_up:
             u = mid_rank(ref_sorted, ref_state[0], x)
@@ -272,35 +296,49 @@ def _stream(
                     raw = (level_sum[w] if q == 0 else spread_sum[w]) / windows[w]
                     # variance of the statistic on independent data: uniform ranks
                     null_var = (1.0 / 12.0 if q == 0 else 1.0 / 48.0) / windows[w]
-                    mode = GAUSSIAN if q == 0 or not spread_up_only else GAUSSIAN_UP
+                    mode = calibration[3 + q]
                     lam_of[c] = _calibrate(
                         mode, c, raw, null_var, cal_sorted, cal_ring, cal_state, ew, warm_up, rate
                     )
-            if not math.isnan(step):
-                sym = patterns.symbol(u, step, step_rank)
-                if n_symbols >= pattern_order:
-                    surprise = patterns.surprise_and_learn(
-                        pair_counts, context_counts, context, sym
-                    )
-                    slot = n_surprises % pattern_window
-                    surprise_sum += surprise - surprise_ring[slot]
-                    surprise_ring[slot] = surprise
-                    n_surprises += 1
-                    if n_surprises >= pattern_window:
-                        lam_of[ST_PATTERN] = _calibrate(
-                            modes[ST_PATTERN],
-                            ST_PATTERN,
-                            surprise_sum / pattern_window,
-                            pattern_null_var / pattern_window,
-                            cal_sorted,
-                            cal_ring,
-                            cal_state,
-                            ew,
-                            warm_up,
-                            rate,
-                        )
-                context = patterns.next_context(context, sym, pattern_order)
-                n_symbols += 1
+            # the pattern: one symbol per segment of `pattern_scale` points (its mean)
+            segment_sum += x
+            segment_fill += 1
+            if segment_fill == pattern_scale:
+                segment = segment_sum / pattern_scale
+                segment_sum = 0.0
+                segment_fill = 0
+                if not math.isnan(previous_segment):
+                    move = segment - previous_segment
+                    ready = move_state[0] >= warm_up
+                    move_rank = mid_rank(move_sorted, move_state[0], abs(move)) if ready else 0.5
+                    window_insert(move_sorted, move_ring, move_state, abs(move))
+                    if ready:
+                        level = mid_rank(ref_sorted, ref_state[0], segment)
+                        sym = patterns.symbol(level, move, move_rank)
+                        if n_symbols >= pattern_order:
+                            surprise = patterns.surprise_and_learn(
+                                pair_counts, context_counts, context, sym
+                            )
+                            slot = n_surprises % pattern_window
+                            surprise_sum += surprise - surprise_ring[slot]
+                            surprise_ring[slot] = surprise
+                            n_surprises += 1
+                            if n_surprises >= pattern_window:
+                                lam_of[ST_PATTERN] = _calibrate(
+                                    modes[ST_PATTERN],
+                                    ST_PATTERN,
+                                    surprise_sum / pattern_window,
+                                    pattern_null_var / pattern_window,
+                                    cal_sorted,
+                                    cal_ring,
+                                    cal_state,
+                                    ew,
+                                    warm_up,
+                                    rate,
+                                )
+                        context = patterns.next_context(context, sym, pattern_order)
+                        n_symbols += 1
+                previous_segment = segment
         window_insert(ref_sorted, ref_ring, ref_state, x)
         recent[n_recent % longest] = x
         n_recent += 1
@@ -372,10 +410,19 @@ def score_stream(
         s.refractory_ratio,
         s.pattern_order,
         s.pattern_window,
+        s.pattern_scale,
         enabled,
-        np.array([s.range_calibration, s.jump_calibration, s.pattern_calibration], dtype=np.int64),
+        np.array(
+            [
+                s.range_calibration,
+                s.jump_calibration,
+                s.pattern_calibration,
+                s.level_calibration,
+                s.spread_calibration,
+            ],
+            dtype=np.int64,
+        ),
         s.pattern_null_var,
-        s.spread_up_only,
         s.noteworthy,
     )
     return StreamScores(lam, lam / (lam + LAMBDA_AT_HALF), kind)

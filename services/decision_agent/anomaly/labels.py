@@ -62,7 +62,7 @@ def windows_from_flags(
     for s, e in zip(starts, ends, strict=True):
         inside = marked[(marked >= s) & (marked <= e)]
         onset = int(inside[0]) if len(inside) else int(s)
-        windows.append(Window(onset, int(min(e, onset + width - 1))))
+        windows.append(Window(onset, min(int(e), onset + width - 1)))
     return tuple(windows)
 
 

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-LEVEL_BINS = 4
+LEVEL_BINS = 3  # odd: the median rank has a bin of its own, so -x has the mirrored bins
 MOVES = 5  # big down, down, flat, up, big up
 ALPHABET = LEVEL_BINS * MOVES
 FLAT_BELOW = 0.5  # a step smaller than the median step is flat
@@ -32,7 +32,14 @@ BIG_ABOVE = 0.9  # a step beyond the 90th percentile is big
 def symbol(level_rank: float, step: float, step_rank: float) -> int:
     """The symbol of a point from its value's mid-rank among the reference values and its
     step's mid-rank among recent step sizes (both in (0, 1)); `step` gives the sign."""
-    level = min(int(level_rank * LEVEL_BINS), LEVEL_BINS - 1)
+    # bins mirror each other (rank u and 1 - u land in bins b and LEVEL_BINS - 1 - b), so
+    # a series and its negative have the same patterns
+    # a series and its negative have the same patterns (1e-9: a rank on a bin edge goes to
+    # the inner bin on both sides, whatever the rounding of 1 - u)
+    if level_rank < 0.5:
+        level = int(level_rank * LEVEL_BINS + 1e-9)
+    else:
+        level = LEVEL_BINS - 1 - int((1.0 - level_rank) * LEVEL_BINS + 1e-9)
     if step_rank < FLAT_BELOW or step == 0.0:
         move = 2
     elif step_rank < BIG_ABOVE:

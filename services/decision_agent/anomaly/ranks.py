@@ -61,12 +61,13 @@ def _excess_scale(edge: float, kth: float, two_kth: float, middle: float, count:
     """Scale of the exponential tail beyond the most extreme value seen: the spacing of the
     tail quantiles (k-th and 2k-th from the end), never below the average decay from the
     median to the k-th value (a tail of repeated values - a quantized series - must not make
-    a value just past it look impossible), nor below 1 % of the distance from the median to
-    the extreme (a distribution on two values has no spacing at all)."""
+    a value just past it look impossible), nor below the average decay from the median to
+    the extreme itself (probability 1/2 there, 1/(n+1) at the extreme: a series on two or
+    three values has no tail spacing at all, and one quantum more is not a 1e-30 event)."""
     return max(
         (kth - two_kth) / math.log(2.0),
         (kth - middle) / math.log(count / (2.0 * TAIL_K)),
-        0.01 * (edge - middle),
+        (edge - middle) / math.log((count + 1.0) / 2.0),
     )
 
 
@@ -94,7 +95,9 @@ def lower_tail(sorted_values: np.ndarray, count: int, value: float) -> float:
     p = float((at_most + 1.0) / (count + 1.0))
     edge = xs[0]
     if count >= 4 * k and value < edge:
-        scale = _excess_scale(-edge, -xs[k - 1], -xs[2 * k - 1], -xs[count // 2], count)
+        # the mirror image of upper_tail's quantiles (so -x has the same tails as x)
+        middle = xs[(count - 1) // 2]
+        scale = _excess_scale(-edge, -xs[k - 1], -xs[2 * k - 1], -middle, count)
         if scale > 1e-9 * (xs[count - 1] - edge):
             p *= math.exp(-(edge - value) / scale)
     return _lambda(p)
