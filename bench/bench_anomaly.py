@@ -251,26 +251,27 @@ def main_table(names: list[str], data: dict[str, list]) -> dict[str, Summary]:
         generator = {p: evaluate(scored.generator, PROFILES[p]) for p in PROFILES}
         at = per_experiment["standard"].threshold
         at_channel = per_channel["standard"].threshold
-        print(row(name, "SKAB per experiment", per_experiment, speed))
-        free = summarize_free(scored, at)
-        print(quiet_row(name, "SKAB anomaly-free (at the SKAB threshold)", free))
-        print(row(name, "SKAB per channel (secondary)", per_channel, ""))
-        print(
+        lines = [
+            row(name, "SKAB per experiment", per_experiment, speed),
+            quiet_row(
+                name,
+                "SKAB anomaly-free (at the SKAB threshold)",
+                evaluate(scored.anomaly_free, STANDARD, at),
+            ),
+            row(name, "SKAB per channel (secondary)", per_channel, ""),
             quiet_row(
                 name,
                 "SKAB anomaly-free per channel (at the per-channel threshold)",
                 evaluate(scored.anomaly_free_channels, STANDARD, at_channel),
-            )
-        )
-        print(row(name, "generator", generator, ""))
-        print(
+            ),
+            row(name, "generator", generator, ""),
             quiet_row(
                 name,
                 "PyPI-shipped series (at the SKAB threshold)",
                 evaluate(scored.packages, STANDARD, at),
             ),
-            flush=True,
-        )
+        ]
+        print("\n".join(lines), flush=True)
         summaries[name] = summarize(scored)
         transfers.append(transfer_line(name, scored.experiments))
     print()
@@ -284,10 +285,6 @@ def main_table(names: list[str], data: dict[str, list]) -> dict[str, Summary]:
     for line in transfers:
         print(line)
     return summaries
-
-
-def summarize_free(scored: Scored, threshold: float) -> CorpusResult:
-    return evaluate(scored.anomaly_free, STANDARD, threshold)
 
 
 def targets(summaries: dict[str, Summary]) -> bool:

@@ -128,12 +128,7 @@ def _calibrate(
     c: int,
     raw: float,
     null_var: float,
-    cal_sorted: np.ndarray,
-    cal_ring: np.ndarray,
-    cal_state: np.ndarray,
-    ew: np.ndarray,
-    warm_up: int,
-    rate: float,
+    history: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, float],
 ) -> float:
     """-log10 of the probability of the statistic's raw value under its own past (-1 while
     that past is too short), then the value joins the past.
@@ -143,7 +138,9 @@ def _calibrate(
     under an exponentially weighted mean and variance over about 1 / rate values, the
     variance never below `null_var` (its variance on independent data) and values beyond
     WINSOR_SD updating it as if at WINSOR_SD (one event does not teach that events are
-    normal)."""
+    normal). `history`: every statistic's past (sorted values, ring and [count, head] per
+    statistic; EW mean, variance and count per statistic), the warm-up and the EW rate."""
+    cal_sorted, cal_ring, cal_state, ew, warm_up, rate = history
     if mode == AS_IS:
         return raw
     lam = -1.0
@@ -247,6 +244,7 @@ def _stream(
     lam_of = np.full(n_stats, -1.0)
     ew = np.zeros((n_stats, 3))  # mean, variance, count
     rate = 1.0 / calibration_points
+    history = (cal_sorted, cal_ring, cal_state, ew, warm_up, rate)
     modes = np.full(n_stats, GAUSSIAN, dtype=np.int64)
     modes[:ST_WINDOWS] = calibration[:ST_WINDOWS]
     previous = math.nan
@@ -259,35 +257,13 @@ def _stream(
         lam_of[:] = -1.0
         if val_state[0] >= warm_up:
             raw = two_sided_tail(val_sorted, val_state[0], x)
-            lam_of[ST_RANGE] = _calibrate(
-                modes[ST_RANGE],
-                ST_RANGE,
-                raw,
-                0.0,
-                cal_sorted,
-                cal_ring,
-                cal_state,
-                ew,
-                warm_up,
-                rate,
-            )
+            lam_of[ST_RANGE] = _calibrate(modes[ST_RANGE], ST_RANGE, raw, 0.0, history)
         window_insert(val_sorted, val_ring, val_state, x)
         if not math.isnan(previous):
             size = abs(x - previous)
             if step_state[0] >= warm_up:
                 raw = upper_tail(step_sorted, step_state[0], size)
-                lam_of[ST_JUMP] = _calibrate(
-                    modes[ST_JUMP],
-                    ST_JUMP,
-                    raw,
-                    0.0,
-                    cal_sorted,
-                    cal_ring,
-                    cal_state,
-                    ew,
-                    warm_up,
-                    rate,
-                )
+                lam_of[ST_JUMP] = _calibrate(modes[ST_JUMP], ST_JUMP, raw, 0.0, history)
             window_insert(step_sorted, step_ring, step_state, size)
         if ref_state[0] >= warm_up:
             u = mid_rank(ref_sorted, ref_state[0], x)
@@ -311,9 +287,7 @@ def _stream(
                     # variance of the statistic on independent data: uniform ranks
                     null_var = (1.0 / 12.0 if q == 0 else 1.0 / 48.0) / windows[w]
                     mode = calibration[3 + q]
-                    lam_of[c] = _calibrate(
-                        mode, c, raw, null_var, cal_sorted, cal_ring, cal_state, ew, warm_up, rate
-                    )
+                    lam_of[c] = _calibrate(mode, c, raw, null_var, history)
             # the pattern: one symbol per segment of `pattern_scale` points (its mean)
             segment_sum += x
             segment_fill += 1
@@ -343,12 +317,7 @@ def _stream(
                                     ST_PATTERN,
                                     surprise_sum / pattern_window,
                                     pattern_null_var / pattern_window,
-                                    cal_sorted,
-                                    cal_ring,
-                                    cal_state,
-                                    ew,
-                                    warm_up,
-                                    rate,
+                                    history,
                                 )
                         context = patterns.next_context(context, sym, pattern_order)
                         n_symbols += 1
