@@ -12,6 +12,10 @@
 #   kubernetes-validate  PyPI, into the project's virtualenv (offline Kubernetes schemas)
 #   chromium             Debian's `chromium` package: the browser the console's end-to-end tests
 #                        drive through Playwright (never `playwright install`: no download)
+#   postgresql           Debian's `postgresql` package (server binaries, and the `postgres`
+#                        user the test fixture runs a throwaway server as; tests/postgres_server.py
+#                        starts it with initdb/pg_ctl on a free port in a temporary folder; the
+#                        package's own cluster service is not needed)
 #
 # Binaries go to $REVOPS_TOOLS_DIR/bin (default: <repo>/.cache/tools/bin, git-ignored), where
 # the tests look first. Idempotent: a tool already present at the pinned version is skipped.
@@ -147,10 +151,36 @@ install_chromium() {
     [[ -x /usr/bin/chromium ]] || die "chromium: /usr/bin/chromium missing after the install"
 }
 
+postgres_binaries() {
+    command -v pg_ctl >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null
+}
+
+install_postgresql() {
+    if postgres_binaries && id postgres >/dev/null 2>&1; then
+        log "postgresql already installed ($(compgen -G '/usr/lib/postgresql/*/bin' | tail -n 1))"
+        return
+    fi
+    command -v apt-get >/dev/null || die "postgresql: apt-get (Debian) is required"
+    if [[ $EUID -ne 0 ]]; then
+        # The store tests fail in CI without it (CI runs as root); elsewhere they skip.
+        log "WARNING: postgresql is missing and this is not root: sudo apt-get install postgresql"
+        return
+    fi
+    log "installing Debian's postgresql (store tests on the PostgreSQL engine)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; then
+        apt-get update -qq || die "postgresql: apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null ||
+            die "postgresql: apt-get install postgresql failed"
+    fi
+    postgres_binaries || die "postgresql: no pg_ctl after the install"
+    id postgres >/dev/null 2>&1 || die "postgresql: the package created no postgres user"
+}
+
 mkdir -p "$BIN_DIR"
 install_kustomize
 install_prometheus_binaries
 install_kcat
 install_kubernetes_validate
 install_chromium
+install_postgresql
 log "ready: $BIN_DIR/{kustomize,promtool,prometheus,kcat}, kubernetes-validate in $PYTHON"

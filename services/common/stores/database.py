@@ -1,0 +1,163 @@
+"""The one interface every state store is written against: a database with short write
+transactions, consistent reads, and the few SQL phrases the two engines spell differently.
+
+Two engines sit behind it (services/common/stores/sqlite.py, services/common/stores/
+postgres.py). Repositories write their SQL once, with `?` placeholders and
+`INSERT ... ON CONFLICT`, which both engines understand; where the spelling differs (JSON
+paths, row locks) they ask the database's `Dialect`. So the domain code never knows which
+engine runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# Values per `IN (...)` list: far below SQLite's bound-parameter limit (32766 since 3.32)
+# and PostgreSQL's (65535).
+LOOKUP_CHUNK = 500
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What a repository may call inside a transaction (sqlite3.Connection fits it as is)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """SQL the engines spell differently."""
+
+    name: str
+    # Appended to a SELECT that reads rows it will update: a row lock in PostgreSQL, where
+    # writers run concurrently; nothing in SQLite, whose write transaction holds the file lock.
+    for_update: str
+    # The same, skipping rows another transaction holds (outbox claims).
+    for_update_skip_locked: str
+
+    def json_text(self, column: str, *path: str) -> str:
+        """The text at `path` inside the JSON text `column`."""
+        if self.name == "postgresql":
+            return f"({column}::jsonb #>> '{{{','.join(path)}}}')"
+        return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+
+SQLITE = Dialect("sqlite", for_update="", for_update_skip_locked="")
+POSTGRESQL = Dialect(
+    "postgresql", for_update=" FOR UPDATE", for_update_skip_locked=" FOR UPDATE SKIP LOCKED"
+)
+
+
+class Database(ABC):
+    """A database shared by every replica of a service (PostgreSQL) or every process on the
+    host (SQLite). `transaction()` and `reader()` nest: inside another transaction of the
+    same thread they are a savepoint, so a service step can make several repository calls
+    one atomic unit with one commit, while each call still undoes its own writes when it
+    fails."""
+
+    dialect: Dialect
+    # What a unique-constraint violation raises (a repository retries a lost race on it).
+    integrity_error: tuple[type[Exception], ...]
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def database_name(self) -> str:
+        return self.dialect.name
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def _acquire(self) -> Connection:
+        """A connection for an outermost transaction of this thread."""
+
+    @abstractmethod
+    def _release(self, conn: Connection, broken: bool) -> None:
+        """The outermost transaction ended (`broken`: its connection may be unusable)."""
+
+    _BEGIN_WRITE = "BEGIN"
+    _BEGIN_READ = "BEGIN"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction (in SQLite it holds the write lock from its first statement)."""
+        with self._in(self._BEGIN_WRITE) as conn:
+            yield conn
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A read transaction; inside a transaction it reads that transaction's own writes."""
+        with self._in(self._BEGIN_READ) as conn:
+            yield conn
+
+    @contextmanager
+    def _in(self, begin: str) -> Iterator[Connection]:
+        depth: int = getattr(self._local, "depth", 0)
+        conn: Connection = self._local.tx_conn if depth else self._acquire()
+        savepoint = f"nested_{depth}"
+        try:
+            conn.execute(f"SAVEPOINT {savepoint}" if depth else begin)
+        except BaseException:
+            if not depth:
+                self._release(conn, broken=True)
+            raise
+        self._local.depth, self._local.tx_conn = depth + 1, conn
+        try:
+            yield conn
+            conn.execute(f"RELEASE {savepoint}" if depth else "COMMIT")
+        except BaseException:
+            self._undo(conn, depth, savepoint)
+            raise
+        finally:
+            self._local.depth = depth
+            if not depth:
+                self._local.tx_conn = None
+        if not depth:
+            self._release(conn, broken=False)
+
+    def _undo(self, conn: Connection, depth: int, savepoint: str) -> None:
+        try:
+            if depth:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            else:
+                conn.execute("ROLLBACK")
+        except Exception:  # the connection itself failed (server gone): nothing to undo
+            if not depth:
+                self._release(conn, broken=True)
+            return
+        if not depth:
+            self._release(conn, broken=False)
+
+
+def select_in_chunks(
+    conn: Connection,
+    sql: str,
+    values: Iterable[Any],
+    before: Sequence[Any] = (),
+    chunk: int = LOOKUP_CHUNK,
+) -> Iterator[Any]:
+    """Rows of `sql` for every value, `LOOKUP_CHUNK` values per query; `sql` holds `{marks}`
+    where the `IN` list goes and the parameters `before` ahead of it."""
+    wanted = list(dict.fromkeys(values))
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        yield from conn.execute(sql.format(marks=", ".join("?" * len(part))), (*before, *part))
