@@ -25,7 +25,8 @@ _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 class MigrationError(RuntimeError):
-    """A migration could not be applied; the schema stays at `version`."""
+    """A migration could not be applied; the schema stays at `version`. A service refuses
+    to start with it (`revops serve` prints the reason as one line)."""
 
     def __init__(self, component: str, migration: Path, version: int, reason: str) -> None:
         super().__init__(
