@@ -22,6 +22,11 @@ from typing import Any, Protocol
 LOOKUP_CHUNK = 500
 
 
+class StoreUnavailableError(RuntimeError):
+    """The database cannot be reached (server down, connection lost, pool exhausted). The
+    work was not stored: the caller waits and tries again, it never counts as done."""
+
+
 class Cursor(Protocol):
     rowcount: int
 
@@ -111,20 +116,26 @@ class Database(ABC):
     @contextmanager
     def _in(self, begin: str) -> Iterator[Connection]:
         depth: int = getattr(self._local, "depth", 0)
-        conn: Connection = self._local.tx_conn if depth else self._acquire()
+        try:
+            conn: Connection = self._local.tx_conn if depth else self._acquire()
+        except Exception as exc:
+            self._raise_if_unavailable(exc)
+            raise
         savepoint = f"nested_{depth}"
         try:
             conn.execute(f"SAVEPOINT {savepoint}" if depth else begin)
-        except BaseException:
+        except BaseException as exc:
             if not depth:
                 self._release(conn, broken=True)
+            self._raise_if_unavailable(exc)
             raise
         self._local.depth, self._local.tx_conn = depth + 1, conn
         try:
             yield conn
             conn.execute(f"RELEASE {savepoint}" if depth else "COMMIT")
-        except BaseException:
+        except BaseException as exc:
             self._undo(conn, depth, savepoint)
+            self._raise_if_unavailable(exc)
             raise
         finally:
             self._local.depth = depth
@@ -132,6 +143,15 @@ class Database(ABC):
                 self._local.tx_conn = None
         if not depth:
             self._release(conn, broken=False)
+
+    def _raise_if_unavailable(self, exc: BaseException) -> None:
+        if self._unavailable(exc):
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailableError(f"{self.database_name} unavailable: {detail}") from exc
+
+    def _unavailable(self, exc: BaseException) -> bool:
+        """Whether `exc` says the database is out of reach (the engine decides)."""
+        return False
 
     def _undo(self, conn: Connection, depth: int, savepoint: str) -> None:
         try:

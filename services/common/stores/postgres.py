@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import RowMaker
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from services.common.stores.database import POSTGRESQL, Connection, Database
 
@@ -116,13 +116,20 @@ def close_pools() -> None:
 class PostgresDatabase(Database):
     dialect = POSTGRESQL
     integrity_error = (psycopg.errors.IntegrityError,)
-    # What a lost server raises (the service turns unready and retries with backoff).
-    connection_errors = (psycopg.OperationalError,)
 
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
         self._pool = pool_for(url)
+
+    def _unavailable(self, exc: BaseException) -> bool:
+        """A lost or refused connection, or no connection free in time; not a conflict
+        between transactions (deadlock, serialization), which a plain retry resolves."""
+        if isinstance(exc, PoolTimeout):
+            return True
+        return isinstance(exc, psycopg.OperationalError) and not isinstance(
+            exc, psycopg.errors.TransactionRollback
+        )
 
     def close(self) -> None:
         """The pool is shared by every store of the process (`close_pools` at exit)."""
