@@ -131,23 +131,29 @@ EOF
         die "kubernetes-validate: pip install failed"
 }
 
+# apt-get install PKG (as root; refreshes stale package lists once). Not root: a warning and
+# status 1 (the tests that need it fail in CI, which runs as root, and skip elsewhere).
+apt_install() {
+    local package="$1" purpose="$2"
+    command -v apt-get >/dev/null || die "$package: apt-get (Debian) is required"
+    if [[ $EUID -ne 0 ]]; then
+        log "WARNING: $package is missing and this is not root: sudo apt-get install $package"
+        return 1
+    fi
+    log "installing Debian's $package ($purpose)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; then
+        apt-get update -qq || die "$package: apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null ||
+            die "$package: apt-get install $package failed"
+    fi
+}
+
 install_chromium() {
     if [[ -x /usr/bin/chromium ]]; then
         log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium))"
         return
     fi
-    command -v apt-get >/dev/null || die "chromium: apt-get (Debian) is required"
-    if [[ $EUID -ne 0 ]]; then
-        # Browser tests fail in CI without it (CI runs as root); elsewhere they skip.
-        log "WARNING: chromium is missing and this is not root: sudo apt-get install chromium"
-        return
-    fi
-    log "installing Debian's chromium (browser tests)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
-        apt-get update -qq || die "chromium: apt-get update failed"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
-            die "chromium: apt-get install chromium failed"
-    fi
+    apt_install chromium "browser tests" || return 0
     [[ -x /usr/bin/chromium ]] || die "chromium: /usr/bin/chromium missing after the install"
 }
 
@@ -160,18 +166,7 @@ install_postgresql() {
         log "postgresql already installed ($(compgen -G '/usr/lib/postgresql/*/bin' | tail -n 1))"
         return
     fi
-    command -v apt-get >/dev/null || die "postgresql: apt-get (Debian) is required"
-    if [[ $EUID -ne 0 ]]; then
-        # The store tests fail in CI without it (CI runs as root); elsewhere they skip.
-        log "WARNING: postgresql is missing and this is not root: sudo apt-get install postgresql"
-        return
-    fi
-    log "installing Debian's postgresql (store tests on the PostgreSQL engine)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; then
-        apt-get update -qq || die "postgresql: apt-get update failed"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null ||
-            die "postgresql: apt-get install postgresql failed"
-    fi
+    apt_install postgresql "store tests on the PostgreSQL engine" || return 0
     postgres_binaries || die "postgresql: no pg_ctl after the install"
     id postgres >/dev/null 2>&1 || die "postgresql: the package created no postgres user"
 }

@@ -136,7 +136,7 @@ class ServiceRuntime:
             jitter=settings.retry_jitter,
         )
         self.idempotency = idempotency or IdempotencyStore(
-            settings.resolved_state_dir / f"idempotency-{name}.db"
+            settings.resolved_state_dir / f"idempotency-{name}.db", settings.database_url
         )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from contracts import ActionJob, ActionType, Channel, Subject
+from contracts import ActionJob, Subject
 from services.execution_agent.insights import IllegalTransitionError, InsightRepository
 from services.execution_agent.store import open_store
 from services.webhook_processor.delivery_log import DELIVERED, DeliveryLog
 from tests.unit.execution.conftest import make_flag
+from tests.unit.stores.jobs import slack_job
 
 WORKERS = 4
 ROUNDS = 12
@@ -26,16 +27,7 @@ SHARED = Subject(account_id="ACC-SHARED", opportunity_id="OPP-SHARED")
 
 
 def _job(account: str, n: int) -> ActionJob:
-    return ActionJob(
-        action_id=f"{account}-job-{n:02d}",
-        request_id=f"req-{account}-{n}",
-        based_on="rec-1",
-        type=ActionType.NOTIFICATION,
-        channel=Channel.SLACK,
-        destination="slack_deals",
-        template="deal_alert",
-        account_id=account,
-    )
+    return slack_job(f"{account}-job-{n:02d}", account, request_id=f"req-{account}-{n}")
 
 
 def _worker(

@@ -6,21 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from contracts import ActionJob, ActionType, Channel
 from services.webhook_processor.delivery_log import DELIVERED, FAILED, DeliveryLog
-
-
-def _job(action_id: str, account_id: str) -> ActionJob:
-    return ActionJob(
-        action_id=action_id,
-        request_id="req-1",
-        based_on="rec-1",
-        type=ActionType.NOTIFICATION,
-        channel=Channel.SLACK,
-        destination="slack_deals",
-        template="deal_alert",
-        account_id=account_id,
-    )
+from tests.unit.stores.jobs import slack_job as _job
 
 
 def _replicas(tmp_path: Path, url: str, count: int = 2) -> list[DeliveryLog]:
