@@ -99,7 +99,9 @@ class Database(ABC):
         """The outermost transaction ended (`broken`: its connection may be unusable)."""
 
     _BEGIN_WRITE = "BEGIN"
-    _BEGIN_READ = "BEGIN"
+    # None: a reader outside any transaction runs each statement on its own (autocommit),
+    # saving the BEGIN and COMMIT round trips of a server engine.
+    _BEGIN_READ: str | None = "BEGIN"
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -109,40 +111,68 @@ class Database(ABC):
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
-        """A read transaction; inside a transaction it reads that transaction's own writes."""
+        """Reads; inside a transaction they see that transaction's own writes."""
         with self._in(self._BEGIN_READ) as conn:
             yield conn
 
     @contextmanager
-    def _in(self, begin: str) -> Iterator[Connection]:
+    def _in(self, begin: str | None) -> Iterator[Connection]:
         depth: int = getattr(self._local, "depth", 0)
+        in_tx: bool = getattr(self._local, "in_tx", False)
         try:
             conn: Connection = self._local.tx_conn if depth else self._acquire()
         except Exception as exc:
             self._raise_if_unavailable(exc)
             raise
-        savepoint = f"nested_{depth}"
+        savepoint = f"nested_{depth}" if in_tx else None
+        opens = not in_tx and begin is not None  # this block owns the transaction
         try:
-            conn.execute(f"SAVEPOINT {savepoint}" if depth else begin)
+            if savepoint:
+                conn.execute(f"SAVEPOINT {savepoint}")
+            elif opens:
+                assert begin is not None
+                conn = self._begin(conn, begin)
         except BaseException as exc:
-            if not depth:
-                self._release(conn, broken=True)
             self._raise_if_unavailable(exc)
             raise
         self._local.depth, self._local.tx_conn = depth + 1, conn
+        self._local.in_tx = in_tx or opens
         try:
             yield conn
-            conn.execute(f"RELEASE {savepoint}" if depth else "COMMIT")
+            if savepoint:
+                conn.execute(f"RELEASE {savepoint}")
+            elif opens:
+                conn.execute("COMMIT")
         except BaseException as exc:
-            self._undo(conn, depth, savepoint)
+            broken = self._undo(conn, savepoint, opens) or self._unavailable(exc)
+            if not depth:
+                self._release(conn, broken=broken)
             self._raise_if_unavailable(exc)
             raise
         finally:
-            self._local.depth = depth
+            self._local.depth, self._local.in_tx = depth, in_tx
             if not depth:
                 self._local.tx_conn = None
         if not depth:
             self._release(conn, broken=False)
+
+    def _begin(self, conn: Connection, begin: str) -> Connection:
+        """Open the transaction. A kept connection the server dropped meanwhile (restart,
+        failover) fails on this first statement: it is replaced once, since nothing ran yet."""
+        try:
+            conn.execute(begin)
+            return conn
+        except Exception as exc:
+            self._release(conn, broken=True)
+            if not self._unavailable(exc):
+                raise
+        conn = self._acquire()
+        try:
+            conn.execute(begin)
+        except BaseException:
+            self._release(conn, broken=True)
+            raise
+        return conn
 
     def _raise_if_unavailable(self, exc: BaseException) -> None:
         if self._unavailable(exc):
@@ -153,19 +183,18 @@ class Database(ABC):
         """Whether `exc` says the database is out of reach (the engine decides)."""
         return False
 
-    def _undo(self, conn: Connection, depth: int, savepoint: str) -> None:
+    @staticmethod
+    def _undo(conn: Connection, savepoint: str | None, opened: bool) -> bool:
+        """Undo this block's writes; True when the connection itself failed (server gone)."""
         try:
-            if depth:
+            if savepoint:
                 conn.execute(f"ROLLBACK TO {savepoint}")
                 conn.execute(f"RELEASE {savepoint}")
-            else:
+            elif opened:
                 conn.execute("ROLLBACK")
-        except Exception:  # the connection itself failed (server gone): nothing to undo
-            if not depth:
-                self._release(conn, broken=True)
-            return
-        if not depth:
-            self._release(conn, broken=False)
+        except Exception:
+            return True
+        return False
 
 
 def select_in_chunks(

@@ -21,7 +21,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from services.common.stores.database import POSTGRESQL, Connection, Database
 
-POOL_MAX_SIZE = 8
+# Connections are kept per thread: the event loop, the housekeeping timers' threads, and
+# the threads a service hands store calls to.
+POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -96,7 +98,6 @@ def pool_for(url: str) -> ConnectionPool[psycopg.Connection[Any]]:
                 min_size=1,
                 max_size=POOL_MAX_SIZE,
                 configure=_configure,
-                check=ConnectionPool.check_connection,
                 timeout=CONNECT_TIMEOUT_S,
                 open=False,
                 name="revops",
@@ -116,6 +117,7 @@ def close_pools() -> None:
 class PostgresDatabase(Database):
     dialect = POSTGRESQL
     integrity_error = (psycopg.errors.IntegrityError,)
+    _BEGIN_READ = None  # one statement per round trip; a reader's statements are few
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -135,11 +137,20 @@ class PostgresDatabase(Database):
         """The pool is shared by every store of the process (`close_pools` at exit)."""
 
     def _acquire(self) -> Connection:
-        return _Connection(self._pool.getconn())
+        """This thread's connection, kept between transactions (a pool checkout per
+        transaction costs more CPU than the statements of a small one)."""
+        conn: _Connection | None = getattr(self._local, "pg", None)
+        if conn is None or conn.raw.closed:
+            conn = self._local.pg = _Connection(self._pool.getconn())
+        return conn
 
     def _release(self, conn: Connection, broken: bool) -> None:
+        """A broken connection goes back to the pool closed (the pool replaces it); a good
+        one stays with its thread."""
+        if not broken:
+            return
         assert isinstance(conn, _Connection)
-        raw = conn.raw
-        if broken and not raw.closed:
-            raw.close()  # the pool replaces a closed connection
-        self._pool.putconn(raw)
+        self._local.pg = None
+        if not conn.raw.closed:
+            conn.raw.close()
+        self._pool.putconn(conn.raw)
