@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +27,8 @@ from services.execution_agent.insights import InsightRepository
 from services.execution_agent.store import open_store
 from tests.postgres_server import LocalPostgres, _binaries
 from tests.unit.execution.conftest import make_flag
+
+_T = TypeVar("_T")
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +65,11 @@ def test_a_stopped_server_is_unavailable_then_resumes(
             insights.get(first.insight_id)
     finally:
         server.start_again()
-    # The same repository, its pool reconnected: nothing of the failed call was stored.
-    again = insights.upsert_from_flag(Subject(account_id="ACC-1"), make_flag(), "req-2")
+    # The same repository, once its pool has reconnected (the pool retries with backoff, as
+    # the runtime does): nothing of the failed call was stored.
+    again = _once_reachable(
+        lambda: insights.upsert_from_flag(Subject(account_id="ACC-1"), make_flag(), "req-2")
+    )
     assert again.insight_id == first.insight_id and again.version == 2
     assert [a.action for a in insights.audit(first.insight_id)] == ["create", "rerun"]
 
@@ -113,3 +119,14 @@ async def test_the_runtime_waits_for_the_store_unready_and_never_dead_letters(
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():  # noqa: ASYNC110 (a plain condition, nothing to wait on)
         await asyncio.sleep(0.05)
+
+
+def _once_reachable(call: Callable[[], _T], timeout_s: float = 120.0) -> _T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except StoreUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
