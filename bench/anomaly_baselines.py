@@ -12,6 +12,12 @@ causally (the score at t uses values up to t only):
   subsequence of length `m` ending at t to its nearest neighbour among earlier ones (a
   discord score; causal, computed for the whole series at once).
 * `random_scores`: uniform random scores, the chance level of the window score.
+
+For the channels of one experiment to share a threshold (services/decision_agent/anomaly/
+combine.py), every detector's output is read as an anomaly likelihood lambda = -log10 p:
+the windowed Gaussian's is one already, random scores u give -log10 u, and the raw scores of
+HalfSpaceTrees and the matrix profile are turned into one by `causal_likelihood` (the tail
+probability of each score among the scores the series had before it).
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import hashlib
 import math
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
+
+from services.decision_agent.anomaly.ranks import upper_tail, window_insert
 
 FloatArray = NDArray[np.float64]
 
@@ -102,3 +111,32 @@ def matrix_profile(values: FloatArray, m: int = 16) -> FloatArray:
 def random_scores(values: FloatArray, name: str = "") -> FloatArray:
     seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
     return np.random.default_rng(seed).random(len(values))
+
+
+def random_likelihood(values: FloatArray, name: str = "") -> FloatArray:
+    """Uniform random p-values as likelihoods: the chance level on the likelihood scale."""
+    return -np.log10(np.maximum(random_scores(values, name), 1e-300))
+
+
+@njit(cache=True)
+def _causal_likelihood(raw: np.ndarray, warm_up: int) -> np.ndarray:
+    n = len(raw)
+    out = np.zeros(n)
+    ordered = np.zeros(max(n, 1))
+    ring = np.zeros(max(n, 1))
+    state = np.zeros(2, dtype=np.int64)
+    for t in range(n):
+        x = raw[t]
+        if math.isnan(x):
+            continue
+        if state[0] >= warm_up:
+            out[t] = upper_tail(ordered, state[0], x)
+        window_insert(ordered, ring, state, x)
+    return out
+
+
+def causal_likelihood(raw: FloatArray, warm_up: int = 30) -> FloatArray:
+    """-log10 of each raw score's upper tail probability among all the scores before it
+    (empirical, with the exponential tail of services/decision_agent/anomaly/ranks.py
+    beyond the 10th largest): a calibrated likelihood for a detector that has none."""
+    return _causal_likelihood(np.array(raw, dtype=np.float64), warm_up)

@@ -1,8 +1,10 @@
 """The series the anomaly detector is evaluated on (never part of the product).
 
-* SKAB (real sensor data with labelled anomalies): every channel of every experiment file is
-  one series; its windows come from the file's `anomaly` column (one window per labelled
-  run, see services/decision_agent/anomaly/labels.py). Subsets valve1, valve2, other.
+* SKAB (real sensor data with labelled anomalies): 34 experiments (files) of eight channels
+  each. The labels belong to the experiment: one event per run of the `anomaly` column, its
+  onset the run's first `changepoint` row; one window per event from the onset, 10 % of
+  the file wide (services/decision_agent/anomaly/labels.py). Subsets valve1, valve2, other.
+  `skab()` also gives every channel as its own series with the experiment's windows.
 * SKAB's anomaly-free run: the same eight channels in normal operation (false alarms).
 * Real unlabelled series shipped inside PyPI packages (statsmodels, river): normal data as
   far as anyone labelled it, for false alarms at the threshold chosen on SKAB.
@@ -54,28 +56,60 @@ def skab_dir() -> Path:
     return shared_data_dir() / "skab" / "data"
 
 
-def _skab_file(path: Path, group: str, labelled: bool) -> list[Series]:
+@dataclass(frozen=True)
+class Experiment:
+    """One SKAB file: its channels observed together, and the experiment's windows (the
+    labels belong to the experiment, not to a channel)."""
+
+    name: str
+    group: str
+    times_s: np.ndarray
+    channels: dict[str, np.ndarray]
+    windows: tuple[Window, ...]
+
+    def series(self) -> list[Series]:
+        """Each channel as its own series with the experiment's windows."""
+        return [
+            Series(f"{self.name}:{c}", self.group, self.times_s, v, self.windows)
+            for c, v in self.channels.items()
+        ]
+
+
+def _skab_file(path: Path, group: str, labelled: bool) -> Experiment:
     table = read_table(path)
     times = np.array([parse_timestamp(t) for t in table.column("datetime")])
-    windows = windows_from_flags(numeric_column(table, "anomaly")[0]) if labelled else ()
+    windows = (
+        windows_from_flags(
+            numeric_column(table, "anomaly")[0], onsets=numeric_column(table, "changepoint")[0]
+        )
+        if labelled
+        else ()
+    )
     channels = [h for h in table.header if h not in ("datetime", *SKAB_LABELS)]
     relative = path.relative_to(skab_dir()).as_posix()
-    return [
-        Series(f"skab/{relative}:{c}", group, times, numeric_column(table, c)[0], windows)
-        for c in channels
-    ]
+    return Experiment(
+        f"skab/{relative}",
+        group,
+        times,
+        {c: numeric_column(table, c)[0] for c in channels},
+        windows,
+    )
 
 
-def skab(subsets: tuple[str, ...] = SKAB_SUBSETS) -> list[Series]:
-    found = []
+def skab_experiments(subsets: tuple[str, ...] = SKAB_SUBSETS) -> list[Experiment]:
+    found: list[Experiment] = []
     for subset in subsets:
         files = sorted((skab_dir() / subset).glob("*.csv"), key=lambda p: int(p.stem))
-        for path in files:
-            found.extend(_skab_file(path, subset, labelled=True))
+        found.extend(_skab_file(path, subset, labelled=True) for path in files)
     return found
 
 
-def skab_anomaly_free() -> list[Series]:
+def skab(subsets: tuple[str, ...] = SKAB_SUBSETS) -> list[Series]:
+    """Every channel of every labelled SKAB experiment as its own series."""
+    return [s for e in skab_experiments(subsets) for s in e.series()]
+
+
+def skab_anomaly_free() -> Experiment:
     return _skab_file(skab_dir() / "anomaly-free" / "anomaly-free.csv", "anomaly-free", False)
 
 

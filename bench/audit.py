@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.load import FlowSeen
 from bench.sink import SinkStats
+from services.common.stores.postgres import PostgresDatabase
 from services.execution_agent.executions import ExecutionState
 
 ACTIVE = ("open", "acknowledged", "in_progress")
@@ -78,42 +80,53 @@ class Audit:
         }
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+@dataclass(frozen=True)
+class StateSource:
+    """Where the run kept its state: the SQLite files under `state_dir`, or the PostgreSQL
+    database of `database_url` (every replica's)."""
+
+    state_dir: Path
+    database_url: str | None = None
+
+    def rows(self, file: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self.database_url:
+            with PostgresDatabase(self.database_url).reader() as pg:
+                return list(pg.execute(sql, params).fetchall())
+        path = self.state_dir / file
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+            return conn.execute(sql, params).fetchall()
 
 
-def executions(state_dir: Path, request_ids: Iterable[str]) -> dict[str, ExecutionState]:
+def executions(state: StateSource, request_ids: Iterable[str]) -> dict[str, ExecutionState]:
     wanted = set(request_ids)
-    with _connect(state_dir / "revops.db") as conn:
-        rows = conn.execute("SELECT request_id, state_data FROM revops_ai_executions").fetchall()
+    rows = state.rows("revops.db", "SELECT request_id, state_data FROM revops_ai_executions")
     return {rid: ExecutionState.model_validate_json(data) for rid, data in rows if rid in wanted}
 
 
-def outbox_rows(state_dir: Path) -> dict[str, tuple[int, str, str, str]]:
+def outbox_rows(state: StateSource) -> dict[str, tuple[int, str, str, str]]:
     """action_id -> (seq, destination, status, account_id) for single-job rows."""
-    with _connect(state_dir / "deliveries.db") as conn:
-        rows = conn.execute(
-            "SELECT seq, action_id, destination, status, payload FROM outbox WHERE kind = 'job'"
-        ).fetchall()
+    rows = state.rows(
+        "deliveries.db",
+        "SELECT seq, action_id, destination, status, payload FROM outbox WHERE kind = 'job'",
+    )
     return {
         action_id: (seq, dest, status, json.loads(payload)["account_id"])
         for seq, action_id, dest, status, payload in rows
     }
 
 
-def digest_queued(state_dir: Path) -> set[str]:
-    with _connect(state_dir / "deliveries.db") as conn:
-        return {r[0] for r in conn.execute("SELECT action_id FROM digest_queue")}
+def digest_queued(state: StateSource) -> set[str]:
+    return {r[0] for r in state.rows("deliveries.db", "SELECT action_id FROM digest_queue")}
 
 
-def duplicate_active_insights(state_dir: Path) -> list[str]:
+def duplicate_active_insights(state: StateSource) -> list[str]:
     marks = ",".join("?" * len(ACTIVE))
-    with _connect(state_dir / "revops.db") as conn:
-        rows = conn.execute(
-            f"SELECT subject_key, type, count(*) FROM revops_ai_insights WHERE status IN ({marks})"
-            " GROUP BY subject_key, type HAVING count(*) > 1",
-            ACTIVE,
-        ).fetchall()
+    rows = state.rows(
+        "revops.db",
+        f"SELECT subject_key, type, count(*) FROM revops_ai_insights WHERE status IN ({marks})"
+        " GROUP BY subject_key, type HAVING count(*) > 1",
+        ACTIVE,
+    )
     return [f"{s} {t} x{n}" for s, t, n in rows]
 
 
@@ -136,8 +149,10 @@ def audit_run(
     sink: SinkStats,
     state_dir: Path,
     outbox_dir: Path,
+    database_url: str | None = None,
 ) -> Audit:
     wanted = list(request_ids)
+    state = StateSource(state_dir, database_url)
     a = Audit(triggers=len(wanted))
     for rid in wanted:
         seen = flows.get(rid, [])
@@ -152,14 +167,14 @@ def audit_run(
     delivered = sink.delivered_counts()
     emails = email_outbox_counts(outbox_dir)
     a.raw_duplicate_deliveries = sink.raw_duplicates() + sum(n - 1 for n in emails.values())
-    outbox = outbox_rows(state_dir)
-    queued = digest_queued(state_dir)
+    outbox = outbox_rows(state)
+    queued = digest_queued(state)
     planned: set[str] = set()
-    for rid, state in executions(state_dir, wanted).items():
-        for job in state.all_jobs():
+    for rid, execution in executions(state, wanted).items():
+        for job in execution.all_jobs():
             planned.add(job.action_id)
             a.actions += 1
-            result = state.results.get(job.action_id)
+            result = execution.results.get(job.action_id)
             status = result.status.value if result else "missing"
             seen_count = (
                 emails.get(job.action_id, 0)
@@ -189,7 +204,7 @@ def audit_run(
         if key not in planned:
             a.unplanned_deliveries.append(key)
     a.order_violations = order_violations(sink, emails, outbox)
-    a.duplicate_insights = duplicate_active_insights(state_dir)
+    a.duplicate_insights = duplicate_active_insights(state)
     return a
 
 

@@ -41,8 +41,8 @@ from services.common.security.keys import KeyRing, ensure_dev_keys
 from services.common.security.replay_cache import (
     BatchReplayCache,
     InMemoryReplayCache,
+    SharedReplayCache,
     Sighting,
-    SQLiteReplayCache,
 )
 
 TOPIC = "revops.datasets"
@@ -133,7 +133,7 @@ class Bench:
     def caches(self, name: str) -> dict[str, BatchReplayCache]:
         return {
             "in-memory": InMemoryReplayCache(max_entries=1_000_000),
-            "SQLite": SQLiteReplayCache(self.work / f"{name}.sqlite"),
+            "SQLite": SharedReplayCache(self.work / f"{name}.sqlite"),
         }
 
     def per_record_token(self) -> None:

@@ -21,7 +21,7 @@ from services.common.security.keys import KeyRing, ensure_dev_keys
 from services.common.security.replay_cache import (
     InMemoryReplayCache,
     ReplayCache,
-    SQLiteReplayCache,
+    SharedReplayCache,
 )
 
 TOPIC = "revops.datasets"
@@ -59,7 +59,7 @@ def main() -> None:
             )
 
         memory = verifier(InMemoryReplayCache())
-        sqlite = verifier(SQLiteReplayCache(Path(tmp) / "replay.sqlite"))
+        sqlite = verifier(SharedReplayCache(Path(tmp) / "replay.sqlite"))
 
         sign_us = _per_message_us(
             lambda i: signer.sign(value, "decision_agent", f"s-{i}", now=now), n

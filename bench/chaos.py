@@ -32,6 +32,7 @@ import httpx
 from bench.audit import Audit, audit_run
 from bench.harness import LocalBroker, Pipeline, dedicated_broker, pipeline, trigger_mix
 from bench.load import FlowCollector, TriggerPublisher
+from bench.sink import free_port
 from services.cli.orchestrator import SERVICES
 from services.dlq.reader import read_dead_letters
 from services.dlq.replay import ReplayOptions, replay
@@ -53,6 +54,9 @@ class ChaosPlan:
     last_fault_at: float = 0.85
     drain_timeout_s: float = 7200.0
     stall_timeout_s: float = 120.0  # after every fault: no flow completes for this long
+    # Processes per service. Above 1 the services share a PostgreSQL store (a replica's
+    # SQLite file would be its own); the kills hit the first process of each service.
+    replicas: int = 1
 
 
 @dataclass
@@ -86,6 +90,7 @@ class ChaosReport:
         return {
             "ok": self.ok,
             "triggers": self.plan.triggers,
+            "replicas_per_service": self.plan.replicas,
             "kills": len(kills),
             "kills_per_service": {
                 name: sum(1 for f in kills if f.target == name) for name in SERVICES
@@ -132,9 +137,15 @@ def schedule(plan: ChaosPlan) -> list[Fault]:
 
 class ChaosRun:
     def __init__(
-        self, p: Pipeline, broker: LocalBroker | None, plan: ChaosPlan, log: Any = print
+        self,
+        p: Pipeline,
+        broker: LocalBroker | None,
+        plan: ChaosPlan,
+        log: Any = print,
+        database_url: str | None = None,
     ) -> None:
         self.p = p
+        self.database_url = database_url
         self.broker = broker
         self.plan = plan
         self.log = log
@@ -260,6 +271,7 @@ class ChaosRun:
             self.p.sink.stats(),
             self.p.state_dir,
             self.p.settings.resolved_outbox_dir,
+            self.database_url,
         )
 
     async def _replay_dead_letters(self, collector: FlowCollector, wanted: set[str]) -> None:
@@ -281,17 +293,45 @@ class ChaosRun:
 
 
 def run_chaos(
-    plan: ChaosPlan, work_dir: Path, bootstrap: str | None = None, log: Any = print
+    plan: ChaosPlan,
+    work_dir: Path,
+    bootstrap: str | None = None,
+    log: Any = print,
+    database_url: str | None = None,
 ) -> ChaosReport:
-    """One chaos run on its own broker (or on `bootstrap`, without the broker restart)."""
+    """One chaos run on its own broker (or on `bootstrap`, without the broker restart);
+    with `database_url`, every process of every service keeps its state in that PostgreSQL."""
+    if plan.replicas > 1 and not database_url:
+        raise ValueError("replicas share state only through PostgreSQL: give a database URL")
     with ExitStack() as stack:
         broker: LocalBroker | None = None
         if bootstrap is None:
             broker = stack.enter_context(dedicated_broker())
             bootstrap = broker.bootstrap
-        p = stack.enter_context(pipeline(bootstrap, work_dir))
-        log(f"pipeline ready on {bootstrap}; state {p.var_dir}")
-        return asyncio.run(ChaosRun(p, broker, plan, log).run())
+        env = {"REVOPS_DATABASE_URL": database_url} if database_url else None
+        p = stack.enter_context(pipeline(bootstrap, work_dir, extra_env=env))
+        for name in SERVICES:
+            for index in range(1, plan.replicas):
+                p.stack.start_replica(name, index, free_port())
+        if plan.replicas > 1:
+            asyncio.run(_replicas_ready(p))
+        log(f"pipeline ready on {bootstrap} ({plan.replicas} per service); state {p.var_dir}")
+        return asyncio.run(ChaosRun(p, broker, plan, log, database_url).run())
+
+
+async def _replicas_ready(p: Pipeline, timeout_s: float = 180.0) -> None:
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        for port in p.stack.replica_ports.values():
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"a replica on port {port} never became ready")
+                await asyncio.sleep(0.2)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -307,6 +347,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    parser.add_argument("--replicas", type=int, default=1, help="processes per service")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("REVOPS_DATABASE_URL"),
+        help="PostgreSQL shared by every process (needed for --replicas above 1)",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # stop the services and the broker on TERM
 
@@ -318,9 +364,12 @@ def main() -> None:
         restart_broker=bootstrap is None,
         outage_s=args.outage_s,
         seed=args.seed,
+        replicas=args.replicas,
     )
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="revops-chaos-"))
-    report = run_chaos(plan, work, bootstrap, log=lambda m: print(m, flush=True))
+    report = run_chaos(
+        plan, work, bootstrap, log=lambda m: print(m, flush=True), database_url=args.database_url
+    )
     summary = report.summary()
     summary["faults"] = [vars(f) for f in report.faults]
     text = json.dumps(summary, indent=2, default=str)

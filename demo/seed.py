@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -217,8 +217,10 @@ def seed_warehouse(
     seed: int = 7,
     as_of: date | None = None,
     holidays: Sequence[str] = DEFAULT_HOLIDAYS,
+    on_accounts: Callable[[int], None] | None = None,
 ) -> GroundTruth:
-    """Generate the warehouse at `path` (replacing it) and `<path>.ground_truth.json`."""
+    """Generate the warehouse at `path` (replacing it) and `<path>.ground_truth.json`.
+    `on_accounts(n)` is called after each chunk of `n` accounts is written (progress)."""
     if accounts < 1 or days < 120:
         raise ValueError("need at least 1 account and 120 days (the screens look back 90)")
     as_of = as_of or date.today()
@@ -281,6 +283,8 @@ def seed_warehouse(
                 _insert(con, "billing_event_f", billing)
                 rows_written["billing_event_f"] += billing.num_rows
                 con.execute("COMMIT")
+                if on_accounts is not None:
+                    on_accounts(len(chunk))
                 _count(summary, crm.truth.accounts, crm.truth.opportunities)
                 # Stream the detail out; keep only the encoded bytes of this chunk.
                 acc_parts.append(orjson.dumps(crm.truth.accounts)[1:-1])

@@ -12,6 +12,10 @@
 #   kubernetes-validate  PyPI, into the project's virtualenv (offline Kubernetes schemas)
 #   chromium             Debian's `chromium` package: the browser the console's end-to-end tests
 #                        drive through Playwright (never `playwright install`: no download)
+#   postgresql           Debian's `postgresql` package (server binaries, and the `postgres`
+#                        user the test fixture runs a throwaway server as; tests/postgres_server.py
+#                        starts it with initdb/pg_ctl on a free port in a temporary folder; the
+#                        package's own cluster service is not needed)
 #
 # Binaries go to $REVOPS_TOOLS_DIR/bin (default: <repo>/.cache/tools/bin, git-ignored), where
 # the tests look first. Idempotent: a tool already present at the pinned version is skipped.
@@ -127,24 +131,44 @@ EOF
         die "kubernetes-validate: pip install failed"
 }
 
+# apt-get install PKG (as root; refreshes stale package lists once). Not root: a warning and
+# status 1 (the tests that need it fail in CI, which runs as root, and skip elsewhere).
+apt_install() {
+    local package="$1" purpose="$2"
+    command -v apt-get >/dev/null || die "$package: apt-get (Debian) is required"
+    if [[ $EUID -ne 0 ]]; then
+        log "WARNING: $package is missing and this is not root: sudo apt-get install $package"
+        return 1
+    fi
+    log "installing Debian's $package ($purpose)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; then
+        apt-get update -qq || die "$package: apt-get update failed"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null ||
+            die "$package: apt-get install $package failed"
+    fi
+}
+
 install_chromium() {
     if [[ -x /usr/bin/chromium ]]; then
         log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium))"
         return
     fi
-    command -v apt-get >/dev/null || die "chromium: apt-get (Debian) is required"
-    if [[ $EUID -ne 0 ]]; then
-        # Browser tests fail in CI without it (CI runs as root); elsewhere they skip.
-        log "WARNING: chromium is missing and this is not root: sudo apt-get install chromium"
+    apt_install chromium "browser tests" || return 0
+    [[ -x /usr/bin/chromium ]] || die "chromium: /usr/bin/chromium missing after the install"
+}
+
+postgres_binaries() {
+    command -v pg_ctl >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null
+}
+
+install_postgresql() {
+    if postgres_binaries && id postgres >/dev/null 2>&1; then
+        log "postgresql already installed ($(compgen -G '/usr/lib/postgresql/*/bin' | tail -n 1))"
         return
     fi
-    log "installing Debian's chromium (browser tests)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
-        apt-get update -qq || die "chromium: apt-get update failed"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
-            die "chromium: apt-get install chromium failed"
-    fi
-    [[ -x /usr/bin/chromium ]] || die "chromium: /usr/bin/chromium missing after the install"
+    apt_install postgresql "store tests on the PostgreSQL engine" || return 0
+    postgres_binaries || die "postgresql: no pg_ctl after the install"
+    id postgres >/dev/null 2>&1 || die "postgresql: the package created no postgres user"
 }
 
 mkdir -p "$BIN_DIR"
@@ -153,4 +177,5 @@ install_prometheus_binaries
 install_kcat
 install_kubernetes_validate
 install_chromium
+install_postgresql
 log "ready: $BIN_DIR/{kustomize,promtool,prometheus,kcat}, kubernetes-validate in $PYTHON"

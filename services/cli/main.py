@@ -37,6 +37,10 @@ SUBCOMMANDS = {
         "Score history as it stood and compare with outcomes.",
     ),
     "dlq": Lazy("services.dlq.cli:dlq_app", "Dead-letter queues: list, show and replay."),
+    "db": Lazy(
+        "services.common.stores.cli:db_app",
+        "Operational store: schema migrations (SQLite files, or REVOPS_DATABASE_URL).",
+    ),
     "eval": Lazy(
         "services.decision_agent.evaluation.cli:eval_app",
         "Score extractors (lexicon or a configured model) on labelled call excerpts.",

@@ -108,11 +108,13 @@ def _trigger(
     )
 
 
-def _scheduled(kind: str, analysis: AnalysisType, request_id: str | None, force: bool) -> None:
+def _scheduled(
+    kind: str, analysis: AnalysisType, request_id: str | None, force: bool
+) -> str | None:
     """Scheduled jobs are named by their day: a CronJob retried the same day starts nothing
     new. A request id already published in the last day is said to be (the pipeline would
-    skip it), and `--force` runs the job again under a new request id."""
-    from contracts.trigger import TriggerType
+    skip it), and `--force` runs the job again under a new request id. Returns the request id
+    to publish, or None when the job already ran."""
     from services.common.flows import FLEET_KEY, find_published_trigger
     from services.common.kafka_command import run_with_kafka
     from services.common.settings import get_settings
@@ -128,8 +130,8 @@ def _scheduled(kind: str, analysis: AnalysisType, request_id: str | None, force:
         )
         if earlier is not None:
             typer.echo(_already_published(kind, rid, earlier, settings.topics.triggers))
-            return
-    _send(_trigger(analysis, None, None, rid, TriggerType.SCHEDULED), False, 0)
+            return None
+    return rid
 
 
 def _already_published(kind: str, request_id: str, earlier: PublishedTrigger, topic: str) -> str:
@@ -181,10 +183,92 @@ def _job_command(spec: AnalysisTypeSpec) -> Callable[..., None]:
             None, "--request-id", help=f"Default: {spec.command}-<UTC day>"
         ),
         force: bool = typer.Option(False, "--force", help="Run again although it ran today"),
+        wait: bool = typer.Option(
+            False,
+            "--wait",
+            help="Follow the job until every flow it starts has ended (progress, then a "
+            "summary line); its subjects are counted in the warehouse this command is "
+            "configured with",
+        ),
+        timeout: float = typer.Option(1800.0, "--timeout", help="With --wait: seconds to wait"),
     ) -> None:
-        _scheduled(spec.command, spec.analysis_type, request_id, force)
+        from contracts.trigger import TriggerType
+
+        rid = _scheduled(spec.command, spec.analysis_type, request_id, force)
+        if rid is None:
+            return
+        trigger = _trigger(spec.analysis_type, None, None, rid, TriggerType.SCHEDULED)
+        if not wait:
+            _send(trigger, False, 0)
+            return
+        _follow_job(spec, trigger, _subject_count(spec), timeout)
 
     return job_command
+
+
+def _subject_count(spec: AnalysisTypeSpec) -> int:
+    """How many flows the job will start: the data agent's own subject finder."""
+    from services.common.settings import get_settings
+    from services.data_agent.builders import SUBJECT_FINDERS
+    from services.data_agent.datasets import DatasetRepository
+    from services.data_agent.warehouse import open_warehouse
+
+    warehouse = open_warehouse(get_settings())
+    try:
+        return len(SUBJECT_FINDERS[spec.analysis_type](DatasetRepository(warehouse)))
+    finally:
+        warehouse.close()
+
+
+def _follow_job(spec: AnalysisTypeSpec, trigger: RawTrigger, total: int, timeout_s: float) -> None:
+    """Publish the job and count its children's outcomes (request ids `<rid>:<subject>`)."""
+    from collections import Counter
+
+    from contracts import FlowOutput
+    from services.common.flows import FlowWatcher, publish_triggers
+    from services.common.kafka_command import run_with_kafka
+    from services.common.progress import Progress
+    from services.common.settings import get_settings
+
+    settings = get_settings()
+    prefix = f"{trigger.request_id}:"
+    ended: Counter[str] = Counter()
+    child = ANALYSIS_TYPES[spec.fans_out_to] if spec.fans_out_to else spec
+    noun = "deal" if child.needs_opportunity else "account"
+    subjects = "open deal(s)" if child.needs_opportunity else "account(s)"
+
+    async def go() -> None:
+        watcher = FlowWatcher(settings, rejections=True)
+        await watcher.start()
+        try:
+            await publish_triggers(settings, [trigger])
+            typer.echo(
+                f"published request_id={trigger.request_id} to {settings.topics.triggers} "
+                f"({total:,} {subjects} to review)"
+            )
+            if total == 0:
+                return
+            label = spec.command.replace("-", " ")
+            with Progress(label, total=total, unit=f"{noun}s") as progress:
+                async for outcome in watcher.outcomes(timeout_s):
+                    if not outcome.request_id.startswith(prefix):
+                        continue
+                    ended[outcome.status if isinstance(outcome, FlowOutput) else "rejected"] += 1
+                    progress.advance()
+                    if progress.done >= total:
+                        break
+        finally:
+            await watcher.stop()
+
+    run_with_kafka(settings, go())
+    done = sum(ended.values())
+    parts = ", ".join(f"{n:,} {status}" for status, n in sorted(ended.items())) or "none"
+    typer.echo(f"{trigger.request_id}: {done:,} of {total:,} {noun} flow(s) ended ({parts})")
+    if done < total:
+        typer.echo(
+            f"error: {total - done:,} flow(s) had not ended within {timeout_s:.0f} s", err=True
+        )
+        raise typer.Exit(1)
 
 
 # One command per analysis type of the contracts (docs/extending.md): a new type gets its

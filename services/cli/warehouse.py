@@ -18,6 +18,9 @@ from services.common.settings import get_settings
 from services.data_agent.warehouse.base import Warehouse, WarehouseError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from services.common.progress import Progress
     from services.data_agent.warehouse.loader import LoadOptions, LoadResult
     from services.data_agent.warehouse.queries import Query
 
@@ -76,12 +79,19 @@ def seed(
 ) -> None:
     """Generate the deterministic demo warehouse and its ground-truth file."""
     from demo.seed import seed_warehouse
+    from services.common.progress import Progress
 
     target = _default_path(path)
     started = time.perf_counter()
-    truth = seed_warehouse(
-        target, accounts=accounts, days=days, seed=seed, as_of=_parse_date(as_of)
-    )
+    with Progress("warehouse seed", total=accounts, unit="accounts") as progress:
+        truth = seed_warehouse(
+            target,
+            accounts=accounts,
+            days=days,
+            seed=seed,
+            as_of=_parse_date(as_of),
+            on_accounts=progress.advance,
+        )
     elapsed = time.perf_counter() - started
     rows = truth.summary["rows"]
     total = sum(rows.values())
@@ -101,6 +111,7 @@ def _options(
     rules_dir: Path | None,
     mapping_name: str = "",
     dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> LoadOptions:
     from services.common.stages import load_stage_model
     from services.data_agent.warehouse.loader import LoadOptions
@@ -112,18 +123,27 @@ def _options(
         stages=load_stage_model(rules_dir),
         dry_run=dry_run,
         mapping_name=mapping_name,
+        progress=progress,
     )
 
 
-def _run_load(run: Any, target: Path | None) -> LoadResult:
-    """Run a load, print its report; refusals and bad configuration: exit 1, no traceback."""
+def _run_load(
+    run: Callable[[Progress | None], LoadResult], target: Path | None, label: str | None = None
+) -> LoadResult:
+    """Run a load (with a progress display named `label`), print its report; refusals and bad
+    configuration: exit 1, no traceback."""
     import duckdb
 
+    from services.common.progress import Progress
     from services.common.rulefiles import RuleFileError
     from services.data_agent.warehouse.loader import LoadRefused
 
     try:
-        result: LoadResult = run()
+        if label is None:
+            result = run(None)
+        else:
+            with Progress(label, unit="steps") as progress:
+                result = run(progress)
     except LoadRefused as exc:
         if exc.report.total:
             typer.echo(exc.report.render())
@@ -168,13 +188,14 @@ def import_(
     except RuleFileError as exc:
         raise _fail(exc.render()) from exc
     result = _run_load(
-        lambda: import_files(
+        lambda progress: import_files(
             from_dir,
             spec,
             target,
-            _options(quarantine, as_of, limit, rules_dir, spec.name or mapping),
+            _options(quarantine, as_of, limit, rules_dir, spec.name or mapping, progress=progress),
         ),
         target,
+        "warehouse import",
     )
     _print_written(result, target)
 
@@ -193,10 +214,13 @@ def load(
 
     target = _default_path(path)
     result = _run_load(
-        lambda: load_directory(
-            from_dir, target, _options(quarantine, as_of, limit, rules_dir, "load")
+        lambda progress: load_directory(
+            from_dir,
+            target,
+            _options(quarantine, as_of, limit, rules_dir, "load", progress=progress),
         ),
         target,
+        "warehouse load",
     )
     _print_written(result, target)
 
@@ -226,7 +250,9 @@ def check(
         except RuleFileError as exc:
             raise _fail(exc.render()) from exc
         options = _options(None, as_of, limit, rules_dir, mapping or "load", dry_run=True)
-        result = _run_load(lambda: import_files(from_dir, spec, _default_path(path), options), None)
+        result = _run_load(
+            lambda _: import_files(from_dir, spec, _default_path(path), options), None
+        )
         report = result.report
     else:
         target = _default_path(path)

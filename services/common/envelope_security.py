@@ -23,7 +23,7 @@ from services.common.security import (
     InMemoryReplayCache,
     KeyRing,
     ReplayCache,
-    SQLiteReplayCache,
+    SharedReplayCache,
     ensure_dev_keys,
     record_position,
 )
@@ -51,7 +51,9 @@ class EnvelopeSecurity:
             ring,
             topic_producers(settings.topics),
             replay_cache=replay_cache
-            or SQLiteReplayCache(settings.resolved_state_dir / f"replay-{service}.db"),
+            or SharedReplayCache(
+                settings.resolved_state_dir / f"replay-{service}.db", url=settings.database_url
+            ),
         )
         self._audiences = topic_consumers(settings.topics)
         self._unverified = {settings.topics.triggers}

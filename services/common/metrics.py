@@ -58,6 +58,11 @@ MESSAGES_DUPLICATE = Counter(
     ["service", "topic"],
 )
 RETRIES = Counter("revops_retries_total", "Handler retries", ["service", "topic"])
+STORE_UNAVAILABLE = Counter(
+    "revops_store_unavailable_total",
+    "Calls that found the operational store (PostgreSQL) out of reach; retried with backoff",
+    ["service"],
+)
 PROCESSING_SECONDS = Histogram(
     "revops_message_processing_seconds",
     "Time to handle one record (parse to output produced)",

@@ -24,7 +24,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -51,6 +51,9 @@ from services.common.periodic import PeriodicTask
 from services.common.records import Outgoing, Parsed, Record
 from services.common.retry import RetryPolicy
 from services.common.settings import Settings, dlq_topic
+from services.common.stores.database import StoreUnavailableError
+
+_T = TypeVar("_T")
 
 log = structlog.get_logger("runtime")
 
@@ -132,7 +135,7 @@ class ServiceRuntime:
             jitter=settings.retry_jitter,
         )
         self.idempotency = idempotency or IdempotencyStore(
-            settings.resolved_state_dir / f"idempotency-{name}.db"
+            settings.resolved_state_dir / f"idempotency-{name}.db", settings.database_url
         )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
@@ -148,6 +151,7 @@ class ServiceRuntime:
         self._extra_routes = extra_routes or []
         self._http: HttpServer | None = None
         self._started = False
+        self._store_down = False  # the operational store was out of reach at the last call
         self._infra_failures = 0
         self._subscribed: list[str] = []
         self._lag: ConsumerLagMonitor | None = None
@@ -220,8 +224,9 @@ class ServiceRuntime:
                 dead = self._dead_letter(record, exc, attempts=1, item=None)
                 await self._send_or_pause(sent, [dead])
 
-        done = self.idempotency.already_processed(
-            self.group_id, (p.idempotency_key for _, p, _ in parsed)
+        keys = [p.idempotency_key for _, p, _ in parsed]
+        done = await self._until_stored(
+            lambda: self.idempotency.already_processed(self.group_id, keys)
         )
         finished_keys: list[str] = []
         for record, item, started in parsed:
@@ -249,17 +254,27 @@ class ServiceRuntime:
             )
 
         await self._acks_or_pause(sent)
-        self.idempotency.mark_processed(self.group_id, finished_keys)
+        await self._until_stored(
+            lambda: self.idempotency.mark_processed(self.group_id, finished_keys)
+        )
 
     async def _handle_with_retries(
         self, sub: Subscription, record: Record, item: Parsed
     ) -> tuple[list[Outgoing], bool]:
         """The outputs, and whether the handler succeeded (False: dead-lettered)."""
-        attempt = 0
+        attempt = outage = 0
         while True:
             attempt += 1
             try:
-                return await sub.handle(item, record), True
+                outputs = await sub.handle(item, record), True
+                self._store_down = False
+                return outputs
+            except StoreUnavailableError as exc:
+                # Not the record's fault: wait for the store as long as it takes (unready
+                # meanwhile); the offset stays uncommitted, the attempt does not count.
+                attempt -= 1
+                await self._wait_for_store(exc, outage)
+                outage += 1
             except Exception as exc:
                 code = exc.code if isinstance(exc, HandlerError) else type(exc).__name__
                 metrics.MESSAGES_FAILED.labels(self.name, record.topic, code).inc()
@@ -270,6 +285,26 @@ class ServiceRuntime:
                 metrics.RETRIES.labels(self.name, record.topic).inc()
                 log.info("retrying", code=code, attempt=attempt, delay_s=round(delay, 3))
                 await asyncio.sleep(delay)
+
+    async def _until_stored(self, step: Callable[[], _T]) -> _T:
+        """`step` (a store call), retried with backoff while the store is out of reach."""
+        outage = 0
+        while True:
+            try:
+                result = step()
+            except StoreUnavailableError as exc:
+                await self._wait_for_store(exc, outage)
+                outage += 1
+                continue
+            self._store_down = False
+            return result
+
+    async def _wait_for_store(self, exc: StoreUnavailableError, outage: int) -> None:
+        self._store_down = True
+        delay = self.policy.delay(min(outage, 10))
+        metrics.STORE_UNAVAILABLE.labels(self.name).inc()
+        log.warning("store_unavailable", error=str(exc), retry_in_s=round(delay, 3))
+        await asyncio.sleep(delay)
 
     def _dead_letter(
         self, record: Record, exc: BaseException, *, attempts: int, item: Parsed | None
@@ -384,7 +419,7 @@ class ServiceRuntime:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def ready(self) -> bool:
-        if not self._started:
+        if not self._started or self._store_down:
             return False
         try:
             return bool(await self.broker.ping(timeout=2.0))

@@ -20,6 +20,7 @@ from services.common.processes import DEFAULT_PORTS
 from services.common.runtime import ServiceRuntime
 from services.common.security import redaction_processor
 from services.common.settings import Settings, get_settings
+from services.common.stores.migrations import MigrationError
 
 Builder = Callable[[Settings, int | None], Awaitable[ServiceRuntime]]
 
@@ -90,10 +91,10 @@ def _exit_if_stuck(grace_s: float) -> None:
 
 
 def main(name: str, build: Builder) -> None:
-    """Serve until stopped; a configuration the service cannot start with is one line on
-    stderr and exit status 2, not a traceback."""
+    """Serve until stopped; a configuration the service cannot start with (or a schema it
+    cannot migrate) is one line on stderr and exit status 2, not a traceback."""
     try:
         asyncio.run(serve(name, build))
-    except ConfigurationError as exc:
+    except (ConfigurationError, MigrationError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

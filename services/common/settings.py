@@ -61,6 +61,9 @@ class Settings(BaseSettings):
 
     var_dir: Path = PROJECT_ROOT / "var"
     state_dir: Path | None = None
+    # PostgreSQL DSN of the shared operational store (every replica of every service); unset:
+    # one SQLite file per store under state_dir (the embedded default).
+    database_url: str | None = Field(default=None, repr=False)
     warehouse_backend: str = "duckdb"  # duckdb | firebolt
     warehouse_path: Path | None = None
     rules_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "rules"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.sqlite import connect
+from services.common.stores.database import select_in_chunks
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replays (
@@ -40,16 +41,10 @@ class ReplayLog:
         self._conn.executescript(_SCHEMA)
 
     def replayed(self, dlq_ids: Iterable[str]) -> set[str]:
-        wanted = list(dict.fromkeys(dlq_ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT DISTINCT dlq_id FROM replays WHERE dlq_id IN ({marks})", chunk
-            )
-            found.update(row[0] for row in rows)
-        return found
+        rows = select_in_chunks(
+            self._conn, "SELECT DISTINCT dlq_id FROM replays WHERE dlq_id IN ({marks})", dlq_ids
+        )
+        return {row[0] for row in rows}
 
     def record(self, dlq_id: str, topic: str, partition: int, offset: int, forced: bool) -> None:
         self._conn.execute(

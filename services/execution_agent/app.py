@@ -16,7 +16,7 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import ExecutionAgent, HandlerOutput
-from services.execution_agent.store import Store
+from services.execution_agent.store import open_store
 
 NAME = AgentName.EXECUTION_AGENT.value
 
@@ -95,7 +95,8 @@ class ExecutionApp:
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
     agent = ExecutionAgent(
-        Store(settings.resolved_state_dir / "revops.db"), RoutingRules.load(settings.routing_file)
+        open_store(settings.resolved_state_dir / "revops.db", settings.database_url),
+        RoutingRules.load(settings.routing_file),
     )
     app = ExecutionApp(settings, agent)
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)

@@ -26,7 +26,7 @@ from services.execution_agent.insights import (
     InsightRepository,
     InsightStatus,
 )
-from services.execution_agent.store import Store
+from services.execution_agent.store import open_store
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,7 +97,7 @@ def _options(
 
 
 def _repo() -> InsightRepository:
-    return InsightRepository(Store(_state.db))
+    return InsightRepository(open_store(_state.db))
 
 
 def _console() -> Console:

@@ -5,7 +5,6 @@ and any compensating jobs, so a flow's outcome is always recorded and recoverabl
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -15,7 +14,8 @@ from pydantic import BaseModel, Field
 from contracts.actions import ActionJob, ActionResult, ActionStatus
 from contracts.analysis import AnalysisResults
 from contracts.common import AnalysisType, Subject, utcnow
-from services.execution_agent.store import Store, from_db_time, to_db_time
+from services.common.stores.database import Connection, Database
+from services.execution_agent.store import from_db_time, to_db_time
 
 EXECUTIONS_TABLE = "revops_ai_executions"
 
@@ -138,7 +138,7 @@ def derive_status(state: ExecutionState) -> ExecutionStatus:
 
 
 class ExecutionRepository:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
 
     def start(
@@ -168,9 +168,9 @@ class ExecutionRepository:
         status = derive_status(state)
         with self.store.transaction() as conn:
             conn.execute(
-                f"INSERT OR IGNORE INTO {EXECUTIONS_TABLE} (request_id, flow_id, version, "
+                f"INSERT INTO {EXECUTIONS_TABLE} (request_id, flow_id, version, "
                 "created_at, updated_at, state_data, execution_status) "
-                "VALUES (?, ?, 1, ?, ?, ?, ?)",
+                "VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
                 (request_id, flow_id, to_db_time(now), to_db_time(now), _dump(state), status.value),
             )
             return self._get(conn, request_id)
@@ -188,7 +188,7 @@ class ExecutionRepository:
         as finished.
         """
         with self.store.transaction() as conn:
-            execution = self._get(conn, action_result.request_id)
+            execution = self._get(conn, action_result.request_id, self.store.dialect.for_update)
             if expected_version is not None and expected_version != execution.version:
                 raise ExecutionConflictError(
                     execution.request_id, expected_version, execution.version
@@ -208,7 +208,7 @@ class ExecutionRepository:
 
     def mark_flow_published(self, request_id: str) -> Execution:
         with self.store.transaction() as conn:
-            execution = self._get(conn, request_id)
+            execution = self._get(conn, request_id, self.store.dialect.for_update)
             if execution.state.flow_published_at is not None:
                 return execution
             execution.state.flow_published_at = utcnow()
@@ -225,9 +225,10 @@ class ExecutionRepository:
             return None
 
     @staticmethod
-    def _get(conn: sqlite3.Connection, request_id: str) -> Execution:
+    def _get(conn: Connection, request_id: str, lock: str = "") -> Execution:
+        """`lock`: the dialect's row lock, when the caller will write the row back."""
         row = conn.execute(
-            f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id = ?", (request_id,)
+            f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id = ?{lock}", (request_id,)
         ).fetchone()
         if row is None:
             raise ExecutionNotFoundError(request_id)
@@ -243,7 +244,7 @@ class ExecutionRepository:
 
     @staticmethod
     def _save(
-        conn: sqlite3.Connection,
+        conn: Connection,
         execution: Execution,
         status: ExecutionStatus,
         state: ExecutionState,

@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from contracts.common import utcnow
-from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
+from services.common.stores.database import Database
+from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
 
 
 class HealthRecord(BaseModel):
@@ -24,7 +25,7 @@ class HealthRecord(BaseModel):
 
 
 class HealthRepository:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
 
     def upsert(self, record: HealthRecord) -> HealthRecord:

@@ -10,7 +10,6 @@ newest analysis of its subject.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +17,9 @@ from pydantic import BaseModel
 
 from contracts.analysis import AnalysisResults
 from contracts.common import AnalysisType, utcnow
+from services.common.stores.database import Connection, Database
 from services.execution_agent.insights import subject_key
-from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
+from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
 
 # The score that stands for the whole analysis in lists and charts, per analysis type.
 HEADLINE_SCORE: dict[str, str] = {
@@ -50,7 +50,7 @@ def headline(analysis: AnalysisResults) -> tuple[int | None, str | None]:
 
 
 class AnalysisHistory:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
 
     def record(self, analysis: AnalysisResults, analyzed_at: datetime | None = None) -> bool:
@@ -60,9 +60,10 @@ class AnalysisHistory:
         score, band = headline(analysis)
         with self.store.transaction() as conn:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO revops_ai_analysis_history (request_id, analysis_type, "
+                "INSERT INTO revops_ai_analysis_history (request_id, analysis_type, "
                 "account_id, opportunity_id, analyzed_at, recorded_at, headline_score, "
-                "headline_band, scores, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "headline_band, scores, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (request_id) DO NOTHING",
                 (
                     analysis.request_id,
                     analysis.analysis_type.value,
@@ -133,7 +134,7 @@ class AnalysisHistory:
 
 
 def _keep_latest(
-    conn: sqlite3.Connection,
+    conn: Connection,
     analysis: AnalysisResults,
     analyzed: str | None,
     score: int | None,
@@ -160,7 +161,7 @@ def _keep_latest(
     )
 
 
-def _entry(row: sqlite3.Row) -> HistoryEntry:
+def _entry(row: Any) -> HistoryEntry:
     return HistoryEntry.model_validate(
         {
             **dict(row),

@@ -6,7 +6,6 @@ concurrency on `version`, and expiry.
 from __future__ import annotations
 
 import builtins
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,8 @@ from pydantic import BaseModel, Field
 from contracts.analysis import Flag, Recommendation
 from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
 from services.common.ids import derived_uuid
-from services.execution_agent.store import Store, from_db_time, from_json, to_db_time, to_json
+from services.common.stores.database import Connection, Database
+from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
 
 SYSTEM_ACTOR = "execution_agent"
 
@@ -244,7 +244,7 @@ TIME_COLUMNS = (
 )
 
 
-def _row_to_insight(row: sqlite3.Row) -> Insight:
+def _row_to_insight(row: Any) -> Insight:
     data = {key: row[key] for key in row.keys() if key != "subject_key"}  # noqa: SIM118
     for col in JSON_COLUMNS:
         data[col] = from_json(data[col])
@@ -268,11 +268,12 @@ def _comparable(field: str, value: Any) -> Any:
 
 
 class InsightRepository:
-    """Reads and writes insights; every write is one short `BEGIN IMMEDIATE` transaction."""
+    """Reads and writes insights; every write is one short transaction, and a write that
+    reads the row it changes locks it (`Dialect.for_update`), so replicas never lose one."""
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         ttl: Mapping[Priority, timedelta] | None = None,
         source_agent: str = SYSTEM_ACTOR,
     ) -> None:
@@ -330,14 +331,15 @@ class InsightRepository:
                         return self._replayed(conn, seen, request_id)
                     row = conn.execute(
                         "SELECT * FROM revops_ai_insights WHERE subject_key = ? AND type = ? "
-                        f"AND status IN ({_placeholders(ACTIVE_STATUSES)})",
+                        f"AND status IN ({_placeholders(ACTIVE_STATUSES)})"
+                        + self.store.dialect.for_update,
                         (key, flag.insight_type, *ACTIVE_STATUSES),
                     ).fetchone()
                     if row is None:
                         return self._insert(conn, insight_id, subject, key, flag, fields, now)
                     return self._rerun_update(conn, _row_to_insight(row), fields, now)
-            except sqlite3.IntegrityError:
-                continue
+            except self.store.integrity_error:
+                continue  # another writer inserted the active one first: update it instead
         raise InsightError(f"could not upsert insight for {key} {flag.insight_type}")
 
     def upsert_from_flag(
@@ -356,9 +358,8 @@ class InsightRepository:
             subject, flag, request_id, flow_id, correlation_id, recommended_actions, payload, now
         ).insight
 
-    @staticmethod
     def _written_by(
-        conn: sqlite3.Connection, key: str, insight_type: str, insight_id: str, request_id: str
+        self, conn: Connection, key: str, insight_type: str, insight_id: str, request_id: str
     ) -> Insight | None:
         """The insight this request already created or re-ran, if any: applying an old
         request again must neither reopen a closed insight nor overwrite newer findings."""
@@ -366,14 +367,14 @@ class InsightRepository:
             "SELECT i.* FROM revops_ai_insights i WHERE i.insight_id = ? "
             "OR (i.subject_key = ? AND i.type = ? AND EXISTS (SELECT 1 FROM "
             "revops_ai_insight_audit a WHERE a.insight_id = i.insight_id AND a.action = 'rerun' "
-            "AND json_extract(a.changes, '$.request_id.to') = ?)) LIMIT 1",
+            f"AND {self.store.dialect.json_text('a.changes', 'request_id', 'to')} = ?)) LIMIT 1",
             (insight_id, key, insight_type, request_id),
         ).fetchone()
         return None if row is None else _row_to_insight(row)
 
     def _insert(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         insight_id: str,
         subject: Subject,
         key: str,
@@ -414,7 +415,7 @@ class InsightRepository:
         return InsightChange(insight, InsightEvent.REOPENED)
 
     def _rerun_update(
-        self, conn: sqlite3.Connection, current: Insight, fields: dict[str, Any], now: datetime
+        self, conn: Connection, current: Insight, fields: dict[str, Any], now: datetime
     ) -> InsightChange:
         changes = {
             name: {
@@ -449,14 +450,13 @@ class InsightRepository:
         updated = current.model_copy(update={**fields, "updated_at": now, "version": version})
         return InsightChange(updated, event, previous_priority=current.priority)
 
-    @staticmethod
-    def _replayed(conn: sqlite3.Connection, insight: Insight, request_id: str) -> InsightChange:
+    def _replayed(self, conn: Connection, insight: Insight, request_id: str) -> InsightChange:
         """The change a request already applied, read back from its audit row (so a
         redelivered decision plans exactly what the first delivery planned)."""
         row = conn.execute(
             "SELECT action, changes FROM revops_ai_insight_audit WHERE insight_id = ? AND "
             "(action IN ('create', 'reopen') OR (action = 'rerun' AND "
-            "json_extract(changes, '$.request_id.to') = ?)) "
+            f"{self.store.dialect.json_text('changes', 'request_id', 'to')} = ?)) "
             "ORDER BY (action = 'rerun') DESC, audit_id DESC LIMIT 1",
             (insight.insight_id, request_id),
         ).fetchone()
@@ -485,7 +485,7 @@ class InsightRepository:
         rule = TRANSITIONS[action]
         now = now or utcnow()
         with self.store.transaction() as conn:
-            current = self._get(conn, insight_id)
+            current = self._get(conn, insight_id, self.store.dialect.for_update)
             if expected_version is not None and expected_version != current.version:
                 raise StaleVersionError(insight_id, expected_version, current.version)
             if current.status not in rule.sources:
@@ -503,7 +503,7 @@ class InsightRepository:
                     current.version,
                 ),
             )
-            if cursor.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; kept as a guard
+            if cursor.rowcount != 1:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1)
             _audit(conn, insight_id, version, now, actor, action, current.status, rule.target, note)
         return current.model_copy(
@@ -548,7 +548,7 @@ class InsightRepository:
         )
         now = utcnow()
         with self.store.transaction() as conn:
-            current = self._get(conn, insight_id)
+            current = self._get(conn, insight_id, self.store.dialect.for_update)
             taken = [
                 a for a in current.actions_taken if a.get("action_id") != entry.get("action_id")
             ]
@@ -655,9 +655,10 @@ class InsightRepository:
         ]
 
     @staticmethod
-    def _get(conn: sqlite3.Connection, insight_id: str) -> Insight:
+    def _get(conn: Connection, insight_id: str, lock: str = "") -> Insight:
+        """`lock`: the dialect's row lock, when the caller will write the row back."""
         row = conn.execute(
-            "SELECT * FROM revops_ai_insights WHERE insight_id = ?", (insight_id,)
+            f"SELECT * FROM revops_ai_insights WHERE insight_id = ?{lock}", (insight_id,)
         ).fetchone()
         if row is None:
             raise InsightNotFoundError(insight_id)
@@ -665,7 +666,7 @@ class InsightRepository:
 
 
 def _audit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     insight_id: str,
     version: int,
     at: datetime,

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.common import PRIORITY_RANK, Priority
+from services.common.stores.database import Database
 from services.execution_agent.insights import ACTIVE_STATUSES
-from services.execution_agent.store import Store, from_json, to_db_time
+from services.execution_agent.store import from_json, to_db_time
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class OpenTicket:
 
 
 class NotificationLog:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
 
     def record(self, notifications: Iterable[Notification]) -> None:
@@ -66,9 +67,9 @@ class NotificationLog:
         ]
         with self.store.transaction() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO revops_ai_notifications (action_id, route, subject_key, "
+                "INSERT INTO revops_ai_notifications (action_id, route, subject_key, "
                 "insight_id, insight_type, event, priority, ticket_of, request_id, sent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id) DO NOTHING",
                 rows,
             )
 

@@ -24,6 +24,7 @@ from contracts.analysis import AnalysisResults, Flag
 from contracts.common import PRIORITY_RANK, AnalysisType, utcnow
 from contracts.execution import FlowOutput
 from services.common.errors import PermanentError
+from services.common.stores.database import Database
 from services.execution_agent.compensations import compensation_planner
 from services.execution_agent.completion import build_execution_results, build_flow_output
 from services.execution_agent.executions import (
@@ -43,7 +44,7 @@ from services.execution_agent.insights import (
 from services.execution_agent.notifications import NotificationLog
 from services.execution_agent.planner import ActionPlanner
 from services.execution_agent.routing import RoutingRules
-from services.execution_agent.store import Store
+from services.execution_agent.store import open_store
 
 # Score names the decision agent uses for customer health and churn risk (consumption).
 HEALTH_SCORE_KEYS = ("customer_health", "health")
@@ -59,8 +60,8 @@ class HandlerOutput:
 
 
 class ExecutionAgent:
-    def __init__(self, store: Store | None = None, routing: RoutingRules | None = None) -> None:
-        self.store = store or Store()
+    def __init__(self, store: Database | None = None, routing: RoutingRules | None = None) -> None:
+        self.store = store or open_store()
         self.routing = routing or RoutingRules.load()
         self.insights = InsightRepository(self.store)
         self.executions = ExecutionRepository(self.store)

@@ -51,7 +51,7 @@ async def build_runtime(
         replay_cache=InMemoryReplayCache(),
     )
     authenticator.require_credentials()
-    index = FlowIndex(settings.resolved_state_dir / "ingress.db")
+    index = FlowIndex(settings.resolved_state_dir / "ingress.db", settings.database_url)
 
     async def publish(outputs: Sequence[Outgoing]) -> None:
         await runtime.publish(outputs)  # the runtime's producer: acks=all, signed envelopes

@@ -52,7 +52,7 @@ class WebhookApp:
         self.runtime = runtime
         self.engine = DeliveryEngine(
             config or load_config(settings.webhooks_file),
-            DeliveryLog(settings.resolved_state_dir / "deliveries.db"),
+            DeliveryLog(settings.resolved_state_dir / "deliveries.db", settings.database_url),
             self.publish_result,
             self.dead_letter,
             outbox_dir=settings.resolved_outbox_dir,

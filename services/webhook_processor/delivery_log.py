@@ -1,4 +1,5 @@
-"""The webhook processor's durable state, one SQLite (WAL) file:
+"""The webhook processor's durable state: one SQLite (WAL) file, or PostgreSQL shared by every
+replica (`REVOPS_DATABASE_URL`; schema in migrations/<engine>/):
 
 - `outbox`: every accepted job (or digest), keyed by action_id, with its status. Inserting
   is idempotent, so a redelivered Kafka record is stored once and a delivered job is never
@@ -14,6 +15,13 @@ go once no Kafka record can bring them back; attempts go after the audit retenti
 
 Calls are synchronous and short (one indexed statement each); the engine runs them on the
 event loop, which keeps per-destination ordering trivial.
+
+Claims: `next_pending` claims the job it returns for this log's owner (a lease, renewed by
+every attempt, cleared when the job is finished). It only ever claims the oldest pending job
+of an account for a destination, and skips rows another replica holds (`FOR UPDATE SKIP
+LOCKED` in PostgreSQL), so N replicas deliver each job once and keep per-account order. A
+replica that dies mid-delivery leaves its lease to run out (`CLAIM_LEASE_S`); then another
+replica takes the job over.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,58 +38,13 @@ from typing import Any
 
 from contracts.actions import ActionJob, ActionResult
 from services.common.settings import get_settings
-from services.common.sqlite import connect
+from services.common.stores.database import Connection, Database
+from services.common.stores.open import open_database
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    action_id TEXT NOT NULL UNIQUE,
-    destination TEXT NOT NULL,
-    lane_key INTEGER NOT NULL,
-    kind TEXT NOT NULL,                -- job | digest
-    payload TEXT NOT NULL,             -- ActionJob JSON, or {"mode", "jobs"} for a digest
-    status TEXT NOT NULL,              -- pending | delivered | failed
-    attempts INTEGER NOT NULL DEFAULT 0,
-    enqueued_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    error_code TEXT,
-    error TEXT,
-    result TEXT,                       -- final ActionResult(s) JSON, kept until published
-    result_published INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (destination, status, seq);
-CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (result_published, status);
-CREATE TABLE IF NOT EXISTS digest_queue (
-    action_id TEXT PRIMARY KEY,
-    destination TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    job TEXT NOT NULL,
-    queued_at REAL NOT NULL,
-    digest_id TEXT
-);
-CREATE INDEX IF NOT EXISTS digest_open ON digest_queue (mode, digest_id, destination);
-CREATE TABLE IF NOT EXISTS delivery_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    action_id TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    response_code INTEGER,
-    latency_ms REAL,
-    at TEXT NOT NULL,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS delivery_log_action ON delivery_log (action_id);
-CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (updated_at) WHERE result_published = 1;
-CREATE INDEX IF NOT EXISTS delivery_log_at ON delivery_log (at);
-CREATE TABLE IF NOT EXISTS tickets (
-    action_id TEXT PRIMARY KEY,        -- the job that opened the ticket
-    destination TEXT NOT NULL,
-    ticket_id TEXT NOT NULL,           -- its id on the far side (Jira key, Zendesk id)
-    opened_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tickets_opened ON tickets (opened_at);
-"""
+MIGRATIONS = Path(__file__).with_name("migrations")
+# How long a claimed job stays with the replica delivering it without a new attempt.
+CLAIM_LEASE_S = 60.0
+
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -130,13 +94,29 @@ _ROW_COLUMNS = (
 
 
 class DeliveryLog:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, url: str | None = None) -> None:
         self.path = path or get_settings().resolved_state_dir / "deliveries.db"
-        self._conn = connect(self.path)
-        self._conn.executescript(_SCHEMA)
+        self._db: Database = open_database(self.path, "webhook_processor", MIGRATIONS, url)
+        self.owner = uuid.uuid4().hex  # this process's claims
+        if self._db.dialect.name == "sqlite":
+            # The embedded file has one webhook processor: claims of an earlier run of it
+            # (killed mid-delivery) are void, no need to wait for their lease.
+            self._write("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL")
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        with self._db.transaction() as conn:
+            return int(conn.execute(sql, params).rowcount)
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        with self._db.reader() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._db.reader() as conn:
+            return list(conn.execute(sql, params).fetchall())
 
     # --- outbox -----------------------------------------------------------------------------
 
@@ -150,23 +130,18 @@ class DeliveryLog:
         status: str = PENDING,
     ) -> bool:
         """Store a job once; False when this action_id was already stored (any status)."""
-        now = time.time()
-        cur = self._conn.execute(
-            "INSERT OR IGNORE INTO outbox (action_id, destination, lane_key, kind, payload,"
-            " status, enqueued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (action_id, destination, lane_key(account_id), kind, payload, status, now, now),
-        )
-        return cur.rowcount == 1
+        with self._db.transaction() as conn:
+            return _add(conn, action_id, destination, account_id, kind, payload, status)
 
     def reopen_failed(self, action_id: str) -> bool:
         """A failed job becomes pending again (a DLQ replay); delivered jobs stay final."""
-        cur = self._conn.execute(
+        changed = self._write(
             "UPDATE outbox SET status = ?, attempts = 0, error_code = NULL, error = NULL,"
-            " result = NULL, result_published = 0, updated_at = ?"
-            " WHERE action_id = ? AND status = ?",
+            " result = NULL, result_published = 0, updated_at = ?, claimed_by = NULL,"
+            " claimed_until = NULL WHERE action_id = ? AND status = ?",
             (PENDING, time.time(), action_id, FAILED),
         )
-        return cur.rowcount == 1
+        return changed == 1
 
     def add_job(self, job: ActionJob, status: str = PENDING) -> bool:
         return self.add(
@@ -174,18 +149,31 @@ class DeliveryLog:
         )
 
     def status(self, action_id: str) -> str | None:
-        row = self._conn.execute(
-            "SELECT status FROM outbox WHERE action_id = ?", (action_id,)
-        ).fetchone()
+        row = self._one("SELECT status FROM outbox WHERE action_id = ?", (action_id,))
         return row[0] if row else None
 
     def next_pending(self, destination: str, lanes: int, lane: int) -> OutboxRow | None:
-        row = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS} FROM outbox WHERE destination = ? AND status = ?"
-            " AND lane_key % ? = ? ORDER BY seq LIMIT 1",
-            (destination, PENDING, lanes, lane),
-        ).fetchone()
-        return OutboxRow(*row) if row else None
+        """Claim and return the next job of lane `lane` of `lanes` (the engine's partition
+        of accounts within this process): the oldest pending job of its account that no
+        other replica holds."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM outbox o WHERE destination = ? AND status = ?"
+                " AND lane_key % ? = ? AND (claimed_until IS NULL OR claimed_until < ?"
+                " OR claimed_by = ?) AND NOT EXISTS (SELECT 1 FROM outbox e"
+                " WHERE e.destination = o.destination AND e.lane_key = o.lane_key"
+                " AND e.status = ? AND e.seq < o.seq)"
+                f" ORDER BY seq LIMIT 1{self._db.dialect.for_update_skip_locked}",
+                (destination, PENDING, lanes, lane, now, self.owner, PENDING),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq = ?",
+                (self.owner, now + CLAIM_LEASE_S, row[0]),
+            )
+        return OutboxRow(*row)
 
     def pending_count(self, destination: str | None = None) -> int:
         if destination is None:
@@ -193,18 +181,18 @@ class DeliveryLog:
         else:
             sql = "SELECT count(*) FROM outbox WHERE status = ? AND destination = ?"
             args = (PENDING, destination)  # type: ignore[assignment]
-        return int(self._conn.execute(sql, args).fetchone()[0])
+        return int(self._one(sql, args)[0])
 
     def pending_destinations(self) -> list[str]:
-        rows = self._conn.execute(
-            "SELECT DISTINCT destination FROM outbox WHERE status = ?", (PENDING,)
-        ).fetchall()
+        rows = self._all("SELECT DISTINCT destination FROM outbox WHERE status = ?", (PENDING,))
         return [r[0] for r in rows]
 
     def set_attempts(self, action_id: str, attempts: int) -> None:
-        self._conn.execute(
-            "UPDATE outbox SET attempts = ?, updated_at = ? WHERE action_id = ?",
-            (attempts, time.time(), action_id),
+        now = time.time()
+        self._write(
+            "UPDATE outbox SET attempts = ?, updated_at = ?, claimed_until = ?"
+            " WHERE action_id = ? AND claimed_by = ?",
+            (attempts, now, now + CLAIM_LEASE_S, action_id, self.owner),
         )
 
     def finish(
@@ -217,33 +205,33 @@ class DeliveryLog:
     ) -> None:
         """Final state and the results still to publish, in one statement (crash-safe)."""
         payload = json.dumps([r.model_dump(mode="json") for r in results])
-        self._conn.execute(
+        self._write(
             "UPDATE outbox SET status = ?, result = ?, error_code = ?, error = ?,"
-            " updated_at = ? WHERE action_id = ?",
+            " updated_at = ?, claimed_by = NULL, claimed_until = NULL WHERE action_id = ?",
             (status, payload, error_code, error, time.time(), action_id),
         )
 
     def mark_published(self, action_id: str) -> None:
-        self._conn.execute(
+        self._write(
             "UPDATE outbox SET result_published = 1, result = NULL WHERE action_id = ?",
             (action_id,),
         )
 
     def unpublished(self) -> list[OutboxRow]:
         """Finished rows whose results a crash kept from being published."""
-        rows = self._conn.execute(
+        rows = self._all(
             f"SELECT {_ROW_COLUMNS} FROM outbox WHERE result_published = 0 AND status != ?"
             " ORDER BY seq",
             (PENDING,),
-        ).fetchall()
+        )
         return [OutboxRow(*r) for r in rows]
 
     # --- digests ----------------------------------------------------------------------------
 
     def queue_digest(self, job: ActionJob) -> bool:
-        cur = self._conn.execute(
-            "INSERT OR IGNORE INTO digest_queue (action_id, destination, mode, job, queued_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+        added = self._write(
+            "INSERT INTO digest_queue (action_id, destination, mode, job, queued_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (action_id) DO NOTHING",
             (
                 job.action_id,
                 job.destination,
@@ -252,23 +240,21 @@ class DeliveryLog:
                 time.time(),
             ),
         )
-        return cur.rowcount == 1
+        return added == 1
 
     def is_digest_queued(self, action_id: str) -> bool:
-        row = self._conn.execute(
-            "SELECT 1 FROM digest_queue WHERE action_id = ?", (action_id,)
-        ).fetchone()
+        row = self._one("SELECT 1 FROM digest_queue WHERE action_id = ?", (action_id,))
         return row is not None
 
     def cut_digests(self, mode: str) -> list[DigestBatch]:
         """Close every open batch of `mode`: one digest per destination, stored in the outbox
         as a pending row (so it is delivered with retries and survives restarts)."""
         batches: list[DigestBatch] = []
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = self._conn.execute(
+        with self._db.transaction() as conn:
+            rows = conn.execute(
                 "SELECT action_id, destination, job FROM digest_queue"
-                " WHERE mode = ? AND digest_id IS NULL ORDER BY destination, queued_at",
+                " WHERE mode = ? AND digest_id IS NULL ORDER BY destination, queued_at"
+                + self._db.dialect.for_update,
                 (mode,),
             ).fetchall()
             by_destination: dict[str, list[tuple[str, str]]] = {}
@@ -282,32 +268,28 @@ class DeliveryLog:
                 payload = json.dumps(
                     {"mode": mode, "jobs": [j.model_dump(mode="json") for j in jobs]}
                 )
-                self.add(digest_id, destination, destination, "digest", payload)
-                self._conn.executemany(
+                _add(conn, digest_id, destination, destination, "digest", payload, PENDING)
+                conn.executemany(
                     "UPDATE digest_queue SET digest_id = ? WHERE action_id = ?",
                     [(digest_id, i) for i in ids],
                 )
                 batches.append(DigestBatch(digest_id, destination, mode, jobs))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
         return batches
 
     # --- tickets ----------------------------------------------------------------------------
 
     def remember_ticket(self, action_id: str, destination: str, ticket_id: str) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO tickets (action_id, destination, ticket_id, opened_at)"
-            " VALUES (?, ?, ?, ?)",
+        self._write(
+            "INSERT INTO tickets (action_id, destination, ticket_id, opened_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (action_id) DO UPDATE SET"
+            " destination = excluded.destination, ticket_id = excluded.ticket_id,"
+            " opened_at = excluded.opened_at",
             (action_id, destination, ticket_id, datetime.now(UTC).isoformat()),
         )
 
     def ticket_id(self, opened_by: str) -> str | None:
         """The id of the ticket the job `opened_by` opened, if it did (here)."""
-        row = self._conn.execute(
-            "SELECT ticket_id FROM tickets WHERE action_id = ?", (opened_by,)
-        ).fetchone()
+        row = self._one("SELECT ticket_id FROM tickets WHERE action_id = ?", (opened_by,))
         return None if row is None else str(row[0])
 
     # --- attempt log ------------------------------------------------------------------------
@@ -322,7 +304,7 @@ class DeliveryLog:
         latency_ms: float | None = None,
         error: str | None = None,
     ) -> None:
-        self._conn.execute(
+        self._write(
             "INSERT INTO delivery_log (action_id, destination, attempt, status, response_code,"
             " latency_ms, at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -343,21 +325,20 @@ class DeliveryLog:
         digest entries, and delivery attempts and ticket ids older than `attempts_before`
         (an update of an older ticket uses the id the execution agent kept). Failed jobs stay:
         they are what a DLQ replay reopens."""
-        with self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            digests = self._conn.execute(
+        with self._db.transaction() as conn:
+            digests = conn.execute(
                 "DELETE FROM digest_queue WHERE digest_id IN (SELECT action_id FROM outbox"
                 " WHERE result_published = 1 AND updated_at < ? AND status = ? AND kind = ?)",
                 (delivered_before, DELIVERED, "digest"),
             ).rowcount
-            jobs = self._conn.execute(
+            jobs = conn.execute(
                 "DELETE FROM outbox WHERE result_published = 1 AND updated_at < ? AND status = ?",
                 (delivered_before, DELIVERED),
             ).rowcount
-            attempts = self._conn.execute(
+            attempts = conn.execute(
                 "DELETE FROM delivery_log WHERE at < ?", (attempts_before.isoformat(),)
             ).rowcount
-            tickets = self._conn.execute(
+            tickets = conn.execute(
                 "DELETE FROM tickets WHERE opened_at < ?", (attempts_before.isoformat(),)
             ).rowcount
         return {"jobs": jobs, "digest_entries": digests, "attempts": attempts, "tickets": tickets}
@@ -381,5 +362,24 @@ class DeliveryLog:
             "at",
             "error",
         ]
-        rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
+        rows = self._all(sql + " ORDER BY id", args)
         return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def _add(
+    conn: Connection,
+    action_id: str,
+    destination: str,
+    account_id: str,
+    kind: str,
+    payload: str,
+    status: str,
+) -> bool:
+    now = time.time()
+    cur = conn.execute(
+        "INSERT INTO outbox (action_id, destination, lane_key, kind, payload, status,"
+        " enqueued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (action_id) DO NOTHING",
+        (action_id, destination, lane_key(account_id), kind, payload, status, now, now),
+    )
+    return bool(cur.rowcount == 1)

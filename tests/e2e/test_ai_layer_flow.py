@@ -72,7 +72,13 @@ def analyse(
     payload = AnalyticalDataset(
         request_id="author",
         analysis_type=AnalysisType.DEAL_QUALITY,
-        subject=Subject(account_id=row["sf_account_id"], opportunity_id=row["opportunity_id"]),
+        # As the data agent names it: the subject's names are part of the model's prompt.
+        subject=Subject(
+            account_id=row["sf_account_id"],
+            opportunity_id=row["opportunity_id"],
+            account_name=dataset.account.sf_account_name,
+            opportunity_name=dataset.opportunity.name if dataset.opportunity else None,
+        ),
         data_collection=collection,
         preliminary_findings=findings,
         dataset=dataset,

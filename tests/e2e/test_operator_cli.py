@@ -139,3 +139,28 @@ def read_flow_output_with_kcat(
                 return record
         time.sleep(1.0)
     raise AssertionError(f"no flow output for {request_id} on {topic} in {timeout_s} s")
+
+
+def test_deal_review_wait_follows_every_open_deal_to_its_end(stack):
+    """`trigger deal-review --wait`: a plain progress line on a non-terminal stderr, then one
+    summary line counting the review's flows by how they ended."""
+    from services.common.stages import load_stage_model
+    from services.data_agent.builders import open_opportunities
+
+    warehouse = open_warehouse(stack.settings)
+    try:
+        deals = len(open_opportunities(warehouse, load_stage_model()))
+    finally:
+        warehouse.close()
+    assert deals > 0
+    rid = f"review-{uuid.uuid4().hex[:8]}"
+    done = revops(stack, "trigger", "deal-review", "--request-id", rid, "--wait", "--timeout",
+                  "400", timeout_s=450)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    published, summary = done.stdout.strip().splitlines()
+    assert published == (
+        f"published request_id={rid} to {stack.settings.topics.triggers} "
+        f"({deals:,} open deal(s) to review)"
+    )
+    assert summary.startswith(f"{rid}: {deals:,} of {deals:,} deal flow(s) ended (")
+    assert f"deal review: {deals:,} deals in " in done.stderr  # the plain progress's last line

@@ -17,7 +17,7 @@ from services.common.security.redaction import redact_text, redaction_processor,
 from services.common.security.replay_cache import (
     InMemoryReplayCache,
     ReplayCache,
-    SQLiteReplayCache,
+    SharedReplayCache,
 )
 from services.common.security.secrets import SecretsProvider, provider_from_settings
 
@@ -31,8 +31,8 @@ __all__ = [
     "InMemoryReplayCache",
     "KeyRing",
     "ReplayCache",
-    "SQLiteReplayCache",
     "SecretsProvider",
+    "SharedReplayCache",
     "VerifiedClaims",
     "ensure_dev_keys",
     "provider_from_settings",

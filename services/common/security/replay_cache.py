@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from services.common.sqlite import connect
-
-# Ids per look-up query: far below SQLite's bound-parameter limit (32766 since 3.32).
-_LOOKUP_CHUNK = 900
+from services.common.stores.database import Connection, Database, select_in_chunks
+from services.common.stores.open import COMMON_SCHEMAS, open_database
 
 
 @dataclass(frozen=True)
@@ -106,67 +104,28 @@ class InMemoryReplayCache:
             del self._entries[key]
 
 
-class SQLiteReplayCache:
-    """Durable across restarts and shared by every process on the host (SQLite WAL)."""
+class SharedReplayCache:
+    """Durable across restarts and shared: by every process on the host (the SQLite file) or
+    by every replica (PostgreSQL with `REVOPS_DATABASE_URL`)."""
 
-    _SCHEMA = """
-        CREATE TABLE IF NOT EXISTS seen_tokens (
-            issuer TEXT NOT NULL,
-            jti TEXT NOT NULL,
-            payload_hash TEXT NOT NULL,
-            position TEXT,
-            keep_until REAL NOT NULL,
-            PRIMARY KEY (issuer, jti)
-        );
-        CREATE INDEX IF NOT EXISTS seen_tokens_keep_until ON seen_tokens (keep_until);
-    """
-
-    def __init__(self, path: Path, *, purge_every: int = 1000) -> None:
-        self._conn = connect(path)
-        self._conn.executescript(self._SCHEMA)
+    def __init__(self, path: Path, *, purge_every: int = 1000, url: str | None = None) -> None:
+        self._db: Database = open_database(
+            path, "replay_cache", COMMON_SCHEMAS / "replay_cache", url
+        )
         self._lock = threading.RLock()  # purge() runs inside check_and_record() too
         self._purge_every = purge_every
         self._since_purge = 0
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
 
     def check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
-        with self._lock:
-            with self._immediate():
-                accepted = self._check_and_record(sighting, keep_until, now)
-            self._count(1, now)
-        return accepted
-
-    @contextmanager
-    def _immediate(self) -> Iterator[None]:
-        # BEGIN IMMEDIATE: the read and the write are one step even across processes.
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+        return self.check_and_record_many([sighting], keep_until, now)[0]
 
     def _count(self, sightings: int, now: float) -> None:
         self._since_purge += sightings
         if self._since_purge >= self._purge_every:
             self.purge(now)
-
-    def _check_and_record(self, sighting: Sighting, keep_until: float, now: float) -> bool:
-        row = self._conn.execute(
-            "SELECT payload_hash, position, keep_until FROM seen_tokens"
-            " WHERE issuer = ? AND jti = ?",
-            (sighting.issuer, sighting.jti),
-        ).fetchone()
-        if row is not None and row[2] > now:
-            return _is_benign((row[0], row[1]), sighting)
-        self._conn.execute(
-            "INSERT OR REPLACE INTO seen_tokens VALUES (?, ?, ?, ?, ?)",
-            (sighting.issuer, sighting.jti, sighting.payload_hash, sighting.position, keep_until),
-        )
-        return True
 
     def check_and_record_many(
         self, sightings: Sequence[Sighting], keep_until: float, now: float
@@ -174,15 +133,24 @@ class SQLiteReplayCache:
         if not sightings:
             return []
         with self._lock:
-            with self._immediate():
-                accepted = self._check_and_record_many(sightings, keep_until, now)
+            with self._db.transaction() as conn:
+                self._serialise(conn, {s.issuer for s in sightings})
+                accepted = self._check_and_record_many(conn, sightings, keep_until, now)
             self._count(len(sightings), now)
         return accepted
 
+    def _serialise(self, conn: Connection, issuers: set[str]) -> None:
+        """The read and the write are one step across processes and replicas: SQLite's write
+        transaction holds the file lock; in PostgreSQL, a lock per issuer (taken in one
+        order, so two batches never wait on each other in a circle)."""
+        if self._db.dialect.name == "postgresql":
+            for issuer in sorted(issuers):
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (zlib.crc32(issuer.encode()),))
+
     def _check_and_record_many(
-        self, sightings: Sequence[Sighting], keep_until: float, now: float
+        self, conn: Connection, sightings: Sequence[Sighting], keep_until: float, now: float
     ) -> list[bool]:
-        seen = self._seen(sightings)
+        seen = self._seen(conn, sightings)
         accepted: list[bool] = []
         new_rows: dict[tuple[str, str], tuple[str, str, str, str | None, float]] = {}
         for sighting in sightings:
@@ -194,38 +162,43 @@ class SQLiteReplayCache:
             seen[key] = (sighting.payload_hash, sighting.position, keep_until)
             new_rows[key] = (*key, sighting.payload_hash, sighting.position, keep_until)
             accepted.append(True)
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO seen_tokens VALUES (?, ?, ?, ?, ?)", new_rows.values()
+        conn.executemany(
+            "INSERT INTO seen_tokens VALUES (?, ?, ?, ?, ?) ON CONFLICT (issuer, jti) DO UPDATE "
+            "SET payload_hash = excluded.payload_hash, position = excluded.position, "
+            "keep_until = excluded.keep_until",
+            new_rows.values(),
         )
         return accepted
 
+    @staticmethod
     def _seen(
-        self, sightings: Sequence[Sighting]
+        conn: Connection, sightings: Sequence[Sighting]
     ) -> dict[tuple[str, str], tuple[str, str | None, float]]:
         """The stored entries of the sightings' (issuer, jti): one query per issuer (a batch
-        usually has one) and per `_LOOKUP_CHUNK` ids, each answered from the primary key."""
+        usually has one) and per `LOOKUP_CHUNK` ids, each answered from the primary key."""
         by_issuer: dict[str, list[str]] = {}
         for sighting in sightings:
             by_issuer.setdefault(sighting.issuer, []).append(sighting.jti)
         seen: dict[tuple[str, str], tuple[str, str | None, float]] = {}
         for issuer, jtis in by_issuer.items():
-            for start in range(0, len(jtis), _LOOKUP_CHUNK):
-                chunk = jtis[start : start + _LOOKUP_CHUNK]
-                rows = self._conn.execute(
-                    "SELECT jti, payload_hash, position, keep_until FROM seen_tokens"
-                    f" WHERE issuer = ? AND jti IN ({', '.join('?' * len(chunk))})",
-                    (issuer, *chunk),
-                )
-                for jti, payload_hash, position, until in rows:
-                    seen[(issuer, jti)] = (payload_hash, position, until)
+            rows = select_in_chunks(
+                conn,
+                "SELECT jti, payload_hash, position, keep_until FROM seen_tokens"
+                " WHERE issuer = ? AND jti IN ({marks})",
+                jtis,
+                before=(issuer,),
+            )
+            for jti, payload_hash, position, until in rows:
+                seen[(issuer, jti)] = (payload_hash, position, until)
         return seen
 
     def purge(self, now: float | None = None) -> int:
         """Delete expired entries; returns how many."""
         with self._lock:
             self._since_purge = 0
-            cur = self._conn.execute(
-                "DELETE FROM seen_tokens WHERE keep_until <= ?",
-                (time.time() if now is None else now,),
-            )
-            return cur.rowcount
+            with self._db.transaction() as conn:
+                cur = conn.execute(
+                    "DELETE FROM seen_tokens WHERE keep_until <= ?",
+                    (time.time() if now is None else now,),
+                )
+                return int(cur.rowcount)

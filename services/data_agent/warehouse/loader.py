@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -48,6 +49,9 @@ from services.data_agent.warehouse.sources import (
 from services.data_agent.warehouse.sqltext import first_row, key_sql, lit, q
 from services.data_agent.warehouse.staging import MappingMismatch, Staged, Stager
 
+if TYPE_CHECKING:
+    from services.common.progress import Progress
+
 
 class LoadRefused(ValueError):
     """Nothing was written; the report says why (every problem, not just the first)."""
@@ -75,6 +79,8 @@ class LoadOptions:
     dry_run: bool = False  # check only (`revops warehouse check --from DIR`)
     mapping_name: str = ""
     warn_unused_columns: bool = False  # `load`: a column no table has is probably a typo
+    # Advanced once per file read, per phase (staging, checks) and per table written.
+    progress: Progress | None = None
 
 
 # ---------------------------------------------------------------- entry points
@@ -133,10 +139,17 @@ class _Run:
         finally:
             self.con.close()
 
+    def _step(self) -> None:
+        if self.options.progress is not None:
+            self.options.progress.advance()
+
     def _execute(self) -> LoadResult:
+        if self.options.progress is not None:  # files, staging, checks, then each table
+            self.options.progress.set_total(len(self.mapping.sources) + 2 + len(TABLES))
         fatal = self._read_sources()
         if fatal is None:
             fatal = self._stage()
+            self._step()
         if fatal is not None:
             report = self._report({}, None)
             raise LoadRefused(report, fatal)
@@ -152,8 +165,11 @@ class _Run:
             or latest_activity(self.con, relations)
             or date.today()
         )
+        if self.options.progress is not None:
+            self.options.progress.set_total(len(self.mapping.sources) + 2 + len(relations))
         checker = QualityChecker(self.con, relations, self.stages, self.log)
         checker.run(as_of)
+        self._step()
         report = self._report(relations, as_of)
         if self.options.dry_run:
             return LoadResult(report)
@@ -186,6 +202,8 @@ class _Run:
                 self.sources[name] = read_source(name, paths, spec)
             except SourceError as exc:
                 self.log.add("unusable_file", file=exc.file, detail=exc.message)
+            finally:
+                self._step()
         if self.options.warn_unused_columns:
             self._unused_columns()
         for data in self.sources.values():
@@ -324,6 +342,7 @@ class _Run:
                 )
                 if table in replaced:
                     counts[table] = _count(self.con, f"out.{table}")
+                self._step()
             self._write_meta(as_of)
             self.con.execute("DETACH out")
             os.replace(tmp, self.dest)

@@ -7,8 +7,9 @@ data file's path (relative to the data directory, `/`-separated) to a list of wi
     {"machine/temp.csv": [["2014-02-07 10:00:00", "2014-02-09 02:00:00"]], "web/ok.csv": []}
 
 Label column (e.g. SKAB's ``anomaly``): a row is labelled when the column is non-zero, and
-every maximal run of consecutive labelled rows is one anomalous period. Its window starts on
-the period's first row (the labelled onset: a detection before it is a false alarm) and is
+every maximal run of consecutive labelled rows is one anomalous period (one event). Its
+window starts at the event's onset - the period's first row, or its first row marked in an
+onset column such as SKAB's ``changepoint`` - (a detection before it is a false alarm) and is
 as wide as NAB's window budget allows: 10 % of the series' rows shared equally by its
 periods, never past the period's last row. Sizing windows by the whole period instead would
 make them a third of a SKAB file, where a detector that fires at random on one row in 200
@@ -35,19 +36,34 @@ WINDOW_BUDGET = 0.10  # share of a series' rows covered by its windows (NAB's bu
 
 
 def windows_from_flags(
-    flags: NDArray[np.float64], budget: float = WINDOW_BUDGET
+    flags: NDArray[np.float64],
+    budget: float = WINDOW_BUDGET,
+    onsets: NDArray[np.float64] | None = None,
 ) -> tuple[Window, ...]:
-    """One window per maximal run of non-zero (and non-missing) flags, from the run's first
-    row, `budget` x rows / runs wide (at least one row), cut at the run's last row."""
+    """One window per labelled event: per maximal run of non-zero (and non-missing) flags.
+
+    The window starts at the event's onset - the first row of the run flagged in `onsets`
+    (e.g. SKAB's `changepoint` column), else the run's first row - and is `budget` x rows /
+    events wide (at least one row), cut at the run's last row. A detection before the onset
+    is a false alarm: the onset is when the event began, not an estimate around it.
+    """
     on = np.nan_to_num(np.asarray(flags, dtype=np.float64)) != 0
     edges = np.diff(np.concatenate([[False], on, [False]]).astype(np.int8))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
     if len(starts) == 0:
         return ()
-    width = max(1, int(budget * len(on) / len(starts)))
-    return tuple(
-        Window(int(s), int(min(e, s + width - 1))) for s, e in zip(starts, ends, strict=True)
+    marked = (
+        np.flatnonzero(np.nan_to_num(np.asarray(onsets, dtype=np.float64)) != 0)
+        if onsets is not None
+        else np.zeros(0, dtype=np.int64)
     )
+    width = max(1, int(budget * len(on) / len(starts)))
+    windows = []
+    for s, e in zip(starts, ends, strict=True):
+        inside = marked[(marked >= s) & (marked <= e)]
+        onset = int(inside[0]) if len(inside) else int(s)
+        windows.append(Window(onset, min(int(e), onset + width - 1)))
+    return tuple(windows)
 
 
 def windows_from_spans(times_s: NDArray[np.float64], spans: list[Span]) -> tuple[Window, ...]:

@@ -4,12 +4,14 @@ A window holds the last `capacity` values of a stream twice: in arrival order (a
 know which value leaves) and sorted (to rank a new value with a binary search). Inserting
 costs one memmove of at most `capacity` floats.
 
-Tail probabilities are empirical with a +1 prior (a value beyond everything seen in n points
-has probability 1/(n+1)); beyond the k-th most extreme value the tail is modelled as
-exponential. Its scale comes from the spacing of the tail quantiles (k and 2k from the
-end), but is never smaller than the average decay of that half of the distribution
-(median to the k-th value): a tail made of repeated values (a quantized series) then cannot
-make the first value past it look impossibly rare.
+Tail probabilities are empirical with a +1 prior: a value beyond everything seen in n points
+has probability 1/(n+1), where a rank-based tail saturates. How far beyond is modelled
+explicitly: the excess over the most extreme value seen follows an exponential tail, whose
+scale comes from the spacing of the tail quantiles (k and 2k from the end), but is never
+smaller than the average decay of that half of the distribution (median to the k-th value):
+a tail made of repeated values (a quantized series) then cannot make the first value past
+it look impossibly rare. A value inside the range seen keeps its empirical probability (a
+value seen before is never scored as impossible).
 """
 
 from __future__ import annotations
@@ -55,20 +57,32 @@ def _lambda(p: float) -> float:
 
 
 @njit(cache=True)
+def _excess_scale(edge: float, kth: float, two_kth: float, middle: float, count: int) -> float:
+    """Scale of the exponential tail beyond the most extreme value seen: the spacing of the
+    tail quantiles (k-th and 2k-th from the end), never below the average decay from the
+    median to the k-th value (a tail of repeated values - a quantized series - must not make
+    a value just past it look impossible), nor below the average decay from the median to
+    the extreme itself (probability 1/2 there, 1/(n+1) at the extreme: a series on two or
+    three values has no tail spacing at all, and one quantum more is not a 1e-30 event)."""
+    return max(
+        (kth - two_kth) / math.log(2.0),
+        (kth - middle) / math.log(count / (2.0 * TAIL_K)),
+        (edge - middle) / math.log((count + 1.0) / 2.0),
+    )
+
+
+@njit(cache=True)
 def upper_tail(sorted_values: np.ndarray, count: int, value: float) -> float:
     """-log10 P(X >= value) under the window's distribution."""
     xs = sorted_values
     k = TAIL_K
     at_least = count - np.searchsorted(xs[:count], value, side="left")
     p = float((at_least + 1.0) / (count + 1.0))
-    if count >= 4 * k and at_least < k:
-        edge = xs[count - k]
-        scale = max(
-            (edge - xs[count - 2 * k]) / math.log(2.0),
-            (edge - xs[count // 2]) / math.log(count / (2.0 * k)),
-        )
-        if value > edge and scale > 1e-9 * (xs[count - 1] - xs[0]):
-            p = min(p, k / (count + 1.0) * math.exp(-(value - edge) / scale))
+    edge = xs[count - 1]
+    if count >= 4 * k and value > edge:
+        scale = _excess_scale(edge, xs[count - k], xs[count - 2 * k], xs[count // 2], count)
+        if scale > 1e-9 * (edge - xs[0]):
+            p *= math.exp(-(value - edge) / scale)
     return _lambda(p)
 
 
@@ -79,15 +93,24 @@ def lower_tail(sorted_values: np.ndarray, count: int, value: float) -> float:
     k = TAIL_K
     at_most = np.searchsorted(xs[:count], value, side="right")
     p = float((at_most + 1.0) / (count + 1.0))
-    if count >= 4 * k and at_most < k:
-        edge = xs[k - 1]
-        scale = max(
-            (xs[2 * k - 1] - edge) / math.log(2.0),
-            (xs[count // 2] - edge) / math.log(count / (2.0 * k)),
-        )
-        if value < edge and scale > 1e-9 * (xs[count - 1] - xs[0]):
-            p = min(p, k / (count + 1.0) * math.exp(-(edge - value) / scale))
+    edge = xs[0]
+    if count >= 4 * k and value < edge:
+        # the mirror image of upper_tail's quantiles (so -x has the same tails as x)
+        middle = xs[(count - 1) // 2]
+        scale = _excess_scale(-edge, -xs[k - 1], -xs[2 * k - 1], -middle, count)
+        if scale > 1e-9 * (xs[count - 1] - edge):
+            p *= math.exp(-(edge - value) / scale)
     return _lambda(p)
+
+
+@njit(cache=True)
+def two_sided_tail(sorted_values: np.ndarray, count: int, value: float) -> float:
+    """-log10 P(X at least as far out as `value`, either side) = -log10 of twice the smaller
+    one-sided tail, at least 0."""
+    one_sided = max(
+        upper_tail(sorted_values, count, value), lower_tail(sorted_values, count, value)
+    )
+    return max(0.0, one_sided - math.log10(2.0))
 
 
 @njit(cache=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -72,7 +73,8 @@ async def test_the_runtime_purges_idempotency_keys_older_than_the_retention(
 ) -> None:
     store = IdempotencyStore(tmp_path / "keys.db")
     store.mark_processed("g", ["old"])
-    store._conn.execute("UPDATE processed_keys SET processed_at = processed_at - 100")
+    with sqlite3.connect(tmp_path / "keys.db") as aged:  # age the first key
+        aged.execute("UPDATE processed_keys SET processed_at = processed_at - 100")
     store.mark_processed("g", ["new"])
     settings = Settings(state_dir=tmp_path, idempotency_retention_s=50, signing_enabled=False)
     runtime = ServiceRuntime("svc", settings, idempotency=store)

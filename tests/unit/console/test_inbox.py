@@ -10,6 +10,7 @@ from datetime import timedelta
 from starlette.testclient import TestClient
 
 from contracts.common import utcnow
+from services.common.stores.sqlite import SQLiteDatabase
 from services.console.inbox import Inbox, InboxFilter
 from services.console.pages import Components
 from tests.unit.console.conftest import BASE_URL, csrf_of, sign_in
@@ -28,7 +29,9 @@ def ids_on(page_text: str) -> list[str]:
 
 
 def db(components: Components) -> sqlite3.Connection:
-    conn = sqlite3.connect(components.insights.store.path)
+    store = components.insights.store
+    assert isinstance(store, SQLiteDatabase)  # the console runs on the embedded store
+    conn = sqlite3.connect(store.path)
     conn.row_factory = sqlite3.Row
     return conn
 

@@ -12,6 +12,7 @@ from itertools import pairwise
 import pytest
 from starlette.testclient import TestClient
 
+from services.common.stores.sqlite import SQLiteDatabase
 from services.console.pages import Components
 from tests.unit.console.conftest import World
 
@@ -128,7 +129,9 @@ def test_the_sign_in_page_is_semantic_html(client: TestClient) -> None:
 
 
 def test_text_from_the_stores_is_escaped(operator: TestClient, components: Components) -> None:
-    conn = sqlite3.connect(components.insights.store.path)
+    store = components.insights.store
+    assert isinstance(store, SQLiteDatabase)  # the console runs on the embedded store
+    conn = sqlite3.connect(store.path)
     try:
         (insight_id,) = conn.execute("SELECT insight_id FROM revops_ai_insights LIMIT 1").fetchone()
         with conn:

@@ -1,4 +1,4 @@
-"""Results built without validation (deal_quality.trusted) equal their validated copies.
+"""Results built without validation (services.decision_agent.trusted) equal their validated copies.
 
 ``model_validate(result.model_dump())`` re-validates every nested model from plain values: it
 equals the result only if every field holds what validation would have produced. ``repr``

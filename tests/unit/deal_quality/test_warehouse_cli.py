@@ -164,8 +164,8 @@ def test_auc_matches_pairwise_definition() -> None:
 def test_every_warehouse_deal_result_equals_its_validated_copy(
     warehouse_path: Path, analyzer: DealQualityAnalyzer
 ) -> None:
-    """Results are built without validation (deal_quality.trusted); on every generated deal
-    re-validating them changes nothing."""
+    """Results are built without validation (services.decision_agent.trusted); on every
+    generated deal re-validating them changes nothing."""
     checked = 0
     with DuckDBWarehouse(warehouse_path) as warehouse:
         repository = DatasetRepository(warehouse)

@@ -145,20 +145,52 @@ def test_secrets_are_referenced_never_shipped(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_stateful_services_write_state_to_a_volume(overlay: str) -> None:
+def test_state_lives_in_postgresql_in_prod_and_in_a_pod_volume_in_dev(overlay: str) -> None:
     found = deployments(overlay)
     for service in STATEFUL:
         workload = found[service]
-        state_dir = env_of(workload)["REVOPS_STATE_DIR"]["value"]
+        env = env_of(workload)
+        state_dir = env["REVOPS_STATE_DIR"]["value"]
         mount = next(m for m in container(workload)["volumeMounts"] if m["mountPath"] == state_dir)
-        assert not mount.get("readOnly", False)
         volume = next(v for v in pod_spec(workload)["volumes"] if v["name"] == mount["name"])
+        assert "emptyDir" in volume  # scratch only: nothing a replica needs to share
         if overlay.startswith("prod"):
-            assert volume["persistentVolumeClaim"]["claimName"] == f"revops-{service}-state"
-            assert workload["spec"]["strategy"]["type"] == "Recreate"
-            assert workload["spec"]["replicas"] == 1
+            assert workload["spec"].get("strategy", {}).get("type") != "Recreate"
+            assert workload["spec"]["replicas"] == 3
+    for service in (*CONSUMERS, "ingress"):
+        dsn = env_of(found[service]).get("REVOPS_DATABASE_URL")
+        if overlay.startswith("prod"):
+            assert dsn is not None, service
+            assert dsn["valueFrom"]["secretKeyRef"] == {"name": "revops-database", "key": "url"}
         else:
-            assert "emptyDir" in volume
+            assert dsn is None  # dev: the embedded SQLite files
+
+
+@pytest.mark.parametrize("overlay", ("prod", "prod-hpa"))
+def test_no_service_is_capped_at_one_replica(overlay: str) -> None:
+    resources = render_overlay(overlay)
+    bounds = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+        for h in of_kind(resources, "HorizontalPodAutoscaler")
+    } | {
+        s["spec"]["scaleTargetRef"]["name"]: s["spec"]["maxReplicaCount"]
+        for s in of_kind(resources, "ScaledObject")
+    }
+    assert {f"revops-{s}" for s in (*CONSUMERS, "ingress")} <= set(bounds)
+    assert all(high > 1 for high in bounds.values()), bounds
+
+
+def test_the_cloudnative_pg_overlay_runs_the_database_and_hands_its_dsn_over() -> None:
+    resources = render_overlay("prod-cnpg")
+    [cluster] = of_kind(resources, "Cluster")
+    assert cluster["spec"]["instances"] >= 3
+    assert cluster["spec"]["bootstrap"]["initdb"]["localeCollate"] == "C"
+    found = {
+        d["metadata"]["name"].removeprefix("revops-"): d for d in of_kind(resources, "Deployment")
+    }
+    for service in (*CONSUMERS, "ingress"):
+        dsn = env_of(found[service])["REVOPS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert dsn == {"name": "revops-db-app", "key": "uri"}  # written by the operator
 
 
 def test_config_maps_publish_every_rule_routing_webhook_and_template_file() -> None:

@@ -1,4 +1,5 @@
-"""Fixtures: a fresh SQLite store per test and small analyses built from the wire contracts."""
+"""Fixtures: a fresh store per test on each engine (SQLite, PostgreSQL) and small analyses
+built from the wire contracts."""
 
 from __future__ import annotations
 
@@ -18,18 +19,20 @@ from contracts import (
     ScoreDetail,
     Subject,
 )
+from services.common.stores.database import Database
 from services.execution_agent.insights import InsightRepository
 from services.execution_agent.routing import RoutingRules
-from services.execution_agent.store import Store
+from services.execution_agent.store import open_store
+from tests.postgres_fixtures import database_url, postgres  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "revops.db")
+def store(tmp_path: Path, database_url: str) -> Database:  # noqa: F811
+    return open_store(tmp_path / "revops.db", url=database_url)
 
 
 @pytest.fixture
-def insights(store: Store) -> InsightRepository:
+def insights(store: Database) -> InsightRepository:
     return InsightRepository(store)
 
 

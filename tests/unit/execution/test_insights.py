@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from contracts import Subject
 from contracts.common import utcnow
+from services.common.stores.database import Database
 from services.execution_agent.insights import (
     IllegalTransitionError,
     InsightError,
@@ -155,13 +155,13 @@ def test_other_subject_or_type_is_a_separate_insight(insights: InsightRepository
 
 
 def test_unique_index_refuses_a_second_active_row(
-    store: Store, insights: InsightRepository
+    store: Database, insights: InsightRepository
 ) -> None:
     insight = _create(insights)
     with store.transaction() as conn:
         row = dict(conn.execute("SELECT * FROM revops_ai_insights").fetchone())
     row["insight_id"] = "duplicate"
-    with pytest.raises(sqlite3.IntegrityError), store.transaction() as conn:
+    with pytest.raises(store.integrity_error), store.transaction() as conn:
         marks = ", ".join("?" * len(row))
         conn.execute(
             f"INSERT INTO revops_ai_insights ({', '.join(row)}) VALUES ({marks})",

@@ -11,7 +11,7 @@ from services.common.security.redaction import clear_registered_secrets
 from services.common.security.replay_cache import (
     BatchReplayCache,
     InMemoryReplayCache,
-    SQLiteReplayCache,
+    SharedReplayCache,
 )
 
 TOPIC = "revops.datasets"
@@ -46,7 +46,7 @@ def cache(request: pytest.FixtureRequest, tmp_path: Path) -> BatchReplayCache:
     """Each replay cache, fresh."""
     if request.param == "memory":
         return InMemoryReplayCache()
-    return SQLiteReplayCache(tmp_path / "replay.sqlite")
+    return SharedReplayCache(tmp_path / "replay.sqlite")
 
 
 @pytest.fixture(autouse=True)

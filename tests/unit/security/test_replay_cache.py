@@ -7,8 +7,8 @@ import pytest
 from services.common.security.replay_cache import (
     InMemoryReplayCache,
     ReplayCache,
+    SharedReplayCache,
     Sighting,
-    SQLiteReplayCache,
 )
 
 A = Sighting(issuer="data_agent", jti="m-1", payload_hash="h1", position="t/0/1")
@@ -52,10 +52,10 @@ def test_memory_cache_is_bounded() -> None:
 
 def test_sqlite_cache_survives_restart_and_is_shared(tmp_path: Path) -> None:
     path = tmp_path / "replay.sqlite"
-    first = SQLiteReplayCache(path)
+    first = SharedReplayCache(path)
     assert first.check_and_record(A, keep_until=100, now=0)
     first.close()
-    restarted, other_process = SQLiteReplayCache(path), SQLiteReplayCache(path)
+    restarted, other_process = SharedReplayCache(path), SharedReplayCache(path)
     assert not restarted.check_and_record(Sighting("data_agent", "m-1", "h1", "t/5/5"), 100, 1)
     assert other_process.check_and_record(A, keep_until=100, now=2)  # benign redelivery
     assert restarted.purge(now=1000) == 1

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from services.common.security.replay_cache import (
     BatchReplayCache,
     InMemoryReplayCache,
+    SharedReplayCache,
     Sighting,
-    SQLiteReplayCache,
 )
 
 sightings = st.builds(
@@ -29,7 +29,7 @@ calls = st.lists(st.tuples(st.lists(sightings, max_size=8), st.integers(0, 12)),
 def _both(directory: Path) -> list[tuple[BatchReplayCache, BatchReplayCache]]:
     return [
         (InMemoryReplayCache(), InMemoryReplayCache()),
-        (SQLiteReplayCache(directory / "a.db"), SQLiteReplayCache(directory / "b.db")),
+        (SharedReplayCache(directory / "a.db"), SharedReplayCache(directory / "b.db")),
     ]
 
 
@@ -58,10 +58,10 @@ def test_an_empty_batch_changes_nothing(cache: BatchReplayCache) -> None:
 
 def test_a_sqlite_batch_is_durable_and_shared(tmp_path: Path) -> None:
     path = tmp_path / "replay.sqlite"
-    writer, reader = SQLiteReplayCache(path), SQLiteReplayCache(path)
+    writer, reader = SharedReplayCache(path), SharedReplayCache(path)
     batch = [Sighting("data_agent", f"b/{i}", "h", f"t/0/{i}") for i in range(5)]
     assert writer.check_and_record_many(batch, 100, 0) == [True] * 5
     writer.close()
     replayed = [Sighting(s.issuer, s.jti, s.payload_hash, "t/9/9") for s in batch]
     assert reader.check_and_record_many(replayed, 100, 1) == [False] * 5
-    assert SQLiteReplayCache(path).check_and_record_many(batch, 100, 2) == [True] * 5  # benign
+    assert SharedReplayCache(path).check_and_record_many(batch, 100, 2) == [True] * 5  # benign

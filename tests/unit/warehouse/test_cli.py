@@ -19,6 +19,7 @@ def test_seed_then_list(tmp_path: Path) -> None:
     )
     assert seeded.exit_code == 0, seeded.output
     assert "consumption_daily_f" in seeded.output and "4,380" in seeded.output
+    assert "warehouse seed: 12 accounts in " in seeded.stderr  # progress (plain: not a terminal)
     truth = load_ground_truth(ground_truth_path(path))
 
     accounts = runner.invoke(warehouse_app, ["accounts", "--limit", "5", "--path", str(path)])

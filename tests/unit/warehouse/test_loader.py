@@ -266,3 +266,7 @@ def test_cli_load_reports_error_and_exit_code(export: Path, tmp_path: Path) -> N
     )
     assert ok.exit_code == 0, ok.output
     assert "Data-quality report" in ok.output and "loaded into" in ok.output
+    # progress on stderr: each file read, staging, checks, and each table written (a new
+    # warehouse: the tables of the files)
+    steps = 2 * len(list(export.iterdir())) + 2
+    assert f"warehouse load: {steps} steps in " in ok.stderr, ok.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 from contracts.actions import ActionStatus, DeliveryMode
@@ -123,10 +125,9 @@ def outbox_lines(tmp_path: Path, destination: str) -> list[dict]:
 
 def test_delivery_log_file_is_wal(tmp_path: Path) -> None:
     log = DeliveryLog(tmp_path / "x.db")
-    try:
-        assert log._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    finally:
-        log.close()
+    log.close()
+    with closing(sqlite3.connect(tmp_path / "x.db")) as conn:  # WAL is a property of the file
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_purge_drops_old_delivered_jobs_and_attempts_but_keeps_failed_and_recent(
@@ -142,11 +143,9 @@ def test_purge_drops_old_delivered_jobs_and_attempts_but_keeps_failed_and_recent
     log.finish("old-failed", "failed", [], error_code="HTTP_500")
     for action_id in ("old-done", "old-failed", "new-done"):
         log.mark_published(action_id)
-    log._conn.execute(
-        "UPDATE outbox SET updated_at = updated_at - 1000 WHERE action_id LIKE 'old-%'"
-    )
+    log._write("UPDATE outbox SET updated_at = updated_at - 1000 WHERE action_id LIKE 'old-%'")
     log.record_attempt("old-done", "slack_deals", 1, "delivered", 200)
-    log._conn.execute("UPDATE delivery_log SET at = ?", ("2020-01-01T00:00:00+00:00",))
+    log._write("UPDATE delivery_log SET at = ?", ("2020-01-01T00:00:00+00:00",))
     log.record_attempt("new-done", "slack_deals", 1, "delivered", 200)
 
     counts = log.purge(
@@ -176,7 +175,7 @@ def test_purge_drops_the_entries_of_an_old_delivered_digest(tmp_path: Path) -> N
     [batch] = log.cut_digests("daily_digest")
     log.finish(batch.digest_id, "delivered", [])
     log.mark_published(batch.digest_id)
-    log._conn.execute("UPDATE outbox SET updated_at = updated_at - 1000")
+    log._write("UPDATE outbox SET updated_at = updated_at - 1000")
     counts = log.purge(delivered_before=time.time() - 500, attempts_before=datetime.now(UTC))
     assert counts["jobs"] == 1 and counts["digest_entries"] == 1
     assert not log.is_digest_queued("d-1")
@@ -200,6 +199,6 @@ async def test_the_service_purges_delivery_records_on_its_housekeeping_timer(
     assert log.add_job(make_job("ancient", "slack_deals"))
     log.finish("ancient", "delivered", [])
     log.mark_published("ancient")
-    log._conn.execute("UPDATE outbox SET updated_at = 0")
+    log._write("UPDATE outbox SET updated_at = 0")
     await purge.run_once()
     assert purge.runs == 1 and log.status("ancient") is None

@@ -1,9 +1,11 @@
--- Embedded (SQLite) twin of the production Firebolt tables of the same names.
--- JSON columns are TEXT here and VARIANT/TEXT in Firebolt; timestamps are ISO-8601 UTC text,
--- which sorts like the instant it names.
+-- PostgreSQL twin of sqlite/0001_initial.sql (REVOPS_DATABASE_URL): the same tables and
+-- columns, so one set of repository SQL serves both engines. JSON columns are TEXT (cast to
+-- jsonb where a path is read); timestamps are ISO-8601 UTC text of fixed width, which sorts
+-- like the instant it names. Ids compare byte-wise (COLLATE "C"), as in SQLite, so an id
+-- prefix is an index range.
 
 CREATE TABLE IF NOT EXISTS revops_ai_insights (
-    insight_id          TEXT PRIMARY KEY,
+    insight_id          TEXT COLLATE "C" PRIMARY KEY,
     request_id          TEXT NOT NULL,
     flow_id             TEXT,
     correlation_id      TEXT,
@@ -14,9 +16,9 @@ CREATE TABLE IF NOT EXISTS revops_ai_insights (
     description         TEXT NOT NULL,
     status              TEXT NOT NULL,
     priority            TEXT NOT NULL,
-    confidence          REAL NOT NULL,
-    impact_score        REAL NOT NULL,
-    urgency_score       REAL NOT NULL,
+    confidence          DOUBLE PRECISION NOT NULL,
+    impact_score        DOUBLE PRECISION NOT NULL,
+    urgency_score       DOUBLE PRECISION NOT NULL,
     account_id          TEXT NOT NULL,
     opportunity_id      TEXT,
     -- account_id|opportunity_id: one column so the partial unique index below can use it.
@@ -46,8 +48,8 @@ CREATE INDEX IF NOT EXISTS ix_insights_status ON revops_ai_insights (status, upd
 CREATE INDEX IF NOT EXISTS ix_insights_account ON revops_ai_insights (account_id, updated_at);
 
 CREATE TABLE IF NOT EXISTS revops_ai_insight_audit (
-    audit_id     INTEGER PRIMARY KEY AUTOINCREMENT,
-    insight_id   TEXT NOT NULL REFERENCES revops_ai_insights (insight_id),
+    audit_id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    insight_id   TEXT COLLATE "C" NOT NULL REFERENCES revops_ai_insights (insight_id),
     version      INTEGER NOT NULL,
     at           TEXT NOT NULL,
     actor        TEXT NOT NULL,
@@ -140,6 +142,8 @@ CREATE INDEX IF NOT EXISTS ix_insights_updated ON revops_ai_insights (updated_at
 -- (routing.yaml `send_on`): the memory behind per-route cooldowns and "one ticket per
 -- insight, updated after that". Written in the same transaction as the execution.
 CREATE TABLE IF NOT EXISTS revops_ai_notifications (
+    -- SQLite's implicit rowid, made explicit: the tie-break of "newest" (notifications.py).
+    rowid         BIGINT GENERATED ALWAYS AS IDENTITY,
     action_id     TEXT PRIMARY KEY,
     route         TEXT NOT NULL,
     subject_key   TEXT NOT NULL,

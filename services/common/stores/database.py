@@ -1,0 +1,212 @@
+"""The one interface every state store is written against: a database with short write
+transactions, consistent reads, and the few SQL phrases the two engines spell differently.
+
+Two engines sit behind it (services/common/stores/sqlite.py, services/common/stores/
+postgres.py). Repositories write their SQL once, with `?` placeholders and
+`INSERT ... ON CONFLICT`, which both engines understand; where the spelling differs (JSON
+paths, row locks) they ask the database's `Dialect`. So the domain code never knows which
+engine runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# Values per `IN (...)` list: far below SQLite's bound-parameter limit (32766 since 3.32)
+# and PostgreSQL's (65535).
+LOOKUP_CHUNK = 500
+
+
+class StoreUnavailableError(RuntimeError):
+    """The database cannot be reached (server down, connection lost, pool exhausted). The
+    work was not stored: the caller waits and tries again, it never counts as done."""
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What a repository may call inside a transaction (sqlite3.Connection fits it as is)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """SQL the engines spell differently."""
+
+    name: str
+    # Appended to a SELECT that reads rows it will update: a row lock in PostgreSQL, where
+    # writers run concurrently; nothing in SQLite, whose write transaction holds the file lock.
+    for_update: str
+    # The same, skipping rows another transaction holds (outbox claims).
+    for_update_skip_locked: str
+
+    def json_text(self, column: str, *path: str) -> str:
+        """The text at `path` inside the JSON text `column`."""
+        if self.name == "postgresql":
+            return f"({column}::jsonb #>> '{{{','.join(path)}}}')"
+        return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+
+SQLITE = Dialect("sqlite", for_update="", for_update_skip_locked="")
+POSTGRESQL = Dialect(
+    "postgresql", for_update=" FOR UPDATE", for_update_skip_locked=" FOR UPDATE SKIP LOCKED"
+)
+
+
+class Database(ABC):
+    """A database shared by every replica of a service (PostgreSQL) or every process on the
+    host (SQLite). `transaction()` and `reader()` nest: inside another transaction of the
+    same thread they are a savepoint, so a service step can make several repository calls
+    one atomic unit with one commit, while each call still undoes its own writes when it
+    fails."""
+
+    dialect: Dialect
+    # What a unique-constraint violation raises (a repository retries a lost race on it).
+    integrity_error: tuple[type[Exception], ...]
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def database_name(self) -> str:
+        return self.dialect.name
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def _acquire(self) -> Connection:
+        """A connection for an outermost transaction of this thread."""
+
+    @abstractmethod
+    def _release(self, conn: Connection, broken: bool) -> None:
+        """The outermost transaction ended (`broken`: its connection may be unusable)."""
+
+    _BEGIN_WRITE = "BEGIN"
+    # None: a reader outside any transaction runs each statement on its own (autocommit),
+    # saving the BEGIN and COMMIT round trips of a server engine.
+    _BEGIN_READ: str | None = "BEGIN"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction (in SQLite it holds the write lock from its first statement)."""
+        with self._in(self._BEGIN_WRITE) as conn:
+            yield conn
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """Reads; inside a transaction they see that transaction's own writes."""
+        with self._in(self._BEGIN_READ) as conn:
+            yield conn
+
+    @contextmanager
+    def _in(self, begin: str | None) -> Iterator[Connection]:
+        depth: int = getattr(self._local, "depth", 0)
+        in_tx: bool = getattr(self._local, "in_tx", False)
+        try:
+            conn: Connection = self._local.tx_conn if depth else self._acquire()
+        except Exception as exc:
+            self._raise_if_unavailable(exc)
+            raise
+        savepoint = f"nested_{depth}" if in_tx else None
+        opens = not in_tx and begin is not None  # this block owns the transaction
+        try:
+            if savepoint:
+                conn.execute(f"SAVEPOINT {savepoint}")
+            elif opens:
+                assert begin is not None
+                conn = self._begin(conn, begin)
+        except BaseException as exc:
+            self._raise_if_unavailable(exc)
+            raise
+        self._local.depth, self._local.tx_conn = depth + 1, conn
+        self._local.in_tx = in_tx or opens
+        try:
+            yield conn
+            if savepoint:
+                conn.execute(f"RELEASE {savepoint}")
+            elif opens:
+                conn.execute("COMMIT")
+        except BaseException as exc:
+            broken = self._undo(conn, savepoint, opens) or self._unavailable(exc)
+            if not depth:
+                self._release(conn, broken=broken)
+            self._raise_if_unavailable(exc)
+            raise
+        finally:
+            self._local.depth, self._local.in_tx = depth, in_tx
+            if not depth:
+                self._local.tx_conn = None
+        if not depth:
+            self._release(conn, broken=False)
+
+    def _begin(self, conn: Connection, begin: str) -> Connection:
+        """Open the transaction. A kept connection the server dropped meanwhile (restart,
+        failover) fails on this first statement: it is replaced once, since nothing ran yet."""
+        try:
+            conn.execute(begin)
+            return conn
+        except Exception as exc:
+            self._release(conn, broken=True)
+            if not self._unavailable(exc):
+                raise
+        conn = self._acquire()
+        try:
+            conn.execute(begin)
+        except BaseException:
+            self._release(conn, broken=True)
+            raise
+        return conn
+
+    def _raise_if_unavailable(self, exc: BaseException) -> None:
+        if self._unavailable(exc):
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailableError(f"{self.database_name} unavailable: {detail}") from exc
+
+    def _unavailable(self, exc: BaseException) -> bool:
+        """Whether `exc` says the database is out of reach (the engine decides)."""
+        return False
+
+    @staticmethod
+    def _undo(conn: Connection, savepoint: str | None, opened: bool) -> bool:
+        """Undo this block's writes; True when the connection itself failed (server gone)."""
+        try:
+            if savepoint:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            elif opened:
+                conn.execute("ROLLBACK")
+        except Exception:
+            return True
+        return False
+
+
+def select_in_chunks(
+    conn: Connection,
+    sql: str,
+    values: Iterable[Any],
+    before: Sequence[Any] = (),
+    chunk: int = LOOKUP_CHUNK,
+) -> Iterator[Any]:
+    """Rows of `sql` for every value, `LOOKUP_CHUNK` values per query; `sql` holds `{marks}`
+    where the `IN` list goes and the parameters `before` ahead of it."""
+    wanted = list(dict.fromkeys(values))
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        yield from conn.execute(sql.format(marks=", ".join("?" * len(part))), (*before, *part))

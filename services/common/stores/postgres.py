@@ -1,0 +1,156 @@
+"""The shared engine: PostgreSQL through psycopg 3 and a connection pool, selected by
+`REVOPS_DATABASE_URL`. Every replica of every service reads and writes the same tables, so
+the state follows the work wherever Kafka assigns it.
+
+Repositories write `?` placeholders (the embedded engine's); `_to_psycopg` turns them into
+psycopg's `%s` once per statement text. Transactions are explicit (`BEGIN` ... `COMMIT` on an
+autocommit connection), exactly as in the SQLite engine, so nesting (savepoints) behaves the
+same; a write that reads a row it will change locks it (`Dialect.for_update`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg.rows import RowMaker
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from services.common.stores.database import POSTGRESQL, Connection, Database
+
+# Connections are kept per thread: the event loop, the housekeeping timers' threads, and
+# the threads a service hands store calls to.
+POOL_MAX_SIZE = 10
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Row(tuple[Any, ...]):
+    """A row readable by position and by column name (like sqlite3.Row)."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, values: Any, index: dict[str, int]) -> Row:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self._index[key])
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
+    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+
+    def make(values: Any) -> Row:
+        return Row(values, index)
+
+    return make
+
+
+@lru_cache(maxsize=1024)
+def _to_psycopg(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _Connection:
+    """A psycopg connection that takes the repositories' `?` SQL."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Row]:
+        cursor = self.raw.cursor(row_factory=_row_factory)
+        cursor.execute(_to_psycopg(sql), tuple(parameters))
+        return cursor
+
+    def executemany(self, sql: str, parameters: Any, /) -> psycopg.Cursor[Row]:
+        cursor = self.raw.cursor(row_factory=_row_factory)
+        rows = [tuple(p) for p in parameters]
+        if rows:
+            cursor.executemany(_to_psycopg(sql), rows)
+        return cursor
+
+
+# One pool per database URL per process (a forked child opens its own).
+_POOLS: dict[tuple[str, int], ConnectionPool[psycopg.Connection[Any]]] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.autocommit = True
+
+
+def pool_for(url: str) -> ConnectionPool[psycopg.Connection[Any]]:
+    key = (url, os.getpid())
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=POOL_MAX_SIZE,
+                configure=_configure,
+                timeout=CONNECT_TIMEOUT_S,
+                open=False,
+                name="revops",
+            )
+            pool.open(wait=False)
+        return pool
+
+
+def close_pools() -> None:
+    with _POOLS_LOCK:
+        for (_, pid), pool in list(_POOLS.items()):
+            if pid == os.getpid():
+                pool.close()
+        _POOLS.clear()
+
+
+class PostgresDatabase(Database):
+    dialect = POSTGRESQL
+    integrity_error = (psycopg.errors.IntegrityError,)
+    _BEGIN_READ = None  # one statement per round trip; a reader's statements are few
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self._pool = pool_for(url)
+
+    def _unavailable(self, exc: BaseException) -> bool:
+        """A lost or refused connection, or no connection free in time; not a conflict
+        between transactions (deadlock, serialization), which a plain retry resolves."""
+        if isinstance(exc, PoolTimeout):
+            return True
+        return isinstance(exc, psycopg.OperationalError) and not isinstance(
+            exc, psycopg.errors.TransactionRollback
+        )
+
+    def close(self) -> None:
+        """The pool is shared by every store of the process (`close_pools` at exit)."""
+
+    def _acquire(self) -> Connection:
+        """This thread's connection, kept between transactions (a pool checkout per
+        transaction costs more CPU than the statements of a small one)."""
+        conn: _Connection | None = getattr(self._local, "pg", None)
+        if conn is None or conn.raw.closed:
+            conn = self._local.pg = _Connection(self._pool.getconn())
+        return conn
+
+    def _release(self, conn: Connection, broken: bool) -> None:
+        """A broken connection goes back to the pool closed (the pool replaces it); a good
+        one stays with its thread."""
+        if not broken:
+            return
+        assert isinstance(conn, _Connection)
+        self._local.pg = None
+        if not conn.raw.closed:
+            conn.raw.close()
+        self._pool.putconn(conn.raw)

@@ -1,0 +1,45 @@
+"""CI-sized kill -9 run with three processes of every service sharing one PostgreSQL store
+(the long form: `python -m bench.chaos --replicas 3 --database-url ...`): each service's
+first process is SIGKILLed while its two other replicas keep consuming, and the CRM
+destination fails then hangs. Afterwards every trigger has exactly one flow output, every
+action reached its destination exactly once (or was queued for its digest), in order per
+account, with no duplicated active insight and the delivery log agreeing with the
+destination."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import ChaosPlan, run_chaos
+from tests.chaos.accounting import assert_every_effect_accounted_for
+from tests.postgres_server import PostgresServer
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(600)]
+
+PLAN = ChaosPlan(
+    triggers=120,
+    rate=6.0,
+    kills_per_service=1,
+    restart_broker=False,  # the single-process run covers the broker restart
+    outage_s=10.0,
+    seed=5,
+    stall_timeout_s=120.0,
+    drain_timeout_s=420.0,
+    replicas=3,
+)
+
+
+def test_three_replicas_on_postgresql_lose_and_duplicate_nothing(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    report = run_chaos(PLAN, tmp_path, database_url=postgres.fresh_database())
+    summary = report.summary()
+    print(json.dumps(summary, indent=2, default=str))
+
+    assert summary["replicas_per_service"] == 3
+    assert summary["kills"] == 4
+    assert_every_effect_accounted_for(summary, PLAN.triggers)
+    assert report.ok
