@@ -108,9 +108,7 @@ def _trigger(
     )
 
 
-def _scheduled(
-    kind: str, analysis: AnalysisType, request_id: str | None, force: bool
-) -> str | None:
+def _scheduled(kind: str, request_id: str | None, force: bool) -> str | None:
     """Scheduled jobs are named by their day: a CronJob retried the same day starts nothing
     new. A request id already published in the last day is said to be (the pipeline would
     skip it), and `--force` runs the job again under a new request id. Returns the request id
@@ -194,7 +192,7 @@ def _job_command(spec: AnalysisTypeSpec) -> Callable[..., None]:
     ) -> None:
         from contracts.trigger import TriggerType
 
-        rid = _scheduled(spec.command, spec.analysis_type, request_id, force)
+        rid = _scheduled(spec.command, request_id, force)
         if rid is None:
             return
         trigger = _trigger(spec.analysis_type, None, None, rid, TriggerType.SCHEDULED)
