@@ -81,16 +81,8 @@ def run_flows(state: Path, url: str, flows: int) -> None:
             assert row is not None
             outbox.set_attempts(row.action_id, 1)
             outbox.record_attempt(row.action_id, job.destination, 1, DELIVERED, 200, 5.0)
-            result = ActionResult(
-                action_id=job.action_id,
-                request_id=job.request_id,
-                based_on=job.based_on,
-                type=job.type,
-                channel=job.channel,
-                destination=job.destination,
-                target=job.destination,
-                status=ActionStatus.SUCCESS,
-                response={"ok": True},
+            result = ActionResult.of_job(
+                job, job.destination, ActionStatus.SUCCESS, response={"ok": True}
             )
             outbox.finish(row.action_id, DELIVERED, [result])
             outbox.mark_published(row.action_id)

@@ -84,3 +84,21 @@ class ActionResult(Contract):
     error: str | None = None
     latency_ms: float | None = None
     finished_at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of_job(
+        cls, job: ActionJob, target: str, status: ActionStatus, **fields: Any
+    ) -> ActionResult:
+        """The result of delivering `job`: its ids and kind copied, the outcome in `fields`
+        (attempts, response_code, response, error, latency_ms)."""
+        return cls(
+            action_id=job.action_id,
+            request_id=job.request_id,
+            based_on=job.based_on,
+            type=job.type,
+            channel=job.channel,
+            destination=job.destination,
+            target=target,
+            status=status,
+            **fields,
+        )

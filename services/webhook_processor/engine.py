@@ -446,15 +446,10 @@ class DeliveryEngine:
         latency_ms: float | None = None,
     ) -> ActionResult:
         d = self._destinations.get(job.destination)
-        return ActionResult(
-            action_id=job.action_id,
-            request_id=job.request_id,
-            based_on=job.based_on,
-            type=job.type,
-            channel=job.channel,
-            destination=job.destination,
-            target=d.target if d else "unknown",
-            status=status,
+        return ActionResult.of_job(
+            job,
+            d.target if d else "unknown",
+            status,
             attempts=attempts,
             response_code=response_code,
             response=dict(response or {}),

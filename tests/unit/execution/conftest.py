@@ -11,6 +11,7 @@ import pytest
 from contracts import (
     ActionJob,
     ActionResult,
+    ActionStatus,
     AnalysisBody,
     AnalysisResults,
     AnalysisType,
@@ -100,15 +101,10 @@ def result(
     response: Mapping[str, object] | None = None,
 ) -> ActionResult:
     """The webhook processor's result for `job`."""
-    return ActionResult(
-        action_id=job.action_id,
-        request_id=job.request_id,
-        based_on=job.based_on,
-        type=job.type,
-        channel=job.channel,
-        destination=job.destination,
-        target=TARGETS[job.channel],
-        status=status,
+    return ActionResult.of_job(
+        job,
+        TARGETS[job.channel],
+        ActionStatus(status),
         error=error,
         response={"ok": status == "success"} if response is None else dict(response),
     )
