@@ -1,7 +1,7 @@
 """Every analysis type, declared once: what a trigger of the type must name and what it is
 called. The services key their own registries by `AnalysisType` (docs/extending.md):
 
-* data agent: `DATASET_BUILDERS` / `FAN_OUTS` in `services/data_agent/builders.py`;
+* data agent: `DATASET_BUILDERS` / `SUBJECT_FINDERS` in `services/data_agent/builders.py`;
 * decision agent: `ANALYZERS` in `services/decision_agent/analyzers.py`;
 * execution agent: `POST_ANALYSIS_HOOKS` in `services/execution_agent/service.py`, routes in
   `routing.yaml`, message templates under `services/webhook_processor/templates/`;
