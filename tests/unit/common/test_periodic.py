@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -18,17 +19,38 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 
 
-async def test_runs_at_start_then_every_interval_and_stops() -> None:
-    calls: list[float] = []
-    task = PeriodicTask("tick", 0.05, lambda: calls.append(time.monotonic()))
+async def test_runs_once_at_start_without_waiting_for_the_interval() -> None:
+    ran = asyncio.Event()
+    task = PeriodicTask("at_start", 3600, ran.set)
     await task.start()
-    await asyncio.sleep(0.18)
+    await asyncio.wait_for(ran.wait(), timeout=30)  # an hour-long interval: only the start run
+    await task.stop()
+    assert task.runs == 1 and task.failures == 0
+
+
+async def test_runs_every_interval_and_not_after_stop() -> None:
+    # Events, not sleeps of a fixed length: the test cannot fail on a busy machine.
+    interval = 0.05
+    calls: list[float] = []
+    three = asyncio.Event()
+
+    def tick() -> None:
+        calls.append(time.monotonic())
+        if len(calls) >= 3:
+            three.set()
+
+    task = PeriodicTask("tick", interval, tick)
+    await task.start()
+    await asyncio.wait_for(three.wait(), timeout=30)
     await task.stop()
     stopped_at = len(calls)
-    await asyncio.sleep(0.12)
-    assert 3 <= stopped_at <= 5
+    await asyncio.sleep(3 * interval)
     assert len(calls) == stopped_at, "a stopped task ran again"
     assert task.runs == stopped_at and task.failures == 0
+    # Never faster than asked (the loop sleeps a whole interval after each run; the clock's
+    # resolution is the only slack).
+    gaps = [later - earlier for earlier, later in pairwise(calls)]
+    assert all(gap >= interval - 0.005 for gap in gaps), gaps
 
 
 async def test_a_failing_run_is_counted_and_the_next_tick_still_runs() -> None:
