@@ -90,7 +90,9 @@ def build_components(settings: Settings, config: ConsoleSettings) -> Components:
         flows=Flows(
             store,
             ExecutionRepository(agent_store),
-            StageClock(state, settings.consumer_group_prefix, settings.database_url),
+            StageClock(
+                state, settings.consumer_group_prefix, store if settings.database_url else None
+            ),
         ),
         deadletters=DeadLetterIndex(settings),
         replayer=Replayer(settings),

@@ -17,10 +17,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from services.common.idempotency import migrate_idempotency
 from services.common.stores.database import Database
 from services.common.stores.migrations import migrate
+from services.common.stores.postgres import PostgresDatabase
 from services.common.stores.sqlite import SQLiteDatabase
-from services.execution_agent.store import DEFAULT_DB_NAME, open_store
+from services.execution_agent.store import COMPONENT as AGENT_COMPONENT
+from services.execution_agent.store import DEFAULT_DB_NAME, Store
+from services.execution_agent.store import MIGRATIONS as AGENT_MIGRATIONS
 
 COMPONENT = "console"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -48,10 +52,19 @@ class AttachedConsoleDatabase(SQLiteDatabase):
 
 def open_console_store(state_dir: Path, url: str | None) -> tuple[Database, Database]:
     """(the console's store, the execution agent's store), both migrated to their newest
-    schema (the agent's too: the console may start first). On PostgreSQL (`url`) they are
-    one database."""
-    agent = open_store(state_dir / DEFAULT_DB_NAME, url)
+    schema (the agent's too: the console may start first).
+
+    On PostgreSQL (`url`) they are one database, which also holds the agents' idempotency
+    keys (a flow's stage times); its connections go back to the pool after each
+    transaction, since the page handlers run on many short-lived threads."""
     if url:
-        migrate(agent, COMPONENT, MIGRATIONS)
-        return agent, agent
-    return AttachedConsoleDatabase(state_dir / CONSOLE_DB_NAME, state_dir / DEFAULT_DB_NAME), agent
+        db = PostgresDatabase(url, keep_connections=False)
+        for component, migrations in (
+            (AGENT_COMPONENT, AGENT_MIGRATIONS),
+            (COMPONENT, MIGRATIONS),
+        ):
+            migrate(db, component, migrations)
+        migrate_idempotency(db)
+        return db, db
+    agent = Store(state_dir / DEFAULT_DB_NAME)
+    return AttachedConsoleDatabase(state_dir / CONSOLE_DB_NAME, agent.path), agent

@@ -72,13 +72,13 @@ class FlowTimeline:
 class StageClock:
     """When the data and decision agents finished a request (None when not known)."""
 
-    def __init__(self, state_dir: Path, group_prefix: str, url: str | None = None) -> None:
+    def __init__(self, state_dir: Path, group_prefix: str, shared: Database | None = None) -> None:
         self._paths = {
             "data_agent": state_dir / "idempotency-data_agent.db",
             "decision_agent": state_dir / "idempotency-decision_agent.db",
         }
         self._prefix = group_prefix
-        self._url = url  # PostgreSQL: the agents' keys are in the shared database
+        self._shared = shared  # PostgreSQL: the agents' keys are in the shared database
         self._stores: dict[str, IdempotencyStore] = {}
         self._lock = threading.Lock()
 
@@ -86,9 +86,9 @@ class StageClock:
         with self._lock:
             store = self._stores.get(service)
             if store is None:
-                if not self._url and not self._paths[service].exists():
+                if self._shared is None and not self._paths[service].exists():
                     return None  # never open (and so create) another service's file
-                store = IdempotencyStore(self._paths[service], self._url)
+                store = IdempotencyStore(self._paths[service], db=self._shared)
                 self._stores[service] = store
             stamp = store.processed_at(f"{self._prefix}.{service}", key)
         return None if stamp is None else datetime.fromtimestamp(stamp, UTC)

@@ -241,9 +241,7 @@ class Inbox:
         with self._store.reader() as conn:
             return [
                 r[0]
-                for r in conn.execute(
-                    "SELECT DISTINCT category FROM revops_ai_insights ORDER BY 1"
-                )
+                for r in conn.execute("SELECT DISTINCT category FROM revops_ai_insights ORDER BY 1")
             ]
 
 

@@ -46,7 +46,7 @@ class SessionStore:
         now = time.time()
         with self._store.transaction() as conn:
             conn.execute(
-                "INSERT INTO console_sessions (session_hash, \"user\", role, csrf, created_at, "
+                'INSERT INTO console_sessions (session_hash, "user", role, csrf, created_at, '
                 "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     _hash(session_id),
