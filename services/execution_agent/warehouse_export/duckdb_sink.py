@@ -1,0 +1,96 @@
+"""The embedded export target: a DuckDB file of its own (`insights.duckdb` in the state dir).
+
+Why not the warehouse file itself: the data agent holds the warehouse open read-only, and a
+DuckDB file takes either one writing process or readers, never both. A separate file lets
+the exporter write while the data agent reads; `revops warehouse query` (and any DuckDB
+client) ATTACHes it read-only next to the warehouse, so one query joins
+`revops_ai_insights` with the CRM tables. The exporter opens the file only while it writes a
+run's batches, so a reader waits at most that long (and vice versa: a run that finds the
+file held by a reader leaves the rows in the outbox for the next run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from services.execution_agent.warehouse_export.columns import AUDIT, INSIGHTS, TABLES, Kind, Table
+from services.execution_agent.warehouse_export.outbox import ExportBatch
+from services.execution_agent.warehouse_export.sink import (
+    ExportTargetBusyError,
+    ExportTargetError,
+)
+
+EXPORT_FILE_NAME = "insights.duckdb"
+
+TYPES = {
+    Kind.TEXT: "VARCHAR",
+    Kind.DOUBLE: "DOUBLE",
+    Kind.INTEGER: "INTEGER",
+    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.JSON: "JSON",
+}
+
+
+def is_lock_conflict(exc: duckdb.Error) -> bool:
+    """DuckDB's "Could not set lock on file": another process holds the file."""
+    return "lock" in str(exc).lower()
+
+
+def create_table_sql(table: Table) -> str:
+    columns = ", ".join(
+        f"{c.name} {TYPES[c.kind]}{' NOT NULL' if c.required else ''}" for c in table.columns
+    )
+    return f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, PRIMARY KEY ({table.key}))"
+
+
+def _insert_sql(table: Table) -> str:
+    names = table.names
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
+# The current state: a newer version replaces the row, the same or an older one changes
+# nothing (a re-export, or a batch behind another exporter's).
+UPSERT_INSIGHT = (
+    _insert_sql(INSIGHTS)
+    + f" ON CONFLICT ({INSIGHTS.key}) DO UPDATE SET "
+    + ", ".join(f"{n} = excluded.{n}" for n in INSIGHTS.names if n != INSIGHTS.key)
+    + f" WHERE excluded.version > {INSIGHTS.name}.version"
+)
+INSERT_EVENT = _insert_sql(AUDIT) + f" ON CONFLICT ({AUDIT.key}) DO NOTHING"
+
+
+class DuckDBInsightSink:
+    target = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            if is_lock_conflict(exc):
+                raise ExportTargetBusyError(
+                    f"{path} is held by another process (a reader or another exporter); "
+                    "the export resumes at the next run"
+                ) from exc
+            raise ExportTargetError(f"cannot open {path}: {exc}") from exc
+        for table in TABLES:
+            self._con.execute(create_table_sql(table))
+
+    def write(self, batch: ExportBatch) -> None:
+        con = self._con
+        con.begin()
+        try:
+            if batch.insights:
+                con.executemany(UPSERT_INSIGHT, [list(r.values()) for r in batch.insights])
+            if batch.events:
+                con.executemany(INSERT_EVENT, [list(r.values()) for r in batch.events])
+            con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise ExportTargetError(f"writing {self.path} failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._con.close()
