@@ -3,7 +3,8 @@
 `revops_ai_insights` carries the operational table's columns (docs/domain.md §5) minus
 `subject_key` (an index helper: account_id and opportunity_id are there), plus `exported_at`.
 `revops_ai_insight_audit` is the audit trail with a stable `event_id` in place of the store's
-`audit_id` (a counter of one database, not a name that survives a re-export).
+`audit_id` (a counter of one database, not a name that survives a re-export), and
+`changed_at` for the store's `at` (a reserved word in both warehouses).
 Each sink maps the column kinds to its engine's types.
 """
 
@@ -30,6 +31,11 @@ class Column:
     name: str
     kind: Kind
     required: bool = False
+    source: str | None = None  # the store's column, when named differently
+
+    @property
+    def store_name(self) -> str:
+        return self.source or self.name
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ AUDIT = Table(
         Column("event_id", T, True),
         Column("insight_id", T, True),
         Column("version", INT, True),
-        Column("at", TS, True),
+        Column("changed_at", TS, True, source="at"),  # `at` is a reserved word in SQL
         Column("actor", T, True),
         Column("action", T, True),
         Column("from_status", T),
@@ -128,7 +134,7 @@ def warehouse_row(table: Table, store_row: Any, exported_at: datetime, **extra: 
         elif column.name == "exported_at":
             values[column.name] = exported_at
         elif column.kind is Kind.TIMESTAMP:
-            values[column.name] = warehouse_time(store_row[column.name])
+            values[column.name] = warehouse_time(store_row[column.store_name])
         else:
-            values[column.name] = store_row[column.name]
+            values[column.name] = store_row[column.store_name]
     return values

@@ -11,6 +11,7 @@ file held by a reader leaves the rows in the outbox for the next run).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -76,8 +77,12 @@ class DuckDBInsightSink:
                     "the export resumes at the next run"
                 ) from exc
             raise ExportTargetError(f"cannot open {path}: {exc}") from exc
-        for table in TABLES:
-            self._con.execute(create_table_sql(table))
+        try:
+            for table in TABLES:
+                self._con.execute(create_table_sql(table))
+        except duckdb.Error as exc:
+            self._con.close()
+            raise ExportTargetError(f"cannot create the export tables in {path}: {exc}") from exc
 
     def write(self, batch: ExportBatch) -> None:
         con = self._con
@@ -94,3 +99,35 @@ class DuckDBInsightSink:
 
     def close(self) -> None:
         self._con.close()
+
+
+ATTACHED_AS = "insights"
+ATTACH_WAIT_S = 10.0  # an export run holds the file for a few batches at most
+
+
+def attach_insights(
+    con: duckdb.DuckDBPyConnection, path: Path, wait_s: float = ATTACH_WAIT_S
+) -> None:
+    """ATTACH the export file read-only to a warehouse connection as `insights`, and put it
+    on the search path after the warehouse's own tables, so `revops_ai_insights` and
+    `revops_ai_insight_audit` need no prefix (as in Firebolt, where they share the database).
+    Waits for a running export to finish with the file."""
+    warehouse = con.execute("SELECT current_database()").fetchone()
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con.execute(f"ATTACH '{_quoted(path)}' AS {ATTACHED_AS} (READ_ONLY)")
+            break
+        except duckdb.Error as exc:
+            if not is_lock_conflict(exc) or time.monotonic() >= deadline:
+                raise ExportTargetError(
+                    f"cannot attach {path}: {str(exc).splitlines()[0]}"
+                ) from exc
+            time.sleep(0.2)
+    assert warehouse is not None
+    catalog = str(warehouse[0]).replace('"', '""').replace("'", "''")  # the file's stem
+    con.execute(f"""SET search_path = '"{catalog}".main,{ATTACHED_AS}.main'""")
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
