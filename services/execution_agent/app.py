@@ -109,7 +109,7 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
         exporter = InsightExporter(agent.insights.store, sink_factory(settings))
         runtime.every(
             "export_insights",
-            exporter.export,
+            exporter.export_in_background,
             in_thread=True,
             interval_s=settings.insights_export_interval_s,
         )

@@ -19,7 +19,7 @@ import structlog
 from services.common.settings import Settings
 from services.common.stores.database import Database
 from services.execution_agent.warehouse_export.outbox import ExportOutbox
-from services.execution_agent.warehouse_export.sink import InsightSink
+from services.execution_agent.warehouse_export.sink import ExportTargetBusyError, InsightSink
 
 log = structlog.get_logger("insights_export")
 
@@ -108,3 +108,12 @@ class InsightExporter:
                 pending=report.pending,
             )
         return report
+
+    def export_in_background(self) -> ExportReport | None:
+        """The housekeeping job: a run that finds the embedded file held by a reader is not
+        a failure (the rows wait in the outbox for the next run); any other error is."""
+        try:
+            return self.export()
+        except ExportTargetBusyError as exc:
+            log.info("insights_export_deferred", reason=str(exc))
+            return None

@@ -109,9 +109,12 @@ class ExportOutbox:
         return True
 
     def release_lease(self) -> None:
+        """Let the lease run out now (the row stays: a deleted row would let two exporters
+        racing to insert it both miss it)."""
         with self.store.transaction() as conn:
             conn.execute(
-                f"DELETE FROM {LEASE} WHERE name = ? AND holder = ?", (LEASE_NAME, self.holder)
+                f"UPDATE {LEASE} SET until = 0 WHERE name = ? AND holder = ?",
+                (LEASE_NAME, self.holder),
             )
 
     # -- the outbox -------------------------------------------------------------------------
