@@ -362,7 +362,10 @@ def query(
 
     from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
     from services.data_agent.warehouse.queries import Query
-    from services.execution_agent.warehouse_export.duckdb_sink import attach_insights
+    from services.execution_agent.warehouse_export.duckdb_sink import (
+        attach_insights,
+        detach_insights,
+    )
     from services.execution_agent.warehouse_export.exporter import export_path
     from services.execution_agent.warehouse_export.sink import ExportTargetError
 
@@ -391,4 +394,6 @@ def query(
     except (WarehouseError, ExportTargetError) as exc:
         raise _fail(str(exc)) from exc
     finally:
+        if isinstance(wh, DuckDBWarehouse):
+            detach_insights(wh.connection)
         wh.close()

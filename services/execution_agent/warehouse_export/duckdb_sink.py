@@ -116,7 +116,7 @@ def attach_insights(
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            con.execute(f"ATTACH '{_quoted(path)}' AS {ATTACHED_AS} (READ_ONLY)")
+            con.execute(f"ATTACH IF NOT EXISTS '{_quoted(path)}' AS {ATTACHED_AS} (READ_ONLY)")
             break
         except duckdb.Error as exc:
             if not is_lock_conflict(exc) or time.monotonic() >= deadline:
@@ -127,6 +127,11 @@ def attach_insights(
     assert warehouse is not None
     catalog = str(warehouse[0]).replace('"', '""').replace("'", "''")  # the file's stem
     con.execute(f"""SET search_path = '"{catalog}".main,{ATTACHED_AS}.main'""")
+
+
+def detach_insights(con: duckdb.DuckDBPyConnection) -> None:
+    """Let go of the export file (the exporter waits for it), before the warehouse closes."""
+    con.execute(f"DETACH DATABASE IF EXISTS {ATTACHED_AS}")
 
 
 def _quoted(path: Path) -> str:
