@@ -1,6 +1,6 @@
 """The production export target: the Firebolt database the data agent reads
-(`REVOPS_FIREBOLT_*`), through firebolt-sdk with server-side parameters (`fb_numeric`), so
-no value is ever formatted into SQL text.
+(`REVOPS_FIREBOLT_*`, services/common/firebolt.py), with server-side parameters, so no value
+is ever formatted into SQL text.
 
 Firebolt has no `INSERT ... ON CONFLICT`, so a batch is written idempotently in steps that
 each leave a correct table behind:
@@ -17,15 +17,13 @@ insight disappear. The lease (outbox.py) keeps a second exporter from interleavi
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import firebolt.db
-from firebolt.client.auth import ClientCredentials
 from firebolt.utils.exception import FireboltError
 
+from services.common.firebolt import FireboltSettings, FireboltSettingsError
 from services.execution_agent.warehouse_export.columns import (
     AUDIT,
     INSIGHTS,
@@ -37,9 +35,6 @@ from services.execution_agent.warehouse_export.columns import (
 from services.execution_agent.warehouse_export.outbox import ExportBatch
 from services.execution_agent.warehouse_export.sink import ExportTargetError
 
-ENV_PREFIX = "REVOPS_FIREBOLT_"
-REQUIRED_ENV = ("ACCOUNT", "DATABASE", "ENGINE", "CLIENT_ID", "CLIENT_SECRET")
-DEFAULT_API_ENDPOINT = "api.app.firebolt.io"
 ROWS_PER_STATEMENT = 50  # ~1,500 parameters per INSERT of insights
 
 TYPES = {
@@ -49,8 +44,6 @@ TYPES = {
     Kind.TIMESTAMP: "TIMESTAMP",
     Kind.JSON: "TEXT",  # JSON text; Firebolt's JSON functions read it
 }
-
-Connect = Callable[..., Any]
 
 
 def create_table_sql(table: Table) -> str:
@@ -79,27 +72,9 @@ def _parameter(value: Any) -> Any:
 class FireboltInsightSink:
     target = "firebolt"
 
-    def __init__(
-        self,
-        *,
-        account: str,
-        database: str,
-        engine_name: str,
-        client_id: str,
-        client_secret: str,
-        api_endpoint: str = DEFAULT_API_ENDPOINT,
-        connect: Connect = firebolt.db.connect,
-    ) -> None:
-        firebolt.db.paramstyle = "fb_numeric"
+    def __init__(self, settings: FireboltSettings) -> None:
         try:
-            self._connection = connect(
-                auth=ClientCredentials(client_id, client_secret, use_token_cache=False),
-                account_name=account,
-                database=database,
-                engine_name=engine_name,
-                api_endpoint=api_endpoint,
-                disable_cache=True,
-            )
+            self._connection = settings.connect()
         except FireboltError as exc:
             raise ExportTargetError(f"cannot connect to Firebolt: {exc}") from exc
         for table in TABLES:
@@ -107,18 +82,10 @@ class FireboltInsightSink:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FireboltInsightSink:
-        env = os.environ if env is None else env
-        missing = [ENV_PREFIX + k for k in REQUIRED_ENV if not env.get(ENV_PREFIX + k)]
-        if missing:
-            raise ExportTargetError(f"the Firebolt export needs {', '.join(missing)}")
-        return cls(
-            account=env[ENV_PREFIX + "ACCOUNT"],
-            database=env[ENV_PREFIX + "DATABASE"],
-            engine_name=env[ENV_PREFIX + "ENGINE"],
-            client_id=env[ENV_PREFIX + "CLIENT_ID"],
-            client_secret=env[ENV_PREFIX + "CLIENT_SECRET"],
-            api_endpoint=env.get(ENV_PREFIX + "API_ENDPOINT") or DEFAULT_API_ENDPOINT,
-        )
+        try:
+            return cls(FireboltSettings.from_env(env))
+        except FireboltSettingsError as exc:
+            raise ExportTargetError(f"the insight export: {exc}") from None
 
     def _run(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         cursor = self._connection.cursor()
