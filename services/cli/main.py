@@ -15,7 +15,7 @@ SUBCOMMANDS = {
     "trigger": Lazy("services.cli.trigger:trigger_app", "Publish analysis triggers."),
     "insights": Lazy(
         "services.execution_agent.cli:insights_app",
-        "Insights: list, show, ack, start, resolve, dismiss.",
+        "Insights: list, show, ack, start, resolve, dismiss; export to the warehouse.",
     ),
     "anomalies": Lazy(
         "services.decision_agent.anomaly.cli:anomalies_app",

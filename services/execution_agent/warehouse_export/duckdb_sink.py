@@ -1,4 +1,5 @@
-"""The embedded export target: a DuckDB file of its own (`insights.duckdb` in the state dir).
+"""The embedded export target: a DuckDB file of its own (`insights.duckdb` in the state dir,
+`exporter.export_path`).
 
 Why not the warehouse file itself: the data agent holds the warehouse open read-only, and a
 DuckDB file takes either one writing process or readers, never both. A separate file lets
@@ -22,8 +23,6 @@ from services.execution_agent.warehouse_export.sink import (
     ExportTargetBusyError,
     ExportTargetError,
 )
-
-EXPORT_FILE_NAME = "insights.duckdb"
 
 TYPES = {
     Kind.TEXT: "VARCHAR",

@@ -24,6 +24,7 @@ from services.execution_agent.warehouse_export.sink import ExportTargetBusyError
 log = structlog.get_logger("insights_export")
 
 BATCH_SIZE = 500
+EXPORT_FILE_NAME = "insights.duckdb"
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,6 @@ class ExportReport:
 
 def export_path(settings: Settings) -> Path:
     """The embedded export file, next to the operational state."""
-    from services.execution_agent.warehouse_export.duckdb_sink import EXPORT_FILE_NAME
-
     return settings.resolved_state_dir / EXPORT_FILE_NAME
 
 
@@ -57,10 +56,15 @@ def sink_factory(settings: Settings, path: Path | None = None) -> Callable[[], I
         from services.execution_agent.warehouse_export.firebolt_sink import FireboltInsightSink
 
         return FireboltInsightSink.from_env
-    from services.execution_agent.warehouse_export.duckdb_sink import DuckDBInsightSink
-
     target = path or export_path(settings)
-    return lambda: DuckDBInsightSink(target)
+
+    def open_duckdb() -> InsightSink:
+        # Imported here: an agent with nothing to export never loads DuckDB.
+        from services.execution_agent.warehouse_export.duckdb_sink import DuckDBInsightSink
+
+        return DuckDBInsightSink(target)
+
+    return open_duckdb
 
 
 class InsightExporter:
