@@ -26,7 +26,7 @@ SUBCOMMANDS = {
     ),
     "warehouse": Lazy(
         "services.cli.warehouse:warehouse_app",
-        "The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
+        "The data agent's warehouse (DuckDB or Firebolt): seed, import, check, list, query.",
     ),
     "rules": Lazy(
         "services.cli.rules:rules_app",

@@ -1,5 +1,5 @@
 """`revops warehouse ...`: seed the demo warehouse, import CRM exports, check data quality,
-list accounts and deals.
+list accounts and deals, run a query (with the exported insights attached).
 
 Heavy modules (duckdb, pyarrow, numpy) are imported inside the commands: `revops --help`
 imports this module and must stay fast.
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from services.data_agent.warehouse.queries import Query
 
 warehouse_app = typer.Typer(
-    help="The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
+    help="The data agent's warehouse (DuckDB or Firebolt): seed, import, check, list, query.",
     no_args_is_help=True,
 )
 
