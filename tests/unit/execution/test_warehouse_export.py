@@ -334,3 +334,25 @@ def test_two_exporter_processes_export_every_change_once(
     assert len(exported) == changes
     assert len({e for e, _ in exported}) == changes  # none twice
     assert _outbox(store) == []
+
+
+async def test_the_execution_agent_exports_as_a_housekeeping_job(tmp_path: Path) -> None:
+    from services.common.settings import Settings
+    from services.execution_agent.app import build_runtime
+
+    settings = Settings(
+        state_dir=tmp_path, database_url=None, insights_export_interval_s=5, signing_enabled=False
+    )
+    runtime = await build_runtime(settings, http_port=None)
+    [job] = [t for t in runtime.housekeeping if t.name == "export_insights"]
+    assert job.interval_s == 5
+    repo = InsightRepository(open_store(tmp_path / "revops.db", url=""))
+    repo.upsert_from_flag(DEAL, make_flag(), "req-1")
+    await job.run_once()
+    assert (job.runs, job.failures) == (1, 0)
+    [row] = _tables(tmp_path / "insights.duckdb")[INSIGHTS.name]
+    assert row[INSIGHTS.names.index("opportunity_id")] == "OPP-1"
+
+    off = Settings(state_dir=tmp_path, insights_export_interval_s=0, signing_enabled=False)
+    quiet = await build_runtime(off, http_port=None)
+    assert "export_insights" not in [t.name for t in quiet.housekeeping]
