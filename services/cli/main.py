@@ -15,7 +15,7 @@ SUBCOMMANDS = {
     "trigger": Lazy("services.cli.trigger:trigger_app", "Publish analysis triggers."),
     "insights": Lazy(
         "services.execution_agent.cli:insights_app",
-        "Insights: list, show, ack, start, resolve, dismiss.",
+        "Insights: list, show, ack, start, resolve, dismiss; export to the warehouse.",
     ),
     "anomalies": Lazy(
         "services.decision_agent.anomaly.cli:anomalies_app",
@@ -26,7 +26,7 @@ SUBCOMMANDS = {
     ),
     "warehouse": Lazy(
         "services.cli.warehouse:warehouse_app",
-        "The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
+        "The data agent's warehouse (DuckDB or Firebolt): seed, import, check, list, query.",
     ),
     "rules": Lazy(
         "services.cli.rules:rules_app",

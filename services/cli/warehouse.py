@@ -1,5 +1,5 @@
 """`revops warehouse ...`: seed the demo warehouse, import CRM exports, check data quality,
-list accounts and deals.
+list accounts and deals, run a query (with the exported insights attached).
 
 Heavy modules (duckdb, pyarrow, numpy) are imported inside the commands: `revops --help`
 imports this module and must stay fast.
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from services.data_agent.warehouse.queries import Query
 
 warehouse_app = typer.Typer(
-    help="The data agent's warehouse (DuckDB embedded or Firebolt): seed, import, check, list.",
+    help="The data agent's warehouse (DuckDB or Firebolt): seed, import, check, list, query.",
     no_args_is_help=True,
 )
 
@@ -341,4 +341,59 @@ def opportunities(
         query = list_open_opportunities(load_stage_model()) if open_only else LIST_OPPORTUNITIES
         _print_rows(wh, query, {"limit": limit})
     finally:
+        wh.close()
+
+
+@warehouse_app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SELECT (the warehouse's SQL dialect).")],
+    path: PathOption = None,
+    insights: Annotated[
+        Path | None,
+        typer.Option(
+            help="The insights export file ATTACHed next to the DuckDB warehouse "
+            "(default: insights.duckdb in the state dir; `revops insights export` writes it)."
+        ),
+    ] = None,
+) -> None:
+    """Run one query; with DuckDB, the exported insights (revops_ai_insights,
+    revops_ai_insight_audit) can be joined with the warehouse tables. Tab-separated output."""
+    import duckdb
+
+    from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
+    from services.data_agent.warehouse.queries import Query
+    from services.execution_agent.warehouse_export.duckdb_sink import (
+        attach_insights,
+        detach_insights,
+    )
+    from services.execution_agent.warehouse_export.exporter import export_path
+    from services.execution_agent.warehouse_export.sink import ExportTargetError
+
+    wh = _open(path)
+    try:
+        if not isinstance(wh, DuckDBWarehouse):  # Firebolt: the tables share its database
+            _print_rows(wh, Query("ad_hoc", sql), {})
+            return
+        export_file = insights or export_path(get_settings())
+        if export_file.exists():
+            # On this connection itself: the search path is per connection (no cursor).
+            attach_insights(wh.connection, export_file)
+        elif insights is not None or "revops_ai_insight" in sql:
+            raise _fail(
+                f"no insights exported yet ({export_file} does not exist): run "
+                "`revops insights export --once`"
+            )
+        try:
+            cursor = wh.connection.execute(sql)
+        except duckdb.Error as exc:
+            raise _fail(f"query failed: {str(exc).splitlines()[0]}") from exc
+        typer.echo("\t".join(d[0] for d in cursor.description or []))
+        while rows := cursor.fetchmany(1000):
+            for row in rows:
+                typer.echo("\t".join("" if v is None else str(v) for v in row))
+    except (WarehouseError, ExportTargetError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        if isinstance(wh, DuckDBWarehouse):
+            detach_insights(wh.connection)
         wh.close()

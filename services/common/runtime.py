@@ -165,11 +165,18 @@ class ServiceRuntime:
         )
 
     # -- wiring ---------------------------------------------------------------------------
-    def every(self, name: str, job: Callable[[], object], *, in_thread: bool = False) -> None:
-        """Run `job` at start and then every `housekeeping_interval_s` while serving."""
-        self.housekeeping.append(
-            PeriodicTask(name, self.settings.housekeeping_interval_s, job, in_thread=in_thread)
-        )
+    def every(
+        self,
+        name: str,
+        job: Callable[[], object],
+        *,
+        in_thread: bool = False,
+        interval_s: float | None = None,
+    ) -> None:
+        """Run `job` at start and then every `interval_s` (default
+        `housekeeping_interval_s`) while serving."""
+        interval = self.settings.housekeeping_interval_s if interval_s is None else interval_s
+        self.housekeeping.append(PeriodicTask(name, interval, job, in_thread=in_thread))
 
     def subscribe(self, topic: str, parse: Parser, handle: Handler) -> None:
         sub = Subscription(topic, parse, handle)

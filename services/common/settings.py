@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # longer than Kafka keeps records (7 days by default): a redelivered record must still
     # find its key.
     housekeeping_interval_s: float = 3600.0
+    # How often the execution agent exports insight changes to the warehouse
+    # (services/execution_agent/warehouse_export); 0 turns the job off.
+    insights_export_interval_s: float = 60.0
     idempotency_retention_s: float = 8 * 86400.0
     # Delivery attempts are the audit trail of what was sent where: kept far longer.
     delivery_audit_retention_s: float = 90 * 86400.0

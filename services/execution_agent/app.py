@@ -17,6 +17,7 @@ from services.common.settings import Settings
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import ExecutionAgent, HandlerOutput
 from services.execution_agent.store import open_store
+from services.execution_agent.warehouse_export.exporter import InsightExporter, sink_factory
 
 NAME = AgentName.EXECUTION_AGENT.value
 
@@ -103,6 +104,15 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     # Insights past their expiry already read as expired; this records it (status + audit
     # row), as `revops insights expire` does by hand. The store's connections are per thread.
     runtime.every("expire_insights", agent.insights.expire_due, in_thread=True)
+    if settings.insights_export_interval_s > 0:
+        # Insight changes into the warehouse (one replica at a time holds the export lease).
+        exporter = InsightExporter(agent.insights.store, sink_factory(settings))
+        runtime.every(
+            "export_insights",
+            exporter.export_in_background,
+            in_thread=True,
+            interval_s=settings.insights_export_interval_s,
+        )
     runtime.subscribe(
         settings.topics.decisions, envelope_parser(AnalysisResults, NAME), app.on_decision
     )

@@ -31,7 +31,9 @@ from services.execution_agent.store import open_store
 if TYPE_CHECKING:
     from rich.console import Console
 
-insights_app = typer.Typer(help="Insights: list, show, ack, start, resolve, dismiss.")
+insights_app = typer.Typer(
+    help="Insights: list, show, ack, start, resolve, dismiss; export to the warehouse."
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV (one row per insight).")]
@@ -292,6 +294,36 @@ _transition_command("ack", "Acknowledge an open insight.")
 _transition_command("start", "Start work on an open or acknowledged insight.")
 _transition_command("resolve", "Resolve an acknowledged or in-progress insight.")
 _transition_command("dismiss", "Dismiss an insight that is still open.")
+
+
+@insights_app.command("export")
+def export(
+    once: Annotated[
+        bool, typer.Option("--once", help="Export what is pending, then exit (default: keep on).")
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, help="Seconds between runs (default: REVOPS_INSIGHTS_EXPORT_INTERVAL_S)."
+        ),
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option(help="Embedded export file (default: insights.duckdb in the state dir)."),
+    ] = None,
+) -> None:
+    """Export insight changes to the warehouse: revops_ai_insights and its audit trail."""
+    from services.common.settings import get_settings
+    from services.execution_agent.warehouse_export.command import export_command
+
+    settings = get_settings()
+    export_command(
+        open_store(_state.db),
+        settings,
+        once=once,
+        interval_s=interval or settings.insights_export_interval_s or 60.0,
+        path=path,
+    )
 
 
 @insights_app.command("expire")

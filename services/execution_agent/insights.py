@@ -19,6 +19,7 @@ from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
 from services.common.ids import derived_uuid
 from services.common.stores.database import Connection, Database
 from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
+from services.execution_agent.warehouse_export.outbox import enqueue_export
 
 SYSTEM_ACTOR = "execution_agent"
 
@@ -693,6 +694,8 @@ def _audit(
             to_json(dict(changes or {})),
         ),
     )
+    # Every change has its audit row: the warehouse export follows it, in this transaction.
+    enqueue_export(conn, insight_id, version, at)
 
 
 def _insight_id(key: str, insight_type: str, request_id: str) -> str:

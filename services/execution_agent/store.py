@@ -7,9 +7,8 @@ PostgreSQL shared by every replica when `REVOPS_DATABASE_URL` is set (`open_stor
 schema is versioned: migrations/<engine>/NNNN_*.sql, applied on start-up and by
 `revops db migrate`.
 
-In production the same tables also land in the warehouse (`revops_ai_insights`,
-`revops_ai_insight_audit`, `revops_ai_executions`, `revops_ai_health`); the embedded schema
-is their twin, column for column.
+Insights and their audit trail also land in the analytics warehouse, through an outbox
+written with each change (warehouse_export/, docs/insights-export.md).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services.common.stores.cli import db_app
+from services.common.stores.components import COMPONENTS
 from services.common.stores.database import Database
-from services.common.stores.migrations import MigrationError, current_version, migrate
+from services.common.stores.migrations import MigrationError, current_version, migrate, migrations
 from services.common.stores.open import open_database
 
 
@@ -87,7 +88,10 @@ def test_revops_db_migrate_and_status(
         args = ["--url", database_url] if database_url else []
         done = CliRunner().invoke(db_app, ["migrate", *args])
         assert done.exit_code == 0, done.output
-        assert "execution_agent: version 1" in done.output
+        execution = next(c for c in COMPONENTS if c.name == "execution_agent")
+        engine = "postgresql" if database_url else "sqlite"
+        newest = len(migrations(execution.migrations, engine))
+        assert f"execution_agent: version {newest}" in done.output
         assert "webhook_processor: version" in done.output
         status = CliRunner().invoke(db_app, ["status", *args])
         assert status.exit_code == 0 and "pending" not in status.output

@@ -1,0 +1,123 @@
+"""Drain the export outbox into the warehouse: the execution agent's housekeeping job
+(`export_insights`) and `revops insights export`.
+
+One run: take the lease (or do nothing: another exporter holds it), then batch after batch
+read the oldest changes with the current state of their insights, write them into the
+warehouse, and drop them from the outbox while renewing the lease. A crash anywhere leaves
+the unmarked rows in the outbox; the next run (here or on another replica, once the lease
+has run out) writes them again, which changes nothing in the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from services.common.settings import Settings
+from services.common.stores.database import Database
+from services.execution_agent.warehouse_export.outbox import ExportOutbox
+from services.execution_agent.warehouse_export.sink import ExportTargetBusyError, InsightSink
+
+log = structlog.get_logger("insights_export")
+
+BATCH_SIZE = 500
+EXPORT_FILE_NAME = "insights.duckdb"
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    leased: bool  # False: another exporter holds the lease, nothing was done
+    batches: int = 0
+    changes: int = 0  # outbox rows exported
+    insights: int = 0  # insight rows written (current state)
+    pending: int = 0  # outbox rows left
+
+    def line(self, target: str) -> str:
+        if not self.leased:
+            return "another exporter holds the export lease; nothing exported"
+        return (
+            f"exported {self.changes} change(s) of {self.insights} insight(s) to {target} "
+            f"in {self.batches} batch(es); {self.pending} pending"
+        )
+
+
+def export_path(settings: Settings) -> Path:
+    """The embedded export file, next to the operational state."""
+    return settings.resolved_state_dir / EXPORT_FILE_NAME
+
+
+def sink_factory(settings: Settings, path: Path | None = None) -> Callable[[], InsightSink]:
+    """The target the settings choose: Firebolt when it is the warehouse, else the embedded
+    DuckDB export file (`path`, default `export_path`)."""
+    if settings.warehouse_backend.lower() == "firebolt":
+        from services.execution_agent.warehouse_export.firebolt_sink import FireboltInsightSink
+
+        return FireboltInsightSink.from_env
+    target = path or export_path(settings)
+
+    def open_duckdb() -> InsightSink:
+        # Imported here: an agent with nothing to export never loads DuckDB.
+        from services.execution_agent.warehouse_export.duckdb_sink import DuckDBInsightSink
+
+        return DuckDBInsightSink(target)
+
+    return open_duckdb
+
+
+class InsightExporter:
+    def __init__(
+        self,
+        store: Database,
+        open_sink: Callable[[], InsightSink],
+        batch_size: int = BATCH_SIZE,
+        outbox: ExportOutbox | None = None,
+    ) -> None:
+        self.outbox = outbox or ExportOutbox(store)
+        self.open_sink = open_sink
+        self.batch_size = batch_size
+
+    def export(self, max_batches: int | None = None) -> ExportReport:
+        """One run: everything pending (or `max_batches` batches) into the warehouse."""
+        if not self.outbox.take_lease():
+            return ExportReport(leased=False)
+        batches = changes = insights = 0
+        try:
+            batch = self.outbox.next_batch(self.batch_size)
+            if batch is not None:  # the target is opened (and locked) only when needed
+                sink = self.open_sink()
+                try:
+                    while batch is not None:
+                        sink.write(batch)
+                        self.outbox.done(batch.pending)
+                        batches += 1
+                        changes += len(batch.pending)
+                        insights += len(batch.insights)
+                        if max_batches is not None and batches >= max_batches:
+                            break
+                        batch = self.outbox.next_batch(self.batch_size)
+                finally:
+                    sink.close()
+        finally:
+            self.outbox.release_lease()
+        report = ExportReport(True, batches, changes, insights, self.outbox.pending_count())
+        if changes:
+            log.info(
+                "insights_exported",
+                batches=batches,
+                changes=changes,
+                insights=insights,
+                pending=report.pending,
+            )
+        return report
+
+    def export_in_background(self) -> ExportReport | None:
+        """The housekeeping job: a run that finds the embedded file held by a reader is not
+        a failure (the rows wait in the outbox for the next run); any other error is."""
+        try:
+            return self.export()
+        except ExportTargetBusyError as exc:
+            log.info("insights_export_deferred", reason=str(exc))
+            return None

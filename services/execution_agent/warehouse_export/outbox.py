@@ -1,0 +1,178 @@
+"""The export outbox in the execution agent's store, and the lease that makes one exporter
+drain it at a time.
+
+Why a single-writer lease rather than claims by several exporters: the changes of one insight
+must reach the warehouse in order (a late writer must not put an older state back), Firebolt
+has no atomic upsert, and the embedded DuckDB file takes one writing process anyway. So
+one exporter among all the replicas holds the lease, drains the outbox in `seq` order and
+renews the lease with every batch it marks done; the others find it held and do nothing.
+A crashed exporter's lease runs out (`LEASE_S`) and the next one re-exports what it had not
+marked: the warehouse writes are idempotent, so that changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from services.common.stores.database import (
+    LOOKUP_CHUNK,
+    Connection,
+    Database,
+    select_in_chunks,
+)
+from services.execution_agent.store import to_db_time
+from services.execution_agent.warehouse_export.columns import (
+    AUDIT,
+    INSIGHTS,
+    Row,
+    event_id,
+    warehouse_row,
+)
+
+OUTBOX = "revops_ai_insight_export_outbox"
+LEASE = "revops_ai_insight_export_lease"
+LEASE_NAME = "warehouse"
+LEASE_S = 120.0  # far above one batch's write; renewed after each batch
+
+
+class LeaseLostError(RuntimeError):
+    """This exporter's lease ran out and another exporter took it: stop (what was written is
+    re-exported by the new holder, harmlessly)."""
+
+
+def enqueue_export(conn: Connection, insight_id: str, version: int, at: datetime) -> None:
+    """Record that `insight_id` changed to `version`, in the caller's transaction (the
+    insight store calls it with every audit row)."""
+    conn.execute(
+        f"INSERT INTO {OUTBOX} (event_id, insight_id, version, enqueued_at) VALUES (?, ?, ?, ?)",
+        (event_id(insight_id, version), insight_id, version, to_db_time(at)),
+    )
+
+
+@dataclass(frozen=True)
+class Pending:
+    seq: int
+    event_id: str
+    insight_id: str
+    version: int
+
+
+@dataclass
+class ExportBatch:
+    """What one batch writes: the current state of every insight it touches and the audit
+    row of every change it carries."""
+
+    pending: list[Pending]
+    insights: list[Row] = field(default_factory=list)
+    events: list[Row] = field(default_factory=list)
+
+
+class ExportOutbox:
+    def __init__(
+        self,
+        store: Database,
+        holder: str | None = None,
+        clock: Callable[[], float] = time.time,
+        lease_s: float = LEASE_S,
+    ) -> None:
+        self.store = store
+        self.holder = holder or f"exporter-{uuid.uuid4()}"
+        self.clock = clock
+        self.lease_s = lease_s
+
+    # -- the lease --------------------------------------------------------------------------
+
+    def take_lease(self) -> bool:
+        """Hold the lease (take it when free or run out, renew it when ours); False when
+        another exporter holds it."""
+        now = self.clock()
+        with self.store.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO {LEASE} (name, holder, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (LEASE_NAME, self.holder, now + self.lease_s),
+            )
+            row = conn.execute(
+                f"SELECT holder, until FROM {LEASE} WHERE name = ?{self.store.dialect.for_update}",
+                (LEASE_NAME,),
+            ).fetchone()
+            if row[0] != self.holder and row[1] > now:
+                return False
+            conn.execute(
+                f"UPDATE {LEASE} SET holder = ?, until = ? WHERE name = ?",
+                (self.holder, now + self.lease_s, LEASE_NAME),
+            )
+        return True
+
+    def release_lease(self) -> None:
+        """Let the lease run out now (the row stays: a deleted row would let two exporters
+        racing to insert it both miss it)."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                f"UPDATE {LEASE} SET until = 0 WHERE name = ? AND holder = ?",
+                (LEASE_NAME, self.holder),
+            )
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def pending_count(self) -> int:
+        with self.store.reader() as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {OUTBOX}").fetchone()[0])
+
+    def next_batch(self, size: int) -> ExportBatch | None:
+        """The oldest `size` changes with what they write, or None when the outbox is empty."""
+        with self.store.reader() as conn:
+            pending = [
+                Pending(int(r[0]), r[1], r[2], int(r[3]))
+                for r in conn.execute(
+                    f"SELECT seq, event_id, insight_id, version FROM {OUTBOX} ORDER BY seq LIMIT ?",
+                    (size,),
+                )
+            ]
+            if not pending:
+                return None
+            return self._load(conn, pending)
+
+    def _load(self, conn: Connection, pending: list[Pending]) -> ExportBatch:
+        exported_at = datetime.now(UTC).replace(tzinfo=None)
+        ids = [p.insight_id for p in pending]
+        batch = ExportBatch(pending)
+        batch.insights = [
+            warehouse_row(INSIGHTS, row, exported_at)
+            for row in select_in_chunks(
+                conn, "SELECT * FROM revops_ai_insights WHERE insight_id IN ({marks})", ids
+            )
+        ]
+        wanted = {(p.insight_id, p.version): p.event_id for p in pending}
+        for row in select_in_chunks(
+            conn,
+            "SELECT * FROM revops_ai_insight_audit WHERE insight_id IN ({marks}) ORDER BY audit_id",
+            ids,
+        ):
+            key = (row["insight_id"], int(row["version"]))
+            if key in wanted:
+                batch.events.append(
+                    warehouse_row(AUDIT, row, exported_at, event_id=wanted.pop(key))
+                )
+        return batch
+
+    def done(self, pending: Sequence[Pending]) -> None:
+        """Drop the exported rows and renew the lease, in one transaction; `LeaseLostError`
+        (and nothing dropped) when another exporter holds the lease now."""
+        with self.store.transaction() as conn:
+            renewed = conn.execute(
+                f"UPDATE {LEASE} SET until = ? WHERE name = ? AND holder = ?",
+                (self.clock() + self.lease_s, LEASE_NAME, self.holder),
+            )
+            if renewed.rowcount != 1:
+                raise LeaseLostError(f"{self.holder} lost the export lease")
+            seqs = [p.seq for p in pending]
+            for start in range(0, len(seqs), LOOKUP_CHUNK):
+                part = seqs[start : start + LOOKUP_CHUNK]
+                conn.execute(
+                    f"DELETE FROM {OUTBOX} WHERE seq IN ({', '.join('?' * len(part))})", part
+                )

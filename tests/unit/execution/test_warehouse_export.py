@@ -1,0 +1,358 @@
+"""The insight export, on both engines of the store (SQLite, PostgreSQL) into a real DuckDB
+file: every change enqueued in its own transaction, the warehouse's current state and audit
+trail, idempotent re-export, resume after a SIGKILL between the write and the mark, the
+single-writer lease, and two exporter processes exporting every change exactly once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from contracts import Subject
+from services.common.stores.database import Database
+from services.execution_agent.insights import InsightRepository
+from services.execution_agent.store import open_store
+from services.execution_agent.warehouse_export.columns import AUDIT, INSIGHTS, event_id
+from services.execution_agent.warehouse_export.duckdb_sink import DuckDBInsightSink
+from services.execution_agent.warehouse_export.exporter import InsightExporter
+from services.execution_agent.warehouse_export.outbox import (
+    LEASE_S,
+    OUTBOX,
+    ExportBatch,
+    ExportOutbox,
+)
+from services.execution_agent.warehouse_export.sink import ExportTargetBusyError
+from tests.unit.execution.conftest import make_flag
+
+DEAL = Subject(account_id="ACC-1", opportunity_id="OPP-1")
+ACCOUNT = Subject(account_id="ACC-2")
+
+
+@pytest.fixture
+def export_file(tmp_path: Path) -> Path:
+    return tmp_path / "insights.duckdb"
+
+
+def _exporter(store: Database, path: Path, **outbox: Any) -> InsightExporter:
+    return InsightExporter(
+        store, lambda: DuckDBInsightSink(path), batch_size=3, outbox=ExportOutbox(store, **outbox)
+    )
+
+
+def _outbox(store: Database) -> list[tuple[str, int]]:
+    with store.reader() as conn:
+        return [
+            (r[0], int(r[1]))
+            for r in conn.execute(f"SELECT insight_id, version FROM {OUTBOX} ORDER BY seq")
+        ]
+
+
+def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            table.name: con.execute(
+                f"SELECT * FROM {table.name} ORDER BY insight_id, version"
+            ).fetchall()
+            for table in (INSIGHTS, AUDIT)
+        }
+    finally:
+        con.close()
+
+
+def _some_history(repo: InsightRepository) -> list[str]:
+    """Two insights with creations, a re-run, transitions and an action taken: 8 changes."""
+    deal = repo.upsert_from_flag(DEAL, make_flag(severity="medium"), "req-1")
+    repo.upsert_from_flag(DEAL, make_flag(severity="critical"), "req-2")  # escalated re-run
+    repo.transition(deal.insight_id, "ack", "alice", "looking")
+    repo.transition(deal.insight_id, "start", "alice")
+    repo.record_action_taken(
+        deal.insight_id, {"action_id": "a-1", "channel": "slack", "status": "success"}
+    )
+    account = repo.upsert_from_flag(ACCOUNT, make_flag(insight_type="usage_decline"), "req-3")
+    repo.transition(account.insight_id, "dismiss", "bob", "seasonal")
+    repo.transition(deal.insight_id, "resolve", "alice", "call booked")
+    return [deal.insight_id, account.insight_id]
+
+
+def test_every_change_enqueues_one_row_in_its_own_transaction(store: Database) -> None:
+    repo = InsightRepository(store)
+    deal_id, account_id = _some_history(repo)
+    assert _outbox(store) == [
+        (deal_id, 1),
+        (deal_id, 2),
+        (deal_id, 3),
+        (deal_id, 4),
+        (deal_id, 5),
+        (account_id, 1),
+        (account_id, 2),
+        (deal_id, 6),
+    ]
+    # A redelivered request changes nothing, so it exports nothing either.
+    repo.upsert_from_flag(DEAL, make_flag(severity="critical"), "req-2")
+    assert len(_outbox(store)) == 8
+    # A change undone with the transaction around it leaves no export row behind.
+    with pytest.raises(RuntimeError), store.transaction():
+        repo.upsert_from_flag(Subject(account_id="ACC-9"), make_flag(), "req-9")
+        raise RuntimeError("the batch failed")
+    assert len(_outbox(store)) == 8
+
+
+def test_export_writes_current_state_and_the_audit_trail(
+    store: Database, export_file: Path
+) -> None:
+    repo = InsightRepository(store)
+    deal_id, account_id = _some_history(repo)
+    report = _exporter(store, export_file).export()
+    assert (report.leased, report.changes, report.batches, report.pending) == (True, 8, 3, 0)
+    assert _outbox(store) == []
+
+    con = duckdb.connect(str(export_file), read_only=True)
+    current = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT insight_id, status, priority, version, resolved_at IS NOT NULL, "
+            "json_extract_string(actions_taken, '$[0].action_id') FROM revops_ai_insights"
+        ).fetchall()
+    }
+    trail = con.execute(
+        "SELECT insight_id, version, action, from_status, to_status, actor, event_id "
+        "FROM revops_ai_insight_audit ORDER BY insight_id = ?, version",
+        [account_id],
+    ).fetchall()
+    con.close()
+    assert current == {
+        deal_id: ("resolved", "critical", 6, True, "a-1"),
+        account_id: ("dismissed", "high", 2, False, None),
+    }
+    assert [(r[2], r[4]) for r in trail] == [
+        ("create", "open"),
+        ("rerun", "open"),
+        ("ack", "acknowledged"),
+        ("start", "in_progress"),
+        ("action_taken", "in_progress"),
+        ("resolve", "resolved"),
+        ("create", "open"),
+        ("dismiss", "dismissed"),
+    ]
+    assert all(r[6] == event_id(r[0], r[1]) for r in trail)
+    store_audit = repo.audit(deal_id)
+    assert [(a.version, a.actor, a.from_status) for a in store_audit] == [
+        (r[1], r[5], r[3]) for r in trail[:6]
+    ]
+
+
+def test_later_changes_update_the_row_and_append_to_the_trail(
+    store: Database, export_file: Path
+) -> None:
+    repo = InsightRepository(store)
+    deal = repo.upsert_from_flag(DEAL, make_flag(), "req-1")
+    exporter = _exporter(store, export_file)
+    exporter.export()
+    repo.transition(deal.insight_id, "ack", "alice")
+    assert exporter.export().changes == 1
+    tables = _tables(export_file)
+    [row] = tables[INSIGHTS.name]
+    assert row[INSIGHTS.names.index("status")] == "acknowledged"
+    assert row[INSIGHTS.names.index("version")] == 2
+    assert [r[AUDIT.names.index("action")] for r in tables[AUDIT.name]] == ["create", "ack"]
+
+
+def test_an_older_state_never_replaces_a_newer_one(store: Database, export_file: Path) -> None:
+    repo = InsightRepository(store)
+    deal = repo.upsert_from_flag(DEAL, make_flag(), "req-1")
+    outbox = ExportOutbox(store)
+    old = outbox.next_batch(10)
+    assert old is not None
+    repo.transition(deal.insight_id, "ack", "alice")
+    new = outbox.next_batch(10)
+    assert new is not None
+    sink = DuckDBInsightSink(export_file)
+    sink.write(new)  # version 2 first, then the stale batch read before the ack
+    sink.write(ExportBatch(old.pending, old.insights, old.events))
+    sink.close()
+    [row] = _tables(export_file)[INSIGHTS.name]
+    assert (row[INSIGHTS.names.index("version")], row[INSIGHTS.names.index("status")]) == (
+        2,
+        "acknowledged",
+    )
+
+
+def test_re_exporting_a_batch_changes_nothing(store: Database, export_file: Path) -> None:
+    _some_history(InsightRepository(store))
+    batch = ExportOutbox(store).next_batch(100)
+    assert batch is not None
+    for _ in range(2):
+        sink = DuckDBInsightSink(export_file)
+        sink.write(batch)
+        sink.close()
+        if _ == 0:
+            before = _tables(export_file)
+    assert _tables(export_file) == before
+    assert len(before[AUDIT.name]) == 8 and len(before[INSIGHTS.name]) == 2
+
+
+def _export_then_die(state: str, url: str, export_file: str) -> None:
+    """An exporter killed (SIGKILL) right after its first batch reached the warehouse and
+    before the outbox was told."""
+    store = open_store(Path(state) / "revops.db", url=url)
+
+    class DieAfterWrite(DuckDBInsightSink):
+        def write(self, batch: ExportBatch) -> None:
+            super().write(batch)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    InsightExporter(store, lambda: DieAfterWrite(Path(export_file)), batch_size=100).export()
+
+
+def test_a_kill_between_write_and_mark_resumes_without_changing_anything(
+    store: Database, tmp_path: Path, database_url: str, export_file: Path
+) -> None:
+    _some_history(InsightRepository(store))
+    child = multiprocessing.get_context("spawn").Process(
+        target=_export_then_die, args=(str(tmp_path), database_url, str(export_file))
+    )
+    child.start()
+    child.join(120)
+    assert child.exitcode == -signal.SIGKILL
+    written = _tables(export_file)
+    assert len(written[AUDIT.name]) == 8  # the batch reached the warehouse ...
+    assert len(_outbox(store)) == 8  # ... and the outbox still holds it
+
+    # The dead exporter's lease holds the others off until it runs out.
+    assert _exporter(store, export_file).export().leased is False
+    later = _exporter(store, export_file, clock=lambda: time.time() + LEASE_S + 1)
+    report = later.export()
+    assert (report.leased, report.changes, report.pending) == (True, 8, 0)
+    assert _tables(export_file) == written
+
+
+def test_one_exporter_at_a_time_holds_the_lease(store: Database, export_file: Path) -> None:
+    InsightRepository(store).upsert_from_flag(DEAL, make_flag(), "req-1")
+    first = ExportOutbox(store, holder="first")
+    second = ExportOutbox(store, holder="second")
+    assert first.take_lease() and not second.take_lease()
+    assert first.take_lease()  # renewing is taking it again
+    first.release_lease()
+    assert second.take_lease()
+
+
+def _hold_open(path: str, opened: Any, release: Any) -> None:
+    con = duckdb.connect(path, read_only=True)
+    opened.set()
+    release.wait(60)
+    con.close()
+
+
+def test_a_reader_holding_the_file_defers_the_export(store: Database, export_file: Path) -> None:
+    repo = InsightRepository(store)
+    repo.upsert_from_flag(DEAL, make_flag(), "req-1")
+    exporter = _exporter(store, export_file)
+    exporter.export()
+    repo.upsert_from_flag(ACCOUNT, make_flag(), "req-2")
+    ctx = multiprocessing.get_context("spawn")
+    opened, release = ctx.Event(), ctx.Event()
+    reader = ctx.Process(target=_hold_open, args=(str(export_file), opened, release))
+    reader.start()
+    try:
+        assert opened.wait(60)
+        with pytest.raises(ExportTargetBusyError, match="held by another process"):
+            exporter.export()
+        assert exporter.export_in_background() is None  # housekeeping: not a failure
+    finally:
+        release.set()
+        reader.join(60)
+    assert len(_outbox(store)) == 1  # kept for the next run
+    assert exporter.export().changes == 1
+    assert len(_tables(export_file)[INSIGHTS.name]) == 2
+
+
+class _RecordingSink:
+    """Writes the event ids it exports into a table of the store's own database, so two
+    processes' exports can be compared in one place."""
+
+    target = "recording"
+
+    def __init__(self, store: Database, exporter: str) -> None:
+        self.store = store
+        self.exporter = exporter
+
+    def write(self, batch: ExportBatch) -> None:
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO exported (event_id, exporter) VALUES (?, ?)",
+                [(e["event_id"], self.exporter) for e in batch.events],
+            )
+
+    def close(self) -> None:
+        pass
+
+
+def _write_and_export(state: str, url: str, worker: int, barrier: Any) -> None:
+    store = open_store(Path(state) / "revops.db", url=url)
+    repo = InsightRepository(store)
+    exporter = InsightExporter(store, lambda: _RecordingSink(store, f"w{worker}"), batch_size=7)
+    barrier.wait()
+    for n in range(30):  # changes keep coming while both export
+        insight = repo.upsert_from_flag(
+            Subject(account_id=f"ACC-{worker}-{n}"), make_flag(), f"req-{worker}-{n}"
+        )
+        repo.transition(insight.insight_id, "ack", f"worker-{worker}")
+        exporter.export(max_batches=2)
+    deadline = time.monotonic() + 120
+    while exporter.outbox.pending_count() and time.monotonic() < deadline:
+        exporter.export()
+        time.sleep(0.01)
+
+
+def test_two_exporter_processes_export_every_change_once(
+    store: Database, tmp_path: Path, database_url: str
+) -> None:
+    with store.transaction() as conn:
+        conn.execute("CREATE TABLE exported (event_id TEXT NOT NULL, exporter TEXT NOT NULL)")
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    workers = [
+        ctx.Process(target=_write_and_export, args=(str(tmp_path), database_url, w, barrier))
+        for w in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(300)
+    assert [w.exitcode for w in workers] == [0, 0]
+    with store.reader() as conn:
+        exported = [(r[0], r[1]) for r in conn.execute("SELECT event_id, exporter FROM exported")]
+    changes = 2 * 30 * 2  # two workers, 30 insights each, created and acknowledged
+    assert len(exported) == changes
+    assert len({e for e, _ in exported}) == changes  # none twice
+    assert _outbox(store) == []
+
+
+async def test_the_execution_agent_exports_as_a_housekeeping_job(tmp_path: Path) -> None:
+    from services.common.settings import Settings
+    from services.execution_agent.app import build_runtime
+
+    settings = Settings(
+        state_dir=tmp_path, database_url=None, insights_export_interval_s=5, signing_enabled=False
+    )
+    runtime = await build_runtime(settings, http_port=None)
+    [job] = [t for t in runtime.housekeeping if t.name == "export_insights"]
+    assert job.interval_s == 5
+    repo = InsightRepository(open_store(tmp_path / "revops.db", url=""))
+    repo.upsert_from_flag(DEAL, make_flag(), "req-1")
+    await job.run_once()
+    assert (job.runs, job.failures) == (1, 0)
+    [row] = _tables(tmp_path / "insights.duckdb")[INSIGHTS.name]
+    assert row[INSIGHTS.names.index("opportunity_id")] == "OPP-1"
+
+    off = Settings(state_dir=tmp_path, insights_export_interval_s=0, signing_enabled=False)
+    quiet = await build_runtime(off, http_port=None)
+    assert "export_insights" not in [t.name for t in quiet.housekeeping]
