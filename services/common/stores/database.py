@@ -137,7 +137,7 @@ class Database(ABC):
             self._local.undo_failed = False
         try:
             if savepoint:
-                conn.execute(f"SAVEPOINT {savepoint}")
+                self._savepoint_command(conn, f"SAVEPOINT {savepoint}")
             elif opens:
                 assert begin is not None
                 conn = self._begin(conn, begin)
@@ -149,7 +149,7 @@ class Database(ABC):
         try:
             yield conn
             if savepoint:
-                conn.execute(f"RELEASE {savepoint}")
+                self._savepoint_command(conn, f"RELEASE {savepoint}")
             elif opens:
                 if self._local.undo_failed:
                     # PostgreSQL would answer COMMIT of an aborted transaction with a silent
@@ -202,13 +202,17 @@ class Database(ABC):
         """Whether `exc` says the database is out of reach (the engine decides)."""
         return False
 
-    @staticmethod
-    def _undo(conn: Connection, savepoint: str | None, opened: bool) -> bool:
+    def _savepoint_command(self, conn: Connection, sql: str) -> None:
+        """SAVEPOINT, RELEASE or ROLLBACK TO: run now (an engine may send it later, with the
+        next statement, to save a round trip)."""
+        conn.execute(sql)
+
+    def _undo(self, conn: Connection, savepoint: str | None, opened: bool) -> bool:
         """Undo this block's writes; True when the connection itself failed (server gone)."""
         try:
             if savepoint:
-                conn.execute(f"ROLLBACK TO {savepoint}")
-                conn.execute(f"RELEASE {savepoint}")
+                self._savepoint_command(conn, f"ROLLBACK TO {savepoint}")
+                self._savepoint_command(conn, f"RELEASE {savepoint}")
             elif opened:
                 conn.execute("ROLLBACK")
         except Exception:
