@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -64,18 +65,16 @@ def _to_psycopg(sql: str) -> str:
 class _Connection:
     """A psycopg connection that takes the repositories' `?` SQL.
 
-    BEGIN and the savepoint commands (`defer`) wait and go out with the next statement in
-    one pipeline: one round trip instead of up to three. A nested step of a batch
-    transaction is SAVEPOINT, its statements, RELEASE, and a short transaction BEGIN, a
-    statement or two, COMMIT; without this, these commands were about 40 % of the round
-    trips. A deferred command that fails raises from the statement it went with, which then
-    fails too (the transaction is aborted), so nothing that failed is ever committed:
-    COMMIT goes out the same way and is skipped after an error.
+    Savepoint commands (`defer`) wait and go out with the next statement in one pipeline:
+    one round trip instead of up to three. A nested step of a batch transaction is
+    SAVEPOINT, its statements, RELEASE; without this, savepoints were 40 % of the
+    statements of a decision. A deferred command that fails raises from the statement it
+    went with, which then fails too (the transaction is aborted), so nothing that failed
+    is ever committed: COMMIT goes out the same way and is skipped after an error.
     """
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
-        self._pool = pool
-        self.raw = pool.getconn()
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.raw = conn
         self._deferred: list[str] = []
 
     def defer(self, command: str) -> None:
@@ -83,52 +82,31 @@ class _Connection:
 
     def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Row]:
         if sql == "ROLLBACK":  # the whole transaction goes: its savepoints' commands are moot
-            unsent = self._deferred[:1] == ["BEGIN"]
             self._deferred.clear()
-            if unsent:  # nothing of it reached the server
-                return self.raw.cursor(row_factory=_row_factory)
-        query, values = _to_psycopg(sql), tuple(parameters)
-        return self._run(lambda cursor: cursor.execute(query, values))
+        cursor = self.raw.cursor(row_factory=_row_factory)
+        with self._flushing():
+            cursor.execute(_to_psycopg(sql), tuple(parameters))
+        return cursor
 
     def executemany(self, sql: str, parameters: Any, /) -> psycopg.Cursor[Row]:
-        rows = [tuple(p) for p in parameters]
-        if not rows:
-            return self.raw.cursor(row_factory=_row_factory)
-        query = _to_psycopg(sql)
-        return self._run(lambda cursor: cursor.executemany(query, rows))
-
-    def close(self, broken: bool) -> None:
-        """Back to the pool (closed when `broken`: the pool replaces it)."""
-        if broken and not self.raw.closed:
-            self.raw.close()
-        self._pool.putconn(self.raw)
-
-    def _run(self, statement: Callable[[psycopg.Cursor[Row]], object]) -> psycopg.Cursor[Row]:
-        commands, self._deferred = self._deferred, []
-        try:
-            return self._send(commands, statement)
-        except psycopg.OperationalError as exc:
-            # A kept connection the server dropped meanwhile (restart, failover) fails on a
-            # transaction's first round trip: nothing of it ran yet, so it is replaced once.
-            opens = commands[:1] == ["BEGIN"]
-            if not opens or isinstance(exc, psycopg.errors.TransactionRollback):
-                raise
-            self.close(broken=True)
-            self.raw = self._pool.getconn()
-            return self._send(commands, statement)
-
-    def _send(
-        self, commands: list[str], statement: Callable[[psycopg.Cursor[Row]], object]
-    ) -> psycopg.Cursor[Row]:
         cursor = self.raw.cursor(row_factory=_row_factory)
-        if not commands:
-            statement(cursor)
-            return cursor
+        rows = [tuple(p) for p in parameters]
+        if rows:
+            with self._flushing():
+                cursor.executemany(_to_psycopg(sql), rows)
+        return cursor
+
+    @contextmanager
+    def _flushing(self) -> Iterator[None]:
+        """The deferred commands, then the statement in the block, in one round trip."""
+        if not self._deferred:
+            yield
+            return
+        commands, self._deferred = self._deferred, []
         with self.raw.pipeline():
             for command in commands:
                 self.raw.execute(command)
-            statement(cursor)
-        return cursor
+            yield
 
 
 # One pool per database URL per process (a forked child opens its own).
@@ -197,16 +175,7 @@ class PostgresDatabase(Database):
         transaction costs more CPU than the statements of a small one)."""
         conn: _Connection | None = getattr(self._local, "pg", None)
         if conn is None or conn.raw.closed:
-            if conn is not None:
-                conn.close(broken=True)  # back to the pool, which replaces it
-            conn = self._local.pg = _Connection(self._pool)
-        return conn
-
-    def _begin(self, conn: Connection, begin: str) -> Connection:
-        """BEGIN goes out with the transaction's first statement, which also replaces a
-        kept connection the server dropped meanwhile (`_Connection._run`)."""
-        assert isinstance(conn, _Connection)
-        conn.defer(begin)
+            conn = self._local.pg = _Connection(self._pool.getconn())
         return conn
 
     def _release(self, conn: Connection, broken: bool) -> None:
@@ -216,4 +185,6 @@ class PostgresDatabase(Database):
             return
         assert isinstance(conn, _Connection)
         self._local.pg = None
-        conn.close(broken=True)
+        if not conn.raw.closed:
+            conn.raw.close()
+        self._pool.putconn(conn.raw)
