@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from pydantic import BaseModel
 
 from contracts import ActionJob, AgentName, AnalysisResults, AnalysisType, Envelope
 from services.common.errors import PermanentError
@@ -80,16 +81,8 @@ def batch_of_decisions(size: int = BATCH) -> list[tuple[Parsed, Record]]:
     for offset in range(size):
         account = ACCOUNTS[offset % len(ACCOUNTS)]
         analysis = decision(offset // len(ACCOUNTS), account)
-        envelope = make_envelope(
-            analysis,
-            request_id=analysis.request_id,
-            flow_id=f"flow-{analysis.request_id}",
-            correlation_id=f"corr-{analysis.request_id}",
-            source=AgentName.DECISION_AGENT.value,
-            target=AgentName.EXECUTION_AGENT.value,
-            stage="decision",
-        )
-        items.append((_parsed(analysis, envelope), _record("revops.decisions", offset, account)))
+        item = _parsed(analysis, analysis.request_id, AgentName.DECISION_AGENT, "decision")
+        items.append((item, _record("revops.decisions", offset, account)))
     return items
 
 
@@ -105,17 +98,9 @@ def batch_of_results(outcomes: Sequence[BatchOutcome]) -> list[tuple[Parsed, Rec
     items = []
     for offset, job in enumerate(jobs):
         outcome = result(job, status="failed" if offset % 7 == 3 else "success")
-        envelope = make_envelope(
-            outcome,
-            request_id=job.request_id,
-            flow_id=f"flow-{job.request_id}",
-            correlation_id=f"corr-{job.request_id}",
-            source=AgentName.WEBHOOK_PROCESSOR.value,
-            target=AgentName.EXECUTION_AGENT.value,
-            stage=f"result:{job.action_id}",
-        )
-        record = _record("revops.action-results", offset, job.account_id)
-        items.append((_parsed(outcome, envelope), record))
+        stage = f"result:{job.action_id}"
+        item = _parsed(outcome, job.request_id, AgentName.WEBHOOK_PROCESSOR, stage)
+        items.append((item, _record("revops.action-results", offset, job.account_id)))
     return items
 
 
@@ -138,7 +123,17 @@ def flow_ids(outputs: BatchOutcome) -> list[str]:
     return [envelope_of(out).metadata.request_id for out in outputs if out.topic == topic]
 
 
-def _parsed(body: Any, envelope: Any) -> Parsed:
+def _parsed(body: BaseModel, request_id: str, source: AgentName, stage: str) -> Parsed:
+    """What the runtime's envelope parser makes of the record `source` sent."""
+    envelope = make_envelope(
+        body,
+        request_id=request_id,
+        flow_id=f"flow-{request_id}",
+        correlation_id=f"corr-{request_id}",
+        source=source.value,
+        target=AgentName.EXECUTION_AGENT.value,
+        stage=stage,
+    )
     return Parsed(envelope.metadata.idempotency_key, body, envelope=envelope)
 
 
