@@ -8,7 +8,7 @@ KAFKA := deploy/kafka/kafka.sh
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup tools kafka-up kafka-down kafka-status run demo test lint typecheck unit \
-        schemas bench chaos fuzz clean
+        schemas bench chaos chaos-replicas fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -72,8 +72,18 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider -m "not kafka" \
 	  tests/unit tests/security/test_fuzz_parsers.py
 
+# Fault runs: `make chaos` on the embedded SQLite store, one process per service;
+# `make chaos-replicas` with CHAOS_REPLICAS processes of every service sharing PostgreSQL
+# (REVOPS_DATABASE_URL, else a throwaway local server). CHAOS_TRIGGERS and
+# CHAOS_REPLICA_TRIGGERS set the runs' sizes.
+CHAOS_TRIGGERS ?= 10000
+CHAOS_REPLICA_TRIGGERS ?= 3000
+CHAOS_REPLICAS ?= 3
 chaos: setup
-	$(BIN)/python -m bench.chaos --triggers 10000
+	$(BIN)/python -m bench.chaos --triggers $(CHAOS_TRIGGERS)
+
+chaos-replicas: setup
+	$(BIN)/python -m bench.chaos --triggers $(CHAOS_REPLICA_TRIGGERS) --replicas $(CHAOS_REPLICAS)
 
 clean:
 	-$(KAFKA) down

@@ -47,7 +47,7 @@ from services.decision_agent.app import build_agent  # noqa: E402
 from services.execution_agent.insights import SEVERITY_WEIGHT, subject_key  # noqa: E402
 from services.execution_agent.routing import RoutingRules  # noqa: E402
 from services.execution_agent.service import ExecutionAgent  # noqa: E402
-from services.execution_agent.store import Store, to_db_time  # noqa: E402
+from services.execution_agent.store import Store, open_store, to_db_time  # noqa: E402
 
 TARGET_MS = 300.0
 TYPES = [
@@ -79,7 +79,8 @@ def analyse(settings: Settings, runs: list[Run]) -> None:
     warehouse = open_warehouse(settings)
     repo = DatasetRepository(warehouse)
     decider = build_agent(settings)
-    agent = ExecutionAgent(Store(settings.resolved_state_dir / "revops.db"), RoutingRules.load())
+    store = open_store(settings.resolved_state_dir / "revops.db", settings.database_url)
+    agent = ExecutionAgent(store, RoutingRules.load())
     try:
         for account_id, opportunity_id, request_id, at in runs:
             if opportunity_id:

@@ -2,7 +2,12 @@
 is SIGKILLed three times, the broker is restarted once, and one destination fails (500s,
 then hangs) for a while; then account for every trigger, action and insight.
 
-    .venv/bin/python -m bench.chaos --triggers 10000        (make chaos)
+    .venv/bin/python -m bench.chaos --triggers 10000                     (make chaos)
+    .venv/bin/python -m bench.chaos --triggers 3000 --replicas 3         (make chaos-replicas)
+
+With `--replicas N` every service runs N processes sharing one PostgreSQL store
+(`--database-url`, default REVOPS_DATABASE_URL, else a throwaway local server), and each
+kill hits a replica drawn at random (seeded), so every replica of every service kind can die.
 
 Faults are placed at random moments (seeded) after 20 % of the flows completed. The broker
 is this run's own jar broker (free port, temporary data), so restarting it disturbs
@@ -27,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.audit import Audit, audit_run
+from bench.bench_stores import postgres as postgres_for_bench
 from bench.harness import LocalBroker, Pipeline, dedicated_broker, pipeline, trigger_mix
 from bench.load import FlowCollector, TriggerPublisher
+from bench.scale_out import replicas_ready, wait_ready
 from bench.sink import free_port
 from services.cli.orchestrator import SERVICES
 from services.dlq.reader import read_dead_letters
@@ -55,7 +60,7 @@ class ChaosPlan:
     drain_timeout_s: float = 7200.0
     stall_timeout_s: float = 120.0  # after every fault: no flow completes for this long
     # Processes per service. Above 1 the services share a PostgreSQL store (a replica's
-    # SQLite file would be its own); the kills hit the first process of each service.
+    # SQLite file would be its own); each service's kills hit replicas drawn at random.
     replicas: int = 1
 
 
@@ -63,7 +68,8 @@ class ChaosPlan:
 class Fault:
     at_progress: float
     kind: str  # kill | broker | outage
-    target: str = ""
+    target: str = ""  # the service (kill), "kafka" (broker), the destination (outage)
+    replica: int = 0  # kill: which process of the service (0: the stack's own)
     fired_at: float | None = None  # seconds since start
     recovered_s: float | None = None
 
@@ -94,6 +100,9 @@ class ChaosReport:
             "kills": len(kills),
             "kills_per_service": {
                 name: sum(1 for f in kills if f.target == name) for name in SERVICES
+            },
+            "killed_replicas": {
+                name: sorted({f.replica for f in kills if f.target == name}) for name in SERVICES
             },
             "broker_restarts": sum(
                 1 for f in self.faults if f.kind == "broker" and f.fired_at is not None
@@ -126,13 +135,27 @@ def schedule(plan: ChaosPlan) -> list[Fault]:
         return round(rng.uniform(plan.first_fault_at, plan.last_fault_at), 3)
 
     faults = [
-        Fault(moment(), "kill", name) for name in SERVICES for _ in range(plan.kills_per_service)
+        Fault(moment(), "kill", name, replica)
+        for name in SERVICES
+        for replica in kill_victims(rng, plan.replicas, plan.kills_per_service)
     ]
     if plan.restart_broker:
         faults.append(Fault(round(rng.uniform(0.4, 0.6), 3), "broker", "kafka"))
     if plan.outage_s > 0:
         faults.append(Fault(plan.first_fault_at + 0.05, "outage", OUTAGE_DESTINATION[0]))
     return sorted(faults, key=lambda f: f.at_progress)
+
+
+def kill_victims(rng: random.Random, replicas: int, kills: int) -> list[int]:
+    """Which replica each of a service's `kills` hits: a random order of all its replicas,
+    repeated as needed, so `kills >= replicas` kills every replica at least once and fewer
+    kills hit distinct ones. One replica draws nothing (a seed keeps its old schedule)."""
+    if replicas == 1:
+        return [0] * kills
+    victims: list[int] = []
+    while len(victims) < kills:
+        victims += rng.sample(range(replicas), replicas)
+    return victims[:kills]
 
 
 class ChaosRun:
@@ -157,25 +180,20 @@ class ChaosRun:
     def elapsed(self) -> float:
         return round(time.monotonic() - self.started, 2)
 
-    async def _ready(self, port: int, timeout_s: float = 120.0) -> float:
-        started = time.monotonic()
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            while time.monotonic() - started < timeout_s:
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        return time.monotonic() - started
-
     async def _kill(self, fault: Fault) -> None:
-        name = fault.target
-        proc = self.p.stack.processes[name]
+        """SIGKILL one process of the service and start it again on its port."""
+        stack, name, index = self.p.stack, fault.target, fault.replica
+        key = f"{name}#{index}"
+        proc = stack.replicas[key] if index else stack.processes[name]
         proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(proc.wait)
-        self.p.stack.start_one(name)
-        fault.recovered_s = round(await self._ready(self.p.stack.ports[name]), 2)
+        if index:
+            stack.start_replica(name, index, stack.replica_ports[key])
+            port = stack.replica_ports[key]
+        else:
+            stack.start_one(name)
+            port = stack.ports[name]
+        fault.recovered_s = round(await wait_ready(port, timeout_s=120.0, give_up=False), 2)
 
     async def _restart_broker(self, fault: Fault) -> None:
         assert self.broker is not None
@@ -194,9 +212,10 @@ class ChaosRun:
     async def _fire(self, fault: Fault) -> None:
         # One fault per target at a time: a service is killed again only once its previous
         # restart is ready (else the kill would only interrupt its start-up).
-        async with self._locks.setdefault(fault.target, asyncio.Lock()):
+        async with self._locks.setdefault(f"{fault.target}#{fault.replica}", asyncio.Lock()):
             fault.fired_at = self.elapsed()
-            self.log(f"[{fault.fired_at:7.1f}s] {fault.kind} {fault.target}")
+            what = f"{fault.target}#{fault.replica}" if fault.kind == "kill" else fault.target
+            self.log(f"[{fault.fired_at:7.1f}s] {fault.kind} {what}")
             action = {"kill": self._kill, "broker": self._restart_broker, "outage": self._outage}
             await action[fault.kind](fault)
 
@@ -314,24 +333,9 @@ def run_chaos(
             for index in range(1, plan.replicas):
                 p.stack.start_replica(name, index, free_port())
         if plan.replicas > 1:
-            asyncio.run(_replicas_ready(p))
+            asyncio.run(replicas_ready(p.stack))
         log(f"pipeline ready on {bootstrap} ({plan.replicas} per service); state {p.var_dir}")
         return asyncio.run(ChaosRun(p, broker, plan, log, database_url).run())
-
-
-async def _replicas_ready(p: Pipeline, timeout_s: float = 180.0) -> None:
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        for port in p.stack.replica_ports.values():
-            deadline = time.monotonic() + timeout_s
-            while True:
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"a replica on port {port} never became ready")
-                await asyncio.sleep(0.2)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -351,7 +355,8 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         default=os.environ.get("REVOPS_DATABASE_URL"),
-        help="PostgreSQL shared by every process (needed for --replicas above 1)",
+        help="PostgreSQL shared by every process (with --replicas above 1 and no URL, a "
+        "throwaway local server is started)",
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # stop the services and the broker on TERM
@@ -367,9 +372,13 @@ def main() -> None:
         replicas=args.replicas,
     )
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="revops-chaos-"))
-    report = run_chaos(
-        plan, work, bootstrap, log=lambda m: print(m, flush=True), database_url=args.database_url
-    )
+    with ExitStack() as stack:
+        url = args.database_url
+        if plan.replicas > 1 and not url:  # a throwaway server of this run
+            url, _ = stack.enter_context(postgres_for_bench(None))
+        report = run_chaos(
+            plan, work, bootstrap, log=lambda m: print(m, flush=True), database_url=url
+        )
     summary = report.summary()
     summary["faults"] = [vars(f) for f in report.faults]
     text = json.dumps(summary, indent=2, default=str)

@@ -33,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.comparison import project_headline, target_rows
 from bench.harness import (
     KAFKA_SH,
     Pipeline,
@@ -328,6 +329,7 @@ def print_table(results: dict[str, Any]) -> None:
     if per_flow:
         rows.append(("CPU ms per flow, all processes", str(round(sum(per_flow.values()), 1)), ""))
     rows.extend(peer_rows(results["peer"]))
+    rows.extend(target_rows(project_headline(results), results["peer"]["headline"]))
     for key, value in results["runtime_overhead_us"].items():
         rows.append((f"runtime overhead {key}", str(value), ""))
     so = results.get("scale_out")
@@ -379,6 +381,7 @@ def main() -> None:
     # The yardstick, on the same broker, after the project's services have stopped.
     print("bare four-stage pipeline (bench/peer) ...", flush=True)
     results["peer"] = run_peer(bootstrap, PeerSizes.full() if args.full else PeerSizes())
+    results["headline"] = project_headline(results)
     print("runtime overhead micro-benchmark ...", flush=True)
     results["runtime_overhead_us"] = asyncio.run(measure_overhead(bootstrap))
     if not args.skip_areas:

@@ -17,6 +17,7 @@ import httpx
 from bench.harness import Pipeline, trigger_mix
 from bench.load import FlowCollector, TriggerPublisher
 from bench.sink import free_port
+from services.cli.orchestrator import LocalStack
 
 SERVICE = "decision_agent"
 
@@ -57,17 +58,26 @@ class ScaleOutResult:
         }
 
 
-async def _ready(port: int, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
+async def wait_ready(port: int, timeout_s: float = 90.0, give_up: bool = True) -> float:
+    """Seconds until the process on `port` answers /readyz with 200. After `timeout_s` it
+    raises (`give_up`) or returns the time waited (a fault run records it as the recovery)."""
+    started = time.monotonic()
     async with httpx.AsyncClient(timeout=2.0) as client:
-        while time.monotonic() < deadline:
+        while time.monotonic() - started < timeout_s:
             try:
                 if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
+                    return time.monotonic() - started
             except httpx.HTTPError:
                 pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"replica on port {port} not ready")
+            await asyncio.sleep(0.1)
+    if give_up:
+        raise RuntimeError(f"the process on port {port} is not ready after {timeout_s:.0f} s")
+    return time.monotonic() - started
+
+
+async def replicas_ready(stack: LocalStack, timeout_s: float = 180.0) -> None:
+    """Every extra replica the stack started answers /readyz."""
+    await asyncio.gather(*(wait_ready(port, timeout_s) for port in stack.replica_ports.values()))
 
 
 async def _consumed_per_replica(ports: dict[str, int], topic: str) -> dict[str, float]:
@@ -92,7 +102,7 @@ async def run_scale_out(
     for index in (1, 2):
         key = stack.start_replica(SERVICE, index, free_port())
         ports[key] = stack.replica_ports[key]
-    await asyncio.gather(*(_ready(port) for port in ports.values()))
+    await asyncio.gather(*(wait_ready(port) for port in ports.values()))
     await asyncio.sleep(2.0)  # let the group settle on three members before the load
     result = ScaleOutResult(replicas=len(ports), triggers=triggers)
     topic = p.settings.topics.datasets

@@ -13,15 +13,26 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from services.common.stores.database import Database, select_in_chunks
+from services.common.stores.migrations import migrate
 from services.common.stores.open import COMMON_SCHEMAS, open_database
+
+COMPONENT = "idempotency"
+MIGRATIONS = COMMON_SCHEMAS / "idempotency"
+
+
+def migrate_idempotency(db: Database) -> None:
+    """The keys' tables in `db`, at their newest schema."""
+    migrate(db, COMPONENT, MIGRATIONS)
 
 
 class IdempotencyStore:
     """Keys per consumer group, in the shared store (PostgreSQL with `REVOPS_DATABASE_URL`,
     so every replica of the group sees them) or the service's SQLite file."""
 
-    def __init__(self, path: Path, url: str | None = None) -> None:
-        self._db: Database = open_database(path, "idempotency", COMMON_SCHEMAS / "idempotency", url)
+    def __init__(self, path: Path, url: str | None = None, db: Database | None = None) -> None:
+        """The SQLite file at `path`, PostgreSQL at `url`, or `db` (already migrated with
+        `migrate_idempotency`) when the caller has one."""
+        self._db: Database = db or open_database(path, COMPONENT, MIGRATIONS, url)
 
     def already_processed(self, consumer: str, keys: Iterable[str]) -> set[str]:
         with self._db.reader() as conn:

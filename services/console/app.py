@@ -1,6 +1,7 @@
 """Console process: the web console on the shared `ServiceRuntime` (its /metrics, /healthz and
-/readyz on the same port), reading the execution agent's store, the warehouse and the DLQ
-topics, writing insight changes through the insight store and replays through the DLQ tool.
+/readyz on the same port), reading the execution agent's store (SQLite or PostgreSQL, as the
+services use it: services/console/db.py), the warehouse and the DLQ topics, writing insight
+changes through the insight store and replays through the DLQ tool.
 
 `revops serve console` or `python -m services.console`; port `REVOPS_HTTP_PORT` (8090).
 """
@@ -22,7 +23,7 @@ from services.common.settings import Settings
 from services.console.audit import ConsoleAudit
 from services.console.auth import TokenAuthenticator
 from services.console.config import ConsoleSettings
-from services.console.db import ConsoleStore
+from services.console.db import open_console_store
 from services.console.deadletters import DeadLetterIndex, Replayer
 from services.console.directory import Directory
 from services.console.flows import Flows, StageClock
@@ -50,7 +51,6 @@ from services.execution_agent.health import HealthRepository
 from services.execution_agent.history import AnalysisHistory
 from services.execution_agent.insights import InsightRepository
 from services.execution_agent.routing import RoutingRules
-from services.execution_agent.store import Store
 
 NAME = "console"
 log = structlog.get_logger("console")
@@ -58,9 +58,7 @@ log = structlog.get_logger("console")
 
 def build_components(settings: Settings, config: ConsoleSettings) -> Components:
     state = settings.resolved_state_dir
-    execution_db = state / "revops.db"
-    store = ConsoleStore(state / "console.db", execution_db)
-    agent_store = Store(execution_db)
+    store, agent_store = open_console_store(state, settings.database_url)
     provider = provider_from_settings()
     sessions = SessionStore(store, config.session_ttl_s)
     directory = Directory(store, RoutingRules.load(settings.routing_file))
@@ -92,7 +90,9 @@ def build_components(settings: Settings, config: ConsoleSettings) -> Components:
         flows=Flows(
             store,
             ExecutionRepository(agent_store),
-            StageClock(state, settings.consumer_group_prefix),
+            StageClock(
+                state, settings.consumer_group_prefix, store if settings.database_url else None
+            ),
         ),
         deadletters=DeadLetterIndex(settings),
         replayer=Replayer(settings),

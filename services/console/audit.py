@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.common import utcnow
+from services.common.stores.database import Database
 from services.console.auth import User
-from services.console.db import ConsoleStore
 from services.execution_agent.store import to_db_time
 
 
 class ConsoleAudit:
-    def __init__(self, store: ConsoleStore) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def record(self, user: User, action: str, target: str, detail: str = "") -> None:

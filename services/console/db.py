@@ -1,9 +1,15 @@
-"""The console's own SQLite file (sessions, its audit of replays, the directory of owners,
-accounts and deals read from the warehouse) with the execution agent's store attached as
-`ea`, so a page joins insights, analyses and the directory in one SQL statement.
+"""The console's store: its own tables (sessions, its audit of replays, the directory of
+owners, accounts and deals read from the warehouse, the search index) beside the execution
+agent's, so a page joins insights, analyses and the directory in one SQL statement.
 
-Connections are per thread (the page handlers run in a thread pool), as in the execution
-agent's `Store`, which this class extends with the attachment and the console's schema.
+Either engine of services/common/stores, as the services choose it (`REVOPS_DATABASE_URL`):
+- PostgreSQL: the console's tables live in the database every service shares.
+- SQLite: they live in console.db, with the execution agent's revops.db attached. SQLite
+  looks a table name that console.db lacks up in the attached file, so the console's SQL
+  names the agent's tables plainly, exactly as on PostgreSQL.
+
+The schema is versioned (migrations/<engine>/NNNN_*.sql, component "console"), applied on
+start-up and by `revops db migrate`.
 """
 
 from __future__ import annotations
@@ -11,106 +17,26 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from services.execution_agent.store import Store
+from services.common.idempotency import migrate_idempotency
+from services.common.stores.database import Database
+from services.common.stores.migrations import migrate
+from services.common.stores.postgres import PostgresDatabase
+from services.common.stores.sqlite import SQLiteDatabase
+from services.execution_agent.store import COMPONENT as AGENT_COMPONENT
+from services.execution_agent.store import DEFAULT_DB_NAME, Store
+from services.execution_agent.store import MIGRATIONS as AGENT_MIGRATIONS
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS console_sessions (
-    session_hash TEXT PRIMARY KEY,
-    user         TEXT NOT NULL,
-    role         TEXT NOT NULL,
-    csrf         TEXT NOT NULL,
-    created_at   REAL NOT NULL,
-    expires_at   REAL NOT NULL,
-    flash        TEXT
-);
-CREATE INDEX IF NOT EXISTS ix_console_sessions_expiry ON console_sessions (expires_at);
-
-CREATE TABLE IF NOT EXISTS console_oidc_pending (
-    state_hash   TEXT PRIMARY KEY,
-    nonce        TEXT NOT NULL,
-    verifier     TEXT NOT NULL,
-    created_at   REAL NOT NULL
-);
-
--- Changes made from the console that have no audit trail of their own (dead-letter replays;
--- insight changes go to revops_ai_insight_audit with the user as actor).
-CREATE TABLE IF NOT EXISTS console_audit (
-    audit_id     INTEGER PRIMARY KEY AUTOINCREMENT,
-    at           TEXT NOT NULL,
-    actor        TEXT NOT NULL,
-    role         TEXT NOT NULL,
-    action       TEXT NOT NULL,
-    target       TEXT NOT NULL,
-    detail       TEXT NOT NULL DEFAULT ''
-);
-
--- The directory: a copy of the warehouse's people, accounts and deals (services.console.
--- directory), refreshed on a timer, so owner and team filters are joins, not warehouse calls.
-CREATE TABLE IF NOT EXISTS console_people (
-    owner_id     TEXT PRIMARY KEY,
-    name         TEXT,
-    email        TEXT,
-    title        TEXT
-);
-CREATE TABLE IF NOT EXISTS console_accounts (
-    account_id      TEXT PRIMARY KEY,
-    name            TEXT NOT NULL,
-    customer_class  TEXT,
-    owner_id        TEXT,
-    industry        TEXT,
-    region          TEXT
-);
-CREATE INDEX IF NOT EXISTS ix_console_accounts_owner ON console_accounts (owner_id);
-CREATE TABLE IF NOT EXISTS console_deals (
-    opportunity_id  TEXT PRIMARY KEY,
-    account_id      TEXT NOT NULL,
-    name            TEXT NOT NULL,
-    stage           TEXT NOT NULL,
-    amount          REAL,
-    close_date      TEXT,
-    owner_id        TEXT,
-    is_open         INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_console_deals_account ON console_deals (account_id);
-CREATE INDEX IF NOT EXISTS ix_console_deals_open ON console_deals (is_open, owner_id);
-CREATE INDEX IF NOT EXISTS ix_console_deals_amount
-    ON console_deals (is_open, amount DESC, opportunity_id);
--- One row per insight subject (`account|opportunity` as the insights table writes it).
-CREATE TABLE IF NOT EXISTS console_subjects (
-    subject_key     TEXT PRIMARY KEY,
-    account_id      TEXT NOT NULL,
-    opportunity_id  TEXT,
-    name            TEXT NOT NULL,
-    owner_id        TEXT,
-    team            TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_console_subjects_owner ON console_subjects (owner_id);
-CREATE INDEX IF NOT EXISTS ix_console_subjects_team ON console_subjects (team);
-CREATE INDEX IF NOT EXISTS ix_console_deals_stage ON console_deals (is_open, stage);
-
--- Substring search (services.console.search): one document per insight, deal or account;
--- the document's id is its row in the trigram index.
-CREATE TABLE IF NOT EXISTS console_search_docs (
-    id    INTEGER PRIMARY KEY,
-    kind  TEXT NOT NULL,
-    key   TEXT NOT NULL,
-    UNIQUE (kind, key)
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS console_search USING fts5(body, tokenize = 'trigram');
-CREATE TABLE IF NOT EXISTS console_search_mark (
-    kind  TEXT PRIMARY KEY,
-    mark  TEXT NOT NULL
-);
-"""
+COMPONENT = "console"
+MIGRATIONS = Path(__file__).with_name("migrations")
+CONSOLE_DB_NAME = "console.db"
 
 
-class ConsoleStore(Store):
-    """console.db, with the execution agent's database attached read-write as `ea`."""
+class AttachedConsoleDatabase(SQLiteDatabase):
+    """console.db, with the execution agent's database attached read-write as `ea`.
+    Connections are per thread (the page handlers run in a thread pool); each attaches once."""
 
     def __init__(self, path: Path | str, execution_db: Path | str) -> None:
         self.execution_db = Path(execution_db)
-        # The execution agent's own class creates its schema when the console starts first.
-        Store(self.execution_db).close()
         super().__init__(path)
 
     def connect(self) -> sqlite3.Connection:
@@ -121,8 +47,24 @@ class ConsoleStore(Store):
         return conn
 
     def _init_schema(self) -> None:
-        conn = self.connect()
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(f"could not switch {self.path} to WAL mode (got {mode})")
-        conn.executescript(SCHEMA)
+        migrate(self, COMPONENT, MIGRATIONS)
+
+
+def open_console_store(state_dir: Path, url: str | None) -> tuple[Database, Database]:
+    """(the console's store, the execution agent's store), both migrated to their newest
+    schema (the agent's too: the console may start first).
+
+    On PostgreSQL (`url`) they are one database, which also holds the agents' idempotency
+    keys (a flow's stage times); its connections go back to the pool after each
+    transaction, since the page handlers run on many short-lived threads."""
+    if url:
+        db = PostgresDatabase(url, keep_connections=False)
+        for component, migrations in (
+            (AGENT_COMPONENT, AGENT_MIGRATIONS),
+            (COMPONENT, MIGRATIONS),
+        ):
+            migrate(db, component, migrations)
+        migrate_idempotency(db)
+        return db, db
+    agent = Store(state_dir / DEFAULT_DB_NAME)
+    return AttachedConsoleDatabase(state_dir / CONSOLE_DB_NAME, agent.path), agent

@@ -1,4 +1,4 @@
-"""The directory: people, accounts and deals copied from the warehouse into console.db.
+"""The directory: people, accounts and deals copied from the warehouse into the console's store.
 
 Insights name their subject by id only; who owns it (the deal's owner, else the account's)
 and which team follows it up (routing.yaml `teams`: deals -> the deal-quality team, accounts
@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from contracts.common import AnalysisType
-from services.console.db import ConsoleStore
+from services.common.stores.database import Database
 from services.data_agent.warehouse import Warehouse
 from services.data_agent.warehouse.queries import Query
 from services.execution_agent.insights import subject_key
@@ -39,6 +39,21 @@ DEALS = Query(
 
 CHUNK_ROWS = 20_000
 
+# The directory's tables, key column first (migrations/*/0001_initial.sql).
+PEOPLE_COLUMNS = ("owner_id", "name", "email", "title")
+ACCOUNT_COLUMNS = ("account_id", "name", "customer_class", "owner_id", "industry", "region")
+DEAL_COLUMNS = (
+    "opportunity_id",
+    "account_id",
+    "name",
+    "stage",
+    "amount",
+    "close_date",
+    "owner_id",
+    "is_open",
+)
+SUBJECT_COLUMNS = ("subject_key", "account_id", "opportunity_id", "name", "owner_id", "team")
+
 
 def customer_class(account_type: str | None) -> str:
     """docs/domain.md §2: 'Commit Customer' | 'PLG Customer' | anything else = prospect."""
@@ -47,7 +62,7 @@ def customer_class(account_type: str | None) -> str:
 
 
 class Directory:
-    def __init__(self, store: ConsoleStore, routing: RoutingRules) -> None:
+    def __init__(self, store: Database, routing: RoutingRules) -> None:
         self._store = store
         deal_team = routing.team_for(AnalysisType.DEAL_QUALITY)
         account_team = routing.team_for(AnalysisType.CONSUMPTION)
@@ -64,7 +79,7 @@ class Directory:
             conn.execute("DELETE FROM console_subjects")
             for rows in _chunks(warehouse, PEOPLE):
                 conn.executemany(
-                    "INSERT OR REPLACE INTO console_people VALUES (?, ?, ?, ?)",
+                    _insert_replacing("console_people", PEOPLE_COLUMNS),
                     [(r["sf_user_id"], r["name"], r["email"], r["title"]) for r in rows],
                 )
                 counts["people"] += len(rows)
@@ -80,13 +95,11 @@ class Directory:
                     )
                     for r in rows
                 ]
+                conn.executemany(_insert_replacing("console_accounts", ACCOUNT_COLUMNS), accounts)
                 conn.executemany(
-                    "INSERT OR REPLACE INTO console_accounts VALUES (?, ?, ?, ?, ?, ?)", accounts
-                )
-                conn.executemany(
-                    "INSERT OR REPLACE INTO console_subjects VALUES (?, ?, NULL, ?, ?, ?)",
+                    _insert_replacing("console_subjects", SUBJECT_COLUMNS),
                     [
-                        (subject_key(a[0], None), a[0], a[1], a[3], self.account_team)
+                        (subject_key(a[0], None), a[0], None, a[1], a[3], self.account_team)
                         for a in accounts
                     ],
                 )
@@ -105,11 +118,9 @@ class Directory:
                     )
                     for r in rows
                 ]
+                conn.executemany(_insert_replacing("console_deals", DEAL_COLUMNS), deals)
                 conn.executemany(
-                    "INSERT OR REPLACE INTO console_deals VALUES (?, ?, ?, ?, ?, ?, ?, ?)", deals
-                )
-                conn.executemany(
-                    "INSERT OR REPLACE INTO console_subjects VALUES (?, ?, ?, ?, ?, ?)",
+                    _insert_replacing("console_subjects", SUBJECT_COLUMNS),
                     [
                         (subject_key(d[1], d[0]), d[1], d[0], d[2], d[6], self.deal_team)
                         for d in deals
@@ -135,6 +146,17 @@ class Directory:
 
     def teams(self) -> list[str]:
         return sorted({self.deal_team, self.account_team})
+
+
+def _insert_replacing(table: str, columns: tuple[str, ...]) -> str:
+    """An INSERT of one row whose key (the first column) may already be there: the warehouse
+    can repeat a key, and its last row wins."""
+    key, *rest = columns
+    updates = ", ".join(f"{c} = excluded.{c}" for c in rest)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
 
 
 def _chunks(warehouse: Warehouse, query: Query) -> Iterator[list[dict[str, Any]]]:

@@ -4,7 +4,8 @@ A flow's stages and where their times come from:
 - trigger accepted: the analysis's `requested_at` (kept in the execution's state);
 - dataset and decision published: when the data agent and the decision agent marked the
   flow's record done (their idempotency stores, read while they still keep the key: 8 days
-  by default, and only where the console shares their state folder, as under `make run`);
+  by default; in the shared PostgreSQL, or in their SQLite files where the console shares
+  their state folder, as under `make run`);
 - actions planned: when the execution was recorded;
 - each delivery: its result's `finished_at`;
 - complete and published: the execution's state.
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.idempotency import IdempotencyStore
-from services.console.db import ConsoleStore
+from services.common.stores.database import Database
 from services.execution_agent.executions import (
     EXECUTIONS_TABLE,
     Execution,
@@ -71,12 +72,13 @@ class FlowTimeline:
 class StageClock:
     """When the data and decision agents finished a request (None when not known)."""
 
-    def __init__(self, state_dir: Path, group_prefix: str) -> None:
+    def __init__(self, state_dir: Path, group_prefix: str, shared: Database | None = None) -> None:
         self._paths = {
             "data_agent": state_dir / "idempotency-data_agent.db",
             "decision_agent": state_dir / "idempotency-decision_agent.db",
         }
         self._prefix = group_prefix
+        self._shared = shared  # PostgreSQL: the agents' keys are in the shared database
         self._stores: dict[str, IdempotencyStore] = {}
         self._lock = threading.Lock()
 
@@ -84,9 +86,10 @@ class StageClock:
         with self._lock:
             store = self._stores.get(service)
             if store is None:
-                if not self._paths[service].exists():
+                if self._shared is None and not self._paths[service].exists():
                     return None  # never open (and so create) another service's file
-                store = self._stores[service] = IdempotencyStore(self._paths[service])
+                store = IdempotencyStore(self._paths[service], db=self._shared)
+                self._stores[service] = store
             stamp = store.processed_at(f"{self._prefix}.{service}", key)
         return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
 
@@ -98,7 +101,7 @@ class StageClock:
 
 
 class Flows:
-    def __init__(self, store: ConsoleStore, executions: ExecutionRepository, clock: StageClock):
+    def __init__(self, store: Database, executions: ExecutionRepository, clock: StageClock):
         self._store = store
         self._executions = executions
         self._clock = clock
@@ -115,11 +118,11 @@ class Flows:
             )
         )
         with self._store.reader() as conn:
-            total = conn.execute(f"SELECT COUNT(*) FROM ea.{EXECUTIONS_TABLE}{where}", params)
+            total = conn.execute(f"SELECT COUNT(*) FROM {EXECUTIONS_TABLE}{where}", params)
             count = int(total.fetchone()[0])
             rows = conn.execute(
                 f"SELECT request_id, execution_status, created_at, state_data "
-                f"FROM ea.{EXECUTIONS_TABLE}{where} ORDER BY created_at DESC, request_id "
+                f"FROM {EXECUTIONS_TABLE}{where} ORDER BY created_at DESC, request_id "
                 "LIMIT ? OFFSET ?",
                 (*params, page_size, (page - 1) * page_size),
             ).fetchall()

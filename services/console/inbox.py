@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from contracts.common import utcnow
-from services.console.db import ConsoleStore
+from services.common.stores.database import Database, Dialect
 from services.console.search import INSIGHT, SearchIndex, search_clause
 from services.execution_agent.insights import (
     ACTIVE_STATUSES,
@@ -128,7 +128,7 @@ class InboxPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def _where(f: InboxFilter, now: str) -> tuple[str, list[Any]]:
+def _where(f: InboxFilter, now: str, dialect: Dialect) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     expirable = ", ".join("?" for _ in EXPIRABLE_STATUSES)
@@ -172,7 +172,7 @@ def _where(f: InboxFilter, now: str) -> tuple[str, list[Any]]:
         params.append(f.opportunity_id)
     if f.search:  # title, description, subject name and ids
         clause, values = search_clause(
-            INSIGHT, f.search, "i.insight_id", "i.account_id", "i.opportunity_id"
+            dialect, INSIGHT, f.search, "i.insight_id", "i.account_id", "i.opportunity_id"
         )
         clauses.append(clause)
         params += values
@@ -182,19 +182,20 @@ def _where(f: InboxFilter, now: str) -> tuple[str, list[Any]]:
 _SUBJECTS = "SELECT subject_key FROM console_subjects"
 
 
-def _rank_order(where: str) -> str:
-    """The filter with its status terms kept off the status indexes (SQLite's unary `+`): the
-    page is then read off ix_insights_rank in order and stops at the page's end, instead of
-    sorting every insight of the status."""
-    return where.replace("i.status IN (", "+i.status IN (").replace("i.status = ?", "+i.status = ?")
+def _rank_order(where: str, dialect: Dialect) -> str:
+    """The filter with its status terms kept off the status indexes (`Dialect.unindexed`):
+    the page is then read off ix_insights_rank in order and stops at the page's end, instead
+    of sorting every insight of the status."""
+    status = dialect.unindexed("i.status")
+    return where.replace("i.status IN (", f"{status} IN (").replace("i.status = ?", f"{status} = ?")
 
 
-_FROM = " FROM ea.revops_ai_insights i"
+_FROM = " FROM revops_ai_insights i"
 _ORDER = " ORDER BY i.impact_score DESC, i.updated_at DESC, i.insight_id"
 
 
 class Inbox:
-    def __init__(self, store: ConsoleStore, search: SearchIndex, page_size: int = 50) -> None:
+    def __init__(self, store: Database, search: SearchIndex, page_size: int = 50) -> None:
         self._store = store
         self._search = search
         self.page_size = page_size
@@ -203,14 +204,15 @@ class Inbox:
         now_text = to_db_time(now or utcnow()) or ""
         if f.search:
             self._search.catch_up(limit=SEARCH_CATCH_UP)  # what changed since the last tick
-        where, params = _where(f, now_text)
+        where, params = _where(f, now_text, self._store.dialect)
+        ranked = _rank_order(where, self._store.dialect)
         # Severity first (impact_score is the severity's weight), then the freshest: the
         # page's rows come off ix_insights_rank; only they are joined with the directory.
         sql = (
             "SELECT i.insight_id, i.title, i.description, i.priority, i.status, i.category, "
             "i.type, i.account_id, i.opportunity_id, i.updated_at, i.version, i.expires_at, "
             "s.name AS subject_name, s.team, p.name AS owner_name FROM (SELECT i.*"
-            f"{_FROM}{_rank_order(where)}{_ORDER} LIMIT ? OFFSET ?) i "
+            f"{_FROM}{ranked}{_ORDER} LIMIT ? OFFSET ?) i "
             "LEFT JOIN console_subjects s ON s.subject_key = i.subject_key "
             f"LEFT JOIN console_people p ON p.owner_id = s.owner_id{_ORDER}"
         )
@@ -218,7 +220,7 @@ class Inbox:
         # A narrow filter (an owner's subjects, search hits, one account) drives the count
         # from its own small set; otherwise the covering status index counts fastest.
         narrow = bool(f.owner or f.search or f.account_id or f.opportunity_id)
-        counted = _rank_order(where) if narrow else where
+        counted = ranked if narrow else where
         with self._store.reader() as conn:
             rows = conn.execute(sql, (*params, self.page_size, offset)).fetchall()
             counts = {
@@ -239,9 +241,7 @@ class Inbox:
         with self._store.reader() as conn:
             return [
                 r[0]
-                for r in conn.execute(
-                    "SELECT DISTINCT category FROM ea.revops_ai_insights ORDER BY 1"
-                )
+                for r in conn.execute("SELECT DISTINCT category FROM revops_ai_insights ORDER BY 1")
             ]
 
 

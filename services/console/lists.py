@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from services.console.db import ConsoleStore
+from services.common.stores.database import Database
 from services.console.overview import NOT_ANALYSED, OverviewQueries
 from services.console.search import ACCOUNT, DEAL, search_clause
 
@@ -60,7 +60,7 @@ class ListPage:
 
 
 class Lists:
-    def __init__(self, store: ConsoleStore, overview: OverviewQueries, page_size: int = 50) -> None:
+    def __init__(self, store: Database, overview: OverviewQueries, page_size: int = 50) -> None:
         self._store = store
         self._overview = overview
         self.page_size = page_size
@@ -77,15 +77,15 @@ class Lists:
             clauses.append("d.owner_id = ?")
             params.append(f.owner)
         if f.search:
-            clause, values = search_clause(DEAL, f.search, "d.opportunity_id")
+            clause, values = search_clause(self._store.dialect, DEAL, f.search, "d.opportunity_id")
             clauses.append(clause)
             params += values
         latest = (
-            "LEFT JOIN ea.revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
+            "LEFT JOIN revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
             "AND l.analysis_type = 'deal_quality'"
         )
         where = " WHERE " + " AND ".join(clauses)
-        order = " ORDER BY d.amount DESC, d.opportunity_id"  # NULL amounts sort last
+        order = " ORDER BY d.amount DESC NULLS LAST, d.opportunity_id"
         # The page's deals first (off ix_console_deals_amount), then their names and owners.
         total = None
         if f.band and not f.search:  # counting by band joins every deal: the snapshot has it
@@ -104,7 +104,7 @@ class Lists:
         )
 
     def accounts(self, f: ListFilter) -> ListPage:
-        clauses, params = ["1"], []
+        clauses, params = ["1 = 1"], []
         if f.band:
             clauses.append("COALESCE(h.band, 'not analysed') = ?")
             params.append(f.band)
@@ -112,11 +112,11 @@ class Lists:
             clauses.append("a.owner_id = ?")
             params.append(f.owner)
         if f.search:
-            clause, values = search_clause(ACCOUNT, f.search, "a.account_id")
+            clause, values = search_clause(self._store.dialect, ACCOUNT, f.search, "a.account_id")
             clauses.append(clause)
             params += values
         joins = (
-            " FROM console_accounts a LEFT JOIN ea.revops_ai_health h "
+            " FROM console_accounts a LEFT JOIN revops_ai_health h "
             "ON h.account_id = a.account_id LEFT JOIN console_people p ON p.owner_id = a.owner_id "
             "WHERE " + " AND ".join(clauses)
         )

@@ -25,9 +25,9 @@ import jwt
 
 from services.common.security import SecretsProvider
 from services.common.security.secrets import SecretError
+from services.common.stores.database import Database
 from services.console.auth import Role, SignInError, User
 from services.console.config import ConsoleSettings
-from services.console.db import ConsoleStore
 
 STATE_COOKIE = "revops_console_oidc"
 PENDING_TTL_S = 600.0
@@ -57,7 +57,7 @@ class OidcSignIn:
         self,
         config: ConsoleSettings,
         provider: SecretsProvider,
-        store: ConsoleStore,
+        store: Database,
         http: httpx.Client | None = None,
     ) -> None:
         assert config.oidc_issuer and config.oidc_client_id, "OIDC is not configured"

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from contracts.common import PRIORITY_RANK, utcnow
-from services.console.db import ConsoleStore
+from services.common.stores.database import Database, Dialect
 from services.execution_agent.insights import ACTIVE_STATUSES
 from services.execution_agent.store import to_db_time
 
@@ -77,7 +77,7 @@ class Overview:
 
 
 class OverviewQueries:
-    def __init__(self, store: ConsoleStore, deal_team: str) -> None:
+    def __init__(self, store: Database, deal_team: str) -> None:
         self._store = store
         self.deal_team = deal_team
         self._figures: FleetFigures | None = None
@@ -87,29 +87,33 @@ class OverviewQueries:
     def refresh(self) -> FleetFigures:
         started = time.perf_counter()
         now = utcnow()
+        dialect = self._store.dialect
+        at_risk, at_risk_params = _at_risk(dialect, to_db_time(now) or "")
         with self._store.reader() as conn:
-            _fill_at_risk(conn, to_db_time(now) or "")
             cells = [
                 {**dict(r), "at_risk": bool(r["at_risk"])}
                 for r in conn.execute(
+                    f"WITH at_risk AS MATERIALIZED ({at_risk}) "
                     "SELECT d.stage, d.owner_id, COALESCE(p.name, d.owner_id, '(no owner)') "
                     f"AS owner, COALESCE(l.headline_band, '{NOT_ANALYSED}') AS band, "
                     f"(l.headline_score < {AT_RISK_BELOW} OR r.subject_key IS NOT NULL) "
                     "AS at_risk, COUNT(*) AS n, COALESCE(SUM(d.amount), 0) AS amount "
-                    "FROM console_deals d NOT INDEXED "  # a scan beats 100,000 index probes
+                    # A scan beats 100,000 index probes.
+                    f"FROM {dialect.not_indexed('console_deals d')} "
                     "LEFT JOIN console_people p ON p.owner_id = d.owner_id "
-                    "LEFT JOIN ea.revops_ai_latest_analysis l "
+                    "LEFT JOIN revops_ai_latest_analysis l "
                     "ON l.opportunity_id = d.opportunity_id AND l.analysis_type = 'deal_quality' "
-                    "LEFT JOIN temp.at_risk r "
+                    "LEFT JOIN at_risk r "
                     "ON r.subject_key = d.account_id || '|' || d.opportunity_id "
-                    "WHERE d.is_open = 1 GROUP BY 1, 2, 3, 4, 5"
+                    "WHERE d.is_open = 1 GROUP BY 1, 2, 3, 4, 5",
+                    at_risk_params,
                 )
             ]
             health = [
                 dict(r)
                 for r in conn.execute(
                     "SELECT COALESCE(band, 'unknown') AS band, COUNT(*) AS accounts "
-                    "FROM ea.revops_ai_health GROUP BY 1 ORDER BY MIN(score)"
+                    "FROM revops_ai_health GROUP BY 1 ORDER BY MIN(score)"
                 )
             ]
             (accounts_total,) = conn.execute("SELECT COUNT(*) FROM console_accounts").fetchone()
@@ -164,26 +168,28 @@ class OverviewQueries:
     def _changes(self, since: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
         """New, escalated and resolved insights since `since` (each read off a time index)."""
         columns = "insight_id, title, priority, account_id, opportunity_id"
+        priority = self._store.dialect.json_text("a.changes", "priority")
+        priority_from = self._store.dialect.json_text("a.changes", "priority", "from")
+        priority_to = self._store.dialect.json_text("a.changes", "priority", "to")
         with self._store.reader() as conn:
             new = _rows(
                 conn,
-                f"SELECT {columns}, created_at AS at FROM ea.revops_ai_insights "
+                f"SELECT {columns}, created_at AS at FROM revops_ai_insights "
                 "WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?",
                 (since, CHANGES_SHOWN),
             )
             resolved = _rows(
                 conn,
-                f"SELECT {columns}, resolved_at AS at FROM ea.revops_ai_insights "
+                f"SELECT {columns}, resolved_at AS at FROM revops_ai_insights "
                 "WHERE resolved_at >= ? ORDER BY resolved_at DESC LIMIT ?",
                 (since, CHANGES_SHOWN),
             )
             reruns = conn.execute(
-                "SELECT a.insight_id, a.at, json_extract(a.changes, '$.priority.from') AS was, "
-                "json_extract(a.changes, '$.priority.to') AS priority, i.title, i.account_id, "
-                "i.opportunity_id FROM ea.revops_ai_insight_audit a "
-                "JOIN ea.revops_ai_insights i ON i.insight_id = a.insight_id "
+                f"SELECT a.insight_id, a.at, {priority_from} AS was, {priority_to} AS priority, "
+                "i.title, i.account_id, i.opportunity_id FROM revops_ai_insight_audit a "
+                "JOIN revops_ai_insights i ON i.insight_id = a.insight_id "
                 "WHERE a.at >= ? AND a.action = 'rerun' "
-                "AND json_extract(a.changes, '$.priority') IS NOT NULL ORDER BY a.at DESC",
+                f"AND {priority} IS NOT NULL ORDER BY a.at DESC",
                 (since,),
             ).fetchall()
             counts = {
@@ -200,16 +206,15 @@ class OverviewQueries:
         return {"new": new, "escalated": escalated[:CHANGES_SHOWN], "resolved": resolved}, counts
 
 
-def _fill_at_risk(conn: Any, now_text: str) -> None:
-    """A temporary table of the deals that have an open critical or high risk insight."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS at_risk (subject_key TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM at_risk")
+def _at_risk(dialect: Dialect, now_text: str) -> tuple[str, tuple[str, ...]]:
+    """SQL (and its values) for the subjects of deals that have an open critical or high risk
+    insight; materialized once per refresh, then looked up per deal."""
     statuses = ", ".join("?" for _ in ACTIVE_STATUSES)
     priorities = ", ".join("?" for _ in AT_RISK_PRIORITIES)
-    conn.execute(
-        "INSERT OR IGNORE INTO at_risk SELECT subject_key FROM ea.revops_ai_insights "
+    return (
+        "SELECT DISTINCT subject_key FROM revops_ai_insights "
         f"WHERE status IN ({statuses}) AND priority IN ({priorities}) "
-        "AND opportunity_id IS NOT NULL AND json_extract(payload, '$.flag_type') = 'risk' "
+        f"AND opportunity_id IS NOT NULL AND {dialect.json_text('payload', 'flag_type')} = 'risk' "
         "AND (expires_at IS NULL OR expires_at > ?)",
         (*ACTIVE_STATUSES, *AT_RISK_PRIORITIES, now_text),
     )
@@ -233,6 +238,6 @@ def _rows(conn: Any, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
 def _count(conn: Any, column: str, since: str) -> int:
     return int(
         conn.execute(
-            f"SELECT COUNT(*) FROM ea.revops_ai_insights WHERE {column} >= ?", (since,)
+            f"SELECT COUNT(*) FROM revops_ai_insights WHERE {column} >= ?", (since,)
         ).fetchone()[0]
     )

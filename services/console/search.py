@@ -1,22 +1,23 @@
-"""Substring search over insights, deals and accounts: an FTS5 trigram index in console.db.
+"""Substring search over insights, deals and accounts: a trigram index in the console's store
+(SQLite: an FTS5 `trigram` table; PostgreSQL: a table with a pg_trgm index, its `rowid`
+column standing for the FTS rowid).
 
 `LIKE '%acme%'` over 100,000 titles and descriptions reads every row (about a second here);
-the trigram index answers the same question from its own b-tree. Each document is one row of
-`console_search_docs` (kind, key) whose id is the FTS rowid, so a changed insight replaces its
-own entry. Insights are caught up incrementally by `updated_at` (a bounded amount on each
-search, the rest by the background timer); deals and accounts are rewritten with the
-directory.
+the trigram index answers the same question from its own index. Each document is one row of
+`console_search_docs` (kind, key) whose id is the index's rowid, so a changed insight
+replaces its own entry. Insights are caught up incrementally by `updated_at` (a bounded
+amount on each search, the rest by the background timer); deals and accounts are rewritten
+with the directory.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 
 import structlog
 
-from services.console.db import ConsoleStore
+from services.common.stores.database import Connection, Database, Dialect
 
 log = structlog.get_logger("console.search")
 
@@ -27,32 +28,34 @@ BATCH = 5_000
 
 
 def search_params(text: str) -> list[str]:
-    """The two bound values of `matching`: a LIKE pattern for the trigram index (its `%` and
-    `_` match anything: the index takes no ESCAPE clause) and the text itself, lower-cased,
-    which each candidate must contain literally."""
+    """The two bound values of `matching` (`Dialect.contains_text`): a pattern for the trigram
+    index (its `%` and `_` match anything: SQLite's index takes no ESCAPE clause) and the
+    text itself, lower-cased, which each candidate must contain literally."""
     return [f"%{text}%", text.lower()]
 
 
-def search_clause(kind: str, text: str, *id_columns: str) -> tuple[str, list[str]]:
+def search_clause(
+    dialect: Dialect, kind: str, text: str, *id_columns: str
+) -> tuple[str, list[str]]:
     """The WHERE term (and its values) matching `text` for rows of `kind`: through the trigram
     index, whose key is `id_columns[0]`; text shorter than MIN_SEARCH matches the ids only."""
     if len(text) < MIN_SEARCH:
         return "(" + " OR ".join(f"{c} = ?" for c in id_columns) + ")", [text] * len(id_columns)
-    return f"{id_columns[0]} IN ({matching(kind)})", search_params(text)
+    return f"{id_columns[0]} IN ({matching(dialect, kind)})", search_params(text)
 
 
-def matching(kind: str) -> str:
+def matching(dialect: Dialect, kind: str) -> str:
     """SQL for the keys of `kind` whose text holds the searched text (two `?`, see
-    `search_params`). The trigram index is asked first and its rows looked up by id (`+kind`
-    keeps SQLite from walking every document of the kind instead)."""
+    `search_params`). The trigram index is asked first and its rows looked up by id (kind
+    kept off its index, so SQLite does not walk every document of the kind instead)."""
     return (
         "SELECT key FROM console_search_docs WHERE id IN (SELECT rowid FROM console_search "
-        f"WHERE body LIKE ? AND instr(lower(body), ?) > 0) AND +kind = '{kind}'"
+        f"WHERE {dialect.contains_text('body')}) AND {dialect.unindexed('kind')} = '{kind}'"
     )
 
 
 class SearchIndex:
-    def __init__(self, store: ConsoleStore) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
         self._lock = threading.Lock()
 
@@ -79,7 +82,7 @@ class SearchIndex:
             rows = conn.execute(
                 "SELECT i.insight_id, i.updated_at, i.title || ' ' || i.description || ' ' || "
                 "i.account_id || ' ' || COALESCE(i.opportunity_id, '') || ' ' || i.insight_id "
-                "|| ' ' || COALESCE(s.name, '') AS body FROM ea.revops_ai_insights i "
+                "|| ' ' || COALESCE(s.name, '') AS body FROM revops_ai_insights i "
                 "LEFT JOIN console_subjects s ON s.subject_key = i.subject_key "
                 "WHERE i.updated_at > ? ORDER BY i.updated_at LIMIT ?",
                 (mark, batch),
@@ -118,14 +121,13 @@ class SearchIndex:
             conn.execute("DELETE FROM console_search_mark WHERE kind = ?", (INSIGHT,))
 
     @staticmethod
-    def _write(conn: sqlite3.Connection, kind: str, docs: Iterable[tuple[str, str]]) -> None:
+    def _write(conn: Connection, kind: str, docs: Iterable[tuple[str, str]]) -> None:
+        """Each document's text, replacing what its id had (an FTS5 table takes no upsert)."""
         for key, body in docs:
             doc_id = conn.execute(
                 "INSERT INTO console_search_docs (kind, key) VALUES (?, ?) "
                 "ON CONFLICT (kind, key) DO UPDATE SET kind = excluded.kind RETURNING id",
                 (kind, key),
             ).fetchone()[0]
-            conn.execute(
-                "INSERT OR REPLACE INTO console_search (rowid, body) VALUES (?, ?)",
-                (doc_id, body),
-            )
+            conn.execute("DELETE FROM console_search WHERE rowid = ?", (doc_id,))
+            conn.execute("INSERT INTO console_search (rowid, body) VALUES (?, ?)", (doc_id, body))

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from services.common.stores.database import Database
 from services.console.auth import Role, User
-from services.console.db import ConsoleStore
 
 COOKIE = "revops_console_session"
 
@@ -36,7 +36,7 @@ def _hash(session_id: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, store: ConsoleStore, ttl_s: float) -> None:
+    def __init__(self, store: Database, ttl_s: float) -> None:
         self._store = store
         self.ttl_s = ttl_s
 
@@ -46,7 +46,7 @@ class SessionStore:
         now = time.time()
         with self._store.transaction() as conn:
             conn.execute(
-                "INSERT INTO console_sessions (session_hash, user, role, csrf, created_at, "
+                'INSERT INTO console_sessions (session_hash, "user", role, csrf, created_at, '
                 "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     _hash(session_id),
@@ -64,7 +64,7 @@ class SessionStore:
             return None
         with self._store.reader() as conn:
             row = conn.execute(
-                "SELECT session_hash, user, role, csrf, expires_at FROM console_sessions "
+                'SELECT session_hash, "user", role, csrf, expires_at FROM console_sessions '
                 "WHERE session_hash = ? AND expires_at > ?",
                 (_hash(session_id), time.time()),
             ).fetchone()

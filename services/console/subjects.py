@@ -14,8 +14,8 @@ import numpy as np
 from contracts.analysis import AnalysisResults
 from contracts.common import AnalysisType, utcnow
 from contracts.dataset import Agreement, Call, Dataset, UsageDay
+from services.common.stores.database import Database
 from services.console import charts
-from services.console.db import ConsoleStore
 from services.console.evidence import CALL_FIELDS, all_evidence, highlight, quotes_by_call
 from services.console.inbox import Inbox, InboxFilter, InboxRow
 from services.data_agent.datasets import DatasetRepository
@@ -95,7 +95,7 @@ class AccountView:
 class SubjectPages:
     def __init__(
         self,
-        store: ConsoleStore,
+        store: Database,
         datasets: DatasetRepository,
         history: AnalysisHistory,
         health: HealthRepository,
@@ -260,9 +260,9 @@ class SubjectPages:
                 "SELECT d.opportunity_id, d.name, d.stage, d.amount, d.close_date, "
                 "p.name AS owner_name, l.headline_score, l.headline_band "
                 "FROM console_deals d LEFT JOIN console_people p ON p.owner_id = d.owner_id "
-                "LEFT JOIN ea.revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
+                "LEFT JOIN revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
                 "AND l.analysis_type = 'deal_quality' "
-                "WHERE d.account_id = ? AND d.is_open = 1 ORDER BY d.close_date",
+                "WHERE d.account_id = ? AND d.is_open = 1 ORDER BY d.close_date NULLS FIRST",
                 (account_id,),
             ).fetchall()
         return [dict(r) for r in rows]

@@ -21,6 +21,7 @@ COMPONENTS = (
     Component("execution_agent", SERVICES / "execution_agent" / "migrations", "revops.db"),
     Component("webhook_processor", SERVICES / "webhook_processor" / "migrations", "deliveries.db"),
     Component("ingress", SERVICES / "ingress" / "migrations", "ingress.db"),
+    Component("console", SERVICES / "console" / "migrations", "console.db"),
     Component("idempotency", SERVICES / "common" / "schema" / "idempotency", "idempotency-*.db"),
     Component("replay_cache", SERVICES / "common" / "schema" / "replay_cache", "replay-*.db"),
 )

@@ -67,6 +67,26 @@ class Dialect:
             return f"({column}::jsonb #>> '{{{','.join(path)}}}')"
         return f"json_extract({column}, '$.{'.'.join(path)}')"
 
+    def not_indexed(self, table: str) -> str:
+        """`table` (with its alias) read by a scan: SQLite's planner would otherwise probe an
+        index once per row where one pass over the table is cheaper; PostgreSQL's planner
+        weighs both itself."""
+        return f"{table} NOT INDEXED" if self.name == "sqlite" else table
+
+    def unindexed(self, expression: str) -> str:
+        """`expression`, kept off its indexes (SQLite's unary `+`) so the planner reads the
+        rows in an index order it can stop early in; PostgreSQL plans by costs instead."""
+        return f"+{expression}" if self.name == "sqlite" else expression
+
+    def contains_text(self, column: str) -> str:
+        """A condition with two `?`: a `%text%` pattern matched in any case (served by a
+        trigram index: SQLite's FTS5 `trigram` table, PostgreSQL's pg_trgm), then the
+        lower-cased text, which `column` lower-cased must hold literally (the pattern's `%`
+        and `_` match anything)."""
+        if self.name == "postgresql":
+            return f"{column} ILIKE ? AND strpos(lower({column}), ?) > 0"
+        return f"{column} LIKE ? AND instr(lower({column}), ?) > 0"
+
 
 SQLITE = Dialect("sqlite", for_update="", for_update_skip_locked="")
 POSTGRESQL = Dialect(

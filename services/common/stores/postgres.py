@@ -151,10 +151,15 @@ class PostgresDatabase(Database):
     integrity_error = (psycopg.errors.IntegrityError,)
     _BEGIN_READ = None  # one statement per round trip; a reader's statements are few
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keep_connections: bool = True) -> None:
+        """`keep_connections`: each thread keeps its connection between transactions (a
+        service's few threads); False returns it to the pool after each one, for a process
+        whose many short-lived request threads would otherwise hold more connections than
+        the pool has (the console's page handlers)."""
         super().__init__()
         self.url = url
         self._pool = pool_for(url)
+        self._keep_connections = keep_connections
 
     def _unavailable(self, exc: BaseException) -> bool:
         """A lost or refused connection, or no connection free in time; not a conflict
@@ -184,11 +189,11 @@ class PostgresDatabase(Database):
 
     def _release(self, conn: Connection, broken: bool) -> None:
         """A broken connection goes back to the pool closed (the pool replaces it); a good
-        one stays with its thread."""
-        if not broken:
+        one stays with its thread (unless connections are not kept)."""
+        if not broken and self._keep_connections:
             return
         assert isinstance(conn, _Connection)
         self._local.pg = None
-        if not conn.raw.closed:
+        if broken and not conn.raw.closed:
             conn.raw.close()
         self._pool.putconn(conn.raw)

@@ -1,28 +1,37 @@
 """A small world for the console: a generated warehouse, and the execution agent's store
 filled by the real chain without Kafka (data agent's datasets -> decision agent's analyses ->
-execution agent), so every page reads what the services really write."""
+execution agent), so every page reads what the services really write.
+
+The world is built once per engine (`ENGINES`: the embedded SQLite files, and a PostgreSQL
+database as with REVOPS_DATABASE_URL), so every console test runs on both."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from starlette.testclient import TestClient
 
 from bench.bench_console import Run, analyse
 from demo.seed import seed_warehouse
 from services.common.settings import Settings
+from services.common.stores.postgres import close_pools
 from services.console.app import build_app, build_components, refresh_directory
 from services.console.config import ConsoleSettings
 from services.console.pages import Components
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.queries import LIST_ACCOUNTS, LIST_OPEN_OPPORTUNITIES
+from tests.postgres_fixtures import ENGINES, database_url, postgres  # noqa: F401 (fixtures)
+from tests.postgres_server import PostgresServer
 
 USERS = "alice:operator:tok-alice,victor:viewer:tok-victor,olga:operator:tok-olga"
 BASE_URL = "http://console.test"
@@ -30,16 +39,19 @@ BASE_URL = "http://console.test"
 
 @dataclass
 class World:
-    settings: Settings
+    settings: Settings  # database_url set: the PostgreSQL world
     deals: list[tuple[str, str]]  # (account id, opportunity id) analysed
     accounts: list[str]  # account ids analysed (consumption)
     as_of: date
 
 
-@pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+@pytest.fixture(scope="session", params=ENGINES)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
     var_dir = tmp_path_factory.mktemp("console-var")
-    settings = Settings(var_dir=var_dir, kafka_bootstrap_servers="127.0.0.1:1")
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").fresh_database()
+    settings = Settings(var_dir=var_dir, kafka_bootstrap_servers="127.0.0.1:1", database_url=url)
     seed_warehouse(settings.resolved_warehouse_path, accounts=10, days=365, seed=11)
     warehouse = open_warehouse(settings)
     try:
@@ -60,31 +72,50 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         runs += [(a, o, f"deal-{o}-{day}", at) for a, o in deals]
         runs += [(a, None, f"usage-{a}-{day}", at) for a in accounts]
     analyse(settings, runs)
+    close_pools()  # a PostgreSQL world is a template: nobody may stay connected to it
     return World(settings, deals, accounts, as_of)
 
 
 @pytest.fixture
 def components(
-    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Components]:
     """Console components on a private copy of the world's state: tests may change it."""
     monkeypatch.setenv("REVOPS_SECRET_CONSOLE_USERS", USERS)
     state = tmp_path / "state"
     state.mkdir()
-    source = sqlite3.connect(world.settings.resolved_state_dir / "revops.db")
-    copy = sqlite3.connect(state / "revops.db")
-    try:
-        source.backup(copy)
-    finally:
-        source.close()
-        copy.close()
+    url = world.settings.database_url
+    if url:
+        url = copy_database(request.getfixturevalue("postgres"), url)
+    else:
+        source = sqlite3.connect(world.settings.resolved_state_dir / "revops.db")
+        copy = sqlite3.connect(state / "revops.db")
+        try:
+            source.backup(copy)
+        finally:
+            source.close()
+            copy.close()
     settings = world.settings.model_copy(
-        update={"state_dir": state, "warehouse_path": world.settings.resolved_warehouse_path}
+        update={
+            "state_dir": state,
+            "warehouse_path": world.settings.resolved_warehouse_path,
+            "database_url": url,
+        }
     )
     components = build_components(settings, ConsoleSettings())
     refresh_directory(settings, components)
     yield components
     components.subjects.datasets.warehouse.close()
+    close_pools()
+
+
+def copy_database(server: PostgresServer, url: str) -> str:
+    """A new database holding what the one at `url` holds (its template), for one test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    template = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return server.database_url(name)
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ list land in the audit trail with the user; a stale version is reported, never a
 from __future__ import annotations
 
 import re
-import sqlite3
+from contextlib import AbstractContextManager
 from datetime import timedelta
 
 from starlette.testclient import TestClient
 
 from contracts.common import utcnow
-from services.common.stores.sqlite import SQLiteDatabase
+from services.common.stores.database import Connection
 from services.console.inbox import Inbox, InboxFilter
 from services.console.pages import Components
 from tests.unit.console.conftest import BASE_URL, csrf_of, sign_in
@@ -28,12 +28,9 @@ def ids_on(page_text: str) -> list[str]:
     return [m.group(1) for m in ROW.finditer(page_text)]
 
 
-def db(components: Components) -> sqlite3.Connection:
-    store = components.insights.store
-    assert isinstance(store, SQLiteDatabase)  # the console runs on the embedded store
-    conn = sqlite3.connect(store.path)
-    conn.row_factory = sqlite3.Row
-    return conn
+def db(components: Components) -> AbstractContextManager[Connection]:
+    """The execution agent's store, on the engine this test runs on."""
+    return components.insights.store.reader()
 
 
 def test_the_default_view_is_every_active_insight_most_severe_first(
@@ -76,7 +73,7 @@ def test_the_owner_filter_follows_the_warehouse_owner(
     owners = components.directory.owners()
     with components.inbox._store.reader() as conn:
         owned = conn.execute(
-            "SELECT s.owner_id, COUNT(*) AS n FROM ea.revops_ai_insights i "
+            "SELECT s.owner_id, COUNT(*) AS n FROM revops_ai_insights i "
             "JOIN console_subjects s ON s.subject_key = i.subject_key GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
     owner_id, count = owned[0]["owner_id"], owned[0]["n"]
@@ -110,7 +107,7 @@ def test_search_finds_by_title_and_by_subject_name(
     assert ids_on(operator.get("/inbox", params={"q": "%"}).text) == []  # < 3 chars: ids only
     with components.inbox._store.reader() as conn:
         name, count = conn.execute(
-            "SELECT s.name, COUNT(*) FROM ea.revops_ai_insights i JOIN console_subjects s "
+            "SELECT s.name, COUNT(*) FROM revops_ai_insights i JOIN console_subjects s "
             "ON s.subject_key = i.subject_key WHERE i.status = 'open' GROUP BY 1 LIMIT 1"
         ).fetchone()
     assert len(ids_on(operator.get("/inbox", params={"q": name}).text)) >= count

@@ -177,18 +177,18 @@ def test_the_overview_adds_up(operator: TestClient, components: Components) -> N
         open_deals = conn.execute(
             "SELECT d.opportunity_id, d.account_id, d.amount, l.headline_score "
             "FROM console_deals d "
-            "LEFT JOIN ea.revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
+            "LEFT JOIN revops_ai_latest_analysis l ON l.opportunity_id = d.opportunity_id "
             "AND l.analysis_type = 'deal_quality' WHERE d.is_open = 1"
         ).fetchall()
         risky = {
             r[0]
             for r in conn.execute(
-                "SELECT subject_key FROM ea.revops_ai_insights WHERE priority IN "
+                "SELECT subject_key FROM revops_ai_insights WHERE priority IN "
                 "('critical','high') AND opportunity_id IS NOT NULL AND "
-                "json_extract(payload, '$.flag_type') = 'risk'"
+                f"{components.inbox._store.dialect.json_text('payload', 'flag_type')} = 'risk'"
             )
         }
-        bands = dict(conn.execute("SELECT band, COUNT(*) FROM ea.revops_ai_health GROUP BY 1"))
+        bands = dict(conn.execute("SELECT band, COUNT(*) FROM revops_ai_health GROUP BY 1"))
     at_risk = sum(
         d["amount"] or 0
         for d in open_deals
@@ -203,7 +203,7 @@ def test_the_overview_adds_up(operator: TestClient, components: Components) -> N
     since = to_db_time(utcnow() - timedelta(days=1))
     with components.inbox._store.reader() as conn:
         (created,) = conn.execute(
-            "SELECT COUNT(*) FROM ea.revops_ai_insights WHERE created_at >= ?", (since,)
+            "SELECT COUNT(*) FROM revops_ai_insights WHERE created_at >= ?", (since,)
         ).fetchone()
     new = re.search(r'id="changes-new">New insights <span class="count" data-count="(\d+)"', page)
     assert new and int(new.group(1)) == created > 0

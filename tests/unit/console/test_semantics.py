@@ -4,7 +4,6 @@ charts and buttons; and text from the stores is always escaped."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from itertools import pairwise
@@ -12,7 +11,6 @@ from itertools import pairwise
 import pytest
 from starlette.testclient import TestClient
 
-from services.common.stores.sqlite import SQLiteDatabase
 from services.console.pages import Components
 from tests.unit.console.conftest import World
 
@@ -129,18 +127,12 @@ def test_the_sign_in_page_is_semantic_html(client: TestClient) -> None:
 
 
 def test_text_from_the_stores_is_escaped(operator: TestClient, components: Components) -> None:
-    store = components.insights.store
-    assert isinstance(store, SQLiteDatabase)  # the console runs on the embedded store
-    conn = sqlite3.connect(store.path)
-    try:
+    with components.insights.store.transaction() as conn:
         (insight_id,) = conn.execute("SELECT insight_id FROM revops_ai_insights LIMIT 1").fetchone()
-        with conn:
-            conn.execute(
-                "UPDATE revops_ai_insights SET title = ?, description = ? WHERE insight_id = ?",
-                ('<script>alert("x")</script>', "<img src=x onerror=alert(1)>", insight_id),
-            )
-    finally:
-        conn.close()
+        conn.execute(
+            "UPDATE revops_ai_insights SET title = ?, description = ? WHERE insight_id = ?",
+            ('<script>alert("x")</script>', "<img src=x onerror=alert(1)>", insight_id),
+        )
     for path in ("/inbox?status=all", f"/insights/{insight_id}"):
         text = operator.get(path).text
         assert "<script>alert" not in text and "<img src=x" not in text

@@ -3,18 +3,25 @@ overview's figures follow the store."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 
 from contracts.common import utcnow
 from services.common.settings import Settings
+from services.common.stores.postgres import POOL_MAX_SIZE, close_pools
 from services.console.app import build_components
 from services.console.config import ConsoleSettings
+from services.console.db import open_console_store
 from services.console.inbox import InboxFilter
 from services.console.overview import OverviewFilter
 from services.console.pages import Components
+from tests.postgres_server import PostgresServer
 
 
-def test_a_missing_warehouse_stops_the_console_with_one_line(tmp_path) -> None:
+def test_a_missing_warehouse_stops_the_console_with_one_line(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1")
     with pytest.raises(SystemExit) as stopped:
         build_components(settings, ConsoleSettings())
@@ -52,17 +59,45 @@ def test_the_overview_figures_are_a_snapshot_refreshed_by_its_timer(
     assert components.overview.build(OverviewFilter(team="customer_success")).open_deals == 0
 
 
-def test_stage_times_come_from_the_agents_idempotency_stores(tmp_path) -> None:
+def test_stage_times_come_from_the_agents_idempotency_stores(
+    tmp_path: Path, database_url: str
+) -> None:
     from services.common.idempotency import IdempotencyStore
     from services.console.flows import StageClock
 
-    data_agent = IdempotencyStore(tmp_path / "idempotency-data_agent.db")
+    url = database_url or None
+    data_agent = IdempotencyStore(tmp_path / "idempotency-data_agent.db", url)
     data_agent.mark_processed("revops.data_agent", ["trigger:req-1"])
     data_agent.close()
-    clock = StageClock(tmp_path, "revops")
+    console_store, _ = open_console_store(tmp_path, url)
+    clock = StageClock(tmp_path, "revops", console_store if url else None)
     done = clock.done_at("data_agent", "trigger:req-1")
     assert done is not None and abs((utcnow() - done).total_seconds()) < 60
     assert clock.done_at("data_agent", "trigger:req-2") is None
     assert clock.done_at("decision_agent", "req-1:dataset") is None
     assert not (tmp_path / "idempotency-decision_agent.db").exists()  # never created
     clock.close()
+
+
+def test_on_postgresql_more_page_threads_than_pooled_connections_all_get_served(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Page handlers run on many short-lived threads: the console's store returns each
+    connection to the pool after use, so threads beyond the pool's size wait their turn
+    instead of finding every connection held by a thread that is idle."""
+    store, _ = open_console_store(tmp_path, postgres.fresh_database())
+    threads = 3 * POOL_MAX_SIZE
+    all_read = threading.Barrier(threads)  # every thread stays alive until all have read
+
+    def page() -> int:
+        with store.reader() as conn:
+            (count,) = conn.execute("SELECT COUNT(*) FROM revops_ai_insights").fetchone()
+        all_read.wait(timeout=120)
+        return int(count)
+
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            counts = [f.result() for f in [pool.submit(page) for _ in range(threads)]]
+    finally:
+        close_pools()
+    assert counts == [0] * threads

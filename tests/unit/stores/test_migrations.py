@@ -91,6 +91,6 @@ def test_revops_db_migrate_and_status(
         assert "webhook_processor: version" in done.output
         status = CliRunner().invoke(db_app, ["status", *args])
         assert status.exit_code == 0 and "pending" not in status.output
-        assert status.output.count("up to date") == (5 if database_url else 3)
+        assert status.output.count("up to date") == (6 if database_url else 4)
     finally:
         get_settings.cache_clear()

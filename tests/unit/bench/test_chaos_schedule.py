@@ -1,0 +1,43 @@
+"""The fault schedule of bench.chaos: which processes die, and when (seeded, no processes)."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.chaos import ChaosPlan, kill_victims, schedule
+from services.cli.orchestrator import SERVICES
+
+
+@given(replicas=st.integers(1, 6), kills=st.integers(0, 12), seed=st.integers(0, 2**32))
+def test_kills_cover_every_replica_before_hitting_one_again(
+    replicas: int, kills: int, seed: int
+) -> None:
+    victims = kill_victims(random.Random(seed), replicas, kills)
+
+    assert len(victims) == kills
+    assert all(0 <= v < replicas for v in victims)
+    assert len(set(victims)) == min(kills, replicas)
+
+
+def test_replicated_plan_kills_replicas_of_every_service_and_restarts_the_broker() -> None:
+    plan = ChaosPlan(replicas=3, kills_per_service=3, restart_broker=True, seed=5)
+    faults = schedule(plan)
+
+    kills = [f for f in faults if f.kind == "kill"]
+    for name in SERVICES:
+        assert sorted(f.replica for f in kills if f.target == name) == [0, 1, 2]
+    brokers = [f for f in faults if f.kind == "broker"]
+    assert len(brokers) == 1
+    assert plan.first_fault_at <= brokers[0].at_progress <= plan.last_fault_at
+    assert [f.at_progress for f in faults] == sorted(f.at_progress for f in faults)
+    assert schedule(plan) == faults  # the seed fixes it
+
+
+def test_single_process_plan_only_kills_the_stack_process() -> None:
+    kills = [f for f in schedule(ChaosPlan(kills_per_service=3)) if f.kind == "kill"]
+
+    assert len(kills) == 3 * len(SERVICES)
+    assert {f.replica for f in kills} == {0}

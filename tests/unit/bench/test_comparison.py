@@ -1,0 +1,64 @@
+"""The project's headline figures and issue 15's target verdicts, from result dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.comparison import project_headline, target_rows
+
+
+def _results(sustained: float, cpu: dict[str, float], rss: float) -> dict[str, Any]:
+    return {
+        "pipeline": {
+            "sustained_flows_per_s": sustained,
+            "latency_at_50_flows_per_s": {"latency_ms": {"p50": 30.0, "p99": 90.0}},
+            "latency_at_share_of_capacity": {"50%": {"latency_ms": {"p50": 40.0, "p99": 200.0}}},
+        },
+        "resources": {
+            "data_agent": {"peak_rss_mb": rss},
+            "execution_agent": {"peak_rss_mb": 80.0},
+            "kafka_broker": {"peak_rss_mb": 900.0},  # not a service of ours
+        },
+        "cpu_ms_per_flow": cpu,
+    }
+
+
+PEER = {
+    "sustained_flows_per_s": 1000.0,
+    "p50_ms_at_50_flows_per_s": 20.0,
+    "p99_ms_at_half_capacity": 150.0,
+    "cpu_ms_per_flow": 3.0,
+    "peak_rss_mb_per_service": 50.0,
+}
+
+
+def test_headline_uses_the_peer_names_and_leaves_the_broker_out_of_rss() -> None:
+    h = project_headline(_results(600.0, {"data_agent": 1.5, "kafka_broker": 2.0}, 120.0))
+    assert h["sustained_flows_per_s"] == 600.0
+    assert h["cpu_ms_per_flow"] == pytest.approx(3.5)  # broker included in CPU
+    assert h["peak_rss_mb_per_service"] == 120.0
+    assert (h["p50_ms_at_50_flows_per_s"], h["p99_ms_at_half_capacity"]) == (30.0, 200.0)
+
+
+def test_every_target_met() -> None:
+    rows = target_rows(project_headline(_results(600.0, {"a": 4.0}, 120.0)), PEER)
+    assert [r[2].split(": ")[-1] for r in rows] == ["met"] * 5
+    assert rows[0][1] == "600.0 vs peer 1,000.0 = 0.60x"
+
+
+def test_missed_targets_are_named() -> None:
+    rows = target_rows(project_headline(_results(20.0, {"a": 100.0}, 160.0)), PEER)
+    verdicts = {label.removeprefix("issue 15: "): v for label, _, v in rows}
+    assert verdicts["sustained throughput"] == ">= 0.5x peer: MISSED"
+    assert verdicts["CPU per flow, all processes"] == "<= 5 ms: MISSED"
+    assert verdicts["peak RSS per service"] == "< 150 MB: MISSED"
+    assert verdicts["p50 at 50 flows/s"] == "<= 2x peer: met"  # 30 / 20 = 1.5x
+
+
+def test_a_missing_figure_is_missed_not_met() -> None:
+    results = _results(600.0, {"a": 1.0}, 100.0)
+    results["pipeline"]["latency_at_share_of_capacity"] = {}
+    verdicts = [r[2] for r in target_rows(project_headline(results), PEER)]
+    assert "< 250 ms: MISSED" in verdicts
