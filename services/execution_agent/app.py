@@ -1,21 +1,24 @@
 """Execution agent process: decisions in -> insights, executions and action jobs out;
 delivery results in -> the flow output once every action has a result.
 
-Kafka wiring only; the work is `services.execution_agent.service.ExecutionAgent`.
+Kafka wiring only; the work is `services.execution_agent.service.ExecutionAgent`. Each topic
+has a per-record handler and a batch handler (`on_decisions`, `on_action_results`: one
+transaction per batch, the records' contract in services/common/records.py `BatchHandler`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from contracts import ActionJob, ActionResult, AgentName, AnalysisResults, Envelope, FlowOutput
 from services.common import metrics
 from services.common.messages import envelope_parser, make_envelope
-from services.common.records import Outgoing, Parsed, Record
+from services.common.records import BatchOutcome, Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.execution_agent.routing import RoutingRules
-from services.execution_agent.service import ExecutionAgent, HandlerOutput
+from services.execution_agent.service import BatchResult, Decision, ExecutionAgent, HandlerOutput
 from services.execution_agent.store import open_store
 from services.execution_agent.warehouse_export.exporter import InsightExporter, sink_factory
 
@@ -28,20 +31,38 @@ class ExecutionApp:
         self.agent = agent
 
     async def on_decision(self, item: Parsed, record: Record) -> list[Outgoing]:
-        analysis: AnalysisResults = item.body
-        meta = item.envelope.metadata
+        decision = _decision(item)
         outcome = await asyncio.to_thread(
             self.agent.handle_decision,
-            analysis,
-            meta.flow_id,
-            meta.correlation_id,
-            analysis.requested_at or meta.timestamp,
+            decision.analysis,
+            decision.flow_id,
+            decision.correlation_id,
+            decision.received_at,
         )
         return self._outputs(outcome, item.envelope)
+
+    async def on_decisions(self, items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
+        batch = [(record.key, _decision(item)) for item, record in items]
+        outcomes = await asyncio.to_thread(self.agent.handle_decisions, batch)
+        return self._batch_outputs(items, outcomes)
 
     async def on_action_result(self, item: Parsed, record: Record) -> list[Outgoing]:
         outcome = await asyncio.to_thread(self.agent.handle_action_result, item.body)
         return self._outputs(outcome, item.envelope)
+
+    async def on_action_results(self, items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
+        batch = [(record.key, item.body) for item, record in items]
+        outcomes = await asyncio.to_thread(self.agent.handle_action_results, batch)
+        return self._batch_outputs(items, outcomes)
+
+    def _batch_outputs(
+        self, items: Sequence[tuple[Parsed, Record]], outcomes: Sequence[BatchResult]
+    ) -> list[BatchOutcome]:
+        """Built once the batch committed: a failed (or deferred) record keeps its exception."""
+        return [
+            outcome if isinstance(outcome, BaseException) else self._outputs(outcome, item.envelope)
+            for (item, _), outcome in zip(items, outcomes, strict=True)
+        ]
 
     def _outputs(self, outcome: HandlerOutput, source: Envelope) -> list[Outgoing]:
         meta = source.metadata
@@ -92,6 +113,14 @@ class ExecutionApp:
             audience=AgentName.FLOW_OUTPUT.value,
             on_produced=published,
         )
+
+
+def _decision(item: Parsed) -> Decision:
+    analysis: AnalysisResults = item.body
+    meta = item.envelope.metadata
+    return Decision(
+        analysis, meta.flow_id, meta.correlation_id, analysis.requested_at or meta.timestamp
+    )
 
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:

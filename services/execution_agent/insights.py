@@ -541,7 +541,8 @@ class InsightRepository:
     def record_action_taken(
         self, insight_id: str, action_result: BaseModel | Mapping[str, Any]
     ) -> Insight:
-        """Append a delivery result to `actions_taken` (idempotent per action_id)."""
+        """Append a delivery result to `actions_taken` (idempotent per action_id; the same
+        result again changes nothing)."""
         entry = (
             action_result.model_dump(mode="json")
             if isinstance(action_result, BaseModel)
@@ -550,6 +551,8 @@ class InsightRepository:
         now = utcnow()
         with self.store.transaction() as conn:
             current = self._get(conn, insight_id, self.store.dialect.for_update)
+            if entry in current.actions_taken:
+                return current  # a redelivered result: no new version, no second audit row
             taken = [
                 a for a in current.actions_taken if a.get("action_id") != entry.get("action_id")
             ]

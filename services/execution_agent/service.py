@@ -8,6 +8,9 @@ what they return (cosmicpython's "service layer": a command in, events out).
   compensations planned when the flow's last planned result arrives; returns compensating
   jobs for `revops.actions` and, once everything has a result, the flow output for
   `revops.flow-results`.
+- `handle_decisions(batch)` / `handle_action_results(batch)`: the same for a batch, in one
+  transaction with a savepoint per item (services/common/stores/batch.py): one commit per
+  batch; an item that fails is undone alone and returned as its exception.
 
 Both are idempotent: a redelivered message returns the same jobs and the same flow output
 (deterministic ids), so re-publishing after a crash is safe.
@@ -15,7 +18,7 @@ Both are idempotent: a redelivered message returns the same jobs and the same fl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,6 +27,7 @@ from contracts.analysis import AnalysisResults, Flag
 from contracts.common import PRIORITY_RANK, AnalysisType, utcnow
 from contracts.execution import FlowOutput
 from services.common.errors import PermanentError
+from services.common.stores.batch import in_one_transaction
 from services.common.stores.database import Database
 from services.execution_agent.compensations import compensation_planner
 from services.execution_agent.completion import build_execution_results, build_flow_output
@@ -57,6 +61,19 @@ class HandlerOutput:
     jobs: list[ActionJob] = field(default_factory=list)  # publish to revops.actions
     flow_output: FlowOutput | None = None  # publish to revops.flow-results, then
     insights: list[Insight] = field(default_factory=list)  # call flow_published()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision to handle, with what its envelope says about it."""
+
+    analysis: AnalysisResults
+    flow_id: str | None = None
+    correlation_id: str | None = None
+    received_at: datetime | None = None  # the envelope's timestamp (stable on redelivery)
+
+
+BatchResult = HandlerOutput | BaseException
 
 
 class ExecutionAgent:
@@ -124,6 +141,30 @@ class ExecutionAgent:
             jobs=plan.jobs,
             flow_output=self._flow_output_if_due(execution, analysis),
             insights=[c.insight for c in changes],
+        )
+
+    def handle_decisions(self, batch: Sequence[tuple[Hashable, Decision]]) -> list[BatchResult]:
+        """`handle_decision` for each (key, decision), in order, in one transaction: per item
+        its output, or the exception it raised (its writes undone), or `Deferred` after a
+        failed item of the same key (the Kafka key: per-account order)."""
+        return in_one_transaction(
+            self.store,
+            batch,
+            lambda item: self._handle_decision(
+                item[1].analysis, item[1].flow_id, item[1].correlation_id, item[1].received_at
+            ),
+            key_of=lambda item: item[0],
+        )
+
+    def handle_action_results(
+        self, batch: Sequence[tuple[Hashable, ActionResult]]
+    ) -> list[BatchResult]:
+        """`handle_action_result` for each (key, result), as `handle_decisions` does."""
+        return in_one_transaction(
+            self.store,
+            batch,
+            lambda item: self._handle_action_result(item[1]),
+            key_of=lambda item: item[0],
         )
 
     def handle_action_result(self, result: ActionResult) -> HandlerOutput:

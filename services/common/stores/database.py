@@ -27,6 +27,11 @@ class StoreUnavailableError(RuntimeError):
     work was not stored: the caller waits and tries again, it never counts as done."""
 
 
+class TransactionAbortedError(RuntimeError):
+    """A nested step failed and its savepoint could not be rolled back, so the enclosing
+    transaction cannot commit what the other steps did: it is rolled back whole."""
+
+
 class Cursor(Protocol):
     rowcount: int
 
@@ -91,10 +96,12 @@ POSTGRESQL = Dialect(
 
 class Database(ABC):
     """A database shared by every replica of a service (PostgreSQL) or every process on the
-    host (SQLite). `transaction()` and `reader()` nest: inside another transaction of the
-    same thread they are a savepoint, so a service step can make several repository calls
-    one atomic unit with one commit, while each call still undoes its own writes when it
-    fails."""
+    host (SQLite). `transaction()` nests: inside another transaction of the same thread it
+    is a savepoint, so a service step (or a whole batch of them, services/common/stores/
+    batch.py) can make several repository calls one atomic unit with one commit, while each
+    call still undoes its own writes when it fails. `reader()` inside a transaction simply
+    runs in it: a read has nothing to undo, so it costs no savepoint round trips (a read
+    that fails aborts up to the enclosing savepoint, which its caller's block rolls back)."""
 
     dialect: Dialect
     # What a unique-constraint violation raises (a repository retries a lost race on it).
@@ -126,17 +133,17 @@ class Database(ABC):
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction (in SQLite it holds the write lock from its first statement)."""
-        with self._in(self._BEGIN_WRITE) as conn:
+        with self._in(self._BEGIN_WRITE, nested_savepoint=True) as conn:
             yield conn
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
         """Reads; inside a transaction they see that transaction's own writes."""
-        with self._in(self._BEGIN_READ) as conn:
+        with self._in(self._BEGIN_READ, nested_savepoint=False) as conn:
             yield conn
 
     @contextmanager
-    def _in(self, begin: str | None) -> Iterator[Connection]:
+    def _in(self, begin: str | None, nested_savepoint: bool) -> Iterator[Connection]:
         depth: int = getattr(self._local, "depth", 0)
         in_tx: bool = getattr(self._local, "in_tx", False)
         try:
@@ -144,11 +151,13 @@ class Database(ABC):
         except Exception as exc:
             self._raise_if_unavailable(exc)
             raise
-        savepoint = f"nested_{depth}" if in_tx else None
+        savepoint = f"nested_{depth}" if in_tx and nested_savepoint else None
         opens = not in_tx and begin is not None  # this block owns the transaction
+        if opens:
+            self._local.undo_failed = False
         try:
             if savepoint:
-                conn.execute(f"SAVEPOINT {savepoint}")
+                self._savepoint_command(conn, f"SAVEPOINT {savepoint}")
             elif opens:
                 assert begin is not None
                 conn = self._begin(conn, begin)
@@ -160,11 +169,21 @@ class Database(ABC):
         try:
             yield conn
             if savepoint:
-                conn.execute(f"RELEASE {savepoint}")
+                self._savepoint_command(conn, f"RELEASE {savepoint}")
             elif opens:
+                if self._local.undo_failed:
+                    # PostgreSQL would answer COMMIT of an aborted transaction with a silent
+                    # ROLLBACK: the caller would take undone work for stored.
+                    raise TransactionAbortedError(
+                        f"{self.database_name}: a failed step could not be rolled back to its "
+                        "savepoint; the whole transaction is rolled back"
+                    )
                 conn.execute("COMMIT")
         except BaseException as exc:
-            broken = self._undo(conn, savepoint, opens) or self._unavailable(exc)
+            undo_failed = self._undo(conn, savepoint, opens)
+            if undo_failed and savepoint:
+                self._local.undo_failed = True
+            broken = undo_failed or self._unavailable(exc)
             if not depth:
                 self._release(conn, broken=broken)
             self._raise_if_unavailable(exc)
@@ -203,13 +222,17 @@ class Database(ABC):
         """Whether `exc` says the database is out of reach (the engine decides)."""
         return False
 
-    @staticmethod
-    def _undo(conn: Connection, savepoint: str | None, opened: bool) -> bool:
+    def _savepoint_command(self, conn: Connection, sql: str) -> None:
+        """SAVEPOINT, RELEASE or ROLLBACK TO: run now (an engine may send it later, with the
+        next statement, to save a round trip)."""
+        conn.execute(sql)
+
+    def _undo(self, conn: Connection, savepoint: str | None, opened: bool) -> bool:
         """Undo this block's writes; True when the connection itself failed (server gone)."""
         try:
             if savepoint:
-                conn.execute(f"ROLLBACK TO {savepoint}")
-                conn.execute(f"RELEASE {savepoint}")
+                self._savepoint_command(conn, f"ROLLBACK TO {savepoint}")
+                self._savepoint_command(conn, f"RELEASE {savepoint}")
             elif opened:
                 conn.execute("ROLLBACK")
         except Exception:
