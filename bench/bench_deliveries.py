@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -111,8 +111,8 @@ async def run(jobs: int, destinations: int, lanes: int) -> dict[str, float]:
         done = asyncio.Event()
         results: list[ActionResult] = []
 
-        async def publish(result: ActionResult) -> None:
-            results.append(result)
+        async def publish(batch: Sequence[ActionResult]) -> None:
+            results.extend(batch)
             if len(results) == jobs:
                 done.set()
 

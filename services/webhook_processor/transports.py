@@ -65,13 +65,16 @@ def _response_dict(response: httpx.Response) -> dict[str, Any]:
     return redacted if isinstance(redacted, dict) else {"body": redacted}
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """Redirects off (the checked URL is the called URL), TLS verified, timeouts always."""
+def new_http_client(max_connections: int = 100) -> httpx.AsyncClient:
+    """Redirects off (the checked URL is the called URL), TLS verified, timeouts always.
+    Every connection it opens is kept alive for the next request (up to `max_connections`)."""
     return httpx.AsyncClient(
         follow_redirects=False,
         verify=True,
         timeout=httpx.Timeout(10.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
     )
 
 

@@ -4,7 +4,7 @@ captures what the lead's callbacks (publish_result, dead_letter) receive."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,8 +151,8 @@ def build_harness(config: WebhooksConfig, db: Path, outbox_dir: Path) -> Harness
     log = DeliveryLog(db)
     harness: Harness
 
-    async def publish(result: ActionResult) -> None:
-        harness.results.append(result)
+    async def publish(results: Sequence[ActionResult]) -> None:
+        harness.results.extend(results)
 
     async def dead_letter(job: ActionJob, code: str, message: str) -> None:
         harness.dead.append((job, code, message))
