@@ -79,6 +79,9 @@ DeadLetter = Callable[[ActionJob, str, str], Awaitable[None]]
 log = structlog.get_logger(__name__)
 
 IDLE_POLL_S = 5.0  # lanes re-read the outbox this often, for rows other processes added
+# Finished deliveries whose results are still being published; past this many the lanes
+# wait, so a broker outage cannot pile up unbounded work in memory.
+MAX_UNPUBLISHED = 1000
 
 
 @dataclass
@@ -165,6 +168,8 @@ class DeliveryEngine:
         self._pools: list[httpx.AsyncClient] = []  # the per-destination clients we opened
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._emitting: set[asyncio.Task[None]] = set()
+        self._unpublished = asyncio.Semaphore(MAX_UNPUBLISHED)
         self._started = False
         self._destinations = {
             name: self._runtime(name, dest) for name, dest in config.destinations.items()
@@ -239,6 +244,11 @@ class DeliveryEngine:
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
         self._tasks.clear()
+        if self._emitting:  # results still unpublished stay in the outbox for the next start
+            _done, still = await asyncio.wait(set(self._emitting), timeout=timeout_s)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
         for client in self._pools:
             await client.aclose()
         self._pools.clear()
@@ -302,11 +312,12 @@ class DeliveryEngine:
             self._emit(job.action_id, [job], [result], code, message)
             for job, result, code, message in (o.failed for o in stored if o.failed is not None)
         ]
-        for done in await asyncio.gather(
-            self._results.submit(queued), *emits, return_exceptions=True
-        ):
-            if isinstance(done, BaseException):
-                raise done
+        if queued or emits:
+            for done in await asyncio.gather(
+                self._results.submit(queued), *emits, return_exceptions=True
+            ):
+                if isinstance(done, BaseException):
+                    raise done
         return [o if isinstance(o, BaseException) else None for o in outcomes]
 
     def _store_batch(self, intakes: Sequence[Intake]) -> list[_Stored | BaseException]:
@@ -600,7 +611,7 @@ class DeliveryEngine:
         self.log.finish(row.action_id, DELIVERED, results)
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "success")
-        await self._emit(row.action_id, jobs, results, None, None)
+        await self._hand_off(row.action_id, jobs, results, None, None)
 
     async def _fail(
         self,
@@ -621,7 +632,7 @@ class DeliveryEngine:
         log.warning(
             "delivery_failed", destination=d.name, action_id=row.action_id, code=code, error=message
         )
-        await self._emit(row.action_id, jobs, results, code, message)
+        await self._hand_off(row.action_id, jobs, results, code, message)
 
     async def _fail_orphans(self, destination: str) -> None:
         code = "unknown_destination"
@@ -634,6 +645,26 @@ class DeliveryEngine:
             ]
             self.log.finish(row.action_id, FAILED, results, code, message)
             await self._emit(row.action_id, jobs, results, code, message)
+
+    async def _hand_off(
+        self,
+        action_id: str,
+        jobs: list[ActionJob],
+        results: list[ActionResult],
+        code: str | None,
+        message: str | None,
+    ) -> None:
+        """Publish in the background, so the lane goes on with its next job while the
+        results wait for their flush (the outbox row keeps them until they are published,
+        so a crash re-publishes them at the next start)."""
+        await self._unpublished.acquire()
+        task = asyncio.create_task(self._emit(action_id, jobs, results, code, message))
+        self._emitting.add(task)
+        task.add_done_callback(self._emitted)
+
+    def _emitted(self, task: asyncio.Task[None]) -> None:
+        self._emitting.discard(task)
+        self._unpublished.release()
 
     async def _emit(
         self,
