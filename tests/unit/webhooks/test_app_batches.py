@@ -29,7 +29,7 @@ def app_on(tmp_path: Path) -> tuple[WebhookApp, list[list[Outgoing]]]:
     async def publish(outgoing: Sequence[Outgoing]) -> None:
         calls.append(list(outgoing))
 
-    runtime.publish = publish  # type: ignore[method-assign]
+    runtime.publish = publish  # type: ignore[method-assign,assignment]
     return app, calls
 
 
