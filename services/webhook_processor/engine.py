@@ -252,6 +252,7 @@ class DeliveryEngine:
         for client in self._pools:
             await client.aclose()
         self._pools.clear()
+        await asyncio.to_thread(self._smtp.close)
         self._started = False
 
     def _open_pools(self) -> None:

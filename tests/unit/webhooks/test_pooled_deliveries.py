@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.actions import ActionJob, ActionResult
+from contracts.actions import ActionJob, ActionResult, ActionStatus
 from services.webhook_processor.delivery_log import DELIVERED, DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine, Intake
 from tests.support import HttpRecorder, SmtpRecorder
@@ -46,6 +46,19 @@ async def test_many_deliveries_reuse_a_few_connections(
     # Two destinations on the same server, each with its own pool of LANES connections:
     # 60 deliveries over at most 4 TCP connections (one per delivery without keep-alive).
     assert 1 <= sink.connections <= 2 * LANES
+
+
+async def test_e_mails_reuse_a_kept_smtp_connection(harness: Harness, smtp: SmtpRecorder) -> None:
+    jobs = [
+        make_job(f"m-{n}", "email_revops", channel="email", account_id=f"a{n}") for n in range(8)
+    ]
+    assert await harness.engine.enqueue_batch([Intake(j) for j in jobs]) == [None] * 8
+    results = await harness.wait_results(8, wait_s=30)
+
+    assert {r.status for r in results} == {ActionStatus.SUCCESS}
+    messages = await asyncio.to_thread(smtp.wait_for, 8)
+    assert len({m["Message-ID"] for m in messages}) == 8
+    assert 1 <= len(smtp.connections) <= LANES  # 8 messages, one kept connection per lane
 
 
 class HeldPublisher:
