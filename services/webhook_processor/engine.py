@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import structlog
@@ -612,7 +613,7 @@ class DeliveryEngine:
         self.log.finish(row.action_id, DELIVERED, results)
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "success")
-        await self._hand_off(row.action_id, jobs, results, None, None)
+        await self._in_background(self._emit(row.action_id, jobs, results, None, None))
 
     async def _fail(
         self,
@@ -633,7 +634,7 @@ class DeliveryEngine:
         log.warning(
             "delivery_failed", destination=d.name, action_id=row.action_id, code=code, error=message
         )
-        await self._hand_off(row.action_id, jobs, results, code, message)
+        await self._in_background(self._emit(row.action_id, jobs, results, code, message))
 
     async def _fail_orphans(self, destination: str) -> None:
         code = "unknown_destination"
@@ -647,19 +648,12 @@ class DeliveryEngine:
             self.log.finish(row.action_id, FAILED, results, code, message)
             await self._emit(row.action_id, jobs, results, code, message)
 
-    async def _hand_off(
-        self,
-        action_id: str,
-        jobs: list[ActionJob],
-        results: list[ActionResult],
-        code: str | None,
-        message: str | None,
-    ) -> None:
-        """Publish in the background, so the lane goes on with its next job while the
+    async def _in_background(self, emit: Coroutine[Any, Any, None]) -> None:
+        """Run an `_emit` in the background, so the lane goes on with its next job while the
         results wait for their flush (the outbox row keeps them until they are published,
         so a crash re-publishes them at the next start)."""
         await self._unpublished.acquire()
-        task = asyncio.create_task(self._emit(action_id, jobs, results, code, message))
+        task = asyncio.create_task(emit)
         self._emitting.add(task)
         task.add_done_callback(self._emitted)
 
