@@ -10,7 +10,7 @@ from pathlib import Path
 
 from contracts import Envelope
 from contracts.actions import ActionStatus
-from services.common.records import Deferred, Outgoing, Parsed, Record
+from services.common.records import BatchHandler, Deferred, Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.webhook_processor.app import NAME, WebhookApp
@@ -41,6 +41,7 @@ def consumed(action_id: str, account: str, offset: int) -> tuple[Parsed, Record]
 
 async def test_on_jobs_answers_per_record(tmp_path: Path) -> None:
     app, _calls = app_on(tmp_path)
+    handler: BatchHandler = app.on_jobs  # what the runtime's `handle_batch=` takes (mypy)
     engine: DeliveryEngine = app.engine
     with sqlite3.connect(engine.log.path) as conn:  # the database refuses one row
         conn.execute(
@@ -54,7 +55,7 @@ async def test_on_jobs_answers_per_record(tmp_path: Path) -> None:
         consumed("ok-2", "acc-2", 13),
     ]
 
-    outcomes = await app.on_jobs(items)
+    outcomes = await handler(items)
 
     assert outcomes[0] == [] and outcomes[3] == []
     assert isinstance(outcomes[1], Exception) and "poisoned row" in str(outcomes[1])
