@@ -1,12 +1,15 @@
 """Deliveries per second from the webhook delivery engine to a local HTTP sink.
 
     .venv/bin/python bench/bench_deliveries.py [--jobs 2000] [--destinations 4] [--lanes 4]
+                                               [--batch 500]
 
-Every delivery is real: durable outbox insert, Jinja2 Block Kit render, egress check,
-HTTP POST to a loopback sink, delivery-log row, result callback. The sink (starlette +
-uvicorn) runs in its own process so it does not compete with the engine for the GIL; it
-counts requests and distinct Idempotency-Keys so the run proves "every job exactly once".
-Prints one JSON line with the enqueue and end-to-end rates.
+Every delivery is real: durable outbox insert (`--batch` jobs per transaction, as a consumed
+Kafka batch), Jinja2 Block Kit render, egress check, HTTP POST to a loopback sink,
+delivery-log row, result callback. The sink (starlette + uvicorn) runs in its own process so
+it does not compete with the engine for the GIL; it counts requests, distinct
+Idempotency-Keys (so the run proves "every job exactly once") and distinct client
+connections (keep-alive: far fewer than requests). Prints one JSON line with the enqueue and
+end-to-end rates, the connections opened and the results per publish call.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -30,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from contracts.actions import ActionJob, ActionResult, ActionType, Channel
 from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.delivery_log import DeliveryLog
-from services.webhook_processor.engine import DeliveryEngine
+from services.webhook_processor.engine import DeliveryEngine, Intake
 
 SINK = """
 import sys, uvicorn
@@ -38,12 +41,16 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 keys = []
+clients = set()  # (host, port) of each client connection: one per TCP connection
 async def hook(request):
     keys.append(request.headers.get("idempotency-key"))
+    clients.add((request.client.host, request.client.port))
     await request.body()
     return JSONResponse({"ok": True})
 async def count(request):
-    return JSONResponse({"requests": len(keys), "distinct": len(set(keys))})
+    return JSONResponse(
+        {"requests": len(keys), "distinct": len(set(keys)), "connections": len(clients)}
+    )
 app = Starlette(routes=[Route("/count", count), Route("/s/{n}", hook, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
@@ -104,15 +111,18 @@ def config_text(port: int, destinations: int, lanes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run(jobs: int, destinations: int, lanes: int) -> dict[str, float]:
+async def run(jobs: int, destinations: int, lanes: int, batch_size: int) -> dict[str, float]:
     with sink_process() as port, tempfile.TemporaryDirectory() as tmp:
         config = parse_config(config_text(port, destinations, lanes), env={})
         log = DeliveryLog(Path(tmp) / "deliveries.db")
         done = asyncio.Event()
         results: list[ActionResult] = []
+        publish_calls = 0
 
-        async def publish(result: ActionResult) -> None:
-            results.append(result)
+        async def publish(batch: Sequence[ActionResult]) -> None:
+            nonlocal publish_calls
+            publish_calls += 1
+            results.extend(batch)
             if len(results) == jobs:
                 done.set()
 
@@ -121,37 +131,45 @@ async def run(jobs: int, destinations: int, lanes: int) -> dict[str, float]:
 
         engine = DeliveryEngine(config, log, publish, dead_letter, outbox_dir=Path(tmp))
         await engine.start()
-        batch = [
-            ActionJob(
-                action_id=f"bench-{n}",
-                request_id="bench",
-                based_on="rec",
-                type=ActionType.NOTIFICATION,
-                channel=Channel.SLACK,
-                destination=f"slack_{n % destinations}",
-                template="deal_alert",
-                account_id=f"acc-{n % 97}",
-                context=CONTEXT,
+        all_jobs = [
+            Intake(
+                ActionJob(
+                    action_id=f"bench-{n}",
+                    request_id="bench",
+                    based_on="rec",
+                    type=ActionType.NOTIFICATION,
+                    channel=Channel.SLACK,
+                    destination=f"slack_{n % destinations}",
+                    template="deal_alert",
+                    account_id=f"acc-{n % 97}",
+                    context=CONTEXT,
+                ),
+                order_key=f"acc-{n % 97}".encode(),
             )
             for n in range(jobs)
         ]
         started = time.perf_counter()
-        for job in batch:
-            await engine.enqueue(job)
+        for at in range(0, jobs, batch_size):
+            failed = [o for o in await engine.enqueue_batch(all_jobs[at : at + batch_size]) if o]
+            assert not failed, failed
         enqueued = time.perf_counter() - started
         await asyncio.wait_for(done.wait(), timeout=300)
         total = time.perf_counter() - started
         await engine.stop()
         log.close()
         seen = (await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/count")).json()
+        connections = seen.pop("connections")
         assert seen == {"requests": jobs, "distinct": jobs}, seen
         return {
             "jobs": jobs,
             "destinations": destinations,
             "lanes_per_destination": lanes,
+            "jobs_per_transaction": batch_size,
             "enqueue_per_s": round(jobs / enqueued, 1),
             "deliveries_per_s": round(jobs / total, 1),
             "seconds": round(total, 3),
+            "connections_opened": connections,
+            "results_per_publish": round(len(results) / max(publish_calls, 1), 1),
         }
 
 
@@ -160,8 +178,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--destinations", type=int, default=4)
     parser.add_argument("--lanes", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=500, help="jobs per outbox transaction")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.jobs, args.destinations, args.lanes))))
+    print(json.dumps(asyncio.run(run(args.jobs, args.destinations, args.lanes, args.batch))))
 
 
 if __name__ == "__main__":

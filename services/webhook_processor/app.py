@@ -1,14 +1,16 @@
 """Webhook processor process: action jobs in, deliveries out, results back.
 
-The consumer only hands each job to the delivery engine's durable outbox (so the offset is
-committed as soon as the job is safe on disk); per-destination workers deliver it, so a
-destination that is down never holds up the partition or the other destinations. Results go
-to `revops.action-results`; jobs that cannot be delivered go to `revops.actions.dlq`.
+The consumer only hands a batch's jobs to the delivery engine's durable outbox, in one
+transaction (so the offsets are committed as soon as the jobs are safe on disk);
+per-destination workers deliver them, so a destination that is down never holds up the
+partition or the other destinations. Results go to `revops.action-results`, several per
+publish call; jobs that cannot be delivered go to `revops.actions.dlq`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from contracts import ActionJob, ActionResult, AgentName
@@ -16,14 +18,14 @@ from services.common.dlq import HEADER_DLQ_CODE, REPLAY_HEADER, build_error_enve
 from services.common.errors import HandlerError
 from services.common.ids import flow_id_for
 from services.common.messages import encode, envelope_parser, make_envelope
-from services.common.records import Outgoing, Parsed, Record
+from services.common.records import BatchOutcome, Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.serve import main as serve_main
 from services.common.settings import Settings, dlq_topic
 from services.webhook_processor.config import WebhooksConfig, WebhooksConfigError
 from services.webhook_processor.config_file import load_config
 from services.webhook_processor.delivery_log import DeliveryLog
-from services.webhook_processor.engine import DeliveryEngine
+from services.webhook_processor.engine import DeliveryEngine, Intake
 from services.webhook_processor.rendering import TemplateRenderer
 
 NAME = AgentName.WEBHOOK_PROCESSOR.value
@@ -53,7 +55,7 @@ class WebhookApp:
         self.engine = DeliveryEngine(
             config or load_config(settings.webhooks_file),
             DeliveryLog(settings.resolved_state_dir / "deliveries.db", settings.database_url),
-            self.publish_result,
+            self.publish_results,
             self.dead_letter,
             outbox_dir=settings.resolved_outbox_dir,
             renderer=TemplateRenderer(settings.templates_dir),
@@ -73,7 +75,23 @@ class WebhookApp:
         await self.engine.enqueue(item.body, replay=replay)
         return []
 
-    async def publish_result(self, result: ActionResult) -> None:
+    async def on_jobs(self, items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
+        """The batch handler (services.common.records.BatchHandler): the batch's jobs enter
+        the outbox in one transaction, each in a savepoint; a job that failed had no effect
+        and is handled again by `on_job` (the runtime's per-record path)."""
+        outcomes = await self.engine.enqueue_batch(
+            [
+                Intake(item.body, record.header(REPLAY_HEADER) is not None, record.key)
+                for item, record in items
+            ]
+        )
+        return [[] if outcome is None else outcome for outcome in outcomes]
+
+    async def publish_results(self, results: Sequence[ActionResult]) -> None:
+        """Results the engine collected, in one publish call (one wait for the acks)."""
+        await self.runtime.publish([self._result_output(result) for result in results])
+
+    def _result_output(self, result: ActionResult) -> Outgoing:
         envelope = make_envelope(
             result,
             request_id=result.request_id,
@@ -84,15 +102,11 @@ class WebhookApp:
             stage=f"result:{result.action_id}",
         )
         account = result.action_id  # results need no per-account order; spread them
-        await self.runtime.publish(
-            [
-                Outgoing(
-                    self.settings.topics.action_results,
-                    account,
-                    envelope,
-                    audience=AgentName.EXECUTION_AGENT.value,
-                )
-            ]
+        return Outgoing(
+            self.settings.topics.action_results,
+            account,
+            envelope,
+            audience=AgentName.EXECUTION_AGENT.value,
         )
 
     async def dead_letter(self, job: ActionJob, code: str, message: str) -> None:

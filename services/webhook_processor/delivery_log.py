@@ -31,6 +31,8 @@ import json
 import time
 import uuid
 import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +107,14 @@ class DeliveryLog:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the calls inside one transaction (nested: a savepoint). Keep it synchronous:
+        the database nests by thread, so an `await` inside would let another task's calls
+        join it."""
+        with self._db.transaction():
+            yield
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         with self._db.transaction() as conn:
@@ -212,10 +222,16 @@ class DeliveryLog:
         )
 
     def mark_published(self, action_id: str) -> None:
-        self._write(
-            "UPDATE outbox SET result_published = 1, result = NULL WHERE action_id = ?",
-            (action_id,),
-        )
+        self.mark_published_many([action_id])
+
+    def mark_published_many(self, action_ids: Sequence[str]) -> None:
+        if not action_ids:
+            return
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET result_published = 1, result = NULL WHERE action_id = ?",
+                [(action_id,) for action_id in action_ids],
+            )
 
     def unpublished(self) -> list[OutboxRow]:
         """Finished rows whose results a crash kept from being published."""

@@ -1,14 +1,17 @@
 """The delivery engine: durable outbox in, one worker set per destination out.
 
-`enqueue` only stores the job (idempotently, keyed by action_id) and wakes the destination's
-worker, so the Kafka offset can be committed at once. Each destination has its own lanes
+`enqueue_batch` only stores a consumed batch of jobs (idempotently, keyed by action_id) in one
+transaction, a savepoint per job, and wakes the destinations' workers, so the Kafka offsets can
+be committed at once (`enqueue` is the same for one job). Each destination has its own lanes
 (an account always maps to the same lane, so one account's jobs are delivered in order),
 its own rate limiter, circuit breaker and retry policy: a destination that fails only
 blocks its own lanes. While its breaker is open the jobs wait (up to `max_pending_age_s`)
 instead of burning retries, and attempts that merely probe a half-open breaker are not
 counted, so a destination down for minutes gets its backlog once it is back. Permanent
 failures (unknown destination, template error, missing field, 4xx) are dead-lettered at
-once; every final outcome is published as an ActionResult.
+once; every final outcome is published as an ActionResult. HTTP destinations each keep their
+own pool of keep-alive connections (at most one per lane), and results finished close
+together are published in one call (`ResultBatcher`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import structlog
@@ -26,8 +30,10 @@ from aiolimiter import AsyncLimiter
 
 from contracts.actions import ActionJob, ActionResult, ActionStatus, Channel, DeliveryMode
 from services.common.breaker import AsyncCircuitBreaker, CircuitOpenError
+from services.common.records import Deferred
 from services.common.retry import RetryPolicy
 from services.common.settings import get_settings
+from services.common.stores.database import StoreUnavailableError
 from services.webhook_processor import metrics
 from services.webhook_processor.channels import (
     Message,
@@ -53,6 +59,7 @@ from services.webhook_processor.delivery_log import (
 )
 from services.webhook_processor.egress import EgressDenied, EgressPolicy
 from services.webhook_processor.rendering import PermanentDeliveryError, TemplateRenderer
+from services.webhook_processor.result_batches import ResultBatcher
 from services.webhook_processor.specs import (
     DeliverySpec,
     EmailSpec,
@@ -67,12 +74,15 @@ from services.webhook_processor.transports import (
     new_http_client,
 )
 
-PublishResult = Callable[[ActionResult], Awaitable[None]]
+PublishResults = Callable[[Sequence[ActionResult]], Awaitable[None]]
 DeadLetter = Callable[[ActionJob, str, str], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
 
 IDLE_POLL_S = 5.0  # lanes re-read the outbox this often, for rows other processes added
+# Finished deliveries whose results are still being published; past this many the lanes
+# wait, so a broker outage cannot pile up unbounded work in memory.
+MAX_UNPUBLISHED = 1000
 
 
 @dataclass
@@ -94,10 +104,44 @@ class _DestinationRuntime:
     max_pending_age_s: float
     lanes: list[_Lane]
     outbox: OutboxFileTransport | None
+    http: HttpTransport | None = None  # set by start(): this destination's connection pool
     paused_until: float = 0.0  # monotonic; set by 429 Retry-After, honoured by every lane
 
     def lane_for(self, key: str) -> _Lane:
         return self.lanes[lane_key(key) % len(self.lanes)]
+
+    @property
+    def sends_http(self) -> bool:
+        return self.outbox is None and not isinstance(self.config, EmailSmtpDestination)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A consumed job for `enqueue_batch`. Jobs sharing an `order_key` (their Kafka key) are
+    stored in order; once one of them fails, the later ones are not attempted."""
+
+    job: ActionJob
+    replay: bool = False  # back from the DLQ: a failed job is tried again
+    order_key: bytes | None = None
+
+
+@dataclass(frozen=True)
+class _Publication:
+    """A result to publish; `action_id` names the outbox row to mark published after it."""
+
+    result: ActionResult
+    action_id: str | None
+
+
+@dataclass
+class _Stored:
+    """What storing one job decided, acted on once the batch's transaction committed."""
+
+    wake: _DestinationRuntime | None = None  # a pending row: count it, wake its lane
+    account_id: str = ""
+    failed: tuple[ActionJob, ActionResult, str, str] | None = None  # refused at intake
+    queued: ActionResult | None = None  # a digest job: its "queued" result, every time
+    counted: tuple[str, str, str] | None = None  # (destination, channel, status) for metrics
 
 
 class DeliveryEngine:
@@ -105,7 +149,7 @@ class DeliveryEngine:
         self,
         config: WebhooksConfig,
         delivery_log: DeliveryLog,
-        publish_result: PublishResult,
+        publish_results: PublishResults,
         dead_letter: DeadLetter,
         *,
         renderer: TemplateRenderer | None = None,
@@ -114,17 +158,19 @@ class DeliveryEngine:
     ) -> None:
         self.config = config
         self.log = delivery_log
-        self._publish = publish_result
+        self._publish = publish_results
+        self._results: ResultBatcher[_Publication] = ResultBatcher(self._flush_results)
         self._dead_letter = dead_letter
         self._renderer = renderer or TemplateRenderer()
         self._client = http_client
-        self._owns_client = http_client is None
         self._outbox_dir = outbox_dir or get_settings().resolved_outbox_dir
         self._egress = EgressPolicy(config.egress)
         self._smtp = SmtpTransport(self._egress)
-        self._http: HttpTransport | None = None
+        self._pools: list[httpx.AsyncClient] = []  # the per-destination clients we opened
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._emitting: set[asyncio.Task[None]] = set()
+        self._unpublished = asyncio.Semaphore(MAX_UNPUBLISHED)
         self._started = False
         self._destinations = {
             name: self._runtime(name, dest) for name, dest in config.destinations.items()
@@ -167,13 +213,15 @@ class DeliveryEngine:
         if self._started:
             return
         self._stopping.clear()
-        if self._client is None:
-            self._client = new_http_client()
-        self._http = HttpTransport(self._client, self._egress)
-        for row in self.log.unpublished():
-            await self._emit(
-                row.action_id, self._jobs_of(row), row.results(), row.error_code, row.error
+        self._open_pools()
+        await asyncio.gather(
+            *(
+                self._emit(
+                    row.action_id, self._jobs_of(row), row.results(), row.error_code, row.error
+                )
+                for row in self.log.unpublished()
             )
+        )
         for name in self.log.pending_destinations():
             if name not in self._destinations:
                 await self._fail_orphans(name)
@@ -197,10 +245,29 @@ class DeliveryEngine:
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
         self._tasks.clear()
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._emitting:  # results still unpublished stay in the outbox for the next start
+            _done, still = await asyncio.wait(set(self._emitting), timeout=timeout_s)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+        for client in self._pools:
+            await client.aclose()
+        self._pools.clear()
+        await asyncio.to_thread(self._smtp.close)
         self._started = False
+
+    def _open_pools(self) -> None:
+        """One keep-alive pool per HTTP destination, as many connections as it has lanes:
+        each lane reuses its connection from job to job instead of opening one per job. A
+        client passed to the engine is shared by every destination instead (tests)."""
+        for d in self._destinations.values():
+            if not d.sends_http:
+                continue
+            client = self._client
+            if client is None:
+                client = new_http_client(max_connections=len(d.lanes))
+                self._pools.append(client)
+            d.http = HttpTransport(client, self._egress)
 
     # --- intake -----------------------------------------------------------------------------
 
@@ -219,37 +286,95 @@ class DeliveryEngine:
         return None
 
     async def enqueue(self, job: ActionJob, *, replay: bool = False) -> None:
-        """Store the job durably and return; delivery happens in the destination's lane.
+        """Store one job durably and return; delivery happens in the destination's lane.
 
         `replay`: the job comes back from the DLQ; if it had failed it is tried again (a
         delivered job is never sent twice: the outbox row keyed by action_id says so)."""
+        [outcome] = await self.enqueue_batch([Intake(job, replay)])
+        if outcome is not None:
+            raise outcome
+
+    async def enqueue_batch(self, intakes: Sequence[Intake]) -> list[BaseException | None]:
+        """Store a consumed batch of jobs in ONE transaction, each job in a savepoint of its
+        own, then wake the lanes and publish what intake itself decided (refusals, "queued"
+        digest results). Returns per job None (stored, or already stored) or the exception
+        that rolled its writes back (`Deferred` for later jobs of a failed job's order key).
+
+        Raises StoreUnavailableError when the database is out of reach (nothing stored), and
+        whatever publishing raised (everything stored stays stored: a redelivery of the
+        batch finds the rows and publishes again, as `enqueue` always did)."""
+        outcomes = self._store_batch(intakes)
+        stored = [o for o in outcomes if isinstance(o, _Stored)]
+        for o in stored:
+            if o.wake is not None:
+                metrics.DELIVERY_PENDING.labels(o.wake.name).inc()
+                o.wake.lane_for(o.account_id).wake.set()
+        queued = [_Publication(o.queued, None) for o in stored if o.queued is not None]
+        emits = [
+            self._emit(job.action_id, [job], [result], code, message)
+            for job, result, code, message in (o.failed for o in stored if o.failed is not None)
+        ]
+        if queued or emits:
+            for done in await asyncio.gather(
+                self._results.submit(queued), *emits, return_exceptions=True
+            ):
+                if isinstance(done, BaseException):
+                    raise done
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    def _store_batch(self, intakes: Sequence[Intake]) -> list[_Stored | BaseException]:
+        """Synchronous on purpose: nothing else on the event loop can slip a statement into
+        the batch's transaction (the Database nests by thread)."""
+        outcomes: list[_Stored | BaseException] = []
+        failed_keys: set[bytes] = set()
+        with self.log.transaction():
+            for intake in intakes:
+                key = intake.order_key
+                if key is not None and key in failed_keys:
+                    outcomes.append(Deferred(f"an earlier job of key {key!r} failed"))
+                    continue
+                try:
+                    with self.log.transaction():  # a savepoint: a failure undoes this job only
+                        outcomes.append(self._store(intake))
+                except StoreUnavailableError:
+                    raise  # the whole batch waits for the database
+                except Exception as exc:
+                    log.warning("job_not_stored", action_id=intake.job.action_id, error=str(exc))
+                    outcomes.append(exc)
+                    if key is not None:
+                        failed_keys.add(key)
+        for o in outcomes:  # counted once committed: a rolled-back job counts nothing
+            if isinstance(o, _Stored) and o.counted is not None:
+                self._count(*o.counted)
+        return outcomes
+
+    def _store(self, intake: Intake) -> _Stored:
+        job = intake.job
         problem = self._precheck(job)
         if problem is not None:
             code, message = problem
-            if self.log.add_job(job, status=FAILED):
-                result = self._result(job, ActionStatus.FAILED, 0, error=f"{code}: {message}")
-                self.log.finish(job.action_id, FAILED, [result], code, message)
-                self._count(job.destination, job.channel.value, "failed")
-                await self._emit(job.action_id, [job], [result], code, message)
-            return
+            if not self.log.add_job(job, status=FAILED):
+                return _Stored()  # refused before: its result is out (or resumed at start)
+            result = self._result(job, ActionStatus.FAILED, 0, error=f"{code}: {message}")
+            self.log.finish(job.action_id, FAILED, [result], code, message)
+            return _Stored(
+                failed=(job, result, code, message),
+                counted=(job.destination, job.channel.value, "failed"),
+            )
         d = self._destinations[job.destination]
         if job.delivery_mode != DeliveryMode.IMMEDIATE and supports_digest(d.config):
-            if self.log.queue_digest(job):
-                self._count(d.name, d.channel, "queued")
-            # Published on every (re)delivery of the job, not only the first: a crash
-            # between queueing and the result's acknowledgement must not lose the "queued"
-            # result (the flow would wait for it forever); the result's idempotency key
-            # makes a repeat harmless downstream.
-            await self._publish(
-                self._result(
+            # The "queued" result goes out on every (re)delivery of the job, not only the
+            # first: a crash between queueing and the result's acknowledgement must not lose
+            # it (the flow would wait for it forever); its idempotency key makes a repeat
+            # harmless downstream.
+            return _Stored(
+                queued=self._result(
                     job, ActionStatus.QUEUED, 0, response={"digest": job.delivery_mode.value}
-                )
+                ),
+                counted=(d.name, d.channel, "queued") if self.log.queue_digest(job) else None,
             )
-            return
-        stored = self.log.add_job(job) or (replay and self.log.reopen_failed(job.action_id))
-        if stored:
-            metrics.DELIVERY_PENDING.labels(d.name).inc()
-            d.lane_for(job.account_id).wake.set()
+        stored = self.log.add_job(job) or (intake.replay and self.log.reopen_failed(job.action_id))
+        return _Stored(wake=d if stored else None, account_id=job.account_id)
 
     async def flush_digests(
         self, mode: DeliveryMode | str, *, wait: bool = True, timeout_s: float = 120.0
@@ -414,8 +539,8 @@ class DeliveryEngine:
         if isinstance(spec, EmailSpec):
             assert isinstance(d.config, EmailSmtpDestination)
             return await self._smtp.send(spec, d.timeout_s)
-        assert isinstance(spec, HttpRequestSpec) and self._http is not None
-        outcome = await self._http.send(spec, d.timeout_s)
+        assert isinstance(spec, HttpRequestSpec) and d.http is not None
+        outcome = await d.http.send(spec, d.timeout_s)
         if d.config.type == "slack_api" and outcome.response.get("ok") is False:
             error = str(outcome.response.get("error", "unknown"))
             if error == "ratelimited":
@@ -488,7 +613,7 @@ class DeliveryEngine:
         self.log.finish(row.action_id, DELIVERED, results)
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "success")
-        await self._emit(row.action_id, jobs, results, None, None)
+        await self._in_background(self._emit(row.action_id, jobs, results, None, None))
 
     async def _fail(
         self,
@@ -509,7 +634,7 @@ class DeliveryEngine:
         log.warning(
             "delivery_failed", destination=d.name, action_id=row.action_id, code=code, error=message
         )
-        await self._emit(row.action_id, jobs, results, code, message)
+        await self._in_background(self._emit(row.action_id, jobs, results, code, message))
 
     async def _fail_orphans(self, destination: str) -> None:
         code = "unknown_destination"
@@ -523,6 +648,19 @@ class DeliveryEngine:
             self.log.finish(row.action_id, FAILED, results, code, message)
             await self._emit(row.action_id, jobs, results, code, message)
 
+    async def _in_background(self, emit: Coroutine[Any, Any, None]) -> None:
+        """Run an `_emit` in the background, so the lane goes on with its next job while the
+        results wait for their flush (the outbox row keeps them until they are published,
+        so a crash re-publishes them at the next start)."""
+        await self._unpublished.acquire()
+        task = asyncio.create_task(emit)
+        self._emitting.add(task)
+        task.add_done_callback(self._emitted)
+
+    def _emitted(self, task: asyncio.Task[None]) -> None:
+        self._emitting.discard(task)
+        self._unpublished.release()
+
     async def _emit(
         self,
         action_id: str,
@@ -532,15 +670,15 @@ class DeliveryEngine:
         message: str | None,
     ) -> None:
         """Dead-letter (on failure) and publish, retrying while the broker is unreachable;
-        the outbox row keeps the results until this succeeds, so a crash re-publishes."""
+        the outbox row keeps the results until they are published (and marked so by the
+        flush that carried them), so a crash re-publishes."""
         delay = 0.5
         while True:
             try:
                 if code is not None:
                     for job in jobs:
                         await self._dead_letter(job, code, message or "")
-                for result in results:
-                    await self._publish(result)
+                await self._results.submit([_Publication(r, action_id) for r in results])
             except Exception:
                 log.exception("result_publish_failed", action_id=action_id)
                 if self._stopping.is_set():
@@ -548,5 +686,12 @@ class DeliveryEngine:
                 await self._sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            self.log.mark_published(action_id)
+            if not results:
+                self.log.mark_published(action_id)
             return
+
+    async def _flush_results(self, batch: list[_Publication]) -> None:
+        """One publish call for the results that finished close together, then one write
+        marking their outbox rows published."""
+        await self._publish([p.result for p in batch])
+        self.log.mark_published_many(list(dict.fromkeys(p.action_id for p in batch if p.action_id)))

@@ -4,10 +4,12 @@ demo outbox file. Each classifies failures: permanent (dead-letter now) or retry
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import smtplib
 import ssl
 import threading
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -65,13 +67,16 @@ def _response_dict(response: httpx.Response) -> dict[str, Any]:
     return redacted if isinstance(redacted, dict) else {"body": redacted}
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """Redirects off (the checked URL is the called URL), TLS verified, timeouts always."""
+def new_http_client(max_connections: int = 100) -> httpx.AsyncClient:
+    """Redirects off (the checked URL is the called URL), TLS verified, timeouts always.
+    Every connection it opens is kept alive for the next request (up to `max_connections`)."""
     return httpx.AsyncClient(
         follow_redirects=False,
         verify=True,
         timeout=httpx.Timeout(10.0),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
     )
 
 
@@ -116,23 +121,80 @@ class HttpTransport:
         return SendOutcome(code, _response_dict(response))
 
 
+# An SMTP connection left idle this long is closed rather than reused (servers drop idle
+# clients after a few minutes; RFC 5321 asks them to wait at least 5).
+SMTP_IDLE_S = 30.0
+
+_ServerKey = tuple[str, int, bool, bool, str | None]
+
+
 class SmtpTransport:
+    """Keeps each server's connections open between messages (logged in, TLS set up), so a
+    burst of e-mails costs one connection per lane instead of one per message. A kept
+    connection is checked with NOOP before it is reused, never by resending a message."""
+
     def __init__(self, egress: EgressPolicy) -> None:
         self._egress = egress
+        self._idle: dict[_ServerKey, list[tuple[smtplib.SMTP, float]]] = {}
+        self._lock = threading.Lock()
 
     @staticmethod
-    def _send_blocking(spec: EmailSpec, timeout_s: float) -> None:
+    def _connect(spec: EmailSpec, timeout_s: float) -> smtplib.SMTP:
         context = ssl.create_default_context()
         smtp_cls = smtplib.SMTP_SSL if spec.ssl else smtplib.SMTP
         kwargs: dict[str, Any] = {"timeout": timeout_s}
         if spec.ssl:
             kwargs["context"] = context
-        with smtp_cls(spec.host, spec.port, **kwargs) as client:
+        client = smtp_cls(spec.host, spec.port, **kwargs)
+        try:
             if spec.starttls and not spec.ssl:
                 client.starttls(context=context)
             if spec.username:
                 client.login(spec.username, spec.password or "")
+        except BaseException:
+            _close(client)
+            raise
+        return client
+
+    def _kept(self, key: _ServerKey) -> smtplib.SMTP | None:
+        """A kept connection to `key` that still answers, or None."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                if not idle:
+                    return None
+                client, since = idle.pop()
+            if time.monotonic() - since < SMTP_IDLE_S:
+                try:
+                    if client.noop()[0] == 250:
+                        return client
+                except (OSError, smtplib.SMTPException):
+                    pass
+            _close(client)
+
+    def _keep(self, key: _ServerKey, client: smtplib.SMTP) -> None:
+        with self._lock:
+            self._idle.setdefault(key, []).append((client, time.monotonic()))
+
+    def _send_blocking(self, spec: EmailSpec, timeout_s: float) -> None:
+        key = (spec.host, spec.port, spec.ssl, spec.starttls, spec.username)
+        client = self._kept(key) or self._connect(spec, timeout_s)
+        try:
             client.send_message(spec.message, from_addr=spec.sender, to_addrs=spec.recipients)
+        except BaseException:
+            _close(client)  # its state after a refusal is unknown: the next message starts anew
+            raise
+        self._keep(key, client)
+
+    def close(self) -> None:
+        """Close every kept connection (the engine stops)."""
+        with self._lock:
+            kept = [client for idle in self._idle.values() for client, _ in idle]
+            self._idle.clear()
+        for client in kept:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                client.quit()
+            _close(client)
 
     async def send(self, spec: EmailSpec, timeout_s: float) -> SendOutcome:
         await self._egress.check(spec.url)
@@ -154,6 +216,11 @@ class SmtpTransport:
         return SendOutcome(
             250, {"message_id": str(spec.message["Message-ID"]), "recipients": spec.recipients}
         )
+
+
+def _close(client: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):
+        client.close()
 
 
 class OutboxFileTransport:

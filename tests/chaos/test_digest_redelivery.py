@@ -5,6 +5,7 @@ flow waited for that result forever. A redelivered job must publish the result a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from contracts.actions import ActionJob, ActionResult, ActionStatus, DeliveryMode
@@ -30,12 +31,12 @@ async def test_a_redelivered_digest_job_publishes_its_queued_result_again(tmp_pa
     published: list[ActionResult] = []
     crash_next = True
 
-    async def publish(result: ActionResult) -> None:
+    async def publish(results: Sequence[ActionResult]) -> None:
         nonlocal crash_next
         if crash_next:
             crash_next = False
             raise Crash
-        published.append(result)
+        published.extend(results)
 
     async def dead_letter(job: ActionJob, code: str, message: str) -> None:
         raise AssertionError("nothing is dead-lettered here")

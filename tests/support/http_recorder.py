@@ -11,6 +11,7 @@ async tests and a stalled request never blocks the event loop under test.
         ... sink.url("/hook") ...
         requests = sink.wait_for(3, path="/hook")      # or: await sink.wait_for_async(...)
         requests[0].json(), requests[0].headers["Idempotency-Key"]
+        sink.connections                               # TCP connections accepted so far
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ def _json_body(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
+class _CountingServer(ThreadingHTTPServer):
+    """Counts the TCP connections it accepts (keep-alive clients reuse theirs)."""
+
+    accepted = 0
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.accepted += 1  # one thread accepts; the handler threads never touch it
+        return True
+
+
 class HttpRecorder:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._lock = threading.Condition()
@@ -63,7 +74,7 @@ class HttpRecorder:
         self._scripted: dict[str, deque[_Behaviour]] = {}
         self._defaults: dict[str, _Behaviour] = {}
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _CountingServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -103,6 +114,11 @@ class HttpRecorder:
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        return self._server.accepted
 
     # --- scripting --------------------------------------------------------------------------
 

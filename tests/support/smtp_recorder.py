@@ -4,6 +4,7 @@ with SmtpRecorder() as smtp:
     ... send to smtp.host:smtp.port ...
     [message] = smtp.wait_for(1)
     message["Subject"], message.get_body(("html",)).get_content()
+    len(smtp.connections)   # client connections that sent a message (kept-alive ones reused)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
-        self._recorder._record(envelope.mail_from, list(envelope.rcpt_tos), message)
+        self._recorder._record(envelope.mail_from, list(envelope.rcpt_tos), message, session.peer)
         return "250 Message accepted for delivery"
 
 
@@ -42,10 +43,12 @@ class SmtpRecorder:
         self._lock = threading.Condition()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.connections: set[Any] = set()  # (host, port) of each client connection
         self._controller = Controller(_Handler(self), hostname=host, port=self.port)
 
-    def _record(self, sender: str, recipients: list[str], message: EmailMessage) -> None:
+    def _record(self, sender: str, recipients: list[str], message: EmailMessage, peer: Any) -> None:
         with self._lock:
+            self.connections.add(peer)
             self.messages.append(message)
             self.envelopes.append((sender, recipients))
             self._lock.notify_all()

@@ -4,7 +4,7 @@ captures what the lead's callbacks (publish_result, dead_letter) receive."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from services.webhook_processor.config import WebhooksConfig
 from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.delivery_log import DeliveryLog
 from services.webhook_processor.engine import DeliveryEngine
+from tests.postgres_fixtures import database_url, postgres  # noqa: F401 (fixtures)
 from tests.support import HttpRecorder, SmtpRecorder
 
 CONFIG = """
@@ -147,12 +148,15 @@ class Harness:
         return found
 
 
-def build_harness(config: WebhooksConfig, db: Path, outbox_dir: Path) -> Harness:
-    log = DeliveryLog(db)
+def build_harness(
+    config: WebhooksConfig, db: Path, outbox_dir: Path, url: str | None = None
+) -> Harness:
+    """`url`: a PostgreSQL database instead of the SQLite file `db` ("" = the file)."""
+    log = DeliveryLog(db, url)
     harness: Harness
 
-    async def publish(result: ActionResult) -> None:
-        harness.results.append(result)
+    async def publish(results: Sequence[ActionResult]) -> None:
+        harness.results.extend(results)
 
     async def dead_letter(job: ActionJob, code: str, message: str) -> None:
         harness.dead.append((job, code, message))
