@@ -174,7 +174,7 @@ class ServiceRuntime:
         self._started = False
         self._store_down = False  # the operational store was out of reach at the last call
         self._infra_failures = 0
-        self._subscribed: list[str] = []
+        self.subscriptions: dict[str, Subscription] = {}
         self._lag: ConsumerLagMonitor | None = None
         # Components with a lifecycle of their own (delivery workers, warehouse connections).
         self.on_start: list[Callable[[], Awaitable[None]]] = []
@@ -205,7 +205,7 @@ class ServiceRuntime:
         or an exception for a record it rolled back or deferred, which `handle` then takes).
         """
         sub = Subscription(topic, parse, handle, handle_batch)
-        self._subscribed.append(topic)
+        self.subscriptions[topic] = sub
         metrics.initialise_consumer(self.name, topic, dlq_topic(topic))
 
         async def on_batch(body: Any, message: Any = Context("message")) -> None:  # noqa: B008
@@ -585,9 +585,9 @@ class ServiceRuntime:
             )
             await self._http.start()
         await self._start_broker()
-        if self._subscribed:
+        if self.subscriptions:
             self._lag = ConsumerLagMonitor(
-                self.name, self.group_id, self._subscribed, self.settings
+                self.name, self.group_id, list(self.subscriptions), self.settings
             )
             await self._lag.start()
         for hook in self.on_start:
