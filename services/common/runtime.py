@@ -251,7 +251,7 @@ class ServiceRuntime:
             max_bytes=MAX_UNACKED_BYTES,
         )
         try:
-            finished_keys = await self._handle_batch(sub, records, out, started)
+            finished_keys = await self._handle_records(sub, records, out, started)
             await out.close()
         except BaseException:
             await out.discard()
@@ -261,7 +261,7 @@ class ServiceRuntime:
             lambda: self.idempotency.mark_processed(self.group_id, finished_keys)
         )
 
-    async def _handle_batch(
+    async def _handle_records(
         self, sub: Subscription, records: list[Record], out: OutputBuffer, started: float
     ) -> list[str]:
         """Steps 1-4 of the batch; the idempotency keys of the records handled."""
