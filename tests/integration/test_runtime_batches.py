@@ -156,19 +156,35 @@ async def test_one_poison_record_in_a_batch_of_500_is_dead_lettered_alone(
         assert len(per_record) == BATCH
 
 
-async def test_batch_handler_failing_as_a_whole_falls_back_to_per_record(
-    kafka: str, tmp_path: Path
-) -> None:
+async def run_with_batch_handler(
+    kafka: str, tmp_path: Path, keys: list[str], handle_batch: Any
+) -> tuple[list[str], list[str]]:
+    """One batch of echoes `r0..` with these keys through a runtime with `handle_batch`
+    (called with the output topic, it returns the batch handler): the ids the per-record
+    handler saw, and the ids of the outputs, in order."""
     src, out = unique("t.src"), unique("t.out")
     await create_topics(kafka, [src, out, f"{src}.dlq"], partitions=1)
-    await produce_keyed(kafka, src, [(f"k{i}", {"n": i, "id": f"r{i}"}) for i in range(10)])
-    runtime = make_runtime(kafka, tmp_path, "whole")
+    await produce_keyed(kafka, src, [(k, {"n": i, "id": f"r{i}"}) for i, k in enumerate(keys)])
+    runtime = make_runtime(kafka, tmp_path, "fallback")
     per_record: list[str] = []
-    calls: list[list[str]] = []
 
     async def handle(item: Parsed, record: Record) -> list[Outgoing]:
         per_record.append(item.body.id)
         return [Outgoing(out, item.body.id, item.body)]
+
+    runtime.subscribe(src, parse_echo, handle, handle_batch=handle_batch(out))
+    await runtime.start()
+    try:
+        outs = await collect(kafka, out, len(keys), settle_s=0.5)
+    finally:
+        await runtime.stop()
+    return per_record, [orjson.loads(r.value)["id"] for r in outs]
+
+
+async def test_batch_handler_failing_as_a_whole_falls_back_to_per_record(
+    kafka: str, tmp_path: Path
+) -> None:
+    calls: list[list[str]] = []
 
     async def handle_batch(items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
         calls.append([p.body.id for p, _ in items])
@@ -176,42 +192,55 @@ async def test_batch_handler_failing_as_a_whole_falls_back_to_per_record(
             raise StoreUnavailableError("store restarting")  # waited out, same items again
         raise RuntimeError("the batch query failed")  # every record handled alone
 
-    runtime.subscribe(src, parse_echo, handle, handle_batch=handle_batch)
-    await runtime.start()
-    try:
-        outs = await collect(kafka, out, 10, settle_s=0.5)
-    finally:
-        await runtime.stop()
+    keys = [f"k{i}" for i in range(10)]
+    per_record, outputs = await run_with_batch_handler(
+        kafka, tmp_path, keys, lambda out: handle_batch
+    )
     expected = [f"r{i}" for i in range(10)]
-    assert calls[:2] == [expected, expected]
+    assert calls == [expected, expected]
     assert per_record == expected
-    assert [orjson.loads(r.value)["id"] for r in outs] == expected
+    assert outputs == expected
 
 
 async def test_a_batch_handler_answer_of_the_wrong_length_falls_back_to_per_record(
     kafka: str, tmp_path: Path
 ) -> None:
-    src, out = unique("t.src"), unique("t.out")
-    await create_topics(kafka, [src, out, f"{src}.dlq"], partitions=1)
-    await produce_keyed(kafka, src, [("k", {"n": i, "id": f"r{i}"}) for i in range(3)])
-    runtime = make_runtime(kafka, tmp_path, "short")
-    per_record: list[str] = []
-
-    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
-        per_record.append(item.body.id)
-        return [Outgoing(out, "k", item.body)]
-
     async def handle_batch(items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
         return [[]]  # one answer for several records
 
-    runtime.subscribe(src, parse_echo, handle, handle_batch=handle_batch)
-    await runtime.start()
-    try:
-        outs = await collect(kafka, out, 3, settle_s=0.5)
-    finally:
-        await runtime.stop()
+    per_record, outputs = await run_with_batch_handler(
+        kafka, tmp_path, ["k"] * 3, lambda out: handle_batch
+    )
     assert per_record == ["r0", "r1", "r2"]
-    assert [orjson.loads(r.value)["id"] for r in outs] == ["r0", "r1", "r2"]
+    assert outputs == ["r0", "r1", "r2"]
+
+
+async def test_a_failed_record_and_the_ones_it_deferred_are_handled_alone_in_order(
+    kafka: str, tmp_path: Path
+) -> None:
+    """r0 (key a) fails in the batch call and succeeds alone; r2 (key a) was deferred, so it
+    is handled after r0; key b's records come from the batch call. Outputs stay in offset
+    order."""
+
+    def batch_handler(out: str) -> Any:
+        async def handle_batch(items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
+            answers: list[BatchOutcome] = []
+            for parsed, record in items:
+                if parsed.body.id == "r0":
+                    answers.append(ConnectionError("lock timeout"))  # rolled back
+                elif record.key == b"a":
+                    answers.append(Deferred())
+                else:
+                    answers.append([Outgoing(out, parsed.body.id, parsed.body)])
+            return answers
+
+        return handle_batch
+
+    per_record, outputs = await run_with_batch_handler(
+        kafka, tmp_path, ["a", "b", "a", "b"], batch_handler
+    )
+    assert per_record == ["r0", "r2"]
+    assert outputs == ["r0", "r1", "r2", "r3"]
 
 
 async def test_partitions_of_a_batch_are_handled_concurrently(kafka: str, tmp_path: Path) -> None:
