@@ -86,7 +86,7 @@ def dead_letter_codes(records: list[Any]) -> list[str]:
 async def test_a_tampered_record_is_refused_alone_and_a_replayed_batch_whole(
     kafka: str, tmp_path: Path
 ) -> None:
-    settings = signed_settings(kafka, tmp_path)
+    settings = signed_settings(kafka, tmp_path, signing_mode="batch")
     datasets, out = settings.topics.datasets, unique("t.out")
     await create_topics(kafka, [datasets, f"{datasets}.dlq", out], partitions=1)
     values = [orjson.dumps({"n": i, "id": f"r{i}"}) for i in range(20)]
@@ -126,6 +126,10 @@ async def test_a_tampered_record_is_refused_alone_and_a_replayed_batch_whole(
     assert codes[0] == "AUTHENTICATION_FAILED_PAYLOAD_MISMATCH"
     assert orjson.loads(orjson.loads(refused[0].value)["original"]["value"])["n"] == 700
     assert codes[1:] == ["AUTHENTICATION_FAILED_REPLAYED"] * 19
+    # Dead letters stay unsigned (only the replay tool reads them), batch signing or not.
+    for dead in refused:
+        names = {name for name, _ in dead.headers}
+        assert not names & {AUTH_HEADER, BATCH_TOKEN_HEADER, BATCH_PROOF_HEADER}
 
 
 async def test_batch_signed_outputs_keep_per_account_order_through_concurrent_partitions(
