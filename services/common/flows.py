@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -101,8 +101,8 @@ async def flow_results_consumer(
 class FlowOutputReader:
     """A `revops.flow-results` record as a FlowOutput, for readers outside the agents (the
     CLI, the ingress, watchers). With signing on, the record must carry the execution agent's
-    token for the audience `flow_output`: a forged or altered flow output is refused, so no
-    one is shown a result the pipeline did not produce. Raises `HandlerError` with the reason.
+    token (per record or per batch) for the audience `flow_output`: a forged or altered flow
+    output is refused, so no one is shown a result the pipeline did not produce.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -112,20 +112,35 @@ class FlowOutputReader:
             else None
         )
 
-    def read(self, record: ConsumerRecord[Any, Any]) -> FlowOutput:
+    def read_many(
+        self, records: Sequence[ConsumerRecord[Any, Any]]
+    ) -> list[FlowOutput | HandlerError]:
+        """Per record, in order: its FlowOutput or why it was refused. The batch is verified
+        at once (one signature check per batch root, one replay-cache pass)."""
+        refusals: list[HandlerError | None] = [None] * len(records)
         if self._security is not None:
-            self._security.verify(
-                Record(
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    record.key,
-                    record.value,
-                    tuple(record.headers or ()),
-                    record.timestamp,
-                )
-            )
-        return decode_payload(decode_envelope(record.value), FlowOutput)
+            refusals = list(self._security.verify_batch([_record(r) for r in records]))
+        answers: list[FlowOutput | HandlerError] = []
+        for record, refused in zip(records, refusals, strict=True):
+            try:
+                if refused is not None:
+                    raise refused
+                answers.append(decode_payload(decode_envelope(record.value), FlowOutput))
+            except HandlerError as exc:
+                answers.append(exc)
+        return answers
+
+
+def _record(record: ConsumerRecord[Any, Any]) -> Record:
+    return Record(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        tuple(record.headers or ()),
+        record.timestamp,
+    )
 
 
 class FlowWatcher:
@@ -173,18 +188,18 @@ class FlowWatcher:
             if tp.topic in self._dlqs:
                 flows += rejections_in(records)
                 continue
-            for record in records:
-                try:
-                    flows.append(self._reader.read(record))
-                except HandlerError as exc:
+            for record, answer in zip(records, self._reader.read_many(records), strict=True):
+                if isinstance(answer, HandlerError):
                     self.rejected += 1
                     log.warning(
                         "flow_output_rejected",
-                        code=exc.code,
-                        reason=str(exc),
+                        code=answer.code,
+                        reason=str(answer),
                         partition=record.partition,
                         offset=record.offset,
                     )
+                else:
+                    flows.append(answer)
         return flows
 
     async def outputs(self, timeout_s: float | None = None) -> AsyncIterator[FlowOutput]:

@@ -2,17 +2,24 @@
 contract of docs/reliability.md built in.
 
 Per batch of records (one consumer group per service):
-  1. parse each record (a parse error is permanent: dead-letter it at once);
-  2. skip records whose idempotency key this consumer already processed;
-  3. run the handler with bounded retries (exponential backoff + jitter, in place: no seek
-     loop); after the last attempt, or on a PermanentError, build the seed's error envelope
-     and route it to `<topic>.dlq`;
-  4. produce every output of the batch (each record's as soon as it is handled, so the next
-     stage starts early) and wait for all of Kafka's acknowledgements;
-  5. mark the batch's idempotency keys as processed (SQLite, durable);
-  6. return, and FastStream commits the offsets (AckPolicy.NACK_ON_ERROR: on an exception the
+  1. verify the batch's signatures at once (one check per distinct batch root, one
+     replay-cache transaction); a record that fails is dead-lettered alone;
+  2. parse each record (a parse error is permanent: dead-letter it at once);
+  3. skip records whose idempotency key this consumer already processed;
+  4. handle the records, grouped by partition: the groups run concurrently (at most
+     `partition_concurrency` at once), each in offset order, so one key's records (one
+     account's) keep their order. A subscription's `handle_batch` takes a whole group in one
+     call and answers per record; a record it failed, and every record it deferred, is then
+     handled alone by `handle` with bounded retries (exponential backoff + jitter, in place:
+     no seek loop); after the last attempt, or on a PermanentError, the seed's error
+     envelope goes to `<topic>.dlq`;
+  5. produce every output (signed per record, or per flush with REVOPS_SIGNING_MODE=batch,
+     see `output_buffer`) as soon as it is released, so the next stage starts early, and
+     wait for all of Kafka's acknowledgements;
+  6. mark the batch's idempotency keys as processed (SQLite, durable);
+  7. return, and FastStream commits the offsets (AckPolicy.NACK_ON_ERROR: on an exception the
      batch is sought back and re-read, after a backoff pause, never in a hot loop).
-A crash anywhere before step 6 makes Kafka redeliver the batch; outputs are deterministic,
+A crash anywhere before step 7 makes Kafka redeliver the batch; outputs are deterministic,
 so downstream sees the same idempotency keys again and skips them.
 """
 
@@ -27,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.partitioner import DefaultPartitioner
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from starlette.routing import Route
@@ -47,9 +55,11 @@ from services.common.idempotency import IdempotencyStore
 from services.common.kafka_security import faststream_security
 from services.common.lag import ConsumerLagMonitor
 from services.common.messages import encode
+from services.common.output_buffer import OutputBuffer
 from services.common.periodic import PeriodicTask
-from services.common.records import Outgoing, Parsed, Record
+from services.common.records import BatchHandler, BatchOutcome, Outgoing, Parsed, Record
 from services.common.retry import RetryPolicy
+from services.common.security.batch_signing import BatchEntry
 from services.common.settings import Settings, dlq_topic
 from services.common.stores.database import StoreUnavailableError
 
@@ -63,6 +73,7 @@ Handler = Callable[[Parsed, Record], Awaitable[list[Outgoing]]]
 
 # Encoded outputs a batch may leave unacknowledged before it waits for Kafka's acks.
 MAX_UNACKED_BYTES = 2 * 2**20
+_PARTITIONER = DefaultPartitioner()
 
 
 @dataclass
@@ -89,6 +100,16 @@ class Subscription:
     topic: str
     parse: Parser
     handle: Handler
+    handle_batch: BatchHandler | None = None
+
+
+@dataclass
+class _Item:
+    """A verified, parsed record of the batch, not processed before."""
+
+    record: Record
+    parsed: Parsed
+    started: float  # perf_counter when its batch began, for the processing-time metric
 
 
 def _safe_records(records: Sequence[ConsumerRecord[Any, Any]]) -> tuple[Any, ...]:
@@ -153,7 +174,7 @@ class ServiceRuntime:
         self._started = False
         self._store_down = False  # the operational store was out of reach at the last call
         self._infra_failures = 0
-        self._subscribed: list[str] = []
+        self.subscriptions: dict[str, Subscription] = {}
         self._lag: ConsumerLagMonitor | None = None
         # Components with a lifecycle of their own (delivery workers, warehouse connections).
         self.on_start: list[Callable[[], Awaitable[None]]] = []
@@ -178,9 +199,20 @@ class ServiceRuntime:
         interval = self.settings.housekeeping_interval_s if interval_s is None else interval_s
         self.housekeeping.append(PeriodicTask(name, interval, job, in_thread=in_thread))
 
-    def subscribe(self, topic: str, parse: Parser, handle: Handler) -> None:
-        sub = Subscription(topic, parse, handle)
-        self._subscribed.append(topic)
+    def subscribe(
+        self,
+        topic: str,
+        parse: Parser,
+        handle: Handler,
+        *,
+        handle_batch: BatchHandler | None = None,
+    ) -> None:
+        """Consume `topic`. `handle` takes one record; `handle_batch`, if given, takes a
+        partition's records at once and answers per record (records.BatchHandler: outputs,
+        or an exception for a record it rolled back or deferred, which `handle` then takes).
+        """
+        sub = Subscription(topic, parse, handle, handle_batch)
+        self.subscriptions[topic] = sub
         metrics.initialise_consumer(self.name, topic, dlq_topic(topic))
 
         async def on_batch(body: Any, message: Any = Context("message")) -> None:  # noqa: B008
@@ -212,6 +244,7 @@ class ServiceRuntime:
     async def _process_batch(
         self, sub: Subscription, raw: Sequence[ConsumerRecord[Any, Any]]
     ) -> None:
+        started = time.perf_counter()
         records = [
             Record(
                 r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp
@@ -219,51 +252,131 @@ class ServiceRuntime:
             for r in (raw if isinstance(raw, tuple) else (raw,))
         ]
         sent = _InFlight()
-        parsed: list[tuple[Record, Parsed, float]] = []
-        for record in records:
-            started = time.perf_counter()
-            metrics.MESSAGES_CONSUMED.labels(self.name, record.topic).inc()
-            try:
-                if self.security is not None:
-                    self.security.verify(record)
-                parsed.append((record, sub.parse(record), started))
-            except HandlerError as exc:
-                dead = self._dead_letter(record, exc, attempts=1, item=None)
-                await self._send_or_pause(sent, [dead])
-
-        keys = [p.idempotency_key for _, p, _ in parsed]
-        done = await self._until_stored(
-            lambda: self.idempotency.already_processed(self.group_id, keys)
+        out = OutputBuffer(
+            lambda pairs: self._send_or_pause(sent, pairs),
+            batched=self.security is not None and self.security.batch_signing,
+            max_bytes=MAX_UNACKED_BYTES,
         )
-        finished_keys: list[str] = []
-        for record, item, started in parsed:
-            if item.idempotency_key in done:
-                metrics.MESSAGES_DUPLICATE.labels(self.name, record.topic).inc()
-                # Counted, logged at debug: a redelivery storm after a crash would otherwise
-                # flood the logs with one line per record already handled.
-                log.debug(
-                    "duplicate_skipped", idempotency_key=item.idempotency_key, **item.log_context
-                )
-                continue
-            done.add(item.idempotency_key)
-            with structlog.contextvars.bound_contextvars(**item.log_context):
-                produced, handled = await self._handle_with_retries(sub, record, item)
-            # Sent at once (acknowledged below): the next stage starts on this record while
-            # this one handles the rest of the batch, and the batch's outputs are held as
-            # encoded bytes in the producer, not as models until the end of the batch.
-            await self._send_or_pause(sent, produced)
-            # A dead-lettered record had no effect: its key stays unmarked so that a DLQ
-            # replay (same key) is processed, while a second success would be skipped.
-            if handled:
-                finished_keys.append(item.idempotency_key)
-            metrics.PROCESSING_SECONDS.labels(self.name, record.topic).observe(
-                time.perf_counter() - started
-            )
-
+        try:
+            finished_keys = await self._handle_records(sub, records, out, started)
+            await out.close()
+        except BaseException:
+            await out.discard()
+            raise
         await self._acks_or_pause(sent)
         await self._until_stored(
             lambda: self.idempotency.mark_processed(self.group_id, finished_keys)
         )
+
+    async def _handle_records(
+        self, sub: Subscription, records: list[Record], out: OutputBuffer, started: float
+    ) -> list[str]:
+        """Steps 1-4 of the batch; the idempotency keys of the records handled."""
+        for record in records:
+            metrics.MESSAGES_CONSUMED.labels(self.name, record.topic).inc()
+        security = self.security
+        refusals: Sequence[HandlerError | None] = [None] * len(records)
+        if security is not None:
+            refusals = await self._until_stored(lambda: security.verify_batch(records))
+        items: list[_Item] = []
+        for record, refused in zip(records, refusals, strict=True):
+            try:
+                if refused is not None:
+                    raise refused
+                items.append(_Item(record, sub.parse(record), started))
+            except HandlerError as exc:
+                await out.add([self._dead_letter(record, exc, attempts=1, item=None)])
+
+        keys = [item.parsed.idempotency_key for item in items]
+        done = await self._until_stored(
+            lambda: self.idempotency.already_processed(self.group_id, keys)
+        )
+        fresh: dict[int, list[_Item]] = {}  # partition -> its new records, in offset order
+        for item in items:
+            if item.parsed.idempotency_key in done:
+                metrics.MESSAGES_DUPLICATE.labels(self.name, item.record.topic).inc()
+                # Counted, logged at debug: a redelivery storm after a crash would otherwise
+                # flood the logs with one line per record already handled.
+                log.debug(
+                    "duplicate_skipped",
+                    idempotency_key=item.parsed.idempotency_key,
+                    **item.parsed.log_context,
+                )
+                continue
+            done.add(item.parsed.idempotency_key)
+            fresh.setdefault(item.record.partition, []).append(item)
+
+        bound = asyncio.Semaphore(self.settings.partition_concurrency)
+
+        async def one_partition(group: list[_Item]) -> list[str]:
+            async with bound:
+                return await self._handle_partition(sub, group, out)
+
+        # Every group runs to its end before a failure is raised: no handler is left running
+        # while the batch is sought back and read again.
+        results = await asyncio.gather(
+            *(one_partition(group) for group in fresh.values()), return_exceptions=True
+        )
+        finished: list[str] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            finished += result
+        return finished
+
+    async def _handle_partition(
+        self, sub: Subscription, items: list[_Item], out: OutputBuffer
+    ) -> list[str]:
+        """One partition's records in offset order; the idempotency keys of those handled
+        (a dead-lettered record had no effect: its key stays unmarked so that a DLQ replay,
+        same key, is processed, while a second success would be skipped)."""
+        outcomes: Sequence[BatchOutcome | None] = [None] * len(items)
+        if sub.handle_batch is not None:
+            outcomes = await self._call_batch_handler(sub.handle_batch, items)
+        finished: list[str] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, list):
+                produced, handled = outcome, True
+            else:  # no batch handler, a record it failed or deferred: handled alone
+                with structlog.contextvars.bound_contextvars(**item.parsed.log_context):
+                    produced, handled = await self._handle_with_retries(
+                        sub, item.record, item.parsed
+                    )
+            # Released at once (acknowledged at the end of the batch): the next stage starts
+            # on this record while this one handles the rest of the batch.
+            await out.add(produced)
+            if handled:
+                finished.append(item.parsed.idempotency_key)
+            metrics.PROCESSING_SECONDS.labels(self.name, item.record.topic).observe(
+                time.perf_counter() - item.started
+            )
+        return finished
+
+    async def _call_batch_handler(
+        self, handle_batch: BatchHandler, items: list[_Item]
+    ) -> Sequence[BatchOutcome | None]:
+        """The batch handler's answer per record; None for every record when the call as a
+        whole failed (each is then handled alone). A store outage is waited out and the same
+        records offered again (the handler committed nothing)."""
+        pairs = [(item.parsed, item.record) for item in items]
+        outage = 0
+        while True:
+            try:
+                outcomes = await handle_batch(pairs)
+                self._store_down = False
+            except StoreUnavailableError as exc:
+                await self._wait_for_store(exc, outage)
+                outage += 1
+                continue
+            except Exception as exc:
+                log.warning("batch_handler_failed", records=len(items), error=str(exc)[:500])
+                return [None] * len(items)
+            if len(outcomes) != len(items):
+                log.error(
+                    "batch_handler_answer_mismatch", records=len(items), answers=len(outcomes)
+                )
+                return [None] * len(items)
+            return outcomes
 
     async def _handle_with_retries(
         self, sub: Subscription, record: Record, item: Parsed
@@ -364,7 +477,9 @@ class ServiceRuntime:
             error=error[:500],
         )
 
-    async def _send_or_pause(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
+    async def _send_or_pause(
+        self, sent: _InFlight, outputs: Sequence[tuple[Outgoing, bytes]]
+    ) -> None:
         await self._or_pause(self._send(sent, outputs))
         if sent.bytes > MAX_UNACKED_BYTES:  # bound what a large batch keeps in memory
             await self._acks_or_pause(sent)
@@ -389,7 +504,7 @@ class ServiceRuntime:
         writes itself (a delivery the webhook processor gave up on, after its record was
         committed) is counted and logged like the runtime's own."""
         sent = _InFlight()
-        await self._send(sent, outputs)
+        await self._send(sent, [(out, encode(out.message)) for out in outputs])
         await self._await_acks(sent)
         for out in outputs:
             if isinstance(out.message, ErrorEnvelope):
@@ -398,22 +513,56 @@ class ServiceRuntime:
                     out.message, meta.request_id if meta else None, error=out.message.error.message
                 )
 
-    async def _send(self, sent: _InFlight, outputs: Sequence[Outgoing]) -> None:
-        """Hand each output to the producer, in order, without waiting for its ack."""
-        for out in outputs:
-            value = encode(out.message)
-            headers = {"content-type": "application/json", **out.headers}
-            if self.security is not None and not out.topic.endswith(".dlq"):
-                headers.update(self.security.sign(out, value))
+    async def _send(self, sent: _InFlight, outputs: Sequence[tuple[Outgoing, bytes]]) -> None:
+        """Sign the outputs (dead letters stay unsigned) and hand each to the producer, in
+        order, without waiting for its ack."""
+        headers = [{"content-type": "application/json", **out.headers} for out, _ in outputs]
+        partitions: list[int | None] = [None] * len(outputs)
+        security = self.security
+        if security is not None:
+            signed = [
+                (i, audience)
+                for i, (out, _) in enumerate(outputs)
+                if not out.topic.endswith(".dlq") and (audience := security.audience_of(out))
+            ]
+            if security.batch_signing:
+                entries = []
+                for i, audience in signed:
+                    out, value = outputs[i]
+                    key = out.key.encode() if out.key else None
+                    # The leaf commits to the partition: choose it as the producer would.
+                    partition = await self._partition_for(out.topic, key)
+                    partitions[i] = partition
+                    entries.append(
+                        BatchEntry(audience, out.topic, partition, key, value, headers[i])
+                    )
+                for (i, _), extra in zip(signed, security.sign_batch(entries), strict=True):
+                    headers[i].update(extra)
+            else:
+                for i, _ in signed:
+                    headers[i].update(security.sign(*outputs[i]))
+        for (out, value), record_headers, chosen in zip(outputs, headers, partitions, strict=True):
             ack = await self.broker.publish(
                 value,
                 out.topic,
                 key=out.key.encode() if out.key else None,
-                headers=headers,
+                partition=chosen,
+                headers=record_headers,
                 correlation_id=correlation_id_of(out),
                 no_confirm=True,
             )
             sent.add(out, ack, len(value))
+
+    async def _partition_for(self, topic: str, key: bytes | None) -> int:
+        """The partition aiokafka's default partitioner (murmur2 of the key, as Kafka's Java
+        client) picks for `key`, over the topic's partitions in the producer's metadata."""
+        partitions = sorted(await self._kafka_producer().partitions_for(topic))
+        return int(_PARTITIONER(key, partitions, partitions))
+
+    def _kafka_producer(self) -> AIOKafkaProducer:
+        # FastStream keeps its aiokafka producer behind a state object (faststream 0.7).
+        producer: AIOKafkaProducer = self.broker.config.producer._producer.producer  # type: ignore[attr-defined]
+        return producer
 
     async def _await_acks(self, sent: _InFlight) -> None:
         outputs, acks = sent.take()
@@ -443,9 +592,9 @@ class ServiceRuntime:
             )
             await self._http.start()
         await self._start_broker()
-        if self._subscribed:
+        if self.subscriptions:
             self._lag = ConsumerLagMonitor(
-                self.name, self.group_id, self._subscribed, self.settings
+                self.name, self.group_id, list(self.subscriptions), self.settings
             )
             await self._lag.start()
         for hook in self.on_start:

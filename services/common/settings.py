@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     # Signed envelopes between agents (services.common.security).
     signing_enabled: bool = True
     auto_dev_keys: bool = True  # embedded default: create missing keys; off in production
+    # `record`: one token per produced record; `batch`: one signed Merkle root per flush and
+    # audience (services/common/security/batch_signing.py). Consumers verify both kinds.
+    signing_mode: Literal["record", "batch"] = "record"
 
     # Reliability contract (seed defaults).
     max_attempts: int = 3
@@ -119,6 +123,9 @@ class Settings(BaseSettings):
     knowledge_top_k: int = 4
 
     batch_max_records: int = 500
+    # Partitions of one consumed batch handled at once (each in offset order): overlaps the
+    # I/O of one partition's records (queries, deliveries, acks) with another's.
+    partition_concurrency: int = Field(default=6, ge=1)
     # Housekeeping inside each service (services.common.periodic). Idempotency keys are kept
     # longer than Kafka keeps records (7 days by default): a redelivered record must still
     # find its key.

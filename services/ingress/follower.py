@@ -108,16 +108,16 @@ class FlowResultsFollower:
             self._index.record(tp.topic, [], after, rejections_in(records))
             return
         flows: list[FlowOutput] = []
-        for record in records:
-            try:
-                flows.append(self._reader.read(record))
-            except HandlerError as exc:
+        for record, answer in zip(records, self._reader.read_many(records), strict=True):
+            if isinstance(answer, HandlerError):
                 # Not ours to dead-letter (we are a reader, not the topic's consumer).
                 log.warning(
                     "flow_result_rejected",
-                    code=exc.code,
-                    reason=str(exc),
+                    code=answer.code,
+                    reason=str(answer),
                     partition=tp.partition,
                     offset=record.offset,
                 )
+            else:
+                flows.append(answer)
         self._index.record(self._topic, flows, after)
