@@ -143,9 +143,15 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
             interval_s=settings.insights_export_interval_s,
         )
     runtime.subscribe(
-        settings.topics.decisions, envelope_parser(AnalysisResults, NAME), app.on_decision
+        settings.topics.decisions,
+        envelope_parser(AnalysisResults, NAME),
+        app.on_decision,
+        handle_batch=app.on_decisions,
     )
     runtime.subscribe(
-        settings.topics.action_results, envelope_parser(ActionResult, NAME), app.on_action_result
+        settings.topics.action_results,
+        envelope_parser(ActionResult, NAME),
+        app.on_action_result,
+        handle_batch=app.on_action_results,
     )
     return runtime

@@ -144,7 +144,7 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     config = load_config(settings.webhooks_file)  # before anything starts: refused = not run
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
     app = WebhookApp(settings, runtime, config)
-    runtime.subscribe(settings.topics.actions, parse_job, app.on_job)
+    runtime.subscribe(settings.topics.actions, parse_job, app.on_job, handle_batch=app.on_jobs)
     runtime.on_start.append(app.engine.start)
     runtime.on_stop.append(app.engine.stop)
     runtime.every("purge_delivery_records", app.purge_old_records)
