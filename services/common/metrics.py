@@ -25,6 +25,7 @@ def configure(service: str) -> None:
     global _service
     _service = service
     SERVICE_INFO.labels(service).set(1)
+    KAFKA_CLIENTS_REPLACED.labels(service)
     if service == AgentName.EXECUTION_AGENT.value:  # the one process that counts flows
         initialise_flows()
 
@@ -61,6 +62,11 @@ RETRIES = Counter("revops_retries_total", "Handler retries", ["service", "topic"
 STORE_UNAVAILABLE = Counter(
     "revops_store_unavailable_total",
     "Calls that found the operational store (PostgreSQL) out of reach; retried with backoff",
+    ["service"],
+)
+KAFKA_CLIENTS_REPLACED = Counter(
+    "revops_kafka_clients_replaced_total",
+    "Times the service replaced its Kafka clients after repeated produce failures",
     ["service"],
 )
 PROCESSING_SECONDS = Histogram(

@@ -71,6 +71,13 @@ Parser = Callable[[Record], Parsed]
 Handler = Callable[[Parsed, Record], Awaitable[list[Outgoing]]]
 
 
+# Consecutive failed produces after which the service replaces its Kafka clients: after a
+# broker restart an aiokafka producer can keep failing on stale partition leaders
+# (LeaderNotAvailable, for as long as the process lives: aio-libs/aiokafka#1018) while a new
+# producer works at once. Replacing them while the broker is really down is harmless: the
+# service reconnects with backoff, as at start-up, and the batch is redelivered.
+REPLACE_CLIENTS_AFTER_FAILURES = 5
+
 # Encoded outputs a batch may leave unacknowledged before it waits for Kafka's acks.
 MAX_UNACKED_BYTES = 2 * 2**20
 _PARTITIONER = DefaultPartitioner()
@@ -174,6 +181,7 @@ class ServiceRuntime:
         self._started = False
         self._store_down = False  # the operational store was out of reach at the last call
         self._infra_failures = 0
+        self._replacing_clients: asyncio.Task[None] | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self._lag: ConsumerLagMonitor | None = None
         # Components with a lifecycle of their own (delivery workers, warehouse connections).
@@ -489,23 +497,50 @@ class ServiceRuntime:
 
     async def _or_pause(self, step: Awaitable[None]) -> None:
         try:
-            await step
-            self._infra_failures = 0
+            await self._counting_produce_failures(step)
         except Exception:
             # Kafka is unreachable: back off before the batch is sought back and re-read.
-            delay = self.policy.delay(min(self._infra_failures, 6))
-            self._infra_failures += 1
+            delay = self.policy.delay(min(self._infra_failures - 1, 6))
             log.exception("produce_failed", retry_in_s=round(delay, 3))
             await asyncio.sleep(delay)
             raise
+
+    async def _counting_produce_failures(self, step: Awaitable[None]) -> None:
+        """Run a produce step; count consecutive failures, replacing the Kafka clients
+        every REPLACE_CLIENTS_AFTER_FAILURES of them."""
+        try:
+            await step
+        except Exception:
+            self._infra_failures += 1
+            if self._infra_failures % REPLACE_CLIENTS_AFTER_FAILURES == 0:
+                self._replace_clients()
+            raise
+        self._infra_failures = 0
+
+    def _replace_clients(self) -> None:
+        """Reconnect with new Kafka clients, in a task of its own: stopping the broker
+        cancels the consumer task this is called from (its batch is uncommitted, so Kafka
+        redelivers it to the new consumer)."""
+        if self._replacing_clients is not None and not self._replacing_clients.done():
+            return
+
+        async def replace() -> None:
+            metrics.KAFKA_CLIENTS_REPLACED.labels(self.name).inc()
+            log.warning("kafka_clients_replaced", failures=self._infra_failures)
+            await self._stop_broker()
+            await self._start_broker()
+
+        self._replacing_clients = asyncio.create_task(replace())
 
     async def publish(self, outputs: Sequence[Outgoing]) -> None:
         """Produce in order and wait for every acknowledgement. A dead letter a component
         writes itself (a delivery the webhook processor gave up on, after its record was
         committed) is counted and logged like the runtime's own."""
         sent = _InFlight()
-        await self._send(sent, [(out, encode(out.message)) for out in outputs])
-        await self._await_acks(sent)
+        await self._counting_produce_failures(
+            self._send(sent, [(out, encode(out.message)) for out in outputs])
+        )
+        await self._counting_produce_failures(self._await_acks(sent))
         for out in outputs:
             if isinstance(out.message, ErrorEnvelope):
                 meta = out.message.metadata
@@ -636,6 +671,10 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._started = False
+        if self._replacing_clients is not None:
+            self._replacing_clients.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replacing_clients
         for task in self.housekeeping:
             await task.stop()
         for hook in self.on_stop:  # before the broker: hooks may still publish
