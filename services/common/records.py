@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,3 +56,13 @@ class Parsed:
     body: Any
     log_context: dict[str, str] = field(default_factory=dict)
     envelope: Any = None
+
+
+class Deferred(Exception):
+    """A batch handler's answer for a record it did not attempt because an earlier record
+    of the same Kafka key failed in the same batch (per-key order): the runtime handles it
+    per record, after the failed one."""
+
+
+BatchOutcome = list[Outgoing] | BaseException
+BatchHandler = Callable[[Sequence[tuple[Parsed, Record]]], Awaitable[list[BatchOutcome]]]

@@ -3,12 +3,17 @@
 `revops.triggers` -> validate + enrich (seed stage 1) -> read the warehouse (stage 2) ->
 `revops.datasets`. A fleet-scan trigger screens every account in one set-based pass and
 publishes a consumption trigger only for the accounts with something to say.
+
+A consumed batch is handled at once (`handle_batch`): the datasets of all its subjects come
+from one set-based read of the warehouse (one query per table, not one per table and
+subject); `handle` is the same work for one record (the runtime's per-record path).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -27,7 +32,7 @@ from services.common import metrics
 from services.common.errors import PermanentError
 from services.common.ids import flow_id_for, stable_id
 from services.common.messages import decode_json, describe, make_envelope
-from services.common.records import Outgoing, Parsed, Record
+from services.common.records import BatchOutcome, Deferred, Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.data_agent.builders import (
@@ -35,8 +40,9 @@ from services.data_agent.builders import (
     SUBJECT_FINDERS,
     DatasetBuilder,
     SubjectFinder,
+    reading_ahead,
 )
-from services.data_agent.datasets import DatasetRepository, UnknownSubjectError
+from services.data_agent.datasets import DatasetRepository, DatasetResult, UnknownSubjectError
 from services.data_agent.warehouse import open_warehouse
 
 NAME = AgentName.DATA_AGENT.value
@@ -83,34 +89,87 @@ class DataAgent:
         self.repository = repository
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:
-        trigger, request_id = item.body
-        accepted_at = (
-            datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-            if record.timestamp_ms
-            else datetime.now(UTC)
-        )
-        request = enrich(trigger, request_id, accepted_at)
+        return await self._handle_request(_request(item, record))
+
+    async def _handle_request(self, request: EnrichedRequest) -> list[Outgoing]:
         finder = SUBJECT_FINDERS.get(request.analysis_type)
         if finder is not None:
             return await self._fan_out_job(request, finder)
-        builder = DATASET_BUILDERS.get(request.analysis_type)
-        if builder is None:
-            raise PermanentError(
-                f"the data agent has no dataset for analysis_type={request.analysis_type}",
-                code="UNKNOWN_ANALYSIS",
-            )
-        return [await self._dataset(request, builder)]
+        return [await self._dataset(request, _builder(request))]
+
+    async def handle_batch(self, items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
+        """`handle` for a consumed batch (the contract in services/common/records.py): the
+        datasets of all its subjects from one set-based read of the warehouse, jobs fanned
+        out as `handle` does. A record that fails gets the error `handle` raises for it,
+        and the later records of its Kafka key `Deferred()` (per-account order); a
+        warehouse that cannot answer the batch's read fails the whole call (the runtime
+        then handles every record on its own)."""
+        requests = [_request(item, record) for item, record in items]
+        datasets = await asyncio.to_thread(self._batch_datasets, requests)
+        outcomes: list[BatchOutcome] = []
+        failed_keys: set[bytes | None] = set()
+        for index, ((_, record), request) in enumerate(zip(items, requests, strict=True)):
+            if record.key in failed_keys:
+                outcomes.append(Deferred())
+                continue
+            try:
+                outcomes.append(await self._batch_outputs(request, datasets.get(index)))
+            except Exception as exc:
+                failed_keys.add(record.key)
+                outcomes.append(exc)
+        return outcomes
+
+    async def _batch_outputs(
+        self, request: EnrichedRequest, dataset: DatasetResult | Exception | None
+    ) -> list[Outgoing]:
+        """One record's outputs in a batch: its dataset read ahead, or (a job, a type
+        without a dataset) what `handle` does."""
+        if isinstance(dataset, Exception):
+            raise dataset
+        if dataset is None:
+            return await self._handle_request(request)
+        return [self._dataset_record(request, dataset)]
+
+    def _batch_datasets(
+        self, requests: Sequence[EnrichedRequest]
+    ) -> dict[int, DatasetResult | Exception]:
+        """The dataset (or the error `handle` would raise) of every request of the batch that
+        asks for one, by position, built from one set-based read (runs in a thread)."""
+        wanted = {
+            i: (DATASET_BUILDERS[r.analysis_type], r)
+            for i, r in enumerate(requests)
+            if r.analysis_type not in SUBJECT_FINDERS and r.analysis_type in DATASET_BUILDERS
+        }
+        if not wanted:
+            return {}
+        started = time.perf_counter()
+        batch = reading_ahead(self.repository, ((b, r.parameters) for b, r in wanted.values()))
+        results: dict[int, DatasetResult | Exception] = {}
+        for index, (builder, request) in wanted.items():
+            try:
+                results[index] = builder(batch, request.parameters)
+            except UnknownSubjectError as exc:
+                results[index] = _unknown_subject(exc)
+            except Exception as exc:  # this record's alone: the runtime retries it on its own
+                results[index] = exc
+        metrics.STAGE_SECONDS.labels(NAME, "warehouse_read_batch").observe(
+            time.perf_counter() - started
+        )
+        return results
 
     async def _dataset(self, request: EnrichedRequest, builder: DatasetBuilder) -> Outgoing:
-        account_id = request.parameters.account_id or ""
         started = time.perf_counter()
         try:
-            dataset, collection, findings = await asyncio.to_thread(
-                builder, self.repository, request.parameters
-            )
+            result = await asyncio.to_thread(builder, self.repository, request.parameters)
         except UnknownSubjectError as exc:
-            raise PermanentError(str(exc), code="UNKNOWN_SUBJECT") from exc
+            raise _unknown_subject(exc) from exc
         metrics.STAGE_SECONDS.labels(NAME, "warehouse_read").observe(time.perf_counter() - started)
+        return self._dataset_record(request, result)
+
+    def _dataset_record(self, request: EnrichedRequest, result: DatasetResult) -> Outgoing:
+        """The dataset record of `request` for the decision agent."""
+        dataset, collection, findings = result
+        account_id = request.parameters.account_id or ""
         payload = AnalyticalDataset(
             request_id=request.request_id,
             analysis_type=request.analysis_type,
@@ -174,6 +233,30 @@ class DataAgent:
                 requester=parent.analysis_type.value,
             ),
         )
+
+
+def _request(item: Parsed, record: Record) -> EnrichedRequest:
+    trigger, request_id = item.body
+    accepted_at = (
+        datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+        if record.timestamp_ms
+        else datetime.now(UTC)
+    )
+    return enrich(trigger, request_id, accepted_at)
+
+
+def _builder(request: EnrichedRequest) -> DatasetBuilder:
+    builder = DATASET_BUILDERS.get(request.analysis_type)
+    if builder is None:
+        raise PermanentError(
+            f"the data agent has no dataset for analysis_type={request.analysis_type}",
+            code="UNKNOWN_ANALYSIS",
+        )
+    return builder
+
+
+def _unknown_subject(exc: UnknownSubjectError) -> PermanentError:
+    return PermanentError(str(exc), code="UNKNOWN_SUBJECT")
 
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:

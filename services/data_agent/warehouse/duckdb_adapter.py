@@ -22,6 +22,8 @@ from services.data_agent.warehouse.sqltext import first_row
 
 class DuckDBWarehouse:
     engine = "duckdb"
+    # DuckDB has no parameter limit that matters here: a 500-record batch is one query.
+    max_bound_ids = 1000
 
     def __init__(self, path: Path | str, *, read_only: bool = True) -> None:
         self.path = Path(path)
