@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 
@@ -84,7 +84,7 @@ class DuckDBWarehouse:
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> DuckDBWarehouse:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

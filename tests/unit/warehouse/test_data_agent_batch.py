@@ -147,9 +147,7 @@ def test_a_mixed_batch_answers_per_record_as_handle_does(
     assert alone["usage_by_account"] == 9 and alone["account_by_id"] >= 10  # 6 deals, 3 accounts
 
 
-def test_a_failed_record_defers_the_later_records_of_its_key(
-    demo: Demo, agent: DataAgent
-) -> None:
+def test_a_failed_record_defers_the_later_records_of_its_key(demo: Demo, agent: DataAgent) -> None:
     a, b = sorted(demo.truth["accounts"])[:2]
     items = [
         trigger_record(0, AnalysisType.CONSUMPTION, a),
@@ -204,8 +202,8 @@ def test_a_job_publishes_all_its_child_triggers_as_one_output_list(
     assert isinstance(outcome, list)
     expected = open_opportunities(warehouse, agent.repository.stages)
     children: list[dict[str, Any]] = [o.message.model_dump(mode="json") for o in outcome]
-    assert [(o.key, c["parameters"]["opportunity_id"]) for o, c in zip(outcome, children)] == [
-        (a, o) for a, o in expected
-    ]
+    assert [
+        (o.key, c["parameters"]["opportunity_id"]) for o, c in zip(outcome, children, strict=True)
+    ] == [(a, o) for a, o in expected]
     assert {c["parameters"]["analysis_type"] for c in children} == {"deal_quality"}
     assert len({c["request_id"] for c in children}) == len(expected)
