@@ -133,8 +133,11 @@ class SetQuery:
     name: str
     sql: str
     column: str
-    key: str
+    key: str = ""  # default: `column`
     defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.key or self.column)
 
     def for_ids(self, ids: Sequence[str]) -> tuple[Query, dict[str, str]]:
         """The query for `ids` and the ids' bound values."""
@@ -235,30 +238,25 @@ ACCOUNTS_BY_IDS = SetQuery(
     "accounts_by_ids",
     f"SELECT {_cols('salesforce_account_d')} FROM salesforce_account_d WHERE {IDS}",
     "sf_account_id",
-    "sf_account_id",
 )
 OPPORTUNITIES_BY_IDS = SetQuery(
     "opportunities_by_ids",
     f"SELECT {_cols('opportunity_d')} FROM opportunity_d WHERE {IDS}",
-    "opportunity_id",
     "opportunity_id",
 )
 EMPLOYEES_BY_IDS = SetQuery(
     "employees_by_ids",
     f"SELECT {_cols('employee_d')} FROM employee_d WHERE {IDS}",
     "sf_user_id",
-    "sf_user_id",
 )
 PRODUCTS_BY_IDS = SetQuery(
     "products_by_ids",
     f"SELECT {_cols('product_d')} FROM product_d WHERE {IDS}",
     "product_id",
-    "product_id",
 )
 CONTACTS_BY_ACCOUNTS = SetQuery(
     "contacts_by_accounts",
     f"SELECT {_cols('contact_d')} FROM contact_d WHERE {IDS} ORDER BY sf_account_id, contact_id",
-    "sf_account_id",
     "sf_account_id",
 )
 STAGE_HISTORY_BY_OPPORTUNITIES = SetQuery(
@@ -267,14 +265,12 @@ STAGE_HISTORY_BY_OPPORTUNITIES = SetQuery(
     f"WHERE {IDS} AND started_at_ts < CAST(:before_ts AS TIMESTAMP) "
     "ORDER BY opportunity_id, started_at_ts",
     "opportunity_id",
-    "opportunity_id",
 )
 CUSTOMER_CALLS_BY_OPPORTUNITIES = SetQuery(
     "customer_calls_by_opportunities",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
     f"WHERE {IDS} AND start_ts < CAST(:before_ts AS TIMESTAMP) "
     f"AND {customer_call_predicate()} ORDER BY opportunity_id, start_ts, call_id",
-    "opportunity_id",
     "opportunity_id",
 )
 CUSTOMER_CALLS_BY_ACCOUNTS = SetQuery(
@@ -283,14 +279,12 @@ CUSTOMER_CALLS_BY_ACCOUNTS = SetQuery(
     f"WHERE {IDS} AND start_ts < CAST(:before_ts AS TIMESTAMP) "
     f"AND {customer_call_predicate()} ORDER BY sf_account_id, start_ts, call_id",
     "sf_account_id",
-    "sf_account_id",
 )
 USAGE_BY_ACCOUNTS = SetQuery(
     "usage_by_accounts",
     f"SELECT {_cols('consumption_daily_f')} FROM consumption_daily_f "
     f"WHERE {IDS} AND usage_date > CAST(:after_date AS DATE) "
     "AND usage_date <= CAST(:as_of AS DATE) ORDER BY sf_account_id, usage_date",
-    "sf_account_id",
     "sf_account_id",
 )
 TICKETS_BY_ACCOUNTS = SetQuery(
@@ -299,7 +293,6 @@ TICKETS_BY_ACCOUNTS = SetQuery(
     f"WHERE {IDS} AND created_at_ts < CAST(:before_ts AS TIMESTAMP) "
     "ORDER BY sf_account_id, created_at_ts, ticket_id",
     "sf_account_id",
-    "sf_account_id",
 )
 AGREEMENTS_BY_ACCOUNTS = SetQuery(
     "agreements_by_accounts",
@@ -307,14 +300,12 @@ AGREEMENTS_BY_ACCOUNTS = SetQuery(
     f"WHERE {IDS} AND start_date <= CAST(:as_of AS DATE) "
     "ORDER BY sf_account_id, start_date, agreement_id",
     "sf_account_id",
-    "sf_account_id",
 )
 BILLING_BY_ACCOUNTS = SetQuery(
     "billing_by_accounts",
     "SELECT sf_account_id, event_date, amount_usd FROM billing_event_f "
     f"WHERE {IDS} AND event_date <= CAST(:as_of AS DATE) "
     "ORDER BY sf_account_id, event_date, billing_event_id",
-    "sf_account_id",
     "sf_account_id",
 )
 #: Every set query that does not depend on configuration, by name.
