@@ -44,7 +44,11 @@ def reading_ahead(
     repository: DatasetRepository, requests: Iterable[tuple[DatasetBuilder, RequestParameters]]
 ) -> DatasetRepository:
     """`repository` for a batch of dataset requests: the rows of all their subjects read
-    with one set-based query per table; each builder then runs on its own subject's rows."""
+    with one set-based query per table; each builder then runs on its own subject's rows.
+    A batch of one reads as one subject does (fewer queries than a set-based read)."""
+    requests = list(requests)
+    if len(requests) < 2:
+        return repository
     deals: list[tuple[str | None, str]] = []
     accounts: list[str] = []
     for builder, p in requests:

@@ -187,10 +187,18 @@ def test_a_warehouse_that_cannot_answer_fails_the_whole_call(
     demo: Demo, agent: DataAgent, warehouse: CountingWarehouse
 ) -> None:
     """Not a record's fault: the runtime then handles each record on its own (retries)."""
+    a, b = sorted(demo.truth["accounts"])[:2]
     warehouse.fail_on = "usage_by_accounts"
-    items = [trigger_record(0, AnalysisType.CONSUMPTION, sorted(demo.truth["accounts"])[0])]
+    items = [
+        trigger_record(0, AnalysisType.CONSUMPTION, a),
+        trigger_record(1, AnalysisType.CONSUMPTION, b),
+    ]
     with pytest.raises(WarehouseError, match="usage_by_accounts"):
         asyncio.run(agent.handle_batch(items))
+    # A batch of one reads per subject: the failure is that record's, as in `handle`.
+    warehouse.fail_on = "usage_by_account"
+    [failed] = asyncio.run(agent.handle_batch(items[:1]))
+    assert isinstance(failed, WarehouseError) and "usage_by_account " in str(failed)
 
 
 def test_a_job_publishes_all_its_child_triggers_as_one_output_list(
@@ -207,3 +215,16 @@ def test_a_job_publishes_all_its_child_triggers_as_one_output_list(
     ] == [(a, o) for a, o in expected]
     assert {c["parameters"]["analysis_type"] for c in children} == {"deal_quality"}
     assert len({c["request_id"] for c in children}) == len(expected)
+
+
+def test_a_batch_of_one_reads_as_one_record_does(
+    demo: Demo, agent: DataAgent, warehouse: CountingWarehouse
+) -> None:
+    """One subject costs fewer queries one table at a time than set-based (a quiet topic
+    hands the handler one record at a time): the per-subject queries, the same dataset."""
+    items = [trigger_record(0, AnalysisType.CONSUMPTION, sorted(demo.truth["accounts"])[0])]
+    warehouse.queries.clear()
+    [outcome] = asyncio.run(agent.handle_batch(items))
+    assert not set(warehouse.queries) & set(SET_QUERIES)
+    assert warehouse.queries["account_by_id"] == 1 and warehouse.queries["usage_by_account"] == 1
+    same(outcome, handled_alone(agent, *items[0]))
