@@ -16,6 +16,7 @@ from contracts.trigger import TriggerParameters, TriggerType
 from services.common.errors import PermanentError
 from services.common.records import BatchOutcome, Deferred, Outgoing, Parsed, Record
 from services.common.settings import Settings
+from services.data_agent import app
 from services.data_agent.app import DataAgent, parse_trigger
 from services.data_agent.builders import DATASET_BUILDERS, open_opportunities
 from services.data_agent.datasets import DatasetRepository
@@ -228,3 +229,19 @@ def test_a_batch_of_one_reads_as_one_record_does(
     assert not set(warehouse.queries) & set(SET_QUERIES)
     assert warehouse.queries["account_by_id"] == 1 and warehouse.queries["usage_by_account"] == 1
     same(outcome, handled_alone(agent, *items[0]))
+
+
+def test_a_large_batch_is_read_in_slices(
+    demo: Demo, agent: DataAgent, warehouse: CountingWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slice's rows and models are held at once: a batch larger than a slice is read
+    slice by slice, with the same outcomes."""
+    monkeypatch.setattr(app, "READ_AHEAD_SUBJECTS", 3)
+    accounts = sorted(demo.truth["accounts"])[:8]
+    items = [trigger_record(i, AnalysisType.CONSUMPTION, a) for i, a in enumerate(accounts)]
+    warehouse.queries.clear()
+    outcomes = asyncio.run(agent.handle_batch(items))
+    assert warehouse.queries["accounts_by_ids"] == 3  # 3 + 3 + 2 subjects
+    assert warehouse.queries["account_by_id"] == 0
+    for (item, record), outcome in zip(items, outcomes, strict=True):
+        same(outcome, handled_alone(agent, item, record))
