@@ -1,10 +1,20 @@
-"""Benchmark: warehouse seed throughput, peak memory, and fleet-screen time.
+"""Benchmark: warehouse seed throughput, peak memory, fleet-screen time, dataset reads.
 
 Run: .venv/bin/python bench/bench_warehouse.py [--accounts 100000] [--days 365]
-     [--screen 10000 100000] [--dir var/bench]
+     [--screen 10000 100000] [--dir var/bench] [--subjects 500] [--batches 1 50 500]
+     [--sample 100] [--repeats 3]
 Seeds a warehouse of `--accounts` accounts (rows/s over every table), then times the fleet
 screen on warehouses of each `--screen` size (the largest reuses the seeded one when the
 sizes match). Peak memory is the process's max RSS (it includes DuckDB's own memory).
+
+Dataset reads (the data agent's warehouse stage), on the seeded warehouse: `--subjects`
+subjects of the demo mix (half deal-quality: an open deal and its account; half consumption:
+an account), built one at a time (the per-subject queries) and in batches of each
+`--batches` size (one set-based query per table, `DatasetRepository.reading_ahead`): warehouse
+queries per flow, and wall and CPU ms per subject (CPU: the whole process, DuckDB's threads
+included), as the min-max range over `--repeats` runs (this box is shared: figures move).
+The slow paths (one at a time, batches smaller than `--sample`) run over the first
+`--sample` subjects only: their cost per subject does not depend on how many there are.
 """
 
 from __future__ import annotations
@@ -19,9 +29,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from collections.abc import Callable, Iterator  # noqa: E402
+
+from contracts.common import AnalysisType  # noqa: E402
+from contracts.trigger import RequestParameters  # noqa: E402
 from demo.seed import seed_warehouse  # noqa: E402
+from services.data_agent.builders import (  # noqa: E402
+    DATASET_BUILDERS,
+    DatasetBuilder,
+    open_opportunities,
+    reading_ahead,
+)
+from services.data_agent.datasets import DatasetRepository  # noqa: E402
 from services.data_agent.fleet import fleet_screen  # noqa: E402
+from services.data_agent.warehouse.base import Params, Row  # noqa: E402
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse  # noqa: E402
+from services.data_agent.warehouse.queries import Query  # noqa: E402
 
 AS_OF = date(2025, 6, 30)
 
@@ -46,12 +69,105 @@ def screen(path: Path, repeats: int = 3) -> tuple[float, int]:
     return best, found
 
 
+class CountingWarehouse:
+    """A warehouse that counts the queries it runs."""
+
+    def __init__(self, inner: DuckDBWarehouse) -> None:
+        self.inner = inner
+        self.engine = inner.engine
+        self.max_bound_ids = inner.max_bound_ids
+        self.queries = 0
+
+    def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        self.queries += 1
+        return self.inner.fetch_all(query, params)
+
+    def fetch_chunks(
+        self, query: Query, params: Params | None = None, chunk_rows: int = 10_000
+    ) -> Iterator[list[Row]]:
+        self.queries += 1
+        return self.inner.fetch_chunks(query, params, chunk_rows)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+Request = tuple[DatasetBuilder, RequestParameters]
+
+
+def demo_mix(repository: DatasetRepository, subjects: int) -> list[Request]:
+    """Half deal-quality (an open deal with its account), half consumption (an account)."""
+    deals = open_opportunities(repository.warehouse, repository.stages)
+    accounts = sorted({a for a, _ in deals})
+    deal, account = (
+        DATASET_BUILDERS[AnalysisType.DEAL_QUALITY],
+        DATASET_BUILDERS[AnalysisType.CONSUMPTION],
+    )
+    mix: list[Request] = []
+    for i in range(subjects):
+        if i % 2 == 0:
+            a, o = deals[(i // 2) % len(deals)]
+            mix.append((deal, RequestParameters(account_id=a, opportunity_id=o)))
+        else:
+            mix.append((account, RequestParameters(account_id=accounts[(i // 2) % len(accounts)])))
+    return mix
+
+
+def one_by_one(repository: DatasetRepository, requests: list[Request]) -> None:
+    for builder, p in requests:
+        builder(repository, p)
+
+
+def in_batches(size: int) -> Callable[[DatasetRepository, list[Request]], None]:
+    def run(repository: DatasetRepository, requests: list[Request]) -> None:
+        for start in range(0, len(requests), size):
+            chunk = requests[start : start + size]
+            batch = reading_ahead(repository, chunk)
+            for builder, p in chunk:
+                builder(batch, p)
+
+    return run
+
+
+def dataset_reads(path: Path, subjects: int, batches: list[int], sample: int, repeats: int) -> None:
+    """Queries per flow and ms per subject, per-subject vs set-based (see module doc)."""
+    with DuckDBWarehouse(path) as duck:
+        warehouse = CountingWarehouse(duck)
+        repository = DatasetRepository(warehouse)
+        repository.default_as_of()  # read once per process, as in the service
+        requests = demo_mix(repository, subjects)
+        modes = [("per-subject", one_by_one, min(sample, subjects))] + [
+            (f"set-based, batch {size}", in_batches(size), min(subjects, max(sample, size)))
+            for size in batches
+        ]
+        print(f"dataset reads: demo mix, {repeats} runs each, min-max")
+        print("| path | subjects | queries per flow | wall ms per subject | CPU ms per subject |")
+        print("|---|---|---|---|---|")
+        for label, run, count in modes:
+            walls, cpus = [], []
+            for _ in range(repeats):
+                warehouse.queries = 0
+                wall, cpu = time.perf_counter(), time.process_time()
+                run(repository, requests[:count])
+                walls.append((time.perf_counter() - wall) * 1000 / count)
+                cpus.append((time.process_time() - cpu) * 1000 / count)
+            per_flow = warehouse.queries / count
+            print(
+                f"| {label} | {count} | {per_flow:.2f} | {min(walls):.2f}-{max(walls):.2f} "
+                f"| {min(cpus):.2f}-{max(cpus):.2f} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--screen", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--dir", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument("--subjects", type=int, default=500)
+    parser.add_argument("--batches", type=int, nargs="*", default=[1, 50, 500])
+    parser.add_argument("--sample", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
 
@@ -74,6 +190,8 @@ def main() -> None:
             f"({found:,} accounts flagged)"
         )
     print(f"peak RSS: {peak_rss_mb():,.0f} MiB")
+    if args.subjects:
+        dataset_reads(main_path, args.subjects, args.batches, args.sample, args.repeats)
 
 
 if __name__ == "__main__":

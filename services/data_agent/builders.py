@@ -1,6 +1,7 @@
 """What the data agent does for each analysis type (docs/extending.md).
 
-* `DATASET_BUILDERS`: the warehouse reads behind one subject's dataset;
+* `DATASET_BUILDERS`: the warehouse reads behind one subject's dataset, and which subject's
+  rows a batch of such datasets reads ahead (one set-based query per table, `reads.py`);
 * `SUBJECT_FINDERS`: for a job (`fans_out_to` in `contracts/analysis_types.py`), the subjects
   it fans out to, one child trigger each.
 
@@ -10,7 +11,9 @@ dataset.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
 
 from contracts.common import AnalysisType
 from contracts.trigger import RequestParameters
@@ -21,17 +24,51 @@ from services.data_agent.renewals import renewing_accounts
 from services.data_agent.warehouse import Warehouse
 from services.data_agent.warehouse.queries import list_open_opportunities
 
-DatasetBuilder = Callable[[DatasetRepository, RequestParameters], DatasetResult]
 #: (account id, opportunity id or None) of every subject a job fans out to.
 SubjectFinder = Callable[[DatasetRepository], list[tuple[str, str | None]]]
 
 
-def deal_dataset(repository: DatasetRepository, p: RequestParameters) -> DatasetResult:
+@dataclass(frozen=True)
+class DatasetBuilder:
+    """One subject's dataset (`build`), and the rows a batch of them reads ahead: a deal's
+    (`reads="deal"`: the deal, its account and what they name) or an account's."""
+
+    build: Callable[[DatasetRepository, RequestParameters], DatasetResult]
+    reads: Literal["deal", "account"]
+
+    def __call__(self, repository: DatasetRepository, p: RequestParameters) -> DatasetResult:
+        return self.build(repository, p)
+
+
+def reading_ahead(
+    repository: DatasetRepository, requests: Iterable[tuple[DatasetBuilder, RequestParameters]]
+) -> DatasetRepository:
+    """`repository` for a batch of dataset requests: the rows of all their subjects read
+    with one set-based query per table; each builder then runs on its own subject's rows.
+    A batch of one reads as one subject does (fewer queries than a set-based read)."""
+    requests = list(requests)
+    if len(requests) < 2:
+        return repository
+    deals: list[tuple[str | None, str]] = []
+    accounts: list[str] = []
+    for builder, p in requests:
+        if builder.reads == "deal":
+            deals.append((p.account_id, p.opportunity_id or ""))
+        else:
+            accounts.append(p.account_id or "")
+    return repository.reading_ahead(deals=deals, accounts=accounts)
+
+
+def _deal_dataset(repository: DatasetRepository, p: RequestParameters) -> DatasetResult:
     return repository.deal_dataset(p.account_id or "", p.opportunity_id or "")
 
 
-def account_dataset(repository: DatasetRepository, p: RequestParameters) -> DatasetResult:
+def _account_dataset(repository: DatasetRepository, p: RequestParameters) -> DatasetResult:
     return repository.account_dataset(p.account_id or "")
+
+
+deal_dataset = DatasetBuilder(_deal_dataset, reads="deal")
+account_dataset = DatasetBuilder(_account_dataset, reads="account")
 
 
 def open_opportunities(warehouse: Warehouse, stages: StageRules) -> list[tuple[str, str]]:

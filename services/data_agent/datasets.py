@@ -8,16 +8,18 @@ stage history of that day, fields without history are left out (`history.py`), a
 usage, tickets, contracts and billing are cut at that day. Only customer calls are returned
 (internal and near-empty calls and deleted calls are filtered in SQL, see `queries.py`).
 A deal without an account is analysed with a stand-in account and a finding that says so.
-Each dataset costs a handful of queries.
+
+The rows come from `reads.py`: one query per table for one subject (a handful per dataset),
+or, for a batch of subjects (`reading_ahead`), one set-based query per table for all of
+them, split per subject; the same code below builds each dataset from either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from collections.abc import Iterable
+from datetime import date
 from itertools import pairwise
-from typing import Any, TypeVar
+from typing import Any
 
 from contracts.common import Evidence
 from contracts.dataset import (
@@ -36,14 +38,13 @@ from contracts.dataset import (
 )
 from services.common.stages import StageRules, load_stage_model
 from services.data_agent import history
+from services.data_agent.reads import BatchReads, PointReads, Window, is_valid_id
 from services.data_agent.warehouse import convert
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import Row, Warehouse
 from services.data_agent.warehouse.meta import meta_as_of, read_meta
 from services.data_agent.warehouse.rules import DataRules, load_rules
 
-T = TypeVar("T")
-MAX_ID_LENGTH = 64
 DatasetResult = tuple[Dataset, DataCollection, list[PreliminaryFinding]]
 
 
@@ -60,16 +61,6 @@ class UnknownSubjectError(LookupError):
         self.reason = reason
 
 
-@dataclass
-class _Window:
-    as_of: date
-
-    @property
-    def before_ts(self) -> datetime:
-        """Exclusive upper bound for timestamps: the start of the day after as_of."""
-        return datetime.combine(self.as_of + timedelta(days=1), time(0))
-
-
 class DatasetRepository:
     def __init__(
         self,
@@ -82,6 +73,38 @@ class DatasetRepository:
         self.stages = stages or load_stage_model()
         self._meta: dict[str, str] | None = None
         self._coverage: history.HistoryCoverage | None = None
+        self._ahead: BatchReads | None = None  # a batch's rows, see reading_ahead
+
+    def reading_ahead(
+        self,
+        deals: Iterable[tuple[str | None, str]] = (),
+        accounts: Iterable[str] = (),
+        as_of: date | None = None,
+    ) -> DatasetRepository:
+        """This repository for a batch of subjects: the rows of the deals (account id or
+        None, opportunity id) and accounts on `as_of` (default: the warehouse's) are read
+        with one set-based query per table, and its `deal_dataset` / `account_dataset` on
+        that day build from them. The datasets are those this repository builds."""
+        window = Window(as_of or self.default_as_of())
+        if window.as_of < self.default_as_of():
+            self.history_coverage()  # read once, shared with the batch
+        reads = BatchReads(self.warehouse, window, self.rules, self.stages)
+        reads.read_ahead(deals, accounts)
+        batch = DatasetRepository(self.warehouse, self.rules, self.stages)
+        batch._meta, batch._coverage, batch._ahead = self._meta, self._coverage, reads
+        return batch
+
+    @property
+    def queries_read_ahead(self) -> int:
+        """Set-based queries `reading_ahead` ran (0 for a repository that read none)."""
+        return self._ahead.queries_run if self._ahead else 0
+
+    def _reads(self, as_of: date | None) -> PointReads:
+        """The rows of subjects on `as_of`: read ahead for this day, or one by one."""
+        window = Window(as_of or self.default_as_of())
+        if self._ahead is not None and self._ahead.window == window:
+            return self._ahead
+        return PointReads(self.warehouse, window, self.rules, self.stages)
 
     # ------------------------------------------------------------------ helpers
     def meta(self) -> dict[str, str]:
@@ -106,21 +129,19 @@ class DatasetRepository:
     def _rows(self, query: Q.Query, **params: Any) -> list[Row]:
         return self.warehouse.fetch_all(query, params)
 
-    def _models(self, query: Q.Query, convert_row: Callable[[Row], T], **params: Any) -> list[T]:
-        return [convert_row(r) for r in self._rows(query, **params)]
-
     @staticmethod
     def _check_id(kind: str, value: object) -> str:
-        if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        if not is_valid_id(value):
             raise UnknownSubjectError(f"unknown {kind} {value!r}")
         return value
 
-    def _account(self, account_id: str, w: _Window, past: bool = False) -> Account:
+    def _account(self, account_id: str, reads: PointReads, past: bool = False) -> Account:
+        w = reads.window
         account_id = self._check_id("account", account_id)
-        rows = self._rows(Q.ACCOUNT_BY_ID, account_id=account_id)
-        if not rows:
+        raw = reads.account(account_id)
+        if raw is None:
             raise UnknownSubjectError(f"unknown account {account_id!r}")
-        row = history.account_on_past_day(rows[0], self.rules.as_it_stood) if past else rows[0]
+        row = history.account_on_past_day(raw, self.rules.as_it_stood) if past else raw
         account = convert.to_account(row)
         if account.created_at_ts and account.created_at_ts >= w.before_ts:
             raise UnknownSubjectError(
@@ -129,23 +150,15 @@ class DatasetRepository:
             )
         return account
 
-    def _employee(self, user_id: str | None) -> Employee | None:
-        if not user_id:
-            return None
-        rows = self._rows(Q.EMPLOYEE_BY_ID, user_id=user_id)
-        return convert.to_employee(rows[0]) if rows else None
+    @staticmethod
+    def _employee(user_id: str | None, reads: PointReads) -> Employee | None:
+        row = reads.employee(user_id) if user_id else None
+        return convert.to_employee(row) if row else None
 
-    def _usage(self, account_id: str, w: _Window) -> list[UsageDay]:
-        after = w.as_of - timedelta(days=self.rules.usage_window_days)
-        return convert.to_usage_days(
-            self._rows(Q.USAGE_BY_ACCOUNT, account_id=account_id, after_date=after, as_of=w.as_of)
-        )
-
-    def _product(self, product_id: str | None) -> Product | None:
-        if not product_id:
-            return None
-        rows = self._rows(Q.PRODUCT_BY_ID, product_id=product_id)
-        return Product(**rows[0]) if rows else None
+    @staticmethod
+    def _product(product_id: str | None, reads: PointReads) -> Product | None:
+        row = reads.product(product_id) if product_id else None
+        return Product(**row) if row else None
 
     # ------------------------------------------------------------------ deal
     def deal_dataset(
@@ -153,14 +166,14 @@ class DatasetRepository:
     ) -> DatasetResult:
         """The deal on `as_of` (default: the warehouse's as_of). `account_id` None: the
         deal's own account, whatever it is (none included)."""
-        w = _Window(as_of or self.default_as_of())
+        reads = self._reads(as_of)
+        w = reads.window
         past = w.as_of < self.default_as_of()
-        given = None if account_id is None else self._account(account_id, w, past)
+        given = None if account_id is None else self._account(account_id, reads, past)
         opportunity_id = self._check_id("opportunity", opportunity_id)
-        rows = self._rows(Q.OPPORTUNITY_BY_ID, opportunity_id=opportunity_id)
-        if not rows:
+        raw = reads.opportunity(opportunity_id)
+        if raw is None:
             raise UnknownSubjectError(f"unknown opportunity {opportunity_id!r}")
-        raw = rows[0]
         if given is not None and raw["sf_account_id"] != given.sf_account_id:
             raise UnknownSubjectError(
                 f"opportunity {opportunity_id!r} belongs to account {raw['sf_account_id']!r}, "
@@ -174,11 +187,9 @@ class DatasetRepository:
             )
         has_account = bool(raw["sf_account_id"])
         account = given or (
-            self._account(raw["sf_account_id"], w, past) if has_account else NO_ACCOUNT
+            self._account(raw["sf_account_id"], reads, past) if has_account else NO_ACCOUNT
         )
-        stage_rows = self._rows(
-            Q.STAGE_HISTORY_BY_OPPORTUNITY, opportunity_id=opportunity_id, before_ts=w.before_ts
-        )
+        stage_rows = reads.stage_history(opportunity_id)
         if past:
             try:
                 row = history.opportunity_on_past_day(
@@ -192,22 +203,14 @@ class DatasetRepository:
         stage_history = [convert.to_stage_change(self._stage_as_of(r, w)) for r in stage_rows]
         contacts_known = not past or self.rules.as_it_stood.contacts_known_before
         contacts = (
-            self._models(
-                Q.CONTACTS_BY_ACCOUNT, convert.to_contact, account_id=account.sf_account_id
-            )
+            [convert.to_contact(r) for r in reads.contacts(account.sf_account_id)]
             if has_account and contacts_known
             else []
         )
-        calls = self._models(
-            Q.CUSTOMER_CALLS_BY_OPPORTUNITY,
-            convert.to_call,
-            opportunity_id=opportunity_id,
-            before_ts=w.before_ts,
-            **Q.customer_call_params(),
-        )
-        usage = self._usage(account.sf_account_id, w) if has_account else []
-        owner = self._employee(opportunity.owner_id)
-        product = self._product(opportunity.product_id)
+        calls = [convert.to_call(r) for r in reads.opportunity_calls(opportunity_id)]
+        usage = convert.to_usage_days(reads.usage(account.sf_account_id)) if has_account else []
+        owner = self._employee(opportunity.owner_id, reads)
+        product = self._product(opportunity.product_id, reads)
         dataset = Dataset(
             account=account,
             opportunity=opportunity,
@@ -217,7 +220,7 @@ class DatasetRepository:
             calls=calls,
             usage=usage,
             product=product,
-            time_in_stage=self._time_in_stage(opportunity, stage_rows, w),
+            time_in_stage=self._time_in_stage(opportunity, stage_rows, reads),
             as_of=w.as_of,
         )
         findings = [
@@ -238,7 +241,7 @@ class DatasetRepository:
         ]
         return dataset, self._collection(dataset, sources), findings
 
-    def _opportunity_now(self, raw: Row, stage_rows: list[Row], w: _Window) -> dict[str, Any]:
+    def _opportunity_now(self, raw: Row, stage_rows: list[Row], w: Window) -> dict[str, Any]:
         """The opportunity on the warehouse's own day: its record, with stage and close date
         from stage history when the record lags behind it."""
         row = dict(raw)
@@ -260,22 +263,17 @@ class DatasetRepository:
         return row
 
     def _time_in_stage(
-        self, opp: Opportunity, stage_rows: list[Row], w: _Window
+        self, opp: Opportunity, stage_rows: list[Row], reads: PointReads
     ) -> TimeInStage | None:
         """How long an open deal has been in its stage, next to the median time won deals of
         its segment spent there (only deals won before `as_of`: no look-ahead)."""
         since = history.stage_since(stage_rows)
         if since is None or not self.stages.is_open(opp.stage_name):
             return None
+        w = reads.window
         rule = self.stages.stale_in_stage
-        segment_values = {c: getattr(opp, c) for c in rule.segment_by}
-        stats = self._rows(
-            Q.won_time_in_stage(self.stages),
-            stage=opp.stage_name,
-            as_of=w.as_of,
-            before_ts=w.before_ts,
-            **{f"seg_{c}": v for c, v in segment_values.items()},
-        )[0]
+        segment_values: dict[str, Any] = {c: getattr(opp, c) for c in rule.segment_by}
+        stats = reads.won_time(opp.stage_name, segment_values)
         described = ", ".join(f"{c.removesuffix('_id')} {v}" for c, v in segment_values.items())
         if stats["segment_won_deals"] >= rule.min_won_deals and segment_values:
             segment, won, median = (
@@ -302,7 +300,7 @@ class DatasetRepository:
             stale_after_days=round(float(stale_after), 1),
         )
 
-    def _left_out_finding(self, opportunity_id: str, w: _Window) -> PreliminaryFinding:
+    def _left_out_finding(self, opportunity_id: str, w: Window) -> PreliminaryFinding:
         left_out = self.left_out_fields()
         return PreliminaryFinding(
             type="data_gap",
@@ -320,7 +318,7 @@ class DatasetRepository:
         )
 
     @staticmethod
-    def _stage_as_of(row: Row, w: _Window) -> Row:
+    def _stage_as_of(row: Row, w: Window) -> Row:
         """A stage still running on as_of has no end yet."""
         ended = row.get("ended_at_ts")
         if ended is not None and ended >= w.before_ts:
@@ -329,39 +327,25 @@ class DatasetRepository:
 
     # ------------------------------------------------------------------ account
     def account_dataset(self, account_id: str, as_of: date | None = None) -> DatasetResult:
-        w = _Window(as_of or self.default_as_of())
-        account = self._account(account_id, w)
+        reads = self._reads(as_of)
+        w = reads.window
+        account = self._account(account_id, reads)
         aid = account.sf_account_id
-        contacts = self._models(Q.CONTACTS_BY_ACCOUNT, convert.to_contact, account_id=aid)
-        calls = self._models(
-            Q.CUSTOMER_CALLS_BY_ACCOUNT,
-            convert.to_call,
-            account_id=aid,
-            before_ts=w.before_ts,
-            **Q.customer_call_params(),
-        )
-        usage = self._usage(aid, w)
-        tickets = [
-            self._ticket_as_of(t, w)
-            for t in self._models(
-                Q.TICKETS_BY_ACCOUNT, convert.to_ticket, account_id=aid, before_ts=w.before_ts
-            )
-        ]
+        contacts = [convert.to_contact(r) for r in reads.contacts(aid)]
+        calls = [convert.to_call(r) for r in reads.account_calls(aid)]
+        usage = convert.to_usage_days(reads.usage(aid))
+        tickets = [self._ticket_as_of(convert.to_ticket(r), w) for r in reads.tickets(aid)]
         is_past = w.as_of < self.default_as_of()
         agreements = [
             a.model_copy(update={"is_active": a.start_date <= w.as_of <= a.end_date})
             if is_past
             else a
-            for a in self._models(
-                Q.AGREEMENTS_BY_ACCOUNT, convert.to_agreement, account_id=aid, as_of=w.as_of
-            )
+            for a in (convert.to_agreement(r) for r in reads.agreements(aid))
         ]
-        billing = self._models(
-            Q.BILLING_BY_ACCOUNT, convert.to_billing_event, account_id=aid, as_of=w.as_of
-        )
+        billing = [convert.to_billing_event(r) for r in reads.billing(aid)]
         dataset = Dataset(
             account=account,
-            owner=self._employee(account.sf_owner_id),
+            owner=self._employee(account.sf_owner_id, reads),
             contacts=contacts,
             calls=calls,
             usage=usage,
@@ -387,7 +371,7 @@ class DatasetRepository:
         return dataset, self._collection(dataset, sources), findings
 
     @staticmethod
-    def _ticket_as_of(ticket: SupportTicket, w: _Window) -> SupportTicket:
+    def _ticket_as_of(ticket: SupportTicket, w: Window) -> SupportTicket:
         if ticket.resolved_at_ts is not None and ticket.resolved_at_ts >= w.before_ts:
             return ticket.model_copy(update={"resolved_at_ts": None, "status": "Open"})
         return ticket
@@ -400,7 +384,7 @@ class DatasetRepository:
         contacts: list[Contact],
         calls: list[Call],
         stage_rows: list[Row],
-        w: _Window,
+        w: Window,
     ) -> list[PreliminaryFinding]:
         oid = opp.opportunity_id
         out: list[PreliminaryFinding] = []
@@ -581,7 +565,7 @@ class DatasetRepository:
         return out
 
     @staticmethod
-    def _no_contacts(account_id: str, w: _Window) -> PreliminaryFinding:
+    def _no_contacts(account_id: str, w: Window) -> PreliminaryFinding:
         return PreliminaryFinding(
             type="data_gap",
             description="No contacts recorded for the account",
@@ -600,7 +584,7 @@ class DatasetRepository:
         self, account: Account, contacts: list[Contact], usage: list[UsageDay]
     ) -> list[PreliminaryFinding]:
         out: list[PreliminaryFinding] = []
-        as_of = _Window(date.today()) if not usage else _Window(usage[-1].usage_date)
+        as_of = Window(date.today()) if not usage else Window(usage[-1].usage_date)
         if not contacts:
             out.append(self._no_contacts(account.sf_account_id, as_of))
         if not account.sf_owner_id:

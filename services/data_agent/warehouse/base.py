@@ -30,6 +30,8 @@ class Warehouse(Protocol):
     """Read-only access to the warehouse through the named queries of `queries.py`."""
 
     engine: str
+    #: Most ids one set-based query binds (`queries.SetQuery`); more are sent in chunks.
+    max_bound_ids: int
 
     def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
         """All rows of `query` as dicts keyed by column name."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import duckdb
 
@@ -22,6 +22,8 @@ from services.data_agent.warehouse.sqltext import first_row
 
 class DuckDBWarehouse:
     engine = "duckdb"
+    # DuckDB has no parameter limit that matters here: a 500-record batch is one query.
+    max_bound_ids = 1000
 
     def __init__(self, path: Path | str, *, read_only: bool = True) -> None:
         self.path = Path(path)
@@ -82,7 +84,7 @@ class DuckDBWarehouse:
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> DuckDBWarehouse:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -22,6 +22,9 @@ from services.data_agent.warehouse.queries import Query
 
 class FireboltWarehouse:
     engine = "firebolt"
+    # Server-side parameters travel in the request URL (`query_parameters`, ~75 bytes per
+    # id once encoded): 100 ids keep it near 8 KB, under common proxy URL limits.
+    max_bound_ids = 100
 
     def __init__(self, settings: FireboltSettings) -> None:
         self.settings = settings

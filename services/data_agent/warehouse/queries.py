@@ -116,6 +116,35 @@ def open_stage_predicate(
     return f"NOT ({closed})", params
 
 
+#: Where a set query's subject predicate goes (see `SetQuery`).
+IDS = "{ids}"
+
+
+@dataclass(frozen=True)
+class SetQuery:
+    """A query over many subjects at once, the set-based twin of a per-subject query.
+
+    `IDS` in the text becomes `column IN (:id_0, :id_1, ...)`, one bound parameter per
+    subject (the caller chunks the ids under the engine's limit), and `key` is the result
+    column that names the subject of each row, so the rows can be split per subject. Rows
+    come ordered by `key` first, then as the per-subject query orders them.
+    """
+
+    name: str
+    sql: str
+    column: str
+    key: str = ""  # default: `column`
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.key or self.column)
+
+    def for_ids(self, ids: Sequence[str]) -> tuple[Query, dict[str, str]]:
+        """The query for `ids` and the ids' bound values."""
+        predicate, params = in_list(self.column, "id", ids)
+        return Query(self.name, self.sql.replace(IDS, predicate), self.defaults), params
+
+
 META = Query("meta", "SELECT key, value FROM warehouse_meta ORDER BY key")
 
 ACCOUNT_BY_ID = Query(
@@ -203,6 +232,102 @@ PRODUCT_BY_ID = Query(
 )
 
 
+# -- Set-based twins of the per-subject queries above, for a batch of subjects (one query
+# per table instead of one per table and subject; services/data_agent/reads.py).
+ACCOUNTS_BY_IDS = SetQuery(
+    "accounts_by_ids",
+    f"SELECT {_cols('salesforce_account_d')} FROM salesforce_account_d WHERE {IDS}",
+    "sf_account_id",
+)
+OPPORTUNITIES_BY_IDS = SetQuery(
+    "opportunities_by_ids",
+    f"SELECT {_cols('opportunity_d')} FROM opportunity_d WHERE {IDS}",
+    "opportunity_id",
+)
+EMPLOYEES_BY_IDS = SetQuery(
+    "employees_by_ids",
+    f"SELECT {_cols('employee_d')} FROM employee_d WHERE {IDS}",
+    "sf_user_id",
+)
+PRODUCTS_BY_IDS = SetQuery(
+    "products_by_ids",
+    f"SELECT {_cols('product_d')} FROM product_d WHERE {IDS}",
+    "product_id",
+)
+CONTACTS_BY_ACCOUNTS = SetQuery(
+    "contacts_by_accounts",
+    f"SELECT {_cols('contact_d')} FROM contact_d WHERE {IDS} ORDER BY sf_account_id, contact_id",
+    "sf_account_id",
+)
+STAGE_HISTORY_BY_OPPORTUNITIES = SetQuery(
+    "stage_history_by_opportunities",
+    f"SELECT {_cols('opportunity_stage_f')} FROM opportunity_stage_f "
+    f"WHERE {IDS} AND started_at_ts < CAST(:before_ts AS TIMESTAMP) "
+    "ORDER BY opportunity_id, started_at_ts",
+    "opportunity_id",
+)
+CUSTOMER_CALLS_BY_OPPORTUNITIES = SetQuery(
+    "customer_calls_by_opportunities",
+    f"SELECT {_CALL_COLS} FROM gong_call_f "
+    f"WHERE {IDS} AND start_ts < CAST(:before_ts AS TIMESTAMP) "
+    f"AND {customer_call_predicate()} ORDER BY opportunity_id, start_ts, call_id",
+    "opportunity_id",
+)
+CUSTOMER_CALLS_BY_ACCOUNTS = SetQuery(
+    "customer_calls_by_accounts",
+    f"SELECT {_CALL_COLS} FROM gong_call_f "
+    f"WHERE {IDS} AND start_ts < CAST(:before_ts AS TIMESTAMP) "
+    f"AND {customer_call_predicate()} ORDER BY sf_account_id, start_ts, call_id",
+    "sf_account_id",
+)
+USAGE_BY_ACCOUNTS = SetQuery(
+    "usage_by_accounts",
+    f"SELECT {_cols('consumption_daily_f')} FROM consumption_daily_f "
+    f"WHERE {IDS} AND usage_date > CAST(:after_date AS DATE) "
+    "AND usage_date <= CAST(:as_of AS DATE) ORDER BY sf_account_id, usage_date",
+    "sf_account_id",
+)
+TICKETS_BY_ACCOUNTS = SetQuery(
+    "tickets_by_accounts",
+    f"SELECT {_cols('support_ticket_f')} FROM support_ticket_f "
+    f"WHERE {IDS} AND created_at_ts < CAST(:before_ts AS TIMESTAMP) "
+    "ORDER BY sf_account_id, created_at_ts, ticket_id",
+    "sf_account_id",
+)
+AGREEMENTS_BY_ACCOUNTS = SetQuery(
+    "agreements_by_accounts",
+    f"SELECT {_cols('agreement_f')} FROM agreement_f "
+    f"WHERE {IDS} AND start_date <= CAST(:as_of AS DATE) "
+    "ORDER BY sf_account_id, start_date, agreement_id",
+    "sf_account_id",
+)
+BILLING_BY_ACCOUNTS = SetQuery(
+    "billing_by_accounts",
+    "SELECT sf_account_id, event_date, amount_usd FROM billing_event_f "
+    f"WHERE {IDS} AND event_date <= CAST(:as_of AS DATE) "
+    "ORDER BY sf_account_id, event_date, billing_event_id",
+    "sf_account_id",
+)
+#: Every set query that does not depend on configuration, by name.
+SET_QUERIES: dict[str, SetQuery] = {
+    q.name: q
+    for q in (
+        ACCOUNTS_BY_IDS,
+        OPPORTUNITIES_BY_IDS,
+        EMPLOYEES_BY_IDS,
+        PRODUCTS_BY_IDS,
+        CONTACTS_BY_ACCOUNTS,
+        STAGE_HISTORY_BY_OPPORTUNITIES,
+        CUSTOMER_CALLS_BY_OPPORTUNITIES,
+        CUSTOMER_CALLS_BY_ACCOUNTS,
+        USAGE_BY_ACCOUNTS,
+        TICKETS_BY_ACCOUNTS,
+        AGREEMENTS_BY_ACCOUNTS,
+        BILLING_BY_ACCOUNTS,
+    )
+}
+
+
 def list_open_opportunities(stages: StageRules) -> Query:
     """Open deals of the stage model, id first (runs with just `limit`)."""
     return _list_open(tuple(stages.closed_names))
@@ -264,6 +389,51 @@ SELECT COUNT(*) AS won_deals, MEDIAN(days) AS median_days,
 FROM spent
 """,
         defaults=params,
+    )
+
+
+def won_time_by_stage(stages: StageRules) -> tuple[SetQuery, SetQuery]:
+    """`won_time_in_stage` for many stages at once (the stages are the subjects): the count
+    and median over all won deals per stage, and per stage and segment (`seg_<column>`
+    columns; NULL is a segment value of its own, as `IS NOT DISTINCT FROM` matches it)."""
+    return _won_time_sets(tuple(stages.names("won")), tuple(stages.stale_in_stage.segment_by))
+
+
+@lru_cache(maxsize=8)
+def _won_time_sets(
+    won_stages: tuple[str, ...], segment_by: tuple[str, ...]
+) -> tuple[SetQuery, SetQuery]:
+    is_won, params = in_list("o.stage_name", "won_stage", won_stages)
+    segment = "".join(f", o.{c} AS seg_{c}" for c in segment_by)
+    grouped = "".join(f", o.{c}" for c in segment_by)
+    spent = f"""
+WITH spent AS (
+  SELECT s.opportunity_id, s.to_stage AS stage{segment}, SUM(s.days_in_stage) AS days
+  FROM opportunity_stage_f AS s JOIN opportunity_d AS o ON o.opportunity_id = s.opportunity_id
+  WHERE {is_won} AND o.closed_at_date < CAST(:as_of AS DATE)
+    AND {IDS} AND s.days_in_stage IS NOT NULL
+    AND s.ended_at_ts < CAST(:before_ts AS TIMESTAMP)
+  GROUP BY s.opportunity_id, s.to_stage{grouped}
+)
+"""
+    stats = "COUNT(*) AS won_deals, MEDIAN(days) AS median_days"
+    columns = "".join(f", seg_{c}" for c in segment_by)
+    return (
+        SetQuery(
+            "won_time_by_stage",
+            f"{spent}SELECT stage, {stats} FROM spent GROUP BY stage ORDER BY stage",
+            "s.to_stage",
+            "stage",
+            defaults=params,
+        ),
+        SetQuery(
+            "won_time_by_segment",
+            f"{spent}SELECT stage{columns}, {stats} FROM spent "
+            f"GROUP BY stage{columns} ORDER BY stage",
+            "s.to_stage",
+            "stage",
+            defaults=params,
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from services.data_agent.datasets import DatasetRepository
 from services.data_agent.fleet import fleet_screen
 from services.data_agent.warehouse.base import WarehouseError
 from services.data_agent.warehouse.firebolt_adapter import FireboltWarehouse
@@ -94,3 +95,47 @@ def test_missing_configuration_is_a_clear_error() -> None:
                 "REVOPS_FIREBOLT_CLIENT_SECRET": "s",
             }
         )
+
+
+def test_a_batch_read_binds_every_id_and_chunks_under_the_url_limit(
+    demo: Demo, fake: FakeFirebolt, firebolt: FireboltWarehouse
+) -> None:
+    """A batch's datasets through Firebolt: one query per table (ids in chunks of
+    `max_bound_ids`, every id a server-side parameter), the datasets DuckDB gives one
+    subject at a time."""
+    deals = [(t["sf_account_id"], o) for o, t in sorted(demo.truth["opportunities"].items())]
+    accounts = sorted(demo.truth["accounts"])
+    assert len(deals) > firebolt.max_bound_ids >= len(accounts)
+    repository = DatasetRepository(firebolt)
+    repository.default_as_of()
+    fake.queries.clear()
+    batch = repository.reading_ahead(deals=deals, accounts=accounts)
+    sent = list(fake.queries)
+    alone = DatasetRepository(demo.warehouse)
+    for account, deal in deals[:: len(deals) // 12]:
+        assert dumped(batch.deal_dataset(account, deal)) == dumped(
+            alone.deal_dataset(account, deal)
+        )
+    for account in accounts[:: len(accounts) // 12]:
+        assert dumped(batch.account_dataset(account)) == dumped(alone.account_dataset(account))
+    assert len(fake.queries) == len(sent)  # every row came from the batch's queries
+
+    # Keyed by deal (opportunities, stage history, calls): two chunks each; by account
+    # (accounts, contacts, usage, calls, tickets, agreements, billing), by owner and by
+    # stage (won time, overall and per segment): one each.
+    assert len(sent) == 3 * 2 + 7 + 1 + 2
+    opportunity_ids = [v for sql, v, _ in sent if "FROM opportunity_d WHERE" in sql]
+    assert [len(v) for v in opportunity_ids] == [100, len(deals) - 100]
+    assert sorted(i for chunk in opportunity_ids for i in chunk) == sorted(o for _, o in deals)
+    every_id = {o for _, o in deals} | set(accounts)
+    for sql, _, _ in sent:
+        assert not any(i in sql for i in every_id)
+    first_chunk = next(sql for sql, _, _ in sent if "FROM opportunity_d WHERE" in sql)
+    assert first_chunk.endswith(
+        "WHERE opportunity_id IN (" + ", ".join(f"${i}" for i in range(1, 101)) + ")"
+    )
+
+
+def dumped(result: Any) -> list[Any]:
+    dataset, collection, findings = result
+    return [dataset.model_dump(), collection.model_dump(), [f.model_dump() for f in findings]]

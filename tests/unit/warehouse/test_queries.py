@@ -6,13 +6,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from services.common.stages import load_stage_model
 from services.data_agent.fleet import fleet_params
 from services.data_agent.warehouse.base import Warehouse
 from services.data_agent.warehouse.queries import (
     ALL_QUERIES,
+    SET_QUERIES,
     Query,
     QueryParameterError,
     customer_call_params,
+    won_time_by_stage,
 )
 from services.data_agent.warehouse.rules import load_rules
 
@@ -97,3 +100,23 @@ def test_injection_through_parameters_is_inert(demo: Demo) -> None:
         == []
     )
     assert demo.sql("SELECT COUNT(*) FROM opportunity_d")[0][0] > 0
+
+
+@pytest.mark.parametrize("name", [*sorted(SET_QUERIES), "won_time_by_stage", "won_time_by_segment"])
+def test_every_set_query_binds_its_ids_and_runs(demo: Demo, name: str) -> None:
+    query = {**SET_QUERIES, **{q.name: q for q in won_time_by_stage(load_stage_model())}}[name]
+    evil = "x' OR '1'='1"
+    bound, ids = query.for_ids([evil, "001000000000001", "Discover"])
+    assert evil not in bound.sql and list(ids.values()) == [evil, "001000000000001", "Discover"]
+    assert f"{query.column} IN (:id_0, :id_1, :id_2)" in bound.sql
+    params = {**params_for(demo), **ids}
+    rows = demo.warehouse.fetch_all(bound, {k: params[k] for k in bound.param_names if k in params})
+    assert all(row[query.key] in ids.values() for row in rows)
+    nothing, no_ids = query.for_ids([])
+    assert (
+        no_ids == {}
+        and demo.warehouse.fetch_all(
+            nothing, {k: params[k] for k in nothing.param_names if k in params}
+        )
+        == []
+    )

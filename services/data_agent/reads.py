@@ -1,0 +1,294 @@
+"""The warehouse rows behind a dataset, read one subject at a time or a batch at once.
+
+`DatasetRepository` (datasets.py) builds a deal's or an account's dataset from the rows
+these classes return, and never queries the warehouse for a subject's rows itself:
+
+* `PointReads`: one query per table and subject (the per-subject queries of queries.py);
+* `BatchReads`: the rows of many subjects read ahead with one set-based query per table
+  (`SetQuery`: `WHERE id IN (...)`, bound parameters, chunked under the engine's limit),
+  split per subject in Python. A lookup outside what was read ahead falls back to the
+  per-subject query, so what was read ahead decides the cost, never the result.
+
+Both answer for one window (the day the datasets are built as of).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, TypeGuard
+
+from services.common.stages import StageRules
+from services.data_agent.warehouse import queries as Q
+from services.data_agent.warehouse.base import Row, Warehouse
+from services.data_agent.warehouse.rules import DataRules
+
+MAX_ID_LENGTH = 64
+
+
+def is_valid_id(value: object) -> TypeGuard[str]:
+    """An id the warehouse may hold: a non-empty string of at most MAX_ID_LENGTH."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
+
+
+@dataclass(frozen=True)
+class Window:
+    """The day a dataset is built as of: nothing dated after it is read."""
+
+    as_of: date
+
+    @property
+    def before_ts(self) -> datetime:
+        """Exclusive upper bound for timestamps: the start of the day after as_of."""
+        return datetime.combine(self.as_of + timedelta(days=1), time(0))
+
+
+class PointReads:
+    """One subject's rows, one query per table (the per-subject path)."""
+
+    def __init__(
+        self, warehouse: Warehouse, window: Window, rules: DataRules, stages: StageRules
+    ) -> None:
+        self.warehouse = warehouse
+        self.window = window
+        self.rules = rules
+        self.stages = stages
+
+    def _rows(self, query: Q.Query, **params: Any) -> list[Row]:
+        return self.warehouse.fetch_all(query, params)
+
+    def _first(self, query: Q.Query, **params: Any) -> Row | None:
+        rows = self._rows(query, **params)
+        return rows[0] if rows else None
+
+    @property
+    def usage_after(self) -> date:
+        """Usage rows are read for the days after this one, up to as_of."""
+        return self.window.as_of - timedelta(days=self.rules.usage_window_days)
+
+    # Dimension rows (None: no such row).
+    def account(self, account_id: str) -> Row | None:
+        return self._first(Q.ACCOUNT_BY_ID, account_id=account_id)
+
+    def opportunity(self, opportunity_id: str) -> Row | None:
+        return self._first(Q.OPPORTUNITY_BY_ID, opportunity_id=opportunity_id)
+
+    def employee(self, user_id: str) -> Row | None:
+        return self._first(Q.EMPLOYEE_BY_ID, user_id=user_id)
+
+    def product(self, product_id: str) -> Row | None:
+        return self._first(Q.PRODUCT_BY_ID, product_id=product_id)
+
+    # A subject's fact rows, in the order of the per-subject query.
+    def contacts(self, account_id: str) -> list[Row]:
+        return self._rows(Q.CONTACTS_BY_ACCOUNT, account_id=account_id)
+
+    def stage_history(self, opportunity_id: str) -> list[Row]:
+        return self._rows(
+            Q.STAGE_HISTORY_BY_OPPORTUNITY,
+            opportunity_id=opportunity_id,
+            before_ts=self.window.before_ts,
+        )
+
+    def opportunity_calls(self, opportunity_id: str) -> list[Row]:
+        return self._rows(
+            Q.CUSTOMER_CALLS_BY_OPPORTUNITY,
+            opportunity_id=opportunity_id,
+            before_ts=self.window.before_ts,
+            **Q.customer_call_params(),
+        )
+
+    def account_calls(self, account_id: str) -> list[Row]:
+        return self._rows(
+            Q.CUSTOMER_CALLS_BY_ACCOUNT,
+            account_id=account_id,
+            before_ts=self.window.before_ts,
+            **Q.customer_call_params(),
+        )
+
+    def usage(self, account_id: str) -> list[Row]:
+        return self._rows(
+            Q.USAGE_BY_ACCOUNT,
+            account_id=account_id,
+            after_date=self.usage_after,
+            as_of=self.window.as_of,
+        )
+
+    def tickets(self, account_id: str) -> list[Row]:
+        return self._rows(
+            Q.TICKETS_BY_ACCOUNT, account_id=account_id, before_ts=self.window.before_ts
+        )
+
+    def agreements(self, account_id: str) -> list[Row]:
+        return self._rows(Q.AGREEMENTS_BY_ACCOUNT, account_id=account_id, as_of=self.window.as_of)
+
+    def billing(self, account_id: str) -> list[Row]:
+        return self._rows(Q.BILLING_BY_ACCOUNT, account_id=account_id, as_of=self.window.as_of)
+
+    def won_time(self, stage: str, segment: dict[str, Any]) -> Row:
+        """How long deals won before as_of spent in `stage`: `won_deals`, `median_days`
+        over all of them, `segment_won_deals`, `segment_median_days` over those with the
+        same `segment` values (the stage model's `stale_in_stage.segment_by` columns)."""
+        return self._rows(
+            Q.won_time_in_stage(self.stages),
+            stage=stage,
+            as_of=self.window.as_of,
+            before_ts=self.window.before_ts,
+            **{f"seg_{c}": v for c, v in segment.items()},
+        )[0]
+
+
+class BatchReads(PointReads):
+    """The rows of many subjects, read ahead with one set-based query per table.
+
+    `read_ahead(deals=..., accounts=...)` runs the queries; every lookup then answers from
+    what they returned, split per subject (an id read ahead without rows: None or []), and
+    falls back to the per-subject query for an id that was not read ahead.
+    """
+
+    def __init__(
+        self, warehouse: Warehouse, window: Window, rules: DataRules, stages: StageRules
+    ) -> None:
+        super().__init__(warehouse, window, rules, stages)
+        # query name -> subject id -> its rows, for every id the query was run for
+        self._ahead: dict[str, dict[str, list[Row]]] = {}
+        self.max_bound_ids = warehouse.max_bound_ids
+        #: Set-based queries run (chunks counted one by one), for logs and the bench.
+        self.queries_run = 0
+
+    # -- reading ahead ----------------------------------------------------------------
+    def read_ahead(
+        self,
+        deals: Iterable[tuple[str | None, str]] = (),
+        accounts: Iterable[str] = (),
+    ) -> None:
+        """Read the rows of deal subjects (account id or None, opportunity id) and account
+        subjects: first the deals, then what they name (accounts, owners, products, the
+        stages they are in), one query per table at each step."""
+        deals = list(deals)
+        account_ids = _valid(accounts)
+        opportunity_ids = _valid({o for _, o in deals})
+        opportunities = [
+            r[0] for r in self._read(Q.OPPORTUNITIES_BY_IDS, opportunity_ids).values() if r
+        ]
+        deal_accounts = _valid([a for a, _ in deals] + [o["sf_account_id"] for o in opportunities])
+        every_account = sorted(set(deal_accounts) | set(account_ids))
+        found = [str(o["opportunity_id"]) for o in opportunities]
+        before_ts = {"before_ts": self.window.before_ts}
+        calls = {**before_ts, **Q.customer_call_params()}
+        accounts_rows = [r[0] for r in self._read(Q.ACCOUNTS_BY_IDS, every_account).values() if r]
+        history = self._read(Q.STAGE_HISTORY_BY_OPPORTUNITIES, found, **before_ts)
+        self._read(Q.CUSTOMER_CALLS_BY_OPPORTUNITIES, found, **calls)
+        self._read(Q.CONTACTS_BY_ACCOUNTS, every_account)
+        self._read(
+            Q.USAGE_BY_ACCOUNTS, every_account, after_date=self.usage_after, as_of=self.window.as_of
+        )
+        self._read(Q.PRODUCTS_BY_IDS, _valid({o.get("product_id") for o in opportunities}))
+        owners = {o.get("owner_id") for o in opportunities}
+        owners |= {a.get("sf_owner_id") for a in accounts_rows}
+        self._read(Q.EMPLOYEES_BY_IDS, _valid(owners))
+        if account_ids:
+            self._read(Q.CUSTOMER_CALLS_BY_ACCOUNTS, account_ids, **calls)
+            self._read(Q.TICKETS_BY_ACCOUNTS, account_ids, **before_ts)
+            self._read(Q.AGREEMENTS_BY_ACCOUNTS, account_ids, as_of=self.window.as_of)
+            self._read(Q.BILLING_BY_ACCOUNTS, account_ids, as_of=self.window.as_of)
+        # A deal's stage is its record's, or on another day its history's: read both.
+        stages = {o.get("stage_name") for o in opportunities}
+        stages |= {rows[-1]["to_stage"] for rows in history.values() if rows}
+        self._read_won_time(sorted(s for s in stages if isinstance(s, str)))
+
+    def _read(self, query: Q.SetQuery, ids: Sequence[str], **params: Any) -> dict[str, list[Row]]:
+        """Run `query` for `ids` in chunks; its rows split per id (every id present)."""
+        split: dict[str, list[Row]] = {i: [] for i in ids}
+        for start in range(0, len(ids), self.max_bound_ids):
+            sql, bound = query.for_ids(ids[start : start + self.max_bound_ids])
+            self.queries_run += 1
+            for row in self.warehouse.fetch_all(sql, {**params, **bound}):
+                split[str(row[query.key])].append(row)
+        self._ahead.setdefault(query.name, {}).update(split)
+        return split
+
+    def _read_won_time(self, stages: Sequence[str]) -> None:
+        if not stages:
+            return
+        by_stage, by_segment = Q.won_time_by_stage(self.stages)
+        window = {"as_of": self.window.as_of, "before_ts": self.window.before_ts}
+        self._read(by_stage, stages, **window)
+        self._read(by_segment, stages, **window)
+
+    # -- lookups ----------------------------------------------------------------------
+    def _many(
+        self, query: Q.SetQuery, subject: str, point: Callable[[str], list[Row]]
+    ) -> list[Row]:
+        rows = self._ahead.get(query.name, {}).get(subject)
+        return point(subject) if rows is None else rows
+
+    def _one(
+        self, query: Q.SetQuery, subject: str, point: Callable[[str], Row | None]
+    ) -> Row | None:
+        rows = self._ahead.get(query.name, {}).get(subject)
+        if rows is None:
+            return point(subject)
+        return rows[0] if rows else None
+
+    def account(self, account_id: str) -> Row | None:
+        return self._one(Q.ACCOUNTS_BY_IDS, account_id, super().account)
+
+    def opportunity(self, opportunity_id: str) -> Row | None:
+        return self._one(Q.OPPORTUNITIES_BY_IDS, opportunity_id, super().opportunity)
+
+    def employee(self, user_id: str) -> Row | None:
+        return self._one(Q.EMPLOYEES_BY_IDS, user_id, super().employee)
+
+    def product(self, product_id: str) -> Row | None:
+        return self._one(Q.PRODUCTS_BY_IDS, product_id, super().product)
+
+    def contacts(self, account_id: str) -> list[Row]:
+        return self._many(Q.CONTACTS_BY_ACCOUNTS, account_id, super().contacts)
+
+    def stage_history(self, opportunity_id: str) -> list[Row]:
+        return self._many(Q.STAGE_HISTORY_BY_OPPORTUNITIES, opportunity_id, super().stage_history)
+
+    def opportunity_calls(self, opportunity_id: str) -> list[Row]:
+        return self._many(
+            Q.CUSTOMER_CALLS_BY_OPPORTUNITIES, opportunity_id, super().opportunity_calls
+        )
+
+    def account_calls(self, account_id: str) -> list[Row]:
+        return self._many(Q.CUSTOMER_CALLS_BY_ACCOUNTS, account_id, super().account_calls)
+
+    def usage(self, account_id: str) -> list[Row]:
+        return self._many(Q.USAGE_BY_ACCOUNTS, account_id, super().usage)
+
+    def tickets(self, account_id: str) -> list[Row]:
+        return self._many(Q.TICKETS_BY_ACCOUNTS, account_id, super().tickets)
+
+    def agreements(self, account_id: str) -> list[Row]:
+        return self._many(Q.AGREEMENTS_BY_ACCOUNTS, account_id, super().agreements)
+
+    def billing(self, account_id: str) -> list[Row]:
+        return [
+            {k: v for k, v in row.items() if k != "sf_account_id"}  # as the per-subject query
+            for row in self._many(Q.BILLING_BY_ACCOUNTS, account_id, super().billing)
+        ]
+
+    def won_time(self, stage: str, segment: dict[str, Any]) -> Row:
+        by_stage, by_segment = Q.won_time_by_stage(self.stages)
+        all_rows = self._ahead.get(by_stage.name, {}).get(stage)
+        segment_rows = self._ahead.get(by_segment.name, {}).get(stage)
+        if all_rows is None or segment_rows is None:
+            return super().won_time(stage, segment)
+        # NULL matches NULL, as `IS NOT DISTINCT FROM` in the per-subject query.
+        same = [r for r in segment_rows if all(r[f"seg_{c}"] == v for c, v in segment.items())]
+        return {
+            "won_deals": all_rows[0]["won_deals"] if all_rows else 0,
+            "median_days": all_rows[0]["median_days"] if all_rows else None,
+            "segment_won_deals": same[0]["won_deals"] if same else 0,
+            "segment_median_days": same[0]["median_days"] if same else None,
+        }
+
+
+def _valid(ids: Iterable[object]) -> list[str]:
+    """The valid ids among `ids`, sorted (a set query's ids; nothing else is bound)."""
+    return sorted({i for i in ids if is_valid_id(i)})
