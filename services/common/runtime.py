@@ -214,10 +214,13 @@ class ServiceRuntime:
         handle: Handler,
         *,
         handle_batch: BatchHandler | None = None,
+        max_records: int | None = None,
     ) -> None:
         """Consume `topic`. `handle` takes one record; `handle_batch`, if given, takes a
         partition's records at once and answers per record (records.BatchHandler: outputs,
         or an exception for a record it rolled back or deferred, which `handle` then takes).
+        `max_records` caps a consumed batch below the setting's (a stage whose outputs are
+        large holds a whole batch's outputs in memory until they are acknowledged).
         """
         sub = Subscription(topic, parse, handle, handle_batch)
         self.subscriptions[topic] = sub
@@ -230,7 +233,9 @@ class ServiceRuntime:
             topic,
             group_id=self.group_id,
             batch=True,
-            max_records=self.settings.batch_max_records,
+            max_records=min(
+                max_records or self.settings.batch_max_records, self.settings.batch_max_records
+            ),
             batch_timeout_ms=50,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,

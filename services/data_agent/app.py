@@ -271,6 +271,11 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     warehouse = open_warehouse(settings)
     agent = DataAgent(settings, DatasetRepository(warehouse))
     runtime.subscribe(
-        settings.topics.triggers, parse_trigger, agent.handle, handle_batch=agent.handle_batch
+        settings.topics.triggers,
+        parse_trigger,
+        agent.handle,
+        handle_batch=agent.handle_batch,
+        # ~180 KB per dataset record until acknowledged: 500 of them would hold ~90 MB.
+        max_records=READ_AHEAD_SUBJECTS,
     )
     return runtime
