@@ -11,6 +11,7 @@ exact bytes it validated.
 from __future__ import annotations
 
 import math
+import operator
 import reprlib
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -24,6 +25,8 @@ from contracts.dataset import BillingEvent, UsageDay
 
 #: The daily usage metrics, in the column order of `UsageDay` (and of the wire form).
 USAGE_METRICS: tuple[str, ...] = tuple(n for n in UsageDay.model_fields if n != "usage_date")
+
+_METRIC_VALUES = operator.attrgetter(*USAGE_METRICS)
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -67,7 +70,10 @@ def _day(value: object, where: str) -> date:
 
 
 def _wire(array: FloatArray) -> list[float | None]:
-    return [None if math.isnan(v) else v for v in array.tolist()]
+    values: list[float | None] = array.tolist()
+    for index in np.flatnonzero(np.isnan(array)).tolist():
+        values[index] = None
+    return values
 
 
 class UsageSeries:
@@ -99,7 +105,7 @@ class UsageSeries:
         if (counts > 1).any():
             twice = start + timedelta(days=int(offsets[counts > 1][0]))
             raise DatasetFormatError(f"usage has two rows for {twice.isoformat()}")
-        values = np.array([[getattr(r, m) for m in USAGE_METRICS] for r in rows], dtype=np.float64)
+        values = np.array(list(map(_METRIC_VALUES, rows)), dtype=np.float64)
         metrics = {}
         for k, name in enumerate(USAGE_METRICS):
             column = np.full(days, np.nan)

@@ -26,8 +26,8 @@ from contracts.dataset_columns import (
     to_columnar,
 )
 from contracts.series import USAGE_METRICS, DatasetFormatError, UsageSeries
+from demo.datasets import demo_messages
 from services.common.messages import encode
-from tests.unit.contracts.demo_datasets import demo_messages
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +205,13 @@ def test_view_arrays_are_float64(wire: dict[str, Any]) -> None:
     assert all(view.metric(m).dtype == np.float64 for m in USAGE_METRICS)
 
 
-def test_schema_of_the_published_form_is_committed() -> None:
-    schema = Path(__file__).parents[3] / "contracts/schemas/analytical_dataset_columns.json"
-    text = schema.read_text()
-    assert '"schema_version"' in text and '"UsageColumns"' in text
+def test_the_documented_example_is_a_valid_message() -> None:
+    """docs/dataset-wire-format.md's example reads, and means what the page says."""
+    doc = (Path(__file__).parents[3] / "docs/dataset-wire-format.md").read_text()
+    example = doc.split("```json\n", 1)[1].split("```", 1)[0]
+    payload = orjson.loads(example)
+    ColumnarAnalyticalDataset.model_validate(payload)  # what the producer would accept
+    usage = read_dataset(payload).dataset.usage_series()
+    assert usage.date_at(2) == date(2026, 10, 29) and not usage.present[2]
+    assert usage.last_day() == date(2026, 10, 31)
+    assert usage.metric("query_count")[0] == 41234.0

@@ -12,12 +12,12 @@ import pytest
 
 from contracts import AgentName, AnalysisType, AnalyticalDataset
 from contracts.dataset_columns import ColumnarAnalyticalDataset, to_columnar
+from demo.datasets import demo_messages
 from services.common.errors import PermanentError
 from services.common.messages import encode, make_envelope
 from services.common.records import Record
 from services.common.settings import Settings
 from services.decision_agent.app import DecisionAgent, build_agent, parse_dataset
-from tests.unit.contracts.demo_datasets import demo_messages
 
 TARGET = AgentName.DECISION_AGENT.value
 
