@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from contracts import AgentName, AnalysisType, AnalyticalDataset
@@ -46,6 +47,10 @@ def envelope_bytes(payload: AnalyticalDataset | ColumnarAnalyticalDataset) -> by
             stage="dataset",
         )
     )
+
+
+def produce_columns(message: AnalyticalDataset) -> bytes:
+    return envelope_bytes(to_columnar(message))
 
 
 def best_us(run: Callable[[], object], repeats: int) -> float:
@@ -74,6 +79,7 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
+    repeats = args.repeats
     with tempfile.TemporaryDirectory() as folder:
         messages = demo_messages(Path(folder), accounts=args.accounts, deals=args.deals)
     summary: dict[str, dict[str, float]] = {}
@@ -81,21 +87,18 @@ def main() -> None:
         chosen = [m for m in messages if m.analysis_type is kind]
         figures: dict[str, list[float]] = {}
         for message in chosen:
-            rows, columns = envelope_bytes(message), envelope_bytes(to_columnar(message))
+            wire = to_columnar(message)
+            rows, columns = envelope_bytes(message), envelope_bytes(wire)
             measured = {
-                "bytes, rows": len(rows),
-                "bytes, columns": len(columns),
-                "produce rows (encode), us": best_us(
-                    lambda m=message: envelope_bytes(m), args.repeats
-                ),
+                "bytes, rows": float(len(rows)),
+                "bytes, columns": float(len(columns)),
+                "produce rows (encode), us": best_us(partial(envelope_bytes, message), repeats),
                 "produce columns (convert + encode), us": best_us(
-                    lambda m=message: envelope_bytes(to_columnar(m)), args.repeats
+                    partial(produce_columns, message), repeats
                 ),
-                "parse + read per hop, rows, us": best_us(
-                    lambda v=rows: parse_and_read(v), args.repeats
-                ),
+                "parse + read per hop, rows, us": best_us(partial(parse_and_read, rows), repeats),
                 "parse + read per hop, columns, us": best_us(
-                    lambda v=columns: parse_and_read(v), args.repeats
+                    partial(parse_and_read, columns), repeats
                 ),
             }
             for name, value in measured.items():
@@ -104,14 +107,10 @@ def main() -> None:
         print(f"{kind.value}: {len(chosen)} datasets, median {usage_days:.0f} usage days")
         for name, values in figures.items():
             print(f"  {f'{kind.value} {name}':52s}: {spread(values)}")
-        for what, (columns, rows) in {
-            "bytes": ("bytes, columns", "bytes, rows"),
-            "parse + read per hop": (
-                "parse + read per hop, columns, us",
-                "parse + read per hop, rows, us",
-            ),
-        }.items():
-            ratio = [c / r for c, r in zip(figures[columns], figures[rows], strict=True)]
+        for what in ("bytes", "parse + read per hop"):
+            unit = "" if what == "bytes" else ", us"
+            columns_, rows_ = figures[f"{what}, columns{unit}"], figures[f"{what}, rows{unit}"]
+            ratio = [c / r for c, r in zip(columns_, rows_, strict=True)]
             label = f"{kind.value} columns / rows, {what}"
             print(f"  {label:52s}: {min(ratio):.2f} to {max(ratio):.2f}")
         summary[kind.value] = {name: statistics.median(v) for name, v in figures.items()}
