@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from contracts.common import AnalysisType, Contract, Evidence, Subject
-
-if TYPE_CHECKING:
-    from contracts.series import BillingSeries, UsageSeries
+from contracts.series import BillingEvent, BillingSeries, UsageDay, UsageSeries
 
 
 class CustomerClass(StrEnum):
@@ -178,22 +176,6 @@ class Call(Contract):
     transcript: str | None = None
 
 
-class UsageDay(Contract):
-    usage_date: date
-    query_count: float = 0
-    engine_hours: float = 0
-    fbu: float = 0
-    data_scanned_bytes: float = 0
-    data_ingested_bytes: float = 0
-    cost_usd: float = 0
-    active_users: float = 0
-
-
-class BillingEvent(Contract):
-    event_date: date
-    amount_usd: float
-
-
 class DatasetBase(Contract):
     """What every form of a dataset has: the warehouse entities, and its series read as
     typed views (`contracts.series`). The analyses take this type, so they read usage through
@@ -230,13 +212,9 @@ class Dataset(DatasetBase):
     billing: list[BillingEvent] = Field(default_factory=list)
 
     def usage_series(self) -> UsageSeries:
-        from contracts.series import UsageSeries  # the views import this module
-
         return UsageSeries.from_rows(self.usage)
 
     def billing_series(self) -> BillingSeries:
-        from contracts.series import BillingSeries
-
         return BillingSeries.from_events(self.billing)
 
 

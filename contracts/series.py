@@ -1,4 +1,4 @@
-"""Typed read views of a dataset's series: one numpy array per metric.
+"""A dataset's series: their row models, and typed read views, one numpy array per metric.
 
 What the analyses read, whichever form a dataset arrived in (docs/dataset-wire-format.md):
 rows (`list[UsageDay]`, the form the data agent builds and the old wire form) are converted
@@ -21,7 +21,26 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import TypeAdapter, ValidationError
 
-from contracts.dataset import BillingEvent, UsageDay
+from contracts.common import Contract
+
+
+class UsageDay(Contract):
+    """One day of an account's usage (a `consumption_daily_f` row): the row form."""
+
+    usage_date: date
+    query_count: float = 0
+    engine_hours: float = 0
+    fbu: float = 0
+    data_scanned_bytes: float = 0
+    data_ingested_bytes: float = 0
+    cost_usd: float = 0
+    active_users: float = 0
+
+
+class BillingEvent(Contract):
+    event_date: date
+    amount_usd: float
+
 
 #: The daily usage metrics, in the column order of `UsageDay` (and of the wire form).
 USAGE_METRICS: tuple[str, ...] = tuple(n for n in UsageDay.model_fields if n != "usage_date")
