@@ -70,6 +70,7 @@ class BillingColumns(Contract):
         return self
 
 
+# UsageColumns spells the metrics out (so its JSON Schema names them); in step with UsageDay.
 assert set(USAGE_METRICS) == set(UsageColumns.model_fields) - {"start", "days"}
 
 _EMPTY_USAGE: dict[str, Any] = {"start": None, "days": 0, **{m: [] for m in USAGE_METRICS}}
