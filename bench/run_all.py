@@ -75,6 +75,9 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "stores": ["bench_stores.py"] + (["--flows", "100"] if small else []),
         "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),
         "batch_signing": ["bench_batch_signing.py"] + (["--records", "500"] if small else []),
+        # bytes and parse + read per hop of a dataset, row form against columnar form
+        "dataset_wire": ["bench_dataset_wire.py"]
+        + (["--accounts", "10", "--deals", "10"] if small else []),
         "ai_layer": ["bench_ai_layer.py"] + (["--deals", "20"] if small else []),
         # the size even in the small run: import rows/s at 1,000,000 opportunities
         "import": ["bench_import.py", "--dir", str(work / "import"), "--opportunities", "1000000"],

@@ -34,7 +34,15 @@ if TYPE_CHECKING:
         CustomerClass,
         DataCollection,
         Dataset,
+        DatasetBase,
+        DatasetMessage,
         PreliminaryFinding,
+    )
+    from contracts.dataset_columns import (
+        DATASET_SCHEMA_VERSION,
+        ColumnarAnalyticalDataset,
+        read_dataset,
+        to_columnar,
     )
     from contracts.envelope import (
         CONTRACT_VERSION,
@@ -73,6 +81,12 @@ _EXPORTS = {
     "CustomerClass": "contracts.dataset",
     "DataCollection": "contracts.dataset",
     "Dataset": "contracts.dataset",
+    "DatasetBase": "contracts.dataset",
+    "DatasetMessage": "contracts.dataset",
+    "DATASET_SCHEMA_VERSION": "contracts.dataset_columns",
+    "ColumnarAnalyticalDataset": "contracts.dataset_columns",
+    "read_dataset": "contracts.dataset_columns",
+    "to_columnar": "contracts.dataset_columns",
     "PreliminaryFinding": "contracts.dataset",
     "CONTRACT_VERSION": "contracts.envelope",
     "SUPPORTED_VERSIONS": "contracts.envelope",
@@ -100,6 +114,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CONTRACT_VERSION",
+    "DATASET_SCHEMA_VERSION",
     "SUPPORTED_VERSIONS",
     "ActionJob",
     "ActionResult",
@@ -111,9 +126,12 @@ __all__ = [
     "AnalysisType",
     "AnalyticalDataset",
     "Channel",
+    "ColumnarAnalyticalDataset",
     "CustomerClass",
     "DataCollection",
     "Dataset",
+    "DatasetBase",
+    "DatasetMessage",
     "DeadLetterInfo",
     "DeliveryMode",
     "EnrichedRequest",
@@ -136,4 +154,6 @@ __all__ = [
     "Severity",
     "Subject",
     "TriggerType",
+    "read_dataset",
+    "to_columnar",
 ]

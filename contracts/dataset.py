@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
 from contracts.common import AnalysisType, Contract, Evidence, Subject
+from contracts.series import BillingEvent, BillingSeries, UsageDay, UsageSeries
 
 
 class CustomerClass(StrEnum):
@@ -174,33 +176,19 @@ class Call(Contract):
     transcript: str | None = None
 
 
-class UsageDay(Contract):
-    usage_date: date
-    query_count: float = 0
-    engine_hours: float = 0
-    fbu: float = 0
-    data_scanned_bytes: float = 0
-    data_ingested_bytes: float = 0
-    cost_usd: float = 0
-    active_users: float = 0
+class DatasetBase(Contract):
+    """What every form of a dataset has: the warehouse entities, and its series read as
+    typed views (`contracts.series`). The analyses take this type, so they read usage through
+    `usage_series()` whether the dataset came as rows or as columns."""
 
-
-class BillingEvent(Contract):
-    event_date: date
-    amount_usd: float
-
-
-class Dataset(Contract):
     account: Account
     opportunity: Opportunity | None = None
     owner: Employee | None = None
     contacts: list[Contact] = Field(default_factory=list)
     stage_history: list[StageChange] = Field(default_factory=list)
     calls: list[Call] = Field(default_factory=list)
-    usage: list[UsageDay] = Field(default_factory=list)
     tickets: list[SupportTicket] = Field(default_factory=list)
     agreements: list[Agreement] = Field(default_factory=list)
-    billing: list[BillingEvent] = Field(default_factory=list)
     product: Product | None = Field(
         default=None, description="The opportunity's catalog product, when the catalog has it"
     )
@@ -208,6 +196,26 @@ class Dataset(Contract):
     as_of: date | None = Field(
         default=None, description="The day the analysis is made for (no data after it is used)."
     )
+
+    def usage_series(self) -> UsageSeries:
+        raise NotImplementedError
+
+    def billing_series(self) -> BillingSeries:
+        raise NotImplementedError
+
+
+class Dataset(DatasetBase):
+    """The row form: what the data agent builds (one object per usage day), and the wire form
+    of schema_version 1. The wire form is columnar now (`contracts.dataset_columns`)."""
+
+    usage: list[UsageDay] = Field(default_factory=list)
+    billing: list[BillingEvent] = Field(default_factory=list)
+
+    def usage_series(self) -> UsageSeries:
+        return UsageSeries.from_rows(self.usage)
+
+    def billing_series(self) -> BillingSeries:
+        return BillingSeries.from_events(self.billing)
 
 
 class DataCollection(Contract):
@@ -222,9 +230,10 @@ class PreliminaryFinding(Contract):
     evidence: list[Evidence] = Field(default_factory=list)
 
 
-class AnalyticalDataset(Contract):
-    """Seed stage 2 output."""
+class DatasetMessage(Contract):
+    """Seed stage 2 output, whatever the form of its dataset."""
 
+    schema_version: int = Field(description="1: series as rows; 2: series as columns")
     request_id: str
     analysis_type: AnalysisType
     subject: Subject
@@ -233,4 +242,12 @@ class AnalyticalDataset(Contract):
     )
     data_collection: DataCollection
     preliminary_findings: list[PreliminaryFinding] = Field(default_factory=list)
+    dataset: DatasetBase
+
+
+class AnalyticalDataset(DatasetMessage):
+    """The row form (schema_version 1): what the data agent builds; still read during the
+    upgrade. What travels now is `ColumnarAnalyticalDataset` (schema_version 2)."""
+
+    schema_version: Literal[1] = 1
     dataset: Dataset

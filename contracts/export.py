@@ -19,6 +19,7 @@ from contracts import (
     FlowOutput,
     RawTrigger,
 )
+from contracts.dataset_columns import ColumnarAnalyticalDataset
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
@@ -27,7 +28,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "envelope": Envelope,
     "error_envelope": ErrorEnvelope,
     "enriched_request": EnrichedRequest,
-    "analytical_dataset": AnalyticalDataset,
+    "analytical_dataset": AnalyticalDataset,  # schema_version 1, read during the upgrade
+    "analytical_dataset_columns": ColumnarAnalyticalDataset,  # schema_version 2, published
     "analysis_results": AnalysisResults,
     "action_job": ActionJob,
     "action_result": ActionResult,

@@ -117,10 +117,15 @@ def describe(exc: ValidationError) -> str:
 def envelope_parser(model: type[M], target: str) -> Callable[[Record], Parsed]:
     """The parser every envelope consumer uses: decode, check version and addressee,
     validate the payload as `model`; the envelope's ids go on every log line."""
+    return envelope_reader(lambda envelope: decode_payload(envelope, model), target)
+
+
+def envelope_reader(read: Callable[[Envelope], object], target: str) -> Callable[[Record], Parsed]:
+    """`envelope_parser` with its own payload reader (which raises `PermanentError`)."""
 
     def parse(record: Record) -> Parsed:
         envelope = decode_envelope(record.value, expected_target=target)
-        payload = decode_payload(envelope, model)
+        payload = read(envelope)
         meta = envelope.metadata
         return Parsed(
             idempotency_key=meta.idempotency_key,

@@ -27,6 +27,7 @@ from contracts import (
     Subject,
 )
 from contracts.analysis_types import ANALYSIS_TYPES
+from contracts.dataset_columns import to_columnar
 from contracts.trigger import RequestContext, RequestParameters, TriggerParameters, TriggerType
 from services.common import metrics
 from services.common.errors import PermanentError
@@ -193,7 +194,7 @@ class DataAgent:
             dataset=dataset,
         )
         envelope = make_envelope(
-            payload,
+            to_columnar(payload),  # the wire form, validated once here
             request_id=request.request_id,
             flow_id=flow_id_for(request.request_id),
             correlation_id=request.request_id,

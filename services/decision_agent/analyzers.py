@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts import AnalysisResults, AnalysisType
-from contracts.dataset import Dataset, PreliminaryFinding
+from contracts.dataset import DatasetBase, PreliminaryFinding
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, load_consumption_rules
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, load_deal_rules
 from services.decision_agent.renewal.analyzer import RenewalRiskAnalyzer, load_renewal_rules
@@ -20,7 +20,7 @@ from services.decision_agent.renewal.analyzer import RenewalRiskAnalyzer, load_r
 
 class Analyzer(Protocol):
     def analyze(
-        self, request_id: str, dataset: Dataset, findings: list[PreliminaryFinding]
+        self, request_id: str, dataset: DatasetBase, findings: list[PreliminaryFinding]
     ) -> AnalysisResults: ...
 
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import time
 
 import structlog
+from pydantic import ValidationError
 
-from contracts import AgentName, AnalysisResults, AnalysisType, AnalyticalDataset
+from contracts import AgentName, AnalysisResults, AnalysisType, Envelope
+from contracts.dataset import DatasetMessage
+from contracts.dataset_columns import read_dataset
+from contracts.series import DatasetFormatError
 from services.common import metrics
 from services.common.errors import PermanentError
-from services.common.messages import envelope_parser, make_envelope
+from services.common.messages import describe, envelope_reader, make_envelope
 from services.common.records import Outgoing, Parsed, Record
 from services.common.rulefiles import RuleFileError
 from services.common.runtime import ServiceRuntime
@@ -35,7 +39,19 @@ MAX_POLL_BUDGET_S = 540.0
 log = structlog.get_logger(NAME)
 
 
-parse_dataset = envelope_parser(AnalyticalDataset, NAME)
+def read_dataset_payload(envelope: Envelope) -> DatasetMessage:
+    """Either form of dataset (rows before the upgrade, columns after); the series of the
+    columnar form are read as views, not re-validated (docs/dataset-wire-format.md)."""
+    try:
+        return read_dataset(envelope.payload)
+    except DatasetFormatError as exc:
+        raise PermanentError(str(exc), code=exc.code) from exc
+    except ValidationError as exc:
+        message = "payload is not a valid AnalyticalDataset"
+        raise PermanentError(message, code="INVALID_PAYLOAD", details=describe(exc)) from exc
+
+
+parse_dataset = envelope_reader(read_dataset_payload, NAME)
 
 
 class DecisionAgent:
@@ -49,7 +65,7 @@ class DecisionAgent:
         self.analyzers = analyzers
         self.ai = ai
 
-    def decide(self, data: AnalyticalDataset) -> AnalysisResults:
+    def decide(self, data: DatasetMessage) -> AnalysisResults:
         analyzer = self.analyzers.get(data.analysis_type)
         if analyzer is None:
             raise PermanentError(
@@ -66,7 +82,7 @@ class DecisionAgent:
         )
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:
-        data: AnalyticalDataset = item.body
+        data: DatasetMessage = item.body
         meta = item.envelope.metadata
         result = self.decide(data)
         if self.ai is not None:  # never raises: falls back to the deterministic texts

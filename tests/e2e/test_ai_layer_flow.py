@@ -17,9 +17,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from contracts import AnalysisResults, AnalysisType, AnalyticalDataset
+from contracts import AnalysisResults, AnalysisType, AnalyticalDataset, read_dataset, to_columnar
 from contracts.common import Subject
-from contracts.dataset import Dataset
+from contracts.dataset import DatasetBase
 from demo.seed import seed_warehouse
 from services.cli.orchestrator import SERVICES, LocalStack
 from services.common.settings import Settings
@@ -64,7 +64,7 @@ class AiStack:
 
 def analyse(
     settings: Settings, repository: DatasetRepository, row: dict
-) -> tuple[AnalysisResults, Dataset]:
+) -> tuple[AnalysisResults, DatasetBase]:
     """The decision agent's deterministic analysis, from the dataset as it travels."""
     dataset, collection, findings = repository.deal_dataset(
         str(row["sf_account_id"]), str(row["opportunity_id"])
@@ -83,7 +83,7 @@ def analyse(
         preliminary_findings=findings,
         dataset=dataset,
     )
-    wire = AnalyticalDataset.model_validate_json(payload.model_dump_json())
+    wire = read_dataset(orjson.loads(to_columnar(payload).model_dump_json()))
     return build_agent(settings).decide(wire), wire.dataset
 
 
@@ -93,7 +93,7 @@ def ai_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     recordings = var_dir / "recordings.jsonl"
     settings = Settings(kafka_bootstrap_servers=kafka, var_dir=var_dir)
     seed_warehouse(settings.resolved_warehouse_path, accounts=12, days=150, seed=11)
-    chosen: list[tuple[dict, AnalysisResults, Dataset]] = []
+    chosen: list[tuple[dict, AnalysisResults, DatasetBase]] = []
     with DuckDBWarehouse(settings.resolved_warehouse_path) as warehouse:
         repository = DatasetRepository(warehouse)
         for row in warehouse.fetch_all(LIST_OPEN_OPPORTUNITIES, {"limit": 100}):

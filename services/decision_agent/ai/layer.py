@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import structlog
 
 from contracts.analysis import AiProvenance, AnalysisResults, CallInsightKind, ModelUse
-from contracts.dataset import Dataset
+from contracts.dataset import DatasetBase
 from services.common.breaker import AsyncCircuitBreaker
 from services.decision_agent.ai.call_reader import CallReader
 from services.decision_agent.ai.narrator import Narrator
@@ -35,7 +35,7 @@ class AiLimits:
     retrieval_timeout_s: float = 10.0
 
 
-def retrieval_query(result: AnalysisResults, dataset: Dataset) -> str:
+def retrieval_query(result: AnalysisResults, dataset: DatasetBase) -> str:
     """Words that name the situation: flags, actions, what calls showed, stage, customer."""
     body = result.analysis_results
     words = [result.analysis_type.value]
@@ -72,7 +72,7 @@ class AiLayer:
             AsyncCircuitBreaker(f"knowledge:{retriever.backend}") if retriever else None
         )
 
-    async def enrich(self, result: AnalysisResults, dataset: Dataset) -> AnalysisResults:
+    async def enrich(self, result: AnalysisResults, dataset: DatasetBase) -> AnalysisResults:
         try:
             return await self._enrich(result, dataset)
         except Exception as exc:  # never let the AI layer fail a flow
@@ -83,7 +83,7 @@ class AiLayer:
             )
             return result.model_copy(update={"ai": self._provenance([use], [], {}, [], 0.0)})
 
-    async def _enrich(self, result: AnalysisResults, dataset: Dataset) -> AnalysisResults:
+    async def _enrich(self, result: AnalysisResults, dataset: DatasetBase) -> AnalysisResults:
         flow = FlowLedger.starting_now(self.limits.tokens_per_flow, self.limits.flow_deadline_s)
         insights, uses = await self.calls.read(
             dataset.calls, dataset.contacts, dataset.account, flow
@@ -120,7 +120,7 @@ class AiLayer:
             estimated_cost_usd=round(cost, 6),
         )
 
-    async def _retrieve(self, result: AnalysisResults, dataset: Dataset) -> list[Passage]:
+    async def _retrieve(self, result: AnalysisResults, dataset: DatasetBase) -> list[Passage]:
         if self.retriever is None or self._retrieval_breaker is None:
             return []
         backend = self.retriever.backend

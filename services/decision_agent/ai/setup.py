@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from contracts.analysis import AnalysisResults
-from contracts.dataset import Dataset
+from contracts.dataset import DatasetBase
 from services.common.security.secrets import SecretsProvider
 from services.common.settings import Settings, get_settings
 from services.decision_agent.ai.call_reader import PROMPT_ID, CallReader
@@ -93,7 +93,7 @@ def build_ai_layer(
 
 
 def enrich_once(
-    result: AnalysisResults, dataset: Dataset, settings: Settings | None = None
+    result: AnalysisResults, dataset: DatasetBase, settings: Settings | None = None
 ) -> AnalysisResults:
     """One analysis through the configured model, for a command-line report. Raises
     ModelConfigError when no model is configured."""

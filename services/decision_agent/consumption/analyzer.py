@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from contracts.analysis import AnalysisResults
-from contracts.dataset import Dataset, PreliminaryFinding
+from contracts.dataset import DatasetBase, PreliminaryFinding
 from services.common.rulefiles import load_rule_file
 from services.decision_agent.consumption.inputs import inputs_from_dataset
 from services.decision_agent.consumption.pipeline import FleetAssessment, assess
@@ -21,18 +21,18 @@ def load_consumption_rules(rules_dir: Path) -> ConsumptionRules:
     return load_rule_file(Path(rules_dir) / RULE_FILE, ConsumptionRules)
 
 
-def analysis_day(dataset: Dataset) -> date:
+def analysis_day(dataset: DatasetBase) -> date:
     """`dataset.as_of`, else the last usage day, else today."""
     if dataset.as_of is not None:
         return dataset.as_of
-    return max((u.usage_date for u in dataset.usage), default=date.today())
+    return dataset.usage_series().last_day() or date.today()
 
 
 class ConsumptionAnalyzer:
     def __init__(self, rules: ConsumptionRules) -> None:
         self.rules = rules
 
-    def assess(self, dataset: Dataset) -> FleetAssessment:
+    def assess(self, dataset: DatasetBase) -> FleetAssessment:
         """The arrays behind the results (one row), e.g. for `revops explain account`."""
         inputs = inputs_from_dataset(
             dataset,
@@ -43,6 +43,6 @@ class ConsumptionAnalyzer:
         return assess(inputs, self.rules)
 
     def analyze(
-        self, request_id: str, dataset: Dataset, findings: list[PreliminaryFinding]
+        self, request_id: str, dataset: DatasetBase, findings: list[PreliminaryFinding]
     ) -> AnalysisResults:
         return analysis_results(request_id, self.assess(dataset), 0, self.rules, findings)

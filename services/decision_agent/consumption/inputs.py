@@ -27,18 +27,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.dataset import CustomerClass, Dataset
+from contracts.dataset import CustomerClass, DatasetBase
+from contracts.series import USAGE_METRICS
 from services.decision_agent.consumption.calendar import EPOCH_ORDINAL, day_number
 
-USAGE_METRICS: tuple[str, ...] = (
-    "query_count",
-    "engine_hours",
-    "fbu",
-    "data_scanned_bytes",
-    "data_ingested_bytes",
-    "cost_usd",
-    "active_users",
-)
 CLASS_CODES: dict[str, int] = {
     CustomerClass.COMMIT.value: 0,
     CustomerClass.PLG.value: 1,
@@ -169,20 +161,18 @@ def usage_matrix(
 
 
 def inputs_from_dataset(
-    dataset: Dataset, as_of: date, history_days: int, high: Sequence[str]
+    dataset: DatasetBase, as_of: date, history_days: int, high: Sequence[str]
 ) -> FleetInputs:
     """One account's arrays; rows after `as_of` are ignored."""
     zero = np.zeros(0, dtype=np.int64)
-    rows = dataset.usage
-    row_account = np.zeros(len(rows), dtype=np.int64)
-    row_day = np.array([to_day(r.usage_date) for r in rows], dtype=np.int64)
+    series = dataset.usage_series()  # the same view whether the dataset came as rows or columns
+    present = series.present_index()
+    first_day = to_day(series.start) if series.start is not None else 0
     as_of_day = to_day(as_of)
     matrix = usage_matrix(
-        row_account,
-        row_day,
-        np.array([[getattr(r, m) for m in USAGE_METRICS] for r in rows], dtype=np.float64).reshape(
-            len(rows), len(USAGE_METRICS)
-        ),
+        np.zeros(len(present), dtype=np.int64),
+        first_day + present,
+        np.stack([series.metric(m)[present] for m in USAGE_METRICS], axis=1),
         1,
         as_of_day,
         history_days,

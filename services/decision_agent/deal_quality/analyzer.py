@@ -26,7 +26,7 @@ from contracts.analysis import (
     ScoreDetail,
 )
 from contracts.common import PRIORITY_RANK, AnalysisType, Evidence, Priority, Severity
-from contracts.dataset import Dataset, Opportunity, PreliminaryFinding
+from contracts.dataset import DatasetBase, Opportunity, PreliminaryFinding
 from services.common.rulefiles import (
     RuleFile,
     RuleFileError,
@@ -148,7 +148,7 @@ class DealQualityAnalyzer:
     def analyze(
         self,
         request_id: str,
-        dataset: Dataset,
+        dataset: DatasetBase,
         findings: Sequence[PreliminaryFinding] = (),
     ) -> AnalysisResults:
         gaps: list[tuple[str, str]] = []

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from contracts.common import Evidence
-from contracts.dataset import Account, Call, Dataset, Opportunity
+from contracts.dataset import Account, Call, DatasetBase, Opportunity
 from services.common.stages import StageRule, StageRules
 from services.decision_agent import trusted
 from services.decision_agent.conversation.extractor import ConversationSignals
@@ -17,7 +17,7 @@ from services.decision_agent.conversation.extractor import ConversationSignals
 FALLBACK_AS_OF = date(2000, 1, 1)
 
 
-def resolve_as_of(dataset: Dataset) -> date:
+def resolve_as_of(dataset: DatasetBase) -> date:
     """``Dataset.as_of``, else the latest date the dataset knows about (never the wall clock)."""
     if dataset.as_of is not None:
         return dataset.as_of
@@ -34,7 +34,7 @@ def resolve_as_of(dataset: Dataset) -> date:
 
 @dataclass
 class DealContext:
-    dataset: Dataset
+    dataset: DatasetBase
     account: Account
     opportunity: Opportunity
     as_of: date

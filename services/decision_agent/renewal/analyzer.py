@@ -31,7 +31,7 @@ from contracts.analysis import (
     ScoreFactor,
 )
 from contracts.common import AnalysisType, Evidence, Subject
-from contracts.dataset import Agreement, Call, Dataset, PreliminaryFinding
+from contracts.dataset import Agreement, Call, DatasetBase, PreliminaryFinding
 from services.common.rulefiles import load_rule_file
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, analysis_day
 from services.decision_agent.deal_quality.rule_models import band_for
@@ -64,7 +64,7 @@ class Engagement:
         return (day - self.last_call.start_ts.date()).days
 
 
-def next_renewal(dataset: Dataset, day: date, rules: RenewalRiskRules) -> Renewal | None:
+def next_renewal(dataset: DatasetBase, day: date, rules: RenewalRiskRules) -> Renewal | None:
     """The active agreement that ends first within the horizon, with its phase."""
     renewing = [
         a
@@ -79,7 +79,7 @@ def next_renewal(dataset: Dataset, day: date, rules: RenewalRiskRules) -> Renewa
     return Renewal(agreement, days_left, phase)
 
 
-def executive_engagement(dataset: Dataset, day: date, rules: RenewalRiskRules) -> Engagement:
+def executive_engagement(dataset: DatasetBase, day: date, rules: RenewalRiskRules) -> Engagement:
     """The latest customer call in the window that an executive of the account joined."""
     titles = [t.lower() for t in rules.engagement.executive_titles]
     executives = {
@@ -113,7 +113,7 @@ class RenewalRiskAnalyzer:
         self.consumption = consumption
 
     def analyze(
-        self, request_id: str, dataset: Dataset, findings: list[PreliminaryFinding]
+        self, request_id: str, dataset: DatasetBase, findings: list[PreliminaryFinding]
     ) -> AnalysisResults:
         day = analysis_day(dataset)
         account = dataset.account
@@ -162,11 +162,12 @@ class RenewalRiskAnalyzer:
 
     # ------------------------------------------------------------------ factors
 
-    def _pace(self, dataset: Dataset, day: date, agreement: Agreement) -> float:
+    def _pace(self, dataset: DatasetBase, day: date, agreement: Agreement) -> float:
         """Spend of the usage window, per month, over the committed monthly amount."""
         window = self.rules.usage_window_days
         first = day - timedelta(days=window - 1)
-        spent = sum(u.cost_usd for u in dataset.usage if first <= u.usage_date <= day)
+        # summed in day order, one value at a time (as the rows always were)
+        spent = sum(dataset.usage_series().between("cost_usd", first, day).tolist())
         committed = agreement.amount / max(agreement.term_months, 1)
         return (spent * 30 / window) / committed if committed > 0 else 0.0
 
@@ -212,7 +213,7 @@ class RenewalRiskAnalyzer:
             explanation=f"customer health {health.score} ({health.band})",
         )
 
-    def _support(self, dataset: Dataset, day: date) -> ScoreFactor:
+    def _support(self, dataset: DatasetBase, day: date) -> ScoreFactor:
         t = self.rules.tickets
         weight = self.rules.weights.support
         open_tickets = [
