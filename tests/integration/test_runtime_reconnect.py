@@ -40,7 +40,7 @@ async def test_a_stuck_producer_is_replaced_and_the_batch_flows(kafka: str, tmp_
         sends.append(topic)
         raise LeaderNotAvailableError()
 
-    stuck.send = fail  # type: ignore[method-assign]
+    stuck.send = fail
     replaced_before = metrics.KAFKA_CLIENTS_REPLACED.labels("stuck")._value.get()
     try:
         await produce(kafka, src, [{"n": i, "id": f"r{i}"} for i in range(3)])
