@@ -8,7 +8,7 @@ KAFKA := deploy/kafka/kafka.sh
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup tools kafka-up kafka-down kafka-status run demo test lint typecheck unit \
-        schemas bench chaos chaos-replicas fuzz clean
+        schemas bench profile chaos chaos-replicas fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -66,6 +66,10 @@ schemas: $(STAMP)
 ## bench: throughput, latency and resource figures; writes bench/results.json
 bench: setup
 	$(BIN)/python -m bench.run_all
+
+## profile: the pipeline part of the bench with py-spy on every service (top frames per process)
+profile: setup
+	$(BIN)/python -m bench.run_all --profile --skip-areas
 
 ## fuzz: property and parser tests with fresh random examples (not derandomized, many more)
 fuzz: $(STAMP)
