@@ -4,6 +4,8 @@ and `python -m services.<name>` call)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -90,9 +92,25 @@ def _exit_if_stuck(grace_s: float) -> None:
     threading.Thread(target=watchdog, name="exit-watchdog", daemon=True).start()
 
 
+# glibc's M_ARENA_MAX: the partitions of a batch are handled on worker threads, and glibc
+# gives each thread its own malloc arena that keeps freed memory; two arenas bound the RSS.
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> None:
+    """Cap glibc's per-thread malloc arenas (no-op elsewhere, or when MALLOC_ARENA_MAX is
+    set in the environment: the operator's choice wins)."""
+    if sys.platform != "linux" or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to cap
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
 def main(name: str, build: Builder) -> None:
     """Serve until stopped; a configuration the service cannot start with (or a schema it
     cannot migrate) is one line on stderr and exit status 2, not a traceback."""
+    limit_malloc_arenas()
     try:
         asyncio.run(serve(name, build))
     except (ConfigurationError, MigrationError) as exc:

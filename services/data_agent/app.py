@@ -50,7 +50,7 @@ NAME = AgentName.DATA_AGENT.value
 #: Subjects of a batch read ahead together. Their rows and dataset models are held at once
 #: (~0.5 MB a subject), so a 500-record batch is read in slices; the dataset records made
 #: of them (~180 KB each in memory until produced) are what the batch keeps.
-READ_AHEAD_SUBJECTS = 100
+READ_AHEAD_SUBJECTS = 50
 
 
 def parse_trigger(record: Record) -> Parsed:

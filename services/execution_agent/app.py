@@ -123,6 +123,10 @@ def _decision(item: Parsed) -> Decision:
     )
 
 
+# Decisions carry whole analyses (evidence, series excerpts): hold at most this many at once.
+DECISIONS_PER_BATCH = 100
+
+
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
     agent = ExecutionAgent(
         open_store(settings.resolved_state_dir / "revops.db", settings.database_url),
@@ -147,6 +151,8 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
         envelope_parser(AnalysisResults, NAME),
         app.on_decision,
         handle_batch=app.on_decisions,
+        # A batch's decisions and their outputs are held until acknowledged (RSS).
+        max_records=DECISIONS_PER_BATCH,
     )
     runtime.subscribe(
         settings.topics.action_results,
