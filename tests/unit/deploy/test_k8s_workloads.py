@@ -33,7 +33,7 @@ SERVICE_PORTS = {
     "console": 8090,
 }
 CONSUMERS = ("data-agent", "decision-agent", "execution-agent", "webhook-processor")
-STATEFUL = ("execution-agent", "webhook-processor")
+STATEFUL = ("execution-agent", "webhook-processor", "console")
 
 
 def deployments(overlay: str) -> dict[str, dict[str, Any]]:
@@ -157,13 +157,23 @@ def test_state_lives_in_postgresql_in_prod_and_in_a_pod_volume_in_dev(overlay: s
         if overlay.startswith("prod"):
             assert workload["spec"].get("strategy", {}).get("type") != "Recreate"
             assert workload["spec"]["replicas"] == 3
-    for service in (*CONSUMERS, "ingress"):
+    for service in (*CONSUMERS, "ingress", "console"):
         dsn = env_of(found[service]).get("REVOPS_DATABASE_URL")
         if overlay.startswith("prod"):
             assert dsn is not None, service
             assert dsn["valueFrom"]["secretKeyRef"] == {"name": "revops-database", "key": "url"}
         else:
             assert dsn is None  # dev: the embedded SQLite files
+    if overlay.startswith("prod"):
+        resources = render_overlay(overlay)
+        assert of_kind(resources, "PersistentVolumeClaim") == []  # nothing pins a pod to a node
+        [egress] = [
+            p
+            for p in of_kind(resources, "NetworkPolicy")
+            if p["metadata"]["name"].endswith("allow-postgresql")
+        ]
+        [selector] = egress["spec"]["podSelector"]["matchExpressions"]
+        assert set(selector["values"]) == {*CONSUMERS, "ingress", "console"}
 
 
 @pytest.mark.parametrize("overlay", ("prod", "prod-hpa"))
@@ -188,7 +198,7 @@ def test_the_cloudnative_pg_overlay_runs_the_database_and_hands_its_dsn_over() -
     found = {
         d["metadata"]["name"].removeprefix("revops-"): d for d in of_kind(resources, "Deployment")
     }
-    for service in (*CONSUMERS, "ingress"):
+    for service in (*CONSUMERS, "ingress", "console"):
         dsn = env_of(found[service])["REVOPS_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
         assert dsn == {"name": "revops-db-app", "key": "uri"}  # written by the operator
 
