@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     warehouse_backend: str = "duckdb"  # duckdb | firebolt
     warehouse_path: Path | None = None
     # The data agent's embedded warehouse connection (DuckDB): buffer pool and threads.
-    # Queries that need more spill to disk (`<warehouse>.tmp`) rather than fail.
+    # Operators that can spill (joins, aggregates, sorts) use `<warehouse>.tmp` beyond it.
     warehouse_memory_limit: str = "256MB"
     warehouse_threads: int = Field(default=1, ge=1)
     rules_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "rules"

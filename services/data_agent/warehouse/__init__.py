@@ -43,7 +43,9 @@ def bounded_duckdb_config(settings: Settings) -> dict[str, str | int]:
     """DuckDB settings of a service's warehouse connection. DuckDB's buffer pool keeps the
     file's blocks up to `memory_limit`, and every connection starts `threads` workers plus
     I/O threads; a service reading a few subjects at a time from a worker thread gains
-    nothing from either, and each thread that allocates adds to the process's memory."""
+    nothing from either, and each thread that allocates adds to the process's memory.
+    DuckDB shares one instance per file within a process: a second connection to the same
+    file must use the same settings (it refuses other ones)."""
     return {
         "memory_limit": settings.warehouse_memory_limit,
         "threads": settings.warehouse_threads,
