@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, repr=False)
     warehouse_backend: str = "duckdb"  # duckdb | firebolt
     warehouse_path: Path | None = None
+    # The data agent's embedded warehouse connection (DuckDB): buffer pool and threads.
+    # Operators that can spill (joins, aggregates, sorts) use `<warehouse>.tmp` beyond it.
+    warehouse_memory_limit: str = "256MB"
+    warehouse_threads: int = Field(default=1, ge=1)
     rules_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "rules"
     routing_file: Path = PROJECT_ROOT / "services" / "execution_agent" / "routing.yaml"
     webhooks_file: Path = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.yaml"

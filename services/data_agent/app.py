@@ -269,7 +269,7 @@ def _unknown_subject(exc: UnknownSubjectError) -> PermanentError:
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
-    warehouse = open_warehouse(settings)
+    warehouse = open_warehouse(settings, bounded=True)
     agent = DataAgent(settings, DatasetRepository(warehouse))
     runtime.subscribe(
         settings.topics.triggers,

@@ -20,7 +20,7 @@ from services.common.settings import Settings
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import BatchResult, Decision, ExecutionAgent, HandlerOutput
 from services.execution_agent.store import open_store
-from services.execution_agent.warehouse_export.exporter import InsightExporter, sink_factory
+from services.execution_agent.warehouse_export.child import ExportInChildProcess
 
 NAME = AgentName.EXECUTION_AGENT.value
 
@@ -128,8 +128,9 @@ DECISIONS_PER_BATCH = 100
 
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
+    db_path = settings.resolved_state_dir / "revops.db"
     agent = ExecutionAgent(
-        open_store(settings.resolved_state_dir / "revops.db", settings.database_url),
+        open_store(db_path, settings.database_url),
         RoutingRules.load(settings.routing_file),
     )
     app = ExecutionApp(settings, agent)
@@ -138,11 +139,11 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
     # row), as `revops insights expire` does by hand. The store's connections are per thread.
     runtime.every("expire_insights", agent.insights.expire_due, in_thread=True)
     if settings.insights_export_interval_s > 0:
-        # Insight changes into the warehouse (one replica at a time holds the export lease).
-        exporter = InsightExporter(agent.insights.store, sink_factory(settings))
+        # Insight changes into the warehouse (one replica at a time holds the export lease),
+        # in a child process: DuckDB never loads into the agent (warehouse_export/child.py).
         runtime.every(
             "export_insights",
-            exporter.export_in_background,
+            ExportInChildProcess(agent.insights.store, settings, db_path),
             in_thread=True,
             interval_s=settings.insights_export_interval_s,
         )

@@ -16,19 +16,41 @@ if TYPE_CHECKING:
     from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
 
 
-def open_warehouse(settings: Settings | None = None) -> Warehouse:
-    """Open the configured warehouse for reading (DuckDB file read-only, or Firebolt)."""
+def open_warehouse(settings: Settings | None = None, *, bounded: bool = False) -> Warehouse:
+    """Open the configured warehouse for reading (DuckDB file read-only, or Firebolt).
+
+    `bounded`: a long-running reader (the data agent) caps the embedded engine's memory and
+    threads (`REVOPS_WAREHOUSE_MEMORY_LIMIT`, `REVOPS_WAREHOUSE_THREADS`); a one-off command
+    keeps DuckDB's defaults (80 % of RAM, a thread per core) for its ad-hoc queries."""
     settings = settings or get_settings()
     backend = settings.warehouse_backend.lower()
     if backend == "duckdb":
         from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
 
-        return DuckDBWarehouse(settings.resolved_warehouse_path, read_only=True)
+        return DuckDBWarehouse(
+            settings.resolved_warehouse_path,
+            read_only=True,
+            config=bounded_duckdb_config(settings) if bounded else None,
+        )
     if backend == "firebolt":
         from services.data_agent.warehouse.firebolt_adapter import FireboltWarehouse
 
         return FireboltWarehouse.from_env()
     raise WarehouseError(f"unknown warehouse backend {settings.warehouse_backend!r}")
+
+
+def bounded_duckdb_config(settings: Settings) -> dict[str, str | int]:
+    """DuckDB settings of a service's warehouse connection. DuckDB's buffer pool keeps the
+    file's blocks up to `memory_limit`, and every connection starts `threads` workers plus
+    I/O threads; a service reading a few subjects at a time from a worker thread gains
+    nothing from either, and each thread that allocates adds to the process's memory.
+    DuckDB shares one instance per file within a process: a second connection to the same
+    file must use the same settings (it refuses other ones)."""
+    return {
+        "memory_limit": settings.warehouse_memory_limit,
+        "threads": settings.warehouse_threads,
+        "async_threads": settings.warehouse_threads,
+    }
 
 
 def __getattr__(name: str) -> Any:
@@ -39,4 +61,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DuckDBWarehouse", "Warehouse", "WarehouseError", "open_warehouse"]
+__all__ = [
+    "DuckDBWarehouse",
+    "Warehouse",
+    "WarehouseError",
+    "bounded_duckdb_config",
+    "open_warehouse",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -25,12 +25,22 @@ class DuckDBWarehouse:
     # DuckDB has no parameter limit that matters here: a 500-record batch is one query.
     max_bound_ids = 1000
 
-    def __init__(self, path: Path | str, *, read_only: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        read_only: bool = True,
+        config: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """`config`: DuckDB settings of the connection (e.g. `memory_limit`, `threads`);
+        none: DuckDB's defaults (80 % of the machine's RAM, a thread per core)."""
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise WarehouseError(f"warehouse file {self.path} does not exist; {CREATE_HINT}")
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            self._con = duckdb.connect(
+                str(self.path), read_only=read_only, config=dict(config or {})
+            )
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from exc
         if read_only and self._is_empty():

@@ -1,0 +1,128 @@
+"""The execution agent's export job, run in a child process that exits after the run.
+
+Why not in the agent: the embedded target is a DuckDB file, and DuckDB once loaded stays
+loaded. Its library keeps ~40 MB of code resident and its allocator keeps what a run used,
+so a job that runs once a minute added 45-90 MB to the agent's RSS for good (the agent is
+~110 MB without it). A child gives all of it back when it exits. The agent reads the outbox
+count itself first (one SQLite/PostgreSQL statement), so a minute with nothing to export
+starts no process.
+
+The child does what the in-process job did (`InsightExporter.export_in_background`): the
+same lease, batches and outbox, so a crash of either process leaves the rows for the next
+run. It prints the run's report on stdout; a failure is one line on stderr and status 1,
+which the agent's housekeeping logs and counts as a failed run.
+
+    python -m services.execution_agent.warehouse_export.child --db PATH [--export-file PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import structlog
+
+from services.common.settings import PROJECT_ROOT, Settings
+from services.common.stores.database import Database, StoreUnavailableError
+from services.execution_agent.warehouse_export.exporter import (
+    InsightExporter,
+    export_path,
+    sink_factory,
+)
+from services.execution_agent.warehouse_export.outbox import ExportOutbox
+from services.execution_agent.warehouse_export.sink import ExportTargetError
+
+log = structlog.get_logger("insights_export")
+
+# A run drains the whole outbox; far longer than any run, short enough to free a stuck job.
+CHILD_TIMEOUT_S = 600.0
+
+
+class ExportInChildProcess:
+    """The `export_insights` housekeeping job of the execution agent (runs in a thread)."""
+
+    def __init__(self, store: Database, settings: Settings, db_path: Path) -> None:
+        self.outbox = ExportOutbox(store)
+        self.settings = settings
+        self.db_path = db_path
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            __name__,
+            "--db",
+            str(self.db_path),
+            "--export-file",
+            str(export_path(self.settings)),
+            "--backend",
+            self.settings.warehouse_backend,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """The agent's environment; a database URL given in code (not by the environment)
+        goes along, so the child opens the same store. Not on the command line: it may hold
+        a password."""
+        env = dict(os.environ)
+        if self.settings.database_url:
+            env["REVOPS_DATABASE_URL"] = self.settings.database_url
+        return env
+
+    def __call__(self) -> str | None:
+        """One run; the child's report line, or None when nothing was pending."""
+        if self.outbox.pending_count() == 0:
+            return None
+        try:
+            done = subprocess.run(
+                self.command(),
+                cwd=PROJECT_ROOT,
+                env=self.environment(),
+                capture_output=True,
+                text=True,
+                timeout=CHILD_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ExportTargetError(
+                f"the insight export did not finish within {CHILD_TIMEOUT_S:.0f} s"
+            ) from exc
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+            raise ExportTargetError(f"insight export failed: {lines[-1]}")
+        report = (done.stdout.strip().splitlines() or [""])[-1]  # after the child's log lines
+        log.info("insights_export_run", report=report)
+        return report
+
+
+def run(db: Path, export_file: Path, backend: str) -> str:
+    """The child's work: one `export_in_background` run; its report line."""
+    # Imported here: the agent imports this module and must not open a store at import.
+    from services.execution_agent.store import open_store
+
+    settings = Settings(warehouse_backend=backend)
+    exporter = InsightExporter(open_store(db), sink_factory(settings, export_file))
+    report = exporter.export_in_background()
+    target = "Firebolt" if backend.lower() == "firebolt" else "DuckDB"
+    if report is None:
+        return "the export target is held by a reader; the rows wait for the next run"
+    return report.line(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", type=Path, required=True, help="the agent's SQLite store")
+    parser.add_argument("--export-file", type=Path, required=True, help="embedded target")
+    parser.add_argument("--backend", default="duckdb", help="duckdb | firebolt")
+    args = parser.parse_args(argv)
+    try:
+        print(run(args.db, args.export_file, args.backend))
+    except (ExportTargetError, StoreUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
