@@ -142,6 +142,20 @@ class Database(ABC):
         with self._in(self._BEGIN_READ, nested_savepoint=False) as conn:
             yield conn
 
+    # True: a one-statement write outside any transaction runs on its own (autocommit).
+    _AUTOCOMMIT_ONE_STATEMENT = False
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Connection]:
+        """A write of exactly ONE statement, as its own transaction: a server engine runs it
+        without BEGIN and COMMIT (a lone statement is atomic and commits by itself), saving
+        their round trips and CPU. Inside a transaction it is a nested one (a savepoint),
+        like `transaction()`. Never run two statements in it: outside a transaction they
+        would commit separately."""
+        begin = None if self._AUTOCOMMIT_ONE_STATEMENT else self._BEGIN_WRITE
+        with self._in(begin, nested_savepoint=True) as conn:
+            yield conn
+
     @contextmanager
     def _in(self, begin: str | None, nested_savepoint: bool) -> Iterator[Connection]:
         depth: int = getattr(self._local, "depth", 0)
@@ -178,7 +192,7 @@ class Database(ABC):
                         f"{self.database_name}: a failed step could not be rolled back to its "
                         "savepoint; the whole transaction is rolled back"
                     )
-                conn.execute("COMMIT")
+                self._command(conn, "COMMIT")
         except BaseException as exc:
             undo_failed = self._undo(conn, savepoint, opens)
             if undo_failed and savepoint:
@@ -199,7 +213,7 @@ class Database(ABC):
         """Open the transaction. A kept connection the server dropped meanwhile (restart,
         failover) fails on this first statement: it is replaced once, since nothing ran yet."""
         try:
-            conn.execute(begin)
+            self._command(conn, begin)
             return conn
         except Exception as exc:
             self._release(conn, broken=True)
@@ -207,7 +221,7 @@ class Database(ABC):
                 raise
         conn = self._acquire()
         try:
-            conn.execute(begin)
+            self._command(conn, begin)
         except BaseException:
             self._release(conn, broken=True)
             raise
@@ -222,6 +236,10 @@ class Database(ABC):
         """Whether `exc` says the database is out of reach (the engine decides)."""
         return False
 
+    def _command(self, conn: Connection, sql: str) -> None:
+        """BEGIN, COMMIT or ROLLBACK (an engine may send it by a cheaper path)."""
+        conn.execute(sql)
+
     def _savepoint_command(self, conn: Connection, sql: str) -> None:
         """SAVEPOINT, RELEASE or ROLLBACK TO: run now (an engine may send it later, with the
         next statement, to save a round trip)."""
@@ -234,7 +252,7 @@ class Database(ABC):
                 self._savepoint_command(conn, f"ROLLBACK TO {savepoint}")
                 self._savepoint_command(conn, f"RELEASE {savepoint}")
             elif opened:
-                conn.execute("ROLLBACK")
+                self._command(conn, "ROLLBACK")
         except Exception:
             return True
         return False
