@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -167,13 +168,25 @@ class ExecutionRepository:
             state.completed_at = now
         status = derive_status(state)
         with self.store.transaction() as conn:
-            conn.execute(
+            inserted = conn.execute(
                 f"INSERT INTO {EXECUTIONS_TABLE} (request_id, flow_id, version, "
                 "created_at, updated_at, state_data, execution_status) "
-                "VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                "VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
+                " RETURNING created_at",
                 (request_id, flow_id, to_db_time(now), to_db_time(now), _dump(state), status.value),
+            ).fetchone()
+            if inserted is None:  # started before: that one stands
+                return self._get(conn, request_id)
+            stored_at = from_db_time(inserted[0])  # at the stored precision
+            return Execution(
+                request_id=request_id,
+                flow_id=flow_id,
+                version=1,
+                created_at=stored_at,
+                updated_at=stored_at,
+                execution_status=status,
+                state=state,
             )
-            return self._get(conn, request_id)
 
     def record_result(
         self,
@@ -188,7 +201,7 @@ class ExecutionRepository:
         as finished.
         """
         with self.store.transaction() as conn:
-            execution = self._get(conn, action_result.request_id, self.store.dialect.for_update)
+            execution = self._locked(conn, action_result.request_id)
             if expected_version is not None and expected_version != execution.version:
                 raise ExecutionConflictError(
                     execution.request_id, expected_version, execution.version
@@ -207,12 +220,22 @@ class ExecutionRepository:
             return self._save(conn, execution, derive_status(state), state)
 
     def mark_flow_published(self, request_id: str) -> Execution:
-        with self.store.transaction() as conn:
-            execution = self._get(conn, request_id, self.store.dialect.for_update)
-            if execution.state.flow_published_at is not None:
-                return execution
-            execution.state.flow_published_at = utcnow()
-            return self._save(conn, execution, execution.execution_status, execution.state)
+        """One statement, so it needs no BEGIN/COMMIT round trips on a server (nor the client's
+        read, parse and rewrite of the whole state): the time goes into `state_data` in
+        place, once."""
+        dialect = self.store.dialect
+        now = utcnow()
+        with self.store.one_statement() as conn:
+            row = conn.execute(
+                f"UPDATE {EXECUTIONS_TABLE} SET version = version + 1, updated_at = ?, "
+                f"state_data = {dialect.json_set_text('state_data', 'flow_published_at')} "
+                f"WHERE request_id = ? AND {dialect.json_text('state_data', 'flow_published_at')}"
+                " IS NULL RETURNING *",
+                (to_db_time(now), now.isoformat(), request_id),
+            ).fetchone()
+        if row is None:  # published before (or unknown: `get` says so)
+            return self.get(request_id)
+        return _from_row(row)
 
     def get(self, request_id: str) -> Execution:
         with self.store.reader() as conn:
@@ -224,6 +247,15 @@ class ExecutionRepository:
         except ExecutionNotFoundError:
             return None
 
+    def _locked(self, conn: Connection, request_id: str) -> Execution:
+        """The execution, locked for this transaction's write; from the transaction's memo
+        when an earlier step of it already holds the row (a batch's results of one flow)."""
+        memo = self.store.memo()
+        key = (EXECUTIONS_TABLE, request_id)
+        if memo is not None and key in memo:
+            return _copy_for_update(memo[key])
+        return self._get(conn, request_id, self.store.dialect.for_update)
+
     @staticmethod
     def _get(conn: Connection, request_id: str, lock: str = "") -> Execution:
         """`lock`: the dialect's row lock, when the caller will write the row back."""
@@ -232,18 +264,10 @@ class ExecutionRepository:
         ).fetchone()
         if row is None:
             raise ExecutionNotFoundError(request_id)
-        return Execution(
-            request_id=row["request_id"],
-            flow_id=row["flow_id"],
-            version=row["version"],
-            created_at=from_db_time(row["created_at"]),
-            updated_at=from_db_time(row["updated_at"]),
-            execution_status=ExecutionStatus(row["execution_status"]),
-            state=ExecutionState.model_validate_json(row["state_data"]),
-        )
+        return _from_row(row)
 
-    @staticmethod
     def _save(
+        self,
         conn: Connection,
         execution: Execution,
         status: ExecutionStatus,
@@ -265,7 +289,7 @@ class ExecutionRepository:
         )
         if cursor.rowcount != 1:
             raise ExecutionConflictError(execution.request_id, execution.version, -1)
-        return execution.model_copy(
+        saved = execution.model_copy(
             update={
                 "version": version,
                 "updated_at": now,
@@ -273,6 +297,35 @@ class ExecutionRepository:
                 "state": state,
             }
         )
+        memo = self.store.memo()
+        if memo is not None:  # this transaction holds the row now (its lock, its write)
+            memo[(EXECUTIONS_TABLE, execution.request_id)] = saved
+        return saved
+
+
+def _from_row(row: Any) -> Execution:
+    return Execution(
+        request_id=row["request_id"],
+        flow_id=row["flow_id"],
+        version=row["version"],
+        created_at=from_db_time(row["created_at"]),
+        updated_at=from_db_time(row["updated_at"]),
+        execution_status=ExecutionStatus(row["execution_status"]),
+        state=ExecutionState.model_validate_json(row["state_data"]),
+    )
+
+
+def _copy_for_update(execution: Execution) -> Execution:
+    """A copy the caller may change without touching the remembered one nor what an earlier
+    step returned: `record_result` adds to `results` and `compensations` and sets plain
+    fields of the state (the jobs themselves are never changed)."""
+    state = execution.state.model_copy(
+        update={
+            "results": dict(execution.state.results),
+            "compensations": list(execution.state.compensations),
+        }
+    )
+    return execution.model_copy(update={"state": state})
 
 
 def _dump(state: ExecutionState) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,6 +66,12 @@ class Dialect:
         if self.name == "postgresql":
             return f"({column}::jsonb #>> '{{{','.join(path)}}}')"
         return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+    def json_set_text(self, column: str, key: str) -> str:
+        """The JSON text `column` with its top-level `key` set to the string `?`."""
+        if self.name == "postgresql":
+            return f"(jsonb_set({column}::jsonb, '{{{key}}}', to_jsonb(?::text)))::text"
+        return f"json_set({column}, '$.{key}', ?)"
 
     def not_indexed(self, table: str) -> str:
         """`table` (with its alias) read by a scan: SQLite's planner would otherwise probe an
@@ -169,6 +175,7 @@ class Database(ABC):
         opens = not in_tx and begin is not None  # this block owns the transaction
         if opens:
             self._local.undo_failed = False
+            self._local.memo = {}
         try:
             if savepoint:
                 self._savepoint_command(conn, f"SAVEPOINT {savepoint}")
@@ -194,6 +201,9 @@ class Database(ABC):
                     )
                 self._command(conn, "COMMIT")
         except BaseException as exc:
+            memo = getattr(self._local, "memo", None)
+            if memo:  # rolled-back writes and row locks: what it remembered may be gone
+                memo.clear()
             undo_failed = self._undo(conn, savepoint, opens)
             if undo_failed and savepoint:
                 self._local.undo_failed = True
@@ -204,10 +214,20 @@ class Database(ABC):
             raise
         finally:
             self._local.depth, self._local.in_tx = depth, in_tx
+            if opens:
+                self._local.memo = None
             if not depth:
                 self._local.tx_conn = None
         if not depth:
             self._release(conn, broken=False)
+
+    def memo(self) -> dict[Hashable, Any] | None:
+        """The current write transaction's memo of rows it locked or wrote (None outside one),
+        so a later step of the same transaction (the next record of a batch) need not read
+        them again: no other writer can change a row this transaction holds. Emptied when
+        any part of the transaction rolls back, dropped when it ends."""
+        memo: dict[Hashable, Any] | None = getattr(self._local, "memo", None)
+        return memo if getattr(self._local, "in_tx", False) else None
 
     def _begin(self, conn: Connection, begin: str) -> Connection:
         """Open the transaction. A kept connection the server dropped meanwhile (restart,
