@@ -2,8 +2,9 @@
 `REVOPS_DATABASE_URL`. Every replica of every service reads and writes the same tables, so
 the state follows the work wherever Kafka assigns it.
 
-Repositories write `?` placeholders (the embedded engine's); `_to_psycopg` turns them into
-psycopg's `%s` once per statement text. Transactions are explicit (`BEGIN` ... `COMMIT` on an
+Repositories write `?` placeholders (the embedded engine's); `_to_postgres` numbers them
+(`$1`, `$2`, ...) once per statement text, for psycopg's raw cursor, which sends the text as
+is (no `%s` parsing per statement). Transactions are explicit (`BEGIN` ... `COMMIT` on an
 autocommit connection), exactly as in the SQLite engine, so nesting (savepoints) behaves the
 same; a write that reads a row it will change locks it (`Dialect.for_update`).
 """
@@ -70,8 +71,10 @@ def _column_index(names: tuple[bytes, ...]) -> dict[str, int]:
 
 
 @lru_cache(maxsize=1024)
-def _to_psycopg(sql: str) -> str:
-    return sql.replace("%", "%%").replace("?", "%s")
+def _to_postgres(sql: str) -> str:
+    """`?` placeholders numbered in order: `$1`, `$2`, ..."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
 
 
 class _Result:
@@ -122,7 +125,7 @@ class _Connection:
         self._deferred: list[str] = []
         # One cursor for every statement (a new one per statement costs a quarter of the
         # client's CPU for a small one): each result is read off it at once (`_Result`).
-        self._cursor = conn.cursor(row_factory=_row_factory)
+        self._cursor = psycopg.RawCursor(conn, row_factory=_row_factory)
 
     def defer(self, command: str) -> None:
         self._deferred.append(command)
@@ -137,7 +140,7 @@ class _Connection:
     def execute(self, sql: str, parameters: Any = (), /) -> _Result:
         self._flush_deferred()
         cursor = self._cursor
-        cursor.execute(_to_psycopg(sql), tuple(parameters))
+        cursor.execute(_to_postgres(sql), tuple(parameters))
         result = cursor.pgresult
         returned = result is not None and result.status == pq.ExecStatus.TUPLES_OK
         return _Result(cursor.rowcount, cursor.fetchall() if returned else [])
@@ -147,7 +150,7 @@ class _Connection:
         if not rows:
             return _Result(0, [])
         self._flush_deferred()
-        self._cursor.executemany(_to_psycopg(sql), rows)
+        self._cursor.executemany(_to_postgres(sql), rows)
         return _Result(self._cursor.rowcount, [])
 
     def _flush_deferred(self) -> None:
