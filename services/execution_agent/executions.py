@@ -5,6 +5,7 @@ and any compensating jobs, so a flow's outcome is always recorded and recoverabl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +20,8 @@ from services.common.stores.database import Connection, Database
 from services.execution_agent.store import from_db_time, to_db_time
 
 EXECUTIONS_TABLE = "revops_ai_executions"
+# How `_dump` spells a flow not published yet (pydantic's compact JSON).
+_UNPUBLISHED = '"flow_published_at":null'
 
 
 class ExecutionStatus(StrEnum):
@@ -220,22 +223,38 @@ class ExecutionRepository:
             return self._save(conn, execution, derive_status(state), state)
 
     def mark_flow_published(self, request_id: str) -> Execution:
-        """One statement, so it needs no BEGIN/COMMIT round trips on a server (nor the client's
-        read, parse and rewrite of the whole state): the time goes into `state_data` in
-        place, once."""
-        dialect = self.store.dialect
+        """In one statement where it can (no BEGIN/COMMIT round trips on a server, no read,
+        parse and rewrite of the whole state by the client): the time replaces the
+        `"flow_published_at":null` of the state's compact JSON (`_dump`) as text, which
+        costs the server far less than parsing the JSON. A state not spelled that way
+        (or an unknown request) takes the read-modify-write path."""
         now = utcnow()
+        published_at = json.dumps(now.isoformat())
         with self.store.one_statement() as conn:
             row = conn.execute(
                 f"UPDATE {EXECUTIONS_TABLE} SET version = version + 1, updated_at = ?, "
-                f"state_data = {dialect.json_set_text('state_data', 'flow_published_at')} "
-                f"WHERE request_id = ? AND {dialect.json_text('state_data', 'flow_published_at')}"
-                " IS NULL RETURNING *",
-                (to_db_time(now), now.isoformat(), request_id),
+                "state_data = replace(state_data, ?, ?) "
+                f"WHERE request_id = ? AND {self.store.dialect.contains('state_data')}"
+                " RETURNING *",
+                (
+                    to_db_time(now),
+                    _UNPUBLISHED,
+                    f'"flow_published_at":{published_at}',
+                    request_id,
+                    _UNPUBLISHED,
+                ),
             ).fetchone()
-        if row is None:  # published before (or unknown: `get` says so)
-            return self.get(request_id)
-        return _from_row(row)
+        if row is not None:
+            memo = self.store.memo()
+            if memo is not None:  # inside a batch: the remembered row is stale now
+                memo.pop((EXECUTIONS_TABLE, request_id), None)
+            return _from_row(row)
+        with self.store.transaction() as conn:
+            execution = self._get(conn, request_id, self.store.dialect.for_update)
+            if execution.state.flow_published_at is not None:
+                return execution
+            execution.state.flow_published_at = now
+            return self._save(conn, execution, execution.execution_status, execution.state)
 
     def get(self, request_id: str) -> Execution:
         with self.store.reader() as conn:

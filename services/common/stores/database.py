@@ -67,11 +67,11 @@ class Dialect:
             return f"({column}::jsonb #>> '{{{','.join(path)}}}')"
         return f"json_extract({column}, '$.{'.'.join(path)}')"
 
-    def json_set_text(self, column: str, key: str) -> str:
-        """The JSON text `column` with its top-level `key` set to the string `?`."""
+    def contains(self, column: str) -> str:
+        """A condition with one `?`: the text `column` holds that text literally."""
         if self.name == "postgresql":
-            return f"(jsonb_set({column}::jsonb, '{{{key}}}', to_jsonb(?::text)))::text"
-        return f"json_set({column}, '$.{key}', ?)"
+            return f"strpos({column}, ?) > 0"
+        return f"instr({column}, ?) > 0"
 
     def not_indexed(self, table: str) -> str:
         """`table` (with its alias) read by a scan: SQLite's planner would otherwise probe an
