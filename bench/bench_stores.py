@@ -15,7 +15,8 @@ job its claim, attempt and final state, and one publish mark for the batch's res
 CPU is the bench process's plus, for PostgreSQL, the server's (every backend process),
 divided by the flows, in total and per part (execution agent, outbox). Without
 --database-url (or REVOPS_DATABASE_URL) a throwaway server is started from the machine's
-PostgreSQL binaries.
+PostgreSQL binaries, with fsync and full-page writes on and asynchronous commits: the
+durability of the SQLite side (WAL, `synchronous = NORMAL`).
 
 The issue's target on a 2-core box: PostgreSQL within 1.5x of SQLite. Figures are noisy on a
 shared machine: run it more than once and read the ratio as a range.
@@ -201,10 +202,18 @@ def postgres(url: str | None) -> Iterator[tuple[str, int | None]]:
         return
     from tests.postgres_server import LocalPostgres, _binaries
 
+    class DurablePostgres(LocalPostgres):
+        """The tests' throwaway server runs without fsync and full-page writes (speed);
+        here they are on, so a crash of the machine cannot corrupt it. Commits stay
+        asynchronous (the last few may be lost, never half-applied), as SQLite's
+        `synchronous = NORMAL` in WAL mode, which does not sync at each commit either."""
+
+        durability = "-c fsync=on -c full_page_writes=on -c synchronous_commit=off"
+
     bindir = _binaries()
     if bindir is None:
         raise SystemExit("no PostgreSQL: pass --database-url or install postgresql")
-    server = LocalPostgres(bindir)
+    server = DurablePostgres(bindir)
     try:
         pid = int((server.data / "postmaster.pid").read_text().split()[0])
         yield server.fresh_database(), pid
