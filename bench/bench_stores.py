@@ -8,12 +8,15 @@ upserted, health, history, plan and execution recorded), the webhook processor's
 recording each result, and the flow's publish mark. The execution agent works a Kafka batch
 at a time (`ExecutionAgent.handle_decisions` / `handle_action_results`: one transaction of
 `--batch` records, a savepoint per record); `--batch 1` measures the per-record path. The
-outbox calls are the webhook processor's, one transaction each, as that service makes them.
+outbox calls are the webhook processor's, as that service makes them for jobs delivered at
+the first try: the consumed batch stored in one transaction (a savepoint per job), then per
+job its claim, attempt and final state, and one publish mark for the batch's results.
 
 CPU is the bench process's plus, for PostgreSQL, the server's (every backend process),
 divided by the flows, in total and per part (execution agent, outbox). Without
 --database-url (or REVOPS_DATABASE_URL) a throwaway server is started from the machine's
-PostgreSQL binaries.
+PostgreSQL binaries, with fsync and full-page writes on and asynchronous commits: the
+durability of the SQLite side (WAL, `synchronous = NORMAL`).
 
 The issue's target on a 2-core box: PostgreSQL within 1.5x of SQLite. Figures are noisy on a
 shared machine: run it more than once and read the ratio as a range.
@@ -105,18 +108,18 @@ def handled(outcomes: Sequence[BatchResult]) -> list[HandlerOutput]:
     return [o for o in outcomes if not isinstance(o, BaseException)]
 
 
-def run_flows(state: Path, url: str, flows: int, batch: int, clock: Clock) -> None:
+def run_flows(state: Path, url: str, flows: range, batch: int, clock: Clock) -> None:
     agent = ExecutionAgent(open_store(state / "revops.db", url=url), RoutingRules.load())
     outbox = DeliveryLog(state / "deliveries.db", url=url)
-    for start in range(0, flows, batch):
-        numbers = range(start, min(start + batch, flows))
+    for start in range(flows.start, flows.stop, batch):
+        numbers = range(start, min(start + batch, flows.stop))
         with clock.part("execution_agent"):
             decided = handled(
                 agent.handle_decisions([(f"ACC-{n % 50}", Decision(analysis(n))) for n in numbers])
             )
         jobs = [job for outcome in decided for job in outcome.jobs]
         with clock.part("outbox"):
-            results = [deliver(outbox, job) for job in jobs]
+            results = deliver(outbox, jobs)
         with clock.part("execution_agent"):
             keyed = [(job.account_id, r) for job, r in zip(jobs, results, strict=True)]
             done = handled(agent.handle_action_results(keyed))
@@ -125,17 +128,28 @@ def run_flows(state: Path, url: str, flows: int, batch: int, clock: Clock) -> No
                     agent.flow_published(outcome.flow_output.request_id)
 
 
-def deliver(outbox: DeliveryLog, job: ActionJob) -> ActionResult:
-    """The webhook processor's store calls for one delivered job."""
-    outbox.add_job(job)
-    row = outbox.next_pending(job.destination, 1, 0)
-    assert row is not None
-    outbox.set_attempts(row.action_id, 1)
-    outbox.record_attempt(row.action_id, job.destination, 1, DELIVERED, 200, 5.0)
-    result = ActionResult.of_job(job, job.destination, ActionStatus.SUCCESS, response={"ok": True})
-    outbox.finish(row.action_id, DELIVERED, [result])
-    outbox.mark_published(row.action_id)
-    return result
+def deliver(outbox: DeliveryLog, jobs: Sequence[ActionJob]) -> list[ActionResult]:
+    """The webhook processor's store calls for a consumed batch of jobs delivered at the
+    first try (services/webhook_processor/engine.py): the batch stored in one transaction
+    with a savepoint per job (`_store_batch`); per job its claim (`next_pending`), the
+    attempt and the final state (`_deliver`, `_succeed`); the batch's results marked
+    published by one flush (`_flush_results`)."""
+    with outbox.transaction():
+        for job in jobs:
+            with outbox.transaction():
+                outbox.add_job(job)
+    results = []
+    for job in jobs:
+        row = outbox.next_pending(job.destination, 1, 0)
+        assert row is not None
+        outbox.record_attempt(row.action_id, job.destination, 1, "success", 200, 5.0)
+        result = ActionResult.of_job(
+            job, job.destination, ActionStatus.SUCCESS, response={"ok": True}
+        )
+        outbox.finish(row.action_id, DELIVERED, [result])
+        results.append(result)
+    outbox.mark_published_many([job.action_id for job in jobs])
+    return results
 
 
 def server_cpu_s(pid: int | None) -> float:
@@ -154,11 +168,13 @@ def server_cpu_s(pid: int | None) -> float:
 
 def measure(url: str, flows: int, batch: int, server_pid: int | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        # warm-up: imports, schema, prepared statements
-        run_flows(Path(tmp), url, 10, batch, Clock(None))
+        # warm-up: imports, schema, prepared statements. Flows of its own: in the one
+        # PostgreSQL database of both runs, repeated request ids would make the measured
+        # flows redeliveries (cheaper than new ones).
+        run_flows(Path(tmp), url, range(flows, flows + 10), batch, Clock(None))
         clock = Clock(server_pid)
         started = time.perf_counter()
-        run_flows(Path(tmp) / "run", url, flows, batch, clock)
+        run_flows(Path(tmp) / "run", url, range(flows), batch, clock)
         wall = time.perf_counter() - started
     close_pools()
 
@@ -186,10 +202,18 @@ def postgres(url: str | None) -> Iterator[tuple[str, int | None]]:
         return
     from tests.postgres_server import LocalPostgres, _binaries
 
+    class DurablePostgres(LocalPostgres):
+        """The tests' throwaway server runs without fsync and full-page writes (speed);
+        here they are on, so a crash of the machine cannot corrupt it. Commits stay
+        asynchronous (the last few may be lost, never half-applied), as SQLite's
+        `synchronous = NORMAL` in WAL mode, which does not sync at each commit either."""
+
+        durability = "-c fsync=on -c full_page_writes=on -c synchronous_commit=off"
+
     bindir = _binaries()
     if bindir is None:
         raise SystemExit("no PostgreSQL: pass --database-url or install postgresql")
-    server = LocalPostgres(bindir)
+    server = DurablePostgres(bindir)
     try:
         pid = int((server.data / "postmaster.pid").read_text().split()[0])
         yield server.fresh_database(), pid

@@ -67,6 +67,9 @@ def _binaries() -> Path | None:
 class LocalPostgres(PostgresServer):
     """A throwaway cluster: initdb in a temporary folder, pg_ctl start/stop."""
 
+    # Speed over durability: a throwaway server need not survive a crash of the machine.
+    durability = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
         self.root = Path(tempfile.mkdtemp(prefix="revops-pg-"))
@@ -94,8 +97,8 @@ class LocalPostgres(PostgresServer):
     def start_again(self) -> None:
         """Start (again, after `stop_server`) on the same port and data."""
         options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            f"{self.durability} -c max_connections=200"
         )
         self._run(
             "pg_ctl",

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,7 @@ from services.execution_agent.store import from_db_time, from_json, to_db_time, 
 from services.execution_agent.warehouse_export.outbox import enqueue_export
 
 SYSTEM_ACTOR = "execution_agent"
+INSIGHTS_TABLE = "revops_ai_insights"
 
 
 class InsightStatus(StrEnum):
@@ -435,6 +436,7 @@ class InsightRepository:
             "WHERE insight_id = ?",
             (*assignments.values(), current.insight_id),
         )
+        self._forget(current.insight_id)
         _audit(
             conn,
             current.insight_id,
@@ -506,6 +508,7 @@ class InsightRepository:
             )
             if cursor.rowcount != 1:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1)
+            self._forget(insight_id)
             _audit(conn, insight_id, version, now, actor, action, current.status, rule.target, note)
         return current.model_copy(
             update={
@@ -550,7 +553,7 @@ class InsightRepository:
         )
         now = utcnow()
         with self.store.transaction() as conn:
-            current = self._get(conn, insight_id, self.store.dialect.for_update)
+            current = self._locked(conn, insight_id)
             if entry in current.actions_taken:
                 return current  # a redelivered result: no new version, no second audit row
             taken = [
@@ -574,9 +577,11 @@ class InsightRepository:
                 current.status,
                 f"{entry.get('channel')} -> {entry.get('destination')}: {entry.get('status')}",
             )
-        return current.model_copy(
-            update={"actions_taken": taken, "updated_at": now, "version": version}
-        )
+            changed = current.model_copy(
+                update={"actions_taken": taken, "updated_at": now, "version": version}
+            )
+            self._remember(changed)
+        return changed
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -657,6 +662,28 @@ class InsightRepository:
             )
             for row in rows
         ]
+
+    # The transaction's memo (Database.memo) holds an insight that `record_action_taken`
+    # locked and wrote, for the batch's next result of the same insight; every other
+    # write of an insight row drops it.
+
+    def _locked(self, conn: Connection, insight_id: str) -> Insight:
+        """The insight, locked for this transaction's write (from the memo when held)."""
+        memo = self.store.memo()
+        held = None if memo is None else memo.get((INSIGHTS_TABLE, insight_id))
+        if held is not None:
+            return cast(Insight, held)
+        return self._get(conn, insight_id, self.store.dialect.for_update)
+
+    def _remember(self, insight: Insight) -> None:
+        memo = self.store.memo()
+        if memo is not None:
+            memo[(INSIGHTS_TABLE, insight.insight_id)] = insight
+
+    def _forget(self, insight_id: str) -> None:
+        memo = self.store.memo()
+        if memo is not None:
+            memo.pop((INSIGHTS_TABLE, insight_id), None)
 
     @staticmethod
     def _get(conn: Connection, insight_id: str, lock: str = "") -> Insight:

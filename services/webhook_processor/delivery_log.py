@@ -40,7 +40,7 @@ from typing import Any
 
 from contracts.actions import ActionJob, ActionResult
 from services.common.settings import get_settings
-from services.common.stores.database import Connection, Database
+from services.common.stores.database import LOOKUP_CHUNK, Connection, Database
 from services.common.stores.open import open_database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -117,7 +117,7 @@ class DeliveryLog:
             yield
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        with self._db.transaction() as conn:
+        with self._db.one_statement() as conn:
             return int(conn.execute(sql, params).rowcount)
 
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
@@ -140,7 +140,7 @@ class DeliveryLog:
         status: str = PENDING,
     ) -> bool:
         """Store a job once; False when this action_id was already stored (any status)."""
-        with self._db.transaction() as conn:
+        with self._db.one_statement() as conn:
             return _add(conn, action_id, destination, account_id, kind, payload, status)
 
     def reopen_failed(self, action_id: str) -> bool:
@@ -167,23 +167,24 @@ class DeliveryLog:
         of accounts within this process): the oldest pending job of its account that no
         other replica holds."""
         now = time.time()
-        with self._db.transaction() as conn:
+        # One statement (claim and read back), so it needs no BEGIN/COMMIT: the subquery
+        # picks and locks the row, the UPDATE claims it.
+        with self._db.one_statement() as conn:
             row = conn.execute(
-                f"SELECT {_ROW_COLUMNS} FROM outbox o WHERE destination = ? AND status = ?"
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq = ("
+                "SELECT seq FROM outbox o WHERE destination = ? AND status = ?"
                 " AND lane_key % ? = ? AND (claimed_until IS NULL OR claimed_until < ?"
                 " OR claimed_by = ?) AND NOT EXISTS (SELECT 1 FROM outbox e"
                 " WHERE e.destination = o.destination AND e.lane_key = o.lane_key"
                 " AND e.status = ? AND e.seq < o.seq)"
-                f" ORDER BY seq LIMIT 1{self._db.dialect.for_update_skip_locked}",
-                (destination, PENDING, lanes, lane, now, self.owner, PENDING),
+                f" ORDER BY seq LIMIT 1{self._db.dialect.for_update_skip_locked})"
+                f" RETURNING {_ROW_COLUMNS}",
+                (
+                    *(self.owner, now + CLAIM_LEASE_S),  # SET
+                    *(destination, PENDING, lanes, lane, now, self.owner, PENDING),  # WHERE
+                ),
             ).fetchone()
-            if row is None:
-                return None
-            conn.execute(
-                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq = ?",
-                (self.owner, now + CLAIM_LEASE_S, row[0]),
-            )
-        return OutboxRow(*row)
+        return None if row is None else OutboxRow(*row)
 
     def pending_count(self, destination: str | None = None) -> int:
         if destination is None:
@@ -225,12 +226,13 @@ class DeliveryLog:
         self.mark_published_many([action_id])
 
     def mark_published_many(self, action_ids: Sequence[str]) -> None:
-        if not action_ids:
-            return
-        with self._db.transaction() as conn:
-            conn.executemany(
-                "UPDATE outbox SET result_published = 1, result = NULL WHERE action_id = ?",
-                [(action_id,) for action_id in action_ids],
+        wanted = list(dict.fromkeys(action_ids))
+        chunks = [wanted[i : i + LOOKUP_CHUNK] for i in range(0, len(wanted), LOOKUP_CHUNK)]
+        for chunk in chunks:  # one statement each: a mark is idempotent, needs no atomicity
+            self._write(
+                "UPDATE outbox SET result_published = 1, result = NULL"
+                f" WHERE action_id IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk),
             )
 
     def unpublished(self) -> list[OutboxRow]:

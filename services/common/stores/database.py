@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,6 +66,12 @@ class Dialect:
         if self.name == "postgresql":
             return f"({column}::jsonb #>> '{{{','.join(path)}}}')"
         return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+    def contains(self, column: str) -> str:
+        """A condition with one `?`: the text `column` holds that text literally."""
+        if self.name == "postgresql":
+            return f"strpos({column}, ?) > 0"
+        return f"instr({column}, ?) > 0"
 
     def not_indexed(self, table: str) -> str:
         """`table` (with its alias) read by a scan: SQLite's planner would otherwise probe an
@@ -142,6 +148,20 @@ class Database(ABC):
         with self._in(self._BEGIN_READ, nested_savepoint=False) as conn:
             yield conn
 
+    # True: a one-statement write outside any transaction runs on its own (autocommit).
+    _AUTOCOMMIT_ONE_STATEMENT = False
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Connection]:
+        """A write of exactly ONE statement, as its own transaction: a server engine runs it
+        without BEGIN and COMMIT (a lone statement is atomic and commits by itself), saving
+        their round trips and CPU. Inside a transaction it is a nested one (a savepoint),
+        like `transaction()`. Never run two statements in it: outside a transaction they
+        would commit separately."""
+        begin = None if self._AUTOCOMMIT_ONE_STATEMENT else self._BEGIN_WRITE
+        with self._in(begin, nested_savepoint=True) as conn:
+            yield conn
+
     @contextmanager
     def _in(self, begin: str | None, nested_savepoint: bool) -> Iterator[Connection]:
         depth: int = getattr(self._local, "depth", 0)
@@ -155,6 +175,7 @@ class Database(ABC):
         opens = not in_tx and begin is not None  # this block owns the transaction
         if opens:
             self._local.undo_failed = False
+            self._local.memo = {}
         try:
             if savepoint:
                 self._savepoint_command(conn, f"SAVEPOINT {savepoint}")
@@ -178,8 +199,11 @@ class Database(ABC):
                         f"{self.database_name}: a failed step could not be rolled back to its "
                         "savepoint; the whole transaction is rolled back"
                     )
-                conn.execute("COMMIT")
+                self._command(conn, "COMMIT")
         except BaseException as exc:
+            memo = getattr(self._local, "memo", None)
+            if memo:  # rolled-back writes and row locks: what it remembered may be gone
+                memo.clear()
             undo_failed = self._undo(conn, savepoint, opens)
             if undo_failed and savepoint:
                 self._local.undo_failed = True
@@ -190,16 +214,26 @@ class Database(ABC):
             raise
         finally:
             self._local.depth, self._local.in_tx = depth, in_tx
+            if opens:
+                self._local.memo = None
             if not depth:
                 self._local.tx_conn = None
         if not depth:
             self._release(conn, broken=False)
 
+    def memo(self) -> dict[Hashable, Any] | None:
+        """The current write transaction's memo of rows it locked or wrote (None outside one),
+        so a later step of the same transaction (the next record of a batch) need not read
+        them again: no other writer can change a row this transaction holds. Emptied when
+        any part of the transaction rolls back, dropped when it ends."""
+        memo: dict[Hashable, Any] | None = getattr(self._local, "memo", None)
+        return memo if getattr(self._local, "in_tx", False) else None
+
     def _begin(self, conn: Connection, begin: str) -> Connection:
         """Open the transaction. A kept connection the server dropped meanwhile (restart,
         failover) fails on this first statement: it is replaced once, since nothing ran yet."""
         try:
-            conn.execute(begin)
+            self._command(conn, begin)
             return conn
         except Exception as exc:
             self._release(conn, broken=True)
@@ -207,7 +241,7 @@ class Database(ABC):
                 raise
         conn = self._acquire()
         try:
-            conn.execute(begin)
+            self._command(conn, begin)
         except BaseException:
             self._release(conn, broken=True)
             raise
@@ -222,6 +256,10 @@ class Database(ABC):
         """Whether `exc` says the database is out of reach (the engine decides)."""
         return False
 
+    def _command(self, conn: Connection, sql: str) -> None:
+        """BEGIN, COMMIT or ROLLBACK (an engine may send it by a cheaper path)."""
+        conn.execute(sql)
+
     def _savepoint_command(self, conn: Connection, sql: str) -> None:
         """SAVEPOINT, RELEASE or ROLLBACK TO: run now (an engine may send it later, with the
         next statement, to save a round trip)."""
@@ -234,7 +272,7 @@ class Database(ABC):
                 self._savepoint_command(conn, f"ROLLBACK TO {savepoint}")
                 self._savepoint_command(conn, f"RELEASE {savepoint}")
             elif opened:
-                conn.execute("ROLLBACK")
+                self._command(conn, "ROLLBACK")
         except Exception:
             return True
         return False

@@ -2,8 +2,9 @@
 `REVOPS_DATABASE_URL`. Every replica of every service reads and writes the same tables, so
 the state follows the work wherever Kafka assigns it.
 
-Repositories write `?` placeholders (the embedded engine's); `_to_psycopg` turns them into
-psycopg's `%s` once per statement text. Transactions are explicit (`BEGIN` ... `COMMIT` on an
+Repositories write `?` placeholders (the embedded engine's); `_to_postgres` numbers them
+(`$1`, `$2`, ...) once per statement text, for psycopg's raw cursor, which sends the text as
+is (no `%s` parsing per statement). Transactions are explicit (`BEGIN` ... `COMMIT` on an
 autocommit connection), exactly as in the SQLite engine, so nesting (savepoints) behaves the
 same; a write that reads a row it will change locks it (`Dialect.for_update`).
 """
@@ -13,11 +14,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -49,7 +50,13 @@ class Row(tuple[Any, ...]):
 
 
 def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
-    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    """Rows indexed by the result's column names, read straight from the result (psycopg's
+    `description` builds a Column object per column of every result: a measurable share of
+    a statement's client CPU)."""
+    result = cursor.pgresult
+    nfields = result.nfields if result is not None else 0
+    names = tuple(result.fname(i) or b"" for i in range(nfields)) if result is not None else ()
+    index = _column_index(names)
 
     def make(values: Any) -> Row:
         return Row(values, index)
@@ -58,57 +65,111 @@ def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
 
 
 @lru_cache(maxsize=1024)
-def _to_psycopg(sql: str) -> str:
-    return sql.replace("%", "%%").replace("?", "%s")
+def _column_index(names: tuple[bytes, ...]) -> dict[str, int]:
+    """Shared by every row of every result with these columns (never mutated)."""
+    return {name.decode(): i for i, name in enumerate(names)}
+
+
+@lru_cache(maxsize=1024)
+def _to_postgres(sql: str) -> str:
+    """`?` placeholders numbered in order: `$1`, `$2`, ..."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
+
+class _Result:
+    """What a statement returned (the `Cursor` repositories read), taken off the shared
+    cursor before the next statement runs on it."""
+
+    __slots__ = ("_next", "_rows", "rowcount")
+
+    def __init__(self, rowcount: int, rows: list[Row]) -> None:
+        self.rowcount = rowcount
+        self._rows = rows
+        self._next = 0
+
+    def fetchone(self) -> Row | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Row]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Row]:
+        while (row := self.fetchone()) is not None:
+            yield row
 
 
 class _Connection:
     """A psycopg connection that takes the repositories' `?` SQL.
 
-    Savepoint commands (`defer`) wait and go out with the next statement in one pipeline:
-    one round trip instead of up to three. (Not BEGIN: a kept connection the server dropped
-    must fail on it, where `Database._begin` can still replace it; and deferring it showed
-    no CPU gain in the store bench.) A nested step of a batch transaction is
-    SAVEPOINT, its statements, RELEASE; without this, savepoints were 40 % of the
-    statements of a decision. A deferred command that fails raises from the statement it
-    went with, which then fails too (the transaction is aborted), so nothing that failed
-    is ever committed: COMMIT goes out the same way and is skipped after an error.
+    Transaction control (BEGIN, COMMIT, ROLLBACK, savepoints) goes straight to libpq as a
+    simple query, past psycopg's cursor machinery (adapting, preparing, result wrapping):
+    it has no parameters and no rows, and that machinery costs more client CPU than the
+    server spends on the command. Savepoint commands (`defer`) wait and go out together,
+    ahead of the next statement or COMMIT, in one simple query: a nested step of a batch
+    transaction is `RELEASE nested_1; SAVEPOINT nested_1` (the previous step's end and this
+    one's start), then its statements. A deferred command that fails raises from the
+    statement or COMMIT it went with, which is then not run (the server skips the rest of a
+    query string after an error), so nothing that failed is ever committed.
+
+    Not BEGIN: a kept connection the server dropped must fail on it, where
+    `Database._begin` can still replace it.
     """
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
         self._deferred: list[str] = []
+        # One cursor for every statement (a new one per statement costs a quarter of the
+        # client's CPU for a small one): each result is read off it at once (`_Result`).
+        self._cursor = psycopg.RawCursor(conn, row_factory=_row_factory)
 
     def defer(self, command: str) -> None:
         self._deferred.append(command)
 
-    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Row]:
+    def command(self, sql: str) -> None:
+        """BEGIN, COMMIT or ROLLBACK, with the deferred savepoint commands ahead of it."""
         if sql == "ROLLBACK":  # the whole transaction goes: its savepoints' commands are moot
             self._deferred.clear()
-        cursor = self.raw.cursor(row_factory=_row_factory)
-        with self._flushing():
-            cursor.execute(_to_psycopg(sql), tuple(parameters))
-        return cursor
+        commands, self._deferred = [*self._deferred, sql], []
+        self._simple_query("; ".join(commands))
 
-    def executemany(self, sql: str, parameters: Any, /) -> psycopg.Cursor[Row]:
-        cursor = self.raw.cursor(row_factory=_row_factory)
+    def execute(self, sql: str, parameters: Any = (), /) -> _Result:
+        self._flush_deferred()
+        cursor = self._cursor
+        cursor.execute(_to_postgres(sql), tuple(parameters))
+        result = cursor.pgresult
+        returned = result is not None and result.status == pq.ExecStatus.TUPLES_OK
+        return _Result(cursor.rowcount, cursor.fetchall() if returned else [])
+
+    def executemany(self, sql: str, parameters: Any, /) -> _Result:
         rows = [tuple(p) for p in parameters]
-        if rows:
-            with self._flushing():
-                cursor.executemany(_to_psycopg(sql), rows)
-        return cursor
+        if not rows:
+            return _Result(0, [])
+        self._flush_deferred()
+        self._cursor.executemany(_to_postgres(sql), rows)
+        return _Result(self._cursor.rowcount, [])
 
-    @contextmanager
-    def _flushing(self) -> Iterator[None]:
-        """The deferred commands, then the statement in the block, in one round trip."""
-        if not self._deferred:
-            yield
+    def _flush_deferred(self) -> None:
+        if self._deferred:
+            commands, self._deferred = self._deferred, []
+            self._simple_query("; ".join(commands))
+
+    def _simple_query(self, sql: str) -> None:
+        """Run `sql` (no parameters, no rows) through libpq; raise psycopg's error for it."""
+        pgconn = self.raw.pgconn
+        if pgconn.status != pq.ConnStatus.OK:
+            raise psycopg.OperationalError("the connection is closed")
+        result = pgconn.exec_(sql.encode())
+        if result.status == pq.ExecStatus.COMMAND_OK:
             return
-        commands, self._deferred = self._deferred, []
-        with self.raw.pipeline():
-            for command in commands:
-                self.raw.execute(command)
-            yield
+        if pgconn.status != pq.ConnStatus.OK:  # the server went away meanwhile
+            message = result.get_error_message() or "the connection was lost"
+            raise psycopg.OperationalError(message)
+        raise psycopg.errors.error_from_result(result, encoding=self.raw.info.encoding)
 
 
 # One pool per database URL per process (a forked child opens its own).
@@ -150,6 +211,7 @@ class PostgresDatabase(Database):
     dialect = POSTGRESQL
     integrity_error = (psycopg.errors.IntegrityError,)
     _BEGIN_READ = None  # one statement per round trip; a reader's statements are few
+    _AUTOCOMMIT_ONE_STATEMENT = True
 
     def __init__(self, url: str, keep_connections: bool = True) -> None:
         """`keep_connections`: each thread keeps its connection between transactions (a
@@ -172,6 +234,10 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         """The pool is shared by every store of the process (`close_pools` at exit)."""
+
+    def _command(self, conn: Connection, sql: str) -> None:
+        assert isinstance(conn, _Connection)
+        conn.command(sql)
 
     def _savepoint_command(self, conn: Connection, sql: str) -> None:
         assert isinstance(conn, _Connection)
