@@ -95,7 +95,7 @@ async def test_one_poison_record_in_a_batch_of_500_is_dead_lettered_alone(
         for i in range(BATCH)
     ]
     await produce_keyed(kafka, src, records)  # all in the topic first: one batch
-    runtime = make_runtime(kafka, tmp_path, "poison")
+    runtime = make_runtime(kafka, tmp_path, "poison", batch_min_records=BATCH)
     per_record: list[str] = []
     batch_calls: list[int] = []
 
