@@ -239,8 +239,8 @@ class ServiceRuntime:
         async def on_batch(body: Any, message: Any = Context("message")) -> None:  # noqa: B008
             raw = message.raw_message
             await self._process_batch(sub, raw)
-            # FastStream reads the cap at every poll.
-            subscriber.max_records = batch_size.after_poll(len(raw))
+            consumed = len(raw) if isinstance(raw, tuple) else 1
+            subscriber.max_records = batch_size.after_poll(consumed)  # read at every poll
 
         subscriber = self.broker.subscriber(
             topic,
