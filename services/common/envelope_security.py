@@ -3,8 +3,8 @@
 The cryptography lives in `services.common.security`; this module only decides which key,
 audience and topics. Consumers verify a whole batch at once (`BatchVerifier`: one signature
 check per distinct batch root, one replay-cache transaction), accepting records signed per
-record and per batch alike. Producers sign per record (`sign`) or, with
-`REVOPS_SIGNING_MODE=batch`, one root per flush and audience (`sign_batch`). Raw triggers
+record and per batch alike. Producers sign one root per flush and audience (`sign_batch`,
+`REVOPS_SIGNING_MODE=batch`, the default) or, with `record`, each record (`sign`). Raw triggers
 are not verified (they come from outside: the Kafka ACL and the ingress authenticate them).
 DLQ records are not signed (only the replay tool reads them, and it signs what it
 re-publishes with its own identity).

@@ -4,12 +4,16 @@ With per-record signatures every output is handed to the producer as soon as it 
 the next stage starts early. A batch signature needs its records first, so with batch
 signing the outputs wait for a flush point and are signed together right before they are
 sent (one root per audience):
-  - `max_records` outputs pending (a large batch streams out in slices),
+  - the caller's `flush`: the runtime flushes when a partition group's handler is done, so
+    a group's outputs leave as soon as they exist, not at the end of the consumed batch,
+  - `max_records` outputs pending (a large group streams out in slices),
   - `max_bytes` of encoded outputs pending (bounds what a batch holds in memory),
-  - `max_delay_s` after the first pending output (latency stays low at low load),
+  - `max_delay_s` after the first pending output (a linger of a few ms: records handled
+    one by one that finish close together share a signature),
   - the end of the consumed batch (`close`).
 Flushes run one at a time and in the order outputs were added, so the outputs of one key
-(one partition) keep their order whichever partition group adds them.
+(one partition) keep their order whichever partition group adds them. Sending is not
+acknowledging: the runtime awaits every ack before it commits the batch's offsets.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class OutputBuffer:
         batched: bool,
         max_records: int = 100,
         max_bytes: int = 2 * 2**20,
-        max_delay_s: float = 0.02,
+        max_delay_s: float = 0.003,
     ) -> None:
         self._send = send
         self._batched = batched
@@ -63,11 +67,15 @@ class OutputBuffer:
         elif self._timer is None:
             self._arm_timer()
 
-    async def close(self) -> None:
-        """Send what is still pending (the end of the consumed batch)."""
+    async def flush(self) -> None:
+        """Send what is pending now (e.g. a partition group's handler returned)."""
         await self._stop_timer()
         self._raise_if_failed()
         await self._flush()
+
+    async def close(self) -> None:
+        """Send what is still pending (the end of the consumed batch)."""
+        await self.flush()
 
     async def discard(self) -> None:
         """Stop the timer of a batch that failed (its records will be read again)."""

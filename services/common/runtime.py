@@ -13,9 +13,10 @@ Per batch of records (one consumer group per service):
      handled alone by `handle` with bounded retries (exponential backoff + jitter, in place:
      no seek loop); after the last attempt, or on a PermanentError, the seed's error
      envelope goes to `<topic>.dlq`;
-  5. produce every output (signed per record, or per flush with REVOPS_SIGNING_MODE=batch,
-     see `output_buffer`) as soon as it is released, so the next stage starts early, and
-     wait for all of Kafka's acknowledgements;
+  5. produce every output as soon as it exists, so the next stage starts early: signed per
+     record (REVOPS_SIGNING_MODE=record), or per flush (`batch`, the default: a partition
+     group's outputs when its handler returns, see `output_buffer`); then wait for all of
+     Kafka's acknowledgements;
   6. mark the batch's idempotency keys as processed (SQLite, durable);
   7. return, and FastStream commits the offsets (AckPolicy.NACK_ON_ERROR: on an exception the
      batch is sought back and re-read, after a backoff pause, never in a hot loop).
@@ -42,6 +43,7 @@ from starlette.routing import Route
 
 from contracts import Envelope, ErrorEnvelope
 from services.common import metrics
+from services.common.batch_size import AdaptiveBatchSize
 from services.common.dlq import (
     HEADER_DLQ_CODE,
     HEADER_REQUEST_ID,
@@ -80,6 +82,10 @@ REPLACE_CLIENTS_AFTER_FAILURES = 5
 
 # Encoded outputs a batch may leave unacknowledged before it waits for Kafka's acks.
 MAX_UNACKED_BYTES = 2 * 2**20
+# How long a poll waits for records. FastStream sleeps as long again after an empty poll,
+# and a record that arrives meanwhile waits for that sleep: short keeps an idle pipeline's
+# latency low (an idle subscriber polls ~100 times a second, a fraction of a percent of CPU).
+POLL_TIMEOUT_MS = 5
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -225,24 +231,30 @@ class ServiceRuntime:
         sub = Subscription(topic, parse, handle, handle_batch)
         self.subscriptions[topic] = sub
         metrics.initialise_consumer(self.name, topic, dlq_topic(topic))
+        largest = min(
+            max_records or self.settings.batch_max_records, self.settings.batch_max_records
+        )
+        batch_size = AdaptiveBatchSize(self.settings.batch_min_records, largest)
 
         async def on_batch(body: Any, message: Any = Context("message")) -> None:  # noqa: B008
-            await self._process_batch(sub, message.raw_message)
+            raw = message.raw_message
+            await self._process_batch(sub, raw)
+            consumed = len(raw) if isinstance(raw, tuple) else 1
+            subscriber.max_records = batch_size.after_poll(consumed)  # read at every poll
 
-        self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             topic,
             group_id=self.group_id,
             batch=True,
-            max_records=min(
-                max_records or self.settings.batch_max_records, self.settings.batch_max_records
-            ),
-            batch_timeout_ms=50,
+            max_records=batch_size.current,
+            batch_timeout_ms=POLL_TIMEOUT_MS,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_poll_interval_ms=10 * 60 * 1000,
             parser=self._parser,
             decoder=self._decoder,
-        )(on_batch)
+        )
+        subscriber(on_batch)
 
     @staticmethod
     async def _parser(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -269,6 +281,7 @@ class ServiceRuntime:
             lambda pairs: self._send_or_pause(sent, pairs),
             batched=self.security is not None and self.security.batch_signing,
             max_bytes=MAX_UNACKED_BYTES,
+            max_delay_s=self.settings.output_linger_ms / 1000,
         )
         try:
             finished_keys = await self._handle_records(sub, records, out, started)
@@ -363,6 +376,8 @@ class ServiceRuntime:
             metrics.PROCESSING_SECONDS.labels(self.name, item.record.topic).observe(
                 time.perf_counter() - item.started
             )
+        # The group is done: its outputs leave now, not when the batch's last group is.
+        await out.flush()
         return finished
 
     async def _call_batch_handler(

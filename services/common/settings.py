@@ -81,9 +81,10 @@ class Settings(BaseSettings):
     # Signed envelopes between agents (services.common.security).
     signing_enabled: bool = True
     auto_dev_keys: bool = True  # embedded default: create missing keys; off in production
-    # `record`: one token per produced record; `batch`: one signed Merkle root per flush and
-    # audience (services/common/security/batch_signing.py). Consumers verify both kinds.
-    signing_mode: Literal["record", "batch"] = "record"
+    # `batch`: one signed Merkle root per flush and audience
+    # (services/common/security/batch_signing.py); `record`: one token per produced record.
+    # Consumers verify both kinds, so producers can switch during a rolling upgrade.
+    signing_mode: Literal["record", "batch"] = "batch"
 
     # Reliability contract (seed defaults).
     max_attempts: int = 3
@@ -127,6 +128,12 @@ class Settings(BaseSettings):
     knowledge_top_k: int = 4
 
     batch_max_records: int = 500
+    # A consumer's poll cap starts here and doubles while polls come back full, up to
+    # batch_max_records (services/common/batch_size.py): small batches at light load.
+    batch_min_records: int = Field(default=50, ge=1)
+    # Batch signing: an output waits at most this long for others to share its signature
+    # (a partition group's outputs are sent as soon as its handler returns).
+    output_linger_ms: float = Field(default=3.0, ge=0)
     # Partitions of one consumed batch handled at once (each in offset order): overlaps the
     # I/O of one partition's records (queries, deliveries, acks) with another's.
     partition_concurrency: int = Field(default=6, ge=1)

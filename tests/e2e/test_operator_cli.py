@@ -13,6 +13,8 @@ import uuid
 import orjson
 import pytest
 
+from services.common.security import AUTH_HEADER
+from services.common.security.batch_signing import BATCH_PROOF_HEADER, BATCH_TOKEN_HEADER
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
 from tests.support.cli import run_revops
@@ -116,7 +118,12 @@ def test_a_foreign_kafka_client_publishes_a_trigger_and_reads_its_flow_output(st
     assert flow["status"] in {"success", "partial"}
     headers = dict(zip(record["headers"][::2], record["headers"][1::2], strict=True))
     assert headers["correlation_id"] == envelope["metadata"]["correlation_id"]
-    assert "revops-auth" in headers  # signed by the execution agent
+    # Signed by the execution agent, in the form of the stack's signing mode.
+    signature = {AUTH_HEADER, BATCH_TOKEN_HEADER, BATCH_PROOF_HEADER} & set(headers)
+    if stack.settings.signing_mode == "batch":
+        assert signature == {BATCH_TOKEN_HEADER, BATCH_PROOF_HEADER}
+    else:
+        assert signature == {AUTH_HEADER}
 
 
 def read_flow_output_with_kcat(

@@ -95,7 +95,7 @@ async def test_one_poison_record_in_a_batch_of_500_is_dead_lettered_alone(
         for i in range(BATCH)
     ]
     await produce_keyed(kafka, src, records)  # all in the topic first: one batch
-    runtime = make_runtime(kafka, tmp_path, "poison")
+    runtime = make_runtime(kafka, tmp_path, "poison", batch_min_records=BATCH)
     per_record: list[str] = []
     batch_calls: list[int] = []
 
@@ -269,3 +269,30 @@ async def test_partitions_of_a_batch_are_handled_concurrently(kafka: str, tmp_pa
         await runtime.broker.stop()
         runtime.idempotency.close()
     assert sorted(orjson.loads(r.value)["id"] for r in outs) == ["a1", "d1"]
+
+
+async def test_the_poll_cap_starts_small_and_grows_while_polls_come_back_full(
+    kafka: str, tmp_path: Path
+) -> None:
+    """200 records waiting, a cap of 10 doubling up to 200: the first batch is 10 records
+    (the first flows wait for 10, not 200), the next ones 20, 40 and so on."""
+    src, out = unique("t.src"), unique("t.out")
+    await create_topics(kafka, [src, out, f"{src}.dlq"], partitions=1)
+    await produce_keyed(kafka, src, [(f"acc-{i % 7}", {"n": i, "id": f"r{i}"}) for i in range(200)])
+    runtime = make_runtime(kafka, tmp_path, "adaptive", batch_min_records=10, batch_max_records=200)
+
+    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
+        return [Outgoing(out, record.key.decode() if record.key else None, item.body)]
+
+    runtime.subscribe(src, parse_echo, handle)
+    sizes = spy_batches(runtime)
+    await runtime.start()
+    try:
+        outs = await collect(kafka, out, 200)
+        offsets = await wait_for_commit(kafka, runtime.group_id, src, [200])
+    finally:
+        await runtime.stop()
+    assert offsets == [200]
+    assert sorted(orjson.loads(r.value)["n"] for r in outs) == list(range(200))
+    assert sizes[:3] == [10, 20, 40]
+    assert sum(sizes) == 200 and max(sizes) <= 200

@@ -19,7 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from contracts import AgentName
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.records import Outgoing, Parsed, Record
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import ServiceRuntime, Subscription
 from services.common.security import AUTH_HEADER
 from services.common.security.batch_signing import (
     BATCH_PROOF_HEADER,
@@ -210,3 +210,49 @@ async def test_batch_signed_outputs_keep_per_account_order_through_concurrent_pa
         assert AUTH_HEADER not in names
         assert record.partition == partitioner(record.key, list(range(6)), list(range(6)))
     assert all(len(p) == 1 for p in partitions_of.values())
+
+
+async def test_a_partition_groups_outputs_are_acknowledged_before_a_later_group_finishes(
+    kafka: str, tmp_path: Path
+) -> None:
+    """With batch signing, a partition group's outputs leave when its handler returns, not at
+    the end of the consumed batch: partition 1's handler waits until partition 0's output is
+    readable from Kafka (so acknowledged), which would never happen if the batch's outputs
+    were flushed at its end (the linger is an hour, so no timer releases them either)."""
+    settings = signed_settings(
+        kafka, tmp_path, signing_mode="batch", partition_concurrency=2, output_linger_ms=3.6e6
+    )
+    topics = settings.topics
+    await create_topics(kafka, [topics.triggers, topics.datasets], partitions=2)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        for key in ("a", "d"):
+            value = orjson.dumps({"n": 1, "id": f"{key}1"})
+            await producer.send_and_wait(topics.triggers, value, key=key.encode())
+    finally:
+        await producer.stop()
+    raw = await collect(kafka, topics.triggers, 2)
+    assert sorted(r.partition for r in raw) == [0, 1], "keys a and d must land apart"
+    stage = runtime(settings, DATA_AGENT, tmp_path / "data")
+    early: list[Any] = []
+
+    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
+        key = record.key.decode() if record.key else ""
+        if record.partition == 1:
+            early.extend(await collect(kafka, topics.datasets, 1, timeout_s=20))
+        return [Outgoing(topics.datasets, key, item.body)]
+
+    await stage.broker.start()  # the producer only: no subscriber reads the triggers
+    try:
+        sub = Subscription(topics.triggers, parse_echo, handle)
+        await asyncio.wait_for(stage._process_batch(sub, tuple(raw)), timeout=60)
+        outs = await collect(kafka, topics.datasets, 2)
+    finally:
+        await stage.broker.stop()
+        stage.idempotency.close()
+    assert [orjson.loads(r.value)["id"] for r in early] == ["a1"]
+    assert sorted(orjson.loads(r.value)["id"] for r in outs) == ["a1", "d1"]
+    for record in outs:  # each group's flush is a signed batch of its own
+        assert {BATCH_TOKEN_HEADER, BATCH_PROOF_HEADER} <= {name for name, _ in record.headers}
+    assert len({dict(r.headers)[BATCH_TOKEN_HEADER] for r in outs}) == 2

@@ -5,6 +5,7 @@ known secret values (so a test can look for them everywhere afterwards)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -118,9 +119,12 @@ class SecureStack:
             }
 
 
-@pytest.fixture(scope="session")
-def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
-    var_dir = tmp_path_factory.mktemp("security-var")
+@contextlib.contextmanager
+def running_secure_stack(
+    kafka: str, var_dir: Path, *, signing_mode: str | None = None
+) -> Iterator[SecureStack]:
+    """The four services on topics of their own, signing as `signing_mode` says (the
+    settings' default when None)."""
     prefix = f"sec{uuid.uuid4().hex[:8]}"
     topics = TopicNames(
         triggers=f"{prefix}.triggers",
@@ -130,6 +134,7 @@ def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         action_results=f"{prefix}.action-results",
         flow_results=f"{prefix}.flow-results",
     )
+    mode = signing_mode or str(Settings.model_fields["signing_mode"].default)
     with HttpRecorder(host=SINK_HOST) as sink, HttpRecorder() as ssrf_sink:
         # Jira answers 403: its jobs are dead-lettered with the credential in the request.
         sink.respond("/jira/rest/api/2/issue", status=403, json={"errorMessages": ["denied"]})
@@ -152,7 +157,8 @@ def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "REVOPS_VAR_DIR": str(var_dir),
             "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "REVOPS_RETRY_INITIAL_DELAY_S": "0.05",
-            "REVOPS_CONSUMER_GROUP_PREFIX": "revops-security-tests",
+            "REVOPS_CONSUMER_GROUP_PREFIX": f"revops-security-tests-{prefix}",
+            "REVOPS_SIGNING_MODE": mode,
             "REVOPS_WEBHOOKS_FILE": str(webhooks),
             "REVOPS_SLACK_REVOPS_WEBHOOK_URL": f"{slack}/{values['slack_revops_token']}",
             "REVOPS_SLACK_CS_WEBHOOK_URL": f"{slack}/{values['slack_cs_token']}",
@@ -162,7 +168,9 @@ def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "REVOPS_GENERIC_WEBHOOK_SECRET": values["generic_secret"],
             **{f"REVOPS_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()},
         }
-        settings = Settings(kafka_bootstrap_servers=kafka, var_dir=var_dir, topics=topics)
+        settings = Settings(
+            kafka_bootstrap_servers=kafka, var_dir=var_dir, topics=topics, signing_mode=mode
+        )
         seed_warehouse(settings.resolved_warehouse_path, accounts=20, days=365, seed=5)
         asyncio.run(ensure_topics(settings))
         local = LocalStack(settings, ports={name: free_port() for name in SERVICES}, env=env)
@@ -172,3 +180,9 @@ def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield SecureStack(settings, local, var_dir, sink, ssrf_sink, values)
         finally:
             local.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
+    with running_secure_stack(kafka, tmp_path_factory.mktemp("security-var")) as stack:
+        yield stack

@@ -16,7 +16,8 @@ from contracts.trigger import TriggerParameters, TriggerType
 from services.common.flows import FlowWatcher, publish_triggers
 from services.common.ids import flow_id_for
 from services.common.messages import encode, make_envelope
-from services.common.security import AUTH_HEADER, EnvelopeSigner, KeyRing
+from services.common.security import AUTH_HEADER, KeyRing
+from services.common.security.batch_signing import BatchEntry, BatchSigner
 from services.common.security.keys import generate_key_files
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.queries import LIST_OPEN_OPPORTUNITIES
@@ -65,14 +66,21 @@ async def run_flows(
 
 
 async def produce_raw(
-    bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes | None, Headers]]
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes, bytes | None, Headers]],
+    *,
+    partition: int | None = None,
 ) -> None:
-    """(key, value, headers) as given: no signing, the attacker's own client."""
+    """(key, value, headers) as given: no signing, the attacker's own client; to `partition`,
+    or where the key maps to."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for key, value, headers in records:
-            await producer.send_and_wait(topic, value, key=key, headers=headers)
+            await producer.send_and_wait(
+                topic, value, key=key, headers=headers, partition=partition
+            )
     finally:
         await producer.stop()
 
@@ -94,22 +102,39 @@ async def dead_letters(
     return ours
 
 
-def genuine_signer(stack: SecureStack, service: str) -> EnvelopeSigner:
+def genuine_signer(stack: SecureStack, service: str) -> BatchSigner:
     """The service's real key (what an insider with the key file could do)."""
-    return EnvelopeSigner(service, KeyRing.from_directory(stack.keys_dir, service))
+    return BatchSigner(service, KeyRing.from_directory(stack.keys_dir, service))
 
 
-def foreign_signer(directory: Path, service: str, kid: str) -> EnvelopeSigner:
+def foreign_signer(directory: Path, service: str, kid: str) -> BatchSigner:
     """A key pair nobody trusts, claiming to be `service` with key id `kid`."""
     generate_key_files(directory, service, kid)
-    return EnvelopeSigner(service, KeyRing.from_directory(directory, service))
+    return BatchSigner(service, KeyRing.from_directory(directory, service))
 
 
-def signed(
-    signer: EnvelopeSigner, value: bytes, audience: str, now: float | None = None
-) -> Headers:
+def signed(signer: BatchSigner, value: bytes, audience: str, now: float | None = None) -> Headers:
+    """A per-record token (REVOPS_SIGNING_MODE=record)."""
     token = signer.sign(value, audience, f"msg-{uuid.uuid4()}", now=now)
     return [(AUTH_HEADER, token.encode()), ("content-type", b"application/json")]
+
+
+def batch_signed(
+    signer: BatchSigner,
+    value: bytes,
+    audience: str,
+    *,
+    topic: str,
+    key: bytes,
+    partition: int,
+    now: float | None = None,
+) -> Headers:
+    """The headers of a signed batch of one (REVOPS_SIGNING_MODE=batch): the record must be
+    produced to `topic`/`partition` with `key`."""
+    content_type = {"content-type": "application/json"}
+    entry = BatchEntry(audience, topic, partition, key, value, content_type)
+    [headers] = signer.sign_batch([entry], now=now)
+    return [(name, text.encode()) for name, text in {**headers, **content_type}.items()]
 
 
 def kid_of(stack: SecureStack, service: str) -> str:

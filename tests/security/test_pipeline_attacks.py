@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -15,9 +16,15 @@ import pytest
 from contracts import AgentName
 from contracts.actions import ActionJob, ActionType, Channel
 from services.common.security import AUTH_HEADER
+from services.common.security.batch_signing import (
+    BATCH_PROOF_HEADER,
+    BATCH_TOKEN_HEADER,
+    BatchSigner,
+)
 from tests.kafka_tools import collect
-from tests.security.conftest import SecureStack
+from tests.security.conftest import SecureStack, running_secure_stack
 from tests.security.pipeline import (
+    batch_signed,
     dead_letters,
     deal_trigger,
     foreign_signer,
@@ -54,10 +61,39 @@ async def decisions_for(stack: SecureStack, request_ids: set[str]) -> list[str]:
     return found
 
 
+@pytest.fixture(scope="module", params=["record", "batch"])
+def attacked_stack(
+    request: pytest.FixtureRequest,
+    kafka: str,
+    secure_stack: SecureStack,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SecureStack]:
+    """A stack whose services sign in the mode of the parameter (REVOPS_SIGNING_MODE): the
+    session's stack for the default mode, one of its own for the other."""
+    if request.param == secure_stack.settings.signing_mode:
+        yield secure_stack
+        return
+    var_dir = tmp_path_factory.mktemp(f"security-{request.param}")
+    with running_secure_stack(kafka, var_dir, signing_mode=request.param) as stack:
+        yield stack
+
+
+# Signature headers a genuine dataset record carries, per signing mode.
+SIGNATURE_HEADERS = {
+    "record": {AUTH_HEADER},
+    "batch": {BATCH_TOKEN_HEADER, BATCH_PROOF_HEADER},
+}
+# Where the forged records go (a batch signature commits to the partition).
+ATTACK_PARTITION = 0
+
+
 async def test_forged_misaddressed_altered_expired_and_replayed_records_are_refused(
-    secure_stack: SecureStack, tmp_path: Path
+    attacked_stack: SecureStack, tmp_path: Path
 ) -> None:
-    stack, topics = secure_stack, secure_stack.settings.topics
+    """Each attack is made in the form the stack's signing mode produces (a per-record token,
+    or a signed batch with its inclusion proof); the consumer must refuse both forms."""
+    stack, topics = attacked_stack, attacked_stack.settings.topics
+    mode = stack.settings.signing_mode
     first, second = open_deals(stack, 2)
     genuine = deal_trigger(first)
     assert len(await run_flows(stack, [genuine])) == 1
@@ -67,15 +103,31 @@ async def test_forged_misaddressed_altered_expired_and_replayed_records_are_refu
         r for r in records if orjson.loads(r.value)["metadata"]["request_id"] == genuine.request_id
     ]
     value, headers = captured.value, list(captured.headers)
-    assert AUTH_HEADER in dict(headers)
+    assert (
+        set(dict(headers)) & {AUTH_HEADER, *SIGNATURE_HEADERS["batch"]} == (SIGNATURE_HEADERS[mode])
+    )
 
     marker = uuid.uuid4().hex
+    key = marker.encode()
     attacks: dict[str, str] = {}  # request id -> the code it must be refused with
 
     def forged(code: str) -> tuple[str, bytes]:
         request_id = f"attack-{code}-{marker}"
         attacks[request_id] = f"AUTHENTICATION_FAILED_{code}"
         return request_id, with_request_id(value, request_id)
+
+    def sign(signer: BatchSigner, forged: bytes, audience: str, now: float | None = None):
+        if mode == "record":
+            return signed(signer, forged, audience, now=now)
+        return batch_signed(
+            signer,
+            forged,
+            audience,
+            topic=topics.datasets,
+            key=key,
+            partition=ATTACK_PARTITION,
+            now=now,
+        )
 
     kid = kid_of(stack, "data_agent")
     data_agent = genuine_signer(stack, "data_agent")
@@ -90,32 +142,38 @@ async def test_forged_misaddressed_altered_expired_and_replayed_records_are_refu
     _, wrong_issuer = forged("ISSUER_NOT_ALLOWED")
     _, altered = forged("PAYLOAD_MISMATCH")
     _, unsigned = forged("MISSING_TOKEN")
-    key = marker.encode()
+    # The genuine record again: same bytes, same key, same signature headers, to the
+    # partition it was produced to (where a batch proof still holds), at a new offset.
+    await produce_raw(
+        stack.kafka, topics.datasets, [(captured.key, value, headers)], partition=captured.partition
+    )
     await produce_raw(
         stack.kafka,
         topics.datasets,
         [
-            # the genuine record again: same bytes, same token, a new offset
-            (key, value, headers),
-            (key, bad_signature, signed(impostor, bad_signature, DECISION)),
-            (key, unknown_kid, signed(stranger, unknown_kid, DECISION)),
-            (key, wrong_audience, signed(data_agent, wrong_audience, "execution_agent")),
-            (key, expired, signed(data_agent, expired, DECISION, now=time.time() - 3600)),
-            (key, wrong_issuer, signed(decision_agent, wrong_issuer, DECISION)),
-            (key, altered, headers),  # genuine token, altered payload
+            (key, bad_signature, sign(impostor, bad_signature, DECISION)),
+            (key, unknown_kid, sign(stranger, unknown_kid, DECISION)),
+            (key, wrong_audience, sign(data_agent, wrong_audience, "execution_agent")),
+            (key, expired, sign(data_agent, expired, DECISION, now=time.time() - 3600)),
+            (key, wrong_issuer, sign(decision_agent, wrong_issuer, DECISION)),
+            (key, altered, headers),  # genuine signature headers, altered payload
             (key, unsigned, [("content-type", b"application/json")]),
         ],
+        partition=ATTACK_PARTITION,
     )
 
-    refused = await dead_letters(stack, topics.datasets, key, count=len(attacks) + 1)
+    refused = await dead_letters(stack, topics.datasets, key, count=len(attacks))
     codes = {
         orjson.loads(e["original"]["value"])["metadata"]["request_id"]: e["error"]["code"]
         for e in refused
-        if e["error"]["code"] != "AUTHENTICATION_FAILED_REPLAYED"
     }
     assert codes == attacks
-    replays = [e for e in refused if e["error"]["code"] == "AUTHENTICATION_FAILED_REPLAYED"]
-    assert len(replays) == 1
+    replays = [
+        e
+        for e in await dead_letters(stack, topics.datasets, captured.key, count=1)
+        if orjson.loads(e["original"]["value"])["metadata"]["request_id"] == genuine.request_id
+    ]
+    assert [e["error"]["code"] for e in replays] == ["AUTHENTICATION_FAILED_REPLAYED"]
     assert orjson.loads(replays[0]["original"]["value"]) == orjson.loads(value)
 
     # A genuine record still flows, and no attack produced a decision.

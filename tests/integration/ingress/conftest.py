@@ -44,7 +44,13 @@ class Ingress:
 
 
 @pytest.fixture
-async def ingress(kafka, tmp_path, monkeypatch) -> AsyncIterator[Ingress]:
+def signing_mode() -> str:
+    """How the ingress signs what it publishes: the default; a test parametrizes it."""
+    return str(Settings.model_fields["signing_mode"].default)
+
+
+@pytest.fixture
+async def ingress(kafka, tmp_path, monkeypatch, signing_mode) -> AsyncIterator[Ingress]:
     monkeypatch.setenv("REVOPS_SECRETS_BACKEND", "env")
     monkeypatch.setenv("REVOPS_SECRET_INGRESS_TOKENS", TOKENS)
     monkeypatch.setenv("REVOPS_SECRET_INGRESS_HMAC_SECRETS", HMAC_SECRET)
@@ -58,6 +64,7 @@ async def ingress(kafka, tmp_path, monkeypatch) -> AsyncIterator[Ingress]:
         kafka_bootstrap_servers=kafka,
         var_dir=tmp_path / "var",
         topics=topics,
+        signing_mode=signing_mode,
     )
     runtime = await build_runtime(settings, 0, IngressSettings(max_body_bytes=MAX_BODY))
     await runtime.start()

@@ -12,6 +12,8 @@ import orjson
 import pytest
 from structlog.testing import capture_logs
 
+from services.common.security import AUTH_HEADER
+from services.common.security.batch_signing import BATCH_PROOF_HEADER, BATCH_TOKEN_HEADER
 from services.common.security.hmac_auth import sign_request
 from services.ingress.openapi import COMMITTED, build_openapi
 from tests.integration.ingress.conftest import (
@@ -55,7 +57,17 @@ async def poll_until_complete(ingress: Ingress, url: str, timeout_s: float = 20.
     raise AssertionError(f"{url} never completed")
 
 
-async def test_trigger_is_accepted_then_its_flow_output_is_at_the_status_url(ingress: Ingress):
+# The headers a published trigger carries, per signing mode (consumers accept both).
+SIGNATURE_HEADERS = {
+    "record": {AUTH_HEADER},
+    "batch": {BATCH_TOKEN_HEADER, BATCH_PROOF_HEADER},
+}
+
+
+@pytest.mark.parametrize("signing_mode", ["record", "batch"])
+async def test_trigger_is_accepted_then_its_flow_output_is_at_the_status_url(
+    ingress: Ingress, signing_mode: str
+):
     body = {**DEAL, "request_id": "req-client-1"}
     response = await ingress.client.post("/v1/triggers", json=body, headers=BEARER)
     assert response.status_code == 202
@@ -80,7 +92,9 @@ async def test_trigger_is_accepted_then_its_flow_output_is_at_the_status_url(ing
     assert records[0].key == b"ACC-1"  # keyed by account id
     published = orjson.loads(records[0].value)
     assert published["parameters"] == DEAL["parameters"]
-    assert "revops-auth" in dict(records[0].headers)  # signed by the ingress identity
+    # Signed by the ingress identity, in the form the signing mode asks for.
+    signature_headers = set(dict(records[0].headers)) & {AUTH_HEADER, *SIGNATURE_HEADERS["batch"]}
+    assert signature_headers == SIGNATURE_HEADERS[signing_mode]
 
     metrics = (await ingress.client.get("/metrics")).text
     assert 'revops_http_requests_total{method="POST",route="/v1/triggers",status="202"}' in metrics

@@ -126,3 +126,19 @@ async def test_discard_stops_the_timer_and_drops_what_is_pending() -> None:
     await buffer.discard()
     await buffer.close()
     assert send.flushes == []
+
+
+async def test_flush_sends_what_is_pending_at_once_and_the_buffer_keeps_working() -> None:
+    """A partition group's handler returned: its outputs leave without waiting for the
+    linger, and later outputs are buffered (and flushed at close) as before."""
+    send = Recorder()
+    buffer = OutputBuffer(send, batched=True, max_delay_s=3600)
+    await buffer.add(outputs(1, 2))
+    assert send.flushes == []
+    await buffer.flush()
+    assert send.flushes == [[1, 2]]
+    await buffer.flush()  # nothing pending: nothing sent
+    await buffer.add(outputs(3))
+    assert send.flushes == [[1, 2]]
+    await buffer.close()
+    assert send.flushes == [[1, 2], [3]]

@@ -80,10 +80,12 @@ def test_a_batch_of_both_kinds_is_verified_per_record(settings: Settings) -> Non
 
 def test_audience_and_signing_mode_follow_the_settings(settings: Settings) -> None:
     security = EnvelopeSecurity(DATA_AGENT, settings)
-    assert not security.batch_signing
+    assert security.batch_signing  # the default
     assert security.audience_of(Outgoing(settings.topics.datasets, "k", Echo(n=1, id="a"))) == (
         DECISION_AGENT
     )
     assert security.audience_of(Outgoing("elsewhere", "k", Echo(n=1, id="a"))) is None
-    batched = EnvelopeSecurity(DATA_AGENT, settings.model_copy(update={"signing_mode": "batch"}))
-    assert batched.batch_signing
+    per_record = EnvelopeSecurity(
+        DATA_AGENT, settings.model_copy(update={"signing_mode": "record"})
+    )
+    assert not per_record.batch_signing
