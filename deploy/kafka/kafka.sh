@@ -73,7 +73,13 @@ auto.create.topics.enable=true
 log.retention.hours=168
 PROPS
   if [ ! -f "$data/logs/meta.properties" ]; then
-    cluster_id=$("$python" -c "import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('='))")
+    # Kafka's own ids never start with '-' (StorageTool would read such an id as an option and
+    # fail to format: one start in 64 before this loop).
+    cluster_id=$("$python" -c "
+import base64, uuid
+while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('=')).startswith('-'):
+    pass
+print(cid)")
     java -cp "$jars/*" -Dlog4j.configuration="file:$here/log4j.properties" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$data/server.properties" >/dev/null
   fi

@@ -4,6 +4,7 @@ after M successes; while open it refuses calls without attempting them."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
@@ -25,6 +26,16 @@ class Destination:
         return "ok"
 
 
+def let_the_open_timeout_pass(breaker: AsyncCircuitBreaker) -> None:
+    """Move the moment the breaker opened back past its reset timeout: the test decides when
+    the timeout has passed, not the machine's speed (a long timeout never runs out between two
+    lines of the test on a busy box)."""
+    storage = breaker._breaker._state_storage
+    opened_at = storage.opened_at
+    assert opened_at is not None, "the breaker is not open"
+    storage.opened_at = opened_at - timedelta(seconds=breaker._breaker.reset_timeout + 1)
+
+
 def gauge(name: str) -> float | None:
     return REGISTRY.get_sample_value(
         "revops_circuit_breaker_state", {"service": metrics.service_name(), "breaker": name}
@@ -34,7 +45,7 @@ def gauge(name: str) -> float | None:
 async def test_breaker_opens_half_opens_and_closes():
     dest = Destination()
     breaker = AsyncCircuitBreaker(
-        "slack-test", failure_threshold=5, success_threshold=3, timeout_s=0.3
+        "slack-test", failure_threshold=5, success_threshold=3, timeout_s=60
     )
     for _ in range(5):
         with pytest.raises(ConnectionError):
@@ -46,7 +57,7 @@ async def test_breaker_opens_half_opens_and_closes():
         await breaker.call(dest.send)
     assert dest.calls == 5  # refused without an attempt
 
-    await asyncio.sleep(0.35)
+    let_the_open_timeout_pass(breaker)
     dest.healthy = True
     assert await breaker.call(dest.send) == "ok"
     assert breaker.state == "half_open"
@@ -60,12 +71,12 @@ async def test_breaker_opens_half_opens_and_closes():
 async def test_failure_while_half_open_reopens():
     dest = Destination()
     breaker = AsyncCircuitBreaker(
-        "crm-test", failure_threshold=2, success_threshold=3, timeout_s=0.2
+        "crm-test", failure_threshold=2, success_threshold=3, timeout_s=60
     )
     for _ in range(2):
         with pytest.raises(ConnectionError):
             await breaker.call(dest.send)
-    await asyncio.sleep(0.25)
+    let_the_open_timeout_pass(breaker)
     with pytest.raises(ConnectionError):
         await breaker.call(dest.send)  # the probe fails
     assert breaker.state == "open"
