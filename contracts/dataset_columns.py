@@ -19,7 +19,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AllowInfNan, Field, PrivateAttr, Strict, StrictInt, model_validator
 
 from contracts.common import Contract
-from contracts.dataset import AnalyticalDataset, DatasetBase, DatasetMessage
+from contracts.dataset import AnalyticalDataset, Dataset, DatasetBase, DatasetMessage
 from contracts.series import USAGE_METRICS, BillingSeries, DatasetFormatError, UsageSeries
 
 #: The form the data agent publishes.
@@ -129,6 +129,38 @@ def to_columnar(message: AnalyticalDataset) -> ColumnarAnalyticalDataset:
     header = {name: getattr(message, name) for name in DatasetMessage.model_fields}
     return ColumnarAnalyticalDataset(
         **{**header, "schema_version": DATASET_SCHEMA_VERSION, "dataset": dataset}
+    )
+
+
+def columnar_dataset(
+    usage: UsageSeries, billing: BillingSeries, **entities: Any
+) -> ColumnarDataset:
+    """A dataset of series its producer built itself from typed values (the data agent, from
+    the warehouse's rows: `UsageSeries.from_matrix` refuses what cannot be a column, the
+    caller infinite values): the usage columns are taken as they are, not validated value by
+    value a second time, and the series stay attached as the dataset's views. The entities,
+    the few billing events and the days against `as_of` are validated as usual."""
+    usage_columns = UsageColumns.model_construct(**usage.to_columns())
+    dataset = ColumnarDataset(
+        **entities,
+        usage=usage_columns,
+        billing=BillingColumns(**billing.to_columns()),
+    )
+    dataset._usage_view = (dataset.usage, usage)
+    dataset._billing_view = (dataset.billing, billing)
+    return dataset
+
+
+def as_rows(dataset: DatasetBase) -> Dataset:
+    """The row form of a dataset (one object per usage day), for tools and tests that read
+    usage day by day; `to_columnar` is the way back."""
+    if isinstance(dataset, Dataset):
+        return dataset
+    entities = {name: getattr(dataset, name) for name in DatasetBase.model_fields}
+    return Dataset(
+        **entities,
+        usage=dataset.usage_series().to_rows(),
+        billing=dataset.billing_series().to_events(),
     )
 
 
