@@ -1,9 +1,11 @@
 """The dataset's wire form, schema_version 2: series as columns (docs/dataset-wire-format.md).
 
 Usage travels as one array per metric (day `i` is `start + i`, null on a day without a row)
-instead of one object per day; billing as one array per field. The data agent converts the
-row form it builds with `to_columnar`, which validates the columns once (equal lengths,
-numbers or nulls, no day after `as_of`). The decision agent reads with `read_dataset`:
+instead of one object per day; billing as one array per field. The data agent builds this
+form directly (`columnar_dataset`, from series it made out of the warehouse's typed rows and
+checked as it made them); `to_columnar` converts a row-form dataset, validating the columns
+(equal lengths, numbers or nulls, no day after `as_of`), and `as_rows` goes back. The
+decision agent reads with `read_dataset`:
 the entities are validated as before (a few dozen small objects), the series are only
 shape-checked and wrapped in typed views (`contracts.series`), never re-validated value by
 value; the envelope's signature covers the bytes the data agent validated.
