@@ -211,11 +211,7 @@ class DatasetRepository:
             else []
         )
         calls = [convert.to_call(r) for r in reads.opportunity_calls(opportunity_id)]
-        usage = (
-            convert.to_usage_series(reads.usage(account.sf_account_id))
-            if has_account
-            else UsageSeries.empty()
-        )
+        usage = reads.usage(account.sf_account_id) if has_account else UsageSeries.empty()
         owner = self._employee(opportunity.owner_id, reads)
         product = self._product(opportunity.product_id, reads)
         dataset = columnar_dataset(
@@ -341,7 +337,7 @@ class DatasetRepository:
         aid = account.sf_account_id
         contacts = [convert.to_contact(r) for r in reads.contacts(aid)]
         calls = [convert.to_call(r) for r in reads.account_calls(aid)]
-        usage = convert.to_usage_series(reads.usage(aid))
+        usage = reads.usage(aid)
         tickets = [self._ticket_as_of(convert.to_ticket(r), w) for r in reads.tickets(aid)]
         is_past = w.as_of < self.default_as_of()
         agreements = [
