@@ -9,7 +9,9 @@ these classes return, and never queries the warehouse for a subject's rows itsel
   split per subject in Python. A lookup outside what was read ahead falls back to the
   per-subject query, so what was read ahead decides the cost, never the result.
 
-Both answer for one window (the day the datasets are built as of).
+Both answer for one window (the day the datasets are built as of). Usage (a year of daily
+rows per account, most of the rows read) is read as columns (`Warehouse.fetch_columns`) and
+answered as a `UsageSeries`, the form the dataset carries.
 """
 
 from __future__ import annotations
