@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.analysis import AnalysisResults
-from contracts.dataset import Dataset
+from contracts.dataset import DatasetBase
 from demo.seed import seed_warehouse
 from services.common.settings import Settings
 from services.data_agent.datasets import DatasetRepository
@@ -72,11 +72,11 @@ class InstantModel:
         return None
 
 
-def deals(work: Path, accounts: int, limit: int) -> list[tuple[AnalysisResults, Dataset]]:
+def deals(work: Path, accounts: int, limit: int) -> list[tuple[AnalysisResults, DatasetBase]]:
     path = work / "bench.duckdb"
     seed_warehouse(path, accounts=accounts, days=150, seed=11, as_of=date(2026, 11, 1))
     analyzer = DealQualityAnalyzer(load_deal_rules())
-    found = []
+    found: list[tuple[AnalysisResults, DatasetBase]] = []
     with DuckDBWarehouse(path) as warehouse:
         repository = DatasetRepository(warehouse)
         for row in warehouse.fetch_all(LIST_OPEN_OPPORTUNITIES, {"limit": limit}):
@@ -87,7 +87,7 @@ def deals(work: Path, accounts: int, limit: int) -> list[tuple[AnalysisResults, 
     return found
 
 
-async def enrich_all(layer: Any, cases: list[tuple[AnalysisResults, Dataset]]) -> list[float]:
+async def enrich_all(layer: Any, cases: list[tuple[AnalysisResults, DatasetBase]]) -> list[float]:
     times = []
     for result, dataset in cases:
         started = time.perf_counter()

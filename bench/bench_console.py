@@ -32,7 +32,11 @@ import duckdb  # noqa: E402
 import orjson  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
-from contracts import AnalysisType, AnalyticalDataset, Subject  # noqa: E402
+from contracts import AnalysisType, Subject  # noqa: E402
+from contracts.dataset_columns import (  # noqa: E402
+    DATASET_SCHEMA_VERSION,
+    ColumnarAnalyticalDataset,
+)
 from demo.seed import seed_warehouse  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.console.app import build_app, build_components, refresh_directory  # noqa: E402
@@ -90,7 +94,8 @@ def analyse(settings: Settings, runs: list[Run]) -> None:
                 dataset, collection, findings = repo.account_dataset(account_id)
                 kind = AnalysisType.CONSUMPTION
             analysis = decider.decide(
-                AnalyticalDataset(
+                ColumnarAnalyticalDataset(
+                    schema_version=DATASET_SCHEMA_VERSION,
                     request_id=request_id,
                     analysis_type=kind,
                     subject=Subject(account_id=account_id, opportunity_id=opportunity_id),

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contracts.dataset import Dataset, PreliminaryFinding
+from contracts.dataset import DatasetBase, PreliminaryFinding
 from demo.seed import seed_warehouse
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
@@ -43,14 +43,14 @@ from services.decision_agent.deal_quality.analyzer import (
 )
 
 
-def load_datasets(accounts: int) -> list[tuple[Dataset, list[PreliminaryFinding]]]:
+def load_datasets(accounts: int) -> list[tuple[DatasetBase, list[PreliminaryFinding]]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.duckdb"
         seed_warehouse(path, accounts=accounts, days=365, seed=11, as_of=date(2026, 11, 1))
         with DuckDBWarehouse(path) as warehouse:
             repository = DatasetRepository(warehouse)
             rows = warehouse.fetch_all(LIST_OPPORTUNITIES, {"limit": 1_000_000})
-            loaded = []
+            loaded: list[tuple[DatasetBase, list[PreliminaryFinding]]] = []
             for row in rows:
                 dataset, _, findings = repository.deal_dataset(
                     str(row["sf_account_id"]), str(row["opportunity_id"])
@@ -60,7 +60,7 @@ def load_datasets(accounts: int) -> list[tuple[Dataset, list[PreliminaryFinding]
 
 
 def score_all(
-    analyzer: DealQualityAnalyzer, deals: list[tuple[Dataset, list[PreliminaryFinding]]]
+    analyzer: DealQualityAnalyzer, deals: list[tuple[DatasetBase, list[PreliminaryFinding]]]
 ) -> list[int]:
     """CPU nanoseconds per deal."""
     clock = time.process_time_ns

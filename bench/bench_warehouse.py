@@ -42,7 +42,7 @@ from services.data_agent.builders import (  # noqa: E402
 )
 from services.data_agent.datasets import DatasetRepository  # noqa: E402
 from services.data_agent.fleet import fleet_screen  # noqa: E402
-from services.data_agent.warehouse.base import Params, Row  # noqa: E402
+from services.data_agent.warehouse.base import Columns, Params, Row  # noqa: E402
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse  # noqa: E402
 from services.data_agent.warehouse.queries import Query  # noqa: E402
 
@@ -87,6 +87,10 @@ class CountingWarehouse:
     ) -> Iterator[list[Row]]:
         self.queries += 1
         return self.inner.fetch_chunks(query, params, chunk_rows)
+
+    def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
+        self.queries += 1
+        return self.inner.fetch_columns(query, params)
 
     def close(self) -> None:
         self.inner.close()

@@ -1,9 +1,11 @@
 """The dataset's wire form, schema_version 2: series as columns (docs/dataset-wire-format.md).
 
 Usage travels as one array per metric (day `i` is `start + i`, null on a day without a row)
-instead of one object per day; billing as one array per field. The data agent converts the
-row form it builds with `to_columnar`, which validates the columns once (equal lengths,
-numbers or nulls, no day after `as_of`). The decision agent reads with `read_dataset`:
+instead of one object per day; billing as one array per field. The data agent builds this
+form directly (`columnar_dataset`, from series it made out of the warehouse's typed rows and
+checked as it made them); `to_columnar` converts a row-form dataset, validating the columns
+(equal lengths, numbers or nulls, no day after `as_of`), and `as_rows` goes back. The
+decision agent reads with `read_dataset`:
 the entities are validated as before (a few dozen small objects), the series are only
 shape-checked and wrapped in typed views (`contracts.series`), never re-validated value by
 value; the envelope's signature covers the bytes the data agent validated.
@@ -19,7 +21,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AllowInfNan, Field, PrivateAttr, Strict, StrictInt, model_validator
 
 from contracts.common import Contract
-from contracts.dataset import AnalyticalDataset, DatasetBase, DatasetMessage
+from contracts.dataset import AnalyticalDataset, Dataset, DatasetBase, DatasetMessage
 from contracts.series import USAGE_METRICS, BillingSeries, DatasetFormatError, UsageSeries
 
 #: The form the data agent publishes.
@@ -129,6 +131,38 @@ def to_columnar(message: AnalyticalDataset) -> ColumnarAnalyticalDataset:
     header = {name: getattr(message, name) for name in DatasetMessage.model_fields}
     return ColumnarAnalyticalDataset(
         **{**header, "schema_version": DATASET_SCHEMA_VERSION, "dataset": dataset}
+    )
+
+
+def columnar_dataset(
+    usage: UsageSeries, billing: BillingSeries, **entities: Any
+) -> ColumnarDataset:
+    """A dataset of series its producer built itself from typed values (the data agent, from
+    the warehouse's rows: `UsageSeries.from_matrix` refuses what cannot be a column, the
+    caller infinite values): the usage columns are taken as they are, not validated value by
+    value a second time, and the series stay attached as the dataset's views. The entities,
+    the few billing events and the days against `as_of` are validated as usual."""
+    usage_columns = UsageColumns.model_construct(**usage.to_columns())
+    dataset = ColumnarDataset(
+        **entities,
+        usage=usage_columns,
+        billing=BillingColumns(**billing.to_columns()),
+    )
+    dataset._usage_view = (dataset.usage, usage)
+    dataset._billing_view = (dataset.billing, billing)
+    return dataset
+
+
+def as_rows(dataset: DatasetBase) -> Dataset:
+    """The row form of a dataset (one object per usage day), for tools and tests that read
+    usage day by day; `to_columnar` is the way back."""
+    if isinstance(dataset, Dataset):
+        return dataset
+    entities = {name: getattr(dataset, name) for name in DatasetBase.model_fields}
+    return Dataset(
+        **entities,
+        usage=dataset.usage_series().to_rows(),
+        billing=dataset.billing_series().to_events(),
     )
 
 

@@ -117,20 +117,30 @@ class UsageSeries:
         become NaN. Two rows for one day cannot be one column and are refused."""
         if not rows:
             return cls.empty()
-        start = min(r.usage_date for r in rows)
-        index = np.array([(r.usage_date - start).days for r in rows], dtype=np.int64)
-        days = int(index.max()) + 1
+        days = np.fromiter((r.usage_date.toordinal() for r in rows), np.int64, len(rows))
+        return cls.from_matrix(days, np.array(list(map(_METRIC_VALUES, rows)), dtype=np.float64))
+
+    @classmethod
+    def from_matrix(cls, days: IntArray, values: FloatArray) -> UsageSeries:
+        """The day of ordinal `days[k]` (`date.toordinal()`) has the metrics `values[k]` (in
+        USAGE_METRICS order), the days in any order; days between the first and the last
+        without a row become NaN. Two rows for one day cannot be one column and are refused."""
+        if not len(days):
+            return cls.empty()
+        first = int(days.min())
+        index = days - first
+        start = date.fromordinal(first)
+        size = int(index.max()) + 1
         offsets, counts = np.unique(index, return_counts=True)
         if (counts > 1).any():
             twice = start + timedelta(days=int(offsets[counts > 1][0]))
             raise DatasetFormatError(f"usage has two rows for {twice.isoformat()}")
-        values = np.array(list(map(_METRIC_VALUES, rows)), dtype=np.float64)
         metrics = {}
         for k, name in enumerate(USAGE_METRICS):
-            column = np.full(days, np.nan)
+            column = np.full(size, np.nan)
             column[index] = values[:, k]
             metrics[name] = column
-        return cls(start, days, metrics)
+        return cls(start, size, metrics)
 
     @classmethod
     def from_columns(

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from contracts import AnalysisType, AnalyticalDataset, Subject
+from contracts.dataset_columns import as_rows
 from contracts.trigger import RequestParameters
 from demo.seed import seed_warehouse
 from services.data_agent.builders import DATASET_BUILDERS, open_opportunities
@@ -45,5 +46,5 @@ def message(
         requested_at=datetime(2026, 11, 1, 8, tzinfo=UTC),
         data_collection=collection,
         preliminary_findings=findings,
-        dataset=dataset,
+        dataset=as_rows(dataset),
     )

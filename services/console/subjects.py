@@ -13,7 +13,7 @@ import numpy as np
 
 from contracts.analysis import AnalysisResults
 from contracts.common import AnalysisType, utcnow
-from contracts.dataset import Agreement, Call, Dataset, UsageDay
+from contracts.dataset import Agreement, Call, DatasetBase, UsageDay
 from services.common.stores.database import Database
 from services.console import charts
 from services.console.evidence import CALL_FIELDS, all_evidence, highlight, quotes_by_call
@@ -68,7 +68,7 @@ class CallView:
 
 @dataclass
 class DealView:
-    dataset: Dataset
+    dataset: DatasetBase
     analysis: AnalysisResults | None
     score_chart: Any
     history_points: int
@@ -79,7 +79,7 @@ class DealView:
 
 @dataclass
 class AccountView:
-    dataset: Dataset
+    dataset: DatasetBase
     analysis: AnalysisResults | None
     health: HealthRecord | None
     usage_charts: list[MetricChart]
@@ -175,7 +175,7 @@ class SubjectPages:
         analysis = self._history.latest_result(AnalysisType.CONSUMPTION.value, account_id)
         trends = _trend_sentences(analysis)
         start = as_of - timedelta(days=364)
-        usage = [u for u in dataset.usage if u.usage_date >= start]
+        usage = [u for u in dataset.usage_series().to_rows() if u.usage_date >= start]
         recent = self._rules.trend.recent_days
         prior = self._rules.trend.prior_days
         recent_start = as_of - timedelta(days=recent - 1)

@@ -21,13 +21,12 @@ from pydantic import ValidationError
 from contracts import (
     AgentName,
     AnalysisType,
-    AnalyticalDataset,
     EnrichedRequest,
     RawTrigger,
     Subject,
 )
 from contracts.analysis_types import ANALYSIS_TYPES
-from contracts.dataset_columns import to_columnar
+from contracts.dataset_columns import DATASET_SCHEMA_VERSION, ColumnarAnalyticalDataset
 from contracts.trigger import RequestContext, RequestParameters, TriggerParameters, TriggerType
 from services.common import metrics
 from services.common.errors import PermanentError
@@ -178,7 +177,8 @@ class DataAgent:
         """The dataset record of `request` for the decision agent."""
         dataset, collection, findings = result
         account_id = request.parameters.account_id or ""
-        payload = AnalyticalDataset(
+        payload = ColumnarAnalyticalDataset(
+            schema_version=DATASET_SCHEMA_VERSION,
             request_id=request.request_id,
             analysis_type=request.analysis_type,
             # Names travel with the ids, so alerts, tickets and flow outputs can say who.
@@ -194,7 +194,7 @@ class DataAgent:
             dataset=dataset,
         )
         envelope = make_envelope(
-            to_columnar(payload),  # the wire form, validated once here
+            payload,
             request_id=request.request_id,
             flow_id=flow_id_for(request.request_id),
             correlation_id=request.request_id,

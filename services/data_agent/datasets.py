@@ -1,13 +1,16 @@
 """Build the analytical dataset of a deal or an account "as it stood" on a day.
 
 `DatasetRepository(warehouse).deal_dataset(...)` / `.account_dataset(...)` return
-`(Dataset, DataCollection, list[PreliminaryFinding])`. Nothing dated after `as_of` is
-used, so a backtest can score a closed deal as it stood weeks before it closed: on a day
-before the warehouse's own as_of, stage, close date, amount and probability come from the
-stage history of that day, fields without history are left out (`history.py`), and calls,
-usage, tickets, contracts and billing are cut at that day. Only customer calls are returned
-(internal and near-empty calls and deleted calls are filtered in SQL, see `queries.py`).
-A deal without an account is analysed with a stand-in account and a finding that says so.
+`(ColumnarDataset, DataCollection, list[PreliminaryFinding])`: the dataset in its wire form
+(docs/dataset-wire-format.md), its usage built as columns straight from the warehouse's
+typed rows (no model per day; `contracts.dataset_columns.as_rows` gives the row form).
+Nothing dated after `as_of` is used, so a backtest can score a closed deal as it stood weeks
+before it closed: on a day before the warehouse's own as_of, stage, close date, amount and
+probability come from the stage history of that day, fields without history are left out
+(`history.py`), and calls, usage, tickets, contracts and billing are cut at that day. Only
+customer calls are returned (internal and near-empty calls and deleted calls are filtered in
+SQL, see `queries.py`). A deal without an account is analysed with a stand-in account and a
+finding that says so.
 
 The rows come from `reads.py`: one query per table for one subject (a handful per dataset),
 or, for a batch of subjects (`reading_ahead`), one set-based query per table for all of
@@ -27,15 +30,15 @@ from contracts.dataset import (
     Call,
     Contact,
     DataCollection,
-    Dataset,
     Employee,
     Opportunity,
     PreliminaryFinding,
     Product,
     SupportTicket,
     TimeInStage,
-    UsageDay,
 )
+from contracts.dataset_columns import ColumnarDataset, columnar_dataset
+from contracts.series import BillingSeries, UsageSeries
 from services.common.stages import StageRules, load_stage_model
 from services.data_agent import history
 from services.data_agent.reads import BatchReads, PointReads, Window, is_valid_id
@@ -45,7 +48,7 @@ from services.data_agent.warehouse.base import Row, Warehouse
 from services.data_agent.warehouse.meta import meta_as_of, read_meta
 from services.data_agent.warehouse.rules import DataRules, load_rules
 
-DatasetResult = tuple[Dataset, DataCollection, list[PreliminaryFinding]]
+DatasetResult = tuple[ColumnarDataset, DataCollection, list[PreliminaryFinding]]
 
 
 #: Stands in for the account of a deal that has none (its id is empty, never a real id).
@@ -208,17 +211,18 @@ class DatasetRepository:
             else []
         )
         calls = [convert.to_call(r) for r in reads.opportunity_calls(opportunity_id)]
-        usage = convert.to_usage_days(reads.usage(account.sf_account_id)) if has_account else []
+        usage = reads.usage(account.sf_account_id) if has_account else UsageSeries.empty()
         owner = self._employee(opportunity.owner_id, reads)
         product = self._product(opportunity.product_id, reads)
-        dataset = Dataset(
+        dataset = columnar_dataset(
+            usage,
+            BillingSeries.from_events([]),
             account=account,
             opportunity=opportunity,
             owner=owner,
             contacts=contacts,
             stage_history=stage_history,
             calls=calls,
-            usage=usage,
             product=product,
             time_in_stage=self._time_in_stage(opportunity, stage_rows, reads),
             as_of=w.as_of,
@@ -333,7 +337,7 @@ class DatasetRepository:
         aid = account.sf_account_id
         contacts = [convert.to_contact(r) for r in reads.contacts(aid)]
         calls = [convert.to_call(r) for r in reads.account_calls(aid)]
-        usage = convert.to_usage_days(reads.usage(aid))
+        usage = reads.usage(aid)
         tickets = [self._ticket_as_of(convert.to_ticket(r), w) for r in reads.tickets(aid)]
         is_past = w.as_of < self.default_as_of()
         agreements = [
@@ -343,15 +347,15 @@ class DatasetRepository:
             for a in (convert.to_agreement(r) for r in reads.agreements(aid))
         ]
         billing = [convert.to_billing_event(r) for r in reads.billing(aid)]
-        dataset = Dataset(
+        dataset = columnar_dataset(
+            usage,
+            BillingSeries.from_events(billing),
             account=account,
             owner=self._employee(account.sf_owner_id, reads),
             contacts=contacts,
             calls=calls,
-            usage=usage,
             tickets=tickets,
             agreements=agreements,
-            billing=billing,
             as_of=w.as_of,
         )
         findings = [
@@ -581,10 +585,11 @@ class DatasetRepository:
         )
 
     def _account_findings(
-        self, account: Account, contacts: list[Contact], usage: list[UsageDay]
+        self, account: Account, contacts: list[Contact], usage: UsageSeries
     ) -> list[PreliminaryFinding]:
         out: list[PreliminaryFinding] = []
-        as_of = Window(date.today()) if not usage else Window(usage[-1].usage_date)
+        last_day = usage.last_day()
+        as_of = Window(date.today()) if last_day is None else Window(last_day)
         if not contacts:
             out.append(self._no_contacts(account.sf_account_id, as_of))
         if not account.sf_owner_id:
@@ -601,7 +606,7 @@ class DatasetRepository:
                     ],
                 )
             )
-        if not usage:
+        if last_day is None:
             out.append(
                 PreliminaryFinding(
                     type="data_gap",
@@ -617,23 +622,27 @@ class DatasetRepository:
             )
         return out
 
-    def _usage_findings(self, account_id: str, usage: list[UsageDay]) -> list[PreliminaryFinding]:
+    def _usage_findings(self, account_id: str, usage: UsageSeries) -> list[PreliminaryFinding]:
         """Simple usage anomalies (the consumption analysis does the real trend work):
         idle for N+ days; last-7-day mean below 0.5x the prior 28 days; a recent day above
-        3x that mean."""
+        3x that mean. Counted in days with a row, as the warehouse has them."""
         rule = self.rules.usage_anomaly
-        if not usage:
+        rows = usage.present_index().tolist()  # the days with a row, in day order
+        if not rows:
             return []
+        queries: list[float] = usage.metric("query_count")[rows].tolist()
 
         def evidence(field: str, day: str, value: Any) -> Evidence:
             return Evidence(source="consumption_daily_f", ref=account_id, field=field, date=day,
                             value=value)  # fmt: skip
 
-        active = [d.usage_date for d in usage if d.query_count > 0]
-        last_day = usage[-1].usage_date
-        idle = (last_day - active[-1]).days if active else len(usage)
+        active = [k for k, q in enumerate(queries) if q > 0]
+        last_day = usage.date_at(rows[-1])
+        idle = (last_day - usage.date_at(rows[active[-1]])).days if active else len(rows)
         if idle >= self.rules.fleet.inactive_idle_days:
-            since = active[-1].isoformat() if active else "the start of the window"
+            since = (
+                usage.date_at(rows[active[-1]]).isoformat() if active else "the start of the window"
+            )
             return [
                 PreliminaryFinding(
                     type="anomaly",
@@ -641,18 +650,19 @@ class DatasetRepository:
                     evidence=[evidence("query_count", last_day.isoformat(), 0)],
                 )
             ]
-        if len(usage) < rule.recent_days + rule.baseline_days:
+        if len(rows) < rule.recent_days + rule.baseline_days:
             return []
-        recent = usage[-rule.recent_days :]
-        base_mean = _mean(
-            d.query_count
-            for d in usage[-(rule.recent_days + rule.baseline_days) : -rule.recent_days]
-        )
+        recent = queries[-rule.recent_days :]
+        base_mean = _mean(queries[-(rule.recent_days + rule.baseline_days) : -rule.recent_days])
         if base_mean <= 0:
             return []
         out = []
-        ratio = _mean(d.query_count for d in recent) / base_mean
-        span = f"{recent[0].usage_date.isoformat()}/{recent[-1].usage_date.isoformat()}"
+        ratio = _mean(recent) / base_mean
+        recent_days = rows[-rule.recent_days :]
+        span = (
+            f"{usage.date_at(recent_days[0]).isoformat()}/"
+            f"{usage.date_at(recent_days[-1]).isoformat()}"
+        )
         if ratio < rule.drop_below:
             out.append(
                 PreliminaryFinding(
@@ -662,34 +672,36 @@ class DatasetRepository:
                     evidence=[evidence("query_count", span, round(ratio, 3))],
                 )
             )
-        peak = max(recent, key=lambda d: d.query_count)
-        if peak.query_count > rule.spike_above * base_mean:
-            x = peak.query_count / base_mean
+        peak = max(range(len(recent)), key=recent.__getitem__)  # the first highest day
+        if recent[peak] > rule.spike_above * base_mean:
+            x = recent[peak] / base_mean
+            peak_day = usage.date_at(recent_days[peak]).isoformat()
             out.append(
                 PreliminaryFinding(
                     type="anomaly",
-                    description=f"Usage spike on {peak.usage_date.isoformat()}: {x:.1f}x the "
+                    description=f"Usage spike on {peak_day}: {x:.1f}x the "
                     f"daily average of the prior {rule.baseline_days} days (query_count)",
-                    evidence=[evidence("query_count", peak.usage_date.isoformat(), round(x, 3))],
+                    evidence=[evidence("query_count", peak_day, round(x, 3))],
                 )
             )
         return out
 
     # ------------------------------------------------------------------ collection
     @staticmethod
-    def _collection(dataset: Dataset, sources: list[str]) -> DataCollection:
+    def _collection(dataset: ColumnarDataset, sources: list[str]) -> DataCollection:
+        usage_days = int(dataset.usage_series().present.sum())
         counts = {
             "account": 1,
             "opportunity": int(dataset.opportunity is not None),
             "contacts": len(dataset.contacts),
             "stage_history": len(dataset.stage_history),
             "calls": len(dataset.calls),
-            "usage_days": len(dataset.usage),
+            "usage_days": usage_days,
             "tickets": len(dataset.tickets),
             "agreements": len(dataset.agreements),
-            "billing_events": len(dataset.billing),
+            "billing_events": len(dataset.billing.event_date),
         }
-        partial = not dataset.usage or (dataset.opportunity is not None and not dataset.calls)
+        partial = not usage_days or (dataset.opportunity is not None and not dataset.calls)
         return DataCollection(
             status="partial" if partial else "complete",
             sources_accessed=sources,

@@ -9,7 +9,9 @@ these classes return, and never queries the warehouse for a subject's rows itsel
   split per subject in Python. A lookup outside what was read ahead falls back to the
   per-subject query, so what was read ahead decides the cost, never the result.
 
-Both answer for one window (the day the datasets are built as of).
+Both answer for one window (the day the datasets are built as of). Usage (a year of daily
+rows per account, most of the rows read) is read as columns (`Warehouse.fetch_columns`) and
+answered as a `UsageSeries`, the form the dataset carries.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any, TypeGuard
 
+import numpy as np
+
+from contracts.series import DatasetFormatError, UsageSeries
 from services.common.stages import StageRules
+from services.data_agent.warehouse import convert
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import Row, Warehouse
 from services.data_agent.warehouse.rules import DataRules
@@ -107,13 +114,13 @@ class PointReads:
             **Q.customer_call_params(),
         )
 
-    def usage(self, account_id: str) -> list[Row]:
-        return self._rows(
-            Q.USAGE_BY_ACCOUNT,
-            account_id=account_id,
-            after_date=self.usage_after,
-            as_of=self.window.as_of,
+    def usage(self, account_id: str) -> UsageSeries:
+        """The account's daily usage in the window, read as columns (a year of rows)."""
+        params = {"account_id": account_id, "after_date": self.usage_after}
+        columns = self.warehouse.fetch_columns(
+            Q.USAGE_BY_ACCOUNT, {**params, "as_of": self.window.as_of}
         )
+        return convert.to_usage_series(columns, account_id)
 
     def tickets(self, account_id: str) -> list[Row]:
         return self._rows(
@@ -153,6 +160,8 @@ class BatchReads(PointReads):
         super().__init__(warehouse, window, rules, stages)
         # query name -> subject id -> its rows, for every id the query was run for
         self._ahead: dict[str, dict[str, list[Row]]] = {}
+        # read as columns, by account id (or why that account's usage cannot be a series)
+        self._usage: dict[str, UsageSeries | DatasetFormatError] = {}
         self.max_bound_ids = warehouse.max_bound_ids
         #: Set-based queries run (chunks counted one by one), for logs and the bench.
         self.queries_run = 0
@@ -181,9 +190,7 @@ class BatchReads(PointReads):
         history = self._read(Q.STAGE_HISTORY_BY_OPPORTUNITIES, found, **before_ts)
         self._read(Q.CUSTOMER_CALLS_BY_OPPORTUNITIES, found, **calls)
         self._read(Q.CONTACTS_BY_ACCOUNTS, every_account)
-        self._read(
-            Q.USAGE_BY_ACCOUNTS, every_account, after_date=self.usage_after, as_of=self.window.as_of
-        )
+        self._read_usage(every_account)
         self._read(Q.PRODUCTS_BY_IDS, _valid({o.get("product_id") for o in opportunities}))
         owners = {o.get("owner_id") for o in opportunities}
         owners |= {a.get("sf_owner_id") for a in accounts_rows}
@@ -208,6 +215,29 @@ class BatchReads(PointReads):
                 split[str(row[query.key])].append(row)
         self._ahead.setdefault(query.name, {}).update(split)
         return split
+
+    def _read_usage(self, account_ids: Sequence[str]) -> None:
+        """The usage of `account_ids`, read as columns in chunks and split per account by
+        position (the set query orders by account, then day)."""
+        query = Q.USAGE_BY_ACCOUNTS
+        window = {"after_date": self.usage_after, "as_of": self.window.as_of}
+        for start in range(0, len(account_ids), self.max_bound_ids):
+            chunk = account_ids[start : start + self.max_bound_ids]
+            sql, bound = query.for_ids(chunk)
+            self.queries_run += 1
+            columns = self.warehouse.fetch_columns(sql, {**window, **bound})
+            self._usage.update(dict.fromkeys(chunk, UsageSeries.empty()))
+            owners = columns.get(query.key)
+            if owners is None or not len(owners):
+                continue
+            bounds = [0, *(np.flatnonzero(owners[1:] != owners[:-1]) + 1).tolist(), len(owners)]
+            for lo, hi in pairwise(bounds):
+                account = str(owners[lo])
+                piece = {name: values[lo:hi] for name, values in columns.items()}
+                try:
+                    self._usage[account] = convert.to_usage_series(piece, account)
+                except DatasetFormatError as exc:  # that account's dataset fails, not the batch
+                    self._usage[account] = exc
 
     def _read_won_time(self, stages: Sequence[str]) -> None:
         if not stages:
@@ -258,8 +288,11 @@ class BatchReads(PointReads):
     def account_calls(self, account_id: str) -> list[Row]:
         return self._many(Q.CUSTOMER_CALLS_BY_ACCOUNTS, account_id, super().account_calls)
 
-    def usage(self, account_id: str) -> list[Row]:
-        return self._many(Q.USAGE_BY_ACCOUNTS, account_id, super().usage)
+    def usage(self, account_id: str) -> UsageSeries:
+        series = self._usage.get(account_id)
+        if isinstance(series, DatasetFormatError):
+            raise DatasetFormatError(str(series), series.code)
+        return super().usage(account_id) if series is None else series
 
     def tickets(self, account_id: str) -> list[Row]:
         return self._many(Q.TICKETS_BY_ACCOUNTS, account_id, super().tickets)

@@ -17,9 +17,10 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from contracts import AnalysisResults, AnalysisType, AnalyticalDataset, read_dataset, to_columnar
+from contracts import AnalysisResults, AnalysisType, read_dataset
 from contracts.common import Subject
 from contracts.dataset import DatasetBase
+from contracts.dataset_columns import DATASET_SCHEMA_VERSION, ColumnarAnalyticalDataset
 from demo.seed import seed_warehouse
 from services.cli.orchestrator import SERVICES, LocalStack
 from services.common.settings import Settings
@@ -69,7 +70,8 @@ def analyse(
     dataset, collection, findings = repository.deal_dataset(
         str(row["sf_account_id"]), str(row["opportunity_id"])
     )
-    payload = AnalyticalDataset(
+    payload = ColumnarAnalyticalDataset(
+        schema_version=DATASET_SCHEMA_VERSION,
         request_id="author",
         analysis_type=AnalysisType.DEAL_QUALITY,
         # As the data agent names it: the subject's names are part of the model's prompt.
@@ -83,7 +85,7 @@ def analyse(
         preliminary_findings=findings,
         dataset=dataset,
     )
-    wire = read_dataset(orjson.loads(to_columnar(payload).model_dump_json()))
+    wire = read_dataset(orjson.loads(payload.model_dump_json()))
     return build_agent(settings).decide(wire), wire.dataset
 
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+from numpy.typing import NDArray
+
 from services.data_agent.warehouse.queries import Query
 
 Row = dict[str, Any]
+#: A result as one array per column (numeric columns float64/int64, dates datetime64 or
+#: date objects, the rest objects; NULL: masked, NaN or None).
+Columns = dict[str, NDArray[Any]]
 Params = Mapping[str, Any]
 
 DEFAULT_CHUNK_ROWS = 10_000
@@ -43,4 +49,19 @@ class Warehouse(Protocol):
         """Rows of `query` in chunks of at most `chunk_rows`, for large results."""
         ...
 
+    def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
+        """All rows of `query` as one array per column (large numeric results: no Python
+        object per value where the engine can avoid it)."""
+        ...
+
     def close(self) -> None: ...
+
+
+def rows_to_columns(rows: list[Row]) -> Columns:
+    """`fetch_columns` for an engine that returns rows: one object array per column (no
+    rows: no columns)."""
+    names = list(rows[0]) if rows else []
+    return {
+        name: np.fromiter((row[name] for row in rows), dtype=object, count=len(rows))
+        for name in names
+    }

@@ -12,6 +12,7 @@ import duckdb
 from services.data_agent.warehouse.base import (
     CREATE_HINT,
     DEFAULT_CHUNK_ROWS,
+    Columns,
     Params,
     Row,
     WarehouseError,
@@ -90,6 +91,10 @@ class DuckDBWarehouse:
         cur = self._execute(query, params)
         while batch := cur.fetchmany(chunk_rows):
             yield self._rows(cur, batch)
+
+    def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
+        cur = self._execute(query, params)
+        return dict(cur.fetchnumpy())
 
     def close(self) -> None:
         self._con.close()

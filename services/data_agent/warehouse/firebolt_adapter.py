@@ -16,7 +16,14 @@ from typing import Any
 from firebolt.utils.exception import FireboltError
 
 from services.common.firebolt import FireboltSettings, FireboltSettingsError
-from services.data_agent.warehouse.base import DEFAULT_CHUNK_ROWS, Params, Row, WarehouseError
+from services.data_agent.warehouse.base import (
+    DEFAULT_CHUNK_ROWS,
+    Columns,
+    Params,
+    Row,
+    WarehouseError,
+    rows_to_columns,
+)
 from services.data_agent.warehouse.queries import Query
 
 
@@ -60,6 +67,9 @@ class FireboltWarehouse:
             raise WarehouseError(f"query {query.name} failed: {exc}") from exc
         finally:
             cursor.close()
+
+    def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
+        return rows_to_columns(self.fetch_all(query, params))
 
     def fetch_chunks(
         self, query: Query, params: Params | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS

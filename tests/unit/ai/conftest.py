@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from contracts.analysis import AnalysisResults
-from contracts.dataset import Dataset, PreliminaryFinding
+from contracts.dataset import DatasetBase, PreliminaryFinding
 from demo.seed import seed_warehouse
 from services.common.settings import Settings
 from services.data_agent.datasets import DatasetRepository
@@ -23,7 +23,7 @@ from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, l
 
 @dataclass
 class Case:
-    dataset: Dataset
+    dataset: DatasetBase
     findings: list[PreliminaryFinding]
     result: AnalysisResults  # the deterministic analysis
 

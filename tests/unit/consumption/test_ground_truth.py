@@ -34,7 +34,7 @@ from bench.consumption_fleet.loader import (
     analyze_fleet_from_warehouse,
     fleet_columns_from_warehouse,
 )
-from contracts.dataset import Dataset, Opportunity
+from contracts.dataset import DatasetBase, Opportunity
 from demo.seed import (
     ground_truth_path,
     load_ground_truth,
@@ -100,7 +100,7 @@ class Account:
     account_id: str
     pattern: str
     start: date | None
-    dataset: Dataset
+    dataset: DatasetBase
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from contracts.analysis import AnalysisResults
-from contracts.dataset import Dataset, PreliminaryFinding
+from contracts.dataset import DatasetBase, PreliminaryFinding
+from contracts.dataset_columns import as_rows
 from demo.seed import seed_warehouse
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
@@ -34,7 +35,7 @@ from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer, l
 PIN_PATH = Path(__file__).with_name("payload_pin.json")
 ACCOUNTS, DAYS, SEED, AS_OF = 12, 120, 11, date(2026, 11, 1)
 
-Deal = tuple[Dataset, list[PreliminaryFinding]]
+Deal = tuple[DatasetBase, list[PreliminaryFinding]]
 
 
 def generated_deals() -> list[Deal]:
@@ -44,7 +45,7 @@ def generated_deals() -> list[Deal]:
         with DuckDBWarehouse(path) as warehouse:
             repository = DatasetRepository(warehouse)
             rows = warehouse.fetch_all(LIST_OPPORTUNITIES, {"limit": 1_000_000})
-            deals = []
+            deals: list[Deal] = []
             for row in rows:
                 dataset, _, findings = repository.deal_dataset(
                     str(row["sf_account_id"]), str(row["opportunity_id"])
@@ -62,8 +63,12 @@ def _digest(*texts: str) -> str:
 
 
 def inputs_digest(deals: list[Deal]) -> str:
+    # Digested in the row form the pin was written with (the datasets are built as columns).
     return _digest(
-        *(d.model_dump_json() + "".join(f.model_dump_json() for f in fs) for d, fs in deals)
+        *(
+            as_rows(d).model_dump_json() + "".join(f.model_dump_json() for f in fs)
+            for d, fs in deals
+        )
     )
 
 

@@ -20,7 +20,7 @@ from services.data_agent import app
 from services.data_agent.app import DataAgent, parse_trigger
 from services.data_agent.builders import DATASET_BUILDERS, open_opportunities
 from services.data_agent.datasets import DatasetRepository
-from services.data_agent.warehouse.base import Params, Row, WarehouseError
+from services.data_agent.warehouse.base import Columns, Params, Row, WarehouseError
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
 from services.data_agent.warehouse.queries import SET_QUERIES, Query
 
@@ -46,6 +46,12 @@ class CountingWarehouse(DuckDBWarehouse):
     ) -> Iterator[list[Row]]:
         self.queries[query.name] += 1
         return super().fetch_chunks(query, params, chunk_rows)
+
+    def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
+        self.queries[query.name] += 1
+        if query.name == self.fail_on:
+            raise WarehouseError(f"query {query.name} failed: engine unreachable")
+        return super().fetch_columns(query, params)
 
 
 @pytest.fixture

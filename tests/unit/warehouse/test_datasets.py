@@ -123,7 +123,8 @@ def test_deal_dataset_contents(demo: Demo, repo: DatasetRepository) -> None:
     assert ds.account.sf_account_id == t["sf_account_id"]
     assert ds.stage_history[-1].to_stage == "Negotiate"
     assert len(ds.stage_history) == t["stage_rows"]
-    assert len(ds.usage) == 365 and ds.usage[-1].usage_date == AS_OF
+    usage = ds.usage_series()
+    assert int(usage.present.sum()) == 365 and usage.last_day() == AS_OF
     assert ds.as_of == AS_OF
     assert collection.record_counts["usage_days"] == 365
     assert "opportunity_stage_f" in collection.sources_accessed
@@ -159,7 +160,8 @@ def test_backtest_as_of_sees_the_deal_as_it_stood(demo: Demo, repo: DatasetRepos
         assert all(s.started_at_ts < end for s in ds.stage_history)
         assert ds.stage_history[-1].ended_at_ts is None
         assert all(c.start_ts < end for c in ds.calls)
-        assert all(u.usage_date <= as_of for u in ds.usage)
+        end_of_usage = ds.usage_series().end
+        assert end_of_usage is None or end_of_usage <= as_of
         expected_calls = demo.sql(
             "SELECT COUNT(*) FROM gong_call_f WHERE opportunity_id = ? AND start_ts < ?",
             oid,
@@ -184,7 +186,7 @@ def test_account_dataset(demo: Demo, repo: DatasetRepository) -> None:
     assert ds.account.customer_class == "commit"
     assert [a.is_active for a in ds.agreements] == [False, True]
     assert (ds.agreements[-1].end_date - AS_OF).days < 90
-    assert len(ds.billing) == 12 and len(ds.usage) == 365
+    assert len(ds.billing_series()) == 12 and int(ds.usage_series().present.sum()) == 365
     assert collection.record_counts["tickets"] == len(ds.tickets)
     assert {"agreement_f", "billing_event_f", "support_ticket_f"} <= set(
         collection.sources_accessed
@@ -192,8 +194,8 @@ def test_account_dataset(demo: Demo, repo: DatasetRepository) -> None:
     # As of 100 days earlier: no ticket, bill or usage after that day.
     earlier = AS_OF - timedelta(days=100)
     ds2, _, _ = repo.account_dataset(aid, as_of=earlier)
-    assert ds2.usage[-1].usage_date == earlier
-    assert all(b.event_date <= earlier for b in ds2.billing)
+    assert ds2.usage_series().last_day() == earlier
+    assert all(day <= earlier for day in ds2.billing.event_date)
     assert all(t.created_at_ts.date() <= earlier for t in ds2.tickets)
 
 

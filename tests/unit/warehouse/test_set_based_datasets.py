@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from services.data_agent.datasets import DatasetRepository, DatasetResult, UnknownSubjectError
-from services.data_agent.warehouse.base import Params, Row
+from services.data_agent.warehouse.base import Columns, Params, Row
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
 from services.data_agent.warehouse.queries import SET_QUERIES, Query
 
@@ -39,6 +39,10 @@ class CountingWarehouse(DuckDBWarehouse):
     def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
         self.queries[query.name] += 1
         return super().fetch_all(query, params)
+
+    def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
+        self.queries[query.name] += 1
+        return super().fetch_columns(query, params)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,33 @@
+"""bench.bench_flow_cpu times the real work: every trigger of its demo mix becomes a dataset
+record the decision agent reads, and every dataset record a decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from bench.bench_flow_cpu import AS_OF, demo_triggers, run_data_agent, run_decision_agent
+from demo.seed import seed_warehouse
+from services.common.settings import Settings
+from services.data_agent.app import DataAgent
+from services.data_agent.datasets import DatasetRepository
+from services.data_agent.warehouse import DuckDBWarehouse
+from services.decision_agent.app import build_agent
+
+
+def test_every_flow_of_the_mix_gets_a_dataset_and_a_decision(tmp_path: Path) -> None:
+    path = tmp_path / "bench.duckdb"
+    seed_warehouse(path, accounts=30, days=120, seed=7, as_of=AS_OF)
+    settings = Settings(var_dir=tmp_path)
+    with DuckDBWarehouse(path) as warehouse:
+        repository = DatasetRepository(warehouse)
+        items = demo_triggers(repository, 60)  # more than one consumed batch
+        records = run_data_agent(DataAgent(settings, repository), items)
+        decisions = run_decision_agent(build_agent(settings), records)
+    assert len(records) == len(decisions) == 60
+    payloads = [orjson.loads(r)["payload"] for r in records]
+    assert {p["schema_version"] for p in payloads} == {2}
+    assert {p["analysis_type"] for p in payloads} == {"deal_quality", "consumption"}
+    assert [p["request_id"] for p in payloads] == [f"bench-{i}" for i in range(60)]
+    assert all(orjson.loads(d)["metadata"]["target_agent"] == "execution_agent" for d in decisions)
