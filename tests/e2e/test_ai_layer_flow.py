@@ -39,6 +39,7 @@ from tests.e2e.test_pipeline import (
 from tests.kafka_broker import free_port
 from tests.kafka_tools import collect
 from tests.support import model_answers
+from tests.support.isolation import isolated_names
 from tests.support.model_answers import PLANTED_PER_CALL, PLANTED_PER_NARRATIVE
 from tests.support.model_server import ModelServer
 
@@ -93,7 +94,9 @@ def analyse(
 def ai_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AiStack]:
     var_dir = tmp_path_factory.mktemp("e2e-ai-var")
     recordings = var_dir / "recordings.jsonl"
-    settings = Settings(kafka_bootstrap_servers=kafka, var_dir=var_dir)
+    # Its own topics and groups: the session's pipeline stack may still run on the broker.
+    topics, isolation = isolated_names("e2eai")
+    settings = Settings(kafka_bootstrap_servers=kafka, var_dir=var_dir, topics=topics)
     seed_warehouse(settings.resolved_warehouse_path, accounts=12, days=150, seed=11)
     chosen: list[tuple[dict, AnalysisResults, DatasetBase]] = []
     with DuckDBWarehouse(settings.resolved_warehouse_path) as warehouse:
@@ -130,6 +133,7 @@ def ai_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     env = {
         "REVOPS_VAR_DIR": str(var_dir),
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        **isolation,
         "REVOPS_RETRY_INITIAL_DELAY_S": "0.1",
         "REVOPS_MODEL_BACKEND": "recorded",
         "REVOPS_MODEL_RECORDINGS": str(recordings),

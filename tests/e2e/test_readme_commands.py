@@ -13,7 +13,6 @@ import shlex
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,13 @@ from aiokafka import AIOKafkaConsumer
 
 from services.cli.orchestrator import SERVICES, LocalStack
 from services.common.security.keys import ensure_dev_keys
-from services.common.settings import PROJECT_ROOT, Settings, TopicNames
+from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import ensure_topics
 from services.data_agent.warehouse import open_warehouse
 from services.data_agent.warehouse.queries import OPPORTUNITY_BY_ID
 from tests.kafka_broker import free_port
 from tests.kafka_tools import produce
+from tests.support.isolation import isolated_names
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -87,16 +87,12 @@ def demo(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]
     services with the demo destinations, here on free ports, a fresh var dir, and topics
     and consumer groups of its own (other stacks of the test session share the broker)."""
     var_dir = tmp_path_factory.mktemp("readme-var")
-    prefix = f"readme{uuid.uuid4().hex[:8]}"
-    topics = TopicNames.model_validate(
-        {field: f"{prefix}.{field.replace('_', '-')}" for field in TopicNames.model_fields}
-    )
+    topics, isolation = isolated_names("readme")
     env = {
         **os.environ,
         "REVOPS_VAR_DIR": str(var_dir),
         "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "REVOPS_CONSUMER_GROUP_PREFIX": prefix,
-        **{f"REVOPS_TOPIC_{field.upper()}": name for field, name in topics.model_dump().items()},
+        **isolation,
         "COLUMNS": "200",
     }
     for name in ("REVOPS_WAREHOUSE_PATH", "REVOPS_STATE_DIR", "REVOPS_INSIGHTS_DB"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,11 @@ import pytest
 
 from demo.seed import seed_warehouse
 from services.cli.orchestrator import SERVICES, LocalStack
-from services.common.settings import Settings, TopicNames
+from services.common.settings import Settings
 from services.common.topics import ensure_topics
 from tests.kafka_broker import free_port
 from tests.support import HttpRecorder
+from tests.support.isolation import isolated_names
 
 # Legitimate destinations listen on 127.0.0.2 (allowed as private); the SSRF target listens on
 # 127.0.0.1, which the egress policy must refuse although the URL is on the allow-list.
@@ -125,15 +125,7 @@ def running_secure_stack(
 ) -> Iterator[SecureStack]:
     """The four services on topics of their own, signing as `signing_mode` says (the
     settings' default when None)."""
-    prefix = f"sec{uuid.uuid4().hex[:8]}"
-    topics = TopicNames(
-        triggers=f"{prefix}.triggers",
-        datasets=f"{prefix}.datasets",
-        decisions=f"{prefix}.decisions",
-        actions=f"{prefix}.actions",
-        action_results=f"{prefix}.action-results",
-        flow_results=f"{prefix}.flow-results",
-    )
+    topics, isolation = isolated_names("sec")
     mode = signing_mode or str(Settings.model_fields["signing_mode"].default)
     with HttpRecorder(host=SINK_HOST) as sink, HttpRecorder() as ssrf_sink:
         # Jira answers 403: its jobs are dead-lettered with the credential in the request.
@@ -157,7 +149,7 @@ def running_secure_stack(
             "REVOPS_VAR_DIR": str(var_dir),
             "REVOPS_KAFKA_BOOTSTRAP_SERVERS": kafka,
             "REVOPS_RETRY_INITIAL_DELAY_S": "0.05",
-            "REVOPS_CONSUMER_GROUP_PREFIX": f"revops-security-tests-{prefix}",
+            **isolation,
             "REVOPS_SIGNING_MODE": mode,
             "REVOPS_WEBHOOKS_FILE": str(webhooks),
             "REVOPS_SLACK_REVOPS_WEBHOOK_URL": f"{slack}/{values['slack_revops_token']}",
@@ -166,7 +158,6 @@ def running_secure_stack(
             "REVOPS_SALESFORCE_ACCESS_TOKEN": values["salesforce_token"],
             "REVOPS_JIRA_API_TOKEN": values["jira_token"],
             "REVOPS_GENERIC_WEBHOOK_SECRET": values["generic_secret"],
-            **{f"REVOPS_TOPIC_{k.upper()}": v for k, v in topics.model_dump().items()},
         }
         settings = Settings(
             kafka_bootstrap_servers=kafka, var_dir=var_dir, topics=topics, signing_mode=mode
