@@ -78,6 +78,9 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         # bytes and parse + read per hop of a dataset, row form against columnar form
         "dataset_wire": ["bench_dataset_wire.py"]
         + (["--accounts", "10", "--deals", "10"] if small else []),
+        # CPU per flow of the data agent and the decision agent in process (no Kafka)
+        "flow_cpu": ["bench_flow_cpu.py"]
+        + (["--accounts", "300", "--flows", "200", "--repeats", "2"] if small else []),
         "ai_layer": ["bench_ai_layer.py"] + (["--deals", "20"] if small else []),
         # the size even in the small run: import rows/s at 1,000,000 opportunities
         "import": ["bench_import.py", "--dir", str(work / "import"), "--opportunities", "1000000"],
