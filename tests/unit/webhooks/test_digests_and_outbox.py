@@ -66,7 +66,9 @@ async def test_daily_digest_email_and_slack_summary(
     [slack] = sink.requests("/slack/cs")
     assert slack.json()["text"] == "Daily digest: 1 alert(s)"
     assert slack.header("Idempotency-Key").startswith("digest:daily_digest:slack_cs_alerts:")  # type: ignore[union-attr]
-    finals = {r.action_id: r for r in harness.results[4:]}
+    # The digest's final results are published by the result batcher after the flush
+    # returns: wait for all three (after the 5 queued ones) instead of reading early.
+    finals = {r.action_id: r for r in (await harness.wait_results(5 + 3))[5:]}
     assert set(finals) == {"d-1", "d-2", "d-3"}
     assert {r.status for r in finals.values()} == {ActionStatus.SUCCESS}
     assert finals["d-1"].response["digest_id"] == message["X-Idempotency-Key"]
