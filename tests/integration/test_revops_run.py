@@ -112,7 +112,14 @@ def _family(pid: int) -> list[psutil.Process]:
 
 def services_of(run: Run) -> list[psutil.Process]:
     children = psutil.Process(run.process.pid).children(recursive=True)
-    services = [c for c in children if any("services." in part for part in c.cmdline())]
+    services = [
+        c
+        for c in children
+        if any("services." in part for part in c.cmdline())
+        # The execution agent's insight export runs in a short-lived child of its own
+        # (services.execution_agent.warehouse_export.child) when changes are pending.
+        and not any("warehouse_export.child" in part for part in c.cmdline())
+    ]
     # the four agents and the console
     assert len(services) == 5, [c.cmdline() for c in children]
     return services
