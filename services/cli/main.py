@@ -96,7 +96,6 @@ def serve(service: str = typer.Argument(..., help=", ".join(SERVICE_MODULES))) -
 @app.command()
 def run(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo flows")) -> None:
     """Start every service, fire the demo triggers, print results as they arrive (Ctrl-C stops)."""
-    import asyncio
     import contextlib
 
     from services.cli.orchestrator import (
@@ -107,21 +106,24 @@ def run(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo 
         summary,
         watch_forever,
     )
+    from services.cli.stop_signals import StopSignals
     from services.common.settings import get_settings
 
     settings = get_settings()
     stack = LocalStack(settings)
+    stop = StopSignals(stack.stop)
+    stop.install()
     try:
-        asyncio.run(prepare(stack))
+        prepare(stack, stop)
         typer.echo("all services ready; firing demo triggers (Ctrl-C to stop)")
         triggers = demo_triggers(settings)
-        flows = asyncio.run(fire_and_watch(settings, triggers, timeout))
+        flows = stop.run(fire_and_watch(settings, triggers, timeout))
         typer.echo(summary(settings, flows, len(triggers)))
         typer.echo(
             "\nwatching for more flows (revops trigger ... from another shell); Ctrl-C stops"
         )
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(watch_forever(settings))
+            stop.run(watch_forever(settings))
     except KeyboardInterrupt:
         pass
     finally:
@@ -132,8 +134,6 @@ def run(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo 
 @app.command()
 def demo(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo flows")) -> None:
     """One shot: start everything, run the demo triggers, print a summary, stop, exit 0."""
-    import asyncio
-
     from services.cli.orchestrator import (
         LocalStack,
         demo_triggers,
@@ -141,14 +141,17 @@ def demo(timeout: float = typer.Option(120.0, help="Seconds to wait for the demo
         prepare,
         summary,
     )
+    from services.cli.stop_signals import StopSignals
     from services.common.settings import get_settings
 
     settings = get_settings()
     stack = LocalStack(settings)
+    stop = StopSignals(stack.stop)
+    stop.install()
     try:
-        asyncio.run(prepare(stack))
+        prepare(stack, stop)
         triggers = demo_triggers(settings)
-        flows = asyncio.run(fire_and_watch(settings, triggers, timeout))
+        flows = stop.run(fire_and_watch(settings, triggers, timeout))
         typer.echo(summary(settings, flows, len(triggers)))
     finally:
         stack.stop()

@@ -5,8 +5,9 @@ its own process (exactly as Kubernetes would, one process per agent), fires demo
 and prints each flow output as it arrives.
 
 The services are this process's children and never outlive it: SIGTERM, SIGINT and SIGHUP
-stop them all (`LocalStack.stop`), and a child whose parent vanished without stopping it
-(SIGKILL) stops by itself (`REVOPS_STOP_WITH_PARENT`, services.common.serve). A start that
+stop them all (`LocalStack.stop`, services/cli/stop_signals.py), and a child whose parent
+vanished without stopping it (SIGKILL) stops by itself (`REVOPS_STOP_WITH_PARENT`,
+services.common.serve). A start that
 finds a service's port taken says by which process, instead of probing whoever answers.
 """
 
@@ -25,7 +26,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 import httpx
 import typer
@@ -34,6 +34,7 @@ from contracts import AnalysisType, FlowOutput, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
 from demo.seed import seed_warehouse
 from services.cli.flow_lines import describe_flow, describe_rejection
+from services.cli.stop_signals import StopSignals
 from services.common.dlq import Rejection
 from services.common.flows import FlowWatcher, publish_triggers
 from services.common.kafka_clients import KafkaUnavailableError
@@ -64,12 +65,6 @@ class StackError(RuntimeError):
 def default_ports(settings: Settings) -> dict[str, int]:
     """`REVOPS_RUN_BASE_PORT` (9101) and the next three, in SERVICES order."""
     return {name: settings.run_base_port + i for i, name in enumerate(SERVICES)}
-
-
-def _stop_signal(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM and SIGHUP end `revops run` as Ctrl-C does: the CLI's KeyboardInterrupt path
-    # stops every child before the process exits.
-    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -219,14 +214,6 @@ class LocalStack:
                     proc.wait()
 
 
-def stop_on_signals() -> None:
-    """SIGTERM and SIGHUP end the command as Ctrl-C (SIGINT) does, through the
-    KeyboardInterrupt path that stops every child (`revops run`, `revops demo`)."""
-    for sig in STOP_SIGNALS:
-        if sig is not signal.SIGINT:
-            signal.signal(sig, _stop_signal)
-
-
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
     """Ignore the stop signals meanwhile (only in the main thread, where they are handled)."""
@@ -357,18 +344,17 @@ def summary(settings: Settings, flows: dict[str, FlowOutput], expected: int) -> 
     return "\n".join(lines)
 
 
-async def prepare(stack: LocalStack) -> None:
+def prepare(stack: LocalStack, stop: StopSignals) -> None:
     """Warehouse, topics, the four services, ready. What stops it (a port taken, Kafka
     unreachable, a service that exits) is one line on stderr and exit status 1."""
     configure_cli()
-    stop_on_signals()
     try:
         # What can fail in a second is checked before the warehouse is seeded (minutes).
         stack.check_ports(with_console=True)
-        await ensure_topics(stack.settings)
-        stack.ensure_warehouse()
+        stop.run(ensure_topics(stack.settings))
+        stack.ensure_warehouse()  # outside the event loop: a stop signal interrupts it
         stack.start()
-        await stack.wait_ready()
+        stop.run(stack.wait_ready())
         typer.echo(stack.start_console())
     except (StackError, KafkaUnavailableError) as exc:
         typer.echo(f"error: {exc}", err=True)

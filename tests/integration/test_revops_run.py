@@ -132,7 +132,10 @@ def test_a_stop_signal_to_revops_run_stops_every_service(start_run, sig: signal.
     assert run.ready.wait(240), run.output
     services = services_of(run)
     run.process.send_signal(sig)
-    assert run.process.wait(timeout=120) is not None
+    try:
+        run.process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"revops run still running 120 s after {sig.name}:\n{run.output}")
     _, alive = psutil.wait_procs(services, timeout=60)
     assert not alive, [p.cmdline() for p in alive]
     assert "stopping services" in run.output
