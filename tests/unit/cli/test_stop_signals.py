@@ -23,7 +23,9 @@ SIG = signal.Signals(SIGNUM)
 """
 
 
-def run_child(body: str, sig: signal.Signals, grace_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_child(
+    body: str, sig: signal.Signals, grace_s: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     code = PRELUDE.replace("GRACE", repr(grace_s)).replace("SIGNUM", str(int(sig)))
     return subprocess.run(
         [sys.executable, "-c", code + textwrap.dedent(body)],
