@@ -6,7 +6,7 @@ concurrency on `version`, and expiry.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,12 +17,18 @@ from pydantic import BaseModel, Field
 from contracts.analysis import Flag, Recommendation
 from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
 from services.common.ids import derived_uuid
-from services.common.stores.database import Connection, Database
+from services.common.stores.database import (
+    Connection,
+    Database,
+    past_deferred,
+    select_in_chunks,
+)
 from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
 from services.execution_agent.warehouse_export.outbox import enqueue_export
 
 SYSTEM_ACTOR = "execution_agent"
 INSIGHTS_TABLE = "revops_ai_insights"
+AUDIT_TABLE = "revops_ai_insight_audit"
 
 
 class InsightStatus(StrEnum):
@@ -365,8 +371,11 @@ class InsightRepository:
     ) -> Insight | None:
         """The insight this request already created or re-ran, if any: applying an old
         request again must neither reopen a closed insight nor overwrite newer findings."""
+        # An audit row it looks for is never among a batch's deferred ones: a batch does
+        # not run a request twice (the second finds its execution and stops there).
         row = conn.execute(
-            "SELECT i.* FROM revops_ai_insights i WHERE i.insight_id = ? "
+            past_deferred(AUDIT_TABLE)
+            + "SELECT i.* FROM revops_ai_insights i WHERE i.insight_id = ? "
             "OR (i.subject_key = ? AND i.type = ? AND EXISTS (SELECT 1 FROM "
             "revops_ai_insight_audit a WHERE a.insight_id = i.insight_id AND a.action = 'rerun' "
             f"AND {self.store.dialect.json_text('a.changes', 'request_id', 'to')} = ?)) LIMIT 1",
@@ -410,10 +419,31 @@ class InsightRepository:
             tuple(columns.values()),
         )
         if previous is None:
-            _audit(conn, insight.insight_id, 1, now, self.source_agent, "create", None, "open")
+            _audit(
+                self.store,
+                conn,
+                insight.insight_id,
+                1,
+                now,
+                self.source_agent,
+                "create",
+                None,
+                "open",
+            )
             return InsightChange(insight, InsightEvent.CREATED)
         note = f"the previous one, {previous['insight_id']}, is {previous['status']}"
-        _audit(conn, insight.insight_id, 1, now, self.source_agent, "reopen", None, "open", note)
+        _audit(
+            self.store,
+            conn,
+            insight.insight_id,
+            1,
+            now,
+            self.source_agent,
+            "reopen",
+            None,
+            "open",
+            note,
+        )
         return InsightChange(insight, InsightEvent.REOPENED)
 
     def _rerun_update(
@@ -438,6 +468,7 @@ class InsightRepository:
         )
         self._forget(current.insight_id)
         _audit(
+            self.store,
             conn,
             current.insight_id,
             version,
@@ -509,7 +540,18 @@ class InsightRepository:
             if cursor.rowcount != 1:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1)
             self._forget(insight_id)
-            _audit(conn, insight_id, version, now, actor, action, current.status, rule.target, note)
+            _audit(
+                self.store,
+                conn,
+                insight_id,
+                version,
+                now,
+                actor,
+                action,
+                current.status,
+                rule.target,
+                note,
+            )
         return current.model_copy(
             update={
                 "status": rule.target,
@@ -561,12 +603,22 @@ class InsightRepository:
             ]
             taken.append(entry)
             version = current.version + 1
-            conn.execute(
-                "UPDATE revops_ai_insights SET actions_taken = ?, updated_at = ?, version = ? "
-                "WHERE insight_id = ?",
-                (to_json(taken), to_db_time(now), version, insight_id),
-            )
+            # The row is locked (or written) by this transaction: a batch writes it once,
+            # with its last results.
+            try:
+                self.store.write_later(
+                    conn,
+                    INSIGHTS_TABLE,
+                    insight_id,
+                    "UPDATE revops_ai_insights SET actions_taken = ?, updated_at = ?, "
+                    "version = ? WHERE insight_id = ? AND version = ?",
+                    (to_json(taken), to_db_time(now), version, insight_id),
+                    guard=(current.version,),
+                )
+            except LookupError:  # cannot happen: the row is locked; kept as a guard
+                raise StaleVersionError(insight_id, current.version, -1) from None
             _audit(
+                self.store,
                 conn,
                 insight_id,
                 version,
@@ -582,6 +634,21 @@ class InsightRepository:
             )
             self._remember(changed)
         return changed
+
+    def lock_many(self, insight_ids: Iterable[str]) -> None:
+        """Read and lock the insights a batch will write, a few statements for all (in id
+        order, the order every replica locks them in), into the transaction's memo."""
+        memo = self.store.memo()
+        if memo is None:
+            return
+        wanted = sorted({i for i in insight_ids if (INSIGHTS_TABLE, i) not in memo})
+        with self.store.reader() as conn:
+            sql = (
+                "SELECT * FROM revops_ai_insights WHERE insight_id IN ({marks}) "
+                "ORDER BY insight_id" + self.store.dialect.for_update
+            )
+            for row in select_in_chunks(conn, sql, wanted):
+                self._remember(_row_to_insight(row))
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -697,6 +764,7 @@ class InsightRepository:
 
 
 def _audit(
+    store: Database,
     conn: Connection,
     insight_id: str,
     version: int,
@@ -708,10 +776,12 @@ def _audit(
     note: str | None = None,
     changes: Mapping[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        "INSERT INTO revops_ai_insight_audit "
-        "(insight_id, version, at, actor, action, from_status, to_status, note, changes) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    # Append-only, and read back in the same transaction only by a redelivery of its own
+    # request (which a batch never runs twice): a batch writes its audit rows together.
+    store.insert_later(
+        conn,
+        AUDIT_TABLE,
+        "insight_id, version, at, actor, action, from_status, to_status, note, changes",
         (
             insight_id,
             version,
@@ -725,7 +795,7 @@ def _audit(
         ),
     )
     # Every change has its audit row: the warehouse export follows it, in this transaction.
-    enqueue_export(conn, insight_id, version, at)
+    enqueue_export(store, conn, insight_id, version, at)
 
 
 def _insight_id(key: str, insight_type: str, request_id: str) -> str:

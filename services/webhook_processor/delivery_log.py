@@ -31,19 +31,22 @@ import json
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from contracts.actions import ActionJob, ActionResult
 from services.common.settings import get_settings
+from services.common.stores.batch import in_one_transaction
 from services.common.stores.database import LOOKUP_CHUNK, Connection, Database
 from services.common.stores.open import open_database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_Item = TypeVar("_Item")
+_Out = TypeVar("_Out")
 # How long a claimed job stays with the replica delivering it without a new attempt.
 CLAIM_LEASE_S = 60.0
 
@@ -89,6 +92,10 @@ class DigestBatch:
     jobs: list[ActionJob]
 
 
+_INSERT_COLUMNS = "action_id, destination, lane_key, kind, payload, status, enqueued_at, updated_at"
+# Memo key: whether `add_jobs` stored the job (True) or found it stored (False).
+_ADDED = "outbox:added"
+
 _ROW_COLUMNS = (
     "seq, action_id, destination, kind, payload, status, attempts, enqueued_at, "
     "error_code, error, result"
@@ -116,6 +123,17 @@ class DeliveryLog:
         with self._db.transaction():
             yield
 
+    def in_one_transaction(
+        self,
+        items: Sequence[_Item],
+        step: Callable[[_Item], _Out],
+        key_of: Callable[[_Item], Hashable],
+        prepare: Callable[[Sequence[_Item]], None] | None = None,
+    ) -> list[_Out | BaseException]:
+        """`step(item)` for a batch of items in one transaction, each failing alone
+        (services/common/stores/batch.py). Synchronous, as `transaction`."""
+        return in_one_transaction(self._db, items, step, key_of, prepare)
+
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         with self._db.one_statement() as conn:
             return int(conn.execute(sql, params).rowcount)
@@ -140,8 +158,41 @@ class DeliveryLog:
         status: str = PENDING,
     ) -> bool:
         """Store a job once; False when this action_id was already stored (any status)."""
+        memo = self._db.memo()
+        if memo is not None and status == PENDING and kind == "job":
+            stored: bool | None = memo.pop((_ADDED, action_id), None)  # by `add_jobs`
+            if stored is not None:
+                return stored
         with self._db.one_statement() as conn:
             return _add(conn, action_id, destination, account_id, kind, payload, status)
+
+    def add_jobs(self, jobs: Sequence[ActionJob]) -> None:
+        """Store a batch's pending jobs set-based (one INSERT per `LOOKUP_CHUNK` jobs), in
+        the caller's transaction; each job's `add_job` then answers from the transaction's
+        memo whether it was new, as if it had stored it alone. Outside a transaction it
+        does nothing (each `add_job` stores its job)."""
+        memo = self._db.memo()
+        if memo is None:
+            return
+        unique = list({j.action_id: j for j in reversed(jobs)}.values())[::-1]  # first wins
+        now = time.time()
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            part = unique[start : start + LOOKUP_CHUNK]
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
+            values = [
+                (j.action_id, j.destination, lane_key(j.account_id), "job", j.model_dump_json())
+                for j in part
+            ]
+            with self._db.transaction() as conn:
+                added = {
+                    row[0]
+                    for row in conn.execute(
+                        f"INSERT INTO outbox ({_INSERT_COLUMNS}) VALUES {marks}"
+                        " ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
+                        tuple(v for row in values for v in (*row, PENDING, now, now)),
+                    )
+                }
+            memo.update(((_ADDED, j.action_id), j.action_id in added) for j in part)
 
     def reopen_failed(self, action_id: str) -> bool:
         """A failed job becomes pending again (a DLQ replay); delivered jobs stay final."""
@@ -395,8 +446,7 @@ def _add(
 ) -> bool:
     now = time.time()
     cur = conn.execute(
-        "INSERT INTO outbox (action_id, destination, lane_key, kind, payload, status,"
-        " enqueued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO outbox ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (action_id) DO NOTHING",
         (action_id, destination, lane_key(account_id), kind, payload, status, now, now),
     )

@@ -33,7 +33,6 @@ from services.common.breaker import AsyncCircuitBreaker, CircuitOpenError
 from services.common.records import Deferred
 from services.common.retry import RetryPolicy
 from services.common.settings import get_settings
-from services.common.stores.database import StoreUnavailableError
 from services.webhook_processor import metrics
 from services.webhook_processor.channels import (
     Message,
@@ -324,29 +323,30 @@ class DeliveryEngine:
 
     def _store_batch(self, intakes: Sequence[Intake]) -> list[_Stored | BaseException]:
         """Synchronous on purpose: nothing else on the event loop can slip a statement into
-        the batch's transaction (the Database nests by thread)."""
-        outcomes: list[_Stored | BaseException] = []
-        failed_keys: set[bytes] = set()
-        with self.log.transaction():
-            for intake in intakes:
-                key = intake.order_key
-                if key is not None and key in failed_keys:
-                    outcomes.append(Deferred(f"an earlier job of key {key!r} failed"))
-                    continue
-                try:
-                    with self.log.transaction():  # a savepoint: a failure undoes this job only
-                        outcomes.append(self._store(intake))
-                except StoreUnavailableError:
-                    raise  # the whole batch waits for the database
-                except Exception as exc:
-                    log.warning("job_not_stored", action_id=intake.job.action_id, error=str(exc))
-                    outcomes.append(exc)
-                    if key is not None:
-                        failed_keys.add(key)
+        the batch's transaction (the Database nests by thread). One transaction, all jobs
+        at once; when one fails, again job by job so it fails alone
+        (services/common/stores/batch.py)."""
+        outcomes = self.log.in_one_transaction(
+            intakes,
+            self._store,
+            # Unkeyed jobs wait for no other job.
+            key_of=lambda intake: intake.order_key if intake.order_key is not None else id(intake),
+            prepare=lambda batch: self.log.add_jobs(
+                [i.job for i in batch if self._precheck(i.job) is None and not self._digest(i.job)]
+            ),
+        )
+        for intake, o in zip(intakes, outcomes, strict=True):
+            if isinstance(o, BaseException) and not isinstance(o, Deferred):
+                log.warning("job_not_stored", action_id=intake.job.action_id, error=str(o))
         for o in outcomes:  # counted once committed: a rolled-back job counts nothing
             if isinstance(o, _Stored) and o.counted is not None:
                 self._count(*o.counted)
         return outcomes
+
+    def _digest(self, job: ActionJob) -> bool:
+        """Whether the job waits for a digest (its destination must be known)."""
+        d = self._destinations[job.destination]
+        return job.delivery_mode != DeliveryMode.IMMEDIATE and supports_digest(d.config)
 
     def _store(self, intake: Intake) -> _Stored:
         job = intake.job
@@ -362,7 +362,7 @@ class DeliveryEngine:
                 counted=(job.destination, job.channel.value, "failed"),
             )
         d = self._destinations[job.destination]
-        if job.delivery_mode != DeliveryMode.IMMEDIATE and supports_digest(d.config):
+        if self._digest(job):
             # The "queued" result goes out on every (re)delivery of the job, not only the
             # first: a crash between queueing and the result's acknowledgement must not lose
             # it (the flow would wait for it forever); its idempotency key makes a repeat

@@ -86,3 +86,25 @@ def test_digests_cut_once_and_purge(tmp_path: Path, database_url: str) -> None:
     one.mark_published(batch.digest_id)
     counts = two.purge(delivered_before=time.time() + 1, attempts_before=datetime.now(UTC))
     assert counts == {"jobs": 1, "digest_entries": 1, "attempts": 1, "tickets": 1}
+
+
+def test_a_batch_stored_set_based_answers_each_job_as_if_stored_alone(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`add_jobs` stores the batch in one statement; each `add_job` then says whether its
+    job was new: a job stored before and the second copy of a job are not."""
+    log, other = _replicas(tmp_path, database_url)
+    assert log.add_job(_job("old", "A"))
+    batch = [_job("a1", "A"), _job("old", "A"), _job("b1", "B"), _job("a1", "A")]
+    outcomes = log.in_one_transaction(
+        batch, log.add_job, key_of=lambda job: job.account_id, prepare=log.add_jobs
+    )
+    assert outcomes == [True, False, True, False]
+    assert log.pending_count("slack_deals") == 3
+    claimed = [replica.next_pending("slack_deals", 1, 0) for replica in (log, other)]
+    # A's new job waits for its older one; B's goes alongside.
+    assert [row.action_id for row in claimed if row is not None] == ["old", "b1"]
+    log.finish("old", DELIVERED, [])
+    following = log.next_pending("slack_deals", 1, 0)
+    assert following is not None and following.action_id == "a1"
+    assert following.job() == batch[0]
