@@ -294,19 +294,9 @@ class ExecutionRepository:
         memo.update(((_FOUND, request_id), e) for request_id, e in found.items())
 
     def lock_many(self, request_ids: Iterable[str]) -> None:
-        """Read and lock the executions a batch will write, a few statements for all (in
-        id order, the order every replica locks them in), into the transaction's memo."""
-        memo = self.store.memo()
-        if memo is None:
-            return
-        wanted = sorted({r for r in request_ids if (EXECUTIONS_TABLE, r) not in memo})
-        with self.store.reader() as conn:
-            sql = (
-                f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id IN ({{marks}}) "
-                "ORDER BY request_id" + self.store.dialect.for_update
-            )
-            for row in select_in_chunks(conn, sql, wanted):
-                memo[(EXECUTIONS_TABLE, row["request_id"])] = _from_row(row)
+        """Read and lock the executions a batch will write, together, into the
+        transaction's memo (`Database.lock_into_memo`)."""
+        self.store.lock_into_memo(EXECUTIONS_TABLE, "request_id", request_ids, _from_row)
 
     def _locked(self, conn: Connection, request_id: str) -> Execution:
         """The execution, locked for this transaction's write; from the transaction's memo

@@ -17,12 +17,7 @@ from pydantic import BaseModel, Field
 from contracts.analysis import Flag, Recommendation
 from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
 from services.common.ids import derived_uuid
-from services.common.stores.database import (
-    Connection,
-    Database,
-    past_deferred,
-    select_in_chunks,
-)
+from services.common.stores.database import Connection, Database, past_deferred
 from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
 from services.execution_agent.warehouse_export.outbox import enqueue_export
 
@@ -419,32 +414,13 @@ class InsightRepository:
             tuple(columns.values()),
         )
         if previous is None:
-            _audit(
-                self.store,
-                conn,
-                insight.insight_id,
-                1,
-                now,
-                self.source_agent,
-                "create",
-                None,
-                "open",
-            )
-            return InsightChange(insight, InsightEvent.CREATED)
-        note = f"the previous one, {previous['insight_id']}, is {previous['status']}"
-        _audit(
-            self.store,
-            conn,
-            insight.insight_id,
-            1,
-            now,
-            self.source_agent,
-            "reopen",
-            None,
-            "open",
-            note,
-        )
-        return InsightChange(insight, InsightEvent.REOPENED)
+            action, event, note = "create", InsightEvent.CREATED, None
+        else:
+            action, event = "reopen", InsightEvent.REOPENED
+            note = f"the previous one, {previous['insight_id']}, is {previous['status']}"
+        actor = self.source_agent
+        self._audit(conn, insight.insight_id, 1, now, actor, action, None, "open", note)
+        return InsightChange(insight, event)
 
     def _rerun_update(
         self, conn: Connection, current: Insight, fields: dict[str, Any], now: datetime
@@ -467,8 +443,7 @@ class InsightRepository:
             (*assignments.values(), current.insight_id),
         )
         self._forget(current.insight_id)
-        _audit(
-            self.store,
+        self._audit(
             conn,
             current.insight_id,
             version,
@@ -540,8 +515,7 @@ class InsightRepository:
             if cursor.rowcount != 1:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1)
             self._forget(insight_id)
-            _audit(
-                self.store,
+            self._audit(
                 conn,
                 insight_id,
                 version,
@@ -617,8 +591,7 @@ class InsightRepository:
                 )
             except LookupError:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1) from None
-            _audit(
-                self.store,
+            self._audit(
                 conn,
                 insight_id,
                 version,
@@ -636,19 +609,9 @@ class InsightRepository:
         return changed
 
     def lock_many(self, insight_ids: Iterable[str]) -> None:
-        """Read and lock the insights a batch will write, a few statements for all (in id
-        order, the order every replica locks them in), into the transaction's memo."""
-        memo = self.store.memo()
-        if memo is None:
-            return
-        wanted = sorted({i for i in insight_ids if (INSIGHTS_TABLE, i) not in memo})
-        with self.store.reader() as conn:
-            sql = (
-                "SELECT * FROM revops_ai_insights WHERE insight_id IN ({marks}) "
-                "ORDER BY insight_id" + self.store.dialect.for_update
-            )
-            for row in select_in_chunks(conn, sql, wanted):
-                self._remember(_row_to_insight(row))
+        """Read and lock the insights a batch will write, together, into the transaction's
+        memo (`Database.lock_into_memo`)."""
+        self.store.lock_into_memo(INSIGHTS_TABLE, "insight_id", insight_ids, _row_to_insight)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -730,6 +693,41 @@ class InsightRepository:
             for row in rows
         ]
 
+    def _audit(
+        self,
+        conn: Connection,
+        insight_id: str,
+        version: int,
+        at: datetime,
+        actor: str,
+        action: str,
+        from_status: str | None,
+        to_status: str,
+        note: str | None = None,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The audit row of a change, and the export-outbox row that follows it."""
+        # Append-only, and read back in the same transaction only by a redelivery of its own
+        # request (which a batch never runs twice): a batch writes its audit rows together.
+        self.store.insert_later(
+            conn,
+            AUDIT_TABLE,
+            "insight_id, version, at, actor, action, from_status, to_status, note, changes",
+            (
+                insight_id,
+                version,
+                to_db_time(at),
+                actor,
+                action,
+                None if from_status is None else str(from_status),
+                str(to_status),
+                note,
+                to_json(dict(changes or {})),
+            ),
+        )
+        # Every change has its audit row: the warehouse export follows it, in this transaction.
+        enqueue_export(self.store, conn, insight_id, version, at)
+
     # The transaction's memo (Database.memo) holds an insight that `record_action_taken`
     # locked and wrote, for the batch's next result of the same insight; every other
     # write of an insight row drops it.
@@ -761,41 +759,6 @@ class InsightRepository:
         if row is None:
             raise InsightNotFoundError(insight_id)
         return _row_to_insight(row)
-
-
-def _audit(
-    store: Database,
-    conn: Connection,
-    insight_id: str,
-    version: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    note: str | None = None,
-    changes: Mapping[str, Any] | None = None,
-) -> None:
-    # Append-only, and read back in the same transaction only by a redelivery of its own
-    # request (which a batch never runs twice): a batch writes its audit rows together.
-    store.insert_later(
-        conn,
-        AUDIT_TABLE,
-        "insight_id, version, at, actor, action, from_status, to_status, note, changes",
-        (
-            insight_id,
-            version,
-            to_db_time(at),
-            actor,
-            action,
-            None if from_status is None else str(from_status),
-            str(to_status),
-            note,
-            to_json(dict(changes or {})),
-        ),
-    )
-    # Every change has its audit row: the warehouse export follows it, in this transaction.
-    enqueue_export(store, conn, insight_id, version, at)
 
 
 def _insight_id(key: str, insight_type: str, request_id: str) -> str:

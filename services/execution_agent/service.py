@@ -9,8 +9,9 @@ what they return (cosmicpython's "service layer": a command in, events out).
   jobs for `revops.actions` and, once everything has a result, the flow output for
   `revops.flow-results`.
 - `handle_decisions(batch)` / `handle_action_results(batch)`: the same for a batch, in one
-  transaction with a savepoint per item (services/common/stores/batch.py): one commit per
-  batch; an item that fails is undone alone and returned as its exception.
+  transaction (services/common/stores/batch.py): set-based first, with a savepoint per item
+  when one fails; one commit per batch; an item that fails is undone alone and returned as
+  its exception.
 
 Both are idempotent: a redelivered message returns the same jobs and the same flow output
 (deterministic ids), so re-publishing after a crash is safe.

@@ -294,10 +294,11 @@ class DeliveryEngine:
             raise outcome
 
     async def enqueue_batch(self, intakes: Sequence[Intake]) -> list[BaseException | None]:
-        """Store a consumed batch of jobs in ONE transaction, each job in a savepoint of its
-        own, then wake the lanes and publish what intake itself decided (refusals, "queued"
-        digest results). Returns per job None (stored, or already stored) or the exception
-        that rolled its writes back (`Deferred` for later jobs of a failed job's order key).
+        """Store a consumed batch of jobs in ONE transaction (set-based; a savepoint per job
+        when one fails: services/common/stores/batch.py), then wake the lanes and publish
+        what intake itself decided (refusals, "queued" digest results). Returns per job
+        None (stored, or already stored) or the exception that rolled its writes back
+        (`Deferred` for later jobs of a failed job's order key).
 
         Raises StoreUnavailableError when the database is out of reach (nothing stored), and
         whatever publishing raised (everything stored stays stored: a redelivery of the

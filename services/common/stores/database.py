@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -309,6 +309,26 @@ class Database(ABC):
         any part of the transaction rolls back, dropped when it ends."""
         memo: dict[Hashable, Any] | None = getattr(self._local, "memo", None)
         return memo if getattr(self._local, "in_tx", False) else None
+
+    def lock_into_memo(
+        self, table: str, key_column: str, keys: Iterable[str], parse: Callable[[Any], Any]
+    ) -> None:
+        """Read and lock the rows of `table` whose `key_column` is one of `keys`, a few
+        statements for all, in key order (the order every replica locks them in), into the
+        transaction's memo as (table, key) -> parse(row), for a batch's steps to write them
+        without reading them again. Rows the memo holds are not read; outside a
+        transaction nothing is."""
+        memo = self.memo()
+        if memo is None:
+            return
+        wanted = sorted({k for k in keys if (table, k) not in memo})
+        sql = (
+            f"SELECT * FROM {table} WHERE {key_column} IN ({{marks}}) "
+            f"ORDER BY {key_column}{self.dialect.for_update}"
+        )
+        with self.reader() as conn:
+            for row in select_in_chunks(conn, sql, wanted):
+                memo[(table, row[key_column])] = parse(row)
 
     def _begin(self, conn: Connection, begin: str) -> Connection:
         """Open the transaction. A kept connection the server dropped meanwhile (restart,
