@@ -85,6 +85,37 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt of a job (a `delivery_log` row)."""
+
+    destination: str
+    attempt: int
+    status: str
+    response_code: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+    def row(self, action_id: str) -> tuple[Any, ...]:
+        """The values of `_INSERT_ATTEMPT`, stamped now."""
+        return (
+            action_id,
+            self.destination,
+            self.attempt,
+            self.status,
+            self.response_code,
+            self.latency_ms,
+            datetime.now(UTC).isoformat(),
+            self.error,
+        )
+
+
+_INSERT_ATTEMPT = (
+    "INSERT INTO delivery_log (action_id, destination, attempt, status, response_code,"
+    " latency_ms, at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True)
 class DigestBatch:
     digest_id: str
     destination: str
@@ -264,14 +295,28 @@ class DeliveryLog:
         results: list[ActionResult],
         error_code: str | None = None,
         error: str | None = None,
+        attempt: Attempt | None = None,
     ) -> None:
-        """Final state and the results still to publish, in one statement (crash-safe)."""
+        """Final state and the results still to publish, in one statement (crash-safe);
+        with `attempt`, the attempt that ended it too (`record_attempt`), in the same
+        statement where the engine can (PostgreSQL: a data-modifying WITH), else in the
+        same transaction."""
         payload = json.dumps([r.model_dump(mode="json") for r in results])
-        self._write(
+        update = (
             "UPDATE outbox SET status = ?, result = ?, error_code = ?, error = ?,"
-            " updated_at = ?, claimed_by = NULL, claimed_until = NULL WHERE action_id = ?",
-            (status, payload, error_code, error, time.time(), action_id),
+            " updated_at = ?, claimed_by = NULL, claimed_until = NULL WHERE action_id = ?"
         )
+        params = (status, payload, error_code, error, time.time(), action_id)
+        if attempt is None:
+            self._write(update, params)
+        elif self._db.dialect.name == "postgresql":
+            self._write(
+                f"WITH attempt AS ({_INSERT_ATTEMPT}) {update}", (*attempt.row(action_id), *params)
+            )
+        else:
+            with self._db.transaction() as conn:
+                conn.execute(_INSERT_ATTEMPT, attempt.row(action_id))
+                conn.execute(update, params)
 
     def mark_published(self, action_id: str) -> None:
         self.mark_published_many([action_id])
@@ -374,18 +419,8 @@ class DeliveryLog:
         error: str | None = None,
     ) -> None:
         self._write(
-            "INSERT INTO delivery_log (action_id, destination, attempt, status, response_code,"
-            " latency_ms, at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                action_id,
-                destination,
-                attempt,
-                status,
-                response_code,
-                latency_ms,
-                datetime.now(UTC).isoformat(),
-                error,
-            ),
+            _INSERT_ATTEMPT,
+            Attempt(destination, attempt, status, response_code, latency_ms, error).row(action_id),
         )
 
     def purge(self, delivered_before: float, attempts_before: datetime) -> dict[str, int]:

@@ -52,6 +52,7 @@ from services.webhook_processor.delivery_log import (
     DELIVERED,
     FAILED,
     PENDING,
+    Attempt,
     DeliveryLog,
     OutboxRow,
     lane_key,
@@ -511,9 +512,6 @@ class DeliveryEngine:
                 continue
             latency = self._observe(d, started)
             attempts += 1
-            self.log.record_attempt(
-                row.action_id, d.name, attempts, "success", result.status_code, latency
-            )
             await self._succeed(d, row, jobs, attempts, result, latency)
             return
 
@@ -611,7 +609,9 @@ class DeliveryEngine:
             )
             for job in jobs
         ]
-        self.log.finish(row.action_id, DELIVERED, results)
+        # The successful attempt's row and the final state: one statement where it can be.
+        attempt = Attempt(d.name, attempts, "success", outcome.status_code, latency_ms)
+        self.log.finish(row.action_id, DELIVERED, results, attempt=attempt)
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "success")
         await self._in_background(self._emit(row.action_id, jobs, results, None, None))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from services.webhook_processor.delivery_log import DELIVERED, FAILED, DeliveryLog
+from services.webhook_processor.delivery_log import DELIVERED, FAILED, Attempt, DeliveryLog
 from tests.unit.stores.jobs import slack_job as _job
 
 
@@ -108,3 +108,17 @@ def test_a_batch_stored_set_based_answers_each_job_as_if_stored_alone(
     following = log.next_pending("slack_deals", 1, 0)
     assert following is not None and following.action_id == "a1"
     assert following.job() == batch[0]
+
+
+def test_the_final_state_and_its_attempt_are_written_together(
+    tmp_path: Path, database_url: str
+) -> None:
+    log = DeliveryLog(tmp_path / "deliveries.db", url=database_url)
+    assert log.add_job(_job("a1", "A"))
+    claimed = log.next_pending("slack_deals", 1, 0)
+    assert claimed is not None
+    log.finish("a1", DELIVERED, [], attempt=Attempt("slack_deals", 1, "success", 200, 12.5))
+    assert log.status("a1") == DELIVERED
+    [attempt] = log.attempts("a1")
+    assert (attempt["attempt"], attempt["status"], attempt["response_code"]) == (1, "success", 200)
+    assert attempt["latency_ms"] == 12.5
