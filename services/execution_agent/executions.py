@@ -6,7 +6,7 @@ and any compensating jobs, so a flow's outcome is always recorded and recoverabl
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -16,10 +16,12 @@ from pydantic import BaseModel, Field
 from contracts.actions import ActionJob, ActionResult, ActionStatus
 from contracts.analysis import AnalysisResults
 from contracts.common import AnalysisType, Subject, utcnow
-from services.common.stores.database import Connection, Database
+from services.common.stores.database import Connection, Database, select_in_chunks
 from services.execution_agent.store import from_db_time, to_db_time
 
 EXECUTIONS_TABLE = "revops_ai_executions"
+# Memo key of what `read_many` found (unlocked: never written back from there).
+_FOUND = "found:" + EXECUTIONS_TABLE
 # How `_dump` spells a flow not published yet (pydantic's compact JSON).
 _UNPUBLISHED = '"flow_published_at":null'
 
@@ -181,7 +183,7 @@ class ExecutionRepository:
             if inserted is None:  # started before: that one stands
                 return self._get(conn, request_id)
             stored_at = from_db_time(inserted[0])  # at the stored precision
-            return Execution(
+            started = Execution(
                 request_id=request_id,
                 flow_id=flow_id,
                 version=1,
@@ -190,6 +192,11 @@ class ExecutionRepository:
                 execution_status=status,
                 state=state,
             )
+            memo = self.store.memo()
+            if memo is not None:  # this transaction wrote the row: it holds it
+                memo.pop((_FOUND, request_id), None)
+                memo[(EXECUTIONS_TABLE, request_id)] = started
+            return _copy_for_update(started)
 
     def record_result(
         self,
@@ -261,10 +268,35 @@ class ExecutionRepository:
             return self._get(conn, request_id)
 
     def find(self, request_id: str) -> Execution | None:
+        memo = self.store.memo()
+        if memo is not None:  # what this transaction wrote, or what `read_many` found
+            if (EXECUTIONS_TABLE, request_id) in memo:
+                return _copy_for_update(memo[(EXECUTIONS_TABLE, request_id)])
+            if (_FOUND, request_id) in memo:
+                return memo[(_FOUND, request_id)]
         try:
             return self.get(request_id)
         except ExecutionNotFoundError:
             return None
+
+    def read_many(self, request_ids: Iterable[str]) -> None:
+        """Find a batch's executions in a few statements for all (`find` answers from the
+        transaction's memo then, None included). Not locked: only for reading."""
+        memo = self.store.memo()
+        if memo is None:
+            return
+        wanted = list(dict.fromkeys(request_ids))
+        found: dict[str, Execution | None] = dict.fromkeys(wanted)
+        with self.store.reader() as conn:
+            sql = f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id IN ({{marks}})"
+            for row in select_in_chunks(conn, sql, wanted):
+                found[row["request_id"]] = _from_row(row)
+        memo.update(((_FOUND, request_id), e) for request_id, e in found.items())
+
+    def lock_many(self, request_ids: Iterable[str]) -> None:
+        """Read and lock the executions a batch will write, together, into the
+        transaction's memo (`Database.lock_into_memo`)."""
+        self.store.lock_into_memo(EXECUTIONS_TABLE, "request_id", request_ids, _from_row)
 
     def _locked(self, conn: Connection, request_id: str) -> Execution:
         """The execution, locked for this transaction's write; from the transaction's memo
@@ -294,20 +326,18 @@ class ExecutionRepository:
     ) -> Execution:
         now = utcnow()
         version = execution.version + 1
-        cursor = conn.execute(
-            f"UPDATE {EXECUTIONS_TABLE} SET version = ?, updated_at = ?, state_data = ?, "
-            "execution_status = ? WHERE request_id = ? AND version = ?",
-            (
-                version,
-                to_db_time(now),
-                _dump(state),
-                status.value,
+        try:  # a batch writes the row once, with its last state
+            self.store.write_later(
+                conn,
+                EXECUTIONS_TABLE,
                 execution.request_id,
-                execution.version,
-            ),
-        )
-        if cursor.rowcount != 1:
-            raise ExecutionConflictError(execution.request_id, execution.version, -1)
+                f"UPDATE {EXECUTIONS_TABLE} SET version = ?, updated_at = ?, state_data = ?, "
+                "execution_status = ? WHERE request_id = ? AND version = ?",
+                (version, to_db_time(now), _dump(state), status.value, execution.request_id),
+                guard=(execution.version,),
+            )
+        except LookupError:
+            raise ExecutionConflictError(execution.request_id, execution.version, -1) from None
         saved = execution.model_copy(
             update={
                 "version": version,

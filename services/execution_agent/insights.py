@@ -6,7 +6,7 @@ concurrency on `version`, and expiry.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,12 +17,13 @@ from pydantic import BaseModel, Field
 from contracts.analysis import Flag, Recommendation
 from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
 from services.common.ids import derived_uuid
-from services.common.stores.database import Connection, Database
+from services.common.stores.database import Connection, Database, past_deferred
 from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
 from services.execution_agent.warehouse_export.outbox import enqueue_export
 
 SYSTEM_ACTOR = "execution_agent"
 INSIGHTS_TABLE = "revops_ai_insights"
+AUDIT_TABLE = "revops_ai_insight_audit"
 
 
 class InsightStatus(StrEnum):
@@ -365,8 +366,11 @@ class InsightRepository:
     ) -> Insight | None:
         """The insight this request already created or re-ran, if any: applying an old
         request again must neither reopen a closed insight nor overwrite newer findings."""
+        # An audit row it looks for is never among a batch's deferred ones: a batch does
+        # not run a request twice (the second finds its execution and stops there).
         row = conn.execute(
-            "SELECT i.* FROM revops_ai_insights i WHERE i.insight_id = ? "
+            past_deferred(AUDIT_TABLE)
+            + "SELECT i.* FROM revops_ai_insights i WHERE i.insight_id = ? "
             "OR (i.subject_key = ? AND i.type = ? AND EXISTS (SELECT 1 FROM "
             "revops_ai_insight_audit a WHERE a.insight_id = i.insight_id AND a.action = 'rerun' "
             f"AND {self.store.dialect.json_text('a.changes', 'request_id', 'to')} = ?)) LIMIT 1",
@@ -410,11 +414,13 @@ class InsightRepository:
             tuple(columns.values()),
         )
         if previous is None:
-            _audit(conn, insight.insight_id, 1, now, self.source_agent, "create", None, "open")
-            return InsightChange(insight, InsightEvent.CREATED)
-        note = f"the previous one, {previous['insight_id']}, is {previous['status']}"
-        _audit(conn, insight.insight_id, 1, now, self.source_agent, "reopen", None, "open", note)
-        return InsightChange(insight, InsightEvent.REOPENED)
+            action, event, note = "create", InsightEvent.CREATED, None
+        else:
+            action, event = "reopen", InsightEvent.REOPENED
+            note = f"the previous one, {previous['insight_id']}, is {previous['status']}"
+        actor = self.source_agent
+        self._audit(conn, insight.insight_id, 1, now, actor, action, None, "open", note)
+        return InsightChange(insight, event)
 
     def _rerun_update(
         self, conn: Connection, current: Insight, fields: dict[str, Any], now: datetime
@@ -437,7 +443,7 @@ class InsightRepository:
             (*assignments.values(), current.insight_id),
         )
         self._forget(current.insight_id)
-        _audit(
+        self._audit(
             conn,
             current.insight_id,
             version,
@@ -509,7 +515,17 @@ class InsightRepository:
             if cursor.rowcount != 1:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1)
             self._forget(insight_id)
-            _audit(conn, insight_id, version, now, actor, action, current.status, rule.target, note)
+            self._audit(
+                conn,
+                insight_id,
+                version,
+                now,
+                actor,
+                action,
+                current.status,
+                rule.target,
+                note,
+            )
         return current.model_copy(
             update={
                 "status": rule.target,
@@ -561,12 +577,21 @@ class InsightRepository:
             ]
             taken.append(entry)
             version = current.version + 1
-            conn.execute(
-                "UPDATE revops_ai_insights SET actions_taken = ?, updated_at = ?, version = ? "
-                "WHERE insight_id = ?",
-                (to_json(taken), to_db_time(now), version, insight_id),
-            )
-            _audit(
+            # The row is locked (or written) by this transaction: a batch writes it once,
+            # with its last results.
+            try:
+                self.store.write_later(
+                    conn,
+                    INSIGHTS_TABLE,
+                    insight_id,
+                    "UPDATE revops_ai_insights SET actions_taken = ?, updated_at = ?, "
+                    "version = ? WHERE insight_id = ? AND version = ?",
+                    (to_json(taken), to_db_time(now), version, insight_id),
+                    guard=(current.version,),
+                )
+            except LookupError:  # cannot happen: the row is locked; kept as a guard
+                raise StaleVersionError(insight_id, current.version, -1) from None
+            self._audit(
                 conn,
                 insight_id,
                 version,
@@ -582,6 +607,11 @@ class InsightRepository:
             )
             self._remember(changed)
         return changed
+
+    def lock_many(self, insight_ids: Iterable[str]) -> None:
+        """Read and lock the insights a batch will write, together, into the transaction's
+        memo (`Database.lock_into_memo`)."""
+        self.store.lock_into_memo(INSIGHTS_TABLE, "insight_id", insight_ids, _row_to_insight)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -663,6 +693,41 @@ class InsightRepository:
             for row in rows
         ]
 
+    def _audit(
+        self,
+        conn: Connection,
+        insight_id: str,
+        version: int,
+        at: datetime,
+        actor: str,
+        action: str,
+        from_status: str | None,
+        to_status: str,
+        note: str | None = None,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The audit row of a change, and the export-outbox row that follows it."""
+        # Append-only, and read back in the same transaction only by a redelivery of its own
+        # request (which a batch never runs twice): a batch writes its audit rows together.
+        self.store.insert_later(
+            conn,
+            AUDIT_TABLE,
+            "insight_id, version, at, actor, action, from_status, to_status, note, changes",
+            (
+                insight_id,
+                version,
+                to_db_time(at),
+                actor,
+                action,
+                None if from_status is None else str(from_status),
+                str(to_status),
+                note,
+                to_json(dict(changes or {})),
+            ),
+        )
+        # Every change has its audit row: the warehouse export follows it, in this transaction.
+        enqueue_export(self.store, conn, insight_id, version, at)
+
     # The transaction's memo (Database.memo) holds an insight that `record_action_taken`
     # locked and wrote, for the batch's next result of the same insight; every other
     # write of an insight row drops it.
@@ -694,38 +759,6 @@ class InsightRepository:
         if row is None:
             raise InsightNotFoundError(insight_id)
         return _row_to_insight(row)
-
-
-def _audit(
-    conn: Connection,
-    insight_id: str,
-    version: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    note: str | None = None,
-    changes: Mapping[str, Any] | None = None,
-) -> None:
-    conn.execute(
-        "INSERT INTO revops_ai_insight_audit "
-        "(insight_id, version, at, actor, action, from_status, to_status, note, changes) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            insight_id,
-            version,
-            to_db_time(at),
-            actor,
-            action,
-            None if from_status is None else str(from_status),
-            str(to_status),
-            note,
-            to_json(dict(changes or {})),
-        ),
-    )
-    # Every change has its audit row: the warehouse export follows it, in this transaction.
-    enqueue_export(conn, insight_id, version, at)
 
 
 def _insight_id(key: str, insight_type: str, request_id: str) -> str:

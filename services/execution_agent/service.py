@@ -9,8 +9,9 @@ what they return (cosmicpython's "service layer": a command in, events out).
   jobs for `revops.actions` and, once everything has a result, the flow output for
   `revops.flow-results`.
 - `handle_decisions(batch)` / `handle_action_results(batch)`: the same for a batch, in one
-  transaction with a savepoint per item (services/common/stores/batch.py): one commit per
-  batch; an item that fails is undone alone and returned as its exception.
+  transaction (services/common/stores/batch.py): set-based first, with a savepoint per item
+  when one fails; one commit per batch; an item that fails is undone alone and returned as
+  its exception.
 
 Both are idempotent: a redelivered message returns the same jobs and the same flow output
 (deterministic ids), so re-publishing after a crash is safe.
@@ -32,6 +33,7 @@ from services.common.stores.database import Database
 from services.execution_agent.compensations import compensation_planner
 from services.execution_agent.completion import build_execution_results, build_flow_output
 from services.execution_agent.executions import (
+    EXECUTIONS_TABLE,
     Execution,
     ExecutionNotFoundError,
     ExecutionRepository,
@@ -154,6 +156,9 @@ class ExecutionAgent:
                 item[1].analysis, item[1].flow_id, item[1].correlation_id, item[1].received_at
             ),
             key_of=lambda item: item[0],
+            prepare=lambda items: self.executions.read_many(
+                d.analysis.request_id for _, d in items
+            ),
         )
 
     def handle_action_results(
@@ -165,7 +170,25 @@ class ExecutionAgent:
             batch,
             lambda item: self._handle_action_result(item[1]),
             key_of=lambda item: item[0],
+            prepare=self._lock_for_results,
         )
+
+    def _lock_for_results(self, batch: Sequence[tuple[Hashable, ActionResult]]) -> None:
+        """The rows a batch of results writes, read and locked together: the flows'
+        executions, then the insights their jobs act on."""
+        self.executions.lock_many(result.request_id for _, result in batch)
+        memo = self.store.memo() or {}
+        insight_ids = []
+        for _, result in batch:
+            execution = memo.get((EXECUTIONS_TABLE, result.request_id))
+            if execution is None:
+                continue  # unknown: its step says so
+            job = next(
+                (j for j in execution.state.all_jobs() if j.action_id == result.action_id), None
+            )
+            if job is not None and job.insight_id is not None:
+                insight_ids.append(job.insight_id)
+        self.insights.lock_many(insight_ids)
 
     def handle_action_result(self, result: ActionResult) -> HandlerOutput:
         """Raises `PermanentError` for a result of an unknown request or action (-> DLQ).

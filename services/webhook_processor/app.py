@@ -77,8 +77,9 @@ class WebhookApp:
 
     async def on_jobs(self, items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
         """The batch handler (services.common.records.BatchHandler): the batch's jobs enter
-        the outbox in one transaction, each in a savepoint; a job that failed had no effect
-        and is handled again by `on_job` (the runtime's per-record path)."""
+        the outbox in one transaction (a savepoint per job once one fails); a job that
+        failed had no effect and is handled again by `on_job` (the runtime's per-record
+        path)."""
         outcomes = await self.engine.enqueue_batch(
             [
                 Intake(item.body, record.header(REPLAY_HEADER) is not None, record.key)

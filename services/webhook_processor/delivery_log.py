@@ -31,19 +31,22 @@ import json
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from contracts.actions import ActionJob, ActionResult
 from services.common.settings import get_settings
+from services.common.stores.batch import in_one_transaction
 from services.common.stores.database import LOOKUP_CHUNK, Connection, Database
 from services.common.stores.open import open_database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_Item = TypeVar("_Item")
+_Out = TypeVar("_Out")
 # How long a claimed job stays with the replica delivering it without a new attempt.
 CLAIM_LEASE_S = 60.0
 
@@ -82,12 +85,47 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt of a job (a `delivery_log` row)."""
+
+    destination: str
+    attempt: int
+    status: str
+    response_code: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+    def row(self, action_id: str) -> tuple[Any, ...]:
+        """The values of `_INSERT_ATTEMPT`, stamped now."""
+        return (
+            action_id,
+            self.destination,
+            self.attempt,
+            self.status,
+            self.response_code,
+            self.latency_ms,
+            datetime.now(UTC).isoformat(),
+            self.error,
+        )
+
+
+_INSERT_ATTEMPT = (
+    "INSERT INTO delivery_log (action_id, destination, attempt, status, response_code,"
+    " latency_ms, at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True)
 class DigestBatch:
     digest_id: str
     destination: str
     mode: str
     jobs: list[ActionJob]
 
+
+_INSERT_COLUMNS = "action_id, destination, lane_key, kind, payload, status, enqueued_at, updated_at"
+# Memo key: whether `add_jobs` stored the job (True) or found it stored (False).
+_ADDED = "outbox:added"
 
 _ROW_COLUMNS = (
     "seq, action_id, destination, kind, payload, status, attempts, enqueued_at, "
@@ -116,6 +154,17 @@ class DeliveryLog:
         with self._db.transaction():
             yield
 
+    def in_one_transaction(
+        self,
+        items: Sequence[_Item],
+        step: Callable[[_Item], _Out],
+        key_of: Callable[[_Item], Hashable],
+        prepare: Callable[[Sequence[_Item]], None] | None = None,
+    ) -> list[_Out | BaseException]:
+        """`step(item)` for a batch of items in one transaction, each failing alone
+        (services/common/stores/batch.py). Synchronous, as `transaction`."""
+        return in_one_transaction(self._db, items, step, key_of, prepare)
+
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         with self._db.one_statement() as conn:
             return int(conn.execute(sql, params).rowcount)
@@ -140,8 +189,41 @@ class DeliveryLog:
         status: str = PENDING,
     ) -> bool:
         """Store a job once; False when this action_id was already stored (any status)."""
+        memo = self._db.memo()
+        if memo is not None and status == PENDING and kind == "job":
+            stored: bool | None = memo.pop((_ADDED, action_id), None)  # by `add_jobs`
+            if stored is not None:
+                return stored
         with self._db.one_statement() as conn:
             return _add(conn, action_id, destination, account_id, kind, payload, status)
+
+    def add_jobs(self, jobs: Sequence[ActionJob]) -> None:
+        """Store a batch's pending jobs set-based (one INSERT per `LOOKUP_CHUNK` jobs), in
+        the caller's transaction; each job's `add_job` then answers from the transaction's
+        memo whether it was new, as if it had stored it alone. Outside a transaction it
+        does nothing (each `add_job` stores its job)."""
+        memo = self._db.memo()
+        if memo is None:
+            return
+        unique = list({j.action_id: j for j in reversed(jobs)}.values())[::-1]  # first wins
+        now = time.time()
+        for start in range(0, len(unique), LOOKUP_CHUNK):
+            part = unique[start : start + LOOKUP_CHUNK]
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(part))
+            values = [
+                (j.action_id, j.destination, lane_key(j.account_id), "job", j.model_dump_json())
+                for j in part
+            ]
+            with self._db.transaction() as conn:
+                added = {
+                    row[0]
+                    for row in conn.execute(
+                        f"INSERT INTO outbox ({_INSERT_COLUMNS}) VALUES {marks}"
+                        " ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
+                        tuple(v for row in values for v in (*row, PENDING, now, now)),
+                    )
+                }
+            memo.update(((_ADDED, j.action_id), j.action_id in added) for j in part)
 
     def reopen_failed(self, action_id: str) -> bool:
         """A failed job becomes pending again (a DLQ replay); delivered jobs stay final."""
@@ -213,14 +295,28 @@ class DeliveryLog:
         results: list[ActionResult],
         error_code: str | None = None,
         error: str | None = None,
+        attempt: Attempt | None = None,
     ) -> None:
-        """Final state and the results still to publish, in one statement (crash-safe)."""
+        """Final state and the results still to publish, in one statement (crash-safe);
+        with `attempt`, the attempt that ended it too (`record_attempt`), in the same
+        statement where the engine can (PostgreSQL: a data-modifying WITH), else in the
+        same transaction."""
         payload = json.dumps([r.model_dump(mode="json") for r in results])
-        self._write(
+        update = (
             "UPDATE outbox SET status = ?, result = ?, error_code = ?, error = ?,"
-            " updated_at = ?, claimed_by = NULL, claimed_until = NULL WHERE action_id = ?",
-            (status, payload, error_code, error, time.time(), action_id),
+            " updated_at = ?, claimed_by = NULL, claimed_until = NULL WHERE action_id = ?"
         )
+        params = (status, payload, error_code, error, time.time(), action_id)
+        if attempt is None:
+            self._write(update, params)
+        elif self._db.dialect.name == "postgresql":
+            self._write(
+                f"WITH attempt AS ({_INSERT_ATTEMPT}) {update}", (*attempt.row(action_id), *params)
+            )
+        else:
+            with self._db.transaction() as conn:
+                conn.execute(_INSERT_ATTEMPT, attempt.row(action_id))
+                conn.execute(update, params)
 
     def mark_published(self, action_id: str) -> None:
         self.mark_published_many([action_id])
@@ -323,18 +419,8 @@ class DeliveryLog:
         error: str | None = None,
     ) -> None:
         self._write(
-            "INSERT INTO delivery_log (action_id, destination, attempt, status, response_code,"
-            " latency_ms, at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                action_id,
-                destination,
-                attempt,
-                status,
-                response_code,
-                latency_ms,
-                datetime.now(UTC).isoformat(),
-                error,
-            ),
+            _INSERT_ATTEMPT,
+            Attempt(destination, attempt, status, response_code, latency_ms, error).row(action_id),
         )
 
     def purge(self, delivered_before: float, attempts_before: datetime) -> dict[str, int]:
@@ -395,8 +481,7 @@ def _add(
 ) -> bool:
     now = time.time()
     cur = conn.execute(
-        "INSERT INTO outbox (action_id, destination, lane_key, kind, payload, status,"
-        " enqueued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO outbox ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (action_id) DO NOTHING",
         (action_id, destination, lane_key(account_id), kind, payload, status, now, now),
     )

@@ -33,7 +33,6 @@ from services.common.breaker import AsyncCircuitBreaker, CircuitOpenError
 from services.common.records import Deferred
 from services.common.retry import RetryPolicy
 from services.common.settings import get_settings
-from services.common.stores.database import StoreUnavailableError
 from services.webhook_processor import metrics
 from services.webhook_processor.channels import (
     Message,
@@ -53,6 +52,7 @@ from services.webhook_processor.delivery_log import (
     DELIVERED,
     FAILED,
     PENDING,
+    Attempt,
     DeliveryLog,
     OutboxRow,
     lane_key,
@@ -295,10 +295,11 @@ class DeliveryEngine:
             raise outcome
 
     async def enqueue_batch(self, intakes: Sequence[Intake]) -> list[BaseException | None]:
-        """Store a consumed batch of jobs in ONE transaction, each job in a savepoint of its
-        own, then wake the lanes and publish what intake itself decided (refusals, "queued"
-        digest results). Returns per job None (stored, or already stored) or the exception
-        that rolled its writes back (`Deferred` for later jobs of a failed job's order key).
+        """Store a consumed batch of jobs in ONE transaction (set-based; a savepoint per job
+        when one fails: services/common/stores/batch.py), then wake the lanes and publish
+        what intake itself decided (refusals, "queued" digest results). Returns per job
+        None (stored, or already stored) or the exception that rolled its writes back
+        (`Deferred` for later jobs of a failed job's order key).
 
         Raises StoreUnavailableError when the database is out of reach (nothing stored), and
         whatever publishing raised (everything stored stays stored: a redelivery of the
@@ -324,29 +325,30 @@ class DeliveryEngine:
 
     def _store_batch(self, intakes: Sequence[Intake]) -> list[_Stored | BaseException]:
         """Synchronous on purpose: nothing else on the event loop can slip a statement into
-        the batch's transaction (the Database nests by thread)."""
-        outcomes: list[_Stored | BaseException] = []
-        failed_keys: set[bytes] = set()
-        with self.log.transaction():
-            for intake in intakes:
-                key = intake.order_key
-                if key is not None and key in failed_keys:
-                    outcomes.append(Deferred(f"an earlier job of key {key!r} failed"))
-                    continue
-                try:
-                    with self.log.transaction():  # a savepoint: a failure undoes this job only
-                        outcomes.append(self._store(intake))
-                except StoreUnavailableError:
-                    raise  # the whole batch waits for the database
-                except Exception as exc:
-                    log.warning("job_not_stored", action_id=intake.job.action_id, error=str(exc))
-                    outcomes.append(exc)
-                    if key is not None:
-                        failed_keys.add(key)
+        the batch's transaction (the Database nests by thread). One transaction, all jobs
+        at once; when one fails, again job by job so it fails alone
+        (services/common/stores/batch.py)."""
+        outcomes = self.log.in_one_transaction(
+            intakes,
+            self._store,
+            # Unkeyed jobs wait for no other job.
+            key_of=lambda intake: intake.order_key if intake.order_key is not None else id(intake),
+            prepare=lambda batch: self.log.add_jobs(
+                [i.job for i in batch if self._precheck(i.job) is None and not self._digest(i.job)]
+            ),
+        )
+        for intake, o in zip(intakes, outcomes, strict=True):
+            if isinstance(o, BaseException) and not isinstance(o, Deferred):
+                log.warning("job_not_stored", action_id=intake.job.action_id, error=str(o))
         for o in outcomes:  # counted once committed: a rolled-back job counts nothing
             if isinstance(o, _Stored) and o.counted is not None:
                 self._count(*o.counted)
         return outcomes
+
+    def _digest(self, job: ActionJob) -> bool:
+        """Whether the job waits for a digest (its destination must be known)."""
+        d = self._destinations[job.destination]
+        return job.delivery_mode != DeliveryMode.IMMEDIATE and supports_digest(d.config)
 
     def _store(self, intake: Intake) -> _Stored:
         job = intake.job
@@ -362,7 +364,7 @@ class DeliveryEngine:
                 counted=(job.destination, job.channel.value, "failed"),
             )
         d = self._destinations[job.destination]
-        if job.delivery_mode != DeliveryMode.IMMEDIATE and supports_digest(d.config):
+        if self._digest(job):
             # The "queued" result goes out on every (re)delivery of the job, not only the
             # first: a crash between queueing and the result's acknowledgement must not lose
             # it (the flow would wait for it forever); its idempotency key makes a repeat
@@ -510,9 +512,6 @@ class DeliveryEngine:
                 continue
             latency = self._observe(d, started)
             attempts += 1
-            self.log.record_attempt(
-                row.action_id, d.name, attempts, "success", result.status_code, latency
-            )
             await self._succeed(d, row, jobs, attempts, result, latency)
             return
 
@@ -610,7 +609,9 @@ class DeliveryEngine:
             )
             for job in jobs
         ]
-        self.log.finish(row.action_id, DELIVERED, results)
+        # The successful attempt's row and the final state: one statement where it can be.
+        attempt = Attempt(d.name, attempts, "success", outcome.status_code, latency_ms)
+        self.log.finish(row.action_id, DELIVERED, results, attempt=attempt)
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "success")
         await self._in_background(self._emit(row.action_id, jobs, results, None, None))

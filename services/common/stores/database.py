@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +30,21 @@ class StoreUnavailableError(RuntimeError):
 class TransactionAbortedError(RuntimeError):
     """A nested step failed and its savepoint could not be rolled back, so the enclosing
     transaction cannot commit what the other steps did: it is rolled back whole."""
+
+
+_PAST_DEFERRED = "/* past deferred "
+
+
+def past_deferred(table: str) -> str:
+    """Starts a statement that names `table` but cannot need its deferred rows
+    (`Database.insert_later`): they are not sent ahead of it, so they keep going out
+    together. Deferred writes of every other table it names still go first."""
+    return f"{_PAST_DEFERRED}{table} */ "
+
+
+class BatchNotAtomicError(RuntimeError):
+    """A step of an `all_at_once` batch failed (or its deferred writes did): the batch is
+    rolled back whole, for its caller to run it again record by record."""
 
 
 class Cursor(Protocol):
@@ -171,11 +186,15 @@ class Database(ABC):
         except Exception as exc:
             self._raise_if_unavailable(exc)
             raise
-        savepoint = f"nested_{depth}" if in_tx and nested_savepoint else None
+        # In a flat batch (`all_at_once`) a nested block is no savepoint: the first failure
+        # dooms the whole batch, which its caller then runs again record by record.
+        flat = in_tx and getattr(self._local, "flat", None) is not None
+        savepoint = f"nested_{depth}" if in_tx and nested_savepoint and not flat else None
         opens = not in_tx and begin is not None  # this block owns the transaction
         if opens:
             self._local.undo_failed = False
             self._local.memo = {}
+            self._local.flat = None
         try:
             if savepoint:
                 self._savepoint_command(conn, f"SAVEPOINT {savepoint}")
@@ -201,6 +220,8 @@ class Database(ABC):
                     )
                 self._command(conn, "COMMIT")
         except BaseException as exc:
+            if flat:  # even when a caller catches it, the batch must not commit
+                self._local.flat.failed = True
             memo = getattr(self._local, "memo", None)
             if memo:  # rolled-back writes and row locks: what it remembered may be gone
                 memo.clear()
@@ -216,10 +237,70 @@ class Database(ABC):
             self._local.depth, self._local.in_tx = depth, in_tx
             if opens:
                 self._local.memo = None
+                self._local.flat = None
             if not depth:
                 self._local.tx_conn = None
         if not depth:
             self._release(conn, broken=False)
+
+    @contextmanager
+    def all_at_once(self) -> Iterator[Connection]:
+        """A write transaction for a whole batch, run optimistically: no savepoint inside it,
+        and the writes that `insert_later` / `write_later` defer go out set-based (one
+        multi-row INSERT per table, one UPDATE per changed row) before COMMIT. A failure of
+        any nested block, even one its caller caught, raises `BatchNotAtomicError` and
+        rolls back everything: the caller then runs the batch record by record
+        (services/common/stores/batch.py)."""
+        if getattr(self._local, "in_tx", False):
+            raise RuntimeError("all_at_once() opens its own transaction; it cannot nest")
+        with self.transaction() as conn:
+            flat = self._local.flat = _FlatBatch(conn)
+            self._local.tx_conn = flat.conn
+            try:
+                yield flat.conn
+                if flat.failed:
+                    raise BatchNotAtomicError("a step of the batch failed")
+                flat.flush(conn)
+            finally:
+                self._local.tx_conn = conn
+                self._local.flat = None
+
+    def insert_later(self, conn: Connection, table: str, columns: str, row: Sequence[Any]) -> None:
+        """`INSERT INTO table (columns) VALUES row`: now, or in an `all_at_once` batch with
+        the batch's other rows of the table, in one statement before anything reads the
+        table (for append-only rows nothing in the batch reads back)."""
+        flat: _FlatBatch | None = getattr(self._local, "flat", None)
+        if flat is None or not getattr(self._local, "in_tx", False):
+            marks = ", ".join("?" * len(row))
+            conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row))
+            return
+        flat.inserts.setdefault((table, columns), []).append(tuple(row))
+        flat.tables.add(table)
+
+    def write_later(
+        self,
+        conn: Connection,
+        table: str,
+        key: Hashable,
+        sql: str,
+        params: Sequence[Any],
+        guard: Sequence[Any] = (),
+    ) -> None:
+        """An UPDATE of exactly one row this transaction holds (locked or written by it),
+        with `params` and then `guard` (the parameters of its optimistic check, e.g. the
+        version it read): now, or in an `all_at_once` batch once per row, before anything
+        reads the table, with the row's last `params` and its first `guard` (what the
+        row was before the batch). Raises `LookupError` (now) or `BatchNotAtomicError`
+        (batch) when no row matched."""
+        flat: _FlatBatch | None = getattr(self._local, "flat", None)
+        if flat is None or not getattr(self._local, "in_tx", False):
+            if conn.execute(sql, (*params, *guard)).rowcount != 1:
+                raise LookupError(f"{table}: no row {key!r} as it was read")
+            return
+        earlier = flat.writes.pop((table, key), None)  # popped: the last write goes last
+        first_guard = tuple(guard) if earlier is None else earlier[2]
+        flat.writes[(table, key)] = (sql, tuple(params), first_guard)
+        flat.tables.add(table)
 
     def memo(self) -> dict[Hashable, Any] | None:
         """The current write transaction's memo of rows it locked or wrote (None outside one),
@@ -228,6 +309,26 @@ class Database(ABC):
         any part of the transaction rolls back, dropped when it ends."""
         memo: dict[Hashable, Any] | None = getattr(self._local, "memo", None)
         return memo if getattr(self._local, "in_tx", False) else None
+
+    def lock_into_memo(
+        self, table: str, key_column: str, keys: Iterable[str], parse: Callable[[Any], Any]
+    ) -> None:
+        """Read and lock the rows of `table` whose `key_column` is one of `keys`, a few
+        statements for all, in key order (the order every replica locks them in), into the
+        transaction's memo as (table, key) -> parse(row), for a batch's steps to write them
+        without reading them again. Rows the memo holds are not read; outside a
+        transaction nothing is."""
+        memo = self.memo()
+        if memo is None:
+            return
+        wanted = sorted({k for k in keys if (table, k) not in memo})
+        sql = (
+            f"SELECT * FROM {table} WHERE {key_column} IN ({{marks}}) "
+            f"ORDER BY {key_column}{self.dialect.for_update}"
+        )
+        with self.reader() as conn:
+            for row in select_in_chunks(conn, sql, wanted):
+                memo[(table, row[key_column])] = parse(row)
 
     def _begin(self, conn: Connection, begin: str) -> Connection:
         """Open the transaction. A kept connection the server dropped meanwhile (restart,
@@ -291,3 +392,70 @@ def select_in_chunks(
     for start in range(0, len(wanted), chunk):
         part = wanted[start : start + chunk]
         yield from conn.execute(sql.format(marks=", ".join("?" * len(part))), (*before, *part))
+
+
+# Bound parameters per multi-row statement: far below both engines' limits.
+_MAX_PARAMETERS = 30000
+
+
+class _FlatBatch:
+    """The state of an `all_at_once` batch: the writes it deferred, and the connection the
+    repositories get, which sends them before any statement that names their table (so a
+    read in the batch always sees them)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.raw = conn
+        self.conn = _DeferringConnection(self)
+        self.failed = False
+        self.tables: set[str] = set()
+        self.inserts: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        self.writes: dict[tuple[str, Hashable], tuple[str, tuple[Any, ...], tuple[Any, ...]]] = {}
+
+    def flush_for(self, sql: str) -> None:
+        if not self.tables:
+            return
+        tables = self.tables
+        if sql.startswith(_PAST_DEFERRED):
+            tables = tables - {sql[len(_PAST_DEFERRED) : sql.index(" */")]}
+        if any(table in sql for table in tables):
+            self.flush(self.raw)
+
+    def flush(self, conn: Connection) -> None:
+        inserts, writes = self.inserts, self.writes
+        self.inserts, self.writes, self.tables = {}, {}, set()
+        for (table, columns), rows in inserts.items():
+            width = len(rows[0])
+            row_marks = f"({', '.join('?' * width)})"
+            step = max(1, _MAX_PARAMETERS // width)
+            for start in range(0, len(rows), step):
+                part = rows[start : start + step]
+                conn.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_marks] * len(part))}",
+                    tuple(value for row in part for value in row),
+                )
+        # Consecutive writes of the same statement in one executemany (in their order).
+        runs: list[tuple[str, list[tuple[Any, ...]]]] = []
+        for sql, params, guard in writes.values():
+            if runs and runs[-1][0] == sql:
+                runs[-1][1].append((*params, *guard))
+            else:
+                runs.append((sql, [(*params, *guard)]))
+        for sql, rows in runs:
+            if conn.executemany(sql, rows).rowcount != len(rows):
+                raise BatchNotAtomicError(f"a deferred update found no row: {sql[:60]}")
+
+
+class _DeferringConnection:
+    """The batch's connection as repositories see it: the deferred writes go out ahead of
+    any statement naming one of their tables."""
+
+    def __init__(self, batch: _FlatBatch) -> None:
+        self._batch = batch
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        self._batch.flush_for(sql)
+        return self._batch.raw.execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        self._batch.flush_for(sql)
+        return self._batch.raw.executemany(sql, parameters)

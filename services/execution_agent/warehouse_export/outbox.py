@@ -44,11 +44,15 @@ class LeaseLostError(RuntimeError):
     re-exported by the new holder, harmlessly)."""
 
 
-def enqueue_export(conn: Connection, insight_id: str, version: int, at: datetime) -> None:
+def enqueue_export(
+    store: Database, conn: Connection, insight_id: str, version: int, at: datetime
+) -> None:
     """Record that `insight_id` changed to `version`, in the caller's transaction (the
-    insight store calls it with every audit row)."""
-    conn.execute(
-        f"INSERT INTO {OUTBOX} (event_id, insight_id, version, enqueued_at) VALUES (?, ?, ?, ?)",
+    insight store calls it with every audit row; a batch writes its rows together)."""
+    store.insert_later(
+        conn,
+        OUTBOX,
+        "event_id, insight_id, version, enqueued_at",
         (event_id(insight_id, version), insight_id, version, to_db_time(at)),
     )
 

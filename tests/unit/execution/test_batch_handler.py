@@ -40,8 +40,9 @@ TABLES = (
     "revops_ai_analysis_history",
     "revops_ai_latest_analysis",
     "revops_ai_notifications",
+    "revops_ai_insight_export_outbox",
 )
-SERIALS = ("audit_id", "rowid")
+SERIALS = ("audit_id", "rowid", "seq")
 ACCOUNTS = ("ACC-1", "ACC-2", "ACC-3")
 BATCH = 30  # ten decisions per account, interleaved as Kafka would deliver them
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from services.webhook_processor.delivery_log import DELIVERED, FAILED, DeliveryLog
+from services.webhook_processor.delivery_log import DELIVERED, FAILED, Attempt, DeliveryLog
 from tests.unit.stores.jobs import slack_job as _job
 
 
@@ -86,3 +86,39 @@ def test_digests_cut_once_and_purge(tmp_path: Path, database_url: str) -> None:
     one.mark_published(batch.digest_id)
     counts = two.purge(delivered_before=time.time() + 1, attempts_before=datetime.now(UTC))
     assert counts == {"jobs": 1, "digest_entries": 1, "attempts": 1, "tickets": 1}
+
+
+def test_a_batch_stored_set_based_answers_each_job_as_if_stored_alone(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`add_jobs` stores the batch in one statement; each `add_job` then says whether its
+    job was new: a job stored before and the second copy of a job are not."""
+    log, other = _replicas(tmp_path, database_url)
+    assert log.add_job(_job("old", "A"))
+    batch = [_job("a1", "A"), _job("old", "A"), _job("b1", "B"), _job("a1", "A")]
+    outcomes = log.in_one_transaction(
+        batch, log.add_job, key_of=lambda job: job.account_id, prepare=log.add_jobs
+    )
+    assert outcomes == [True, False, True, False]
+    assert log.pending_count("slack_deals") == 3
+    claimed = [replica.next_pending("slack_deals", 1, 0) for replica in (log, other)]
+    # A's new job waits for its older one; B's goes alongside.
+    assert [row.action_id for row in claimed if row is not None] == ["old", "b1"]
+    log.finish("old", DELIVERED, [])
+    following = log.next_pending("slack_deals", 1, 0)
+    assert following is not None and following.action_id == "a1"
+    assert following.job() == batch[0]
+
+
+def test_the_final_state_and_its_attempt_are_written_together(
+    tmp_path: Path, database_url: str
+) -> None:
+    log = DeliveryLog(tmp_path / "deliveries.db", url=database_url)
+    assert log.add_job(_job("a1", "A"))
+    claimed = log.next_pending("slack_deals", 1, 0)
+    assert claimed is not None
+    log.finish("a1", DELIVERED, [], attempt=Attempt("slack_deals", 1, "success", 200, 12.5))
+    assert log.status("a1") == DELIVERED
+    [attempt] = log.attempts("a1")
+    assert (attempt["attempt"], attempt["status"], attempt["response_code"]) == (1, "success", 200)
+    assert attempt["latency_ms"] == 12.5

@@ -1,0 +1,217 @@
+"""A batch as one flat, set-based transaction (`Database.all_at_once`) and its fallback to a
+savepoint per record (services/common/stores/batch.py), on both engines (`store`).
+
+What must hold: deferred rows go out before any statement that names their table (so the
+batch reads its own writes) and before COMMIT; a failure anywhere in the flat try, even
+one a caller caught, commits nothing of it; the fallback then leaves exactly the rows of
+per-record handling; and the set-based path really saves the per-record statements.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from services.common.records import Deferred
+from services.common.stores import postgres as pg_engine
+from services.common.stores.batch import in_one_transaction
+from services.common.stores.database import BatchNotAtomicError, Database, past_deferred
+from services.common.stores.sqlite import SQLiteDatabase
+from services.execution_agent.routing import RoutingRules
+from services.execution_agent.service import Decision, ExecutionAgent, HandlerOutput
+from tests.unit.execution.conftest import make_analysis, make_flag, result
+
+COLUMNS = "k, v"
+
+
+def _scratch(store: Database) -> None:
+    with store.transaction() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS scratch (k TEXT PRIMARY KEY, v INTEGER)")
+
+
+def _rows(store: Database) -> list[tuple[str, int]]:
+    with store.reader() as conn:
+        return [(r[0], r[1]) for r in conn.execute("SELECT k, v FROM scratch ORDER BY k")]
+
+
+def test_deferred_rows_go_out_before_a_statement_that_names_their_table(store: Database) -> None:
+    _scratch(store)
+    with store.all_at_once() as conn:
+        store.insert_later(conn, "scratch", COLUMNS, ("a", 1))
+        store.insert_later(conn, "scratch", COLUMNS, ("b", 2))
+        skipped = conn.execute(past_deferred("scratch") + "SELECT count(*) FROM scratch")
+        assert skipped.fetchone()[0] == 0  # held back: the statement said it needs none
+        assert conn.execute("SELECT count(*) FROM scratch").fetchone()[0] == 2
+        store.insert_later(conn, "scratch", COLUMNS, ("c", 3))  # written at COMMIT
+    assert _rows(store) == [("a", 1), ("b", 2), ("c", 3)]
+
+
+def test_outside_a_batch_a_deferred_write_runs_at_once(store: Database) -> None:
+    _scratch(store)
+    with store.transaction() as conn:
+        store.insert_later(conn, "scratch", COLUMNS, ("a", 1))
+        assert conn.execute("SELECT v FROM scratch").fetchone()[0] == 1
+        store.write_later(
+            conn, "scratch", "a", "UPDATE scratch SET v = ? WHERE k = ? AND v = ?", (5, "a"), (1,)
+        )
+        with pytest.raises(LookupError):  # the row is no longer as it was read
+            store.write_later(
+                conn,
+                "scratch",
+                "a",
+                "UPDATE scratch SET v = ? WHERE k = ? AND v = ?",
+                (6, "a"),
+                (1,),
+            )
+    assert _rows(store) == [("a", 5)]
+
+
+def test_a_row_written_twice_in_a_batch_is_written_once_with_its_first_guard(
+    store: Database,
+) -> None:
+    _scratch(store)
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO scratch VALUES ('a', 1)")
+    update = "UPDATE scratch SET v = ? WHERE k = ? AND v = ?"
+    with store.all_at_once() as conn:
+        store.write_later(conn, "scratch", "a", update, (2, "a"), (1,))
+        store.write_later(conn, "scratch", "a", update, (3, "a"), (2,))  # guard: its own write
+    assert _rows(store) == [("a", 3)]
+
+    with pytest.raises(BatchNotAtomicError), store.all_at_once() as conn:
+        store.write_later(conn, "scratch", "a", update, (9, "a"), (1,))  # stale: it is 3
+    assert _rows(store) == [("a", 3)]
+
+
+def test_a_failure_a_caller_caught_still_rolls_the_whole_batch_back(store: Database) -> None:
+    _scratch(store)
+    with pytest.raises(BatchNotAtomicError), store.all_at_once() as conn:
+        conn.execute("INSERT INTO scratch VALUES ('a', 1)")
+        store.insert_later(conn, "scratch", COLUMNS, ("b", 2))
+        try:
+            with store.transaction():  # no savepoint in a flat batch
+                raise RuntimeError("a step failed")
+        except RuntimeError:
+            pass  # swallowed: the batch must still not commit
+    assert _rows(store) == []
+
+
+def test_a_failing_item_sends_the_batch_record_by_record_and_fails_alone(
+    store: Database,
+) -> None:
+    _scratch(store)
+
+    def step(item: tuple[str, int]) -> str:
+        key, value = item
+        with store.transaction() as conn:
+            store.insert_later(conn, "scratch", COLUMNS, (f"{key}{value}", value))
+            if value == 2:
+                raise ValueError("poison")
+        return f"{key}{value}"
+
+    items = [("x", 1), ("x", 2), ("x", 3), ("y", 4)]
+    outcomes = in_one_transaction(store, items, step, key_of=lambda item: item[0])
+    assert outcomes[0] == "x1" and outcomes[3] == "y4"
+    assert isinstance(outcomes[1], ValueError)
+    assert isinstance(outcomes[2], Deferred)  # after a failure of its key: not attempted
+    assert _rows(store) == [("x1", 1), ("y4", 4)]
+
+
+# -- the execution agent's batches ------------------------------------------------------------
+
+
+@contextmanager
+def statements(store: Database) -> Iterator[Counter[str]]:
+    """The statements `store` runs meanwhile, by their first two words."""
+    counted: Counter[str] = Counter()
+
+    def count(sql: str) -> None:
+        for part in sql.split(";"):
+            words = part.split()
+            if words:
+                counted[" ".join(words[:3]).upper()] += 1
+
+    if isinstance(store, SQLiteDatabase):
+        conn: sqlite3.Connection = store.connect()
+        conn.set_trace_callback(count)
+        try:
+            yield counted
+        finally:
+            conn.set_trace_callback(None)
+        return
+    real_execute, real_simple = pg_engine._Connection.execute, pg_engine._Connection._simple_query
+    real_many = pg_engine._Connection.executemany
+
+    def execute(self: pg_engine._Connection, sql: str, parameters: object = ()) -> object:
+        self._flush_deferred()
+        count(sql)
+        return real_execute(self, sql, parameters)
+
+    def executemany(self: pg_engine._Connection, sql: str, parameters: object) -> object:
+        rows = list(parameters)  # type: ignore[call-overload]
+        for _ in rows:  # one statement per row, as SQLite's trace counts them
+            count(sql)
+        return real_many(self, sql, rows)
+
+    def simple(self: pg_engine._Connection, sql: str) -> None:
+        count(sql)
+        real_simple(self, sql)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pg_engine._Connection, "execute", execute)
+        patch.setattr(pg_engine._Connection, "_simple_query", simple)
+        patch.setattr(pg_engine._Connection, "executemany", executemany)
+        yield counted
+
+
+def _outputs(outcomes: list[HandlerOutput | BaseException]) -> list[HandlerOutput]:
+    assert all(isinstance(o, HandlerOutput) for o in outcomes), outcomes
+    return [o for o in outcomes if isinstance(o, HandlerOutput)]
+
+
+def test_a_clean_batch_runs_set_based(store: Database, routing: RoutingRules) -> None:
+    """No savepoint; one INSERT for all the batch's audit rows and one for its export rows;
+    the flows' executions and insights read together and each written once, however many
+    of its results the batch carries."""
+    agent = ExecutionAgent(store, routing)
+    flows = 6
+    decisions = [
+        (
+            f"ACC-{n}",
+            Decision(
+                make_analysis(
+                    request_id=f"req-{n}",
+                    account_id=f"ACC-{n}",
+                    flags=[make_flag(severity="critical")],
+                )
+            ),
+        )
+        for n in range(flows)
+    ]
+    with statements(store) as decided:
+        jobs = [job for o in _outputs(agent.handle_decisions(decisions)) for job in o.jobs]
+    assert len(jobs) >= 2 * flows  # several results per flow below
+    assert decided["SAVEPOINT NESTED_0"] + decided["SAVEPOINT NESTED_1"] == 0
+    assert decided["INSERT INTO REVOPS_AI_INSIGHT_AUDIT"] == 1
+    assert decided["INSERT INTO REVOPS_AI_INSIGHT_EXPORT_OUTBOX"] == 1
+
+    with statements(store) as recorded:
+        _outputs(agent.handle_action_results([(job.account_id, result(job)) for job in jobs]))
+    assert recorded["SAVEPOINT NESTED_0"] + recorded["SAVEPOINT NESTED_1"] == 0
+    assert recorded["SELECT * FROM"] == 2  # the executions, then the insights (locked)
+    assert recorded["UPDATE REVOPS_AI_EXECUTIONS SET"] == flows  # once per flow
+    assert recorded["UPDATE REVOPS_AI_INSIGHTS SET"] == flows  # once per insight
+    assert recorded["INSERT INTO REVOPS_AI_INSIGHT_AUDIT"] == 1
+
+    for job in jobs:  # every result stands, on the execution and on its insight
+        execution = agent.executions.get(job.request_id)
+        assert job.action_id in execution.state.results
+        assert job.insight_id is not None
+        taken = agent.insights.get(job.insight_id).actions_taken
+        assert job.action_id in {a["action_id"] for a in taken}
+    audit = agent.insights.audit(jobs[0].insight_id or "")
+    assert [a.version for a in audit] == list(range(1, len(audit) + 1))  # no version lost
