@@ -50,7 +50,10 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="longer phases, more flows")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: asyncio.run's own SIGINT handling only cancels the running task, and a
+    # phase that swallows the cancellation would let the run go on to its end (exit 0).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
     print(f"bare pipeline on {args.bootstrap} ...", flush=True)
     try:
         results = run_peer(args.bootstrap, PeerSizes.full() if args.full else PeerSizes())
