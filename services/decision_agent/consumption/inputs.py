@@ -211,3 +211,50 @@ def inputs_from_dataset(
             [c.call_id for c in calls],
         ),
     )
+
+
+def concat_inputs(parts: Sequence[FleetInputs]) -> FleetInputs:
+    """Several accounts' inputs (e.g. one dataset each) as one fleet: the same analysis day
+    and history length, side tables re-indexed to the account's position in the result."""
+    first = parts[0]
+    if any(p.as_of_day != first.as_of_day or p.days != first.days for p in parts):
+        raise ValueError("inputs of different analysis days or history lengths")
+    offsets = np.cumsum([0] + [len(p.account_ids) for p in parts[:-1]])
+
+    def accounts(column: list[IntArray]) -> IntArray:
+        return np.concatenate([c + k for c, k in zip(column, offsets, strict=True)])
+
+    def joined(name: str, side: str) -> Any:
+        return np.concatenate([getattr(getattr(p, side), name) for p in parts])
+
+    def ids(side: str) -> list[str]:
+        return [i for p in parts for i in getattr(p, side).ids]
+
+    return FleetInputs(
+        account_ids=[a for p in parts for a in p.account_ids],
+        as_of_day=first.as_of_day,
+        usage=np.concatenate([p.usage for p in parts], axis=1),
+        first_col=np.concatenate([p.first_col for p in parts]),
+        customer_class=np.concatenate([p.customer_class for p in parts]),
+        has_opportunity=np.concatenate([p.has_opportunity for p in parts]),
+        tenure_days=np.concatenate([p.tenure_days for p in parts]),
+        tickets=Tickets(
+            accounts([p.tickets.account for p in parts]),
+            joined("day", "tickets"),
+            joined("high", "tickets"),
+            ids("tickets"),
+        ),
+        agreements=Agreements(
+            accounts([p.agreements.account for p in parts]),
+            joined("start_day", "agreements"),
+            joined("end_day", "agreements"),
+            joined("monthly_usd", "agreements"),
+            joined("active", "agreements"),
+            ids("agreements"),
+        ),
+        calls=Calls(
+            accounts([p.calls.account for p in parts]),
+            joined("day", "calls"),
+            ids("calls"),
+        ),
+    )
