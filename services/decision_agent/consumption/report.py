@@ -7,6 +7,7 @@ every number in a sentence comes from the arrays, so the text can be checked.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -155,31 +156,35 @@ class AccountView:
 
     def signal_evidence(self, signal: str) -> list[Evidence]:
         primary = self.rules.trend.primary_metric
-        by_signal: dict[str, list[Evidence]] = {
-            "support_escalation": self.ticket_evidence(),
-            "high_priority_ticket": self.ticket_evidence(),
-            "active_users_decline": [self.usage_evidence("active_users")],
-            "single_user": [self.usage_evidence("active_users")],
-            "few_users": [self.usage_evidence("active_users")],
-            "committed_spend_underused": [
+        # Callables: only the asked signal's evidence is built (this runs per active signal).
+        by_signal: dict[str, Callable[[], list[Evidence]]] = {
+            "support_escalation": self.ticket_evidence,
+            "high_priority_ticket": self.ticket_evidence,
+            "active_users_decline": lambda: [self.usage_evidence("active_users")],
+            "single_user": lambda: [self.usage_evidence("active_users")],
+            "few_users": lambda: [self.usage_evidence("active_users")],
+            "committed_spend_underused": lambda: [
                 self.usage_evidence("cost_usd"),
                 *self.contract_evidence(),
             ],
-            "spend_decline": [self.usage_evidence("cost_usd")],
-            "renewal_near_no_activity": [*self.contract_evidence(), self.usage_evidence(primary)],
-            "renewal_immediate": self.contract_evidence(),
-            "renewal_near": self.contract_evidence(),
-            "ingestion_trend": [self.usage_evidence("data_ingested_bytes")],
-            "compute_trend": [self.usage_evidence("engine_hours")],
-            "no_ingestion_30_days": [self.usage_evidence("data_ingested_bytes")],
-            "no_opportunity": [
+            "spend_decline": lambda: [self.usage_evidence("cost_usd")],
+            "renewal_near_no_activity": lambda: [
+                *self.contract_evidence(),
+                self.usage_evidence(primary),
+            ],
+            "renewal_immediate": self.contract_evidence,
+            "renewal_near": self.contract_evidence,
+            "ingestion_trend": lambda: [self.usage_evidence("data_ingested_bytes")],
+            "compute_trend": lambda: [self.usage_evidence("engine_hours")],
+            "no_ingestion_30_days": lambda: [self.usage_evidence("data_ingested_bytes")],
+            "no_opportunity": lambda: [
                 Evidence(
                     source="opportunity_d",
                     ref=self.inputs.account_ids[self.i],
                     field="opportunity_id",
                 )
             ],
-            "no_customer_call_30_days": [
+            "no_customer_call_30_days": lambda: [
                 Evidence(
                     source="gong_call_f",
                     ref=self.inputs.account_ids[self.i],
@@ -188,7 +193,7 @@ class AccountView:
                 )
             ],
         }
-        return by_signal.get(signal, [self.usage_evidence(primary)])
+        return by_signal.get(signal, lambda: [self.usage_evidence(primary)])()
 
     # ----------------------------------------------------------------- scores
     def risk_detail(self, health: bool) -> ScoreDetail:
