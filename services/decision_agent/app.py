@@ -65,6 +65,12 @@ class DecisionAgent:
     ) -> None:
         self.settings = settings
         self.analyzers = analyzers
+        # Looked up once: a runtime-checked protocol's isinstance is slow per batch.
+        self.batch_analyzers = {
+            analysis_type: analyzer
+            for analysis_type, analyzer in analyzers.items()
+            if isinstance(analyzer, BatchAnalyzer)
+        }
         self.ai = ai
 
     def decide(self, data: DatasetMessage) -> AnalysisResults:
@@ -84,8 +90,8 @@ class DecisionAgent:
             results.append(RuntimeError("not analysed"))
             by_type.setdefault(data.analysis_type, []).append(position)
         for analysis_type, positions in by_type.items():
-            analyzer = self.analyzers.get(analysis_type)
-            if not isinstance(analyzer, BatchAnalyzer) or len(positions) == 1:
+            analyzer = self.batch_analyzers.get(analysis_type)
+            if analyzer is None or len(positions) == 1:
                 for position in positions:
                     results[position] = self._try_decide(batch[position])
                 continue
