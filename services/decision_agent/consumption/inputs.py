@@ -20,9 +20,9 @@ scorer, which must not take "did not exist yet" for "used nothing".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -220,16 +220,6 @@ def concat_inputs(parts: Sequence[FleetInputs]) -> FleetInputs:
     if any(p.as_of_day != first.as_of_day or p.days != first.days for p in parts):
         raise ValueError("inputs of different analysis days or history lengths")
     offsets = np.cumsum([0] + [len(p.account_ids) for p in parts[:-1]])
-
-    def accounts(column: list[IntArray]) -> IntArray:
-        return np.concatenate([c + k for c, k in zip(column, offsets, strict=True)])
-
-    def joined(name: str, side: str) -> Any:
-        return np.concatenate([getattr(getattr(p, side), name) for p in parts])
-
-    def ids(side: str) -> list[str]:
-        return [i for p in parts for i in getattr(p, side).ids]
-
     return FleetInputs(
         account_ids=[a for p in parts for a in p.account_ids],
         as_of_day=first.as_of_day,
@@ -238,23 +228,27 @@ def concat_inputs(parts: Sequence[FleetInputs]) -> FleetInputs:
         customer_class=np.concatenate([p.customer_class for p in parts]),
         has_opportunity=np.concatenate([p.has_opportunity for p in parts]),
         tenure_days=np.concatenate([p.tenure_days for p in parts]),
-        tickets=Tickets(
-            accounts([p.tickets.account for p in parts]),
-            joined("day", "tickets"),
-            joined("high", "tickets"),
-            ids("tickets"),
-        ),
-        agreements=Agreements(
-            accounts([p.agreements.account for p in parts]),
-            joined("start_day", "agreements"),
-            joined("end_day", "agreements"),
-            joined("monthly_usd", "agreements"),
-            joined("active", "agreements"),
-            ids("agreements"),
-        ),
-        calls=Calls(
-            accounts([p.calls.account for p in parts]),
-            joined("day", "calls"),
-            ids("calls"),
-        ),
+        tickets=_concat_side([p.tickets for p in parts], offsets),
+        agreements=_concat_side([p.agreements for p in parts], offsets),
+        calls=_concat_side([p.calls for p in parts], offsets),
     )
+
+
+_Side = TypeVar("_Side", Tickets, Agreements, Calls)
+
+
+def _concat_side(tables: Sequence[_Side], offsets: IntArray) -> _Side:
+    """One side table of several inputs, rows in order; `account` (a position) shifted by
+    where each input's accounts start in the joined inputs."""
+    columns: dict[str, Any] = {}
+    for column in fields(tables[0]):
+        values = [getattr(table, column.name) for table in tables]
+        if column.name == "account":
+            columns["account"] = np.concatenate(
+                [v + k for v, k in zip(values, offsets, strict=True)]
+            )
+        elif column.name == "ids":
+            columns["ids"] = [i for ids in values for i in ids]
+        else:
+            columns[column.name] = np.concatenate(values)
+    return type(tables[0])(**columns)

@@ -8,13 +8,16 @@ from datetime import timedelta
 import pytest
 
 from contracts.analysis import AnalysisResults
-from contracts.dataset import CustomerClass, Dataset, PreliminaryFinding
+from contracts.dataset import Dataset, PreliminaryFinding
 from services.decision_agent.consumption import analyzer as analyzer_module
 from services.decision_agent.consumption.analyzer import ConsumptionAnalyzer, Request
 from services.decision_agent.consumption.inputs import FleetInputs
 from services.decision_agent.consumption.rule_models import ConsumptionRules
-from tests.unit.consumption.factory import AS_OF, dataset, portfolio
-from tests.unit.consumption.test_consumption import rules  # noqa: F401  (fixture)
+from tests.unit.consumption.factory import AS_OF
+from tests.unit.consumption.test_consumption import (
+    _mixed_fleet,
+    rules,  # noqa: F401  (fixture)
+)
 from tests.unit.deal_quality.test_trusted import assert_equals_validated
 from tests.unit.decision_agent.same_fields import assert_same_fields
 
@@ -23,18 +26,7 @@ GAP = PreliminaryFinding(type="data_gap", description="no billing events")
 
 def _requests() -> list[Request]:
     """Every story and class, tickets, renewals, two analysis days, some with data gaps."""
-    datasets: list[Dataset] = portfolio() + [
-        dataset(
-            f"acc-x{k}",
-            list(CustomerClass)[k % 3],
-            ["stable", "decline", "growth", "stop", "spike", "cost"][k % 6],
-            seed=100 + k,
-            tickets=k % 4,
-            renewal_in_days=[20, 80, 150, None][k % 4],
-            level=10 ** (2 + k % 4),
-        )
-        for k in range(18)
-    ]
+    datasets = _mixed_fleet()
     earlier = [d.model_copy(update={"as_of": AS_OF - timedelta(days=9)}) for d in datasets[::4]]
     return [(f"req-{k}", d, [GAP] if k % 5 == 0 else []) for k, d in enumerate(datasets + earlier)]
 
