@@ -115,10 +115,19 @@ def test_a_record_without_an_analysis_fails_alone(
     assert 0 < refused < len(records)
 
 
-def test_the_service_hands_batches_to_the_agent_without_a_model(tmp_path: Path) -> None:
-    settings = Settings(var_dir=tmp_path / "var")
+def test_the_service_hands_batches_to_the_agent_only_without_a_model(tmp_path: Path) -> None:
+    """With a model each record's calls take seconds: its decision must not wait for the
+    rest of its group's."""
+    recordings = tmp_path / "recordings.jsonl"
+    recordings.write_text("")
+    plain = Settings(var_dir=tmp_path / "plain")
+    model = Settings(
+        var_dir=tmp_path / "model", model_backend="recorded", model_recordings=recordings
+    )
     try:
-        runtime = asyncio.run(build_runtime(settings, None))
+        without_model = asyncio.run(build_runtime(plain, None))
+        with_model = asyncio.run(build_runtime(model, None))
     finally:
         gc.unfreeze()  # build_runtime froze this test process's objects, as a service's
-    assert runtime.subscriptions[settings.topics.datasets].handle_batch is not None
+    assert without_model.subscriptions[plain.topics.datasets].handle_batch is not None
+    assert with_model.subscriptions[model.topics.datasets].handle_batch is None
