@@ -9,8 +9,13 @@ the demo mix (half deal-quality on an open deal, half consumption on an account)
   READ_AHEAD_SUBJECTS (one set-based warehouse read per batch, the datasets built, each
   dataset record encoded as the runtime encodes it);
 * decision agent: for each dataset record, `parse_dataset` (JSON, envelope, the payload
-  validated once: the trust boundary), `DecisionAgent.handle` (the analysis, no language
-  model) and the decision record encoded.
+  validated once: the trust boundary), then `DecisionAgent.handle_batch` (the analysis, no
+  language model) on groups of records as the runtime hands them over, and each decision
+  record encoded. Two group sizes: 1 (an idle pipeline: each record consumed alone) and a
+  partition's share of a full consumed batch (`batch_max_records / topic_partitions`, a
+  saturated pipeline), where the consumption datasets of a group are analysed together.
+  The objects built before are frozen out of the cyclic collector's sight first, as the
+  service does at start-up (`build_runtime`).
 
 CPU is the process's (`time.process_time`, DuckDB's threads included) divided by the flows;
 no signing, idempotency store or broker (the runtime's share, `bench.overhead`). The box is
@@ -21,17 +26,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 from contracts import AnalysisType, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
 from demo.seed import seed_warehouse
 from services.common.messages import encode
-from services.common.records import Outgoing, Parsed, Record
+from services.common.records import Parsed, Record
 from services.common.settings import Settings
 from services.data_agent.app import READ_AHEAD_SUBJECTS, DataAgent
 from services.data_agent.builders import open_opportunities
@@ -82,17 +89,23 @@ def run_data_agent(agent: DataAgent, items: Sequence[tuple[Parsed, Record]]) -> 
     return records
 
 
-async def _decide_all(agent: DecisionAgent, records: Sequence[bytes]) -> list[bytes]:
+async def _decide_all(agent: DecisionAgent, records: Sequence[bytes], group: int) -> list[bytes]:
     decisions: list[bytes] = []
-    for offset, value in enumerate(records):
-        record = Record("revops.datasets", 0, offset, b"", value)
-        outputs: list[Outgoing] = await agent.handle(parse_dataset(record), record)
-        decisions.extend(encode(out.message) for out in outputs)
+    for start in range(0, len(records), group):
+        consumed = [
+            Record("revops.datasets", 0, offset, b"", value)
+            for offset, value in enumerate(records[start : start + group], start=start)
+        ]
+        outcomes = await agent.handle_batch([(parse_dataset(r), r) for r in consumed])
+        for outcome in outcomes:
+            if not isinstance(outcome, list):
+                raise RuntimeError(f"a demo dataset failed: {outcome!r}")
+            decisions.extend(encode(out.message) for out in outcome)
     return decisions
 
 
-def run_decision_agent(agent: DecisionAgent, records: Sequence[bytes]) -> list[bytes]:
-    return asyncio.run(_decide_all(agent, records))
+def run_decision_agent(agent: DecisionAgent, records: Sequence[bytes], group: int) -> list[bytes]:
+    return asyncio.run(_decide_all(agent, records, group))
 
 
 def cpu_ms_per_flow(work: object, flows: int) -> float:
@@ -121,22 +134,33 @@ def main() -> None:
                 raise SystemExit("unset the language model settings: this bench times rules")
             items = demo_triggers(repository, args.flows)
             records = run_data_agent(data_agent, items)  # warm-up, and the decisions' input
-            run_decision_agent(decision_agent, records)
-            data, decision = [], []
-            for _ in range(args.repeats):
-                data.append(cpu_ms_per_flow(lambda: run_data_agent(data_agent, items), len(items)))
-                decision.append(
+            data = [
+                cpu_ms_per_flow(lambda: run_data_agent(data_agent, items), len(items))
+                for _ in range(args.repeats)
+            ]
+            groups = (1, max(1, settings.batch_max_records // settings.topic_partitions))
+            gc.freeze()  # as the decision agent's service does once it is built
+            decision: dict[int, list[float]] = {}
+            for group in groups:
+                run_decision_agent(decision_agent, records, group)  # warm-up
+                decision[group] = [
                     cpu_ms_per_flow(
-                        lambda: run_decision_agent(decision_agent, records), len(records)
+                        partial(run_decision_agent, decision_agent, records, group), len(records)
                     )
-                )
+                    for _ in range(args.repeats)
+                ]
+            gc.unfreeze()
     kib = sum(map(len, records)) / len(records) / 1024
     print(
         f"CPU per flow, {len(items)} flows of the demo mix, {args.accounts} accounts, "
         f"{args.repeats} runs, min-max (dataset record {kib:.0f} KiB on average)"
     )
     print(f"| data agent | {min(data):.2f}-{max(data):.2f} ms |")
-    print(f"| decision agent | {min(decision):.2f}-{max(decision):.2f} ms |")
+    for group, figures in decision.items():
+        print(
+            f"| decision agent, groups of {group} record(s) | "
+            f"{min(figures):.2f}-{max(figures):.2f} ms |"
+        )
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ naming the type). A new type adds its package (analyzer + rules file) and one en
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from contracts import AnalysisResults, AnalysisType
 from contracts.dataset import DatasetBase, PreliminaryFinding
@@ -22,6 +22,19 @@ class Analyzer(Protocol):
     def analyze(
         self, request_id: str, dataset: DatasetBase, findings: list[PreliminaryFinding]
     ) -> AnalysisResults: ...
+
+
+AnalysisRequest = tuple[str, DatasetBase, list[PreliminaryFinding]]
+
+
+@runtime_checkable
+class BatchAnalyzer(Analyzer, Protocol):
+    """An analyzer that analyses several datasets at once (cheaper than one by one), with
+    the same result per dataset as `analyze`, or the exception `analyze` would raise."""
+
+    def analyze_batch(
+        self, requests: Sequence[AnalysisRequest]
+    ) -> list[AnalysisResults | Exception]: ...
 
 
 AnalyzerFactory = Callable[[Path], Analyzer]

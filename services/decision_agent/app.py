@@ -8,7 +8,9 @@ layer, services/decision_agent/ai; scores stay deterministic) -> `revops.decisio
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Sequence
 
 import structlog
 from pydantic import ValidationError
@@ -20,13 +22,13 @@ from contracts.series import DatasetFormatError
 from services.common import metrics
 from services.common.errors import PermanentError
 from services.common.messages import describe, envelope_reader, make_envelope
-from services.common.records import Outgoing, Parsed, Record
+from services.common.records import BatchOutcome, Outgoing, Parsed, Record
 from services.common.rulefiles import RuleFileError
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.decision_agent.ai.layer import AiLayer
 from services.decision_agent.ai.setup import build_ai_layer
-from services.decision_agent.analyzers import Analyzer, build_analyzers
+from services.decision_agent.analyzers import Analyzer, BatchAnalyzer, build_analyzers
 from services.decision_agent.conversation.lexicon import LexiconExtractor
 from services.decision_agent.deal_quality.analyzer import DealQualityAnalyzer
 from services.decision_agent.model.factory import ModelConfigError
@@ -63,28 +65,97 @@ class DecisionAgent:
     ) -> None:
         self.settings = settings
         self.analyzers = analyzers
+        # Looked up once: a runtime-checked protocol's isinstance is slow per batch.
+        self.batch_analyzers = {
+            analysis_type: analyzer
+            for analysis_type, analyzer in analyzers.items()
+            if isinstance(analyzer, BatchAnalyzer)
+        }
         self.ai = ai
 
     def decide(self, data: DatasetMessage) -> AnalysisResults:
+        started = time.perf_counter()
+        result = self._analyzer(data).analyze(
+            data.request_id, data.dataset, data.preliminary_findings
+        )
+        self._observe(data, time.perf_counter() - started)
+        return self._finish(data, result)
+
+    def decide_batch(self, batch: Sequence[DatasetMessage]) -> list[AnalysisResults | Exception]:
+        """`decide` of every dataset of a batch, or the exception it raises. The datasets of
+        an analysis that analyses several at once (`BatchAnalyzer`) go to it together."""
+        results: list[AnalysisResults | Exception] = []
+        by_type: dict[AnalysisType, list[int]] = {}
+        for position, data in enumerate(batch):
+            results.append(RuntimeError("not analysed"))
+            by_type.setdefault(data.analysis_type, []).append(position)
+        for analysis_type, positions in by_type.items():
+            analyzer = self.batch_analyzers.get(analysis_type)
+            if analyzer is None or len(positions) == 1:
+                for position in positions:
+                    results[position] = self._try_decide(batch[position])
+                continue
+            started = time.perf_counter()
+            answers = analyzer.analyze_batch(
+                [
+                    (d.request_id, d.dataset, d.preliminary_findings)
+                    for d in (batch[position] for position in positions)
+                ]
+            )
+            share = (time.perf_counter() - started) / len(positions)
+            for position, answer in zip(positions, answers, strict=True):
+                data = batch[position]
+                self._observe(data, share)
+                results[position] = (
+                    answer if isinstance(answer, Exception) else self._finish(data, answer)
+                )
+        return results
+
+    def _try_decide(self, data: DatasetMessage) -> AnalysisResults | Exception:
+        try:
+            return self.decide(data)
+        except Exception as exc:
+            return exc
+
+    def _analyzer(self, data: DatasetMessage) -> Analyzer:
         analyzer = self.analyzers.get(data.analysis_type)
         if analyzer is None:
             raise PermanentError(
                 f"no analysis for analysis_type={data.analysis_type}", code="UNKNOWN_ANALYSIS"
             )
-        started = time.perf_counter()
-        result = analyzer.analyze(data.request_id, data.dataset, data.preliminary_findings)
-        metrics.STAGE_SECONDS.labels(NAME, data.analysis_type.value).observe(
-            time.perf_counter() - started
-        )
+        return analyzer
+
+    @staticmethod
+    def _observe(data: DatasetMessage, seconds: float) -> None:
+        metrics.STAGE_SECONDS.labels(NAME, data.analysis_type.value).observe(seconds)
+
+    @staticmethod
+    def _finish(data: DatasetMessage, result: AnalysisResults) -> AnalysisResults:
         # The analyzers name the subject by id; the dataset's subject also carries names.
         return result.model_copy(
             update={"requested_at": data.requested_at, "subject": data.subject}
         )
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:
+        return await self._outputs(item, self.decide(item.body))
+
+    async def handle_batch(self, items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
+        """`handle` for a partition's records of a consumed batch (services/common/records.py):
+        the analyses decided together (`decide_batch`); a record whose analysis failed gets
+        its exception, and the runtime hands it to `handle` alone (retry or dead letter).
+        The analysis has no side effect, so the other records need not wait for it."""
+        decided = self.decide_batch([item.body for item, _ in items])
+        outcomes: list[BatchOutcome] = []
+        for (item, _), result in zip(items, decided, strict=True):
+            if isinstance(result, Exception):
+                outcomes.append(result)
+            else:
+                outcomes.append(await self._outputs(item, result))
+        return outcomes
+
+    async def _outputs(self, item: Parsed, result: AnalysisResults) -> list[Outgoing]:
         data: DatasetMessage = item.body
         meta = item.envelope.metadata
-        result = self.decide(data)
         if self.ai is not None:  # never raises: falls back to the deterministic texts
             result = await self.ai.enrich(result, data.dataset)
         envelope = make_envelope(
@@ -142,7 +213,20 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
             batch_max_records=batch,
         )
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
-    runtime.subscribe(settings.topics.datasets, parse_dataset, agent.handle)
+    # What start-up built (modules, rules, compiled lexicons: ~100,000 objects that live as
+    # long as the process) leaves the cyclic collector's sight: otherwise every full
+    # collection walks them again, about a quarter of this service's CPU per flow (measured
+    # with bench/bench_flow_cpu.py, docs/batch-pipeline.md).
+    gc.freeze()
+    # Without a model a partition's records are analysed together (`handle_batch`); with
+    # one, each record's model calls take seconds: its decision leaves as soon as it is made
+    # instead of waiting for the whole group's.
+    runtime.subscribe(
+        settings.topics.datasets,
+        parse_dataset,
+        agent.handle,
+        handle_batch=agent.handle_batch if agent.ai is None else None,
+    )
     if agent.ai is not None:
         ai = agent.ai
         runtime.on_stop.append(ai.close)

@@ -136,6 +136,7 @@ def flag(
     insight_type: str,
     confidence: float,
     evidence: list[Evidence],
+    event_id: str | None = None,
 ) -> Flag:
     values = {
         "type": type,
@@ -146,7 +147,7 @@ def flag(
         "insight_type": insight_type,
         "confidence": confidence,
         "evidence": evidence,
-        "event_id": None,  # deal flags report no event
+        "event_id": event_id,  # deal flags report no event; usage anomaly flags do
     }
     return _instance(Flag, values, _FLAG_FIELDS)
 

@@ -20,9 +20,9 @@ scorer, which must not take "did not exist yet" for "used nothing".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -211,3 +211,44 @@ def inputs_from_dataset(
             [c.call_id for c in calls],
         ),
     )
+
+
+def concat_inputs(parts: Sequence[FleetInputs]) -> FleetInputs:
+    """Several accounts' inputs (e.g. one dataset each) as one fleet: the same analysis day
+    and history length, side tables re-indexed to the account's position in the result."""
+    first = parts[0]
+    if any(p.as_of_day != first.as_of_day or p.days != first.days for p in parts):
+        raise ValueError("inputs of different analysis days or history lengths")
+    offsets = np.cumsum([0] + [len(p.account_ids) for p in parts[:-1]])
+    return FleetInputs(
+        account_ids=[a for p in parts for a in p.account_ids],
+        as_of_day=first.as_of_day,
+        usage=np.concatenate([p.usage for p in parts], axis=1),
+        first_col=np.concatenate([p.first_col for p in parts]),
+        customer_class=np.concatenate([p.customer_class for p in parts]),
+        has_opportunity=np.concatenate([p.has_opportunity for p in parts]),
+        tenure_days=np.concatenate([p.tenure_days for p in parts]),
+        tickets=_concat_side([p.tickets for p in parts], offsets),
+        agreements=_concat_side([p.agreements for p in parts], offsets),
+        calls=_concat_side([p.calls for p in parts], offsets),
+    )
+
+
+_Side = TypeVar("_Side", Tickets, Agreements, Calls)
+
+
+def _concat_side(tables: Sequence[_Side], offsets: IntArray) -> _Side:
+    """One side table of several inputs, rows in order; `account` (a position) shifted by
+    where each input's accounts start in the joined inputs."""
+    columns: dict[str, Any] = {}
+    for column in fields(tables[0]):
+        values = [getattr(table, column.name) for table in tables]
+        if column.name == "account":
+            columns["account"] = np.concatenate(
+                [v + k for v, k in zip(values, offsets, strict=True)]
+            )
+        elif column.name == "ids":
+            columns["ids"] = [i for ids in values for i in ids]
+        else:
+            columns[column.name] = np.concatenate(values)
+    return type(tables[0])(**columns)

@@ -1,26 +1,24 @@
 """Turn one account's row of a `FleetAssessment` into the wire `AnalysisResults`.
 
 Every flag and factor carries evidence (metric and days, ticket ids, contract dates) and
-every number in a sentence comes from the arrays, so the text can be checked.
+every number in a sentence comes from the arrays, so the text can be checked. The models are
+built from values of their declared types without re-validation (services/decision_agent/
+trusted.py; tests/unit/consumption/test_consumption_trusted.py proves each result equals its
+validated copy).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from contracts.analysis import (
-    AnalysisBody,
-    AnalysisResults,
-    Flag,
-    Recommendation,
-    ScoreDetail,
-    ScoreFactor,
-)
-from contracts.common import PRIORITY_RANK, AnalysisType, Evidence, Priority, Severity, Subject
+from contracts.analysis import AnalysisResults, Flag, Recommendation, ScoreDetail
+from contracts.common import PRIORITY_RANK, AnalysisType, Evidence, Priority, Severity
 from contracts.dataset import PreliminaryFinding
+from services.decision_agent import trusted
 from services.decision_agent.consumption.inputs import CLASS_NAMES, from_day
 from services.decision_agent.consumption.pipeline import (
     SEVERITY_ORDER,
@@ -102,7 +100,7 @@ class AccountView:
     def usage_evidence(self, metric: str) -> Evidence:
         t = self.a.now.trends
         j = trend_index(self.rules, metric)
-        return Evidence(
+        return trusted.evidence(
             source=USAGE_SOURCE,
             ref=self.inputs.account_ids[self.i],
             field=metric,
@@ -127,7 +125,7 @@ class AccountView:
         day = self.inputs.as_of_day
         hit = (t.account == self.i) & t.high & (t.day > day - window) & (t.day <= day)
         return [
-            Evidence(
+            trusted.evidence(
                 source="support_ticket_f",
                 ref=t.ids[int(k)],
                 field="priority",
@@ -140,7 +138,7 @@ class AccountView:
         a = self.inputs.agreements
         hit = (a.account == self.i) & a.active & (a.end_day >= self.inputs.as_of_day)
         return [
-            Evidence(
+            trusted.evidence(
                 source="agreement_f",
                 ref=a.ids[int(k)],
                 field="end_date",
@@ -155,32 +153,36 @@ class AccountView:
 
     def signal_evidence(self, signal: str) -> list[Evidence]:
         primary = self.rules.trend.primary_metric
-        by_signal: dict[str, list[Evidence]] = {
-            "support_escalation": self.ticket_evidence(),
-            "high_priority_ticket": self.ticket_evidence(),
-            "active_users_decline": [self.usage_evidence("active_users")],
-            "single_user": [self.usage_evidence("active_users")],
-            "few_users": [self.usage_evidence("active_users")],
-            "committed_spend_underused": [
+        # Callables: only the asked signal's evidence is built (this runs per active signal).
+        by_signal: dict[str, Callable[[], list[Evidence]]] = {
+            "support_escalation": self.ticket_evidence,
+            "high_priority_ticket": self.ticket_evidence,
+            "active_users_decline": lambda: [self.usage_evidence("active_users")],
+            "single_user": lambda: [self.usage_evidence("active_users")],
+            "few_users": lambda: [self.usage_evidence("active_users")],
+            "committed_spend_underused": lambda: [
                 self.usage_evidence("cost_usd"),
                 *self.contract_evidence(),
             ],
-            "spend_decline": [self.usage_evidence("cost_usd")],
-            "renewal_near_no_activity": [*self.contract_evidence(), self.usage_evidence(primary)],
-            "renewal_immediate": self.contract_evidence(),
-            "renewal_near": self.contract_evidence(),
-            "ingestion_trend": [self.usage_evidence("data_ingested_bytes")],
-            "compute_trend": [self.usage_evidence("engine_hours")],
-            "no_ingestion_30_days": [self.usage_evidence("data_ingested_bytes")],
-            "no_opportunity": [
-                Evidence(
+            "spend_decline": lambda: [self.usage_evidence("cost_usd")],
+            "renewal_near_no_activity": lambda: [
+                *self.contract_evidence(),
+                self.usage_evidence(primary),
+            ],
+            "renewal_immediate": self.contract_evidence,
+            "renewal_near": self.contract_evidence,
+            "ingestion_trend": lambda: [self.usage_evidence("data_ingested_bytes")],
+            "compute_trend": lambda: [self.usage_evidence("engine_hours")],
+            "no_ingestion_30_days": lambda: [self.usage_evidence("data_ingested_bytes")],
+            "no_opportunity": lambda: [
+                trusted.evidence(
                     source="opportunity_d",
                     ref=self.inputs.account_ids[self.i],
                     field="opportunity_id",
                 )
             ],
-            "no_customer_call_30_days": [
-                Evidence(
+            "no_customer_call_30_days": lambda: [
+                trusted.evidence(
                     source="gong_call_f",
                     ref=self.inputs.account_ids[self.i],
                     field="calls_last_30_days",
@@ -188,7 +190,7 @@ class AccountView:
                 )
             ],
         }
-        return by_signal.get(signal, [self.usage_evidence(primary)])
+        return by_signal.get(signal, lambda: [self.usage_evidence(primary)])()
 
     # ----------------------------------------------------------------- scores
     def risk_detail(self, health: bool) -> ScoreDetail:
@@ -203,7 +205,7 @@ class AccountView:
             evidence = [e for s in active for e in self.signal_evidence(s)]
             shown = factor.weight - risk_points if health else risk_points
             factors.append(
-                ScoreFactor(
+                trusted.score_factor(
                     factor=name,
                     points=round(float(shown), 2),
                     possible=factor.weight,
@@ -213,11 +215,13 @@ class AccountView:
             )
         if health:
             score = int(self.a.health[self.i])
-            return ScoreDetail(
+            return trusted.score_detail(
                 score=score, band=band_of(score, self.rules.health_bands), factors=factors
             )
         score = int(self.a.risk[self.i])
-        return ScoreDetail(score=score, band=band_of(score, self.rules.risk_bands), factors=factors)
+        return trusted.score_detail(
+            score=score, band=band_of(score, self.rules.risk_bands), factors=factors
+        )
 
     def trend_detail(self) -> ScoreDetail:
         risk_of = self.rules.trend.risk_by_class
@@ -225,17 +229,17 @@ class AccountView:
         for metric in self.rules.trend.metrics:
             label = self.trend_class(metric)
             factors.append(
-                ScoreFactor(
+                trusted.score_factor(
                     factor=metric,
                     points=round(100 * (1 - risk_of.get(label, 0.0)), 2),
-                    possible=100,
+                    possible=100.0,
                     explanation=self.trend_sentence(metric),
                     evidence=[self.usage_evidence(metric)],
                 )
             )
         primary = self.trend_class(self.rules.trend.primary_metric)
         score = round(100 * (1 - risk_of.get(primary, 0.0)))
-        return ScoreDetail(score=score, band=primary, factors=factors)
+        return trusted.score_detail(score=score, band=primary, factors=factors)
 
     # --------------------------------------------------------------- anomalies
     def recent_anomalies(self) -> list[dict[str, Any]]:
@@ -281,7 +285,7 @@ class AccountView:
                 f"strongest day {x['date']}: {_num(x['value'])} vs expected "
                 f"{_num(x['expected'])} ({x['reason']}, score {x['score']:.2f})."
             )
-            evidence = Evidence(
+            evidence = trusted.evidence(
                 source=USAGE_SOURCE,
                 ref=self.inputs.account_ids[self.i],
                 field=x["metric"],
@@ -289,7 +293,7 @@ class AccountView:
                 value={k: x[k] for k in ("event_id", "onset", "value", "expected", "score")},
             )
             flags.append(
-                Flag(
+                trusted.flag(
                     type=rule.type,
                     severity=Severity(x["severity"]),
                     description=description,
@@ -364,7 +368,7 @@ class AccountView:
                 f"Churn risk {now} ({band_of(now, self.rules.risk_bands)}), was {before} "
                 f"{self.rules.escalation_lookback_days} days ago ({now - before:+d} points).",
                 [
-                    Evidence(
+                    trusted.evidence(
                         source="churn_risk",
                         ref=self.inputs.account_ids[i],
                         field="churn_risk",
@@ -391,7 +395,7 @@ class AccountView:
                 insight_type = self.rules.escalation_insight_by_factor.get(top, insight_type)
             description, evidence = self.flag_description(code)
             found.append(
-                Flag(
+                trusted.flag(
                     type=rule.type,
                     severity=SEVERITY_ORDER[int(self.a.severity[code][self.i])],
                     description=description,
@@ -412,7 +416,7 @@ class AccountView:
             ranked.append((PRIORITY_RANK[priority], order, priority, rule, flag))
         ranked.sort(key=lambda item: (item[0], item[1]))
         return [
-            Recommendation(
+            trusted.recommendation(
                 id=f"rec-{n}",
                 priority=priority,
                 action=rule.action,
@@ -460,11 +464,12 @@ def analysis_results(
     summary = view.summary(flags)
     if gaps:
         summary += f" Data gaps reported: {'; '.join(g.description for g in gaps)}."
-    return AnalysisResults(
+    recommendations = view.recommendations(flags)
+    return trusted.analysis_results(
         request_id=request_id,
         analysis_type=AnalysisType.CONSUMPTION,
-        subject=Subject(account_id=assessment.inputs.account_ids[i]),
-        analysis_results=AnalysisBody(
+        subject=trusted.subject(assessment.inputs.account_ids[i], None),
+        body=trusted.analysis_body(
             scores={
                 "customer_health": health.score,
                 "churn_risk": risk.score,
@@ -473,10 +478,11 @@ def analysis_results(
             score_details={"customer_health": health, "churn_risk": risk, "usage_trend": trend},
             flags=flags,
         ),
-        recommendations=view.recommendations(flags),
+        recommendations=recommendations,
+        conversation_topics=[],
         risk_mitigations=[
             f"{r.action} ({r.assignee})"
-            for r in view.recommendations(flags)
+            for r in recommendations
             if r.priority in (Priority.CRITICAL, Priority.HIGH)
         ],
         summary=summary,

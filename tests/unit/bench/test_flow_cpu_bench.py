@@ -1,5 +1,6 @@
 """bench.bench_flow_cpu times the real work: every trigger of its demo mix becomes a dataset
-record the decision agent reads, and every dataset record a decision."""
+record the decision agent reads, and every dataset record a decision, whether the records
+are handed over one by one or in groups."""
 
 from __future__ import annotations
 
@@ -24,8 +25,13 @@ def test_every_flow_of_the_mix_gets_a_dataset_and_a_decision(tmp_path: Path) -> 
         repository = DatasetRepository(warehouse)
         items = demo_triggers(repository, 60)  # more than one consumed batch
         records = run_data_agent(DataAgent(settings, repository), items)
-        decisions = run_decision_agent(build_agent(settings), records)
-    assert len(records) == len(decisions) == 60
+        agent = build_agent(settings)
+        decisions = run_decision_agent(agent, records, 1)
+        grouped = run_decision_agent(agent, records, 25)  # groups of both analyses
+    assert len(records) == len(decisions) == len(grouped) == 60
+    assert [orjson.loads(d)["payload"] for d in grouped] == [
+        orjson.loads(d)["payload"] for d in decisions
+    ]
     payloads = [orjson.loads(r)["payload"] for r in records]
     assert {p["schema_version"] for p in payloads} == {2}
     assert {p["analysis_type"] for p in payloads} == {"deal_quality", "consumption"}
