@@ -8,7 +8,6 @@ layer, services/decision_agent/ai; scores stay deterministic) -> `revops.decisio
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Sequence
 
@@ -213,11 +212,6 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
             batch_max_records=batch,
         )
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
-    # What start-up built (modules, rules, compiled lexicons: ~100,000 objects that live as
-    # long as the process) leaves the cyclic collector's sight: otherwise every full
-    # collection walks them again, about a quarter of this service's CPU per flow (measured
-    # with bench/bench_flow_cpu.py, docs/batch-pipeline.md).
-    gc.freeze()
     # Without a model a partition's records are analysed together (`handle_batch`); with
     # one, each record's model calls take seconds: its decision leaves as soon as it is made
     # instead of waiting for the whole group's.

@@ -5,7 +5,6 @@ record, field for field; a record that cannot be analysed fails alone."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -124,10 +123,7 @@ def test_the_service_hands_batches_to_the_agent_only_without_a_model(tmp_path: P
     model = Settings(
         var_dir=tmp_path / "model", model_backend="recorded", model_recordings=recordings
     )
-    try:
-        without_model = asyncio.run(build_runtime(plain, None))
-        with_model = asyncio.run(build_runtime(model, None))
-    finally:
-        gc.unfreeze()  # build_runtime froze this test process's objects, as a service's
+    without_model = asyncio.run(build_runtime(plain, None))
+    with_model = asyncio.run(build_runtime(model, None))
     assert without_model.subscriptions[plain.topics.datasets].handle_batch is not None
     assert with_model.subscriptions[model.topics.datasets].handle_batch is None
