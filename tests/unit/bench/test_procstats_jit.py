@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -38,5 +39,10 @@ def test_counts_only_threads_named_as_a_jvms_compiler_threads() -> None:
 
 
 def test_a_process_without_compiler_threads_or_gone_reads_zero() -> None:
-    assert jit_cpu_s(os.getpid()) == 0.0
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert jit_cpu_s(child.pid) == 0.0  # a Python process: no thread named so
+    finally:
+        child.kill()
+        child.wait()
     assert jit_cpu_s(2**22 + 7) == 0.0  # above the kernel's pid limit: no such process
