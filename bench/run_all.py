@@ -81,6 +81,8 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         # CPU per flow of the data agent and the decision agent in process (no Kafka)
         "flow_cpu": ["bench_flow_cpu.py"]
         + (["--accounts", "300", "--flows", "200", "--repeats", "2"] if small else []),
+        # the data agent's RSS after start-up, warm-up and at saturation (a broker of its own)
+        "data_agent_memory": ["bench_data_agent_memory.py"] + (["--burst", "300"] if small else []),
         "ai_layer": ["bench_ai_layer.py"] + (["--deals", "20"] if small else []),
         # the size even in the small run: import rows/s at 1,000,000 opportunities
         "import": ["bench_import.py", "--dir", str(work / "import"), "--opportunities", "1000000"],

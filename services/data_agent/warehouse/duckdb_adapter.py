@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -36,6 +37,7 @@ class DuckDBWarehouse:
         """`config`: DuckDB settings of the connection (e.g. `memory_limit`, `threads`);
         none: DuckDB's defaults (80 % of the machine's RAM, a thread per core)."""
         self.path = Path(path)
+        self.memory_limit = str((config or {}).get("memory_limit", "80% of RAM"))
         if read_only and not self.path.exists():
             raise WarehouseError(f"warehouse file {self.path} does not exist; {CREATE_HINT}")
         try:
@@ -69,12 +71,26 @@ class DuckDBWarehouse:
     def connection(self) -> duckdb.DuckDBPyConnection:
         return self._con
 
-    def _execute(self, query: Query, params: Params | None) -> duckdb.DuckDBPyConnection:
-        sql, values = query.bind(params)
+    @contextmanager
+    def _failing_as(self, query: Query) -> Iterator[None]:
+        """DuckDB errors of `query` (running or fetching) as WarehouseError; running out of
+        the connection's memory says which limit and how to raise it (a service's
+        connection is bounded: `open_warehouse(bounded=True)`)."""
         try:
-            return self._con.cursor().execute(sql, list(values))
+            yield
+        except duckdb.OutOfMemoryException as exc:
+            raise WarehouseError(
+                f"query {query.name} needs more than the warehouse connection's memory "
+                f"limit ({self.memory_limit}); raise REVOPS_WAREHOUSE_MEMORY_LIMIT "
+                f"(DuckDB: {str(exc).splitlines()[0]})"
+            ) from exc
         except duckdb.Error as exc:
             raise WarehouseError(f"query {query.name} failed: {exc}") from exc
+
+    def _execute(self, query: Query, params: Params | None) -> duckdb.DuckDBPyConnection:
+        sql, values = query.bind(params)
+        with self._failing_as(query):
+            return self._con.cursor().execute(sql, list(values))
 
     @staticmethod
     def _rows(cur: duckdb.DuckDBPyConnection, raw: list[tuple[Any, ...]]) -> list[Row]:
@@ -83,18 +99,25 @@ class DuckDBWarehouse:
 
     def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
         cur = self._execute(query, params)
-        return self._rows(cur, cur.fetchall())
+        with self._failing_as(query):
+            raw = cur.fetchall()
+        return self._rows(cur, raw)
 
     def fetch_chunks(
         self, query: Query, params: Params | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
     ) -> Iterator[list[Row]]:
         cur = self._execute(query, params)
-        while batch := cur.fetchmany(chunk_rows):
+        while True:
+            with self._failing_as(query):
+                batch = cur.fetchmany(chunk_rows)
+            if not batch:
+                return
             yield self._rows(cur, batch)
 
     def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
         cur = self._execute(query, params)
-        return dict(cur.fetchnumpy())
+        with self._failing_as(query):
+            return dict(cur.fetchnumpy())
 
     def close(self) -> None:
         self._con.close()

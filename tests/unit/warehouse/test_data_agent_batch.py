@@ -5,8 +5,9 @@ records of a failed record's Kafka key deferred; one set-based read for the whol
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
@@ -251,3 +252,50 @@ def test_a_large_batch_is_read_in_slices(
     assert warehouse.queries["account_by_id"] == 0
     for (item, record), outcome in zip(items, outcomes, strict=True):
         same(outcome, handled_alone(agent, item, record))
+
+
+class ThreadRecordingWarehouse(CountingWarehouse):
+    """Which threads ran the queries."""
+
+    def __init__(self, demo: Demo) -> None:
+        super().__init__(demo)
+        self.threads: set[str] = set()
+
+    def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        self.threads.add(threading.current_thread().name)
+        return super().fetch_all(query, params)
+
+    def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
+        self.threads.add(threading.current_thread().name)
+        return super().fetch_columns(query, params)
+
+
+def test_concurrent_batches_read_the_warehouse_on_one_thread(demo: Demo) -> None:
+    """The runtime hands a batch's partition groups over at once: their reads (a batch, a
+    record alone, a job) queue on the agent's one reader thread instead of spreading over
+    asyncio's pool, where each thread would keep DuckDB's per-thread memory."""
+    warehouse = ThreadRecordingWarehouse(demo)
+    try:
+        repository = DatasetRepository(warehouse)
+        repository.default_as_of()  # read once at start-up, on the main thread
+        agent = DataAgent(Settings(), repository)
+        warehouse.threads.clear()
+        accounts = sorted(demo.truth["accounts"])[:12]
+        groups = [
+            [trigger_record(g * 3 + i, AnalysisType.CONSUMPTION, a) for i, a in enumerate(part)]
+            for g, part in enumerate(accounts[k : k + 3] for k in range(0, 12, 3))
+        ]
+
+        async def concurrently() -> list[Any]:
+            calls: list[Awaitable[Any]] = [agent.handle_batch(group) for group in groups]
+            calls.append(agent.handle(*trigger_record(90, AnalysisType.CONSUMPTION, accounts[0])))
+            calls.append(agent.handle(*trigger_record(91, AnalysisType.FLEET_SCAN, None)))
+            return await asyncio.gather(*calls)
+
+        *batches, alone, jobs = asyncio.run(concurrently())
+        assert all(isinstance(o, list) and len(o) == 1 for b in batches for o in b)
+        assert len(alone) == 1 and jobs
+        assert len(warehouse.threads) == 1
+        assert next(iter(warehouse.threads)).startswith(app.READER_THREAD)
+    finally:
+        warehouse.close()

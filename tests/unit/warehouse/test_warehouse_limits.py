@@ -12,8 +12,9 @@ import pytest
 from demo.seed import seed_warehouse
 from services.common.settings import Settings
 from services.data_agent.warehouse import open_warehouse
+from services.data_agent.warehouse.base import WarehouseError
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
-from services.data_agent.warehouse.queries import LIST_ACCOUNTS
+from services.data_agent.warehouse.queries import LIST_ACCOUNTS, Query
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,26 @@ def test_a_command_keeps_duckdbs_defaults(small_warehouse: Path) -> None:
         assert setting(warehouse, "threads") == reference("threads")
     finally:
         warehouse.close()
+
+
+def test_a_query_over_the_memory_limit_says_which_limit(tmp_path: Path) -> None:
+    """A bounded connection that cannot spill (no temporary folder) refuses a query that
+    needs more memory with one line naming the limit and the setting that raises it."""
+    path = tmp_path / "scratch.duckdb"
+    duckdb.connect(str(path)).close()
+    grouping = Query(
+        "many_groups", "SELECT i AS k, count(*) AS n FROM range(:rows) t(i) GROUP BY k"
+    )
+    with DuckDBWarehouse(
+        path,
+        read_only=False,
+        config={"memory_limit": "16MB", "threads": 1, "temp_directory": ""},
+    ) as warehouse:
+        with pytest.raises(WarehouseError) as refused:
+            warehouse.fetch_all(grouping, {"rows": 3_000_000})
+        message = str(refused.value)
+        assert message.startswith("query many_groups needs more than the warehouse")
+        assert "(16MB)" in message and "REVOPS_WAREHOUSE_MEMORY_LIMIT" in message
+        assert "\n" not in message
+        # the connection still answers a query that fits
+        assert len(warehouse.fetch_all(grouping, {"rows": 10})) == 10
