@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contracts.actions import ActionJob, ActionResult
 from contracts.analysis import AnalysisResults, Flag
@@ -173,6 +173,14 @@ class ExecutionAgent:
             )
             for a in new
             for flag, _ in _one_flag_per_type(a.analysis_results.flags)
+        )
+        # The planner's cooldown windows end at a decision's received_at (or now).
+        cooldown = max((r.cooldown for r in self.routing.routes), default=timedelta(0))
+        now = utcnow()
+        self.notifications.prepare(
+            (subject_key(a.subject.account_id, a.subject.opportunity_id) for a in new),
+            (r.name for r in self.routing.routes),
+            since=min((d.received_at or now for _, d in batch), default=now) - cooldown,
         )
 
     def handle_action_results(
