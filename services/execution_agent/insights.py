@@ -17,7 +17,13 @@ from pydantic import BaseModel, Field
 from contracts.analysis import Flag, Recommendation
 from contracts.common import PRIORITY_RANK, Priority, Severity, Subject, utcnow
 from services.common.ids import derived_uuid
-from services.common.stores.database import Connection, Database, past_deferred
+from services.common.stores.database import (
+    LOOKUP_CHUNK,
+    Connection,
+    Database,
+    past_deferred,
+    select_in_chunks,
+)
 from services.execution_agent.store import from_db_time, from_json, to_db_time, to_json
 from services.execution_agent.warehouse_export.outbox import enqueue_export
 
@@ -217,6 +223,24 @@ def subject_key(account_id: str, opportunity_id: str | None) -> str:
     return f"{account_id}|{opportunity_id or ''}"
 
 
+@dataclass(frozen=True)
+class _KnownPair:
+    """What a batch's read (`InsightRepository.prepare_upserts`) found of one subject and
+    type, kept current by the batch's own upserts: the active insight (locked) and the
+    newest one of any status, as (insight_id, status)."""
+
+    active: Insight | None
+    newest: tuple[str, str] | None
+
+
+# Keys of the transaction's memo (Database.memo): (_PAIR, subject_key, type) -> _KnownPair;
+# (_WRITTEN_BY, request_id) -> the insights that request created or re-ran before.
+_PAIR = "insight_pair"
+_WRITTEN_BY = "insight_written_by"
+# Subjects per locking read of `prepare_upserts`: within both engines' parameter limits.
+_ONE_LOCKING_READ = 20000
+
+
 # Fields a re-run may change, compared to say in the audit row what changed.
 RERUN_FIELDS = (
     "request_id",
@@ -332,15 +356,15 @@ class InsightRepository:
                     seen = self._written_by(conn, key, flag.insight_type, insight_id, request_id)
                     if seen is not None:  # redelivery of a request already applied
                         return self._replayed(conn, seen, request_id)
-                    row = conn.execute(
-                        "SELECT * FROM revops_ai_insights WHERE subject_key = ? AND type = ? "
-                        f"AND status IN ({_placeholders(ACTIVE_STATUSES)})"
-                        + self.store.dialect.for_update,
-                        (key, flag.insight_type, *ACTIVE_STATUSES),
-                    ).fetchone()
-                    if row is None:
+                    known = self._known_pair(key, flag.insight_type)
+                    current = (
+                        self._active(conn, key, flag.insight_type)
+                        if known is None
+                        else known.active
+                    )
+                    if current is None:
                         return self._insert(conn, insight_id, subject, key, flag, fields, now)
-                    return self._rerun_update(conn, _row_to_insight(row), fields, now)
+                    return self._rerun_update(conn, current, fields, now)
             except self.store.integrity_error:
                 continue  # another writer inserted the active one first: update it instead
         raise InsightError(f"could not upsert insight for {key} {flag.insight_type}")
@@ -361,11 +385,137 @@ class InsightRepository:
             subject, flag, request_id, flow_id, correlation_id, recommended_actions, payload, now
         ).insight
 
+    def prepare_upserts(self, upserts: Iterable[tuple[str, str, str]]) -> None:
+        """For a batch's `upsert`s, given as (subject_key, type, request_id): read what they
+        would read one by one, a few statements for all, into the transaction's memo:
+        the active and the newest insight of every subject and type (locked, in insight
+        id order), and the insights each request already created or re-ran. Outside a
+        transaction nothing is read."""
+        memo = self.store.memo()
+        if memo is None:
+            return
+        wanted = list(dict.fromkeys(upserts))
+        pairs = sorted({(k, t) for k, t, _ in wanted if (_PAIR, k, t) not in memo})
+        found: dict[tuple[str, str], list[Insight]] = {}
+        for insight in self._lock_pairs(pairs):
+            found.setdefault(
+                (subject_key(insight.account_id, insight.opportunity_id), insight.type), []
+            ).append(insight)
+        for pair in pairs:
+            rows = found.get(pair, [])
+            active = next((i for i in rows if i.status in ACTIVE_STATUSES), None)
+            newest = max(rows, key=lambda i: i.created_at, default=None)
+            memo[(_PAIR, *pair)] = _KnownPair(
+                active, None if newest is None else (newest.insight_id, str(newest.status))
+            )
+        requests = [(k, t, r) for k, t, r in wanted if (_WRITTEN_BY, r) not in memo]
+        written: dict[str, list[Insight]] = {r: [] for _, _, r in requests}
+        for request_id, insight in self._read_written_by(requests):
+            written[request_id].append(insight)
+        memo.update(((_WRITTEN_BY, r), insights) for r, insights in written.items())
+
+    def _lock_pairs(self, pairs: Sequence[tuple[str, str]]) -> Iterable[Insight]:
+        """The active and the newest insight of each (subject_key, type), locked."""
+        if not pairs:
+            return []
+        types = sorted({t for _, t in pairs})
+        active = ", ".join(f"'{s.value}'" for s in ACTIVE_STATUSES)  # constants, not input
+        sql = (
+            "SELECT * FROM revops_ai_insights WHERE insight_id IN (SELECT insight_id FROM "
+            "(SELECT insight_id, status, ROW_NUMBER() OVER (PARTITION BY subject_key, type "
+            "ORDER BY created_at DESC) AS newest FROM revops_ai_insights WHERE "
+            f"type IN ({_placeholders(types)}) AND subject_key IN ({{marks}})) ranked "
+            f"WHERE newest = 1 OR status IN ({active})) ORDER BY insight_id"
+            + self.store.dialect.for_update
+        )
+        with self.store.reader() as conn:
+            # One statement for a batch's subjects (far fewer than `_ONE_LOCKING_READ`), so
+            # its locks go in one insight-id order, the order every other writer locks in.
+            keys = sorted({k for k, _ in pairs})
+            rows = select_in_chunks(conn, sql, keys, before=types, chunk=_ONE_LOCKING_READ)
+            return [_row_to_insight(row) for row in rows]
+
+    def _read_written_by(
+        self, requests: Sequence[tuple[str, str, str]]
+    ) -> Iterable[tuple[str, Insight]]:
+        """(request_id, insight) for every insight one of `requests` created or re-ran."""
+        by_id = {_insight_id(k, t, r): r for k, t, r in requests}
+        by_request = self.store.dialect.json_text("a.changes", "request_id", "to")
+        out: list[tuple[str, Insight]] = []
+        with self.store.reader() as conn:
+            for start in range(0, len(requests), LOOKUP_CHUNK):
+                part = requests[start : start + LOOKUP_CHUNK]
+                ids = [_insight_id(k, t, r) for k, t, r in part]
+                keys = sorted({k for k, _, _ in part})
+                request_ids = sorted({r for _, _, r in part})
+                rows = conn.execute(
+                    past_deferred(AUDIT_TABLE)
+                    + "SELECT i.*, NULL AS by_request FROM revops_ai_insights i WHERE "
+                    f"i.insight_id IN ({_placeholders(ids)}) UNION ALL "
+                    f"SELECT i.*, {by_request} AS by_request FROM revops_ai_insights i JOIN "
+                    "revops_ai_insight_audit a ON a.insight_id = i.insight_id WHERE "
+                    f"i.subject_key IN ({_placeholders(keys)}) AND a.action = 'rerun' AND "
+                    f"{by_request} IN ({_placeholders(request_ids)})",
+                    (*ids, *keys, *request_ids),
+                )
+                for row in rows:
+                    request_id = row["by_request"] or by_id[row["insight_id"]]
+                    out.append((request_id, _row_to_insight(row)))
+        return out
+
+    def _known_pair(self, key: str, insight_type: str) -> _KnownPair | None:
+        memo = self.store.memo()
+        return None if memo is None else memo.get((_PAIR, key, insight_type))
+
+    def _hold_pair(self, insight: Insight, newest: tuple[str, str] | None = None) -> None:
+        """A batch's upsert wrote `insight`: what `prepare_upserts` read of its subject and
+        type, made current (kept only where it was read)."""
+        memo = self.store.memo()
+        pair = (_PAIR, subject_key(insight.account_id, insight.opportunity_id), insight.type)
+        known = None if memo is None else memo.get(pair)
+        if memo is not None and known is not None:
+            memo[pair] = _KnownPair(insight, newest or known.newest)
+
+    def _drop_pair(self, insight: Insight) -> None:
+        """Another write changed the insight: its subject and type are read again."""
+        memo = self.store.memo()
+        if memo is not None:
+            key = subject_key(insight.account_id, insight.opportunity_id)
+            memo.pop((_PAIR, key, insight.type), None)
+
+    def _active(self, conn: Connection, key: str, insight_type: str) -> Insight | None:
+        row = conn.execute(
+            "SELECT * FROM revops_ai_insights WHERE subject_key = ? AND type = ? "
+            f"AND status IN ({_placeholders(ACTIVE_STATUSES)})" + self.store.dialect.for_update,
+            (key, insight_type, *ACTIVE_STATUSES),
+        ).fetchone()
+        return None if row is None else _row_to_insight(row)
+
     def _written_by(
         self, conn: Connection, key: str, insight_type: str, insight_id: str, request_id: str
     ) -> Insight | None:
         """The insight this request already created or re-ran, if any: applying an old
         request again must neither reopen a closed insight nor overwrite newer findings."""
+        memo = self.store.memo()
+        held = None if memo is None else memo.get((_WRITTEN_BY, request_id))
+        if held is not None:  # what `prepare_upserts` read
+            seen = next(
+                (
+                    i
+                    for i in held
+                    if i.insight_id == insight_id
+                    or (
+                        subject_key(i.account_id, i.opportunity_id) == key
+                        and i.type == insight_type
+                    )
+                ),
+                None,
+            )
+            known = self._known_pair(key, insight_type)
+            if seen is not None and known is not None and known.active is not None:
+                # The batch may have re-run it since: the insight as it is now.
+                return known.active if known.active.insight_id == seen.insight_id else seen
+            return seen
         # An audit row it looks for is never among a batch's deferred ones: a batch does
         # not run a request twice (the second finds its execution and stops there).
         row = conn.execute(
@@ -388,11 +538,16 @@ class InsightRepository:
         fields: dict[str, Any],
         now: datetime,
     ) -> InsightChange:
-        previous = conn.execute(
-            "SELECT insight_id, status FROM revops_ai_insights WHERE subject_key = ? "
-            "AND type = ? ORDER BY created_at DESC LIMIT 1",
-            (key, flag.insight_type),
-        ).fetchone()
+        known = self._known_pair(key, flag.insight_type)
+        previous = (
+            conn.execute(
+                "SELECT insight_id, status FROM revops_ai_insights WHERE subject_key = ? "
+                "AND type = ? ORDER BY created_at DESC LIMIT 1",
+                (key, flag.insight_type),
+            ).fetchone()
+            if known is None
+            else known.newest
+        )
         insight = Insight(
             insight_id=insight_id,
             source_agent=self.source_agent,
@@ -417,7 +572,8 @@ class InsightRepository:
             action, event, note = "create", InsightEvent.CREATED, None
         else:
             action, event = "reopen", InsightEvent.REOPENED
-            note = f"the previous one, {previous['insight_id']}, is {previous['status']}"
+            note = f"the previous one, {previous[0]}, is {previous[1]}"
+        self._hold_pair(insight, newest=(insight_id, str(insight.status)))
         actor = self.source_agent
         self._audit(conn, insight.insight_id, 1, now, actor, action, None, "open", note)
         return InsightChange(insight, event)
@@ -457,6 +613,7 @@ class InsightRepository:
             changes,
         )
         updated = current.model_copy(update={**fields, "updated_at": now, "version": version})
+        self._hold_pair(updated)
         return InsightChange(updated, event, previous_priority=current.priority)
 
     def _replayed(self, conn: Connection, insight: Insight, request_id: str) -> InsightChange:
@@ -515,6 +672,7 @@ class InsightRepository:
             if cursor.rowcount != 1:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1)
             self._forget(insight_id)
+            self._drop_pair(current)
             self._audit(
                 conn,
                 insight_id,
@@ -606,6 +764,7 @@ class InsightRepository:
                 update={"actions_taken": taken, "updated_at": now, "version": version}
             )
             self._remember(changed)
+            self._drop_pair(changed)
         return changed
 
     def lock_many(self, insight_ids: Iterable[str]) -> None:

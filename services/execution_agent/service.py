@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contracts.actions import ActionJob, ActionResult
 from contracts.analysis import AnalysisResults, Flag
@@ -46,6 +46,7 @@ from services.execution_agent.insights import (
     InsightChange,
     InsightNotFoundError,
     InsightRepository,
+    subject_key,
 )
 from services.execution_agent.notifications import NotificationLog
 from services.execution_agent.planner import ActionPlanner
@@ -156,9 +157,30 @@ class ExecutionAgent:
                 item[1].analysis, item[1].flow_id, item[1].correlation_id, item[1].received_at
             ),
             key_of=lambda item: item[0],
-            prepare=lambda items: self.executions.read_many(
-                d.analysis.request_id for _, d in items
-            ),
+            prepare=self._read_for_decisions,
+        )
+
+    def _read_for_decisions(self, batch: Sequence[tuple[Hashable, Decision]]) -> None:
+        """What a batch of decisions reads, read together: the flows' executions, then for
+        the new ones (not redeliveries) the insights their upserts read and lock."""
+        self.executions.read_many(d.analysis.request_id for _, d in batch)
+        new = [d.analysis for _, d in batch if self.executions.find(d.analysis.request_id) is None]
+        self.insights.prepare_upserts(
+            (
+                subject_key(a.subject.account_id, a.subject.opportunity_id),
+                flag.insight_type,
+                a.request_id,
+            )
+            for a in new
+            for flag, _ in _one_flag_per_type(a.analysis_results.flags)
+        )
+        # The planner's cooldown windows end at a decision's received_at (or now).
+        cooldown = max((r.cooldown for r in self.routing.routes), default=timedelta(0))
+        now = utcnow()
+        self.notifications.prepare(
+            (subject_key(a.subject.account_id, a.subject.opportunity_id) for a in new),
+            (r.name for r in self.routing.routes),
+            since=min((d.received_at or now for _, d in batch), default=now) - cooldown,
         )
 
     def handle_action_results(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -33,6 +33,12 @@ def default_db_path() -> Path:
     return get_settings().resolved_state_dir / DEFAULT_DB_NAME
 
 
+@overload
+def to_db_time(value: datetime) -> str: ...
+@overload
+def to_db_time(value: None) -> None: ...
+@overload
+def to_db_time(value: datetime | None) -> str | None: ...
 def to_db_time(value: datetime | None) -> str | None:
     """ISO-8601 in UTC with fixed precision, so text order equals time order."""
     if value is None:

@@ -9,13 +9,17 @@ per-record handling; and the set-based path really saves the per-record statemen
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from contracts.actions import ActionJob
 from services.common.records import Deferred
 from services.common.stores import postgres as pg_engine
 from services.common.stores.batch import in_one_transaction
@@ -23,6 +27,8 @@ from services.common.stores.database import BatchNotAtomicError, Database, past_
 from services.common.stores.sqlite import SQLiteDatabase
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import Decision, ExecutionAgent, HandlerOutput
+from services.execution_agent.store import open_store
+from tests.postgres_fixtures import PostgresServer
 from tests.unit.execution.conftest import make_analysis, make_flag, result
 
 COLUMNS = "k, v"
@@ -126,14 +132,16 @@ def test_a_failing_item_sends_the_batch_record_by_record_and_fails_alone(
 
 @contextmanager
 def statements(store: Database) -> Iterator[Counter[str]]:
-    """The statements `store` runs meanwhile, by their first two words."""
+    """The statements `store` runs meanwhile, by their first three words (and each whole,
+    comments dropped, under `ALL:` and its text)."""
     counted: Counter[str] = Counter()
 
     def count(sql: str) -> None:
         for part in sql.split(";"):
-            words = part.split()
+            words = re.sub(r"/\*.*?\*/", " ", part).split()
             if words:
-                counted[" ".join(words[:3]).upper()] += 1
+                counted[" ".join(part.split()[:3]).upper()] += 1
+                counted["ALL: " + " ".join(words)] += 1
 
     if isinstance(store, SQLiteDatabase):
         conn: sqlite3.Connection = store.connect()
@@ -215,3 +223,130 @@ def test_a_clean_batch_runs_set_based(store: Database, routing: RoutingRules) ->
         assert job.action_id in {a["action_id"] for a in taken}
     audit = agent.insights.audit(jobs[0].insight_id or "")
     assert [a.version for a in audit] == list(range(1, len(audit) + 1))  # no version lost
+
+
+# -- a batch of decisions: its insight reads, together ----------------------------------------
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def twin(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Database:
+    """A second, empty store on the same engine as `store`."""
+    if not database_url:
+        return open_store(tmp_path / "twin.db")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return open_store(tmp_path / "unused.db", url=server.fresh_database())
+
+
+def _decision(
+    request_id: str, account_id: str, *flags: tuple[str, str], says: str = "No calls"
+) -> Decision:
+    analysis = make_analysis(
+        request_id=request_id,
+        account_id=account_id,
+        flags=[make_flag(sev, kind, description=says) for sev, kind in flags],
+    )
+    return Decision(analysis, received_at=AT)
+
+
+def _history(agent: ExecutionAgent) -> list[tuple[object, ...]]:
+    """Every insight and audit row, without the wall-clock times."""
+    rows: list[tuple[object, ...]] = []
+    for insight in sorted(agent.insights.list(limit=100), key=lambda i: i.insight_id):
+        rows.append((insight.insight_id, insight.status, insight.priority, insight.version))
+        rows += [
+            (a.version, a.action, a.from_status, a.to_status, a.note)
+            for a in agent.insights.audit(insight.insight_id)
+        ]
+    return rows
+
+
+def _outcome(output: HandlerOutput) -> tuple[object, ...]:
+    return (
+        [(i.insight_id, i.status, i.priority, i.version) for i in output.insights],
+        sorted((j.action_id, j.template, j.updates_ticket, j.ticket_id) for j in output.jobs),
+    )
+
+
+def test_a_batch_of_decisions_reads_its_insights_together_with_per_record_results(
+    store: Database, twin: Database, routing: RoutingRules
+) -> None:
+    """Two statements read every insight a clean batch of decisions upserts (the active
+    and newest of each subject and type, locked; what each request wrote before), one the
+    notification log of its subjects, and the batch ends exactly as the same decisions
+    handled one by one: a re-run updating the open ticket (its id known), a reopen, a
+    create, a second decision on the batch's own new insight and ticket, a re-run quiet
+    in its cooldown, a redelivery."""
+    before = [
+        ("ACC-0", _decision("req-a0", "ACC-0", ("high", "missing_data"))),
+        ("ACC-1", _decision("req-a1", "ACC-1", ("high", "missing_data"))),
+        ("ACC-3", _decision("req-a3", "ACC-3", ("high", "missing_data"))),
+    ]
+    batch = [
+        ("ACC-0", _decision("req-b0", "ACC-0", ("critical", "missing_data"))),  # escalated
+        ("ACC-1", _decision("req-b1", "ACC-1", ("high", "missing_data"))),  # reopened
+        ("ACC-2", _decision("req-b2", "ACC-2", ("high", "missing_data"))),  # created
+        (
+            "ACC-2",
+            _decision("req-b3", "ACC-2", ("critical", "missing_data"), ("low", "stalled")),
+        ),  # the batch's own insight escalated, and a new type
+        ("ACC-3", _decision("req-b4", "ACC-3", ("high", "missing_data"), says="Other")),
+        ("ACC-0", before[0][1]),  # a redelivery: nothing new
+    ]
+    agents = [ExecutionAgent(s, routing) for s in (store, twin)]
+    for agent in agents:
+        for _, decision in before:
+            out = agent.handle_decision(decision.analysis, received_at=AT)
+            for job in out.jobs:
+                ticket = {"ticket_id": f"T-{job.account_id}"} if job.channel == "ticket" else None
+                agent.handle_action_result(result(job, response=ticket))
+        closed = agent.insights.list(account_id="ACC-1")[0]
+        agent.insights.transition(closed.insight_id, "ack", "tester")
+        agent.insights.transition(closed.insight_id, "resolve", "tester")
+
+    with statements(store) as counted:
+        batched = _outputs(agents[0].handle_decisions(batch))
+    one_by_one = [
+        agents[1].handle_decision(d.analysis, d.flow_id, d.correlation_id, d.received_at)
+        for _, d in batch
+    ]
+
+    assert counted["SAVEPOINT NESTED_0"] + counted["SAVEPOINT NESTED_1"] == 0  # no fallback
+    insight_reads = [
+        sql
+        for sql, n in counted.items()
+        for _ in range(n)
+        if sql.startswith("ALL: SELECT")
+        and "revops_ai_insights" in sql
+        and "revops_ai_notifications" not in sql  # the planner's, not the upsert's
+    ]
+    assert len(insight_reads) == 2, insight_reads
+    log_reads = [s for s in counted if s.startswith("ALL: SELECT") and "notifications" in s]
+    assert [counted[s] for s in log_reads] == [1], log_reads
+    assert [_outcome(o) for o in batched] == [_outcome(o) for o in one_by_one]
+    assert _history(agents[0]) == _history(agents[1])
+    upserted = [(i.account_id, i.type, i.priority.value) for o in batched[:4] for i in o.insights]
+    assert upserted == [
+        ("ACC-0", "missing_data", "critical"),
+        ("ACC-1", "missing_data", "high"),
+        ("ACC-2", "missing_data", "high"),
+        ("ACC-2", "missing_data", "critical"),  # the batch's own insight, escalated
+        ("ACC-2", "stalled", "low"),
+    ]
+    assert batched[-1].insights == []  # the redelivery re-publishes; it upserts nothing
+    updates = {(j.account_id, j.updates_ticket is not None, j.ticket_id) for j in jobs_of(batched)}
+    assert ("ACC-0", True, "T-ACC-0") in updates  # the open ticket, its id from the log
+    assert ("ACC-2", True, None) in updates  # the ticket the batch itself opened
+    assert ("ACC-1", False, None) in updates  # the resolved insight's ticket is closed
+    reopened, updated = batched[1], batched[4]  # ACC-1's slack alert, reopened: in cooldown
+    assert {j.channel for j in reopened.jobs} >= {"ticket"}
+    assert not any(j.channel == "slack" for j in reopened.jobs)
+    assert updated.insights[0].description == "Other"
+    assert not any(j.channel == "slack" for j in updated.jobs)  # `updated` is not sent on
+    notes = [row[4] for row in _history(agents[0]) if len(row) == 5 and row[1] == "reopen"]
+    assert len(notes) == 1 and "resolved" in str(notes[0])
+
+
+def jobs_of(outputs: list[HandlerOutput]) -> list[ActionJob]:
+    return [job for output in outputs for job in output.jobs if job.channel == "ticket"]
