@@ -284,19 +284,27 @@ class DeliveryLog:
         now = time.time()
         mine = (now, self.owner)  # the parameters of `_claimable`
         # Not inlined (MATERIALIZED): the heads are locked before the followers are read.
+        # The per-account lookups are scalar subqueries (min(seq) of an account's pending
+        # jobs), which the (destination, lane_key, status, seq) index answers even before
+        # the planner has statistics; as NOT EXISTS they became anti-joins scanning every
+        # pending job of the destination.
         sql = (
             "WITH heads AS MATERIALIZED (SELECT seq, lane_key FROM outbox o"
             " WHERE destination = ? AND status = ? AND lane_key % ? = ?"
-            f" AND {_claimable('o')} AND NOT EXISTS (SELECT 1 FROM outbox e"
+            f" AND {_claimable('o')} AND seq = (SELECT min(e.seq) FROM outbox e"
             " WHERE e.destination = o.destination AND e.lane_key = o.lane_key"
-            " AND e.status = ? AND e.seq < o.seq)"
+            " AND e.status = ?)"
             f" ORDER BY seq LIMIT ?{self._db.dialect.for_update_skip_locked}),"
-            " picked AS MATERIALIZED (SELECT f.seq FROM heads h JOIN outbox f"
-            " ON f.destination = ? AND f.lane_key = h.lane_key AND f.status = ?"
-            f" AND f.seq >= h.seq WHERE {_claimable('f')} AND NOT EXISTS (SELECT 1 FROM outbox e"
-            " WHERE e.destination = f.destination AND e.lane_key = f.lane_key"
-            f" AND e.status = ? AND e.seq < f.seq AND NOT {_claimable('e')})"
-            " ORDER BY f.seq LIMIT ?)"
+            # Behind each head: its account's pending jobs up to the first one another
+            # replica holds (a job it renewed by an attempt, or did not write its end of yet).
+            " bounds AS MATERIALIZED (SELECT h.seq, h.lane_key, (SELECT min(e.seq)"
+            " FROM outbox e WHERE e.destination = ? AND e.lane_key = h.lane_key"
+            f" AND e.status = ? AND e.seq > h.seq AND NOT {_claimable('e')}) AS barrier"
+            " FROM heads h),"
+            " picked AS MATERIALIZED (SELECT f.seq FROM bounds b JOIN outbox f"
+            " ON f.destination = ? AND f.lane_key = b.lane_key AND f.status = ?"
+            " AND f.seq >= b.seq AND (b.barrier IS NULL OR f.seq < b.barrier)"
+            f" WHERE {_claimable('f')} ORDER BY f.seq LIMIT ?)"
             " UPDATE outbox SET claimed_by = ?, claimed_until = ?"
             # Checked again on the row as it is now (another replica may have finished a
             # follower, which no lock of ours kept from changing).
@@ -305,7 +313,8 @@ class DeliveryLog:
         )
         params = (
             *(destination, PENDING, lanes, lane, *mine, PENDING, limit),  # heads
-            *(destination, PENDING, *mine, PENDING, *mine, limit),  # picked
+            *(destination, PENDING, *mine),  # bounds
+            *(destination, PENDING, *mine, limit),  # picked
             *(self.owner, now + CLAIM_LEASE_S),  # SET
             *(PENDING, *mine),  # WHERE
         )
