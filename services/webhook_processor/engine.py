@@ -60,7 +60,7 @@ from services.webhook_processor.delivery_log import (
     lane_key,
 )
 from services.webhook_processor.egress import EgressDenied, EgressPolicy
-from services.webhook_processor.finishes import FinishBuffer, Finished
+from services.webhook_processor.finishes import FINISH_WINDOW_S, FinishBuffer, Finished
 from services.webhook_processor.rendering import PermanentDeliveryError, TemplateRenderer
 from services.webhook_processor.result_batches import ResultBatcher
 from services.webhook_processor.specs import (
@@ -206,7 +206,7 @@ class DeliveryEngine:
             timeout_s=self.config.timeout_s(name),
             max_pending_age_s=self.config.max_pending_age_s(name),
             lanes=[
-                _Lane(FinishBuffer(self.log, self._finished))
+                _Lane(FinishBuffer(self.log, self._finished, FINISH_WINDOW_S))
                 for _ in range(self.config.concurrency(name))
             ],
             outbox=outbox,

@@ -43,7 +43,7 @@ class FinishBuffer:
         self,
         delivery_log: DeliveryLog,
         written: Callable[[Finished], Awaitable[None]],
-        window_s: float = FINISH_WINDOW_S,
+        window_s: float,
     ) -> None:
         self._log = delivery_log
         self._written = written

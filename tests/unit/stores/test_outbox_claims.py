@@ -232,7 +232,7 @@ def test_finish_many_writes_what_finishes_one_by_one_write(
     def written(finishes: list[Finish]) -> list[tuple[object, ...]]:
         """Each job's final state and attempts, without what names the job."""
         rows = {row.action_id: row for row in log.unpublished()}
-        written = []
+        written: list[tuple[object, ...]] = []
         for f in finishes:
             row = rows[f.action_id]
             results = [(r.action_id == f.action_id, r.status, r.error) for r in row.results()]
