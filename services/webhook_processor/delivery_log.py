@@ -16,12 +16,13 @@ go once no Kafka record can bring them back; attempts go after the audit retenti
 Calls are synchronous and short (one indexed statement each); the engine runs them on the
 event loop, which keeps per-destination ordering trivial.
 
-Claims: `next_pending` claims the job it returns for this log's owner (a lease, renewed by
-every attempt, cleared when the job is finished). It only ever claims the oldest pending job
-of an account for a destination, and skips rows another replica holds (`FOR UPDATE SKIP
-LOCKED` in PostgreSQL), so N replicas deliver each job once and keep per-account order. A
-replica that dies mid-delivery leaves its lease to run out (`CLAIM_LEASE_S`); then another
-replica takes the job over.
+Claims: `next_pending_many` claims the jobs it returns for this log's owner (a lease,
+renewed by every attempt, cleared when the job is finished; `next_pending` is one of them).
+It claims an account's jobs only from its oldest pending one on, and skips rows another
+replica holds (`FOR UPDATE SKIP LOCKED` in PostgreSQL), so N replicas deliver each job once
+and keep per-account order. A replica that dies mid-delivery leaves its lease to run out
+(`CLAIM_LEASE_S`); then another replica takes the job over. `finish_many` writes several
+jobs' final states and attempts in one statement.
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ class DeliveryLog:
             " AND e.status = ?)"
             f" ORDER BY seq LIMIT ?{self._db.dialect.for_update_skip_locked}),"
             # Behind each head: its account's pending jobs up to the first one another
-            # replica holds (a job it renewed by an attempt, or did not write its end of yet).
+            # replica holds (one it kept by an attempt, which renews that job's lease only).
             " bounds AS MATERIALIZED (SELECT h.seq, h.lane_key, (SELECT min(e.seq)"
             " FROM outbox e WHERE e.destination = ? AND e.lane_key = h.lane_key"
             f" AND e.status = ? AND e.seq > h.seq AND NOT {_claimable('e')}) AS barrier"

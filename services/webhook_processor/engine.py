@@ -5,7 +5,8 @@ transaction, a savepoint per job, and wakes the destinations' workers, so the Ka
 be committed at once (`enqueue` is the same for one job). Each destination has its own lanes
 (an account always maps to the same lane, so one account's jobs are delivered in order),
 its own rate limiter, circuit breaker and retry policy: a destination that fails only
-blocks its own lanes. While its breaker is open the jobs wait (up to `max_pending_age_s`)
+blocks its own lanes. A lane claims up to `CLAIM_BATCH` jobs in one statement, delivers them
+in order, and writes their final states together (finishes.py). While its breaker is open the jobs wait (up to `max_pending_age_s`)
 instead of burning retries, and attempts that merely probe a half-open breaker are not
 counted, so a destination down for minutes gets its backlog once it is back. Permanent
 failures (unknown destination, template error, missing field, 4xx) are dead-lettered at
@@ -488,7 +489,7 @@ class DeliveryEngine:
                     f"pending {age:.0f}s > max {d.max_pending_age_s:.0f}s "
                     f"(breaker {d.breaker.state}); last error: {last_error or 'none'}"
                 )
-                await self._fail(d, lane, row, jobs, attempts, "max_pending_age_exceeded", message)
+                self._fail(d, lane, row, jobs, attempts, "max_pending_age_exceeded", message)
                 return
             # Not "closed": this call, if the breaker lets it through, probes the destination.
             # (The breaker itself moves open -> half_open when a call is tried after its
@@ -511,7 +512,7 @@ class DeliveryEngine:
                 latency = self._observe(d, started)
                 error = f"{exc.code}: {exc.message}"
                 attempt = Attempt(d.name, attempts + 1, "permanent_failure", None, latency, error)
-                await self._fail(d, lane, row, jobs, attempts + 1, exc.code, exc.message, attempt)
+                self._fail(d, lane, row, jobs, attempts + 1, exc.code, exc.message, attempt)
                 return
             except RetryableDeliveryError as exc:
                 latency = self._observe(d, started)
@@ -531,7 +532,7 @@ class DeliveryEngine:
                 )
                 self._count(d.name, d.channel, "retry")
                 if attempts >= d.retry.max_attempts:
-                    await self._fail(
+                    self._fail(
                         d,
                         lane,
                         row,
@@ -549,7 +550,7 @@ class DeliveryEngine:
                 continue
             latency = self._observe(d, started)
             attempts += 1
-            await self._succeed(d, lane, row, jobs, attempts, result, latency)
+            self._succeed(d, lane, row, jobs, attempts, result, latency)
             return
 
     async def _send_guarded(
@@ -618,7 +619,7 @@ class DeliveryEngine:
             latency_ms=latency_ms,
         )
 
-    async def _succeed(
+    def _succeed(
         self,
         d: _DestinationRuntime,
         lane: _Lane,
@@ -655,7 +656,7 @@ class DeliveryEngine:
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "success")
 
-    async def _fail(
+    def _fail(
         self,
         d: _DestinationRuntime,
         lane: _Lane,
