@@ -6,9 +6,10 @@ be committed at once (`enqueue` is the same for one job). Each destination has i
 (an account always maps to the same lane, so one account's jobs are delivered in order),
 its own rate limiter, circuit breaker and retry policy: a destination that fails only
 blocks its own lanes. A lane claims up to `CLAIM_BATCH` jobs in one statement, delivers them
-in order, and writes their final states together (finishes.py). While its breaker is open the jobs wait (up to `max_pending_age_s`)
-instead of burning retries, and attempts that merely probe a half-open breaker are not
-counted, so a destination down for minutes gets its backlog once it is back. Permanent
+in order, and writes their final states together (finishes.py). While its breaker is open
+the jobs wait (up to `max_pending_age_s`) instead of burning retries, and attempts that
+merely probe a half-open breaker are not counted, so a destination down for minutes gets its
+backlog once it is back. Permanent
 failures (unknown destination, template error, missing field, 4xx) are dead-lettered at
 once; every final outcome is published as an ActionResult. HTTP destinations each keep their
 own pool of keep-alive connections (at most one per lane), and results finished close
@@ -447,7 +448,10 @@ class DeliveryEngine:
         renew_at = time.time() + CLAIM_LEASE_S / 2
         for n, row in enumerate(rows):
             if self._stopping.is_set():
-                self.log.release([r.action_id for r in rows[n:]])
+                try:
+                    self.log.release([r.action_id for r in rows[n:]])
+                except Exception:  # their lease runs out instead
+                    log.exception("claim_release_failed", destination=d.name)
                 return
             if time.time() > renew_at:
                 return
