@@ -11,8 +11,8 @@ at a time (`ExecutionAgent.handle_decisions` / `handle_action_results`: one tran
 with a failing record runs again with a savepoint per record, which this bench never
 needs). The outbox calls are the webhook processor's, as that service makes
 them for jobs delivered at the first try: the consumed batch stored in one transaction, then
-per job its claim and its final state with the attempt, and one publish mark for the
-batch's results.
+a lane's claims of several jobs at once and each claimed set's final states with their
+attempts written together, and one publish mark for the batch's results.
 
 CPU is the bench process's plus, for PostgreSQL, the server's (every backend process),
 divided by the flows, in total and per part (execution agent, outbox). Without
@@ -47,7 +47,8 @@ from services.common.stores.postgres import close_pools
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import BatchResult, Decision, ExecutionAgent, HandlerOutput
 from services.execution_agent.store import open_store
-from services.webhook_processor.delivery_log import DELIVERED, Attempt, DeliveryLog
+from services.webhook_processor.delivery_log import DELIVERED, Attempt, DeliveryLog, Finish
+from services.webhook_processor.engine import CLAIM_BATCH
 
 
 def analysis(n: int) -> AnalysisResults:
@@ -133,24 +134,29 @@ def run_flows(state: Path, url: str, flows: range, batch: int, clock: Clock) -> 
 def deliver(outbox: DeliveryLog, jobs: Sequence[ActionJob]) -> list[ActionResult]:
     """The webhook processor's store calls for a consumed batch of jobs delivered at the
     first try (services/webhook_processor/engine.py): the batch stored in one transaction
-    (`_store_batch`, set-based first: services/common/stores/batch.py); per job its claim
-    (`next_pending`), then the final state with the successful attempt (`_succeed`); the
-    batch's results marked published by one flush (`_flush_results`)."""
+    (`_store_batch`, set-based first: services/common/stores/batch.py); per destination, a
+    lane's claims of up to `CLAIM_BATCH` jobs (`next_pending_many`), each set's final states
+    with their successful attempts written together (`FinishBuffer.flush`); the batch's
+    results marked published by one flush (`_flush_results`)."""
     outbox.in_one_transaction(
         jobs, outbox.add_job, key_of=lambda job: job.account_id, prepare=outbox.add_jobs
     )
-    results = []
-    for job in jobs:
-        row = outbox.next_pending(job.destination, 1, 0)
-        assert row is not None
-        result = ActionResult.of_job(
-            job, job.destination, ActionStatus.SUCCESS, response={"ok": True}
-        )
-        attempt = Attempt(job.destination, 1, "success", 200, 5.0)
-        outbox.finish(row.action_id, DELIVERED, [result], attempt=attempt)
-        results.append(result)
+    by_id = {job.action_id: job for job in jobs}
+    results: dict[str, ActionResult] = {}
+    for destination in dict.fromkeys(job.destination for job in jobs):
+        while rows := outbox.next_pending_many(destination, 1, 0, CLAIM_BATCH):
+            finishes = []
+            for row in rows:
+                job = by_id[row.action_id]
+                result = ActionResult.of_job(
+                    job, job.destination, ActionStatus.SUCCESS, response={"ok": True}
+                )
+                attempt = Attempt(job.destination, 1, "success", 200, 5.0)
+                finishes.append(Finish(row.action_id, DELIVERED, [result], attempt=attempt))
+                results[row.action_id] = result
+            outbox.finish_many(finishes)
     outbox.mark_published_many([job.action_id for job in jobs])
-    return results
+    return [results[job.action_id] for job in jobs]
 
 
 def server_cpu_s(pid: int | None) -> float:

@@ -16,12 +16,13 @@ go once no Kafka record can bring them back; attempts go after the audit retenti
 Calls are synchronous and short (one indexed statement each); the engine runs them on the
 event loop, which keeps per-destination ordering trivial.
 
-Claims: `next_pending` claims the job it returns for this log's owner (a lease, renewed by
-every attempt, cleared when the job is finished). It only ever claims the oldest pending job
-of an account for a destination, and skips rows another replica holds (`FOR UPDATE SKIP
-LOCKED` in PostgreSQL), so N replicas deliver each job once and keep per-account order. A
-replica that dies mid-delivery leaves its lease to run out (`CLAIM_LEASE_S`); then another
-replica takes the job over.
+Claims: `next_pending_many` claims the jobs it returns for this log's owner (a lease,
+renewed by every attempt, cleared when the job is finished; `next_pending` is one of them).
+It claims an account's jobs only from its oldest pending one on, and skips rows another
+replica holds (`FOR UPDATE SKIP LOCKED` in PostgreSQL), so N replicas deliver each job once
+and keep per-account order. A replica that dies mid-delivery leaves its lease to run out
+(`CLAIM_LEASE_S`); then another replica takes the job over. `finish_many` writes several
+jobs' final states and attempts in one statement.
 """
 
 from __future__ import annotations
@@ -109,10 +110,30 @@ class Attempt:
         )
 
 
-_INSERT_ATTEMPT = (
+_INSERT_ATTEMPTS = (
     "INSERT INTO delivery_log (action_id, destination, attempt, status, response_code,"
-    " latency_ms, at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " latency_ms, at, error) VALUES "
 )
+_ATTEMPT_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ATTEMPT = _INSERT_ATTEMPTS + _ATTEMPT_MARKS
+
+
+@dataclass(frozen=True)
+class Finish:
+    """A job's final state for `DeliveryLog.finish_many`: its status, the results still to
+    publish, the error of a failure, and the attempt that ended it (if not logged yet)."""
+
+    action_id: str
+    status: str
+    results: list[ActionResult]
+    error_code: str | None = None
+    error: str | None = None
+    attempt: Attempt | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        """The job's row of `finish_many`'s VALUES list."""
+        payload = json.dumps([r.model_dump(mode="json") for r in self.results])
+        return (self.action_id, self.status, payload, self.error_code, self.error)
 
 
 @dataclass(frozen=True)
@@ -248,25 +269,71 @@ class DeliveryLog:
         """Claim and return the next job of lane `lane` of `lanes` (the engine's partition
         of accounts within this process): the oldest pending job of its account that no
         other replica holds."""
+        rows = self.next_pending_many(destination, lanes, lane, 1)
+        return rows[0] if rows else None
+
+    def next_pending_many(
+        self, destination: str, lanes: int, lane: int, limit: int
+    ) -> list[OutboxRow]:
+        """Claim and return up to `limit` jobs of lane `lane` of `lanes`, oldest first, in
+        ONE statement: the oldest pending job of each account that no other replica holds
+        (locked, `FOR UPDATE SKIP LOCKED` in PostgreSQL), then that account's later pending
+        jobs behind it. Whoever locks an account's oldest pending job claims the account's
+        jobs: a replica never takes a later job of an account while an older one is pending
+        (its own claims aside, which it gets back: a lane retrying after an error). The
+        caller delivers them in this order, an account's one after another."""
         now = time.time()
-        # One statement (claim and read back), so it needs no BEGIN/COMMIT: the subquery
-        # picks and locks the row, the UPDATE claims it.
+        mine = (now, self.owner)  # the parameters of `_claimable`
+        # Not inlined (MATERIALIZED): the heads are locked before the followers are read.
+        # The per-account lookups are scalar subqueries (min(seq) of an account's pending
+        # jobs), which the (destination, lane_key, status, seq) index answers even before
+        # the planner has statistics; as NOT EXISTS they became anti-joins scanning every
+        # pending job of the destination.
+        sql = (
+            "WITH heads AS MATERIALIZED (SELECT seq, lane_key FROM outbox o"
+            " WHERE destination = ? AND status = ? AND lane_key % ? = ?"
+            f" AND {_claimable('o')} AND seq = (SELECT min(e.seq) FROM outbox e"
+            " WHERE e.destination = o.destination AND e.lane_key = o.lane_key"
+            " AND e.status = ?)"
+            f" ORDER BY seq LIMIT ?{self._db.dialect.for_update_skip_locked}),"
+            # Behind each head: its account's pending jobs up to the first one another
+            # replica holds (one it kept by an attempt, which renews that job's lease only).
+            " bounds AS MATERIALIZED (SELECT h.seq, h.lane_key, (SELECT min(e.seq)"
+            " FROM outbox e WHERE e.destination = ? AND e.lane_key = h.lane_key"
+            f" AND e.status = ? AND e.seq > h.seq AND NOT {_claimable('e')}) AS barrier"
+            " FROM heads h),"
+            " picked AS MATERIALIZED (SELECT f.seq FROM bounds b JOIN outbox f"
+            " ON f.destination = ? AND f.lane_key = b.lane_key AND f.status = ?"
+            " AND f.seq >= b.seq AND (b.barrier IS NULL OR f.seq < b.barrier)"
+            f" WHERE {_claimable('f')} ORDER BY f.seq LIMIT ?)"
+            " UPDATE outbox SET claimed_by = ?, claimed_until = ?"
+            # Checked again on the row as it is now (another replica may have finished a
+            # follower, which no lock of ours kept from changing).
+            f" WHERE seq IN (SELECT seq FROM picked) AND status = ? AND {_claimable('outbox')}"
+            f" RETURNING {_ROW_COLUMNS}"
+        )
+        params = (
+            *(destination, PENDING, lanes, lane, *mine, PENDING, limit),  # heads
+            *(destination, PENDING, *mine),  # bounds
+            *(destination, PENDING, *mine, limit),  # picked
+            *(self.owner, now + CLAIM_LEASE_S),  # SET
+            *(PENDING, *mine),  # WHERE
+        )
+        # One statement (claim and read back), so it needs no BEGIN/COMMIT.
         with self._db.one_statement() as conn:
-            row = conn.execute(
-                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq = ("
-                "SELECT seq FROM outbox o WHERE destination = ? AND status = ?"
-                " AND lane_key % ? = ? AND (claimed_until IS NULL OR claimed_until < ?"
-                " OR claimed_by = ?) AND NOT EXISTS (SELECT 1 FROM outbox e"
-                " WHERE e.destination = o.destination AND e.lane_key = o.lane_key"
-                " AND e.status = ? AND e.seq < o.seq)"
-                f" ORDER BY seq LIMIT 1{self._db.dialect.for_update_skip_locked})"
-                f" RETURNING {_ROW_COLUMNS}",
-                (
-                    *(self.owner, now + CLAIM_LEASE_S),  # SET
-                    *(destination, PENDING, lanes, lane, now, self.owner, PENDING),  # WHERE
-                ),
-            ).fetchone()
-        return None if row is None else OutboxRow(*row)
+            rows = conn.execute(sql, params).fetchall()
+        return sorted((OutboxRow(*row) for row in rows), key=lambda row: row.seq)
+
+    def release(self, action_ids: Sequence[str]) -> None:
+        """Give up this log's claims of these jobs that are still pending (a lane stopping
+        with jobs it claimed but did not deliver), so another replica need not wait for
+        their lease to run out."""
+        for chunk in _chunks(list(action_ids)):
+            self._write(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL"
+                f" WHERE claimed_by = ? AND status = ? AND action_id IN ({_marks(len(chunk))})",
+                (self.owner, PENDING, *chunk),
+            )
 
     def pending_count(self, destination: str | None = None) -> int:
         if destination is None:
@@ -297,37 +364,46 @@ class DeliveryLog:
         error: str | None = None,
         attempt: Attempt | None = None,
     ) -> None:
-        """Final state and the results still to publish, in one statement (crash-safe);
-        with `attempt`, the attempt that ended it too (`record_attempt`), in the same
-        statement where the engine can (PostgreSQL: a data-modifying WITH), else in the
-        same transaction."""
-        payload = json.dumps([r.model_dump(mode="json") for r in results])
-        update = (
-            "UPDATE outbox SET status = ?, result = ?, error_code = ?, error = ?,"
-            " updated_at = ?, claimed_by = NULL, claimed_until = NULL WHERE action_id = ?"
-        )
-        params = (status, payload, error_code, error, time.time(), action_id)
-        if attempt is None:
-            self._write(update, params)
-        elif self._db.dialect.name == "postgresql":
-            self._write(
-                f"WITH attempt AS ({_INSERT_ATTEMPT}) {update}", (*attempt.row(action_id), *params)
+        """Final state and the results still to publish (`finish_many` of one)."""
+        self.finish_many([Finish(action_id, status, results, error_code, error, attempt)])
+
+    def finish_many(self, finishes: Sequence[Finish]) -> None:
+        """Final states and the results still to publish of several jobs, with the attempts
+        that ended them, crash-safe: in one statement per `LOOKUP_CHUNK` jobs where the
+        engine can (PostgreSQL: the attempts inserted by a data-modifying WITH), else in one
+        transaction. Each job's claim is cleared."""
+        for chunk in _chunks(list(finishes)):
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            update = (
+                "UPDATE outbox SET status = v.status, result = v.result,"
+                " error_code = v.error_code, error = v.error, updated_at = ?,"
+                " claimed_by = NULL, claimed_until = NULL FROM v"
+                " WHERE outbox.action_id = v.action_id"
             )
-        else:
-            with self._db.transaction() as conn:
-                conn.execute(_INSERT_ATTEMPT, attempt.row(action_id))
-                conn.execute(update, params)
+            final = f"WITH v (action_id, status, result, error_code, error) AS (VALUES {values})"
+            states = tuple(v for f in chunk for v in f.values())
+            now = time.time()
+            attempts = [f.attempt.row(f.action_id) for f in chunk if f.attempt is not None]
+            insert = _INSERT_ATTEMPTS + ", ".join([_ATTEMPT_MARKS] * len(attempts))
+            logged = tuple(v for row in attempts for v in row)
+            if not attempts:
+                self._write(f"{final} {update}", (*states, now))
+            elif self._db.dialect.name == "postgresql":
+                self._write(f"{final}, attempt AS ({insert}) {update}", (*states, *logged, now))
+            else:
+                with self._db.transaction() as conn:
+                    conn.execute(insert, logged)
+                    conn.execute(f"{final} {update}", (*states, now))
 
     def mark_published(self, action_id: str) -> None:
         self.mark_published_many([action_id])
 
     def mark_published_many(self, action_ids: Sequence[str]) -> None:
-        wanted = list(dict.fromkeys(action_ids))
-        chunks = [wanted[i : i + LOOKUP_CHUNK] for i in range(0, len(wanted), LOOKUP_CHUNK)]
-        for chunk in chunks:  # one statement each: a mark is idempotent, needs no atomicity
+        # One statement per chunk: a mark is idempotent, needs no atomicity.
+        for chunk in _chunks(list(dict.fromkeys(action_ids))):
             self._write(
                 "UPDATE outbox SET result_published = 1, result = NULL"
-                f" WHERE action_id IN ({', '.join('?' * len(chunk))})",
+                f" WHERE action_id IN ({_marks(len(chunk))})",
                 tuple(chunk),
             )
 
@@ -468,6 +544,21 @@ class DeliveryLog:
         ]
         rows = self._all(sql + " ORDER BY id", args)
         return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def _claimable(alias: str) -> str:
+    """Whether row `alias` is free for this log to claim: unclaimed, its lease run out, or
+    claimed by this log already. Parameters: now, the owner."""
+    return f"({alias}.claimed_until IS NULL OR {alias}.claimed_until < ? OR {alias}.claimed_by = ?)"
+
+
+def _chunks(items: list[_Item]) -> list[list[_Item]]:
+    """`items` in slices of at most `LOOKUP_CHUNK` (bounded statements)."""
+    return [items[i : i + LOOKUP_CHUNK] for i in range(0, len(items), LOOKUP_CHUNK)]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 def _add(

@@ -5,9 +5,11 @@ transaction, a savepoint per job, and wakes the destinations' workers, so the Ka
 be committed at once (`enqueue` is the same for one job). Each destination has its own lanes
 (an account always maps to the same lane, so one account's jobs are delivered in order),
 its own rate limiter, circuit breaker and retry policy: a destination that fails only
-blocks its own lanes. While its breaker is open the jobs wait (up to `max_pending_age_s`)
-instead of burning retries, and attempts that merely probe a half-open breaker are not
-counted, so a destination down for minutes gets its backlog once it is back. Permanent
+blocks its own lanes. A lane claims up to `CLAIM_BATCH` jobs in one statement, delivers them
+in order, and writes their final states together (finishes.py). While its breaker is open
+the jobs wait (up to `max_pending_age_s`) instead of burning retries, and attempts that
+merely probe a half-open breaker are not counted, so a destination down for minutes gets its
+backlog once it is back. Permanent
 failures (unknown destination, template error, missing field, 4xx) are dead-lettered at
 once; every final outcome is published as an ActionResult. HTTP destinations each keep their
 own pool of keep-alive connections (at most one per lane), and results finished close
@@ -49,15 +51,18 @@ from services.webhook_processor.config import (
     channel_of,
 )
 from services.webhook_processor.delivery_log import (
+    CLAIM_LEASE_S,
     DELIVERED,
     FAILED,
     PENDING,
     Attempt,
     DeliveryLog,
+    Finish,
     OutboxRow,
     lane_key,
 )
 from services.webhook_processor.egress import EgressDenied, EgressPolicy
+from services.webhook_processor.finishes import FINISH_WINDOW_S, FinishBuffer, Finished
 from services.webhook_processor.rendering import PermanentDeliveryError, TemplateRenderer
 from services.webhook_processor.result_batches import ResultBatcher
 from services.webhook_processor.specs import (
@@ -83,10 +88,14 @@ IDLE_POLL_S = 5.0  # lanes re-read the outbox this often, for rows other process
 # Finished deliveries whose results are still being published; past this many the lanes
 # wait, so a broker outage cannot pile up unbounded work in memory.
 MAX_UNPUBLISHED = 1000
+# Jobs a lane claims in one statement and then delivers one after another. More saves
+# statements; fewer leaves more of a busy lane's jobs to the other replicas.
+CLAIM_BATCH = 20
 
 
 @dataclass
 class _Lane:
+    finishes: FinishBuffer  # its delivered jobs' final states, written together
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -198,7 +207,10 @@ class DeliveryEngine:
             limiter=AsyncLimiter(rate.rate, rate.period_s),
             timeout_s=self.config.timeout_s(name),
             max_pending_age_s=self.config.max_pending_age_s(name),
-            lanes=[_Lane() for _ in range(self.config.concurrency(name))],
+            lanes=[
+                _Lane(FinishBuffer(self.log, self._finished, FINISH_WINDOW_S))
+                for _ in range(self.config.concurrency(name))
+            ],
             outbox=outbox,
         )
 
@@ -245,6 +257,9 @@ class DeliveryEngine:
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
         self._tasks.clear()
+        for d in self._destinations.values():
+            for lane in d.lanes:
+                await lane.finishes.drain()
         if self._emitting:  # results still unpublished stay in the outbox for the next start
             _done, still = await asyncio.wait(set(self._emitting), timeout=timeout_s)
             for task in still:
@@ -403,16 +418,49 @@ class DeliveryEngine:
     async def _run_lane(self, d: _DestinationRuntime, index: int, lane: _Lane) -> None:
         while not self._stopping.is_set():
             lane.wake.clear()
-            row = self.log.next_pending(d.name, len(d.lanes), index)
-            if row is None:
+            try:
+                # Before claiming: the jobs whose final states still wait are pending, and
+                # still ours, so a claim would hand them out again.
+                await lane.finishes.flush()
+            except Exception:
+                log.exception("finish_write_failed", destination=d.name, waiting=len(lane.finishes))
+                await self._sleep(1.0)
+                continue
+            rows = self.log.next_pending_many(d.name, len(d.lanes), index, CLAIM_BATCH)
+            if not rows:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lane.wake.wait(), IDLE_POLL_S)
                 continue
+            await self._deliver_claimed(d, lane, rows)
+        try:
+            await lane.finishes.flush()
+        except Exception:  # they stay pending: delivered again, with the same keys
+            log.exception("finish_write_failed", destination=d.name, waiting=len(lane.finishes))
+
+    async def _deliver_claimed(
+        self, d: _DestinationRuntime, lane: _Lane, rows: list[OutboxRow]
+    ) -> None:
+        """Deliver a lane's claimed jobs in order, each finished (delivered, or failed for
+        good) before the next one starts, so an account's jobs go out one after another. The
+        rest of the claimed set waits for a new claim when stopping (handed back), when an
+        error stopped a job (still ours: the next claim returns it first), or when half the
+        claims' lease is gone (claiming them again renews it)."""
+        renew_at = time.time() + CLAIM_LEASE_S / 2
+        for n, row in enumerate(rows):
+            if self._stopping.is_set():
+                try:
+                    self.log.release([r.action_id for r in rows[n:]])
+                except Exception:  # their lease runs out instead
+                    log.exception("claim_release_failed", destination=d.name)
+                return
+            if time.time() > renew_at:
+                return
             try:
-                await self._deliver(d, row)
+                await self._deliver(d, lane, row)
             except Exception:  # a bug must not kill the lane; the row stays pending
                 log.exception("delivery_lane_error", destination=d.name, action_id=row.action_id)
                 await self._sleep(1.0)
+                return
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep that ends early on stop()."""
@@ -434,7 +482,7 @@ class DeliveryEngine:
         ticket_id = self.log.ticket_id(job.updates_ticket) if job.updates_ticket else None
         return Message.for_job(job, d.name, ticket_id), [job]
 
-    async def _deliver(self, d: _DestinationRuntime, row: OutboxRow) -> None:
+    async def _deliver(self, d: _DestinationRuntime, lane: _Lane, row: OutboxRow) -> None:
         msg, jobs = self._message(d, row)
         attempts = row.attempts
         last_error = row.error or ""
@@ -445,7 +493,7 @@ class DeliveryEngine:
                     f"pending {age:.0f}s > max {d.max_pending_age_s:.0f}s "
                     f"(breaker {d.breaker.state}); last error: {last_error or 'none'}"
                 )
-                await self._fail(d, row, jobs, attempts, "max_pending_age_exceeded", message)
+                self._fail(d, lane, row, jobs, attempts, "max_pending_age_exceeded", message)
                 return
             # Not "closed": this call, if the breaker lets it through, probes the destination.
             # (The breaker itself moves open -> half_open when a call is tried after its
@@ -466,16 +514,9 @@ class DeliveryEngine:
                 continue
             except PermanentDeliveryError as exc:
                 latency = self._observe(d, started)
-                self.log.record_attempt(
-                    row.action_id,
-                    d.name,
-                    attempts + 1,
-                    "permanent_failure",
-                    None,
-                    latency,
-                    f"{exc.code}: {exc.message}",
-                )
-                await self._fail(d, row, jobs, attempts + 1, exc.code, exc.message)
+                error = f"{exc.code}: {exc.message}"
+                attempt = Attempt(d.name, attempts + 1, "permanent_failure", None, latency, error)
+                self._fail(d, lane, row, jobs, attempts + 1, exc.code, exc.message, attempt)
                 return
             except RetryableDeliveryError as exc:
                 latency = self._observe(d, started)
@@ -495,8 +536,9 @@ class DeliveryEngine:
                 )
                 self._count(d.name, d.channel, "retry")
                 if attempts >= d.retry.max_attempts:
-                    await self._fail(
+                    self._fail(
                         d,
+                        lane,
                         row,
                         jobs,
                         attempts,
@@ -512,7 +554,7 @@ class DeliveryEngine:
                 continue
             latency = self._observe(d, started)
             attempts += 1
-            await self._succeed(d, row, jobs, attempts, result, latency)
+            self._succeed(d, lane, row, jobs, attempts, result, latency)
             return
 
     async def _send_guarded(
@@ -581,9 +623,10 @@ class DeliveryEngine:
             latency_ms=latency_ms,
         )
 
-    async def _succeed(
+    def _succeed(
         self,
         d: _DestinationRuntime,
+        lane: _Lane,
         row: OutboxRow,
         jobs: list[ActionJob],
         attempts: int,
@@ -609,33 +652,45 @@ class DeliveryEngine:
             )
             for job in jobs
         ]
-        # The successful attempt's row and the final state: one statement where it can be.
+        # The successful attempt's row and the final state: written with the lane's others.
         attempt = Attempt(d.name, attempts, "success", outcome.status_code, latency_ms)
-        self.log.finish(row.action_id, DELIVERED, results, attempt=attempt)
+        lane.finishes.add(
+            Finished(Finish(row.action_id, DELIVERED, results, attempt=attempt), jobs)
+        )
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "success")
-        await self._in_background(self._emit(row.action_id, jobs, results, None, None))
 
-    async def _fail(
+    def _fail(
         self,
         d: _DestinationRuntime,
+        lane: _Lane,
         row: OutboxRow,
         jobs: list[ActionJob],
         attempts: int,
         code: str,
         message: str,
+        attempt: Attempt | None = None,
     ) -> None:
+        """Fail the job for good; `attempt`: the one that failed it, if not logged yet."""
         results = [
             self._result(job, ActionStatus.FAILED, attempts, error=f"{code}: {message}")
             for job in jobs
         ]
-        self.log.finish(row.action_id, FAILED, results, code, message)
+        final = Finish(row.action_id, FAILED, results, code, message, attempt)
+        lane.finishes.add(Finished(final, jobs))
         metrics.DELIVERY_PENDING.labels(d.name).dec()
         self._count(d.name, d.channel, "failed")
         log.warning(
             "delivery_failed", destination=d.name, action_id=row.action_id, code=code, error=message
         )
-        await self._in_background(self._emit(row.action_id, jobs, results, code, message))
+
+    async def _finished(self, finished: Finished) -> None:
+        """A final state is written: publish its results (and dead-letter a failure's jobs)."""
+        final = finished.final
+        emit = self._emit(
+            final.action_id, finished.jobs, final.results, final.error_code, final.error
+        )
+        await self._in_background(emit)
 
     async def _fail_orphans(self, destination: str) -> None:
         code = "unknown_destination"

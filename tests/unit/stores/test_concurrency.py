@@ -14,7 +14,7 @@ from typing import Any
 from contracts import ActionJob, Subject
 from services.execution_agent.insights import IllegalTransitionError, InsightRepository
 from services.execution_agent.store import open_store
-from services.webhook_processor.delivery_log import DELIVERED, DeliveryLog
+from services.webhook_processor.delivery_log import DELIVERED, Attempt, DeliveryLog, Finish
 from tests.unit.execution.conftest import make_flag
 from tests.unit.stores.jobs import slack_job
 
@@ -49,14 +49,16 @@ def _worker(
                 insights.transition(insight_id, action, f"worker-{worker}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        row = outbox.next_pending("slack_deals", 1, 0)
-        if row is None:
+        # Half the workers claim one job at a time, half several (as the engine's lanes do,
+        # writing their final states and attempts together).
+        rows = outbox.next_pending_many("slack_deals", 1, 0, 1 if worker % 2 else 5)
+        if not rows:
             if outbox.pending_count("slack_deals") == 0:
                 return
             time.sleep(0.01)
             continue
-        outbox.record_attempt(row.action_id, "slack_deals", worker, DELIVERED, 200)
-        outbox.finish(row.action_id, DELIVERED, [])
+        attempt = Attempt("slack_deals", worker, DELIVERED, 200)
+        outbox.finish_many([Finish(row.action_id, DELIVERED, [], attempt=attempt) for row in rows])
     raise TimeoutError("jobs still pending")
 
 

@@ -3,10 +3,18 @@ by one replica, an account's jobs go out in order, and a dead replica's claim ru
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
-from services.webhook_processor.delivery_log import DELIVERED, FAILED, Attempt, DeliveryLog
+from contracts import ActionResult, ActionStatus
+from services.webhook_processor.delivery_log import (
+    DELIVERED,
+    FAILED,
+    Attempt,
+    DeliveryLog,
+    Finish,
+)
 from tests.unit.stores.jobs import slack_job as _job
 
 
@@ -122,3 +130,149 @@ def test_the_final_state_and_its_attempt_are_written_together(
     [attempt] = log.attempts("a1")
     assert (attempt["attempt"], attempt["status"], attempt["response_code"]) == (1, "success", 200)
     assert attempt["latency_ms"] == 12.5
+
+
+def test_a_multi_claim_takes_each_accounts_jobs_in_order(tmp_path: Path, database_url: str) -> None:
+    one, two = _replicas(tmp_path, database_url)
+    for action_id, account in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("c1", "C"), ("b2", "B")]:
+        assert one.add_job(_job(action_id, account))
+    held = two.next_pending("slack_deals", 1, 0)
+    assert held is not None and held.action_id == "a1"
+    # A's jobs wait behind the one `two` holds; B's and C's come oldest first.
+    claimed = one.next_pending_many("slack_deals", 1, 0, 10)
+    assert [row.action_id for row in claimed] == ["b1", "c1", "b2"]
+    # `two` gets its own claim back, with A's later job behind it, and nothing else.
+    assert [r.action_id for r in two.next_pending_many("slack_deals", 1, 0, 10)] == ["a1", "a2"]
+    # The limit cuts the oldest-first list: an account's later job never without its older.
+    two.finish("a1", DELIVERED, [])
+    assert [r.action_id for r in two.next_pending_many("slack_deals", 1, 0, 1)] == ["a2"]
+    assert one.next_pending_many("slack_deals", 1, 0, 10) == claimed  # still one's
+    assert two.next_pending_many("slack_deals", 1, 0, 10)[0].action_id == "a2"
+
+
+def test_a_multi_claim_leaves_held_jobs_until_their_lease_runs_out(
+    tmp_path: Path, database_url: str
+) -> None:
+    one, two = _replicas(tmp_path, database_url)
+    for action_id, account in [("a1", "A"), ("a2", "A"), ("b1", "B")]:
+        assert one.add_job(_job(action_id, account))
+    assert [r.action_id for r in one.next_pending_many("slack_deals", 1, 0, 10)] == [
+        "a1",
+        "a2",
+        "b1",
+    ]
+    assert two.next_pending_many("slack_deals", 1, 0, 10) == []
+    one.release(["b1"])  # a stopping lane hands back what it did not deliver
+    assert [r.action_id for r in two.next_pending_many("slack_deals", 1, 0, 10)] == ["b1"]
+    two._write("UPDATE outbox SET claimed_until = ? WHERE action_id != ?", (time.time() - 1, "b1"))
+    taken = two.next_pending_many("slack_deals", 1, 0, 10)
+    assert [r.action_id for r in taken] == ["a1", "a2", "b1"]  # a dead replica's, and its own
+    assert one.next_pending_many("slack_deals", 1, 0, 10) == []
+
+
+def test_concurrent_multi_claims_never_share_a_job(tmp_path: Path, database_url: str) -> None:
+    claimers = _replicas(tmp_path, database_url, 2)
+    accounts = [f"ACC-{n}" for n in range(6)]
+    for n in range(5):
+        for account in accounts:
+            claimers[0].add_job(_job(f"{account}-{n}", account))
+    start = threading.Barrier(len(claimers))
+    taken: list[list[str]] = [[] for _ in claimers]
+
+    def claim(index: int) -> None:
+        log = claimers[index]
+        start.wait()
+        while log.pending_count("slack_deals"):
+            rows = log.next_pending_many("slack_deals", 1, 0, 4)
+            taken[index].extend(row.action_id for row in rows)
+            log.finish_many([Finish(row.action_id, DELIVERED, []) for row in rows])
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(claimers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    everything = [*taken[0], *taken[1]]
+    assert sorted(everything) == sorted(f"{a}-{n}" for a in accounts for n in range(5))
+    for mine in taken:  # each claimer delivered an account's jobs in their order
+        for account in accounts:
+            of_account = [i for i in mine if i.startswith(f"{account}-")]
+            assert of_account == sorted(of_account)
+
+
+def test_finish_many_writes_what_finishes_one_by_one_write(
+    tmp_path: Path, database_url: str
+) -> None:
+    log = DeliveryLog(tmp_path / "deliveries.db", url=database_url)
+
+    def finals(prefix: str) -> list[Finish]:
+        """A success with its attempt, a failure with its attempt, a failure without."""
+        ids = [f"{prefix}{n}" for n in range(3)]
+        for action_id in ids:
+            assert log.add_job(_job(action_id, prefix))
+        success = ActionResult.of_job(
+            _job(ids[0], prefix), "#deals", ActionStatus.SUCCESS, response={"ok": True}
+        )
+        failure = ActionResult.of_job(
+            _job(ids[1], prefix), "#deals", ActionStatus.FAILED, error="HTTP_400: bad request"
+        )
+        return [
+            Finish(ids[0], DELIVERED, [success], attempt=Attempt("slack_deals", 1, "success", 200)),
+            Finish(
+                ids[1],
+                FAILED,
+                [failure],
+                "HTTP_400",
+                "bad request",
+                Attempt("slack_deals", 2, "permanent_failure", 400, 4.5, "HTTP_400: bad request"),
+            ),
+            Finish(ids[2], FAILED, [], "max_pending_age_exceeded", "too old"),
+        ]
+
+    def written(finishes: list[Finish]) -> list[tuple[object, ...]]:
+        """Each job's final state and attempts, without what names the job."""
+        rows = {row.action_id: row for row in log.unpublished()}
+        written: list[tuple[object, ...]] = []
+        for f in finishes:
+            row = rows[f.action_id]
+            results = [(r.action_id == f.action_id, r.status, r.error) for r in row.results()]
+            attempts = [
+                tuple(v for k, v in a.items() if k not in ("action_id", "at"))
+                for a in log.attempts(f.action_id)
+            ]
+            written.append((row.status, row.error_code, row.error, results, attempts))
+        return written
+
+    one_by_one, together = finals("A"), finals("B")
+    assert len(log.next_pending_many("slack_deals", 1, 0, 10)) == 6
+    for f in one_by_one:
+        log.finish(f.action_id, f.status, f.results, f.error_code, f.error, f.attempt)
+    log.finish_many(together)
+
+    assert (
+        written(together)
+        == written(one_by_one)
+        == [
+            (
+                DELIVERED,
+                None,
+                None,
+                [(True, ActionStatus.SUCCESS, None)],
+                [("slack_deals", 1, "success", 200, None, None)],
+            ),
+            (
+                FAILED,
+                "HTTP_400",
+                "bad request",
+                [(True, ActionStatus.FAILED, "HTTP_400: bad request")],
+                [("slack_deals", 2, "permanent_failure", 400, 4.5, "HTTP_400: bad request")],
+            ),
+            (FAILED, "max_pending_age_exceeded", "too old", [], []),
+        ]
+    )
+    assert log.pending_count() == 0
+    # Their claims are cleared with them: a DLQ replay makes a failed job claimable at once.
+    assert log.reopen_failed("B2")
+    other = DeliveryLog(tmp_path / "deliveries.db", url=database_url)
+    [again] = other.next_pending_many("slack_deals", 1, 0, 10)
+    assert again.action_id == "B2"
