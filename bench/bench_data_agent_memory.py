@@ -1,11 +1,13 @@
-"""Where the data agent's memory goes: RSS after start-up, after a warm-up and at saturation.
+"""Where a service's memory goes (the data agent's unless `--service`): RSS after start-up,
+after a warm-up and at saturation.
 
-Run: `.venv/bin/python -m bench.bench_data_agent_memory [--burst N] [--env KEY=VALUE ...]`.
+Run: `.venv/bin/python -m bench.bench_data_agent_memory [--burst N] [--env KEY=VALUE ...]
+[--service NAME]`.
 
 A broker of its own (free port, temporary folder: nothing on the fixed ports), the four
 services as `make bench` starts them (bench.harness.pipeline), a warm-up of 40 triggers at
 10/s, then `--burst` triggers offered at once (the saturation phase of `make bench`). The
-data agent's `/proc/PID/smaps_rollup` is sampled every 0.1 s; printed per phase: RSS split
+service's `/proc/PID/smaps_rollup` is sampled every 0.1 s; printed per phase: RSS split
 into anonymous memory (Python's heap, DuckDB's buffers, thread stacks) and file-backed pages
 (shared libraries' code: clean pages the kernel can drop, but RSS counts them), and at the
 peak the largest mappings from `/proc/PID/smaps`. `--env` sets a variable for every service
@@ -65,7 +67,7 @@ def largest_mappings(pid: int, top: int = 12) -> list[tuple[str, int]]:
 
 @dataclass
 class PeakSampler:
-    """The data agent's largest RSS (and its mappings then), sampled in a thread."""
+    """A process's largest RSS (and its mappings then), sampled in a thread."""
 
     pid: int
     period_s: float = 0.1
@@ -122,6 +124,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", type=int, default=600, help="triggers offered at once")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the services")
+    parser.add_argument(
+        "--service", default=DATA_AGENT, help="the service to sample (data_agent, ...)"
+    )
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
     work = Path(tempfile.mkdtemp(prefix="revops-bench-memory-"))
@@ -130,15 +135,17 @@ def main() -> None:
             dedicated_broker() as broker,
             pipeline(broker.bootstrap, work, extra_env=extra_env) as p,
         ):
-            pid = p.pids()[DATA_AGENT]
+            pid = p.pids()[args.service]
             figures = asyncio.run(phases(p.settings, pid, args.burst))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     figures["env"] = extra_env
+    figures["service"] = args.service
+    label = args.service.replace("_", " ")
     for phase in ("after_start_up", "after_warm_up", "peak_at_saturation", "after_saturation"):
         f = figures[phase]
         assert isinstance(f, dict)
-        print(f"data agent RSS {phase}: {f['rss']} MB (anon {f['anonymous']}, file {f['file']})")
+        print(f"{label} RSS {phase}: {f['rss']} MB (anon {f['anonymous']}, file {f['file']})")
     print(json.dumps(figures))
 
 
