@@ -8,9 +8,10 @@ A broker of its own (free port, temporary folder: nothing on the fixed ports), t
 services as `make bench` starts them (bench.harness.pipeline), a warm-up of 40 triggers at
 10/s, then `--burst` triggers offered at once (the saturation phase of `make bench`), or
 at `--rate` per second for a paced load. The service's `/proc/PID/smaps_rollup` is sampled
-every 0.1 s; printed per phase: RSS split into anonymous memory (Python's heap, DuckDB's buffers, thread stacks) and file-backed pages
-(shared libraries' code: clean pages the kernel can drop, but RSS counts them), and at the
-peak the largest mappings from `/proc/PID/smaps`. `--env` sets a variable for every service
+every 0.1 s; printed per phase: RSS split into anonymous memory (Python's heap, DuckDB's
+buffers, thread stacks) and file-backed pages (shared libraries' code: clean pages the
+kernel can drop, but RSS counts them), and at the peak the largest mappings from
+`/proc/PID/smaps`. `--env` sets a variable for every service
 (e.g. `--env MALLOC_ARENA_MAX=8` or `--env REVOPS_WAREHOUSE_MEMORY_LIMIT=256MB` to compare
 with the data agent's defaults). Figures vary with the shared box's load: run it 3 times.
 """

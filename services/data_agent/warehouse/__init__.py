@@ -39,6 +39,10 @@ def open_warehouse(settings: Settings | None = None, *, bounded: bool = False) -
     raise WarehouseError(f"unknown warehouse backend {settings.warehouse_backend!r}")
 
 
+#: A service's DuckDB connection returns freed memory after any bulk free above this size.
+ALLOCATOR_FLUSH_THRESHOLD = "1MB"
+
+
 def bounded_duckdb_config(settings: Settings) -> dict[str, str | int]:
     """DuckDB settings of a service's warehouse connection. DuckDB's buffer pool keeps the
     file's blocks up to `memory_limit`, and every connection starts `threads` workers plus
@@ -58,10 +62,6 @@ def bounded_duckdb_config(settings: Settings) -> dict[str, str | int]:
         "async_threads": settings.warehouse_threads,
         "allocator_bulk_deallocation_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
     }
-
-
-#: A service's DuckDB connection returns freed memory after any bulk free above this size.
-ALLOCATOR_FLUSH_THRESHOLD = "1MB"
 
 
 def __getattr__(name: str) -> Any:
