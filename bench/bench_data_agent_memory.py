@@ -1,14 +1,17 @@
-"""Where the data agent's memory goes: RSS after start-up, after a warm-up and at saturation.
+"""Where a service's memory goes (the data agent's unless `--service`): RSS after start-up,
+after a warm-up and at saturation.
 
-Run: `.venv/bin/python -m bench.bench_data_agent_memory [--burst N] [--env KEY=VALUE ...]`.
+Run: `.venv/bin/python -m bench.bench_data_agent_memory [--burst N] [--rate PER_S]
+[--env KEY=VALUE ...] [--service NAME]`.
 
 A broker of its own (free port, temporary folder: nothing on the fixed ports), the four
 services as `make bench` starts them (bench.harness.pipeline), a warm-up of 40 triggers at
-10/s, then `--burst` triggers offered at once (the saturation phase of `make bench`). The
-data agent's `/proc/PID/smaps_rollup` is sampled every 0.1 s; printed per phase: RSS split
-into anonymous memory (Python's heap, DuckDB's buffers, thread stacks) and file-backed pages
-(shared libraries' code: clean pages the kernel can drop, but RSS counts them), and at the
-peak the largest mappings from `/proc/PID/smaps`. `--env` sets a variable for every service
+10/s, then `--burst` triggers offered at once (the saturation phase of `make bench`), or
+at `--rate` per second for a paced load. The service's `/proc/PID/smaps_rollup` is sampled
+every 0.1 s; printed per phase: RSS split into anonymous memory (Python's heap, DuckDB's
+buffers, thread stacks) and file-backed pages (shared libraries' code: clean pages the
+kernel can drop, but RSS counts them), and at the peak the largest mappings from
+`/proc/PID/smaps`. `--env` sets a variable for every service
 (e.g. `--env MALLOC_ARENA_MAX=8` or `--env REVOPS_WAREHOUSE_MEMORY_LIMIT=256MB` to compare
 with the data agent's defaults). Figures vary with the shared box's load: run it 3 times.
 """
@@ -65,7 +68,7 @@ def largest_mappings(pid: int, top: int = 12) -> list[tuple[str, int]]:
 
 @dataclass
 class PeakSampler:
-    """The data agent's largest RSS (and its mappings then), sampled in a thread."""
+    """A process's largest RSS (and its mappings then), sampled in a thread."""
 
     pid: int
     period_s: float = 0.1
@@ -95,7 +98,7 @@ def mb(kb: dict[str, int]) -> dict[str, float]:
     return {k: round(v / 1024, 1) for k, v in kb.items()}
 
 
-async def phases(settings: Settings, pid: int, burst: int) -> dict[str, object]:
+async def phases(settings: Settings, pid: int, burst: int, rate: float) -> dict[str, object]:
     collector = FlowCollector(settings)
     await collector.start()
     figures: dict[str, object] = {"after_start_up": mb(rollup(pid))}
@@ -104,7 +107,7 @@ async def phases(settings: Settings, pid: int, burst: int) -> dict[str, object]:
         figures["after_warm_up"] = mb(rollup(pid))
         with PeakSampler(pid) as sampler:
             result = await run_load(
-                settings, collector, trigger_mix(settings, burst, "sat"), 5000, 900
+                settings, collector, trigger_mix(settings, burst, "sat"), rate, 900
             )
         figures["peak_at_saturation"] = mb(sampler.peak)
         figures["after_saturation"] = mb(rollup(pid))
@@ -121,7 +124,13 @@ async def phases(settings: Settings, pid: int, burst: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", type=int, default=600, help="triggers offered at once")
+    parser.add_argument(
+        "--rate", type=float, default=5000, help="triggers/s offered (default: all at once)"
+    )
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the services")
+    parser.add_argument(
+        "--service", default=DATA_AGENT, help="the service to sample (data_agent, ...)"
+    )
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
     work = Path(tempfile.mkdtemp(prefix="revops-bench-memory-"))
@@ -130,15 +139,17 @@ def main() -> None:
             dedicated_broker() as broker,
             pipeline(broker.bootstrap, work, extra_env=extra_env) as p,
         ):
-            pid = p.pids()[DATA_AGENT]
-            figures = asyncio.run(phases(p.settings, pid, args.burst))
+            pid = p.pids()[args.service]
+            figures = asyncio.run(phases(p.settings, pid, args.burst, args.rate))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     figures["env"] = extra_env
+    figures["service"] = args.service
+    label = args.service.replace("_", " ")
     for phase in ("after_start_up", "after_warm_up", "peak_at_saturation", "after_saturation"):
         f = figures[phase]
         assert isinstance(f, dict)
-        print(f"data agent RSS {phase}: {f['rss']} MB (anon {f['anonymous']}, file {f['file']})")
+        print(f"{label} RSS {phase}: {f['rss']} MB (anon {f['anonymous']}, file {f['file']})")
     print(json.dumps(figures))
 
 

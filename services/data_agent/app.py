@@ -11,12 +11,9 @@ subject); `handle` is the same work for one record (the runtime's per-record pat
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -37,6 +34,7 @@ from services.common.messages import decode_json, describe, make_envelope
 from services.common.records import BatchOutcome, Deferred, Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
+from services.common.worker_threads import WorkerThreads
 from services.data_agent.builders import (
     DATASET_BUILDERS,
     SUBJECT_FINDERS,
@@ -54,7 +52,6 @@ NAME = AgentName.DATA_AGENT.value
 READ_AHEAD_SUBJECTS = 50
 #: Name (prefix) of the one thread that reads the warehouse.
 READER_THREAD = "warehouse-reader"
-T = TypeVar("T")
 
 
 def parse_trigger(record: Record) -> Parsed:
@@ -100,13 +97,8 @@ class DataAgent:
         # runtime hands a batch's partition groups over concurrently, and each thread that
         # queries DuckDB keeps its own allocator caches and query state (~15 MB of peak RSS
         # at saturation with up to six pool threads; docs/batch-pipeline.md). The embedded
-        # warehouse runs one query at a time anyway (REVOPS_WAREHOUSE_THREADS=1). An idle
-        # worker ends with the interpreter (concurrent.futures joins it at exit).
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=READER_THREAD)
-
-    async def _in_reader(self, read: Callable[..., T], *args: Any) -> T:
-        """`read(*args)` on the warehouse reader thread, awaited."""
-        return await asyncio.get_running_loop().run_in_executor(self._reader, read, *args)
+        # warehouse runs one query at a time anyway (REVOPS_WAREHOUSE_THREADS=1).
+        self._reader = WorkerThreads(READER_THREAD)
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:
         return await self._handle_request(_request(item, record))
@@ -125,7 +117,7 @@ class DataAgent:
         warehouse that cannot answer the batch's read fails the whole call (the runtime
         then handles every record on its own)."""
         requests = [_request(item, record) for item, record in items]
-        datasets = await self._in_reader(self._batch_datasets, requests)
+        datasets = await self._reader.run(self._batch_datasets, requests)
         outcomes: list[BatchOutcome] = []
         failed_keys: set[bytes | None] = set()
         for index, ((_, record), request) in enumerate(zip(items, requests, strict=True)):
@@ -183,7 +175,7 @@ class DataAgent:
     async def _dataset(self, request: EnrichedRequest, builder: DatasetBuilder) -> Outgoing:
         started = time.perf_counter()
         try:
-            result = await self._in_reader(builder, self.repository, request.parameters)
+            result = await self._reader.run(builder, self.repository, request.parameters)
         except UnknownSubjectError as exc:
             raise _unknown_subject(exc) from exc
         metrics.STAGE_SECONDS.labels(NAME, "warehouse_read").observe(time.perf_counter() - started)
@@ -227,7 +219,7 @@ class DataAgent:
         child = ANALYSIS_TYPES[request.analysis_type].fans_out_to
         assert child is not None  # a type with a subject finder is a job
         started = time.perf_counter()
-        subjects = await self._in_reader(finder, self.repository)
+        subjects = await self._reader.run(finder, self.repository)
         metrics.STAGE_SECONDS.labels(NAME, f"{request.analysis_type}_subjects").observe(
             time.perf_counter() - started
         )

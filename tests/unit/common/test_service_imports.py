@@ -22,6 +22,16 @@ NEVER_AT_IMPORT = {"pandas", "numba", "pyarrow", "scipy", "sklearn", "boto3", "p
 # DuckDB (~40 MB of resident code and its allocator's memory) is the data agent's alone; the
 # execution agent's export loads it in a child process (warehouse_export/child.py).
 WITHOUT_DUCKDB = ("decision_agent", "execution_agent", "webhook_processor")
+# Per service, the libraries its default path never needs (what each adds to a service
+# that loads it: numpy ~10 MB resident, httpx and jinja2 ~1 MB each): numpy for the two
+# agents that analyse series, httpx and SMTP for the webhook processor's deliveries (the
+# decision agent only with an OpenAI-compatible model), jinja2 for prompts and templates.
+NOT_AT_START_UP = {
+    "data_agent": {"jinja2", "httpx", "smtplib"},
+    "decision_agent": {"httpx", "smtplib"},
+    "execution_agent": {"numpy", "jinja2", "httpx", "smtplib"},
+    "webhook_processor": {"numpy"},
+}
 
 
 def imported_by(script: str) -> set[str]:
@@ -53,6 +63,7 @@ def test_a_service_imports_no_library_it_does_not_use(service: str) -> None:
     assert loaded & NEVER_AT_IMPORT == set()
     if service in WITHOUT_DUCKDB:
         assert "duckdb" not in loaded
+    assert loaded & NOT_AT_START_UP[service] == set()
 
 
 def test_the_execution_agent_exports_without_loading_duckdb(tmp_path: Path) -> None:

@@ -52,6 +52,10 @@ def test_a_bounded_connection_applies_the_settings(small_warehouse: Path) -> Non
         )
         assert setting(warehouse, "threads") == "1"
         assert setting(warehouse, "async_threads") == "1"
+        # freed query memory goes back after a bulk free over 1 MB (DuckDB's default: 512 MiB)
+        flush = "allocator_bulk_deallocation_flush_threshold"
+        assert setting(warehouse, flush) == reference(flush, {flush: "1MB"})
+        assert setting(warehouse, flush) != reference(flush)
         # and it still answers the agent's queries
         assert len(warehouse.fetch_all(LIST_ACCOUNTS, {"limit": 100})) == 3
     finally:
