@@ -61,18 +61,9 @@ def test_outside_a_batch_a_deferred_write_runs_at_once(store: Database) -> None:
     with store.transaction() as conn:
         store.insert_later(conn, "scratch", COLUMNS, ("a", 1))
         assert conn.execute("SELECT v FROM scratch").fetchone()[0] == 1
-        store.write_later(
-            conn, "scratch", "a", "UPDATE scratch SET v = ? WHERE k = ? AND v = ?", (5, "a"), (1,)
-        )
+        store.write_later(conn, "scratch", "k", "a", {"v": 5}, guard={"v": 1})
         with pytest.raises(LookupError):  # the row is no longer as it was read
-            store.write_later(
-                conn,
-                "scratch",
-                "a",
-                "UPDATE scratch SET v = ? WHERE k = ? AND v = ?",
-                (6, "a"),
-                (1,),
-            )
+            store.write_later(conn, "scratch", "k", "a", {"v": 6}, guard={"v": 1})
     assert _rows(store) == [("a", 5)]
 
 
@@ -82,14 +73,13 @@ def test_a_row_written_twice_in_a_batch_is_written_once_with_its_first_guard(
     _scratch(store)
     with store.transaction() as conn:
         conn.execute("INSERT INTO scratch VALUES ('a', 1)")
-    update = "UPDATE scratch SET v = ? WHERE k = ? AND v = ?"
     with store.all_at_once() as conn:
-        store.write_later(conn, "scratch", "a", update, (2, "a"), (1,))
-        store.write_later(conn, "scratch", "a", update, (3, "a"), (2,))  # guard: its own write
+        store.write_later(conn, "scratch", "k", "a", {"v": 2}, guard={"v": 1})
+        store.write_later(conn, "scratch", "k", "a", {"v": 3}, guard={"v": 2})  # its own write
     assert _rows(store) == [("a", 3)]
 
     with pytest.raises(BatchNotAtomicError), store.all_at_once() as conn:
-        store.write_later(conn, "scratch", "a", update, (9, "a"), (1,))  # stale: it is 3
+        store.write_later(conn, "scratch", "k", "a", {"v": 9}, guard={"v": 1})  # stale: it is 3
     assert _rows(store) == [("a", 3)]
 
 
@@ -182,9 +172,10 @@ def _outputs(outcomes: list[HandlerOutput | BaseException]) -> list[HandlerOutpu
 
 
 def test_a_clean_batch_runs_set_based(store: Database, routing: RoutingRules) -> None:
-    """No savepoint; one INSERT for all the batch's audit rows and one for its export rows;
-    the flows' executions and insights read together and each written once, however many
-    of its results the batch carries."""
+    """No savepoint; one INSERT per table for all the batch's new rows (insights, audit and
+    export rows, history, newest analyses, notifications, executions); the flows'
+    executions and insights read together and written in one UPDATE per table, however
+    many of its results the batch carries."""
     agent = ExecutionAgent(store, routing)
     flows = 6
     decisions = [
@@ -204,15 +195,23 @@ def test_a_clean_batch_runs_set_based(store: Database, routing: RoutingRules) ->
         jobs = [job for o in _outputs(agent.handle_decisions(decisions)) for job in o.jobs]
     assert len(jobs) >= 2 * flows  # several results per flow below
     assert decided["SAVEPOINT NESTED_0"] + decided["SAVEPOINT NESTED_1"] == 0
-    assert decided["INSERT INTO REVOPS_AI_INSIGHT_AUDIT"] == 1
-    assert decided["INSERT INTO REVOPS_AI_INSIGHT_EXPORT_OUTBOX"] == 1
+    for table in (  # one multi-row INSERT per table for the whole batch
+        "INSIGHT_AUDIT",
+        "INSIGHT_EXPORT_OUTBOX",
+        "INSIGHTS",
+        "ANALYSIS_HISTORY",
+        "LATEST_ANALYSIS",
+        "NOTIFICATIONS",
+        "EXECUTIONS",
+    ):
+        assert decided[f"INSERT INTO REVOPS_AI_{table}"] == 1, table
 
     with statements(store) as recorded:
         _outputs(agent.handle_action_results([(job.account_id, result(job)) for job in jobs]))
     assert recorded["SAVEPOINT NESTED_0"] + recorded["SAVEPOINT NESTED_1"] == 0
     assert recorded["SELECT * FROM"] == 2  # the executions, then the insights (locked)
-    assert recorded["UPDATE REVOPS_AI_EXECUTIONS SET"] == flows  # once per flow
-    assert recorded["UPDATE REVOPS_AI_INSIGHTS SET"] == flows  # once per insight
+    assert recorded["UPDATE REVOPS_AI_EXECUTIONS SET"] == 1  # every flow's, in one
+    assert recorded["UPDATE REVOPS_AI_INSIGHTS SET"] == 1  # every insight's, in one
     assert recorded["INSERT INTO REVOPS_AI_INSIGHT_AUDIT"] == 1
 
     for job in jobs:  # every result stands, on the execution and on its insight
