@@ -428,7 +428,7 @@ def test_a_version_conflict_in_a_batchs_update_falls_back_to_record_by_record(
     bumped: list[str] = []
 
     def lock_then_change_one(batch: list[tuple[object, ActionResult]]) -> None:
-        locked(batch)  # type: ignore[arg-type]
+        locked(batch)
         with store.transaction() as conn:  # after the read: the version the batch holds
             conn.execute(
                 "UPDATE revops_ai_executions SET version = version + 7 WHERE request_id = ?",
