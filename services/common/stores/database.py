@@ -256,8 +256,9 @@ class Database(ABC):
     @contextmanager
     def all_at_once(self) -> Iterator[Connection]:
         """A write transaction for a whole batch, run optimistically: no savepoint inside it,
-        and the writes that `insert_later` / `write_later` defer go out set-based (one
-        multi-row INSERT per table, one UPDATE per changed row) before COMMIT. A failure of
+        and the writes that `insert_later` / `upsert_later` / `write_later` defer go out
+        set-based (one multi-row INSERT per table, one `UPDATE ... FROM (VALUES ...)` per
+        table and set of columns) before COMMIT. A failure of
         any nested block, even one its caller caught, raises `BatchNotAtomicError` and
         rolls back everything: the caller then runs the batch record by record
         (services/common/stores/batch.py)."""
