@@ -173,16 +173,27 @@ class ExecutionRepository:
             state.completed_at = now
         status = derive_status(state)
         with self.store.transaction() as conn:
-            inserted = conn.execute(
-                f"INSERT INTO {EXECUTIONS_TABLE} (request_id, flow_id, version, "
-                "created_at, updated_at, state_data, execution_status) "
-                "VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
-                " RETURNING created_at",
-                (request_id, flow_id, to_db_time(now), to_db_time(now), _dump(state), status.value),
-            ).fetchone()
-            if inserted is None:  # started before: that one stands
+            # In a batch with the batch's other executions, in one INSERT (a row there
+            # already fails the batch, which then runs record by record).
+            inserted = self.store.insert_later(
+                conn,
+                EXECUTIONS_TABLE,
+                "request_id, flow_id, version, created_at, updated_at, state_data, "
+                "execution_status",
+                (
+                    request_id,
+                    flow_id,
+                    1,
+                    to_db_time(now),
+                    to_db_time(now),
+                    _dump(state),
+                    status.value,
+                ),
+                on_conflict="ON CONFLICT (request_id) DO NOTHING",
+            )
+            if not inserted:  # started before: that one stands
                 return self._get(conn, request_id)
-            stored_at = from_db_time(inserted[0])  # at the stored precision
+            stored_at = datetime.fromisoformat(to_db_time(now))  # as stored (from_db_time)
             started = Execution(
                 request_id=request_id,
                 flow_id=flow_id,
@@ -330,11 +341,15 @@ class ExecutionRepository:
             self.store.write_later(
                 conn,
                 EXECUTIONS_TABLE,
+                "request_id",
                 execution.request_id,
-                f"UPDATE {EXECUTIONS_TABLE} SET version = ?, updated_at = ?, state_data = ?, "
-                "execution_status = ? WHERE request_id = ? AND version = ?",
-                (version, to_db_time(now), _dump(state), status.value, execution.request_id),
-                guard=(execution.version,),
+                {
+                    "version": version,
+                    "updated_at": to_db_time(now),
+                    "state_data": _dump(state),
+                    "execution_status": status.value,
+                },
+                guard={"version": execution.version},
             )
         except LookupError:
             raise ExecutionConflictError(execution.request_id, execution.version, -1) from None

@@ -28,6 +28,10 @@ HEADLINE_SCORE: dict[str, str] = {
 }
 
 
+# Where `_keep_latest`'s rows hold analyzed_at (the upsert keeps the newest).
+_ANALYZED_AT = 5
+
+
 class HistoryEntry(BaseModel):
     request_id: str
     analysis_type: str
@@ -59,11 +63,13 @@ class AnalysisHistory:
         subject = analysis.subject
         score, band = headline(analysis)
         with self.store.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO revops_ai_analysis_history (request_id, analysis_type, "
-                "account_id, opportunity_id, analyzed_at, recorded_at, headline_score, "
-                "headline_band, scores, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (request_id) DO NOTHING",
+            # In a batch with the batch's other analyses, in one INSERT (a request recorded
+            # already fails the batch, which then runs record by record).
+            recorded = self.store.insert_later(
+                conn,
+                "revops_ai_analysis_history",
+                "request_id, analysis_type, account_id, opportunity_id, analyzed_at, "
+                "recorded_at, headline_score, headline_band, scores, result",
                 (
                     analysis.request_id,
                     analysis.analysis_type.value,
@@ -76,11 +82,47 @@ class AnalysisHistory:
                     to_json(analysis.analysis_results.scores),
                     analysis.model_dump_json(),
                 ),
+                on_conflict="ON CONFLICT (request_id) DO NOTHING",
             )
-            if cursor.rowcount != 1:
+            if not recorded:
                 return False
-            _keep_latest(conn, analysis, analyzed, score, band)
+            self._keep_latest(conn, analysis, analyzed, score, band)
         return True
+
+    def _keep_latest(
+        self,
+        conn: Connection,
+        analysis: AnalysisResults,
+        analyzed: str,
+        score: int | None,
+        band: str | None,
+    ) -> None:
+        """The subject's newest analysis, unless a newer one is kept (a late one joins the
+        history only). In a batch, one upsert for all its subjects."""
+        subject = analysis.subject
+        key = subject_key(subject.account_id, subject.opportunity_id)
+        self.store.upsert_later(
+            conn,
+            "revops_ai_latest_analysis",
+            "subject_key, analysis_type, account_id, opportunity_id, request_id, analyzed_at, "
+            "headline_score, headline_band",
+            (
+                key,
+                analysis.analysis_type.value,
+                subject.account_id,
+                subject.opportunity_id,
+                analysis.request_id,
+                analyzed,
+                score,
+                band,
+            ),
+            "ON CONFLICT (subject_key, analysis_type) DO UPDATE SET "
+            "request_id = excluded.request_id, analyzed_at = excluded.analyzed_at, "
+            "headline_score = excluded.headline_score, headline_band = excluded.headline_band "
+            "WHERE excluded.analyzed_at >= revops_ai_latest_analysis.analyzed_at",
+            key=(key, analysis.analysis_type.value),
+            supersedes=lambda later, kept: later[_ANALYZED_AT] >= kept[_ANALYZED_AT],
+        )
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -131,34 +173,6 @@ class AnalysisHistory:
                 (*params, limit),
             ).fetchall()
         return [_entry(row) for row in reversed(rows)]
-
-
-def _keep_latest(
-    conn: Connection,
-    analysis: AnalysisResults,
-    analyzed: str | None,
-    score: int | None,
-    band: str | None,
-) -> None:
-    subject = analysis.subject
-    conn.execute(
-        "INSERT INTO revops_ai_latest_analysis (subject_key, analysis_type, account_id, "
-        "opportunity_id, request_id, analyzed_at, headline_score, headline_band) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subject_key, analysis_type) DO UPDATE SET "
-        "request_id = excluded.request_id, analyzed_at = excluded.analyzed_at, "
-        "headline_score = excluded.headline_score, headline_band = excluded.headline_band "
-        "WHERE excluded.analyzed_at >= revops_ai_latest_analysis.analyzed_at",
-        (
-            subject_key(subject.account_id, subject.opportunity_id),
-            analysis.analysis_type.value,
-            subject.account_id,
-            subject.opportunity_id,
-            analysis.request_id,
-            analyzed,
-            score,
-            band,
-        ),
-    )
 
 
 def _entry(row: Any) -> HistoryEntry:

@@ -563,10 +563,11 @@ class InsightRepository:
         )
         columns = {name: _db_value(name, getattr(insight, name)) for name in Insight.model_fields}
         columns["subject_key"] = key
-        conn.execute(
-            f"INSERT INTO revops_ai_insights ({', '.join(columns)}) "
-            f"VALUES ({_placeholders(columns)})",
-            tuple(columns.values()),
+        # In a batch with its other new insights, in one INSERT ahead of their audit rows
+        # (a concurrent insert of the same active insight fails the batch on the unique
+        # index: it then runs record by record, where `upsert` re-runs that one instead).
+        self.store.insert_later(
+            conn, INSIGHTS_TABLE, ", ".join(columns), tuple(columns.values()), parent=True
         )
         if previous is None:
             action, event, note = "create", InsightEvent.CREATED, None
@@ -593,11 +594,17 @@ class InsightRepository:
         version = current.version + 1
         assignments = {name: _db_value(name, value) for name, value in fields.items()}
         assignments.update(updated_at=to_db_time(now), version=version)
-        conn.execute(
-            f"UPDATE revops_ai_insights SET {', '.join(f'{k} = ?' for k in assignments)} "
-            "WHERE insight_id = ?",
-            (*assignments.values(), current.insight_id),
-        )
+        try:  # the row is locked (or written) by this transaction: a batch writes it once
+            self.store.write_later(
+                conn,
+                INSIGHTS_TABLE,
+                "insight_id",
+                current.insight_id,
+                assignments,
+                guard={"version": current.version},
+            )
+        except LookupError:  # cannot happen: the row is locked; kept as a guard
+            raise StaleVersionError(current.insight_id, current.version, -1) from None
         self._forget(current.insight_id)
         self._audit(
             conn,
@@ -741,11 +748,14 @@ class InsightRepository:
                 self.store.write_later(
                     conn,
                     INSIGHTS_TABLE,
+                    "insight_id",
                     insight_id,
-                    "UPDATE revops_ai_insights SET actions_taken = ?, updated_at = ?, "
-                    "version = ? WHERE insight_id = ? AND version = ?",
-                    (to_json(taken), to_db_time(now), version, insight_id),
-                    guard=(current.version,),
+                    {
+                        "actions_taken": to_json(taken),
+                        "updated_at": to_db_time(now),
+                        "version": version,
+                    },
+                    guard={"version": current.version},
                 )
             except LookupError:  # cannot happen: the row is locked; kept as a guard
                 raise StaleVersionError(insight_id, current.version, -1) from None

@@ -169,11 +169,15 @@ class NotificationLog:
             for n in notifications
         ]
         with self.store.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO revops_ai_notifications (action_id, route, subject_key, "
-                "insight_id, insight_type, event, priority, ticket_of, request_id, sent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (action_id) DO NOTHING",
+            # In a batch with the batch's other plans' rows, in one INSERT (a row there
+            # already fails the batch, which then runs record by record).
+            self.store.insert_many_later(
+                conn,
+                "revops_ai_notifications",
+                "action_id, route, subject_key, insight_id, insight_type, event, priority, "
+                "ticket_of, request_id, sent_at",
                 rows,
+                on_conflict="ON CONFLICT (action_id) DO NOTHING",
             )
         self._hold(notifications)
 

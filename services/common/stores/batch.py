@@ -2,8 +2,9 @@
 record fails.
 
 First try (`Database.all_at_once`): every record's step runs in one transaction with no
-savepoint, the repositories' append-only rows and row updates deferred and written
-set-based (multi-row INSERTs, one UPDATE per changed row), and `prepare` may read what the
+savepoint, the repositories' new rows and row updates deferred and written set-based (one
+multi-row INSERT per table, one `UPDATE ... FROM (VALUES ...)` per table whose row count
+is checked: a row not as the batch read it is a conflict), and `prepare` may read what the
 whole batch needs in a few statements (locking it where the steps would). That is the
 common case, and the cheap one: a savepoint per record costs a round trip, and on
 PostgreSQL a subtransaction, per record.

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # Values per `IN (...)` list: far below SQLite's bound-parameter limit (32766 since 3.32)
@@ -75,6 +75,9 @@ class Dialect:
     for_update: str
     # The same, skipping rows another transaction holds (outbox claims).
     for_update_skip_locked: str
+    # Reads (name, type) of the columns of the table `?` names, where values bound into a
+    # multi-row UPDATE need casts to their columns' types (None: the engine needs none).
+    column_types_sql: str | None = None
 
     def json_text(self, column: str, *path: str) -> str:
         """The text at `path` inside the JSON text `column`."""
@@ -111,7 +114,13 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", for_update="", for_update_skip_locked="")
 POSTGRESQL = Dialect(
-    "postgresql", for_update=" FOR UPDATE", for_update_skip_locked=" FOR UPDATE SKIP LOCKED"
+    "postgresql",
+    for_update=" FOR UPDATE",
+    for_update_skip_locked=" FOR UPDATE SKIP LOCKED",
+    column_types_sql=(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped"
+    ),
 )
 
 
@@ -130,6 +139,7 @@ class Database(ABC):
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self._types: dict[str, dict[str, str]] = {}  # `_column_types`, per table
 
     @property
     def database_name(self) -> str:
@@ -246,15 +256,16 @@ class Database(ABC):
     @contextmanager
     def all_at_once(self) -> Iterator[Connection]:
         """A write transaction for a whole batch, run optimistically: no savepoint inside it,
-        and the writes that `insert_later` / `write_later` defer go out set-based (one
-        multi-row INSERT per table, one UPDATE per changed row) before COMMIT. A failure of
+        and the writes that `insert_later` / `upsert_later` / `write_later` defer go out
+        set-based (one multi-row INSERT per table, one `UPDATE ... FROM (VALUES ...)` per
+        table and set of columns) before COMMIT. A failure of
         any nested block, even one its caller caught, raises `BatchNotAtomicError` and
         rolls back everything: the caller then runs the batch record by record
         (services/common/stores/batch.py)."""
         if getattr(self._local, "in_tx", False):
             raise RuntimeError("all_at_once() opens its own transaction; it cannot nest")
         with self.transaction() as conn:
-            flat = self._local.flat = _FlatBatch(conn)
+            flat = self._local.flat = _FlatBatch(conn, self._column_types)
             self._local.tx_conn = flat.conn
             try:
                 yield flat.conn
@@ -265,42 +276,128 @@ class Database(ABC):
                 self._local.tx_conn = conn
                 self._local.flat = None
 
-    def insert_later(self, conn: Connection, table: str, columns: str, row: Sequence[Any]) -> None:
-        """`INSERT INTO table (columns) VALUES row`: now, or in an `all_at_once` batch with
-        the batch's other rows of the table, in one statement before anything reads the
-        table (for append-only rows nothing in the batch reads back)."""
-        flat: _FlatBatch | None = getattr(self._local, "flat", None)
-        if flat is None or not getattr(self._local, "in_tx", False):
+    def insert_later(
+        self,
+        conn: Connection,
+        table: str,
+        columns: str,
+        row: Sequence[Any],
+        on_conflict: str = "",
+        parent: bool = False,
+    ) -> bool:
+        """`INSERT INTO table (columns) VALUES row on_conflict`: now, or in an `all_at_once`
+        batch with the batch's other rows of the table, in one statement before anything
+        reads the table. True when the row was inserted (in a batch: will be).
+
+        `on_conflict` (e.g. `ON CONFLICT (id) DO NOTHING`): now, a row it skips returns
+        False; in a batch every row must be new, else the batch fails (`BatchNotAtomicError`)
+        and runs again record by record, where the conflict is answered as it is now.
+        `parent`: other tables' deferred rows may refer to these (a foreign key), so they go
+        out first."""
+        return self.insert_many_later(conn, table, columns, [row], on_conflict, parent) == 1
+
+    def insert_many_later(
+        self,
+        conn: Connection,
+        table: str,
+        columns: str,
+        rows: Sequence[Sequence[Any]],
+        on_conflict: str = "",
+        parent: bool = False,
+    ) -> int:
+        """`insert_later` for several rows (now: one `executemany`); how many were inserted
+        (in a batch: all of them, or the batch fails)."""
+        if not rows:
+            return 0
+        flat = self._flat()
+        if flat is None:
+            marks = ", ".join("?" * len(rows[0]))
+            sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) {on_conflict}".rstrip()
+            if len(rows) == 1:
+                return int(conn.execute(sql, tuple(rows[0])).rowcount)
+            return int(conn.executemany(sql, [tuple(r) for r in rows]).rowcount)
+        group = flat.inserts.get((table, columns, on_conflict))
+        if group is None:
+            group = flat.inserts[(table, columns, on_conflict)] = _Inserts(parent=parent)
+        group.rows.extend(tuple(r) for r in rows)
+        flat.tables.add(table)
+        return len(rows)
+
+    def upsert_later(
+        self,
+        conn: Connection,
+        table: str,
+        columns: str,
+        row: Sequence[Any],
+        on_conflict: str,
+        key: Hashable,
+        supersedes: Callable[[tuple[Any, ...], tuple[Any, ...]], bool],
+    ) -> None:
+        """`INSERT ... VALUES row on_conflict`, where `on_conflict` updates the stored row of
+        `key` (an upsert): now, or in a batch in one multi-row statement with one row per
+        key, since one statement cannot update a row twice. Of a key's rows the batch keeps
+        the later one when `supersedes(later, kept)`: the upsert's own rule (its `DO UPDATE
+        ... WHERE`), so the stored row ends as the upserts one by one would leave it."""
+        flat = self._flat()
+        if flat is None:
             marks = ", ".join("?" * len(row))
-            conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row))
+            conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) {on_conflict}", row)
             return
-        flat.inserts.setdefault((table, columns), []).append(tuple(row))
+        rows = flat.upserts.setdefault((table, columns, on_conflict), {})
+        kept = rows.get(key)
+        if kept is None or supersedes(tuple(row), kept):
+            rows[key] = tuple(row)
         flat.tables.add(table)
 
     def write_later(
         self,
         conn: Connection,
         table: str,
+        key_column: str,
         key: Hashable,
-        sql: str,
-        params: Sequence[Any],
-        guard: Sequence[Any] = (),
+        values: Mapping[str, Any],
+        guard: Mapping[str, Any] | None = None,
     ) -> None:
-        """An UPDATE of exactly one row this transaction holds (locked or written by it),
-        with `params` and then `guard` (the parameters of its optimistic check, e.g. the
-        version it read): now, or in an `all_at_once` batch once per row, before anything
-        reads the table, with the row's last `params` and its first `guard` (what the
-        row was before the batch). Raises `LookupError` (now) or `BatchNotAtomicError`
-        (batch) when no row matched."""
-        flat: _FlatBatch | None = getattr(self._local, "flat", None)
-        if flat is None or not getattr(self._local, "in_tx", False):
-            if conn.execute(sql, (*params, *guard)).rowcount != 1:
+        """`UPDATE table SET values WHERE key_column = key AND guard` (the optimistic check,
+        e.g. the version it read) of exactly one row this transaction holds (locked or
+        written by it): now, or in an `all_at_once` batch once per row, with the row's
+        values merged in the order written and its first `guard` (what the row was before
+        the batch), in one `UPDATE ... FROM (VALUES ...)` per table and set of columns,
+        before anything reads the table. Raises `LookupError` (now) or
+        `BatchNotAtomicError` (batch: a row changed meanwhile is a conflict, and the batch
+        runs again record by record) when a row did not match."""
+        guard = dict(guard or {})
+        flat = self._flat()
+        if flat is None:
+            sets = ", ".join(f"{c} = ?" for c in values)
+            checks = "".join(f" AND {c} = ?" for c in guard)
+            sql = f"UPDATE {table} SET {sets} WHERE {key_column} = ?{checks}"
+            if conn.execute(sql, (*values.values(), key, *guard.values())).rowcount != 1:
                 raise LookupError(f"{table}: no row {key!r} as it was read")
             return
-        earlier = flat.writes.pop((table, key), None)  # popped: the last write goes last
-        first_guard = tuple(guard) if earlier is None else earlier[2]
-        flat.writes[(table, key)] = (sql, tuple(params), first_guard)
+        earlier = flat.writes.get((table, key))
+        if earlier is not None:
+            values = {**earlier.values, **values}
+            guard = earlier.guard
+        flat.writes[(table, key)] = _Write(key_column, dict(values), guard)
         flat.tables.add(table)
+
+    def _flat(self) -> _FlatBatch | None:
+        """The `all_at_once` batch this thread's transaction is, if it is one."""
+        flat: _FlatBatch | None = getattr(self._local, "flat", None)
+        return flat if flat is not None and getattr(self._local, "in_tx", False) else None
+
+    def _column_types(self, conn: Connection, table: str) -> Mapping[str, str]:
+        """The SQL type of each column of `table`, where a multi-row UPDATE must cast its
+        values (`Dialect.column_types_sql`; SQLite's dynamic typing needs none). Read once
+        per table: migrations run before a service starts."""
+        sql = self.dialect.column_types_sql
+        if sql is None:
+            return {}
+        types = self._types.get(table)
+        if types is None:
+            types = self._types[table] = {row[0]: row[1] for row in conn.execute(sql, (table,))}
+        return types
 
     def memo(self) -> dict[Hashable, Any] | None:
         """The current write transaction's memo of rows it locked or wrote (None outside one),
@@ -398,18 +495,39 @@ def select_in_chunks(
 _MAX_PARAMETERS = 30000
 
 
+@dataclass
+class _Inserts:
+    """A batch's deferred rows of one INSERT statement (table, columns, conflict clause)."""
+
+    parent: bool
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass
+class _Write:
+    """A batch's deferred UPDATE of one row: its values so far and its first guard."""
+
+    key_column: str
+    values: dict[str, Any]
+    guard: dict[str, Any]
+
+
 class _FlatBatch:
     """The state of an `all_at_once` batch: the writes it deferred, and the connection the
     repositories get, which sends them before any statement that names their table (so a
     read in the batch always sees them)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(
+        self, conn: Connection, column_types: Callable[[Connection, str], Mapping[str, str]]
+    ) -> None:
         self.raw = conn
         self.conn = _DeferringConnection(self)
+        self.column_types = column_types
         self.failed = False
         self.tables: set[str] = set()
-        self.inserts: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
-        self.writes: dict[tuple[str, Hashable], tuple[str, tuple[Any, ...], tuple[Any, ...]]] = {}
+        self.inserts: dict[tuple[str, str, str], _Inserts] = {}
+        self.upserts: dict[tuple[str, str, str], dict[Hashable, tuple[Any, ...]]] = {}
+        self.writes: dict[tuple[str, Hashable], _Write] = {}
 
     def flush_for(self, sql: str) -> None:
         if not self.tables:
@@ -421,28 +539,83 @@ class _FlatBatch:
             self.flush(self.raw)
 
     def flush(self, conn: Connection) -> None:
-        inserts, writes = self.inserts, self.writes
-        self.inserts, self.writes, self.tables = {}, {}, set()
-        for (table, columns), rows in inserts.items():
-            width = len(rows[0])
-            row_marks = f"({', '.join('?' * width)})"
-            step = max(1, _MAX_PARAMETERS // width)
-            for start in range(0, len(rows), step):
-                part = rows[start : start + step]
-                conn.execute(
-                    f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_marks] * len(part))}",
-                    tuple(value for row in part for value in row),
-                )
-        # Consecutive writes of the same statement in one executemany (in their order).
-        runs: list[tuple[str, list[tuple[Any, ...]]]] = []
-        for sql, params, guard in writes.values():
-            if runs and runs[-1][0] == sql:
-                runs[-1][1].append((*params, *guard))
-            else:
-                runs.append((sql, [(*params, *guard)]))
-        for sql, rows in runs:
-            if conn.executemany(sql, rows).rowcount != len(rows):
-                raise BatchNotAtomicError(f"a deferred update found no row: {sql[:60]}")
+        """Inserts (the rows others refer to first), then upserts, then updates: an update
+        may change a row the batch inserted."""
+        inserts, upserts, writes = self.inserts, self.upserts, self.writes
+        self.inserts, self.upserts, self.writes, self.tables = {}, {}, {}, set()
+        ordered = sorted(inserts.items(), key=lambda item: not item[1].parent)  # stable
+        for (table, columns, on_conflict), group in ordered:
+            inserted = _insert_rows(conn, table, columns, on_conflict, group.rows)
+            if on_conflict and inserted != len(group.rows):
+                raise BatchNotAtomicError(f"{table}: a deferred row was there already")
+        for (table, columns, on_conflict), by_key in upserts.items():
+            _insert_rows(conn, table, columns, on_conflict, list(by_key.values()))
+        # One statement per table and set of columns (and guards).
+        groups: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[tuple[Any, ...]]]
+        groups = {}
+        for (table, key), write in writes.items():
+            shape = (table, write.key_column, tuple(write.values), tuple(write.guard))
+            groups.setdefault(shape, []).append(
+                (key, *write.values.values(), *write.guard.values())
+            )
+        for (table, key_column, assigned, guards), rows in groups.items():
+            types = self.column_types(conn, table)
+            updated = _update_rows(conn, table, key_column, assigned, guards, rows, types)
+            if updated != len(rows):
+                raise BatchNotAtomicError(f"{table}: a deferred update found a row changed")
+
+
+def _chunks(rows: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """`rows` in parts of at most `_MAX_PARAMETERS` bound parameters."""
+    step = max(1, _MAX_PARAMETERS // len(rows[0]))
+    for start in range(0, len(rows), step):
+        yield rows[start : start + step]
+
+
+def _insert_rows(
+    conn: Connection, table: str, columns: str, on_conflict: str, rows: list[tuple[Any, ...]]
+) -> int:
+    """One multi-row INSERT per chunk; how many rows it inserted."""
+    row_marks = f"({', '.join('?' * len(rows[0]))})"
+    inserted = 0
+    for part in _chunks(rows):
+        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_marks] * len(part))}"
+        params = tuple(value for row in part for value in row)
+        inserted += conn.execute(f"{sql} {on_conflict}".rstrip(), params).rowcount
+    return inserted
+
+
+def _update_rows(
+    conn: Connection,
+    table: str,
+    key_column: str,
+    columns: tuple[str, ...],
+    guards: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    types: Mapping[str, str],
+) -> int:
+    """`UPDATE table SET ... FROM (VALUES (key, values..., guards...), ...) v WHERE ...` per
+    chunk; how many rows it updated. The VALUES columns are `column1`, `column2`, ... on
+    both engines; PostgreSQL types them from their values, so each is cast to its column's
+    type (`types`; a NULL or a text alone would not assign to an INTEGER column)."""
+    names = (key_column, *columns, *guards)
+
+    def mark(column: str) -> str:
+        return f"CAST(? AS {types[column]})" if column in types else "?"
+
+    row_marks = f"({', '.join(mark(c) for c in names)})"
+    sets = ", ".join(f"{c} = v.column{n}" for n, c in enumerate(columns, start=2))
+    checks = "".join(
+        f" AND {table}.{c} = v.column{n}" for n, c in enumerate(guards, start=2 + len(columns))
+    )
+    updated = 0
+    for part in _chunks(rows):
+        sql = (
+            f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row_marks] * len(part))}) "
+            f"AS v WHERE {table}.{key_column} = v.column1{checks}"
+        )
+        updated += conn.execute(sql, tuple(value for row in part for value in row)).rowcount
+    return updated
 
 
 class _DeferringConnection:

@@ -14,12 +14,12 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from contracts.actions import ActionJob
+from contracts.actions import ActionJob, ActionResult
 from services.common.records import Deferred
 from services.common.stores import postgres as pg_engine
 from services.common.stores.batch import in_one_transaction
@@ -61,18 +61,9 @@ def test_outside_a_batch_a_deferred_write_runs_at_once(store: Database) -> None:
     with store.transaction() as conn:
         store.insert_later(conn, "scratch", COLUMNS, ("a", 1))
         assert conn.execute("SELECT v FROM scratch").fetchone()[0] == 1
-        store.write_later(
-            conn, "scratch", "a", "UPDATE scratch SET v = ? WHERE k = ? AND v = ?", (5, "a"), (1,)
-        )
+        store.write_later(conn, "scratch", "k", "a", {"v": 5}, guard={"v": 1})
         with pytest.raises(LookupError):  # the row is no longer as it was read
-            store.write_later(
-                conn,
-                "scratch",
-                "a",
-                "UPDATE scratch SET v = ? WHERE k = ? AND v = ?",
-                (6, "a"),
-                (1,),
-            )
+            store.write_later(conn, "scratch", "k", "a", {"v": 6}, guard={"v": 1})
     assert _rows(store) == [("a", 5)]
 
 
@@ -82,14 +73,13 @@ def test_a_row_written_twice_in_a_batch_is_written_once_with_its_first_guard(
     _scratch(store)
     with store.transaction() as conn:
         conn.execute("INSERT INTO scratch VALUES ('a', 1)")
-    update = "UPDATE scratch SET v = ? WHERE k = ? AND v = ?"
     with store.all_at_once() as conn:
-        store.write_later(conn, "scratch", "a", update, (2, "a"), (1,))
-        store.write_later(conn, "scratch", "a", update, (3, "a"), (2,))  # guard: its own write
+        store.write_later(conn, "scratch", "k", "a", {"v": 2}, guard={"v": 1})
+        store.write_later(conn, "scratch", "k", "a", {"v": 3}, guard={"v": 2})  # its own write
     assert _rows(store) == [("a", 3)]
 
     with pytest.raises(BatchNotAtomicError), store.all_at_once() as conn:
-        store.write_later(conn, "scratch", "a", update, (9, "a"), (1,))  # stale: it is 3
+        store.write_later(conn, "scratch", "k", "a", {"v": 9}, guard={"v": 1})  # stale: it is 3
     assert _rows(store) == [("a", 3)]
 
 
@@ -182,9 +172,10 @@ def _outputs(outcomes: list[HandlerOutput | BaseException]) -> list[HandlerOutpu
 
 
 def test_a_clean_batch_runs_set_based(store: Database, routing: RoutingRules) -> None:
-    """No savepoint; one INSERT for all the batch's audit rows and one for its export rows;
-    the flows' executions and insights read together and each written once, however many
-    of its results the batch carries."""
+    """No savepoint; one INSERT per table for all the batch's new rows (insights, audit and
+    export rows, history, newest analyses, notifications, executions); the flows'
+    executions and insights read together and written in one UPDATE per table, however
+    many of its results the batch carries."""
     agent = ExecutionAgent(store, routing)
     flows = 6
     decisions = [
@@ -204,15 +195,23 @@ def test_a_clean_batch_runs_set_based(store: Database, routing: RoutingRules) ->
         jobs = [job for o in _outputs(agent.handle_decisions(decisions)) for job in o.jobs]
     assert len(jobs) >= 2 * flows  # several results per flow below
     assert decided["SAVEPOINT NESTED_0"] + decided["SAVEPOINT NESTED_1"] == 0
-    assert decided["INSERT INTO REVOPS_AI_INSIGHT_AUDIT"] == 1
-    assert decided["INSERT INTO REVOPS_AI_INSIGHT_EXPORT_OUTBOX"] == 1
+    for table in (  # one multi-row INSERT per table for the whole batch
+        "INSIGHT_AUDIT",
+        "INSIGHT_EXPORT_OUTBOX",
+        "INSIGHTS",
+        "ANALYSIS_HISTORY",
+        "LATEST_ANALYSIS",
+        "NOTIFICATIONS",
+        "EXECUTIONS",
+    ):
+        assert decided[f"INSERT INTO REVOPS_AI_{table}"] == 1, table
 
     with statements(store) as recorded:
         _outputs(agent.handle_action_results([(job.account_id, result(job)) for job in jobs]))
     assert recorded["SAVEPOINT NESTED_0"] + recorded["SAVEPOINT NESTED_1"] == 0
     assert recorded["SELECT * FROM"] == 2  # the executions, then the insights (locked)
-    assert recorded["UPDATE REVOPS_AI_EXECUTIONS SET"] == flows  # once per flow
-    assert recorded["UPDATE REVOPS_AI_INSIGHTS SET"] == flows  # once per insight
+    assert recorded["UPDATE REVOPS_AI_EXECUTIONS SET"] == 1  # every flow's, in one
+    assert recorded["UPDATE REVOPS_AI_INSIGHTS SET"] == 1  # every insight's, in one
     assert recorded["INSERT INTO REVOPS_AI_INSIGHT_AUDIT"] == 1
 
     for job in jobs:  # every result stands, on the execution and on its insight
@@ -350,3 +349,146 @@ def test_a_batch_of_decisions_reads_its_insights_together_with_per_record_result
 
 def jobs_of(outputs: list[HandlerOutput]) -> list[ActionJob]:
     return [job for output in outputs for job in output.jobs if job.channel == "ticket"]
+
+
+# -- a batch's writes, one statement per table: the same rows as record by record --------------
+
+
+def _stored(store: Database) -> list[list[tuple[object, ...]]]:
+    """What the decision and result paths write, without the wall-clock times."""
+    queries = (
+        "SELECT request_id, analysis_type, account_id, analyzed_at, headline_score "
+        "FROM revops_ai_analysis_history ORDER BY request_id",
+        "SELECT subject_key, analysis_type, request_id, analyzed_at, headline_score "
+        "FROM revops_ai_latest_analysis ORDER BY subject_key, analysis_type",
+        "SELECT action_id, route, insight_id, event, priority, ticket_of, request_id, sent_at "
+        "FROM revops_ai_notifications ORDER BY action_id",
+        "SELECT request_id, version, execution_status FROM revops_ai_executions "
+        "ORDER BY request_id",
+        "SELECT insight_id, status, priority, version, actions_taken FROM revops_ai_insights "
+        "ORDER BY insight_id",
+    )
+    with store.reader() as conn:
+        return [[tuple(row) for row in conn.execute(sql)] for sql in queries]
+
+
+def test_a_batchs_newest_analysis_per_subject_is_the_one_record_by_record_keeps(
+    store: Database, twin: Database, routing: RoutingRules
+) -> None:
+    """One upsert of the newest analyses for a batch that holds several of one subject, a
+    late one among them (it joins the history only) and a tie (the later one wins), on a
+    subject whose stored newest analysis is newer still (it stays)."""
+    hour = timedelta(hours=1)
+
+    def decision(request_id: str, account_id: str, at: datetime) -> Decision:
+        flags = [make_flag("high", "missing_data")]
+        analysis = make_analysis(request_id=request_id, account_id=account_id, flags=flags)
+        return Decision(analysis, received_at=at)
+
+    before = [("ACC-7", decision("req-7a", "ACC-7", AT + 5 * hour))]
+    batch = [
+        ("ACC-6", decision("req-6a", "ACC-6", AT + 2 * hour)),
+        ("ACC-6", decision("req-6b", "ACC-6", AT + hour)),  # late
+        ("ACC-6", decision("req-6c", "ACC-6", AT + 2 * hour)),  # a tie: the later one
+        ("ACC-7", decision("req-7b", "ACC-7", AT + 4 * hour)),  # older than the stored one
+    ]
+    agents = [ExecutionAgent(s, routing) for s in (store, twin)]
+    for agent in agents:
+        _outputs(agent.handle_decisions(before))
+    with statements(store) as counted:
+        _outputs(agents[0].handle_decisions(batch))
+    for _, d in batch:
+        agents[1].handle_decision(d.analysis, d.flow_id, d.correlation_id, d.received_at)
+
+    assert counted["SAVEPOINT NESTED_0"] + counted["SAVEPOINT NESTED_1"] == 0  # no fallback
+    assert counted["INSERT INTO REVOPS_AI_LATEST_ANALYSIS"] == 1
+    assert _stored(store) == _stored(twin)
+    newest = {row[0]: row[2] for row in _stored(store)[1]}
+    assert newest == {"ACC-6|OPP-1": "req-6c", "ACC-7|OPP-1": "req-7a"}
+
+
+def test_a_version_conflict_in_a_batchs_update_falls_back_to_record_by_record(
+    store: Database, twin: Database, routing: RoutingRules
+) -> None:
+    """A row changed between the batch's read and its one UPDATE of the table (here: by
+    the batch's own transaction, after it locked the rows) matches no row of the
+    multi-row UPDATE: the batch is rolled back whole and runs record by record, which
+    ends exactly as the results handled one by one."""
+    agents = [ExecutionAgent(s, routing) for s in (store, twin)]
+    decisions = [
+        (f"ACC-{n}", _decision(f"req-{n}", f"ACC-{n}", ("critical", "missing_data")))
+        for n in range(3)
+    ]
+    jobs = []
+    for agent in agents:
+        jobs = jobs_of_all(_outputs(agent.handle_decisions(decisions)))
+    results = [(job.account_id, result(job)) for job in jobs]
+
+    locked = agents[0]._lock_for_results
+    bumped: list[str] = []
+
+    def lock_then_change_one(batch: list[tuple[object, ActionResult]]) -> None:
+        locked(batch)
+        with store.transaction() as conn:  # after the read: the version the batch holds
+            conn.execute(
+                "UPDATE revops_ai_executions SET version = version + 7 WHERE request_id = ?",
+                (jobs[0].request_id,),
+            )
+        bumped.append(jobs[0].request_id)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(agents[0], "_lock_for_results", lock_then_change_one)
+        with statements(store) as counted:
+            batched = _outputs(agents[0].handle_action_results(results))
+    one_by_one = [agents[1].handle_action_result(r) for _, r in results]
+
+    assert bumped == [jobs[0].request_id]  # the first try ran, with the conflict
+    assert counted["UPDATE REVOPS_AI_EXECUTIONS SET"] >= 2  # the multi-row one, then per record
+    assert counted["SAVEPOINT NESTED_1"] == len(results)  # record by record after it
+    assert [o.execution.version for o in batched] == [o.execution.version for o in one_by_one]
+    assert _stored(store) == _stored(twin)  # the bump was rolled back with the first try
+
+
+def test_a_row_a_batch_inserts_that_is_there_already_falls_back_to_record_by_record(
+    store: Database, twin: Database, routing: RoutingRules
+) -> None:
+    """The history keeps one row per request (`ON CONFLICT DO NOTHING`): a batch's INSERT
+    that skips a row is not what its steps assumed, so the batch runs record by record,
+    where the row already there is kept as it is."""
+    batch = [
+        (f"ACC-{n}", _decision(f"req-{n}", f"ACC-{n}", ("high", "missing_data"))) for n in range(3)
+    ]
+    agents = [ExecutionAgent(s, routing) for s in (store, twin)]
+    for s in (store, twin):
+        with s.transaction() as conn:
+            conn.execute(
+                "INSERT INTO revops_ai_analysis_history (request_id, analysis_type, "
+                "account_id, analyzed_at, recorded_at, result) VALUES (?, ?, ?, ?, ?, ?)",
+                ("req-1", "deal_quality", "ACC-1", "2026-01-01T00:00:00.000000+00:00", "x", "{}"),
+            )
+    with statements(store) as counted:
+        batched = _outputs(agents[0].handle_decisions(batch))
+    one_by_one = [
+        agents[1].handle_decision(d.analysis, d.flow_id, d.correlation_id, d.received_at)
+        for _, d in batch
+    ]
+
+    assert counted["SAVEPOINT NESTED_1"] == len(batch)  # the fallback ran
+    assert [_outcome(o) for o in batched] == [_outcome(o) for o in one_by_one]
+    assert _stored(store) == _stored(twin)
+    kept = [row for row in _stored(store)[0] if row[0] == "req-1"]
+    assert kept == [("req-1", "deal_quality", "ACC-1", "2026-01-01T00:00:00.000000+00:00", None)]
+
+
+def test_a_multi_row_update_with_one_stale_row_updates_none(store: Database) -> None:
+    _scratch(store)
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO scratch VALUES ('a', 1), ('b', 1), ('c', 1)")
+    with pytest.raises(BatchNotAtomicError), store.all_at_once() as conn:
+        for key, read in (("a", 1), ("b", 0), ("c", 1)):  # b: not as it was read
+            store.write_later(conn, "scratch", "k", key, {"v": 2}, guard={"v": read})
+    assert _rows(store) == [("a", 1), ("b", 1), ("c", 1)]
+
+
+def jobs_of_all(outputs: list[HandlerOutput]) -> list[ActionJob]:
+    return [job for output in outputs for job in output.jobs]
