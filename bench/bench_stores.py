@@ -6,9 +6,10 @@
 One flow is the store work the pipeline does for it: the execution agent's decision (insights
 upserted, health, history, plan and execution recorded), the webhook processor's outbox
 (store, claim, attempt, finish, publish mark) for each planned job, the execution agent
-recording each result, and the flow's publish mark. The execution agent works a Kafka batch
-at a time (`ExecutionAgent.handle_decisions` / `handle_action_results`: one transaction of
-`--batch` records, set-based with no savepoint, services/common/stores/batch.py; a batch
+recording each result, and the flows' publish marks (one statement per flush of flow
+outputs). The execution agent works a Kafka batch at a time
+(`ExecutionAgent.handle_decisions` / `handle_action_results`: one transaction of `--batch`
+records, set-based with no savepoint, services/common/stores/batch.py; a batch
 with a failing record runs again with a savepoint per record, which this bench never
 needs). The outbox calls are the webhook processor's, as that service makes
 them for jobs delivered at the first try: the consumed batch stored in one transaction, then
@@ -129,9 +130,10 @@ def run_flows(state: Path, url: str, flows: range, batch: int, clock: Clock) -> 
         with clock.part("execution_agent"):
             keyed = [(job.account_id, r) for job, r in zip(jobs, results, strict=True)]
             done = handled(agent.handle_action_results(keyed))
-            for outcome in done:  # the flow output's on_produced callback
-                if outcome.flow_output is not None:
-                    agent.flow_published(outcome.flow_output.request_id)
+            # the flow outputs' on_produced mark, one call per flush (ProducedMark)
+            agent.flows_published(
+                [o.flow_output.request_id for o in done if o.flow_output is not None]
+            )
 
 
 def deliver(outbox: DeliveryLog, jobs: Sequence[ActionJob]) -> list[ActionResult]:

@@ -30,6 +30,17 @@ class Record:
         return None
 
 
+@dataclass(frozen=True)
+class ProducedMark:
+    """An `on_produced` that can run for many records at once: once a flush's records are
+    acknowledged, the runtime calls `mark` one time with the `item` of every record that
+    carries that same `mark` (one store statement for a batch's outputs instead of one per
+    record)."""
+
+    mark: Callable[[list[Any]], None]
+    item: Any
+
+
 @dataclass
 class Outgoing:
     """A record to produce. `message` is an Envelope or ErrorEnvelope (or any contract)."""
@@ -41,7 +52,7 @@ class Outgoing:
     audience: str | None = None  # consuming service, for the signed-envelope token
     # Called once Kafka acknowledged the record (e.g. "flow output published"), before the
     # input's offset is committed.
-    on_produced: Callable[[], None] | None = None
+    on_produced: Callable[[], None] | ProducedMark | None = None
 
 
 @dataclass

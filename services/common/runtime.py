@@ -62,7 +62,14 @@ from services.common.lag import ConsumerLagMonitor
 from services.common.messages import encode
 from services.common.output_buffer import OutputBuffer
 from services.common.periodic import PeriodicTask
-from services.common.records import BatchHandler, BatchOutcome, Outgoing, Parsed, Record
+from services.common.records import (
+    BatchHandler,
+    BatchOutcome,
+    Outgoing,
+    Parsed,
+    ProducedMark,
+    Record,
+)
 from services.common.retry import RetryPolicy
 from services.common.security.batch_signing import BatchEntry
 from services.common.settings import Settings, dlq_topic
@@ -631,9 +638,15 @@ class ServiceRuntime:
             await asyncio.gather(*acks)
         for topic, count in Counter(out.topic for out in outputs).items():
             metrics.MESSAGES_PRODUCED.labels(self.name, topic).inc(count)
+        marks: dict[Callable[[list[Any]], None], list[Any]] = {}
         for out in outputs:
-            if out.on_produced is not None:
-                out.on_produced()
+            done = out.on_produced
+            if isinstance(done, ProducedMark):
+                marks.setdefault(done.mark, []).append(done.item)
+            elif done is not None:
+                done()
+        for mark, items in marks.items():
+            mark(items)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def ready(self) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contracts import ActionJob, ActionResult, AgentName, AnalysisResults, Envelope, FlowOutput
 from services.common import metrics
 from services.common.messages import envelope_parser, make_envelope
-from services.common.records import BatchOutcome, Outgoing, Parsed, Record
+from services.common.records import BatchOutcome, Outgoing, Parsed, ProducedMark, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
 from services.common.worker_threads import WorkerThreads
@@ -111,20 +111,22 @@ class ExecutionApp:
             stage="flow",
         )
 
-        def published() -> None:
-            self.agent.flow_published(flow.request_id)
-            metrics.FLOWS_COMPLETED.labels(flow.analysis_type.value, flow.status).inc()
-            metrics.FLOW_DURATION.labels(flow.analysis_type.value).observe(
-                flow.execution_time_ms / 1000
-            )
-
         return Outgoing(
             self.settings.topics.flow_results,
             flow.subject.account_id,
             envelope,
             audience=AgentName.FLOW_OUTPUT.value,
-            on_produced=published,
+            on_produced=ProducedMark(self._published, flow),
         )
+
+    def _published(self, flows: list[FlowOutput]) -> None:
+        """A flush's acknowledged flow outputs: their executions marked in one statement."""
+        self.agent.flows_published([flow.request_id for flow in flows])
+        for flow in flows:
+            metrics.FLOWS_COMPLETED.labels(flow.analysis_type.value, flow.status).inc()
+            metrics.FLOW_DURATION.labels(flow.analysis_type.value).observe(
+                flow.execution_time_ms / 1000
+            )
 
 
 def _decision(item: Parsed) -> Decision:

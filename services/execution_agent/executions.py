@@ -16,7 +16,12 @@ from pydantic import BaseModel, Field
 from contracts.actions import ActionJob, ActionResult, ActionStatus
 from contracts.analysis import AnalysisResults
 from contracts.common import AnalysisType, Subject, utcnow
-from services.common.stores.database import Connection, Database, select_in_chunks
+from services.common.stores.database import (
+    LOOKUP_CHUNK,
+    Connection,
+    Database,
+    select_in_chunks,
+)
 from services.execution_agent.store import from_db_time, to_db_time
 
 EXECUTIONS_TABLE = "revops_ai_executions"
@@ -241,32 +246,44 @@ class ExecutionRepository:
             return self._save(conn, execution, derive_status(state), state)
 
     def mark_flow_published(self, request_id: str) -> Execution:
-        """In one statement where it can (no BEGIN/COMMIT round trips on a server, no read,
-        parse and rewrite of the whole state by the client): the time replaces the
-        `"flow_published_at":null` of the state's compact JSON (`_dump`) as text, which
-        costs the server far less than parsing the JSON. A state not spelled that way
-        (or an unknown request) takes the read-modify-write path."""
+        return self.mark_flows_published([request_id])[0]
+
+    def mark_flows_published(self, request_ids: Sequence[str]) -> list[Execution]:
+        """Record that these flows' outputs were published, in request order.
+
+        One statement per `LOOKUP_CHUNK` requests where it can (no BEGIN/COMMIT round
+        trips on a server, no read, parse and rewrite of the whole state by the client): the
+        time replaces the `"flow_published_at":null` of each state's compact JSON (`_dump`)
+        as text, which costs the server far less than parsing the JSON. A state not spelled
+        that way, an already published one, or an unknown request (ExecutionNotFoundError)
+        takes the read-modify-write path."""
         now = utcnow()
-        published_at = json.dumps(now.isoformat())
-        with self.store.one_statement() as conn:
-            row = conn.execute(
-                f"UPDATE {EXECUTIONS_TABLE} SET version = version + 1, updated_at = ?, "
-                "state_data = replace(state_data, ?, ?) "
-                f"WHERE request_id = ? AND {self.store.dialect.contains('state_data')}"
-                " RETURNING *",
-                (
-                    to_db_time(now),
-                    _UNPUBLISHED,
-                    f'"flow_published_at":{published_at}',
-                    request_id,
-                    _UNPUBLISHED,
-                ),
-            ).fetchone()
-        if row is not None:
-            memo = self.store.memo()
-            if memo is not None:  # inside a batch: the remembered row is stale now
+        published_at = f'"flow_published_at":{json.dumps(now.isoformat())}'
+        marked: dict[str, Execution] = {}
+        wanted = list(dict.fromkeys(request_ids))
+        for at in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[at : at + LOOKUP_CHUNK]
+            with self.store.one_statement() as conn:
+                rows = conn.execute(
+                    f"UPDATE {EXECUTIONS_TABLE} SET version = version + 1, updated_at = ?, "
+                    "state_data = replace(state_data, ?, ?) "
+                    f"WHERE request_id IN ({', '.join('?' * len(chunk))}) "
+                    f"AND {self.store.dialect.contains('state_data')} RETURNING *",
+                    (to_db_time(now), _UNPUBLISHED, published_at, *chunk, _UNPUBLISHED),
+                ).fetchall()
+            for row in rows:
+                execution = _from_row(row)
+                marked[execution.request_id] = execution
+        memo = self.store.memo()
+        if memo is not None:  # inside a batch: the remembered rows are stale now
+            for request_id in marked:
                 memo.pop((EXECUTIONS_TABLE, request_id), None)
-            return _from_row(row)
+        for request_id in wanted:
+            if request_id not in marked:
+                marked[request_id] = self._mark_published_by_rewrite(request_id, now)
+        return [marked[request_id] for request_id in request_ids]
+
+    def _mark_published_by_rewrite(self, request_id: str, now: datetime) -> Execution:
         with self.store.transaction() as conn:
             execution = self._get(conn, request_id, self.store.dialect.for_update)
             if execution.state.flow_published_at is not None:

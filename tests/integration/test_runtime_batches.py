@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.common.errors import PermanentError
-from services.common.records import BatchOutcome, Deferred, Outgoing, Parsed, Record
+from services.common.records import BatchOutcome, Deferred, Outgoing, Parsed, ProducedMark, Record
 from services.common.runtime import ServiceRuntime, Subscription
 from services.common.stores.database import StoreUnavailableError
 from tests.integration.test_runtime import Echo, make_runtime, parse_echo
@@ -296,3 +296,45 @@ async def test_the_poll_cap_starts_small_and_grows_while_polls_come_back_full(
     assert sorted(orjson.loads(r.value)["n"] for r in outs) == list(range(200))
     assert sizes[:3] == [10, 20, 40]
     assert sum(sizes) == 200 and max(sizes) <= 200
+
+
+async def test_a_flushs_produced_marks_are_run_together_once_acknowledged(
+    kafka: str, tmp_path: Path
+) -> None:
+    """Outputs that carry the same `ProducedMark` are marked by one call per flush, with the
+    items of all of them; a plain `on_produced` still runs once per record; every mark has
+    run by the time the input's offset is committed."""
+    src, out = unique("t.src"), unique("t.out")
+    await create_topics(kafka, [src, out, f"{src}.dlq"], partitions=1)
+    records = 200
+    await produce_keyed(
+        kafka, src, [(f"acc-{i % 20}", {"n": i, "id": f"r{i}"}) for i in range(records)]
+    )
+    runtime = make_runtime(kafka, tmp_path, "marks", batch_min_records=records)
+    mark_calls: list[list[str]] = []
+    plain: list[str] = []
+
+    def mark(items: list[str]) -> None:
+        mark_calls.append(items)
+
+    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
+        body = item.body
+        marked = Outgoing(out, body.id, body, on_produced=ProducedMark(mark, body.id))
+        if body.n % 10:
+            return [marked]
+        return [marked, Outgoing(out, body.id, body, on_produced=lambda: plain.append(body.id))]
+
+    runtime.subscribe(src, parse_echo, handle)
+    sizes = spy_batches(runtime)
+    await runtime.start()
+    try:
+        offsets = await wait_for_commit(kafka, runtime.group_id, src, [records])
+    finally:
+        await runtime.stop()
+
+    assert sizes[0] == records, "the test needs the records in one batch"
+    assert offsets == [records]
+    marked = [item for call in mark_calls for item in call]
+    assert sorted(marked) == sorted(f"r{i}" for i in range(records))  # each once
+    assert len(mark_calls) < records / 10  # grouped per flush, not one call per record
+    assert sorted(plain) == sorted(f"r{i}" for i in range(0, records, 10))

@@ -22,7 +22,14 @@ from pydantic import BaseModel
 from contracts import ActionJob, AgentName, AnalysisResults, AnalysisType, Envelope
 from services.common.errors import PermanentError
 from services.common.messages import make_envelope
-from services.common.records import BatchOutcome, Deferred, Outgoing, Parsed, Record
+from services.common.records import (
+    BatchOutcome,
+    Deferred,
+    Outgoing,
+    Parsed,
+    ProducedMark,
+    Record,
+)
 from services.common.settings import Settings
 from services.common.stores.database import Database, StoreUnavailableError
 from services.execution_agent import service
@@ -238,9 +245,11 @@ def test_flow_output_callbacks_still_mark_the_flow_published(app: ExecutionApp) 
         if out.topic == Settings().topics.flow_results
     ]
     assert len(flows) > BATCH // 2  # complete once their results came back (some compensate)
+    marks = [m for out in flows if isinstance(m := out.on_produced, ProducedMark)]
+    assert len(marks) == len(flows)
+    assert len({m.mark for m in marks}) == 1  # the runtime calls it once per flush
+    marks[0].mark([m.item for m in marks])
     for out in flows:
-        assert out.on_produced is not None
-        out.on_produced()
         request_id = envelope_of(out).metadata.request_id
         assert app.agent.executions.get(request_id).state.flow_published_at is not None
 

@@ -129,3 +129,43 @@ def test_an_unknown_flow_cannot_be_marked(agent: ExecutionAgent) -> None:
 
     with pytest.raises(ExecutionNotFoundError):
         agent.flow_published("no-such-request")
+
+
+def test_many_publish_marks_go_in_one_statement(
+    agent: ExecutionAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush's flow outputs are marked together: one UPDATE for the ones spelled as `_dump`
+    writes them, the read-modify-write path only for the one spelled otherwise, nothing
+    for the one already marked; the answers come back in the order asked, repeats included."""
+    ids = [
+        agent.handle_decision(make_analysis(request_id=f"req-{n}")).execution.request_id
+        for n in range(4)
+    ]
+    already = agent.flow_published(ids[0])
+    with agent.store.transaction() as conn:
+        conn.execute(
+            f"UPDATE {EXECUTIONS_TABLE} SET state_data = replace(state_data, ?, ?)"
+            " WHERE request_id = ?",
+            ('"flow_published_at":null', '"flow_published_at": null', ids[1]),
+        )
+    before = {request_id: agent.executions.get(request_id) for request_id in ids}
+    statements = 0
+    one_statement = agent.store.one_statement
+
+    def counted() -> object:
+        nonlocal statements
+        statements += 1
+        return one_statement()
+
+    monkeypatch.setattr(agent.store, "one_statement", counted)
+    asked = [ids[3], ids[0], ids[1], ids[2], ids[3]]
+    marked = agent.flows_published(asked)
+
+    assert statements == 1
+    assert [execution.request_id for execution in marked] == asked
+    assert marked[1].version == already.version  # already marked: nothing written
+    for request_id in ids[1:]:
+        stored = agent.executions.get(request_id)
+        assert stored.state.flow_published_at is not None
+        assert stored.version == before[request_id].version + 1  # marked once, repeat or not
+    assert agent.flows_published(ids) == [agent.executions.get(i) for i in ids]  # idempotent
