@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # warehouse 256MB held ~30 MB more at the same CPU (docs/batch-pipeline.md).
     warehouse_memory_limit: str = "64MB"
     warehouse_threads: int = Field(default=1, ge=1)
+    # How long the data agent keeps warehouse-wide statistics (how long won deals spent in
+    # each stage) before reading them again; 0 reads them for every batch.
+    warehouse_stats_ttl_s: float = Field(default=300.0, ge=0)
     rules_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "rules"
     routing_file: Path = PROJECT_ROOT / "services" / "execution_agent" / "routing.yaml"
     webhooks_file: Path = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.yaml"

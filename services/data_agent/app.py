@@ -44,6 +44,7 @@ from services.data_agent.builders import (
 )
 from services.data_agent.datasets import DatasetRepository, DatasetResult, UnknownSubjectError
 from services.data_agent.warehouse import open_warehouse
+from services.data_agent.won_times import WonTimes
 
 NAME = AgentName.DATA_AGENT.value
 #: Subjects of a batch read ahead together. Their rows and dataset models are held at once
@@ -278,7 +279,9 @@ def _unknown_subject(exc: UnknownSubjectError) -> PermanentError:
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
     warehouse = open_warehouse(settings, bounded=True)
-    agent = DataAgent(settings, DatasetRepository(warehouse))
+    ttl_s = settings.warehouse_stats_ttl_s
+    won_times = WonTimes(ttl_s) if ttl_s > 0 else None
+    agent = DataAgent(settings, DatasetRepository(warehouse, won_times=won_times))
     runtime.subscribe(
         settings.topics.triggers,
         parse_trigger,

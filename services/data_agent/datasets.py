@@ -47,6 +47,7 @@ from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import Row, Warehouse
 from services.data_agent.warehouse.meta import meta_as_of, read_meta
 from services.data_agent.warehouse.rules import DataRules, load_rules
+from services.data_agent.won_times import WonTimes
 
 DatasetResult = tuple[ColumnarDataset, DataCollection, list[PreliminaryFinding]]
 
@@ -70,10 +71,14 @@ class DatasetRepository:
         warehouse: Warehouse,
         rules: DataRules | None = None,
         stages: StageRules | None = None,
+        won_times: WonTimes | None = None,
     ) -> None:
+        """`won_times`: keep the won-time statistics a while (a service) instead of reading
+        them for every batch or subject (won_times.py)."""
         self.warehouse = warehouse
         self.rules = rules or load_rules()
         self.stages = stages or load_stage_model()
+        self.won_times = won_times
         self._meta: dict[str, str] | None = None
         self._coverage: history.HistoryCoverage | None = None
         self._ahead: BatchReads | None = None  # a batch's rows, see reading_ahead
@@ -91,9 +96,9 @@ class DatasetRepository:
         window = Window(as_of or self.default_as_of())
         if window.as_of < self.default_as_of():
             self.history_coverage()  # read once, shared with the batch
-        reads = BatchReads(self.warehouse, window, self.rules, self.stages)
+        reads = BatchReads(self.warehouse, window, self.rules, self.stages, self.won_times)
         reads.read_ahead(deals, accounts)
-        batch = DatasetRepository(self.warehouse, self.rules, self.stages)
+        batch = DatasetRepository(self.warehouse, self.rules, self.stages, self.won_times)
         batch._meta, batch._coverage, batch._ahead = self._meta, self._coverage, reads
         return batch
 
@@ -107,7 +112,7 @@ class DatasetRepository:
         window = Window(as_of or self.default_as_of())
         if self._ahead is not None and self._ahead.window == window:
             return self._ahead
-        return PointReads(self.warehouse, window, self.rules, self.stages)
+        return PointReads(self.warehouse, window, self.rules, self.stages, self.won_times)
 
     # ------------------------------------------------------------------ helpers
     def meta(self) -> dict[str, str]:

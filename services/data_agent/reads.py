@@ -30,6 +30,7 @@ from services.data_agent.warehouse import convert
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import Row, Warehouse
 from services.data_agent.warehouse.rules import DataRules
+from services.data_agent.won_times import StageRows, WonTimes
 
 MAX_ID_LENGTH = 64
 
@@ -52,15 +53,25 @@ class Window:
 
 
 class PointReads:
-    """One subject's rows, one query per table (the per-subject path)."""
+    """One subject's rows, one query per table (the per-subject path). With `won_times`,
+    the won-time statistics come from there (read for all won deals, kept a while)."""
 
     def __init__(
-        self, warehouse: Warehouse, window: Window, rules: DataRules, stages: StageRules
+        self,
+        warehouse: Warehouse,
+        window: Window,
+        rules: DataRules,
+        stages: StageRules,
+        won_times: WonTimes | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.window = window
         self.rules = rules
         self.stages = stages
+        self.won_times = won_times
+        self.max_bound_ids = warehouse.max_bound_ids
+        #: Set-based queries run (chunks counted one by one), for logs and the bench.
+        self.queries_run = 0
 
     def _rows(self, query: Q.Query, **params: Any) -> list[Row]:
         return self.warehouse.fetch_all(query, params)
@@ -137,6 +148,9 @@ class PointReads:
         """How long deals won before as_of spent in `stage`: `won_deals`, `median_days`
         over all of them, `segment_won_deals`, `segment_median_days` over those with the
         same `segment` values (the stage model's `stale_in_stage.segment_by` columns)."""
+        if self.won_times is not None:
+            rows = self.won_times.rows(self.window.as_of, [stage], self._won_time_rows)
+            return won_time_answer(*rows[stage], segment)
         return self._rows(
             Q.won_time_in_stage(self.stages),
             stage=stage,
@@ -144,6 +158,24 @@ class PointReads:
             before_ts=self.window.before_ts,
             **{f"seg_{c}": v for c, v in segment.items()},
         )[0]
+
+    def _won_time_rows(self, stages: Sequence[str]) -> dict[str, StageRows]:
+        """The won-time rows of `stages` (all won deals, and per segment), set-based."""
+        by_stage, by_segment = Q.won_time_by_stage(self.stages)
+        window = {"as_of": self.window.as_of, "before_ts": self.window.before_ts}
+        every = self._split(by_stage, stages, **window)
+        per_segment = self._split(by_segment, stages, **window)
+        return {stage: (every[stage], per_segment[stage]) for stage in stages}
+
+    def _split(self, query: Q.SetQuery, ids: Sequence[str], **params: Any) -> dict[str, list[Row]]:
+        """Run `query` for `ids` in chunks; its rows split per id (every id present)."""
+        split: dict[str, list[Row]] = {i: [] for i in ids}
+        for start in range(0, len(ids), self.max_bound_ids):
+            sql, bound = query.for_ids(ids[start : start + self.max_bound_ids])
+            self.queries_run += 1
+            for row in self.warehouse.fetch_all(sql, {**params, **bound}):
+                split[str(row[query.key])].append(row)
+        return split
 
 
 class BatchReads(PointReads):
@@ -155,16 +187,18 @@ class BatchReads(PointReads):
     """
 
     def __init__(
-        self, warehouse: Warehouse, window: Window, rules: DataRules, stages: StageRules
+        self,
+        warehouse: Warehouse,
+        window: Window,
+        rules: DataRules,
+        stages: StageRules,
+        won_times: WonTimes | None = None,
     ) -> None:
-        super().__init__(warehouse, window, rules, stages)
+        super().__init__(warehouse, window, rules, stages, won_times)
         # query name -> subject id -> its rows, for every id the query was run for
         self._ahead: dict[str, dict[str, list[Row]]] = {}
         # read as columns, by account id (or why that account's usage cannot be a series)
         self._usage: dict[str, UsageSeries | DatasetFormatError] = {}
-        self.max_bound_ids = warehouse.max_bound_ids
-        #: Set-based queries run (chunks counted one by one), for logs and the bench.
-        self.queries_run = 0
 
     # -- reading ahead ----------------------------------------------------------------
     def read_ahead(
@@ -206,13 +240,8 @@ class BatchReads(PointReads):
         self._read_won_time(sorted(s for s in stages if isinstance(s, str)))
 
     def _read(self, query: Q.SetQuery, ids: Sequence[str], **params: Any) -> dict[str, list[Row]]:
-        """Run `query` for `ids` in chunks; its rows split per id (every id present)."""
-        split: dict[str, list[Row]] = {i: [] for i in ids}
-        for start in range(0, len(ids), self.max_bound_ids):
-            sql, bound = query.for_ids(ids[start : start + self.max_bound_ids])
-            self.queries_run += 1
-            for row in self.warehouse.fetch_all(sql, {**params, **bound}):
-                split[str(row[query.key])].append(row)
+        """Run `query` for `ids` in chunks and keep its rows for the lookups."""
+        split = self._split(query, ids, **params)
         self._ahead.setdefault(query.name, {}).update(split)
         return split
 
@@ -242,10 +271,13 @@ class BatchReads(PointReads):
     def _read_won_time(self, stages: Sequence[str]) -> None:
         if not stages:
             return
+        if self.won_times is None:
+            rows = self._won_time_rows(stages)
+        else:
+            rows = self.won_times.rows(self.window.as_of, stages, self._won_time_rows)
         by_stage, by_segment = Q.won_time_by_stage(self.stages)
-        window = {"as_of": self.window.as_of, "before_ts": self.window.before_ts}
-        self._read(by_stage, stages, **window)
-        self._read(by_segment, stages, **window)
+        self._ahead.setdefault(by_stage.name, {}).update({s: r[0] for s, r in rows.items()})
+        self._ahead.setdefault(by_segment.name, {}).update({s: r[1] for s, r in rows.items()})
 
     # -- lookups ----------------------------------------------------------------------
     def _many(
@@ -312,14 +344,20 @@ class BatchReads(PointReads):
         segment_rows = self._ahead.get(by_segment.name, {}).get(stage)
         if all_rows is None or segment_rows is None:
             return super().won_time(stage, segment)
-        # NULL matches NULL, as `IS NOT DISTINCT FROM` in the per-subject query.
-        same = [r for r in segment_rows if all(r[f"seg_{c}"] == v for c, v in segment.items())]
-        return {
-            "won_deals": all_rows[0]["won_deals"] if all_rows else 0,
-            "median_days": all_rows[0]["median_days"] if all_rows else None,
-            "segment_won_deals": same[0]["won_deals"] if same else 0,
-            "segment_median_days": same[0]["median_days"] if same else None,
-        }
+        return won_time_answer(all_rows, segment_rows, segment)
+
+
+def won_time_answer(all_rows: list[Row], segment_rows: list[Row], segment: dict[str, Any]) -> Row:
+    """The per-subject query's answer (`PointReads.won_time`) from a stage's set-based rows:
+    over all won deals, and over the deal's `segment`."""
+    # NULL matches NULL, as `IS NOT DISTINCT FROM` in the per-subject query.
+    same = [r for r in segment_rows if all(r[f"seg_{c}"] == v for c, v in segment.items())]
+    return {
+        "won_deals": all_rows[0]["won_deals"] if all_rows else 0,
+        "median_days": all_rows[0]["median_days"] if all_rows else None,
+        "segment_won_deals": same[0]["won_deals"] if same else 0,
+        "segment_median_days": same[0]["median_days"] if same else None,
+    }
 
 
 def _valid(ids: Iterable[object]) -> list[str]:
