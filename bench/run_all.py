@@ -208,7 +208,17 @@ def py_spy_profile(pid: int, seconds: int, out: Path) -> list[tuple[str, float]]
     return [(frame, round(100 * n / max(total, 1), 1)) for frame, n in leaves.most_common(12)]
 
 
-async def pipeline_figures(p: Pipeline, full: bool, profile: bool, work: Path) -> dict[str, Any]:
+def phase_cpu(before: dict[str, float], after: dict[str, float], flows: int) -> dict[str, float]:
+    """CPU ms per flow of each process during one phase (two `ResourceSampler` snapshots)."""
+    return {
+        name: round((after[name] - before.get(name, 0.0)) * 1000 / max(flows, 1), 1)
+        for name in after
+    }
+
+
+async def pipeline_figures(
+    p: Pipeline, full: bool, profile: bool, work: Path, sampler: ResourceSampler | None = None
+) -> dict[str, Any]:
     settings = p.settings
     collector = FlowCollector(settings)
     await collector.start()
@@ -235,9 +245,15 @@ async def pipeline_figures(p: Pipeline, full: bool, profile: bool, work: Path) -
                     for name, pid in p.pids().items()
                 )
             )
+        cpu_before = sampler.snapshot() if sampler else {}
         saturation = await run_load(
             settings, collector, trigger_mix(settings, burst_n, "sat"), 5000, 1800
         )
+        if sampler is not None:
+            # Per flow in large batches: what a backlog (a morning re-score) costs.
+            results["cpu_ms_per_flow_at_saturation"] = phase_cpu(
+                cpu_before, sampler.snapshot(), saturation.completed
+            )
         if profile_task is not None:
             for name, top in zip(p.pids(), await profile_task, strict=True):
                 profiles[name] = top
@@ -375,6 +391,16 @@ def print_table(results: dict[str, Any]) -> None:
         )
     if per_flow:
         rows.append(("CPU ms per flow, all processes", str(round(sum(per_flow.values()), 1)), ""))
+    saturated = pipe.get("cpu_ms_per_flow_at_saturation")
+    if saturated:
+        parts = ", ".join(f"{k} {v}" for k, v in saturated.items())
+        rows.append(
+            (
+                "CPU ms per flow during the saturation burst",
+                f"{round(sum(saturated.values()), 1)} ({parts})",
+                "large batches; the rest of the run is light load",
+            )
+        )
     rows.extend(peer_rows(results["peer"]))
     rows.extend(target_rows(project_headline(results), results["peer"]["headline"]))
     for key, value in results["runtime_overhead_us"].items():
@@ -426,7 +452,9 @@ def main() -> None:
             processes["kafka_broker"] = broker
         jit_before = jit_cpu_s(broker) if broker is not None else 0.0
         with ResourceSampler(processes) as sampler:
-            results["pipeline"] = asyncio.run(pipeline_figures(p, args.full, args.profile, work))
+            results["pipeline"] = asyncio.run(
+                pipeline_figures(p, args.full, args.profile, work, sampler)
+            )
         results["resources"] = {k: vars(v) for k, v in sampler.usage.items()}
         flows = results["pipeline"]["flows_completed"]
         results["cpu_ms_per_flow"] = {

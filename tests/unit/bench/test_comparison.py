@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bench.comparison import project_headline, target_rows
+from bench.run_all import phase_cpu
 
 
 def _results(sustained: float, cpu: dict[str, float], rss: float) -> dict[str, Any]:
@@ -62,3 +63,14 @@ def test_a_missing_figure_is_missed_not_met() -> None:
     results["pipeline"]["latency_at_share_of_capacity"] = {}
     verdicts = [r[2] for r in target_rows(project_headline(results), PEER)]
     assert "< 250 ms: MISSED" in verdicts
+
+
+def test_phase_cpu_is_the_difference_per_flow_of_two_snapshots() -> None:
+    before = {"data_agent": 10.0, "kafka_broker": 4.0}
+    after = {"data_agent": 12.5, "kafka_broker": 5.0, "decision_agent#1": 0.5}
+    assert phase_cpu(before, after, 500) == {
+        "data_agent": 5.0,
+        "kafka_broker": 2.0,
+        "decision_agent#1": 1.0,  # started during the phase: all of its CPU counts
+    }
+    assert phase_cpu(before, before, 0) == {"data_agent": 0.0, "kafka_broker": 0.0}
