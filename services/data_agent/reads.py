@@ -17,7 +17,7 @@ answered as a `UsageSeries`, the form the dataset carries.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any, TypeGuard
@@ -52,26 +52,22 @@ class Window:
         return datetime.combine(self.as_of + timedelta(days=1), time(0))
 
 
+@dataclass(eq=False)
 class PointReads:
     """One subject's rows, one query per table (the per-subject path). With `won_times`,
     the won-time statistics come from there (read for all won deals, kept a while)."""
 
-    def __init__(
-        self,
-        warehouse: Warehouse,
-        window: Window,
-        rules: DataRules,
-        stages: StageRules,
-        won_times: WonTimes | None = None,
-    ) -> None:
-        self.warehouse = warehouse
-        self.window = window
-        self.rules = rules
-        self.stages = stages
-        self.won_times = won_times
-        self.max_bound_ids = warehouse.max_bound_ids
-        #: Set-based queries run (chunks counted one by one), for logs and the bench.
-        self.queries_run = 0
+    warehouse: Warehouse
+    window: Window
+    rules: DataRules
+    stages: StageRules
+    won_times: WonTimes | None = None
+    #: Set-based queries run (chunks counted one by one), for logs and the bench.
+    queries_run: int = field(default=0, init=False)
+
+    @property
+    def max_bound_ids(self) -> int:
+        return self.warehouse.max_bound_ids
 
     def _rows(self, query: Q.Query, **params: Any) -> list[Row]:
         return self.warehouse.fetch_all(query, params)
@@ -178,6 +174,7 @@ class PointReads:
         return split
 
 
+@dataclass(eq=False)
 class BatchReads(PointReads):
     """The rows of many subjects, read ahead with one set-based query per table.
 
@@ -186,19 +183,10 @@ class BatchReads(PointReads):
     falls back to the per-subject query for an id that was not read ahead.
     """
 
-    def __init__(
-        self,
-        warehouse: Warehouse,
-        window: Window,
-        rules: DataRules,
-        stages: StageRules,
-        won_times: WonTimes | None = None,
-    ) -> None:
-        super().__init__(warehouse, window, rules, stages, won_times)
-        # query name -> subject id -> its rows, for every id the query was run for
-        self._ahead: dict[str, dict[str, list[Row]]] = {}
-        # read as columns, by account id (or why that account's usage cannot be a series)
-        self._usage: dict[str, UsageSeries | DatasetFormatError] = {}
+    # query name -> subject id -> its rows, for every id the query was run for
+    _ahead: dict[str, dict[str, list[Row]]] = field(default_factory=dict, init=False)
+    # read as columns, by account id (or why that account's usage cannot be a series)
+    _usage: dict[str, UsageSeries | DatasetFormatError] = field(default_factory=dict, init=False)
 
     # -- reading ahead ----------------------------------------------------------------
     def read_ahead(
