@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 STAGES = 4
 PARTITIONS = 6
@@ -51,6 +52,25 @@ async def _admin(bootstrap: str, create: list[str] | None, delete: list[str] | N
             await _wait_for_leaders(admin, create)
         if delete:
             await admin.delete_topics(delete)
+    finally:
+        await admin.close()
+
+
+async def _wait_for_coordinators(bootstrap: str, groups: list[str]) -> None:
+    """Wait until the broker names a coordinator for each of the stages' groups. A freshly
+    started broker creates its offsets topic on the first such request; consumers that
+    start before its partitions have leaders log "Marking the coordinator dead" while
+    they retry, which is noise in the bench's output, not a failure."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for group in groups:
+            for _ in range(150):
+                try:
+                    await admin.find_coordinator(group)
+                    break
+                except KafkaError:  # not available yet, or still loading
+                    await asyncio.sleep(0.2)
     finally:
         await admin.close()
 
@@ -116,10 +136,11 @@ def peer_pipeline(bootstrap: str) -> Iterator[PeerPipeline]:
     run = uuid.uuid4().hex[:8]
     topics = [f"peer.{run}.s{i}" for i in range(STAGES + 1)]
     asyncio.run(_admin(bootstrap, create=topics, delete=None))
+    names = [f"peer_stage_{i + 1}" for i in range(STAGES)]
+    asyncio.run(_wait_for_coordinators(bootstrap, [f"peer.{run}.{name}" for name in names]))
     processes: dict[str, subprocess.Popen[str]] = {}
     try:
-        for i in range(STAGES):
-            name = f"peer_stage_{i + 1}"
+        for i, name in enumerate(names):
             processes[name] = subprocess.Popen(
                 [
                     sys.executable,
