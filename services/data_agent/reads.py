@@ -106,20 +106,20 @@ class PointReads:
         )
 
     def opportunity_calls(self, opportunity_id: str) -> list[Row]:
-        return self._rows(
-            Q.CUSTOMER_CALLS_BY_OPPORTUNITY,
+        """The deal's customer calls (its calls as `DataRules.is_customer_call` keeps them)."""
+        rows = self._rows(
+            Q.CALLS_BY_OPPORTUNITY,
             opportunity_id=opportunity_id,
             before_ts=self.window.before_ts,
-            **Q.customer_call_params(),
         )
+        return [r for r in rows if self.rules.is_customer_call(r)]
 
     def account_calls(self, account_id: str) -> list[Row]:
-        return self._rows(
-            Q.CUSTOMER_CALLS_BY_ACCOUNT,
-            account_id=account_id,
-            before_ts=self.window.before_ts,
-            **Q.customer_call_params(),
+        """The account's customer calls."""
+        rows = self._rows(
+            Q.CALLS_BY_ACCOUNT, account_id=account_id, before_ts=self.window.before_ts
         )
+        return [r for r in rows if self.rules.is_customer_call(r)]
 
     def usage(self, account_id: str) -> UsageSeries:
         """The account's daily usage in the window, read as columns (a year of rows)."""
@@ -207,10 +207,9 @@ class BatchReads(PointReads):
         every_account = sorted(set(deal_accounts) | set(account_ids))
         found = [str(o["opportunity_id"]) for o in opportunities]
         before_ts = {"before_ts": self.window.before_ts}
-        calls = {**before_ts, **Q.customer_call_params()}
         accounts_rows = [r[0] for r in self._read(Q.ACCOUNTS_BY_IDS, every_account).values() if r]
         history = self._read(Q.STAGE_HISTORY_BY_OPPORTUNITIES, found, **before_ts)
-        self._read(Q.CUSTOMER_CALLS_BY_OPPORTUNITIES, found, **calls)
+        self._read_calls(Q.CALLS_BY_OPPORTUNITIES, found)
         self._read(Q.CONTACTS_BY_ACCOUNTS, every_account)
         self._read_usage(every_account)
         self._read(Q.PRODUCTS_BY_IDS, _valid({o.get("product_id") for o in opportunities}))
@@ -218,7 +217,7 @@ class BatchReads(PointReads):
         owners |= {a.get("sf_owner_id") for a in accounts_rows}
         self._read(Q.EMPLOYEES_BY_IDS, _valid(owners))
         if account_ids:
-            self._read(Q.CUSTOMER_CALLS_BY_ACCOUNTS, account_ids, **calls)
+            self._read_calls(Q.CALLS_BY_ACCOUNTS, account_ids)
             self._read(Q.TICKETS_BY_ACCOUNTS, account_ids, **before_ts)
             self._read(Q.AGREEMENTS_BY_ACCOUNTS, account_ids, as_of=self.window.as_of)
             self._read(Q.BILLING_BY_ACCOUNTS, account_ids, as_of=self.window.as_of)
@@ -232,6 +231,13 @@ class BatchReads(PointReads):
         split = self._split(query, ids, **params)
         self._ahead.setdefault(query.name, {}).update(split)
         return split
+
+    def _read_calls(self, query: Q.SetQuery, ids: Sequence[str]) -> None:
+        """The subjects' calls, of which their lookups answer the customer calls."""
+        calls = self._split(query, ids, before_ts=self.window.before_ts)
+        self._ahead.setdefault(query.name, {}).update(
+            {s: [r for r in rows if self.rules.is_customer_call(r)] for s, rows in calls.items()}
+        )
 
     def _read_usage(self, account_ids: Sequence[str]) -> None:
         """The usage of `account_ids`, read as columns in chunks and split per account by
@@ -301,12 +307,10 @@ class BatchReads(PointReads):
         return self._many(Q.STAGE_HISTORY_BY_OPPORTUNITIES, opportunity_id, super().stage_history)
 
     def opportunity_calls(self, opportunity_id: str) -> list[Row]:
-        return self._many(
-            Q.CUSTOMER_CALLS_BY_OPPORTUNITIES, opportunity_id, super().opportunity_calls
-        )
+        return self._many(Q.CALLS_BY_OPPORTUNITIES, opportunity_id, super().opportunity_calls)
 
     def account_calls(self, account_id: str) -> list[Row]:
-        return self._many(Q.CUSTOMER_CALLS_BY_ACCOUNTS, account_id, super().account_calls)
+        return self._many(Q.CALLS_BY_ACCOUNTS, account_id, super().account_calls)
 
     def usage(self, account_id: str) -> UsageSeries:
         series = self._usage.get(account_id)

@@ -76,7 +76,9 @@ def _cols(table_name: str, alias: str = "") -> str:
 
 def customer_call_predicate() -> str:
     """SQL for 'a customer call': not deleted, no internal-meeting keyword in the title, not
-    near-empty (rules.yaml). Keywords are bound as parameters kw0..kwN."""
+    near-empty (rules.yaml). Keywords are bound as parameters kw0..kwN. For scans over every
+    account; a subject's reads fetch its calls (`CALLS_BY_*`) and keep the customer ones
+    with `DataRules.is_customer_call`, the same test in Python."""
     rules = load_rules()
     empty = rules.near_empty_call
     no_keyword = " AND ".join(
@@ -172,17 +174,18 @@ STAGE_HISTORY_BY_OPPORTUNITY = Query(
     "ORDER BY started_at_ts",
 )
 _CALL_COLS = _cols("gong_call_f")
-CUSTOMER_CALLS_BY_OPPORTUNITY = Query(
-    "customer_calls_by_opportunity",
+# A subject's calls, all of them: the reads keep the customer ones (DataRules.is_customer_call).
+CALLS_BY_OPPORTUNITY = Query(
+    "calls_by_opportunity",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
     "WHERE opportunity_id = :opportunity_id AND start_ts < CAST(:before_ts AS TIMESTAMP) "
-    f"AND {customer_call_predicate()} ORDER BY start_ts, call_id",
+    "ORDER BY start_ts, call_id",
 )
-CUSTOMER_CALLS_BY_ACCOUNT = Query(
-    "customer_calls_by_account",
+CALLS_BY_ACCOUNT = Query(
+    "calls_by_account",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
     "WHERE sf_account_id = :account_id AND start_ts < CAST(:before_ts AS TIMESTAMP) "
-    f"AND {customer_call_predicate()} ORDER BY start_ts, call_id",
+    "ORDER BY start_ts, call_id",
 )
 USAGE_BY_ACCOUNT = Query(
     "usage_by_account",
@@ -266,18 +269,18 @@ STAGE_HISTORY_BY_OPPORTUNITIES = SetQuery(
     "ORDER BY opportunity_id, started_at_ts",
     "opportunity_id",
 )
-CUSTOMER_CALLS_BY_OPPORTUNITIES = SetQuery(
-    "customer_calls_by_opportunities",
+CALLS_BY_OPPORTUNITIES = SetQuery(
+    "calls_by_opportunities",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
     f"WHERE {IDS} AND start_ts < CAST(:before_ts AS TIMESTAMP) "
-    f"AND {customer_call_predicate()} ORDER BY opportunity_id, start_ts, call_id",
+    "ORDER BY opportunity_id, start_ts, call_id",
     "opportunity_id",
 )
-CUSTOMER_CALLS_BY_ACCOUNTS = SetQuery(
-    "customer_calls_by_accounts",
+CALLS_BY_ACCOUNTS = SetQuery(
+    "calls_by_accounts",
     f"SELECT {_CALL_COLS} FROM gong_call_f "
     f"WHERE {IDS} AND start_ts < CAST(:before_ts AS TIMESTAMP) "
-    f"AND {customer_call_predicate()} ORDER BY sf_account_id, start_ts, call_id",
+    "ORDER BY sf_account_id, start_ts, call_id",
     "sf_account_id",
 )
 USAGE_BY_ACCOUNTS = SetQuery(
@@ -318,8 +321,8 @@ SET_QUERIES: dict[str, SetQuery] = {
         PRODUCTS_BY_IDS,
         CONTACTS_BY_ACCOUNTS,
         STAGE_HISTORY_BY_OPPORTUNITIES,
-        CUSTOMER_CALLS_BY_OPPORTUNITIES,
-        CUSTOMER_CALLS_BY_ACCOUNTS,
+        CALLS_BY_OPPORTUNITIES,
+        CALLS_BY_ACCOUNTS,
         USAGE_BY_ACCOUNTS,
         TICKETS_BY_ACCOUNTS,
         AGREEMENTS_BY_ACCOUNTS,
@@ -550,8 +553,8 @@ FIXED_QUERIES: dict[str, Query] = {
         EMPLOYEE_BY_ID,
         CONTACTS_BY_ACCOUNT,
         STAGE_HISTORY_BY_OPPORTUNITY,
-        CUSTOMER_CALLS_BY_OPPORTUNITY,
-        CUSTOMER_CALLS_BY_ACCOUNT,
+        CALLS_BY_OPPORTUNITY,
+        CALLS_BY_ACCOUNT,
         USAGE_BY_ACCOUNT,
         TICKETS_BY_ACCOUNT,
         AGREEMENTS_BY_ACCOUNT,

@@ -6,8 +6,11 @@ the rules folder's `stages.yaml`, read with `load_stage_model`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -63,6 +66,44 @@ class DataRules(BaseModel):
     usage_anomaly: UsageAnomaly
     fleet: FleetThresholds
     as_it_stood: AsItStood
+
+    def is_customer_call(self, call: Mapping[str, Any]) -> bool:
+        """A call row (gong_call_f) is a customer call: not deleted, no internal-meeting
+        keyword in its title, not near-empty (docs/domain.md).
+
+        The subject reads fetch a subject's calls and keep these here: in the SQL, the
+        keyword and length tests cost DuckDB ~2 ms more per query than the few rows cost
+        Python. `queries.customer_call_predicate` is the same test in SQL, for scans over
+        every account; tests/unit/warehouse/test_customer_calls.py holds the two equal.
+        As in the SQL, an unknown `is_deleted` or title leaves the call out."""
+        deleted = call.get("is_deleted")
+        if deleted is None or deleted:
+            return False
+        internal = _internal_title(tuple(self.internal_call_title_keywords))
+        if internal is not None:
+            title = call.get("title")
+            if title is None or internal.search(title.lower()):
+                return False
+        empty = self.near_empty_call
+        return not (
+            len(call.get("brief") or "") <= empty.max_brief_chars
+            and len(call.get("key_points") or "") <= empty.max_key_points_chars
+            and len(call.get("next_steps") or "") <= empty.max_next_steps_chars
+        )
+
+
+@lru_cache(maxsize=8)
+def _internal_title(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any keyword, as SQL's `LOWER(title) LIKE '%keyword%'` matches it (`%` and `_` in a
+    keyword are LIKE's wildcards there, so they are here)."""
+    if not keywords:
+        return None
+    return re.compile("|".join(_like_body(k.lower()) for k in keywords), re.DOTALL)
+
+
+def _like_body(pattern: str) -> str:
+    """A LIKE pattern (no escape character) as a regular expression matching anywhere."""
+    return "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
 
 
 #: consumption.yaml `trend` key -> fleet threshold: one set of trend thresholds for the fleet
