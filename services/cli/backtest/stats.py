@@ -56,8 +56,12 @@ def bootstrap_aucs(
     values = {n: np.asarray(scorers[n], dtype=float) for n in names}
     point = {n: auc(values[n], labels) for n in names}
     result: dict[str, Interval] = {}
-    if any(v is None for v in point.values()):
-        return {n: Interval(point[n], None, None) for n in names}
+    if any(v is None for v in point.values()):  # one outcome only: nothing to rank
+        undefined = {n: Interval(point[n], None, None) for n in names}
+        if versus is not None:
+            others = [n for n in names if n != versus]
+            undefined |= {f"{n} - {versus}": Interval(None, None, None) for n in others}
+        return undefined
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(labels), np.flatnonzero(~labels)
     # one row per resample: the won deals drawn first, then the lost ones

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from demo.seed import load_ground_truth, seed_warehouse
 from services.cli.backtest.command import backtest_app
 from services.cli.backtest.run import run_backtest
-from services.cli.backtest.stats import _resampled_auc, auc
+from services.cli.backtest.stats import _resampled_auc, auc, bootstrap_aucs
 from services.cli.explain_deal import explain_deal_app
 from services.cli.rules import rules_app
 from services.common.settings import get_settings
@@ -159,6 +159,17 @@ def test_auc_matches_pairwise_definition() -> None:
     ordered = np.array([wins + losses])
     assert _resampled_auc(ordered, len(wins))[0] == pytest.approx(expected)
     assert auc([1, 2], [True, True]) is None
+
+
+def test_paired_aucs_of_one_outcome_are_undefined_not_missing() -> None:
+    """Every deal won (a small HubSpot export did this): the paired difference the report
+    prints is there, undefined, like the AUCs themselves (it was a KeyError)."""
+    scorers = {"deal_quality": [1.0, 2.0, 3.0], "stage_only": [10.0, 20.0, 10.0]}
+    got = bootstrap_aucs(
+        scorers, [True, True, True], resamples=50, confidence=0.9, seed=1, versus="stage_only"
+    )
+    assert set(got) == {"deal_quality", "stage_only", "deal_quality - stage_only"}
+    assert all(i.value is None and i.low is None and i.high is None for i in got.values())
 
 
 def test_every_warehouse_deal_result_equals_its_validated_copy(
