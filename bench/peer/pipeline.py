@@ -41,7 +41,12 @@ class PeerPipeline:
         return {name: p.pid for name, p in self.processes.items()}
 
 
-async def _admin(bootstrap: str, create: list[str] | None, delete: list[str] | None) -> None:
+async def _admin(
+    bootstrap: str,
+    create: list[str] | None,
+    delete: list[str] | None,
+    groups: list[str] | None = None,
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -50,29 +55,26 @@ async def _admin(bootstrap: str, create: list[str] | None, delete: list[str] | N
                 [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in create]
             )
             await _wait_for_leaders(admin, create)
+        if groups:
+            await _wait_for_coordinators(admin, groups)
         if delete:
             await admin.delete_topics(delete)
     finally:
         await admin.close()
 
 
-async def _wait_for_coordinators(bootstrap: str, groups: list[str]) -> None:
+async def _wait_for_coordinators(admin: AIOKafkaAdminClient, groups: list[str]) -> None:
     """Wait until the broker names a coordinator for each of the stages' groups. A freshly
     started broker creates its offsets topic on the first such request; consumers that
     start before its partitions have leaders log "Marking the coordinator dead" while
     they retry, which is noise in the bench's output, not a failure."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for group in groups:
-            for _ in range(150):
-                try:
-                    await admin.find_coordinator(group)
-                    break
-                except KafkaError:  # not available yet, or still loading
-                    await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
+    for group in groups:
+        for _ in range(150):
+            try:
+                await admin.find_coordinator(group)
+                break
+            except KafkaError:  # not available yet, or still loading
+                await asyncio.sleep(0.2)
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
@@ -135,9 +137,9 @@ def peer_pipeline(bootstrap: str) -> Iterator[PeerPipeline]:
     (normal exit, an exception, or KeyboardInterrupt)."""
     run = uuid.uuid4().hex[:8]
     topics = [f"peer.{run}.s{i}" for i in range(STAGES + 1)]
-    asyncio.run(_admin(bootstrap, create=topics, delete=None))
     names = [f"peer_stage_{i + 1}" for i in range(STAGES)]
-    asyncio.run(_wait_for_coordinators(bootstrap, [f"peer.{run}.{name}" for name in names]))
+    groups = [f"peer.{run}.{name}" for name in names]
+    asyncio.run(_admin(bootstrap, create=topics, delete=None, groups=groups))
     processes: dict[str, subprocess.Popen[str]] = {}
     try:
         for i, name in enumerate(names):

@@ -106,20 +106,20 @@ class PointReads:
         )
 
     def opportunity_calls(self, opportunity_id: str) -> list[Row]:
-        """The deal's customer calls (its calls as `DataRules.is_customer_call` keeps them)."""
+        """The deal's customer calls (its calls as `DataRules.customer_calls` keeps them)."""
         rows = self._rows(
             Q.CALLS_BY_OPPORTUNITY,
             opportunity_id=opportunity_id,
             before_ts=self.window.before_ts,
         )
-        return [r for r in rows if self.rules.is_customer_call(r)]
+        return self.rules.customer_calls(rows)
 
     def account_calls(self, account_id: str) -> list[Row]:
         """The account's customer calls."""
         rows = self._rows(
             Q.CALLS_BY_ACCOUNT, account_id=account_id, before_ts=self.window.before_ts
         )
-        return [r for r in rows if self.rules.is_customer_call(r)]
+        return self.rules.customer_calls(rows)
 
     def usage(self, account_id: str) -> UsageSeries:
         """The account's daily usage in the window, read as columns (a year of rows)."""
@@ -228,16 +228,17 @@ class BatchReads(PointReads):
 
     def _read(self, query: Q.SetQuery, ids: Sequence[str], **params: Any) -> dict[str, list[Row]]:
         """Run `query` for `ids` in chunks and keep its rows for the lookups."""
-        split = self._split(query, ids, **params)
-        self._ahead.setdefault(query.name, {}).update(split)
-        return split
+        return self._keep(query.name, self._split(query, ids, **params))
+
+    def _keep(self, name: str, rows: dict[str, list[Row]]) -> dict[str, list[Row]]:
+        """Rows per subject that the lookups of query `name` answer from."""
+        self._ahead.setdefault(name, {}).update(rows)
+        return rows
 
     def _read_calls(self, query: Q.SetQuery, ids: Sequence[str]) -> None:
         """The subjects' calls, of which their lookups answer the customer calls."""
         calls = self._split(query, ids, before_ts=self.window.before_ts)
-        self._ahead.setdefault(query.name, {}).update(
-            {s: [r for r in rows if self.rules.is_customer_call(r)] for s, rows in calls.items()}
-        )
+        self._keep(query.name, {s: self.rules.customer_calls(rows) for s, rows in calls.items()})
 
     def _read_usage(self, account_ids: Sequence[str]) -> None:
         """The usage of `account_ids`, read as columns in chunks and split per account by
@@ -270,8 +271,8 @@ class BatchReads(PointReads):
         else:
             rows = self.won_times.rows(self.window.as_of, stages, self._won_time_rows)
         by_stage, by_segment = Q.won_time_by_stage(self.stages)
-        self._ahead.setdefault(by_stage.name, {}).update({s: r[0] for s, r in rows.items()})
-        self._ahead.setdefault(by_segment.name, {}).update({s: r[1] for s, r in rows.items()})
+        self._keep(by_stage.name, {s: every for s, (every, _) in rows.items()})
+        self._keep(by_segment.name, {s: per_segment for s, (_, per_segment) in rows.items()})
 
     # -- lookups ----------------------------------------------------------------------
     def _many(

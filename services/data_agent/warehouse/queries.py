@@ -78,7 +78,7 @@ def customer_call_predicate() -> str:
     """SQL for 'a customer call': not deleted, no internal-meeting keyword in the title, not
     near-empty (rules.yaml). Keywords are bound as parameters kw0..kwN. For scans over every
     account; a subject's reads fetch its calls (`CALLS_BY_*`) and keep the customer ones
-    with `DataRules.is_customer_call`, the same test in Python."""
+    with `DataRules.customer_calls`, the same test in Python."""
     rules = load_rules()
     empty = rules.near_empty_call
     no_keyword = " AND ".join(
@@ -174,7 +174,7 @@ STAGE_HISTORY_BY_OPPORTUNITY = Query(
     "ORDER BY started_at_ts",
 )
 _CALL_COLS = _cols("gong_call_f")
-# A subject's calls, all of them: the reads keep the customer ones (DataRules.is_customer_call).
+# A subject's calls, all of them: the reads keep the customer ones (DataRules.customer_calls).
 CALLS_BY_OPPORTUNITY = Query(
     "calls_by_opportunity",
     f"SELECT {_CALL_COLS} FROM gong_call_f "

@@ -7,10 +7,10 @@ the rules folder's `stages.yaml`, read with `load_stage_model`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from services.common.settings import get_settings
 
 RULES_FILE = Path(__file__).with_name("rules.yaml")
+#: A call row (gong_call_f), as a warehouse adapter returns it.
+CallRow = TypeVar("CallRow", bound=Mapping[str, Any])
 
 
 class NearEmptyCall(BaseModel):
@@ -67,29 +69,34 @@ class DataRules(BaseModel):
     fleet: FleetThresholds
     as_it_stood: AsItStood
 
-    def is_customer_call(self, call: Mapping[str, Any]) -> bool:
-        """A call row (gong_call_f) is a customer call: not deleted, no internal-meeting
-        keyword in its title, not near-empty (docs/domain.md).
+    def customer_calls(self, calls: Iterable[CallRow]) -> list[CallRow]:
+        """The customer calls among call rows (gong_call_f), in their order: not deleted, no
+        internal-meeting keyword in the title, not near-empty (docs/domain.md).
 
         The subject reads fetch a subject's calls and keep these here: in the SQL, the
         keyword and length tests cost DuckDB ~2 ms more per query than the few rows cost
         Python. `queries.customer_call_predicate` is the same test in SQL, for scans over
         every account; tests/unit/warehouse/test_customer_calls.py holds the two equal.
         As in the SQL, an unknown `is_deleted` or title leaves the call out."""
-        deleted = call.get("is_deleted")
-        if deleted is None or deleted:
-            return False
         internal = _internal_title(tuple(self.internal_call_title_keywords))
-        if internal is not None:
-            title = call.get("title")
-            if title is None or internal.search(title.lower()):
-                return False
-        empty = self.near_empty_call
-        return not (
-            len(call.get("brief") or "") <= empty.max_brief_chars
-            and len(call.get("key_points") or "") <= empty.max_key_points_chars
-            and len(call.get("next_steps") or "") <= empty.max_next_steps_chars
-        )
+        return [c for c in calls if _is_customer_call(c, internal, self.near_empty_call)]
+
+
+def _is_customer_call(
+    call: Mapping[str, Any], internal: re.Pattern[str] | None, empty: NearEmptyCall
+) -> bool:
+    deleted = call.get("is_deleted")
+    if deleted is None or deleted:
+        return False
+    if internal is not None:
+        title = call.get("title")
+        if title is None or internal.search(title.lower()):
+            return False
+    return not (
+        len(call.get("brief") or "") <= empty.max_brief_chars
+        and len(call.get("key_points") or "") <= empty.max_key_points_chars
+        and len(call.get("next_steps") or "") <= empty.max_next_steps_chars
+    )
 
 
 @lru_cache(maxsize=8)

@@ -1,6 +1,6 @@
 """One definition of "a customer call", in two forms held equal.
 
-`DataRules.is_customer_call` (Python: a subject's calls, read whole) and
+`DataRules.customer_calls` (Python: a subject's calls, read whole) and
 `queries.customer_call_predicate` (SQL: scans over every account) keep the same calls: on
 every call of the generated warehouse, and on rows made to hit the edges (NULLs, lengths at
 the thresholds, keywords anywhere in the title, LIKE wildcards in a keyword).
@@ -32,7 +32,7 @@ def sql_keeps(con: duckdb.DuckDBPyConnection, table: str, rules: DataRules) -> s
 
 
 def python_keeps(rows: list[dict[str, Any]], rules: DataRules) -> set[str]:
-    return {str(r["call_id"]) for r in rows if rules.is_customer_call(r)}
+    return {str(r["call_id"]) for r in rules.customer_calls(rows)}
 
 
 def test_both_forms_keep_the_same_calls_of_the_generated_warehouse(demo: Demo) -> None:
