@@ -5,6 +5,11 @@ from the records the service happens to be handling: a consumer that is stuck, s
 crash-looping is exactly the one whose lag must show (RevopsConsumerLagHigh, the lag
 autoscalers, the dashboard). A partition the group has never committed on counts from its
 first offset, since the group starts there (`auto_offset_reset=earliest`).
+
+The partitions come from a metadata request for the service's own topics only. A request
+for the whole cluster's metadata grows with every topic on it: with 660 topics on the local
+broker it cost the client ~54 ms of CPU (0.4 ms for two topics), in every replica, at every
+tick, besides the broker's work to answer it.
 """
 
 from __future__ import annotations
@@ -80,12 +85,7 @@ class ConsumerLagMonitor:
     async def measure(self) -> Lag:
         """Measure once and export the gauges; returns what was measured."""
         assert self._admin is not None and self._consumer is not None, "start() first"
-        cluster = await self._consumer._client.fetch_all_metadata()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in self._topics
-            for p in sorted(cluster.partitions_for_topic(topic) or ())
-        ]
+        partitions = await self._partitions()
         if not partitions:
             return {}
         committed = await self._admin.list_consumer_group_offsets(self._group_id)
@@ -95,6 +95,19 @@ class ConsumerLagMonitor:
         for tp, behind in lag.items():
             metrics.CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(behind)
         return lag
+
+    async def _partitions(self) -> list[TopicPartition]:
+        """The partitions of the monitored topics, sorted (a topic the cluster does not
+        have, or cannot describe now, has none)."""
+        assert self._admin is not None, "start() first"
+        described = {t["topic"]: t for t in await self._admin.describe_topics(self._topics)}
+        partitions = []
+        for topic in self._topics:
+            found = described.get(topic)
+            if found is None or found["error_code"] != 0:
+                continue
+            partitions += [TopicPartition(topic, p["partition"]) for p in found["partitions"]]
+        return sorted(partitions)
 
     async def _loop(self) -> None:
         while True:
