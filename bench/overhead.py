@@ -29,7 +29,7 @@ from services.common.records import Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime, Subscription
 from services.common.security.batch_signing import BatchEntry
 from services.common.settings import Settings, TopicNames
-from services.common.topics import ensure_topics
+from services.common.topics import delete_topics, ensure_topics
 
 CONSUMER = AgentName.EXECUTION_AGENT.value
 PRODUCER = AgentName.WEBHOOK_PROCESSOR.value
@@ -215,6 +215,7 @@ async def measure(bootstrap: str, count: int = 2000, batch: int = 500) -> dict[s
     finally:
         await runtime.broker.stop()
         runtime.idempotency.close()
+        await delete_topics(settings)
     figures["messages"] = count
     figures["batch"] = batch
     return figures
