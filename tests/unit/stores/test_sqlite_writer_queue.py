@@ -63,6 +63,18 @@ def _in_thread(target: object) -> tuple[threading.Thread, list[BaseException]]:
     return thread, errors
 
 
+def _another_thread_writes(db: Rows, value: str) -> None:
+    """A write from a new thread, which must get the file at once (the queue is free)."""
+
+    def write() -> None:
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO t VALUES (?)", (value,))
+
+    thread, errors = _in_thread(write)
+    thread.join(JOIN_S)
+    assert not thread.is_alive() and errors == []
+
+
 def test_a_second_writer_waits_for_the_first_to_commit(db: Rows) -> None:
     first_holds, second_starts = threading.Event(), threading.Event()
     release_first = threading.Event()
@@ -119,13 +131,7 @@ def test_the_queue_is_handed_on_however_a_transaction_ends(db: Rows, how: str) -
             with db.reader() as inner:
                 inner.execute("SELECT count(*) FROM t").fetchone()
 
-    def other_thread_writes() -> None:
-        with db.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('next')")
-
-    thread, errors = _in_thread(other_thread_writes)
-    thread.join(JOIN_S)
-    assert not thread.is_alive() and errors == []
+    _another_thread_writes(db, "next")
     assert "next" in db.values() and "undone" not in db.values()
 
 
@@ -139,13 +145,7 @@ def test_a_failed_begin_hands_the_queue_on(db: Rows, tmp_path: Path) -> None:
     blocker.execute("ROLLBACK")
     blocker.close()
 
-    def other_thread_writes() -> None:
-        with db.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('after')")
-
-    thread, errors = _in_thread(other_thread_writes)
-    thread.join(JOIN_S)
-    assert not thread.is_alive() and errors == []
+    _another_thread_writes(db, "after")
     assert db.values() == ["after"]
 
 
