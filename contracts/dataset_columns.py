@@ -138,8 +138,8 @@ def columnar_dataset(
     usage: UsageSeries, billing: BillingSeries, **entities: Any
 ) -> ColumnarDataset:
     """A dataset of series its producer built itself from typed values (the data agent, from
-    the warehouse's rows: `UsageSeries.from_matrix` refuses what cannot be a column, the
-    caller infinite values): the usage columns are taken as they are, not validated value by
+    the warehouse's rows: `UsageSeries.from_day_columns` refuses what cannot be a column,
+    the caller infinite values): the usage columns are taken as they are, not validated value by
     value a second time, and the series stay attached as the dataset's views. The entities,
     the few billing events and the days against `as_of` are validated as usual."""
     usage_columns = UsageColumns.model_construct(**usage.to_columns())

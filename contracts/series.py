@@ -1,4 +1,4 @@
-"""A dataset's series: their row models, and typed read views, one numpy array per metric.
+"""A dataset's series: their row models, and typed read views, one array per metric.
 
 What the analyses read, whichever form a dataset arrived in (docs/dataset-wire-format.md):
 rows (`list[UsageDay]`, the form the data agent builds and the old wire form) are converted
@@ -6,6 +6,11 @@ at read; columns (the wire form, one array per metric, day `i` = `start + i`, nu
 that day) are wrapped after O(1) shape checks and one numpy conversion per metric, with no
 per-value pydantic pass: the producer validated them once, and the signature covers the
 exact bytes it validated.
+
+numpy is imported only by what reads a series as arrays (`metric`, `present`,
+`present_index`, `from_columns`): the analyses. Building a series and writing it to the wire
+is plain Python, so the data agent, which only builds and writes them, never loads numpy
+(~15 MB of its resident memory).
 """
 
 from __future__ import annotations
@@ -13,15 +18,22 @@ from __future__ import annotations
 import math
 import operator
 import reprlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.common import Contract
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    FloatArray = NDArray[np.float64]
+    BoolArray = NDArray[np.bool_]
+    IntArray = NDArray[np.int64]
 
 
 class UsageDay(Contract):
@@ -47,11 +59,6 @@ USAGE_METRICS: tuple[str, ...] = tuple(n for n in UsageDay.model_fields if n != 
 
 _METRIC_VALUES = operator.attrgetter(*USAGE_METRICS)
 
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
-IntArray = NDArray[np.int64]
-DayArray = NDArray[np.datetime64]
-
 
 class DatasetFormatError(ValueError):
     """A dataset that cannot be read. `code` is the DLQ code; the message names the field."""
@@ -63,6 +70,8 @@ class DatasetFormatError(ValueError):
 
 def _floats(values: object, where: str, length: int) -> FloatArray:
     """A wire array as float64 (null -> NaN), refused unless a list of `length` numbers/nulls."""
+    import numpy as np  # a reader's path: see the module's docstring
+
     if not isinstance(values, list):
         raise DatasetFormatError(f"{where} is not an array")
     if len(values) != length:
@@ -88,28 +97,45 @@ def _day(value: object, where: str) -> date:
         raise DatasetFormatError(f"{where} is not a date: {reprlib.repr(value)}") from exc
 
 
-def _wire(array: FloatArray) -> list[float | None]:
-    values: list[float | None] = array.tolist()
-    for index in np.flatnonzero(np.isnan(array)).tolist():
-        values[index] = None
-    return values
+def _has_nan(values: list[float]) -> bool:
+    """Finite floats but for NaN (no row that day): any NaN makes the sum NaN (C speed)."""
+    return math.isnan(sum(values))
+
+
+def _wire(values: list[float]) -> list[float | None]:
+    """NaN (no row that day) as null."""
+    if not _has_nan(values):
+        return list(values)
+    return [None if math.isnan(v) else v for v in values]
 
 
 class UsageSeries:
-    """Daily usage: `metric(name)[i]` is the value on `date_at(i)`, NaN on a day without a row."""
+    """Daily usage: `values(name)[i]` (a list) or `metric(name)[i]` (a numpy array) is the
+    value on `date_at(i)`, NaN on a day without a row.
 
-    __slots__ = ("_metrics", "_present", "days", "start")
+    A series keeps each metric in the form it was made from (lists when built from the
+    warehouse's rows, arrays when read from the wire) and makes the other on first use."""
 
-    def __init__(self, start: date | None, days: int, metrics: Mapping[str, FloatArray]) -> None:
+    __slots__ = ("_arrays", "_flags", "_lists", "days", "start")
+
+    def __init__(
+        self, start: date | None, days: int, metrics: Mapping[str, list[float] | FloatArray]
+    ) -> None:
         self.start = start
         self.days = days
-        self._metrics = dict(metrics)
-        self._present: BoolArray | None = None
+        self._lists: dict[str, list[float]] = {}
+        self._arrays: dict[str, FloatArray] = {}
+        for name, values in metrics.items():
+            if isinstance(values, list):
+                self._lists[name] = values
+            else:
+                self._arrays[name] = values
+        self._flags: list[bool] | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
     def empty(cls) -> UsageSeries:
-        return cls(None, 0, {m: np.zeros(0) for m in USAGE_METRICS})
+        return cls(None, 0, {m: [] for m in USAGE_METRICS})
 
     @classmethod
     def from_rows(cls, rows: Sequence[UsageDay]) -> UsageSeries:
@@ -117,30 +143,40 @@ class UsageSeries:
         become NaN. Two rows for one day cannot be one column and are refused."""
         if not rows:
             return cls.empty()
-        days = np.fromiter((r.usage_date.toordinal() for r in rows), np.int64, len(rows))
-        return cls.from_matrix(days, np.array(list(map(_METRIC_VALUES, rows)), dtype=np.float64))
+        values = list(zip(*map(_METRIC_VALUES, rows), strict=True))
+        return cls.from_day_columns(
+            [r.usage_date.toordinal() for r in rows],
+            {m: list(column) for m, column in zip(USAGE_METRICS, values, strict=True)},
+        )
 
     @classmethod
-    def from_matrix(cls, days: IntArray, values: FloatArray) -> UsageSeries:
-        """The day of ordinal `days[k]` (`date.toordinal()`) has the metrics `values[k]` (in
-        USAGE_METRICS order), the days in any order; days between the first and the last
-        without a row become NaN. Two rows for one day cannot be one column and are refused."""
-        if not len(days):
+    def from_day_columns(
+        cls, days: Sequence[int], metrics: Mapping[str, Sequence[float]]
+    ) -> UsageSeries:
+        """The day of ordinal `days[k]` (`date.toordinal()`) has `metrics[name][k]` for each
+        of USAGE_METRICS, the days in any order; days between the first and the last without
+        a row become NaN. Two rows for one day cannot be one column and are refused."""
+        if not days:
             return cls.empty()
-        first = int(days.min())
-        index = days - first
+        first = min(days)
         start = date.fromordinal(first)
-        size = int(index.max()) + 1
-        offsets, counts = np.unique(index, return_counts=True)
-        if (counts > 1).any():
-            twice = start + timedelta(days=int(offsets[counts > 1][0]))
-            raise DatasetFormatError(f"usage has two rows for {twice.isoformat()}")
-        metrics = {}
-        for k, name in enumerate(USAGE_METRICS):
-            column = np.full(size, np.nan)
-            column[index] = values[:, k]
-            metrics[name] = column
-        return cls(start, size, metrics)
+        if days[0] == first and list(days) == list(range(first, first + len(days))):
+            # in day order, without a gap: the columns as they are
+            return cls(start, len(days), {m: list(metrics[m]) for m in USAGE_METRICS})
+        slots = [day - first for day in days]
+        size = max(slots) + 1
+        if len(set(slots)) != len(slots):
+            twice = min(slot for slot, count in Counter(slots).items() if count > 1)
+            raise DatasetFormatError(
+                f"usage has two rows for {(start + timedelta(days=twice)).isoformat()}"
+            )
+        columns: dict[str, list[float]] = {}
+        for name in USAGE_METRICS:
+            column = [math.nan] * size
+            for slot, value in zip(slots, metrics[name], strict=True):
+                column[slot] = value
+            columns[name] = column
+        return cls(start, size, columns)
 
     @classmethod
     def from_columns(
@@ -168,9 +204,21 @@ class UsageSeries:
         return series
 
     # ------------------------------------------------------------------ reading
+    def values(self, name: str) -> list[float]:
+        """One metric as a list, one value per day from `start` (NaN: no row that day)."""
+        values = self._lists.get(name)
+        if values is None:
+            values = self._lists[name] = self._arrays[name].tolist()
+        return values
+
     def metric(self, name: str) -> FloatArray:
-        """One metric, one value per day from `start` (NaN: no row that day)."""
-        return self._metrics[name]
+        """One metric as a float64 array, one value per day from `start` (NaN: no row)."""
+        array = self._arrays.get(name)
+        if array is None:
+            import numpy as np  # a reader's path: see the module's docstring
+
+            array = self._arrays[name] = np.array(self._lists[name], dtype=np.float64)
+        return array
 
     def date_at(self, index: int) -> date:
         if self.start is None or not 0 <= index < self.days:
@@ -182,69 +230,88 @@ class UsageSeries:
         """The last day the arrays cover."""
         return None if self.start is None else self.start + timedelta(days=self.days - 1)
 
+    def _present_flags(self) -> list[bool]:
+        """Per day: has it a row (any metric known that day)?"""
+        if self._flags is None:
+            columns = [self.values(m) for m in USAGE_METRICS]
+            if not any(map(_has_nan, columns)):  # the usual series: a row every day
+                self._flags = [True] * self.days
+            else:
+                self._flags = [
+                    any(not math.isnan(v) for v in day) for day in zip(*columns, strict=True)
+                ]
+        return self._flags
+
+    def present_days(self) -> list[int]:
+        """The indexes of the days with a row, in day order."""
+        flags = self._present_flags()
+        if all(flags):
+            return list(range(self.days))
+        return [i for i, present in enumerate(flags) if present]
+
     @property
     def present(self) -> BoolArray:
         """Days with a row: any metric known that day."""
-        if self._present is None:
-            known = np.zeros(self.days, dtype=np.bool_)
-            for values in self._metrics.values():
-                known |= ~np.isnan(values)
-            self._present = known
-        return self._present
+        import numpy as np  # a reader's path: see the module's docstring
+
+        return np.array(self._present_flags(), dtype=np.bool_)
 
     def present_index(self) -> IntArray:
-        return np.flatnonzero(self.present).astype(np.int64)
+        import numpy as np  # a reader's path: see the module's docstring
+
+        return np.array(self.present_days(), dtype=np.int64)
 
     def last_day(self) -> date | None:
         """The last day with a row."""
-        index = self.present_index()
-        return self.date_at(int(index[-1])) if len(index) else None
+        flags = self._present_flags()
+        for index in range(len(flags) - 1, -1, -1):
+            if flags[index]:
+                return self.date_at(index)
+        return None
 
-    def between(self, name: str, first: date, last: date) -> FloatArray:
+    def between(self, name: str, first: date, last: date) -> list[float]:
         """`name` on the days with a row from `first` to `last` (both included), in day order."""
         if self.start is None:
-            return np.zeros(0)
+            return []
         lo = max((first - self.start).days, 0)
         hi = min((last - self.start).days + 1, self.days)
         if hi <= lo:
-            return np.zeros(0)
-        values = self._metrics[name][lo:hi]
-        return values[self.present[lo:hi]]
+            return []
+        flags = self._present_flags()[lo:hi]
+        return [v for v, present in zip(self.values(name)[lo:hi], flags, strict=True) if present]
 
     # ------------------------------------------------------------------ writing
     def to_columns(self) -> dict[str, Any]:
         """The wire form (`UsageColumns` fields)."""
         out: dict[str, Any] = {"start": self.start, "days": self.days}
-        out.update({m: _wire(self._metrics[m]) for m in USAGE_METRICS})
+        out.update({m: _wire(self.values(m)) for m in USAGE_METRICS})
         return out
 
     def to_rows(self) -> list[UsageDay]:
         """One `UsageDay` per day with a row (a metric unknown that day reads 0, as a NULL
         measurement does in the warehouse)."""
+        columns = {m: self.values(m) for m in USAGE_METRICS}
         rows = []
-        for i in self.present_index().tolist():
-            values = {m: float(self._metrics[m][i]) for m in USAGE_METRICS}
+        for i in self.present_days():
+            values = {m: columns[m][i] for m in USAGE_METRICS}
             clean = {m: 0.0 if math.isnan(v) else v for m, v in values.items()}
             rows.append(UsageDay(usage_date=self.date_at(i), **clean))
         return rows
 
 
 class BillingSeries:
-    """Billing events (about one a month): their days and amounts, one array each. Sparse,
+    """Billing events (about one a month): their days and amounts, one list each. Sparse,
     so their dates are listed, not implied by position."""
 
     __slots__ = ("amount_usd", "dates")
 
-    def __init__(self, dates: DayArray, amount_usd: FloatArray) -> None:
+    def __init__(self, dates: list[date], amount_usd: list[float]) -> None:
         self.dates = dates
         self.amount_usd = amount_usd
 
     @classmethod
     def from_events(cls, events: Sequence[BillingEvent]) -> BillingSeries:
-        return cls(
-            np.array([e.event_date for e in events], dtype="datetime64[D]"),
-            np.array([e.amount_usd for e in events], dtype=np.float64),
-        )
+        return cls([e.event_date for e in events], [e.amount_usd for e in events])
 
     @classmethod
     def from_columns(
@@ -262,32 +329,29 @@ class BillingSeries:
             raise DatasetFormatError(
                 f"{where}.event_date holds a value that is not a date"
             ) from exc
-        amounts = _floats(columns.get("amount_usd"), f"{where}.amount_usd", len(days))
-        if np.isnan(amounts).any():
+        amounts: list[float] = _floats(
+            columns.get("amount_usd"), f"{where}.amount_usd", len(days)
+        ).tolist()
+        if any(math.isnan(a) for a in amounts):
             raise DatasetFormatError(f"{where}.amount_usd holds a null")
         if as_of is not None and days and max(days) > as_of:
             raise DatasetFormatError(
                 f"{where} has an event on {max(days).isoformat()}, "
                 f"after the dataset's as_of {as_of.isoformat()}"
             )
-        return cls(np.array(days, dtype="datetime64[D]"), amounts)
+        return cls(days, amounts)
 
     def __len__(self) -> int:
         return len(self.amount_usd)
 
     def date_at(self, index: int) -> date:
-        day: date = self.dates[index].astype(object)
-        return day
+        return self.dates[index]
 
     def to_columns(self) -> dict[str, Any]:
-        return {
-            "event_date": [self.date_at(i) for i in range(len(self))],
-            "amount_usd": self.amount_usd.tolist(),
-        }
+        return {"event_date": list(self.dates), "amount_usd": list(self.amount_usd)}
 
     def to_events(self) -> list[BillingEvent]:
-        amounts = self.amount_usd.tolist()
         return [
-            BillingEvent(event_date=self.date_at(i), amount_usd=amounts[i])
-            for i in range(len(self))
+            BillingEvent(event_date=day, amount_usd=amount)
+            for day, amount in zip(self.dates, self.amount_usd, strict=True)
         ]

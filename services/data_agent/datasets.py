@@ -632,21 +632,25 @@ class DatasetRepository:
         idle for N+ days; last-7-day mean below 0.5x the prior 28 days; a recent day above
         3x that mean. Counted in days with a row, as the warehouse has them."""
         rule = self.rules.usage_anomaly
-        rows = usage.present_index().tolist()  # the days with a row, in day order
+        rows = usage.present_days()  # the days with a row, in day order
         if not rows:
             return []
-        queries: list[float] = usage.metric("query_count")[rows].tolist()
+        every_day = usage.values("query_count")
+        queries = every_day if len(rows) == usage.days else [every_day[i] for i in rows]
 
         def evidence(field: str, day: str, value: Any) -> Evidence:
             return Evidence(source="consumption_daily_f", ref=account_id, field=field, date=day,
                             value=value)  # fmt: skip
 
-        active = [k for k, q in enumerate(queries) if q > 0]
+        # the last day with queries, looked for from the end (usually the last day)
+        active = next((k for k in reversed(range(len(queries))) if queries[k] > 0), None)
         last_day = usage.date_at(rows[-1])
-        idle = (last_day - usage.date_at(rows[active[-1]])).days if active else len(rows)
+        idle = len(rows) if active is None else (last_day - usage.date_at(rows[active])).days
         if idle >= self.rules.fleet.inactive_idle_days:
             since = (
-                usage.date_at(rows[active[-1]]).isoformat() if active else "the start of the window"
+                "the start of the window"
+                if active is None
+                else usage.date_at(rows[active]).isoformat()
             )
             return [
                 PreliminaryFinding(
@@ -694,7 +698,7 @@ class DatasetRepository:
     # ------------------------------------------------------------------ collection
     @staticmethod
     def _collection(dataset: ColumnarDataset, sources: list[str]) -> DataCollection:
-        usage_days = int(dataset.usage_series().present.sum())
+        usage_days = len(dataset.usage_series().present_days())
         counts = {
             "account": 1,
             "opportunity": int(dataset.opportunity is not None),

@@ -22,8 +22,6 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any, TypeGuard
 
-import numpy as np
-
 from contracts.series import DatasetFormatError, UsageSeries
 from services.common.stages import StageRules
 from services.data_agent.warehouse import convert
@@ -254,8 +252,12 @@ class BatchReads(PointReads):
             owners = columns.get(query.key)
             if owners is None or not len(owners):
                 continue
-            bounds = [0, *(np.flatnonzero(owners[1:] != owners[:-1]) + 1).tolist(), len(owners)]
-            for lo, hi in pairwise(bounds):
+            # Each account's rows are contiguous (ordered by account): where each one starts,
+            # found by the sequence's own search (C), not a Python step per row.
+            starts: list[int] = []
+            for owner in dict.fromkeys(owners):
+                starts.append(owners.index(owner, starts[-1] if starts else 0))
+            for lo, hi in pairwise([*starts, len(owners)]):
                 account = str(owners[lo])
                 piece = {name: values[lo:hi] for name, values in columns.items()}
                 try:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
-from numpy.typing import NDArray
 
 from services.data_agent.warehouse.queries import Query
 
 Row = dict[str, Any]
-#: A result as one array per column (numeric columns float64/int64, dates datetime64 or
-#: date objects, the rest objects; NULL: masked, NaN or None).
-Columns = dict[str, NDArray[Any]]
+#: A result as one sequence per column, of the values `fetch_all` gives (NULL: None).
+Columns = dict[str, Sequence[Any]]
 Params = Mapping[str, Any]
 
 DEFAULT_CHUNK_ROWS = 10_000
@@ -50,18 +46,14 @@ class Warehouse(Protocol):
         ...
 
     def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
-        """All rows of `query` as one array per column (large numeric results: no Python
-        object per value where the engine can avoid it)."""
+        """All rows of `query` as one sequence per column (a long result of few columns, such
+        as a year of daily usage: no dict per row)."""
         ...
 
     def close(self) -> None: ...
 
 
 def rows_to_columns(rows: list[Row]) -> Columns:
-    """`fetch_columns` for an engine that returns rows: one object array per column (no
-    rows: no columns)."""
+    """`fetch_columns` for an engine that returns rows as dicts (no rows: no columns)."""
     names = list(rows[0]) if rows else []
-    return {
-        name: np.fromiter((row[name] for row in rows), dtype=object, count=len(rows))
-        for name in names
-    }
+    return {name: [row[name] for row in rows] for name in names}

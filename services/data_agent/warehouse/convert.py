@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
-import numpy as np
 import orjson
-from numpy.typing import NDArray
 
 from contracts.dataset import (
     Account,
@@ -76,55 +77,41 @@ def to_call(row: Row) -> Call:
     return Call(**data)
 
 
-#: `date.toordinal()` of numpy's day 0 (1970-01-01).
-_EPOCH_ORDINAL = 719_163
-
-
 def to_usage_series(columns: Columns, account: str) -> UsageSeries:
     """An account's daily usage rows, read as columns (`Warehouse.fetch_columns`), as the
-    series: no Python object per value on an engine that returns arrays. A day with no
-    measurement (NULL) counts as zero. A value that is not a number, a day that is not a date
-    or an infinite value is refused (`DatasetFormatError`, naming the account and the
-    column)."""
+    series: no model per day. A day with no measurement (NULL, or NaN) counts as zero. A
+    value that is not a number, a day that is not a date or an infinite value is refused
+    (`DatasetFormatError`, naming the account and the column)."""
     if not columns or not len(columns["usage_date"]):
         return UsageSeries.empty()
     days = _day_ordinals(columns["usage_date"], account)
-    values = np.column_stack([_measurements(columns[m], account, m) for m in USAGE_METRICS])
-    return UsageSeries.from_matrix(days, values)
+    metrics = {m: _measurements(columns[m], account, m) for m in USAGE_METRICS}
+    return UsageSeries.from_day_columns(days, metrics)
 
 
-def _day_ordinals(dates: NDArray[Any], account: str) -> NDArray[np.int64]:
-    """`date.toordinal()` of every day (datetime64 from DuckDB, date objects otherwise)."""
-    not_a_date = f"usage of account {account!r}: a usage_date is not a date"
-    if np.ma.isMaskedArray(dates) and np.ma.getmaskarray(dates).any():
-        raise DatasetFormatError(not_a_date)
-    if np.issubdtype(dates.dtype, np.datetime64):
-        days = np.asarray(dates).astype("datetime64[D]")
-        if np.isnat(days).any():
-            raise DatasetFormatError(not_a_date)
-        return days.astype(np.int64) + _EPOCH_ORDINAL
+def _day_ordinals(dates: Sequence[Any], account: str) -> list[int]:
+    """`date.toordinal()` of every day (a timestamp: its day); NULL or text is refused."""
+    if not set(map(type, dates)) <= {date} and not all(isinstance(d, date) for d in dates):
+        raise DatasetFormatError(f"usage of account {account!r}: a usage_date is not a date")
+    return list(map(date.toordinal, dates))
+
+
+def _measurements(values: Sequence[Any], account: str, metric: str) -> list[float]:
+    """One metric as floats, NULL and NaN as 0; refused unless every value is a finite
+    number."""
+    # The usual column: floats only, all finite (their sum is: a NaN or an infinity would
+    # make it NaN or infinite). Checked with two passes in C, no Python step per value.
+    if set(map(type, values)) == {float} and math.isfinite(sum(values)):
+        return list(values)
     try:
-        return np.fromiter((d.toordinal() for d in dates), np.int64, len(dates))
-    except AttributeError as exc:
-        raise DatasetFormatError(not_a_date) from exc
-
-
-def _measurements(values: NDArray[Any], account: str, metric: str) -> NDArray[np.float64]:
-    """One metric as float64, NULL as 0; refused unless every value is a finite number."""
-    try:
-        if np.ma.isMaskedArray(values):
-            array = np.ma.getdata(values).astype(np.float64)
-            array[np.ma.getmaskarray(values)] = np.nan
-        elif values.dtype == object:
-            array = np.array(values.tolist(), dtype=np.float64)  # None -> NaN
-        else:
-            array = values.astype(np.float64)  # a copy: NULLs become 0 below
+        floats = [0.0 if v is None else float(v) for v in values]
     except (TypeError, ValueError) as exc:
         raise DatasetFormatError(f"usage of account {account!r}: {metric}: {exc}") from exc
-    if np.isinf(array).any():
-        raise DatasetFormatError(f"usage of account {account!r}: {metric} is infinite")
-    array[np.isnan(array)] = 0.0
-    return array
+    if not all(math.isfinite(v) for v in floats):
+        if any(math.isinf(v) for v in floats):
+            raise DatasetFormatError(f"usage of account {account!r}: {metric} is infinite")
+        floats = [0.0 if math.isnan(v) else v for v in floats]
+    return floats
 
 
 def to_ticket(row: Row) -> SupportTicket:

@@ -117,7 +117,11 @@ class DuckDBWarehouse:
     def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
         cur = self._execute(query, params)
         with self._failing_as(query):
-            return dict(cur.fetchnumpy())
+            raw = cur.fetchall()
+        names = [d[0] for d in cur.description or []]
+        # fetchall's tuples turned into columns in C; fetchnumpy would load numpy (~15 MB)
+        columns = zip(*raw, strict=True) if raw else ((),) * len(names)
+        return dict(zip(names, columns, strict=True))
 
     def close(self) -> None:
         self._con.close()

@@ -167,7 +167,7 @@ class RenewalRiskAnalyzer:
         window = self.rules.usage_window_days
         first = day - timedelta(days=window - 1)
         # summed in day order, one value at a time (as the rows always were)
-        spent = sum(dataset.usage_series().between("cost_usd", first, day).tolist())
+        spent = sum(dataset.usage_series().between("cost_usd", first, day))
         committed = agreement.amount / max(agreement.term_months, 1)
         return (spent * 30 / window) / committed if committed > 0 else 0.0
 

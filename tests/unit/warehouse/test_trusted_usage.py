@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
@@ -154,7 +153,7 @@ class InfiniteCost(DuckDBWarehouse):
     def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
         columns = super().fetch_columns(query, params)
         if len(columns.get("cost_usd", ())):
-            columns["cost_usd"] = np.full(len(columns["cost_usd"]), float("-inf"))
+            columns["cost_usd"] = [float("-inf")] * len(columns["cost_usd"])
         return columns
 
 
