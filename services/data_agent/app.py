@@ -28,7 +28,7 @@ from contracts.analysis_types import ANALYSIS_TYPES
 from contracts.dataset_columns import DATASET_SCHEMA_VERSION, ColumnarAnalyticalDataset
 from contracts.trigger import RequestContext, RequestParameters, TriggerParameters, TriggerType
 from services.common import metrics
-from services.common.errors import PermanentError
+from services.common.errors import ConfigurationError, PermanentError
 from services.common.ids import flow_id_for, stable_id
 from services.common.messages import decode_json, describe, make_envelope
 from services.common.records import BatchOutcome, Deferred, Outgoing, Parsed, Record
@@ -44,6 +44,7 @@ from services.data_agent.builders import (
 )
 from services.data_agent.datasets import DatasetRepository, DatasetResult, UnknownSubjectError
 from services.data_agent.warehouse import open_warehouse
+from services.data_agent.warehouse.base import WarehouseError
 from services.data_agent.won_times import WonTimes
 
 NAME = AgentName.DATA_AGENT.value
@@ -277,8 +278,11 @@ def _unknown_subject(exc: UnknownSubjectError) -> PermanentError:
 
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
+    try:
+        warehouse = open_warehouse(settings, bounded=True)
+    except WarehouseError as exc:  # missing, empty or unreadable: nothing to serve from
+        raise ConfigurationError(str(exc)) from exc
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)
-    warehouse = open_warehouse(settings, bounded=True)
     ttl_s = settings.warehouse_stats_ttl_s
     won_times = WonTimes(ttl_s) if ttl_s > 0 else None
     agent = DataAgent(settings, DatasetRepository(warehouse, won_times=won_times))
