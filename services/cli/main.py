@@ -78,19 +78,17 @@ SERVICE_MODULES = {command_name(name): f"services.{name}" for name in PROCESSES}
 @app.command()
 def serve(service: str = typer.Argument(..., help=", ".join(SERVICE_MODULES))) -> None:
     """Run one service in the foreground (what each container runs)."""
-    import importlib
+    import os
+    import sys
 
     if service not in SERVICE_MODULES:
         raise typer.BadParameter(
             f"unknown service {service!r}; one of {', '.join(SERVICE_MODULES)}"
         )
-    module = importlib.import_module(f"{SERVICE_MODULES[service]}.app")
-    if hasattr(module, "main"):  # a service with its own start-up checks
-        module.main()
-        return
-    from services.common.serve import main as serve_main
-
-    serve_main(module.NAME, module.build_runtime)
+    # The service's own process (`python -m services.<name>`) replaces this one: the same
+    # pid (the container's), without what the CLI loaded (typer, click, rich; see
+    # services/common/lean_process.py).
+    os.execv(sys.executable, [sys.executable, "-m", SERVICE_MODULES[service]])
 
 
 @app.command()
