@@ -116,7 +116,7 @@ class UsageSeries:
     A series keeps each metric in the form it was made from (lists when built from the
     warehouse's rows, arrays when read from the wire) and makes the other on first use."""
 
-    __slots__ = ("_arrays", "_flags", "_lists", "days", "start")
+    __slots__ = ("_arrays", "_flags", "_lists", "_present", "days", "start")
 
     def __init__(
         self, start: date | None, days: int, metrics: Mapping[str, list[float] | FloatArray]
@@ -131,6 +131,7 @@ class UsageSeries:
             else:
                 self._arrays[name] = values
         self._flags: list[bool] | None = None
+        self._present: BoolArray | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -230,9 +231,17 @@ class UsageSeries:
         """The last day the arrays cover."""
         return None if self.start is None else self.start + timedelta(days=self.days - 1)
 
+    def _read_as_arrays(self) -> bool:
+        """Every metric is an array (read from the wire): answered with numpy, as the
+        analyses read it, rather than a Python step per day."""
+        return len(self._arrays) == len(USAGE_METRICS)
+
     def _present_flags(self) -> list[bool]:
         """Per day: has it a row (any metric known that day)?"""
         if self._flags is None:
+            if self._read_as_arrays():
+                self._flags = self.present.tolist()
+                return self._flags
             columns = [self.values(m) for m in USAGE_METRICS]
             if not any(map(_has_nan, columns)):  # the usual series: a row every day
                 self._flags = [True] * self.days
@@ -244,6 +253,8 @@ class UsageSeries:
 
     def present_days(self) -> list[int]:
         """The indexes of the days with a row, in day order."""
+        if self._read_as_arrays():
+            return self.present_index().tolist()
         flags = self._present_flags()
         if all(flags):
             return list(range(self.days))
@@ -254,15 +265,26 @@ class UsageSeries:
         """Days with a row: any metric known that day."""
         import numpy as np  # a reader's path: see the module's docstring
 
-        return np.array(self._present_flags(), dtype=np.bool_)
+        if self._present is None:
+            if self._read_as_arrays():
+                known = np.zeros(self.days, dtype=np.bool_)
+                for name in USAGE_METRICS:
+                    known |= ~np.isnan(self._arrays[name])
+                self._present = known
+            else:
+                self._present = np.array(self._present_flags(), dtype=np.bool_)
+        return self._present
 
     def present_index(self) -> IntArray:
         import numpy as np  # a reader's path: see the module's docstring
 
-        return np.array(self.present_days(), dtype=np.int64)
+        return np.flatnonzero(self.present).astype(np.int64)
 
     def last_day(self) -> date | None:
         """The last day with a row."""
+        if self._read_as_arrays():
+            rows = self.present_index()
+            return self.date_at(int(rows[-1])) if len(rows) else None
         flags = self._present_flags()
         for index in range(len(flags) - 1, -1, -1):
             if flags[index]:
@@ -277,6 +299,9 @@ class UsageSeries:
         hi = min((last - self.start).days + 1, self.days)
         if hi <= lo:
             return []
+        if self._read_as_arrays():
+            kept: list[float] = self.metric(name)[lo:hi][self.present[lo:hi]].tolist()
+            return kept
         flags = self._present_flags()[lo:hi]
         return [v for v, present in zip(self.values(name)[lo:hi], flags, strict=True) if present]
 
