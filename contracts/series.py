@@ -161,7 +161,7 @@ class UsageSeries:
             return cls.empty()
         first = min(days)
         start = date.fromordinal(first)
-        if days[0] == first and list(days) == list(range(first, first + len(days))):
+        if list(days) == list(range(first, first + len(days))):
             # in day order, without a gap: the columns as they are
             return cls(start, len(days), {m: list(metrics[m]) for m in USAGE_METRICS})
         slots = [day - first for day in days]
