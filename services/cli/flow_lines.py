@@ -11,7 +11,9 @@ if TYPE_CHECKING:  # the CLI imports this module at start: keep it free of pydan
 
 def describe_flow(flow: FlowOutput) -> str:
     subject = flow.subject.opportunity_id or flow.subject.account_id
-    scores = ", ".join(f"{k}={v}" for k, v in sorted(flow.scores.items()))
+    # An analysis can end without scores (a renewal review of an account with no agreement to
+    # renew): say so rather than print an empty field.
+    scores = ", ".join(f"{k}={v}" for k, v in sorted(flow.scores.items())) or "no scores"
     s = flow.execution.summary
     return (
         f"[{flow.status}] {flow.analysis_type.value} {subject}: {scores} | "

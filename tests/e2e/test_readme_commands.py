@@ -153,6 +153,10 @@ def check_output(argv: list[str], out: str) -> None:
         assert "006000000000005" in out
     if words == ["explain", "deal"]:
         assert "deal quality" in out.lower()
+    if words == ["trigger", "renewal-risk"]:
+        # The example account must have an agreement to renew; a PLG account succeeds
+        # without a renewal score, which shows the reader nothing.
+        assert "renewal_risk=" in out, out
     if words == ["explain", "account"]:
         assert "churn risk" in out.lower()
     if words == ["insights", "ack"]:
