@@ -60,6 +60,10 @@ async def serve(name: str, build: Builder, settings: Settings | None = None) -> 
         if watcher is not None:
             watcher.cancel()
         await runtime.stop()
+        # Frozen objects are never collected, not even at interpreter exit: DuckDB's
+        # bindings (nanobind) then report every type object still alive as a leak on
+        # stderr, dozens of lines at each stop. Hand them back to the collector.
+        gc.unfreeze()
         _exit_if_stuck(EXIT_GRACE_S)
 
 
