@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.procstats import ProcessUsage, ResourceSampler, machine_info
 from bench.sink import SinkClient, free_port
@@ -205,6 +206,40 @@ def pipeline(
             asyncio.run(delete_topics(settings))
         except Exception as exc:  # a broker a chaos run left down: say so, do not mask
             print(f"could not delete this run's topics ({prefix}.*): {exc!r}", file=sys.stderr)
+
+
+def batch_counters(p: Pipeline) -> dict[str, tuple[float, float]]:
+    """Consumed batches and records so far, per `service/topic` (each service's
+    `revops_batch_records` histogram); two snapshots give a phase's records per batch."""
+    counters: dict[str, tuple[float, float]] = {}
+    for port in p.stack.ports.values():
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue  # a service that is not serving (the console, a killed replica)
+        for family in text_string_to_metric_families(text):
+            if family.name != "revops_batch_records":
+                continue
+            for sample in family.samples:
+                key = f"{sample.labels['service']}/{sample.labels['topic'].rsplit('.', 1)[-1]}"
+                batches, records = counters.get(key, (0.0, 0.0))
+                if sample.name.endswith("_count"):
+                    counters[key] = (sample.value, records)
+                elif sample.name.endswith("_sum"):
+                    counters[key] = (batches, sample.value)
+    return counters
+
+
+def records_per_batch(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Records per consumed batch of each consumer between two `batch_counters` snapshots."""
+    shares = {}
+    for key, (batches, records) in sorted(after.items()):
+        b0, r0 = before.get(key, (0.0, 0.0))
+        if batches > b0:
+            shares[key] = round((records - r0) / (batches - b0), 2)
+    return shares
 
 
 # --- triggers -------------------------------------------------------------------------------

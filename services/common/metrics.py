@@ -75,6 +75,13 @@ PROCESSING_SECONDS = Histogram(
     ["service", "topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+BATCH_RECORDS = Histogram(
+    "revops_batch_records",
+    "Records per consumed batch: 1 at light load (each record pays the batch's fixed cost: "
+    "verification, store transaction, produce and commit), larger when the consumer catches up",
+    ["service", "topic"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
 CONSUMER_LAG = Gauge(
     "revops_consumer_lag",
     "Records after the consumer group's committed offset (end offset - committed offset)",

@@ -316,6 +316,7 @@ class ServiceRuntime:
         """Steps 1-4 of the batch; the idempotency keys of the records handled."""
         for topic, count in Counter(record.topic for record in records).items():
             metrics.MESSAGES_CONSUMED.labels(self.name, topic).inc(count)
+            metrics.BATCH_RECORDS.labels(self.name, topic).observe(count)
         security = self.security
         refusals: Sequence[HandlerError | None] = [None] * len(records)
         if security is not None:

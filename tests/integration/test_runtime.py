@@ -180,6 +180,10 @@ async def test_metrics_and_health_endpoints(kafka, tmp_path):
     dead = f'code="INVALID_JSON",service="observed",topic="{src}"'
     assert f"revops_messages_dead_lettered_total{{{dead}}} 1.0" in text
     assert f'revops_message_processing_seconds_count{{service="observed",topic="{src}"}}' in text
+    # Both records were consumed as batches: one or two of them, never more records than 2.
+    batches = f'revops_batch_records_count{{service="observed",topic="{src}"}}'
+    records = f'revops_batch_records_sum{{service="observed",topic="{src}"}} 2.0'
+    assert batches in text and records in text, text
 
 
 async def test_a_records_outputs_go_out_before_the_rest_of_its_batch_is_handled(kafka, tmp_path):

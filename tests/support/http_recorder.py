@@ -150,10 +150,20 @@ class HttpRecorder:
         self._script(path, _Behaviour(status, b'{"ok":true}', {}, stall_s=seconds, times=times))
 
     def respond(
-        self, path: str, status: int = 200, json: Any = None, headers: dict[str, str] | None = None
+        self,
+        path: str,
+        status: int = 200,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        text: str | None = None,
     ) -> None:
-        """Default answer for `path` once scripted behaviours are used up."""
-        body = _json_body(json if json is not None else {"ok": True})
+        """Default answer for `path` once scripted behaviours are used up: `json` encoded,
+        or `text` as it is (e.g. a Prometheus exposition)."""
+        body = (
+            text.encode()
+            if text is not None
+            else _json_body(json if json is not None else {"ok": True})
+        )
         with self._lock:
             self._defaults[path] = _Behaviour(status, body, dict(headers or {}))
 

@@ -99,6 +99,7 @@ EXPORTED_METRICS = frozenset(
         "revops_messages_failed_total",
         "revops_messages_dead_lettered_total",
         "revops_message_processing_seconds",
+        "revops_batch_records",
         "revops_consumer_lag",
         "revops_circuit_breaker_state",
         "revops_flows_completed_total",
