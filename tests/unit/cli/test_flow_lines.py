@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from contracts import AnalysisType, ExecutionResults, FlowOutput, Subject
-from contracts.execution import ExecutionBody, ExecutionSummary, PersistentStorage, ResultsLocation
+from contracts import AnalysisType, FlowOutput
+from contracts.execution import ExecutionSummary
 from services.cli.flow_lines import describe_flow
+from tests.support.flow_outputs import flow_output
 
 
 def _flow(scores: dict[str, int]) -> FlowOutput:
-    return FlowOutput(
-        flow_execution_id="flow-1",
-        request_id="req-1",
-        status="success",
-        execution_time_ms=42,
-        summary="done",
-        results_location=ResultsLocation(database="x", table="t", query="q"),
+    return flow_output(
         analysis_type=AnalysisType.RENEWAL_RISK,
-        subject=Subject(account_id="001000000000016"),
+        account_id="001000000000016",
         scores=scores,
-        execution=ExecutionResults(
-            request_id="req-1",
-            execution_results=ExecutionBody(
-                status="complete",
-                persistent_storage=PersistentStorage(database="x", table="t", record_id="r"),
-            ),
-            summary=ExecutionSummary(total_actions=2, successful=1, queued=1),
-        ),
+        summary=ExecutionSummary(total_actions=2, successful=1, queued=1),
+        execution_time_ms=42,
     )
 
 

@@ -6,18 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from contracts import AnalysisType, FlowOutput, Subject
-from contracts.execution import (
-    ExecutionBody,
-    ExecutionResults,
-    ExecutionSummary,
-    PersistentStorage,
-    ResultsLocation,
-)
 from services.common.dlq import Rejection
 from services.common.idempotency import IdempotencyStore
 from services.common.security.replay_cache import SharedReplayCache, Sighting
 from services.ingress.index import FlowIndex
+from tests.support.flow_outputs import flow_output
 
 
 def test_idempotency_keys_are_shared_by_replicas(tmp_path: Path, database_url: str) -> None:
@@ -64,24 +57,7 @@ def test_a_status_call_answers_on_any_ingress_replica(tmp_path: Path, database_u
     one.accept("req-1")
     one.accept("req-1")
     assert two.is_accepted("req-1") and not two.is_accepted("req-2")
-    flow = FlowOutput(
-        flow_execution_id="flow-1",
-        request_id="req-1",
-        status="success",
-        execution_time_ms=5,
-        summary="done",
-        results_location=ResultsLocation(database="x", table="t", query="q"),
-        analysis_type=AnalysisType.DEAL_QUALITY,
-        subject=Subject(account_id="ACC-1"),
-        execution=ExecutionResults(
-            request_id="req-1",
-            execution_results=ExecutionBody(
-                status="complete",
-                persistent_storage=PersistentStorage(database="x", table="t", record_id="r"),
-            ),
-            summary=ExecutionSummary(),
-        ),
-    )
+    flow = flow_output("req-1")
     rejection = Rejection("req-3", "SCHEMA", "bad field", "revops.dlq:0:4")
     two.record("revops.flow-results", [flow], {0: 11, 1: 4}, [rejection])
     one.record("revops.flow-results", [flow], {0: 12})  # the first flow output wins
