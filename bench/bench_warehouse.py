@@ -10,7 +10,8 @@ sizes match). Peak memory is the process's max RSS (it includes DuckDB's own mem
 Dataset reads (the data agent's warehouse stage), on the seeded warehouse: `--subjects`
 subjects of the demo mix (half deal-quality: an open deal and its account; half consumption:
 an account), built one at a time (the per-subject queries) and in batches of each
-`--batches` size (one set-based query per table, `DatasetRepository.reading_ahead`): warehouse
+`--batches` size (one set-based query per table, `DatasetRepository.reading_ahead`), on DuckDB
+and on the data agent's row-store copy (docs/warehouse-replica.md): warehouse
 queries per flow, and wall and CPU ms per subject (CPU: the whole process, DuckDB's threads
 included), as the min-max range over `--repeats` runs (this box is shared: figures move).
 The slow paths (one at a time, batches smaller than `--sample`) run over the first
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import resource
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -42,9 +44,10 @@ from services.data_agent.builders import (  # noqa: E402
 )
 from services.data_agent.datasets import DatasetRepository  # noqa: E402
 from services.data_agent.fleet import fleet_screen  # noqa: E402
-from services.data_agent.warehouse.base import Columns, Params, Row  # noqa: E402
+from services.data_agent.warehouse.base import Columns, Params, Row, Warehouse  # noqa: E402
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse  # noqa: E402
 from services.data_agent.warehouse.queries import Query  # noqa: E402
+from services.data_agent.warehouse.replica import ReplicatedWarehouse, open_replica  # noqa: E402
 
 AS_OF = date(2025, 6, 30)
 
@@ -72,7 +75,7 @@ def screen(path: Path, repeats: int = 3) -> tuple[float, int]:
 class CountingWarehouse:
     """A warehouse that counts the queries it runs."""
 
-    def __init__(self, inner: DuckDBWarehouse) -> None:
+    def __init__(self, inner: Warehouse) -> None:
         self.inner = inner
         self.engine = inner.engine
         self.max_bound_ids = inner.max_bound_ids
@@ -134,32 +137,59 @@ def in_batches(size: int) -> Callable[[DatasetRepository, list[Request]], None]:
 
 
 def dataset_reads(path: Path, subjects: int, batches: list[int], sample: int, repeats: int) -> None:
-    """Queries per flow and ms per subject, per-subject vs set-based (see module doc)."""
-    with DuckDBWarehouse(path) as duck:
-        warehouse = CountingWarehouse(duck)
-        repository = DatasetRepository(warehouse)
-        repository.default_as_of()  # read once per process, as in the service
-        requests = demo_mix(repository, subjects)
-        modes = [("per-subject", one_by_one, min(sample, subjects))] + [
-            (f"set-based, batch {size}", in_batches(size), min(subjects, max(sample, size)))
-            for size in batches
-        ]
+    """Queries per flow and ms per subject, per-subject vs set-based, on DuckDB and on the
+    data agent's row-store copy (see module doc)."""
+    with DuckDBWarehouse(path) as duck, tempfile.TemporaryDirectory() as folder:
+        made = time.perf_counter()
+        copy = ReplicatedWarehouse(
+            duck, lambda stopping: open_replica(duck, path, Path(folder), stopping)
+        )
+        if not copy.wait_ready():
+            raise SystemExit("the row-store copy could not be made (see the log)")
+        assert copy.replica_path is not None
+        print(
+            f"row-store copy: made in {time.perf_counter() - made:.1f}s, "
+            f"{copy.replica_path.stat().st_size / 2**20:,.0f} MiB"
+        )
         print(f"dataset reads: demo mix, {repeats} runs each, min-max")
-        print("| path | subjects | queries per flow | wall ms per subject | CPU ms per subject |")
-        print("|---|---|---|---|---|")
-        for label, run, count in modes:
-            walls, cpus = [], []
-            for _ in range(repeats):
-                warehouse.queries = 0
-                wall, cpu = time.perf_counter(), time.process_time()
-                run(repository, requests[:count])
-                walls.append((time.perf_counter() - wall) * 1000 / count)
-                cpus.append((time.process_time() - cpu) * 1000 / count)
-            per_flow = warehouse.queries / count
-            print(
-                f"| {label} | {count} | {per_flow:.2f} | {min(walls):.2f}-{max(walls):.2f} "
-                f"| {min(cpus):.2f}-{max(cpus):.2f} |"
-            )
+        print(
+            "| reads on | path | subjects | queries per flow | wall ms per subject "
+            "| CPU ms per subject |"
+        )
+        print("|---|---|---|---|---|---|")
+        for engine, inner in (("DuckDB", duck), ("row-store copy", copy)):
+            warehouse = CountingWarehouse(inner)
+            _dataset_reads(engine, warehouse, subjects, batches, sample, repeats)
+
+
+def _dataset_reads(
+    engine: str,
+    warehouse: CountingWarehouse,
+    subjects: int,
+    batches: list[int],
+    sample: int,
+    repeats: int,
+) -> None:
+    repository = DatasetRepository(warehouse)
+    repository.default_as_of()  # read once per process, as in the service
+    requests = demo_mix(repository, subjects)
+    modes = [("per-subject", one_by_one, min(sample, subjects))] + [
+        (f"set-based, batch {size}", in_batches(size), min(subjects, max(sample, size)))
+        for size in batches
+    ]
+    for label, run, count in modes:
+        walls, cpus = [], []
+        for _ in range(repeats):
+            warehouse.queries = 0
+            wall, cpu = time.perf_counter(), time.process_time()
+            run(repository, requests[:count])
+            walls.append((time.perf_counter() - wall) * 1000 / count)
+            cpus.append((time.process_time() - cpu) * 1000 / count)
+        per_flow = warehouse.queries / count
+        print(
+            f"| {engine} | {label} | {count} | {per_flow:.2f} "
+            f"| {min(walls):.2f}-{max(walls):.2f} | {min(cpus):.2f}-{max(cpus):.2f} |"
+        )
 
 
 def main() -> None:

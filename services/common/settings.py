@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # How long the data agent keeps warehouse-wide statistics (how long won deals spent in
     # each stage) before reading them again; 0 reads them for every batch.
     warehouse_stats_ttl_s: float = Field(default=300.0, ge=0)
+    # The data agent answers its subject reads from an SQLite copy of the embedded (DuckDB)
+    # warehouse's subject tables, made at start-up under state_dir (warehouse/replica.py).
+    warehouse_replica: bool = True
     rules_dir: Path = PROJECT_ROOT / "services" / "decision_agent" / "rules"
     routing_file: Path = PROJECT_ROOT / "services" / "execution_agent" / "routing.yaml"
     webhooks_file: Path = PROJECT_ROOT / "services" / "webhook_processor" / "webhooks.yaml"

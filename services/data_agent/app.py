@@ -43,7 +43,7 @@ from services.data_agent.builders import (
     reading_ahead,
 )
 from services.data_agent.datasets import DatasetRepository, DatasetResult, UnknownSubjectError
-from services.data_agent.warehouse import open_warehouse
+from services.data_agent.warehouse import open_service_warehouse
 from services.data_agent.warehouse.base import WarehouseError
 from services.data_agent.won_times import WonTimes
 
@@ -279,7 +279,7 @@ def _unknown_subject(exc: UnknownSubjectError) -> PermanentError:
 
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
     try:
-        warehouse = open_warehouse(settings, bounded=True)
+        warehouse = open_service_warehouse(settings)
     except WarehouseError as exc:  # missing, empty or unreadable: nothing to serve from
         raise ConfigurationError(str(exc)) from exc
     runtime = ServiceRuntime(NAME, settings, http_port=http_port)

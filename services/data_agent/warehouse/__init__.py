@@ -39,6 +39,24 @@ def open_warehouse(settings: Settings | None = None, *, bounded: bool = False) -
     raise WarehouseError(f"unknown warehouse backend {settings.warehouse_backend!r}")
 
 
+def open_service_warehouse(settings: Settings) -> Warehouse:
+    """The data agent's warehouse: bounded, and for the embedded engine with its subject reads
+    answered by a row-store copy (`REVOPS_WAREHOUSE_REPLICA`, `replica.py`), made in the
+    background. A source the copy cannot hold faithfully, or a state folder it cannot be
+    written to, is read directly, and the log says why."""
+    warehouse = open_warehouse(settings, bounded=True)
+    if settings.warehouse_backend.lower() != "duckdb" or not settings.warehouse_replica:
+        return warehouse
+    from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
+    from services.data_agent.warehouse.replica import ReplicatedWarehouse, open_replica
+
+    assert isinstance(warehouse, DuckDBWarehouse)
+    folder = settings.resolved_state_dir / "warehouse-replica"
+    return ReplicatedWarehouse(
+        warehouse, lambda stopping: open_replica(warehouse, warehouse.path, folder, stopping)
+    )
+
+
 #: A service's DuckDB connection returns freed memory after any bulk free above this size.
 ALLOCATOR_FLUSH_THRESHOLD = "1MB"
 
@@ -77,5 +95,6 @@ __all__ = [
     "Warehouse",
     "WarehouseError",
     "bounded_duckdb_config",
+    "open_service_warehouse",
     "open_warehouse",
 ]
