@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from services.execution_agent.warehouse_export.columns import AUDIT, INSIGHTS, TABLES, Kind, Table
+from services.execution_agent.warehouse_export.columns import (
+    AUDIT,
+    INSIGHTS,
+    TABLES,
+    Kind,
+    Row,
+    Table,
+)
 from services.execution_agent.warehouse_export.outbox import ExportBatch
 from services.execution_agent.warehouse_export.sink import (
     ExportTargetBusyError,
@@ -45,20 +53,37 @@ def create_table_sql(table: Table) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table.name} ({columns}, PRIMARY KEY ({table.key}))"
 
 
-def _insert_sql(table: Table) -> str:
-    names = table.names
-    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-
-
 # The current state: a newer version replaces the row, the same or an older one changes
 # nothing (a re-export, or a batch behind another exporter's).
-UPSERT_INSIGHT = (
-    _insert_sql(INSIGHTS)
-    + f" ON CONFLICT ({INSIGHTS.key}) DO UPDATE SET "
+ON_CONFLICT = {
+    INSIGHTS.name: f" ON CONFLICT ({INSIGHTS.key}) DO UPDATE SET "
     + ", ".join(f"{n} = excluded.{n}" for n in INSIGHTS.names if n != INSIGHTS.key)
-    + f" WHERE excluded.version > {INSIGHTS.name}.version"
-)
-INSERT_EVENT = _insert_sql(AUDIT) + f" ON CONFLICT ({AUDIT.key}) DO NOTHING"
+    + f" WHERE excluded.version > {INSIGHTS.name}.version",
+    AUDIT.name: f" ON CONFLICT ({AUDIT.key}) DO NOTHING",
+}
+#: Rows per INSERT when a batch is staged. DuckDB plans every statement it runs, and
+#: `executemany` runs one per row: an upsert of 500 insights and 500 events took ~3.5 s of
+#: CPU that way, ~0.3 s staged in chunks and merged with one statement per table.
+STAGE_ROWS = 200
+
+
+def staged(table: Table) -> str:
+    """The connection's temporary table a batch of `table`'s rows is staged in."""
+    return f"staged_{table.name}"
+
+
+def one_per_key(table: Table, rows: list[Row]) -> list[Row]:
+    """One row per key, the one the row-by-row upsert kept: the highest version (the first
+    of equal ones) for versioned rows, the first otherwise. A merge of one statement must not
+    meet a key twice."""
+    kept: dict[Any, Row] = {}
+    versioned = "version" in table.names
+    for row in rows:
+        key = row[table.key]
+        held = kept.get(key)
+        if held is None or (versioned and row["version"] > held["version"]):
+            kept[key] = row
+    return list(kept.values())
 
 
 class DuckDBInsightSink:
@@ -79,6 +104,9 @@ class DuckDBInsightSink:
         try:
             for table in TABLES:
                 self._con.execute(create_table_sql(table))
+                self._con.execute(
+                    f"CREATE TEMP TABLE {staged(table)} AS SELECT * FROM {table.name} LIMIT 0"
+                )
         except duckdb.Error as exc:
             self._con.close()
             raise ExportTargetError(f"cannot create the export tables in {path}: {exc}") from exc
@@ -87,14 +115,33 @@ class DuckDBInsightSink:
         con = self._con
         con.begin()
         try:
-            if batch.insights:
-                con.executemany(UPSERT_INSIGHT, [list(r.values()) for r in batch.insights])
-            if batch.events:
-                con.executemany(INSERT_EVENT, [list(r.values()) for r in batch.events])
+            self._merge(INSIGHTS, batch.insights)
+            self._merge(AUDIT, batch.events)
             con.commit()
         except duckdb.Error as exc:
             con.rollback()
             raise ExportTargetError(f"writing {self.path} failed: {exc}") from exc
+
+    def _merge(self, table: Table, rows: list[Row]) -> None:
+        """`rows` into `table` as the row-by-row upsert wrote them: staged in chunks, then
+        one INSERT ... SELECT with the table's ON CONFLICT rule."""
+        if not rows:
+            return
+        con, names = self._con, table.names
+        columns = ", ".join(names)
+        con.execute(f"DELETE FROM {staged(table)}")
+        marks = "(" + ", ".join("?" * len(names)) + ")"
+        rows = one_per_key(table, rows)
+        for start in range(0, len(rows), STAGE_ROWS):
+            chunk = rows[start : start + STAGE_ROWS]
+            con.execute(
+                f"INSERT INTO {staged(table)} ({columns}) VALUES {', '.join([marks] * len(chunk))}",
+                [row[name] for row in chunk for name in names],
+            )
+        con.execute(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staged(table)}"
+            + ON_CONFLICT[table.name]
+        )
 
     def close(self) -> None:
         self._con.close()
