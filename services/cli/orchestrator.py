@@ -40,8 +40,8 @@ from services.common.flows import FlowWatcher, publish_triggers
 from services.common.kafka_clients import KafkaUnavailableError
 from services.common.logging import configure_cli
 from services.common.ports import port_is_free, port_owner
-from services.common.processes import PIPELINE
-from services.common.serve import PARENT_PID_ENV, STOP_SIGNALS
+from services.common.processes import PARENT_PID_ENV, PIPELINE
+from services.common.serve import STOP_SIGNALS
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import ensure_topics
 from services.data_agent.fleet import fleet_screen

@@ -4,6 +4,8 @@ list them without importing any service."""
 
 from __future__ import annotations
 
+import os
+
 #: The pipeline's stages in flow order (what `revops run` and the benches start).
 PIPELINE: tuple[str, ...] = ("data_agent", "decision_agent", "execution_agent", "webhook_processor")
 #: Every process: the pipeline, the HTTP ingress and the web console.
@@ -19,3 +21,21 @@ DEFAULT_PORTS: dict[str, int] = {
 def command_name(process: str) -> str:
     """`revops serve data-agent` for `data_agent`."""
     return process.replace("_", "-")
+
+
+# Set by a parent (`revops run`, the execution agent starting its export child) to its pid:
+# the child stops when that process is gone, even if it was killed without a chance to stop
+# its children (SIGKILL).
+PARENT_PID_ENV = "REVOPS_STOP_WITH_PARENT"
+
+
+def parent_pid() -> int | None:
+    """The pid this process must not outlive (PARENT_PID_ENV), if it was given one."""
+    parent = os.environ.get(PARENT_PID_ENV, "")
+    return int(parent) if parent.isdigit() else None
+
+
+def parent_gone(parent: int | None) -> bool:
+    """True once `parent` (see `parent_pid`) is no longer this process's parent. Polled: a
+    process is not told when its parent dies (re-parenting changes getppid)."""
+    return parent is not None and os.getppid() != parent

@@ -19,7 +19,7 @@ import structlog
 from services.common import logging as service_logging
 from services.common import metrics
 from services.common.errors import ConfigurationError
-from services.common.processes import DEFAULT_PORTS
+from services.common.processes import DEFAULT_PORTS, parent_gone, parent_pid
 from services.common.runtime import ServiceRuntime
 from services.common.security import redaction_processor
 from services.common.settings import Settings, get_settings
@@ -27,9 +27,6 @@ from services.common.stores.migrations import MigrationError
 
 Builder = Callable[[Settings, int | None], Awaitable[ServiceRuntime]]
 
-# Set by a supervisor (`revops run`) to its pid: the service stops when that process is gone,
-# even if it was killed without a chance to stop its children (SIGKILL).
-PARENT_PID_ENV = "REVOPS_STOP_WITH_PARENT"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -71,15 +68,14 @@ PARENT_CHECK_S = 1.0
 
 
 def _watch_parent(stop: asyncio.Event) -> asyncio.Task[None] | None:
-    parent = os.environ.get(PARENT_PID_ENV, "")
-    if not parent.isdigit():
+    parent = parent_pid()
+    if parent is None:
         return None
 
     async def watch() -> None:
-        # Polled: a process is not told when its parent dies (re-parenting changes getppid).
         while True:
-            if os.getppid() != int(parent):
-                structlog.get_logger("serve").warning("parent_gone", parent_pid=int(parent))
+            if parent_gone(parent):
+                structlog.get_logger("serve").warning("parent_gone", parent_pid=parent)
                 stop.set()
                 return
             await asyncio.sleep(PARENT_CHECK_S)

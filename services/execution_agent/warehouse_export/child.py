@@ -25,6 +25,7 @@ from pathlib import Path
 
 import structlog
 
+from services.common.processes import PARENT_PID_ENV, parent_gone, parent_pid
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.stores.database import Database, StoreUnavailableError
 from services.execution_agent.warehouse_export.exporter import (
@@ -67,6 +68,9 @@ class ExportInChildProcess:
         goes along, so the child opens the same store. Not on the command line: it may hold
         a password."""
         env = dict(os.environ)
+        # The child stops between batches once the agent is gone: an agent stopped (or
+        # killed) mid-run must not leave an orphan writing into a state folder for minutes.
+        env[PARENT_PID_ENV] = str(os.getpid())
         if self.settings.database_url:
             env["REVOPS_DATABASE_URL"] = self.settings.database_url
         return env
@@ -103,7 +107,8 @@ def run(db: Path, export_file: Path, backend: str) -> str:
 
     settings = Settings(warehouse_backend=backend)
     exporter = InsightExporter(open_store(db), sink_factory(settings, export_file))
-    report = exporter.export_in_background()
+    parent = parent_pid()
+    report = exporter.export_in_background(keep_going=lambda: not parent_gone(parent))
     target = "Firebolt" if backend.lower() == "firebolt" else "DuckDB"
     if report is None:
         return "the export target is held by a reader; the rows wait for the next run"

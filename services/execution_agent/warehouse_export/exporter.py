@@ -79,8 +79,12 @@ class InsightExporter:
         self.open_sink = open_sink
         self.batch_size = batch_size
 
-    def export(self, max_batches: int | None = None) -> ExportReport:
-        """One run: everything pending (or `max_batches` batches) into the warehouse."""
+    def export(
+        self, max_batches: int | None = None, keep_going: Callable[[], bool] = lambda: True
+    ) -> ExportReport:
+        """One run: everything pending (or `max_batches` batches) into the warehouse. A run
+        told to stop (`keep_going` false, asked before each batch after the first) leaves the
+        rest in the outbox for the next one."""
         if not self.outbox.take_lease():
             return ExportReport(leased=False)
         batches = changes = insights = 0
@@ -96,6 +100,8 @@ class InsightExporter:
                         changes += len(batch.pending)
                         insights += len(batch.insights)
                         if max_batches is not None and batches >= max_batches:
+                            break
+                        if not keep_going():
                             break
                         batch = self.outbox.next_batch(self.batch_size)
                 finally:
@@ -113,11 +119,13 @@ class InsightExporter:
             )
         return report
 
-    def export_in_background(self) -> ExportReport | None:
+    def export_in_background(
+        self, keep_going: Callable[[], bool] = lambda: True
+    ) -> ExportReport | None:
         """The housekeeping job: a run that finds the embedded file held by a reader is not
         a failure (the rows wait in the outbox for the next run); any other error is."""
         try:
-            return self.export()
+            return self.export(keep_going=keep_going)
         except ExportTargetBusyError as exc:
             log.info("insights_export_deferred", reason=str(exc))
             return None

@@ -67,19 +67,21 @@ def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         con.close()
 
 
-def _some_history(repo: InsightRepository) -> list[str]:
+def _some_history(
+    repo: InsightRepository, deal: Subject = DEAL, account: Subject = ACCOUNT, run: str = ""
+) -> list[str]:
     """Two insights with creations, a re-run, transitions and an action taken: 8 changes."""
-    deal = repo.upsert_from_flag(DEAL, make_flag(severity="medium"), "req-1")
-    repo.upsert_from_flag(DEAL, make_flag(severity="critical"), "req-2")  # escalated re-run
-    repo.transition(deal.insight_id, "ack", "alice", "looking")
-    repo.transition(deal.insight_id, "start", "alice")
+    first = repo.upsert_from_flag(deal, make_flag(severity="medium"), f"{run}req-1")
+    repo.upsert_from_flag(deal, make_flag(severity="critical"), f"{run}req-2")  # escalated
+    repo.transition(first.insight_id, "ack", "alice", "looking")
+    repo.transition(first.insight_id, "start", "alice")
     repo.record_action_taken(
-        deal.insight_id, {"action_id": "a-1", "channel": "slack", "status": "success"}
+        first.insight_id, {"action_id": f"{run}a-1", "channel": "slack", "status": "success"}
     )
-    account = repo.upsert_from_flag(ACCOUNT, make_flag(insight_type="usage_decline"), "req-3")
-    repo.transition(account.insight_id, "dismiss", "bob", "seasonal")
-    repo.transition(deal.insight_id, "resolve", "alice", "call booked")
-    return [deal.insight_id, account.insight_id]
+    other = repo.upsert_from_flag(account, make_flag(insight_type="usage_decline"), f"{run}req-3")
+    repo.transition(other.insight_id, "dismiss", "bob", "seasonal")
+    repo.transition(first.insight_id, "resolve", "alice", "call booked")
+    return [first.insight_id, other.insight_id]
 
 
 def test_every_change_enqueues_one_row_in_its_own_transaction(store: Database) -> None:
@@ -183,6 +185,35 @@ def test_an_older_state_never_replaces_a_newer_one(store: Database, export_file:
         2,
         "acknowledged",
     )
+
+
+def test_a_batch_that_names_a_key_twice_keeps_what_the_newest_change_says(
+    store: Database, export_file: Path
+) -> None:
+    """A batch is merged with one statement per table, which must not meet a key twice: the
+    highest version of an insight wins wherever it sits in the batch, and an event is written
+    once (what the row-by-row upsert did)."""
+    repo = InsightRepository(store)
+    deal = repo.upsert_from_flag(DEAL, make_flag(), "req-1")
+    outbox = ExportOutbox(store)
+    first = outbox.next_batch(10)
+    assert first is not None
+    repo.transition(deal.insight_id, "ack", "alice")
+    second = outbox.next_batch(10)
+    assert second is not None
+    for insights in (
+        first.insights + second.insights,  # version 1, then 2
+        second.insights + first.insights,  # version 2, then 1
+    ):
+        path = export_file.with_name(f"{len(list(export_file.parent.iterdir()))}.duckdb")
+        sink = DuckDBInsightSink(path)
+        sink.write(ExportBatch(second.pending, insights, second.events + second.events))
+        sink.close()
+        tables = _tables(path)
+        [row] = tables[INSIGHTS.name]
+        assert row[INSIGHTS.names.index("version")] == 2
+        assert row[INSIGHTS.names.index("status")] == "acknowledged"
+        assert len(tables[AUDIT.name]) == len({e["event_id"] for e in second.events}) == 2
 
 
 def test_re_exporting_a_batch_changes_nothing(store: Database, export_file: Path) -> None:
@@ -356,3 +387,50 @@ async def test_the_execution_agent_exports_as_a_housekeeping_job(tmp_path: Path)
     off = Settings(state_dir=tmp_path, insights_export_interval_s=0, signing_enabled=False)
     quiet = await build_runtime(off, http_port=None)
     assert "export_insights" not in [t.name for t in quiet.housekeeping]
+
+
+def test_a_run_told_to_stop_leaves_the_rest_for_the_next_one(
+    store: Database, export_file: Path
+) -> None:
+    _some_history(InsightRepository(store))  # 8 changes: batches of 3, 3 and 2
+    asked: list[int] = []
+
+    def keep_going() -> bool:
+        asked.append(1)
+        return False
+
+    report = _exporter(store, export_file).export(keep_going=keep_going)
+    assert (report.batches, report.changes, report.pending) == (1, 3, 5)
+    assert asked == [1]  # asked after the first batch, not before it
+    assert _exporter(store, export_file).export().pending == 0
+
+
+def test_the_export_child_stops_between_batches_once_its_agent_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent names itself to the child; a child whose agent is gone (stopped, or
+    killed) writes the batch it holds and leaves the rest in the outbox, instead of running
+    on for minutes as an orphan."""
+    from services.common.processes import PARENT_PID_ENV
+    from services.common.settings import Settings
+    from services.execution_agent.warehouse_export.child import ExportInChildProcess, run
+
+    db = tmp_path / "revops.db"
+    store = open_store(db, url="")
+    job = ExportInChildProcess(store, Settings(state_dir=tmp_path), db)
+    assert job.environment()[PARENT_PID_ENV] == str(os.getpid())
+
+    repo = InsightRepository(store)
+    for n in range(80):  # 640 changes: more than one batch of the child's (500)
+        deal = Subject(account_id=f"ACC-D{n}", opportunity_id=f"OPP-{n}")
+        _some_history(repo, deal, Subject(account_id=f"ACC-A{n}"), run=f"{n}-")
+    pending = ExportOutbox(store).pending_count()
+    assert pending == 640
+    # Our own parent is alive, and is not this pid: to the child, its agent is gone.
+    monkeypatch.setenv(PARENT_PID_ENV, str(os.getpid()))
+    report = run(db, export_file=tmp_path / "insights.duckdb", backend="duckdb")
+    assert "500" in report
+    assert ExportOutbox(store).pending_count() == pending - 500
+    monkeypatch.setenv(PARENT_PID_ENV, str(os.getppid()))  # the agent is there: all of it
+    run(db, export_file=tmp_path / "insights.duckdb", backend="duckdb")
+    assert ExportOutbox(store).pending_count() == 0
