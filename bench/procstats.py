@@ -48,7 +48,10 @@ class ResourceSampler:
             try:
                 proc = psutil.Process(pid)
                 times = proc.cpu_times()
-                cpu = times.user + times.system
+                # With the children it has waited for: the execution agent's insight export
+                # runs in a child process, whose CPU is the agent's work (counted once the
+                # child has exited).
+                cpu = times.user + times.system + times.children_user + times.children_system
                 rss = proc.memory_info().rss / 2**20
             except psutil.Error:
                 continue
