@@ -122,6 +122,8 @@ class Subscription:
     parse: Parser
     handle: Handler
     handle_batch: BatchHandler | None = None
+    #: Most records one poll hands over (the adaptive cap grows up to it).
+    max_records: int = 0
 
 
 @dataclass
@@ -241,12 +243,12 @@ class ServiceRuntime:
         `max_records` caps a consumed batch below the setting's (a stage whose outputs are
         large holds a whole batch's outputs in memory until they are acknowledged).
         """
-        sub = Subscription(topic, parse, handle, handle_batch)
-        self.subscriptions[topic] = sub
-        metrics.initialise_consumer(self.name, topic, dlq_topic(topic))
         largest = min(
             max_records or self.settings.batch_max_records, self.settings.batch_max_records
         )
+        sub = Subscription(topic, parse, handle, handle_batch, largest)
+        self.subscriptions[topic] = sub
+        metrics.initialise_consumer(self.name, topic, dlq_topic(topic))
         batch_size = AdaptiveBatchSize(self.settings.batch_min_records, largest)
 
         async def on_batch(body: Any) -> None:

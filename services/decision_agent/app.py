@@ -197,6 +197,12 @@ def model_batch_size(settings: Settings) -> int:
     return min(settings.batch_max_records, per_batch)
 
 
+# A dataset read, analysed and answered holds ~0.2 MB until its outputs are acknowledged (a
+# batch of 500 added ~107 MB, of 100 ~14 MB): once the data agent kept up with bursts, the
+# decision agent's batches grew to 500 and its peak RSS passed 150 MB (docs/batch-pipeline.md).
+DATASETS_PER_BATCH = 100
+
+
 async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRuntime:
     try:  # rules, prompts and model settings are checked before the process joins its group
         agent = build_agent(settings)
@@ -220,6 +226,8 @@ async def build_runtime(settings: Settings, http_port: int | None) -> ServiceRun
         parse_dataset,
         agent.handle,
         handle_batch=agent.handle_batch if agent.ai is None else None,
+        # A batch's datasets, analyses and outputs are held until acknowledged (RSS).
+        max_records=DATASETS_PER_BATCH,
     )
     if agent.ai is not None:
         ai = agent.ai
