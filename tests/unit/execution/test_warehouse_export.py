@@ -167,15 +167,20 @@ def test_later_changes_update_the_row_and_append_to_the_trail(
     assert [r[AUDIT.names.index("action")] for r in tables[AUDIT.name]] == ["create", "ack"]
 
 
-def test_an_older_state_never_replaces_a_newer_one(store: Database, export_file: Path) -> None:
+def _batches_before_and_after_an_ack(store: Database) -> tuple[ExportBatch, ExportBatch]:
+    """The outbox's batch after an insight's creation (version 1), and after its ack (2)."""
     repo = InsightRepository(store)
     deal = repo.upsert_from_flag(DEAL, make_flag(), "req-1")
     outbox = ExportOutbox(store)
-    old = outbox.next_batch(10)
-    assert old is not None
+    created = outbox.next_batch(10)
     repo.transition(deal.insight_id, "ack", "alice")
-    new = outbox.next_batch(10)
-    assert new is not None
+    acknowledged = outbox.next_batch(10)
+    assert created is not None and acknowledged is not None
+    return created, acknowledged
+
+
+def test_an_older_state_never_replaces_a_newer_one(store: Database, export_file: Path) -> None:
+    old, new = _batches_before_and_after_an_ack(store)
     sink = DuckDBInsightSink(export_file)
     sink.write(new)  # version 2 first, then the stale batch read before the ack
     sink.write(ExportBatch(old.pending, old.insights, old.events))
@@ -193,14 +198,7 @@ def test_a_batch_that_names_a_key_twice_keeps_what_the_newest_change_says(
     """A batch is merged with one statement per table, which must not meet a key twice: the
     highest version of an insight wins wherever it sits in the batch, and an event is written
     once (what the row-by-row upsert did)."""
-    repo = InsightRepository(store)
-    deal = repo.upsert_from_flag(DEAL, make_flag(), "req-1")
-    outbox = ExportOutbox(store)
-    first = outbox.next_batch(10)
-    assert first is not None
-    repo.transition(deal.insight_id, "ack", "alice")
-    second = outbox.next_batch(10)
-    assert second is not None
+    first, second = _batches_before_and_after_an_ack(store)
     for insights in (
         first.insights + second.insights,  # version 1, then 2
         second.insights + first.insights,  # version 2, then 1
