@@ -319,35 +319,42 @@ class ReplicatedWarehouse:
         return self._ready.is_set()
 
     def _serves(self, query: Q.Query) -> bool:
-        return query.name in SERVED_QUERIES and self._ready.is_set()
-
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        """Whether the copy answers `query` on this thread. A copy that cannot be opened (a
+        newer process replaced it, the disk went away) sends every later read to the source:
+        slower, not wrong."""
+        if query.name not in SERVED_QUERIES or not self._ready.is_set():
+            return False
+        if getattr(self._local, "conn", None) is None:
             try:
-                conn = sqlite3.connect(
-                    f"file:{self.replica_path}?mode=ro",
-                    uri=True,
-                    detect_types=sqlite3.PARSE_DECLTYPES,
-                    isolation_level=None,
-                    # used by this thread only; `close` may come from another one
-                    check_same_thread=False,
-                )
+                self._local.conn = self._open()
             except sqlite3.Error as exc:
-                raise WarehouseError(
-                    f"cannot open the warehouse replica {self.replica_path}: {exc}"
-                ) from exc
-            self._local.conn = conn
-            with self._lock:
-                self._opened.append(conn)
+                self._ready.clear()
+                structlog.get_logger("warehouse").warning(
+                    "warehouse_replica_off", reason=f"cannot open {self.replica_path}: {exc}"
+                )
+                return False
+        return True
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            f"file:{self.replica_path}?mode=ro",
+            uri=True,
+            detect_types=sqlite3.PARSE_DECLTYPES,
+            isolation_level=None,
+            # used by the thread that opened it only; `close` may come from another one
+            check_same_thread=False,
+        )
+        with self._lock:
+            self._opened.append(conn)
         return conn
 
     def _execute(self, query: Q.Query, params: Params | None) -> sqlite3.Cursor:
         sql, values = query.bind(params)
         text, kinds = translate(sql)
         bound = [_bound(v, k) for v, k in zip(values, kinds, strict=True)]
+        conn: sqlite3.Connection = self._local.conn  # opened by `_serves`
         try:
-            return self._connection().execute(text, bound)
+            return conn.execute(text, bound)
         except sqlite3.Error as exc:
             raise WarehouseError(
                 f"query {query.name} failed on the warehouse replica: {exc}"

@@ -347,3 +347,30 @@ def test_a_copy_left_half_made_by_a_killed_process_is_removed(demo: Demo, tmp_pa
     with DuckDBWarehouse(demo.path) as source:
         made = open_replica(source, demo.path, folder)
     assert sorted(folder.iterdir()) == sorted([made, mine])
+
+
+def test_a_copy_that_cannot_be_opened_any_more_sends_reads_to_duckdb(
+    demo: Demo, tmp_path: Path
+) -> None:
+    """E.g. a process started on a reloaded warehouse removed the copy of the older state
+    before this one's reader thread opened it."""
+    source = CountingSource(demo.path)
+    warehouse = ReplicatedWarehouse(
+        source, lambda stopping: open_replica(source, demo.path, tmp_path, stopping)
+    )
+    try:
+        assert warehouse.wait_ready(120) and warehouse.replica_path is not None
+        warehouse.replica_path.unlink()
+        account = {"account_id": next(iter(demo.truth["accounts"]))}
+        got: list[list[Row]] = []
+        with structlog.testing.capture_logs() as logs:
+            reader = threading.Thread(
+                target=lambda: got.append(warehouse.fetch_all(Q.ACCOUNT_BY_ID, account))
+            )
+            reader.start()
+            reader.join(60)
+        assert got and got[0] and source.asked == ["account_by_id"]
+        assert [e["event"] for e in logs] == ["warehouse_replica_off"]
+        assert not warehouse.wait_ready(0)
+    finally:
+        warehouse.close()
