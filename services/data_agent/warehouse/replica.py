@@ -57,7 +57,7 @@ from services.data_agent.warehouse.schema import ColumnType, Table, table
 CLOSE_WAIT_S = 10.0
 
 #: Bumped when the copy's layout changes: a copy of another format is made again.
-REPLICA_FORMAT = 1
+REPLICA_FORMAT = 2
 
 #: Tables the subject reads use, and the index columns of each (subject first, then the order
 #: of the subject's rows).
@@ -97,20 +97,10 @@ SERVED_QUERIES: frozenset[str] = frozenset(
     | set(Q.SET_QUERIES)
 )
 
-# Declared column types of the copy. The first word names the converter that turns the
-# stored value back into DuckDB's Python type; the second gives SQLite the column affinity.
-_DECLARED: dict[ColumnType, str] = {
-    ColumnType.TEXT: "TEXT",
-    ColumnType.JSON_LIST: "TEXT",
-    ColumnType.BIGINT: "INTEGER",
-    ColumnType.DOUBLE: "REAL",
-    ColumnType.DATE: "revops_date TEXT",
-    ColumnType.TIMESTAMP: "revops_timestamp TEXT",
-    ColumnType.BOOLEAN: "revops_bool INTEGER",
-}
 # Fixed width, so text order is time order (isoformat drops zero microseconds).
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
+# The converters of the copy's declared types (schema.py, engine "sqlite").
 sqlite3.register_converter("revops_date", lambda b: date.fromisoformat(b.decode()))
 sqlite3.register_converter("revops_timestamp", lambda b: datetime.fromisoformat(b.decode()))
 sqlite3.register_converter("revops_bool", lambda b: b != b"0")
@@ -147,8 +137,7 @@ def _copy_table(
     source: _Source, target: sqlite3.Connection, spec: Table, cancelled: threading.Event
 ) -> None:
     names = spec.column_names
-    columns = ", ".join(f"{c.name} {_DECLARED[c.type]}" for c in spec.columns)
-    target.execute(f"CREATE TABLE {spec.name} ({columns})")
+    target.execute(spec.ddl("sqlite"))  # types named for the converters registered above
     insert = f"INSERT INTO {spec.name} VALUES ({', '.join('?' * len(names))})"
     kinds = [c.type for c in spec.columns]
     doubles = [i for i, k in enumerate(kinds) if k is ColumnType.DOUBLE]

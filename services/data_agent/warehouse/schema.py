@@ -54,6 +54,18 @@ _ENGINE_TYPES: dict[str, dict[ColumnType, str]] = {
         ColumnType.BOOLEAN: "BOOLEAN",
         ColumnType.JSON_LIST: "VARCHAR",
     },
+    # The data agent's row-store copy (replica.py). The first word of a date, timestamp or
+    # boolean type names the converter that returns DuckDB's Python type; the second gives
+    # SQLite the column's affinity.
+    "sqlite": {
+        ColumnType.TEXT: "TEXT",
+        ColumnType.BIGINT: "INTEGER",
+        ColumnType.DOUBLE: "REAL",
+        ColumnType.DATE: "revops_date TEXT",
+        ColumnType.TIMESTAMP: "revops_timestamp TEXT",
+        ColumnType.BOOLEAN: "revops_bool INTEGER",
+        ColumnType.JSON_LIST: "TEXT",
+    },
     "firebolt": {
         ColumnType.TEXT: "TEXT",
         ColumnType.BIGINT: "BIGINT",
