@@ -18,10 +18,13 @@ Per batch of records (one consumer group per service):
      group's outputs when its handler returns, see `output_buffer`); then wait for all of
      Kafka's acknowledgements;
   6. mark the batch's idempotency keys as processed (SQLite, durable);
-  7. return, and FastStream commits the offsets (AckPolicy.NACK_ON_ERROR: on an exception the
-     batch is sought back and re-read, after a backoff pause, never in a hot loop).
-A crash anywhere before step 7 makes Kafka redeliver the batch; outputs are deterministic,
-so downstream sees the same idempotency keys again and skips them.
+  7. return, and the batch's offsets are committed (AckPolicy.NACK_ON_ERROR: on an exception
+     the batch is sought back and re-read, after a backoff pause, never in a hot loop); at
+     most every `kafka_commit_interval_ms`, and before partitions are revoked or the
+     consumer stops (offset_commits.py).
+A crash anywhere before the commit makes Kafka redeliver the batch; outputs are
+deterministic, so downstream sees the same idempotency keys again and skips them, and this
+consumer skips the records whose keys step 6 stored.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from services.common.idempotency import IdempotencyStore
 from services.common.kafka_security import faststream_security
 from services.common.lag import ConsumerLagMonitor
 from services.common.messages import encode
+from services.common.offset_commits import OffsetCommits
 from services.common.output_buffer import OutputBuffer
 from services.common.periodic import PeriodicTask
 from services.common.records import (
@@ -205,6 +209,7 @@ class ServiceRuntime:
         self._replacing_clients: asyncio.Task[None] | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self._lag: ConsumerLagMonitor | None = None
+        self._commits: list[OffsetCommits] = []  # one per subscription
         # Components with a lifecycle of their own (delivery workers, warehouse connections).
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
@@ -250,10 +255,13 @@ class ServiceRuntime:
         self.subscriptions[topic] = sub
         metrics.initialise_consumer(self.name, topic, dlq_topic(topic))
         batch_size = AdaptiveBatchSize(self.settings.batch_min_records, largest)
+        commits = OffsetCommits(topic, self.settings.kafka_commit_interval_ms / 1000)
+        self._commits.append(commits)
 
         async def on_batch(body: Any) -> None:
             raw = self.broker.context.get_local("message").raw_message
             await self._process_batch(sub, raw)
+            commits.processed(raw if isinstance(raw, tuple) else (raw,))
             consumed = len(raw) if isinstance(raw, tuple) else 1
             subscriber.max_records = batch_size.after_poll(consumed)  # read at every poll
 
@@ -270,8 +278,9 @@ class ServiceRuntime:
             max_poll_interval_ms=10 * 60 * 1000,
             parser=self._parser,
             decoder=self._decoder,
+            listener=commits.listener,
         )
-        subscriber.get_msg = poll_without_idle_sleep(subscriber)  # type: ignore[method-assign,assignment]
+        subscriber.get_msg = poll_without_idle_sleep(subscriber, commits)  # type: ignore[method-assign,assignment]
         subscriber(on_batch)
 
     @staticmethod
@@ -729,23 +738,28 @@ class ServiceRuntime:
             await hook()
         if self._lag is not None:
             await self._lag.stop()
-        await self._stop_broker()
+        await self._stop_broker()  # each consumer commits what it handled before it stops
+        for commits in self._commits:
+            await commits.close()
         if self._http:
             await self._http.stop()
         self.idempotency.close()
         log.info("service_stopped")
 
 
-def poll_without_idle_sleep(subscriber: Any) -> Poll:
+def poll_without_idle_sleep(subscriber: Any, commits: OffsetCommits | None = None) -> Poll:
     """A FastStream batch subscriber's poll without the sleep it takes after an empty poll.
 
     aiokafka's `getmany` returns as soon as a fetch brings records, so the poll can wait
     long (`batch_timeout_ms`) at no cost in latency; FastStream then sleeps as long again
     when nothing came, and a record arriving during that sleep waited for it, which forced
     polls of a few ms and ~100 wake-ups a second per idle consumer. Here the loop goes
-    straight back to `getmany`; the cap (`max_records`) is read at every poll."""
+    straight back to `getmany`; the cap (`max_records`) is read at every poll. `commits`
+    takes over the consumer's offset commits (offset_commits.py) at its first poll."""
 
     async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[Any, Any], ...]:
+        if commits is not None:
+            commits.attach(consumer)
         fetched = await consumer.getmany(
             timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
         )
