@@ -218,6 +218,17 @@ def phase_cpu(before: dict[str, float], after: dict[str, float], flows: int) -> 
     }
 
 
+def per_process(cpu_ms_per_flow: dict[str, float]) -> str:
+    """`"13.5 (data_agent 2.0, ...)"`: the total of a phase's CPU per flow, then each process."""
+    parts = ", ".join(f"{k} {v}" for k, v in cpu_ms_per_flow.items())
+    return f"{round(sum(cpu_ms_per_flow.values()), 1)} ({parts})"
+
+
+def cores_used(cpu_ms_per_flow: dict[str, float], flows_per_s: float) -> float:
+    """Cores a rate of flows keeps busy at this CPU per flow (near the box's count, it queues)."""
+    return sum(cpu_ms_per_flow.values()) * flows_per_s / 1000
+
+
 async def pipeline_figures(
     p: Pipeline, full: bool, profile: bool, work: Path, sampler: ResourceSampler | None = None
 ) -> dict[str, Any]:
@@ -278,9 +289,15 @@ async def pipeline_figures(
         light_s = 30 if full else 10
         print(f"light load: 50 flows/s for {light_s} s ...", flush=True)
         counted = batch_counters(p)
+        cpu_before = sampler.snapshot() if sampler else {}
         light = await run_load(
             settings, collector, trigger_mix(settings, 50 * light_s, "light"), 50, 1200
         )
+        if sampler is not None:
+            # Per flow in batches of a few records: how much of the box 50 flows/s takes.
+            results["cpu_ms_per_flow_at_50_flows_per_s"] = phase_cpu(
+                cpu_before, sampler.snapshot(), light.completed
+            )
         results["latency_at_50_flows_per_s"] = light.as_dict()
         # Why light load costs more per flow: each batch pays its fixed costs alone.
         results["records_per_batch_at_50_flows_per_s"] = records_per_batch(
@@ -409,12 +426,20 @@ def print_table(results: dict[str, Any]) -> None:
         rows.append(("CPU ms per flow, all processes", str(round(sum(per_flow.values()), 1)), ""))
     saturated = pipe.get("cpu_ms_per_flow_at_saturation")
     if saturated:
-        parts = ", ".join(f"{k} {v}" for k, v in saturated.items())
         rows.append(
             (
                 "CPU ms per flow during the saturation burst",
-                f"{round(sum(saturated.values()), 1)} ({parts})",
+                per_process(saturated),
                 "large batches; the rest of the run is light load",
+            )
+        )
+    light_cpu = pipe.get("cpu_ms_per_flow_at_50_flows_per_s")
+    if light_cpu:
+        rows.append(
+            (
+                "CPU ms per flow during the 50 flows/s phase",
+                per_process(light_cpu),
+                f"{cores_used(light_cpu, 50):.2f} of {os.cpu_count()} cores at 50 flows/s",
             )
         )
     rows.extend(peer_rows(results["peer"]))
