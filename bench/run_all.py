@@ -44,11 +44,12 @@ from bench.harness import (
     records_per_batch,
     trigger_mix,
 )
-from bench.load import FlowCollector, run_load
+from bench.load import FlowCollector, LoadResult, run_load
 from bench.overhead import measure as measure_overhead
 from bench.peer import PeerSizes, run_peer
 from bench.procstats import broker_pid, jit_cpu_s
 from bench.scale_out import run_scale_out
+from contracts import RawTrigger
 from services.common.settings import PROJECT_ROOT
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -236,6 +237,17 @@ async def pipeline_figures(
     collector = FlowCollector(settings)
     await collector.start()
     results: dict[str, Any] = {}
+
+    async def load_with_cpu(
+        key: str, triggers: list[RawTrigger], rate: float, drain_s: float
+    ) -> LoadResult:
+        """`run_load`, with each process's CPU per flow over it kept under `key`."""
+        before = sampler.snapshot() if sampler else {}
+        loaded = await run_load(settings, collector, triggers, rate, drain_s)
+        if sampler is not None:
+            results[key] = phase_cpu(before, sampler.snapshot(), loaded.completed)
+        return loaded
+
     try:
         print("warm-up ...", flush=True)
         await run_load(settings, collector, trigger_mix(settings, 40, "warm"), 10)
@@ -258,15 +270,10 @@ async def pipeline_figures(
                     for name, pid in p.pids().items()
                 )
             )
-        cpu_before = sampler.snapshot() if sampler else {}
-        saturation = await run_load(
-            settings, collector, trigger_mix(settings, burst_n, "sat"), 5000, 1800
+        # Per flow in large batches: what a backlog (a morning re-score) costs.
+        saturation = await load_with_cpu(
+            "cpu_ms_per_flow_at_saturation", trigger_mix(settings, burst_n, "sat"), 5000, 1800
         )
-        if sampler is not None:
-            # Per flow in large batches: what a backlog (a morning re-score) costs.
-            results["cpu_ms_per_flow_at_saturation"] = phase_cpu(
-                cpu_before, sampler.snapshot(), saturation.completed
-            )
         if profile_task is not None:
             for name, top in zip(p.pids(), await profile_task, strict=True):
                 profiles[name] = top
@@ -289,15 +296,13 @@ async def pipeline_figures(
         light_s = 30 if full else 10
         print(f"light load: 50 flows/s for {light_s} s ...", flush=True)
         counted = batch_counters(p)
-        cpu_before = sampler.snapshot() if sampler else {}
-        light = await run_load(
-            settings, collector, trigger_mix(settings, 50 * light_s, "light"), 50, 1200
+        # Per flow in batches of a few records: how much of the box 50 flows/s takes.
+        light = await load_with_cpu(
+            "cpu_ms_per_flow_at_50_flows_per_s",
+            trigger_mix(settings, 50 * light_s, "light"),
+            50,
+            1200,
         )
-        if sampler is not None:
-            # Per flow in batches of a few records: how much of the box 50 flows/s takes.
-            results["cpu_ms_per_flow_at_50_flows_per_s"] = phase_cpu(
-                cpu_before, sampler.snapshot(), light.completed
-            )
         results["latency_at_50_flows_per_s"] = light.as_dict()
         # Why light load costs more per flow: each batch pays its fixed costs alone.
         results["records_per_batch_at_50_flows_per_s"] = records_per_batch(

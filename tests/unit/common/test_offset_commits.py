@@ -49,9 +49,15 @@ def consumer() -> StandInConsumer:
     return StandInConsumer({0, 1})
 
 
-async def test_only_processed_offsets_are_committed_the_highest_per_partition(consumer):
-    commits = OffsetCommits(TOPIC, interval_s=3600)
-    commits.attach(consumer)
+@pytest.fixture
+def commits(consumer: StandInConsumer) -> OffsetCommits:
+    """Attached to `consumer`, with an interval no test waits for (flushes are explicit)."""
+    attached = OffsetCommits(TOPIC, interval_s=3600)
+    attached.attach(consumer)
+    return attached
+
+
+async def test_only_processed_offsets_are_committed_the_highest_per_partition(consumer, commits):
     commits.processed([record(0, 4), record(0, 2), record(1, 7)])
     await consumer.commit()  # FastStream's ack: deferred, nothing sent
     assert consumer.commits == []
@@ -82,9 +88,7 @@ async def test_the_interval_commits_without_another_ack(consumer):
     assert consumer.commits == [{tp(0): 1}]
 
 
-async def test_partitions_no_longer_held_are_dropped_not_committed(consumer):
-    commits = OffsetCommits(TOPIC, interval_s=3600)
-    commits.attach(consumer)
+async def test_partitions_no_longer_held_are_dropped_not_committed(consumer, commits):
     commits.processed([record(0, 3), record(1, 3)])
     consumer.held = {tp(1)}
     await commits.flush()
@@ -92,9 +96,7 @@ async def test_partitions_no_longer_held_are_dropped_not_committed(consumer):
     assert commits.pending == {}
 
 
-async def test_a_refused_commit_is_dropped_an_unanswered_one_kept(consumer):
-    commits = OffsetCommits(TOPIC, interval_s=3600)
-    commits.attach(consumer)
+async def test_a_refused_commit_is_dropped_an_unanswered_one_kept(consumer, commits):
     commits.processed([record(0, 3)])
     consumer.fail_with = KafkaConnectionError("broker away")
     await commits.flush()
@@ -108,9 +110,7 @@ async def test_a_refused_commit_is_dropped_an_unanswered_one_kept(consumer):
     assert consumer.commits == [{tp(0): 10}]
 
 
-async def test_stop_commits_first_and_a_new_consumer_starts_clean(consumer):
-    commits = OffsetCommits(TOPIC, interval_s=3600)
-    commits.attach(consumer)
+async def test_stop_commits_first_and_a_new_consumer_starts_clean(consumer, commits):
     commits.processed([record(0, 1)])
     await consumer.stop()
     assert consumer.stopped and consumer.commits == [{tp(0): 2}]
@@ -122,9 +122,7 @@ async def test_stop_commits_first_and_a_new_consumer_starts_clean(consumer):
     assert replacement.commits == []
 
 
-async def test_revoking_partitions_commits_what_was_handled(consumer):
-    commits = OffsetCommits(TOPIC, interval_s=3600)
-    commits.attach(consumer)
+async def test_revoking_partitions_commits_what_was_handled(consumer, commits):
     commits.processed([record(1, 2)])
     await commits.listener.on_partitions_revoked({tp(1)})
     assert consumer.commits == [{tp(1): 3}]
