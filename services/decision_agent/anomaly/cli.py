@@ -18,7 +18,8 @@ anomalies_app = typer.Typer(
 
 SCORE_HELP = """Score every row of a timestamp,value CSV (comma or semicolon separated).
 
-Writes timestamp,value,anomaly_score,reason: one row per input row, in input order. The
+Writes timestamp,value,anomaly_score,reason and then the input's other columns as given (a
+label column stays for `evaluate --label-column`): one row per input row, in input order. The
 score is a calibrated anomaly likelihood in [0, 1): lambda / (lambda + 5) with lambda =
 -log10 of how improbable the recent behaviour is under what the series showed before, so
 0.5 means one in 100,000 and one threshold serves every series. Each event is scored high

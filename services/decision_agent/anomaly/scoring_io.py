@@ -31,6 +31,9 @@ from services.decision_agent.anomaly.table import (
     read_table,
 )
 
+#: What `score_file` writes first, in this order (the input's other columns follow).
+SCORED_COLUMNS = ("timestamp", "value", "anomaly_score", "reason")
+
 
 def timestamps(table: Table, column: str) -> np.ndarray:
     return np.array([parse_timestamp(cell) for cell in table.column(column)], dtype=np.float64)
@@ -53,12 +56,25 @@ def score_file(
     invalid[bad_rows] = True
     result = score_series(times, values, invalid)
     stamps, raw = table.column(timestamp_column), table.column(value_column)
+    # The input's other columns follow, as given: a label column stays beside the scores, so
+    # `evaluate --label-column` reads the scored file.
+    carried = [name for name in table.header if name not in {timestamp_column, value_column}]
+    carried = [name for name in carried if name not in SCORED_COLUMNS]
+    extra = [table.column(name) for name in carried]
     try:
         with Path(output_path).open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["timestamp", "value", "anomaly_score", "reason"])
+            writer.writerow([*SCORED_COLUMNS, *carried])
             for k in range(len(values)):
-                writer.writerow([stamps[k], raw[k], f"{result.score[k]:.6f}", result.reason[k]])
+                writer.writerow(
+                    [
+                        stamps[k],
+                        raw[k],
+                        f"{result.score[k]:.6f}",
+                        result.reason[k],
+                        *(column[k] for column in extra),
+                    ]
+                )
     except OSError as exc:
         raise InputError(f"{output_path}: cannot write: {exc.strerror or exc}") from None
     return result.summary

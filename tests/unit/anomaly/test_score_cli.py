@@ -41,14 +41,16 @@ def test_every_row_is_written_in_place_with_its_value_as_given(tmp_path: Path) -
     code, output = _run("score", "--input", str(source), "--output", str(target))
     assert code == 0, output
     out = list(csv.reader(target.open()))
-    assert out[0] == ["timestamp", "value", "anomaly_score", "reason"]
+    # the input's other column follows the scores, as given
+    assert out[0] == ["timestamp", "value", "anomaly_score", "reason", "extra"]
+    assert all(r[4] == "x" for r in out[1:])
     assert len(out) == len(rows) + 1
     assert [r[0] for r in out[1:]] == [r.split(",")[0] for r in rows]
     assert [r[1] for r in out[1:]] == [r.split(",")[1] for r in rows]
-    assert out[11][2:] == ["0.000000", "missing_value"]
+    assert out[11][2:4] == ["0.000000", "missing_value"]
     assert out[21][3] == "missing_value"
-    assert out[31][2:] == ["0.000000", "invalid_timestamp"]
-    assert out[41][2:] == ["0.000000", "invalid_value"]
+    assert out[31][2:4] == ["0.000000", "invalid_timestamp"]
+    assert out[41][2:4] == ["0.000000", "invalid_value"]
     assert out[1][3] == "learning"
     # the dip to -80, on its first point
     assert float(out[302][2]) >= 0.5 and out[302][3] == "jump"
@@ -118,3 +120,22 @@ def test_header_only_file_writes_a_header(tmp_path: Path) -> None:
     assert code == 0, output
     assert (tmp_path / "o.csv").read_text() == "timestamp,value,anomaly_score,reason\n"
     assert "scored 0 of 0 rows" in output
+
+
+def test_a_label_column_is_kept_for_evaluate(tmp_path: Path) -> None:
+    """The README's sequence: score a labelled series into a folder, then evaluate it with
+    `--label-column` (the label column must survive scoring)."""
+    rows = _series_rows()
+    labelled = [f"{r},{int(290 <= k < 320)}" for k, r in enumerate(rows)]
+    source = tmp_path / "series.csv"
+    source.write_text("timestamp,value,anomaly\n" + "\n".join(labelled) + "\n")
+    scored = tmp_path / "scored"
+    scored.mkdir()
+    code, output = _run("score", "--input", str(source), "--output", str(scored / "series.csv"))
+    assert code == 0, output
+    out = list(csv.reader((scored / "series.csv").open()))
+    assert out[0] == ["timestamp", "value", "anomaly_score", "reason", "anomaly"]
+    assert [r[4] for r in out[1:]] == [str(int(290 <= k < 320)) for k in range(len(rows))]
+    code, output = _run("evaluate", "--data", str(scored), "--label-column", "anomaly")
+    assert code == 0, output
+    assert "standard" in output
