@@ -23,7 +23,7 @@ from contracts import AgentName, FlowOutput, RawTrigger
 from services.common.dlq import Rejection, rejections_in
 from services.common.envelope_security import EnvelopeSecurity
 from services.common.errors import HandlerError
-from services.common.kafka_clients import group_less_consumer, start_or_close
+from services.common.kafka_clients import group_less_consumer, start_or_close, stop_consumer
 from services.common.kafka_security import aiokafka_options
 from services.common.messages import decode_envelope, decode_payload
 from services.common.records import Record
@@ -93,7 +93,7 @@ async def flow_results_consumer(
             ]
         consumer.assign(tps)
     except BaseException:
-        await consumer.stop()
+        await stop_consumer(consumer)
         raise
     return consumer, tps
 
@@ -173,7 +173,7 @@ class FlowWatcher:
 
     async def stop(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
 
     async def poll(self, timeout_ms: int = 200) -> list[FlowOutput]:
         """Flow outputs that arrived (waits at most `timeout_ms` when there are none)."""
@@ -274,7 +274,7 @@ async def find_published_trigger(
                 return None
         raise TimeoutError(f"could not read {topic} partition {tp.partition} in {timeout_s} s")
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 def _names_request(value: bytes | None, request_id: str) -> bool:

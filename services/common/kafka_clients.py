@@ -8,6 +8,7 @@ AIOKafkaConsumer"): `start_or_close` closes it and raises one `KafkaUnavailableE
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any, Protocol
 
@@ -52,6 +53,20 @@ async def start_or_close(client: _Startable, settings: Settings) -> None:
     except UNREACHABLE as exc:
         await _close(client)
         raise KafkaUnavailableError(unavailable_message(settings)) from exc
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop an aiokafka consumer, also while Kafka is away. Its fetcher cancels the fetch
+    requests still waiting to be retried and then awaits them, so `stop()` raises the
+    CancelledError of its own cancelled request (a service stopped with Ctrl-C after the
+    broker went away ended with a traceback). That one is absorbed; a cancellation of the
+    caller itself still propagates."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 def group_less_consumer(

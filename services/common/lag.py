@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common import metrics
-from services.common.kafka_clients import group_less_consumer
+from services.common.kafka_clients import group_less_consumer, stop_consumer
 from services.common.kafka_security import aiokafka_options
 from services.common.periodic import cancel_and_wait
 from services.common.settings import Settings
@@ -78,7 +78,7 @@ class ConsumerLagMonitor:
         task, self._task = self._task, None
         await cancel_and_wait(task)
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
         if self._admin is not None:
             await self._admin.close()
 

@@ -24,6 +24,7 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.kafka_clients import stop_consumer
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings, dlq_topic
 from services.dlq.cli import replay_log_for
@@ -141,7 +142,7 @@ class DeadLetterIndex:
                 await asyncio.sleep(5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await consumer.stop()
+                    await stop_consumer(consumer)
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         assigned: list[TopicPartition] = []

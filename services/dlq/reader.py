@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common.kafka_clients import group_less_consumer, start_or_close
+from services.common.kafka_clients import group_less_consumer, start_or_close, stop_consumer
 from services.common.kafka_security import aiokafka_options
 from services.common.settings import Settings
 from services.dlq.messages import DLQ_SUFFIX, DeadLetter, as_dlq_topic, parse_dlq_id
@@ -98,7 +98,7 @@ async def read_dead_letters(
             raise TimeoutError(f"could not read {len(pending)} DLQ partition(s) in {timeout_s} s")
         return [found[k] for k in sorted(found, key=lambda k: (k[0].topic, k[0].partition, k[1]))]
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def read_dead_letter(
@@ -126,4 +126,4 @@ async def read_dead_letter(
             await asyncio.sleep(0)
         raise DeadLetterNotFoundError(f"{message_id} could not be read in {timeout_s} s")
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)

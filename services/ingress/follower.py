@@ -20,7 +20,7 @@ from contracts import FlowOutput
 from services.common.dlq import rejections_in
 from services.common.errors import HandlerError
 from services.common.flows import FlowOutputReader
-from services.common.kafka_clients import group_less_consumer
+from services.common.kafka_clients import group_less_consumer, stop_consumer
 from services.common.periodic import cancel_and_wait
 from services.common.settings import Settings
 from services.ingress.index import FlowIndex
@@ -51,7 +51,7 @@ class FlowResultsFollower:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
 
     async def _run(self) -> None:
         assert self._consumer is not None
