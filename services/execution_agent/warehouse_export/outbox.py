@@ -39,6 +39,16 @@ LEASE_NAME = "warehouse"
 LEASE_S = 120.0  # far above one batch's write; renewed after each batch
 
 
+# The audit row of each change a batch carries, found through its outbox row by
+# (insight_id, version) (index ix_insight_audit_version): not every change of the batch's
+# insights, whose number grows with their history (an insight re-run daily gains one a day).
+CHANGES_AUDIT_ROWS = (
+    f"SELECT a.* FROM {OUTBOX} o JOIN revops_ai_insight_audit a "
+    "ON a.insight_id = o.insight_id AND a.version = o.version "
+    "WHERE o.seq IN ({marks}) ORDER BY a.audit_id"
+)
+
+
 class LeaseLostError(RuntimeError):
     """This exporter's lease ran out and another exporter took it: stop (what was written is
     re-exported by the new holder, harmlessly)."""
@@ -152,11 +162,7 @@ class ExportOutbox:
             )
         ]
         wanted = {(p.insight_id, p.version): p.event_id for p in pending}
-        for row in select_in_chunks(
-            conn,
-            "SELECT * FROM revops_ai_insight_audit WHERE insight_id IN ({marks}) ORDER BY audit_id",
-            ids,
-        ):
+        for row in select_in_chunks(conn, CHANGES_AUDIT_ROWS, [p.seq for p in pending]):
             key = (row["insight_id"], int(row["version"]))
             if key in wanted:
                 batch.events.append(

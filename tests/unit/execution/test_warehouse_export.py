@@ -23,6 +23,7 @@ from services.execution_agent.warehouse_export.columns import AUDIT, INSIGHTS, e
 from services.execution_agent.warehouse_export.duckdb_sink import DuckDBInsightSink
 from services.execution_agent.warehouse_export.exporter import InsightExporter
 from services.execution_agent.warehouse_export.outbox import (
+    CHANGES_AUDIT_ROWS,
     LEASE_S,
     OUTBOX,
     ExportBatch,
@@ -432,3 +433,33 @@ def test_the_export_child_stops_between_batches_once_its_agent_is_gone(
     monkeypatch.setenv(PARENT_PID_ENV, str(os.getppid()))  # the agent is there: all of it
     run(db, export_file=tmp_path / "insights.duckdb", backend="duckdb")
     assert ExportOutbox(store).pending_count() == 0
+
+
+def test_a_batch_reads_the_audit_rows_of_its_own_changes_by_version(
+    store: Database, tmp_path: Path
+) -> None:
+    """A batch carries exactly its changes' audit rows, looked up by (insight_id, version):
+    an insight's earlier changes are not read again with every later batch (a run's cost
+    grew with each insight's history)."""
+    repo = InsightRepository(store)
+    deal_id, account_id = _some_history(repo)
+    outbox = ExportOutbox(store)
+    assert outbox.take_lease()
+    first = outbox.next_batch(3)
+    assert first is not None
+    outbox.done(first.pending)
+    second = outbox.next_batch(3)
+    assert second is not None
+    carried = [(e["insight_id"], e["version"]) for e in second.events]
+    assert carried == [(deal_id, 4), (deal_id, 5), (account_id, 1)]
+    assert [e["event_id"] for e in second.events] == [event_id(*c) for c in carried]
+
+    sqlite = open_store(tmp_path / "plan.db")  # the embedded engine's plan
+    with sqlite.reader() as conn:
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN " + CHANGES_AUDIT_ROWS.format(marks="?, ?"), (1, 2)
+            )
+        )
+    assert "ix_insight_audit_version" in plan, plan
