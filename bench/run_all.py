@@ -89,6 +89,9 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "ai_layer": ["bench_ai_layer.py"] + (["--deals", "20"] if small else []),
         # the size even in the small run: import rows/s at 1,000,000 opportunities
         "import": ["bench_import.py", "--dir", str(work / "import"), "--opportunities", "1000000"],
+        # CPU of one insight-export run per change (the execution agent's minute job)
+        "insight_export": ["bench_insight_export.py"]
+        + (["--insights", "100", "--reruns", "20"] if small else []),
         "backtest": ["bench_backtest.py"] + (["--accounts", "300"] if small else []),
         # Always the size (100,000 insights and accounts, about two minutes).
         "console": ["bench_console.py", "--dir", str(work / "console")]
