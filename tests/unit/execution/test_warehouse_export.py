@@ -463,3 +463,18 @@ def test_a_batch_reads_the_audit_rows_of_its_own_changes_by_version(
             )
         )
     assert "ix_insight_audit_version" in plan, plan
+
+
+def test_the_export_child_runs_below_the_agents_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child lowers its own priority before it exports: flows arriving while a run
+    drains a busy minute's changes are scheduled before it."""
+    from services.execution_agent.warehouse_export import child
+
+    db = tmp_path / "revops.db"
+    open_store(db, url="")
+    niced: list[int] = []
+    monkeypatch.setattr(child.os, "nice", niced.append)
+    assert child.main(["--db", str(db), "--export-file", str(tmp_path / "x.duckdb")]) == 0
+    assert niced == [child.CHILD_NICENESS] and child.CHILD_NICENESS > 0
