@@ -18,6 +18,9 @@ import psutil
 class ProcessUsage:
     cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
+    # Of cpu_s, what the process's finished children used (the execution agent's insight
+    # export child): a phase that reaps one carries the CPU of the whole run of the child.
+    children_cpu_s: float = 0.0
 
 
 @dataclass
@@ -29,6 +32,7 @@ class ResourceSampler:
     period_s: float = 0.25
     usage: dict[str, ProcessUsage] = field(default_factory=dict)
     _base: dict[int, float] = field(default_factory=dict)
+    _children_base: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -38,6 +42,12 @@ class ResourceSampler:
         one phase of a run cost)."""
         self._sample()
         return {name: u.cpu_s for name, u in self.usage.items()}
+
+    def children_snapshot(self) -> dict[str, float]:
+        """Of `snapshot`, the CPU seconds of each name's finished children (as of the last
+        sample: take it right after `snapshot`)."""
+        with self._lock:
+            return {name: u.children_cpu_s for name, u in self.usage.items()}
 
     def _sample(self) -> None:
         with self._lock:  # the sampling thread and snapshot() share the baselines
@@ -51,7 +61,8 @@ class ResourceSampler:
                 # With the children it has waited for: the execution agent's insight export
                 # runs in a child process, whose CPU is the agent's work (counted once the
                 # child has exited).
-                cpu = times.user + times.system + times.children_user + times.children_system
+                children = times.children_user + times.children_system
+                cpu = times.user + times.system + children
                 rss = proc.memory_info().rss / 2**20
             except psutil.Error:
                 continue
@@ -59,6 +70,9 @@ class ResourceSampler:
             u = self.usage.setdefault(name, ProcessUsage())
             u.cpu_s = round(u.cpu_s + (cpu - base), 3)
             self._base[pid] = cpu
+            children_base = self._children_base.setdefault(pid, children)
+            u.children_cpu_s = round(u.children_cpu_s + (children - children_base), 3)
+            self._children_base[pid] = children
             u.peak_rss_mb = round(max(u.peak_rss_mb, rss), 1)
 
     def _loop(self) -> None:

@@ -222,9 +222,14 @@ def phase_cpu(before: dict[str, float], after: dict[str, float], flows: int) -> 
     }
 
 
-def per_process(cpu_ms_per_flow: dict[str, float]) -> str:
-    """`"13.5 (data_agent 2.0, ...)"`: the total of a phase's CPU per flow, then each process."""
-    parts = ", ".join(f"{k} {v}" for k, v in cpu_ms_per_flow.items())
+def per_process(cpu_ms_per_flow: dict[str, float], children: dict[str, float] | None = None) -> str:
+    """`"13.5 (data_agent 2.0, ...)"`: the total of a phase's CPU per flow, then each process,
+    with what its children that finished in the phase used (`children`, included)."""
+    children = children or {}
+    parts = ", ".join(
+        f"{k} {v}" + (f" of which finished children {children[k]}" if children.get(k) else "")
+        for k, v in cpu_ms_per_flow.items()
+    )
     return f"{round(sum(cpu_ms_per_flow.values()), 1)} ({parts})"
 
 
@@ -246,9 +251,12 @@ async def pipeline_figures(
     ) -> LoadResult:
         """`run_load`, with each process's CPU per flow over it kept under `key`."""
         before = sampler.snapshot() if sampler else {}
+        children_before = sampler.children_snapshot() if sampler else {}
         loaded = await run_load(settings, collector, triggers, rate, drain_s)
         if sampler is not None:
             results[key] = phase_cpu(before, sampler.snapshot(), loaded.completed)
+            children = phase_cpu(children_before, sampler.children_snapshot(), loaded.completed)
+            results[f"{key}_children"] = {k: v for k, v in children.items() if v}
         return loaded
 
     try:
@@ -437,7 +445,7 @@ def print_table(results: dict[str, Any]) -> None:
         rows.append(
             (
                 "CPU ms per flow during the saturation burst",
-                per_process(saturated),
+                per_process(saturated, pipe.get("cpu_ms_per_flow_at_saturation_children")),
                 "large batches; the rest of the run is light load",
             )
         )
@@ -446,7 +454,7 @@ def print_table(results: dict[str, Any]) -> None:
         rows.append(
             (
                 "CPU ms per flow during the 50 flows/s phase",
-                per_process(light_cpu),
+                per_process(light_cpu, pipe.get("cpu_ms_per_flow_at_50_flows_per_s_children")),
                 f"{cores_used(light_cpu, 50):.2f} of {os.cpu_count()} cores at 50 flows/s",
             )
         )

@@ -25,3 +25,29 @@ def test_per_process_prints_the_total_then_each():
 def test_cores_used_at_a_rate():
     # 36 ms of CPU per flow at 50 flows/s: 1.8 cores.
     assert cores_used({"a": 20.0, "b": 16.0}, 50) == pytest.approx(1.8)
+
+
+def test_per_process_names_what_finished_children_used():
+    # The execution agent's export child ran (for earlier phases' changes) and was reaped in
+    # this one: its CPU is in the agent's figure, and the line says how much of it.
+    line = per_process({"execution_agent": 20.8, "broker": 3.0}, {"execution_agent": 11.2})
+    assert line == "23.8 (execution_agent 20.8 of which finished children 11.2, broker 3.0)"
+
+
+def test_the_sampler_keeps_finished_childrens_cpu_apart():
+    import os
+    import subprocess
+    import sys
+
+    from bench.procstats import ResourceSampler
+
+    sampler = ResourceSampler({"me": os.getpid()}, period_s=60)
+    with sampler:
+        before = sampler.snapshot()
+        children_before = sampler.children_snapshot()
+        # A child that burns some CPU and is waited for (reaped), as the agent's export child.
+        subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+        after = sampler.snapshot()
+        children = sampler.children_snapshot()["me"] - children_before["me"]
+    assert children > 0.05
+    assert after["me"] - before["me"] >= children
