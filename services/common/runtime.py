@@ -260,10 +260,10 @@ class ServiceRuntime:
 
         async def on_batch(body: Any) -> None:
             raw = self.broker.context.get_local("message").raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
             await self._process_batch(sub, raw)
-            commits.processed(raw if isinstance(raw, tuple) else (raw,))
-            consumed = len(raw) if isinstance(raw, tuple) else 1
-            subscriber.max_records = batch_size.after_poll(consumed)  # read at every poll
+            commits.processed(records)
+            subscriber.max_records = batch_size.after_poll(len(records))  # read at every poll
 
         subscriber = self.broker.subscriber(
             topic,

@@ -58,8 +58,8 @@ def score_file(
     stamps, raw = table.column(timestamp_column), table.column(value_column)
     # The input's other columns follow, as given: a label column stays beside the scores, so
     # `evaluate --label-column` reads the scored file.
-    carried = [name for name in table.header if name not in {timestamp_column, value_column}]
-    carried = [name for name in carried if name not in SCORED_COLUMNS]
+    written = {timestamp_column, value_column, *SCORED_COLUMNS}
+    carried = [name for name in table.header if name not in written]
     extra = [table.column(name) for name in carried]
     try:
         with Path(output_path).open("w", newline="", encoding="utf-8") as handle:
