@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from services.common.errors import ConfigurationError
+from services.common.ports import port_owner
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -50,7 +54,16 @@ class HttpServer:
     def __init__(self, app: Starlette, host: str, port: int) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
+        try:
+            self._sock.bind((host, port))
+        except OSError as exc:
+            self._sock.close()
+            owner = port_owner(port) if exc.errno == errno.EADDRINUSE else None
+            held = f"is taken by {owner}" if owner else f"cannot be used ({exc.strerror})"
+            raise ConfigurationError(
+                f"HTTP port {port} on {host} {held}: stop it, or give this service another "
+                "port with REVOPS_HTTP_PORT"
+            ) from None
         self.port = self._sock.getsockname()[1]
         # log_config=None: uvicorn's records go through the service's JSON logging.
         config = uvicorn.Config(

@@ -50,18 +50,21 @@ async def serve(name: str, build: Builder, settings: Settings | None = None) -> 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     watcher = _watch_parent(stop)
-    await runtime.start()
     try:
-        await stop.wait()
+        await runtime.start()
+        try:
+            await stop.wait()
+        finally:
+            await runtime.stop()
+            _exit_if_stuck(EXIT_GRACE_S)
     finally:
         if watcher is not None:
             watcher.cancel()
-        await runtime.stop()
         # Frozen objects are never collected, not even at interpreter exit: DuckDB's
         # bindings (nanobind) then report every type object still alive as a leak on
-        # stderr, dozens of lines at each stop. Hand them back to the collector.
+        # stderr, dozens of lines at each stop (or after a start that failed). Hand them
+        # back to the collector.
         gc.unfreeze()
-        _exit_if_stuck(EXIT_GRACE_S)
 
 
 PARENT_CHECK_S = 1.0
