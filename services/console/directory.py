@@ -127,6 +127,13 @@ class Directory:
                     ],
                 )
                 counts["deals"] += len(rows)
+            # A deal without an owner (a CRM gap the data agent reports) is followed up by
+            # its account's owner rather than by nobody: the inbox's owner filter finds it.
+            conn.execute(
+                "UPDATE console_subjects SET owner_id = (SELECT a.owner_id FROM console_accounts a "
+                "WHERE a.account_id = console_subjects.account_id) "
+                "WHERE owner_id IS NULL AND opportunity_id IS NOT NULL"
+            )
         self._owners = None
         log.info("directory_refreshed", **counts)
         return counts
