@@ -11,7 +11,8 @@ causally (the score at t uses values up to t only):
 * `matrix_profile`: stumpy's matrix profile, left side: the z-normalized distance from the
   subsequence of length `m` ending at t to its nearest neighbour among earlier ones (a
   discord score; causal, computed for the whole series at once).
-* `random_scores`: uniform random scores, the chance level of the window score.
+* `random_likelihood`: uniform random scores (`evaluation.chance_scores`), the chance level
+  of the window score.
 
 For the channels of one experiment to share a threshold (services/decision_agent/anomaly/
 combine.py), every detector's output is read as an anomaly likelihood lambda = -log10 p:
@@ -22,13 +23,13 @@ probability of each score among the scores the series had before it).
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from services.decision_agent.anomaly.evaluation import chance_scores
 from services.decision_agent.anomaly.ranks import upper_tail, window_insert
 
 FloatArray = NDArray[np.float64]
@@ -108,14 +109,10 @@ def matrix_profile(values: FloatArray, m: int = 16) -> FloatArray:
     return out
 
 
-def random_scores(values: FloatArray, name: str = "") -> FloatArray:
-    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
-    return np.random.default_rng(seed).random(len(values))
-
-
 def random_likelihood(values: FloatArray, name: str = "") -> FloatArray:
-    """Uniform random p-values as likelihoods: the chance level on the likelihood scale."""
-    return -np.log10(np.maximum(random_scores(values, name), 1e-300))
+    """Uniform random p-values as likelihoods: the chance level on the likelihood scale
+    (the same draws as `revops anomalies evaluate`'s chance baseline)."""
+    return -np.log10(np.maximum(chance_scores(len(values), name), 1e-300))
 
 
 @njit(cache=True)

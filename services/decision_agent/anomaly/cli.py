@@ -40,7 +40,9 @@ windows either from a JSON label file (--labels: {"relative/path.csv": [[start, 
 anomaly: one window from each labelled run's first row, 10 % of the rows shared by the runs).
 Prints, per cost profile, the normalized score (0 = flagging nothing, 100 = every window
 on its first row) at the one threshold that is best for the whole corpus (or --threshold),
-event precision and recall, mean detection delay (rows) and false alarms per 1,000 rows.
+event precision and recall, mean detection delay (rows) and false alarms per 1,000 rows,
+and under it the chance level: the score random scores reach on the same files at their own
+best threshold (mean of 5 seeded draws), marked when the detector does not beat it.
 The first 15 % of each file (at most 750 rows) is a probation period and is not scored."""
 
 

@@ -24,9 +24,10 @@ scores 0 and a detector that flags the first scored row of every window scores 1
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +36,9 @@ FloatArray = NDArray[np.float64]
 PROBATION_SHARE = 0.15
 PROBATION_CAP = 750
 STEEPNESS = 5.0
+# Draws of random scores averaged for the chance baseline: one draw of a small corpus can
+# land well above or below its expected score.
+CHANCE_DRAWS = 5
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,8 @@ def sweep(corpus: Sequence[LabelledScores], profile: CostProfile) -> Sweep:
     scores, totals = scores[order], null + np.cumsum(delta[order])
     # A threshold takes every row with a score >= it: judge each distinct score at the last
     # row holding it; rows that never score (NaN) are no candidate.
-    last_of_value = np.flatnonzero(np.diff(scores, append=-np.inf) != 0)
+    with np.errstate(invalid="ignore"):  # -inf - -inf between unscored rows: dropped below
+        last_of_value = np.flatnonzero(np.diff(scores, append=-np.inf) != 0)
     last_of_value = last_of_value[np.isfinite(scores[last_of_value])]
     if len(last_of_value) == 0 or totals[last_of_value].max() <= null:
         return Sweep(profile, math.inf, null, null, perfect)
@@ -285,3 +290,31 @@ def evaluate(
     span = swept.perfect - swept.null
     normalized = 100.0 * (raw - swept.null) / span if span > 0 else 0.0
     return CorpusResult(profile, chosen, normalized, raw, results)
+
+
+def chance_scores(rows: int, name: str, draw: int = 0) -> FloatArray:
+    """Uniform random scores for a series of `rows` rows: the chance level of the window
+    score. Seeded by the series' name (and the draw), so a corpus gives the same figure on
+    every run and on every machine."""
+    key = name if draw == 0 else f"{name}#{draw}"
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).random(rows)
+
+
+def chance_level(corpus: Sequence[LabelledScores], profile: CostProfile) -> float:
+    """The normalized score random scores reach on `corpus` at their own best threshold,
+    averaged over `CHANCE_DRAWS` draws: the figure a detector has to beat. Rows the detector
+    left without a score (NaN) stay without one, so both are judged on the same rows."""
+    totals = []
+    for draw in range(CHANCE_DRAWS):
+        drawn = [
+            replace(
+                s,
+                scores=np.where(
+                    np.isnan(s.scores), np.nan, chance_scores(len(s.scores), s.name, draw)
+                ),
+            )
+            for s in corpus
+        ]
+        totals.append(evaluate(drawn, profile).normalized)
+    return float(np.mean(totals))

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from services.decision_agent.anomaly.evaluation import (
+    CHANCE_DRAWS,
     PROFILES,
     CorpusResult,
     LabelledScores,
     Window,
+    chance_level,
     evaluate,
 )
 from services.decision_agent.anomaly.labels import (
@@ -165,5 +167,18 @@ def evaluation_report(
 ) -> str:
     windows: list[Window] = [w for s in series for w in s.windows]
     head = f"{len(series)} file(s), {len(windows)} labelled window(s)"
-    lines = [head] + [report_line(evaluate(series, PROFILES[p], threshold)) for p in profiles]
+    lines = [head]
+    for name in profiles:
+        result = evaluate(series, PROFILES[name], threshold)
+        lines += [report_line(result), chance_line(result, chance_level(series, PROFILES[name]))]
     return "\n".join(lines)
+
+
+def chance_line(result: CorpusResult, chance: float) -> str:
+    """What random scores reach on the same corpus: on a corpus of wide windows flagging at
+    random can score well, and a detector's figure means little until it beats this one."""
+    verdict = "  <- the detector does not beat chance here" if result.normalized <= chance else ""
+    return (
+        f"{'':<14} chance {chance:6.1f}  (random scores at their own best threshold, "
+        f"mean of {CHANCE_DRAWS} draws){verdict}"
+    )

@@ -15,6 +15,7 @@ from services.decision_agent.anomaly.evaluation import (
     PROFILES,
     LabelledScores,
     Window,
+    chance_level,
     evaluate,
     probation_rows,
     scaled_sigmoid,
@@ -145,6 +146,53 @@ def test_cli_reproduces_the_hand_computed_score(tmp_path: Path) -> None:
     raw = sigma(-0.5) - 0.11 + 0.11 * sigma(0.5)
     narrow = 100 * (raw + 1) / (sigma(-1.0) + 1)
     assert f"standard       score {narrow:6.1f}" in outcome.output
+
+
+def _corpus(
+    files: int, rows: int, window: tuple[int, int], scores: float = 0.0
+) -> list[LabelledScores]:
+    return [
+        LabelledScores(f"s{k}.csv", np.full(rows, scores), (Window(*window),)) for k in range(files)
+    ]
+
+
+def test_the_chance_level_follows_how_much_of_the_corpus_is_windows() -> None:
+    """Random scores find wide windows often and narrow ones in long series rarely: the
+    figure a detector must beat depends on the corpus, which is why evaluate prints it."""
+    wide = chance_level(_corpus(30, 400, (100, 399)), STANDARD)
+    narrow = chance_level(_corpus(30, 4000, (2000, 2004)), STANDARD)
+    assert wide > 50 > 10 > narrow >= 0
+    assert chance_level(_corpus(30, 400, (100, 399)), STANDARD) == wide  # seeded: repeatable
+    # rows the detector left unscored stay unscored: nothing to flag, the null detector's 0
+    assert chance_level(_corpus(5, 400, (100, 399), scores=np.nan), STANDARD) == 0.0
+
+
+def test_evaluate_prints_the_chance_level_and_says_when_it_is_not_beaten(
+    tmp_path: Path,
+) -> None:
+    rows = 200
+    stamps = [f"2024-01-01 {k // 60:02d}:{k % 60:02d}:00" for k in range(rows)]
+    for name, hit in (("silent", None), ("early", 100)):
+        for k in range(20):  # 20 files, each one wide window from row 100 on
+            _write(
+                tmp_path / name / f"s{k}.csv",
+                ["timestamp,anomaly_score,anomaly"]
+                + [f"{s},{float(j == hit)},{int(j >= 100)}" for j, s in enumerate(stamps)],
+            )
+    outputs = {}
+    for name in ("silent", "early"):
+        outcome = CliRunner().invoke(
+            anomalies_app,
+            ["evaluate", "--data", str(tmp_path / name), "--label-column", "anomaly"],
+        )
+        assert outcome.exit_code == 0, outcome.output
+        outputs[name] = outcome.output.splitlines()
+    silent, early = ([line for line in outputs[n] if " chance " in line] for n in outputs)
+    assert len(silent) == len(early) == 3  # one per profile, under its line
+    # the chance level is the corpus's (same windows, same rows), not the detector's
+    assert [line.split("<-")[0].rstrip() for line in silent] == early
+    assert all("does not beat chance" in line for line in silent)  # flags nothing: 0
+    assert not any("does not beat chance" in line for line in early)  # every window: 100
 
 
 @pytest.mark.parametrize(
