@@ -1,4 +1,4 @@
-"""CPU per flow of the data agent and the decision agent, in process, without Kafka.
+"""CPU per flow of the data, decision and execution agents, in process, without Kafka.
 
 Run: `.venv/bin/python -m bench.bench_flow_cpu [--accounts N] [--flows N] [--repeats R]`.
 
@@ -16,6 +16,13 @@ the demo mix (half deal-quality on an open deal, half consumption on an account)
   saturated pipeline), where the consumption datasets of a group are analysed together.
   The objects built before are frozen out of the cyclic collector's sight first, as the
   service does at start-up (`build_runtime`).
+* execution agent: the decision records parsed as its consumer parses them, then
+  `ExecutionAgent.handle_decisions` (insights, health, history, the plan, the execution row)
+  and, for every job planned, a successful delivery result through `handle_action_results`
+  (the result on the execution and on its insight, the flow output once the last one is
+  in), right after its group of decisions, as they come back from the webhook processor;
+  both in groups of 1 and of a partition's share of a batch; a fresh SQLite store per run.
+  Its SQL statements per flow are counted too (each group is one transaction).
 
 CPU is the process's (`time.process_time`, DuckDB's threads included) divided by the flows;
 no signing, idempotency store or broker (the runtime's share, `bench.overhead`). The box is
@@ -29,25 +36,36 @@ import asyncio
 import gc
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-from contracts import AnalysisType, RawTrigger
+from contracts import ActionResult, AnalysisResults, AnalysisType, RawTrigger
+from contracts.actions import ActionStatus
 from contracts.trigger import TriggerParameters, TriggerType
 from demo.seed import seed_warehouse
-from services.common.messages import encode
+from services.common.messages import encode, envelope_parser
 from services.common.records import Parsed, Record
 from services.common.settings import Settings
+from services.common.stores.database import Database
+from services.common.stores.sqlite import SQLiteDatabase
 from services.data_agent.app import READ_AHEAD_SUBJECTS, DataAgent
 from services.data_agent.builders import open_opportunities
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
 from services.decision_agent.app import DecisionAgent, build_agent, parse_dataset
+from services.execution_agent.app import NAME as EXECUTION_AGENT
+from services.execution_agent.app import decision_of
+from services.execution_agent.routing import RoutingRules
+from services.execution_agent.service import BatchResult, ExecutionAgent, HandlerOutput
+from services.execution_agent.store import open_store
 
 AS_OF = date(2025, 6, 30)
 ACCEPTED_MS = int(datetime(2025, 6, 30, 8, tzinfo=UTC).timestamp() * 1000)
+_T = TypeVar("_T")
 
 
 def demo_triggers(repository: DatasetRepository, flows: int) -> list[tuple[Parsed, Record]]:
@@ -108,6 +126,84 @@ def run_decision_agent(agent: DecisionAgent, records: Sequence[bytes], group: in
     return asyncio.run(_decide_all(agent, records, group))
 
 
+@dataclass(frozen=True)
+class ExecutionRun:
+    decisions_ms: float  # CPU per flow
+    results_ms: float
+    results_per_flow: float
+    statements_per_flow: float
+
+
+def run_execution_agent(
+    decisions: Sequence[bytes], group: int, state: Path, routing: RoutingRules
+) -> ExecutionRun:
+    """The execution agent's two handlers on `decisions`, in groups of `group` records, on a
+    new store in `state`; then a successful result for every job planned."""
+    parse = envelope_parser(AnalysisResults, EXECUTION_AGENT)
+    parsed = [
+        parse(Record("revops.decisions", 0, offset, b"", value))
+        for offset, value in enumerate(decisions)
+    ]
+    store = open_store(state / "revops.db", url="")
+    statements = _count_statements(store)
+    agent = ExecutionAgent(store, routing)
+    deciding = resulting = 0.0
+    results = 0
+    try:
+        batch = [(item.body.subject.account_id, decision_of(item)) for item in parsed]
+        # Each group's results right after it, as they come back from the webhook processor
+        for start in range(0, len(batch), group):
+            started = time.process_time()
+            jobs = [
+                job
+                for outcome in _in_groups(
+                    agent.handle_decisions, batch[start : start + group], group
+                )
+                for job in outcome.jobs
+            ]
+            decided = time.process_time()
+            delivered = [
+                (job.account_id, ActionResult.of_job(job, "bench", ActionStatus.SUCCESS))
+                for job in jobs
+            ]
+            recorded = time.process_time()
+            _in_groups(agent.handle_action_results, delivered, group)
+            deciding += decided - started
+            resulting += time.process_time() - recorded
+            results += len(delivered)
+    finally:
+        store.close()
+    flows = len(decisions)
+    return ExecutionRun(
+        deciding * 1000 / flows, resulting * 1000 / flows, results / flows, statements[0] / flows
+    )
+
+
+def _in_groups(
+    handle: Callable[[Sequence[_T]], list[BatchResult]], items: Sequence[_T], group: int
+) -> list[HandlerOutput]:
+    outputs = []
+    for start in range(0, len(items), group):
+        for outcome in handle(items[start : start + group]):
+            if isinstance(outcome, BaseException):
+                raise RuntimeError(f"a demo flow failed in the execution agent: {outcome!r}")
+            outputs.append(outcome)
+    return outputs
+
+
+def _count_statements(store: Database) -> list[int]:
+    """A counter of the SQL statements this thread's SQLite connection runs from now on
+    (the handlers run on the calling thread here)."""
+    count = [0]
+
+    def one(_: str) -> None:
+        count[0] += 1
+
+    assert isinstance(store, SQLiteDatabase)
+    store.connect().set_trace_callback(one)
+    return count
+
+
 def cpu_ms_per_flow(work: object, flows: int) -> float:
     assert callable(work)
     started = time.process_time()
@@ -149,6 +245,15 @@ def main() -> None:
                     )
                     for _ in range(args.repeats)
                 ]
+            decisions = run_decision_agent(decision_agent, records, groups[-1])
+            routing = RoutingRules.load(settings.routing_file)
+            execution: dict[int, list[ExecutionRun]] = {}
+            for group in groups:
+                runs = [
+                    run_execution_agent(decisions, group, Path(folder) / f"g{group}-{k}", routing)
+                    for k in range(args.repeats + 1)
+                ]
+                execution[group] = runs[1:]  # the first warms up
             gc.unfreeze()
     kib = sum(map(len, records)) / len(records) / 1024
     print(
@@ -160,6 +265,17 @@ def main() -> None:
         print(
             f"| decision agent, groups of {group} record(s) | "
             f"{min(figures):.2f}-{max(figures):.2f} ms |"
+        )
+    for group, runs in execution.items():
+        total = [r.decisions_ms + r.results_ms for r in runs]
+        first = runs[0]
+        print(
+            f"| execution agent, groups of {group} record(s) | "
+            f"{min(total):.2f}-{max(total):.2f} ms (decisions "
+            f"{min(r.decisions_ms for r in runs):.2f}-{max(r.decisions_ms for r in runs):.2f}, "
+            f"{first.results_per_flow:.1f} results "
+            f"{min(r.results_ms for r in runs):.2f}-{max(r.results_ms for r in runs):.2f}; "
+            f"{first.statements_per_flow:.1f} SQL statements) |"
         )
 
 

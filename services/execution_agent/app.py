@@ -43,7 +43,7 @@ class ExecutionApp:
         self._store = WorkerThreads(STORE_THREAD, store_threads(settings))
 
     async def on_decision(self, item: Parsed, record: Record) -> list[Outgoing]:
-        decision = _decision(item)
+        decision = decision_of(item)
         outcome = await self._store.run(
             self.agent.handle_decision,
             decision.analysis,
@@ -54,7 +54,7 @@ class ExecutionApp:
         return self._outputs(outcome, item.envelope)
 
     async def on_decisions(self, items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
-        batch = [(record.key, _decision(item)) for item, record in items]
+        batch = [(record.key, decision_of(item)) for item, record in items]
         outcomes = await self._store.run(self.agent.handle_decisions, batch)
         return self._batch_outputs(items, outcomes)
 
@@ -129,7 +129,8 @@ class ExecutionApp:
             )
 
 
-def _decision(item: Parsed) -> Decision:
+def decision_of(item: Parsed) -> Decision:
+    """The decision a parsed record carries, with what its envelope says about it."""
     analysis: AnalysisResults = item.body
     meta = item.envelope.metadata
     return Decision(
