@@ -6,6 +6,8 @@ and any compensating jobs, so a flow's outcome is always recorded and recoverabl
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +31,10 @@ EXECUTIONS_TABLE = "revops_ai_executions"
 _FOUND = "found:" + EXECUTIONS_TABLE
 # How `_dump` spells a flow not published yet (pydantic's compact JSON).
 _UNPUBLISHED = '"flow_published_at":null'
+# Parsed states kept per process (`ParsedStates`): a flow's results arrive within a second
+# or so of its plan, so a few dozen flows in flight are what light load needs; at
+# saturation a batch's transaction memo already reads each row once.
+PARSED_STATES_KEPT = 64
 
 
 class ExecutionStatus(StrEnum):
@@ -148,9 +154,45 @@ def derive_status(state: ExecutionState) -> ExecutionStatus:
     return ExecutionStatus.FAILED if failed == len(results) else ExecutionStatus.PARTIAL
 
 
+class ParsedStates:
+    """The parsed `state_data` of the executions this process wrote or read last, keyed by
+    request id and checked against the row's JSON text.
+
+    At light load each delivery result is a transaction of its own, which reads the flow's
+    row again and parsed its whole state (4-40 KB of JSON: a fifth to a third of the
+    execution agent's CPU per result). A row whose text is exactly what this process last
+    wrote or read is the same state, so it is not parsed again; any other text (another
+    replica's write, a transaction that rolled back after its write was remembered, an
+    evicted entry) is parsed. Keyed by the text itself, nothing can go stale."""
+
+    def __init__(self, kept: int = PARSED_STATES_KEPT) -> None:
+        self._kept = kept
+        self._entries: OrderedDict[str, tuple[str, ExecutionState]] = OrderedDict()
+        self._lock = threading.Lock()  # the store's worker threads share the repository
+
+    def parse(self, request_id: str, text: str) -> ExecutionState:
+        with self._lock:
+            entry = self._entries.get(request_id)
+            if entry is not None and entry[0] == text:
+                self._entries.move_to_end(request_id)
+                return _copy_state(entry[1])
+        state = ExecutionState.model_validate_json(text)
+        self.remember(request_id, text, state)
+        return state
+
+    def remember(self, request_id: str, text: str, state: ExecutionState) -> None:
+        """`text` is `state` as stored (`_dump`); a copy is kept, the caller's may change."""
+        with self._lock:
+            self._entries[request_id] = (text, _copy_state(state))
+            self._entries.move_to_end(request_id)
+            while len(self._entries) > self._kept:
+                self._entries.popitem(last=False)
+
+
 class ExecutionRepository:
     def __init__(self, store: Database) -> None:
         self.store = store
+        self._states = ParsedStates()
 
     def start(
         self,
@@ -177,6 +219,7 @@ class ExecutionRepository:
             state.compensations_checked = True
             state.completed_at = now
         status = derive_status(state)
+        text = _dump(state)
         with self.store.transaction() as conn:
             # In a batch with the batch's other executions, in one INSERT (a row there
             # already fails the batch, which then runs record by record).
@@ -191,13 +234,14 @@ class ExecutionRepository:
                     1,
                     to_db_time(now),
                     to_db_time(now),
-                    _dump(state),
+                    text,
                     status.value,
                 ),
                 on_conflict="ON CONFLICT (request_id) DO NOTHING",
             )
             if not inserted:  # started before: that one stands
                 return self._get(conn, request_id)
+            self._states.remember(request_id, text, state)
             stored_at = datetime.fromisoformat(to_db_time(now))  # as stored (from_db_time)
             started = Execution(
                 request_id=request_id,
@@ -272,7 +316,7 @@ class ExecutionRepository:
                     (to_db_time(now), _UNPUBLISHED, published_at, *chunk, _UNPUBLISHED),
                 ).fetchall()
             for row in rows:
-                execution = _from_row(row)
+                execution = self._from_row(row)
                 marked[execution.request_id] = execution
         memo = self.store.memo()
         if memo is not None:  # inside a batch: the remembered rows are stale now
@@ -318,13 +362,13 @@ class ExecutionRepository:
         with self.store.reader() as conn:
             sql = f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id IN ({{marks}})"
             for row in select_in_chunks(conn, sql, wanted):
-                found[row["request_id"]] = _from_row(row)
+                found[row["request_id"]] = self._from_row(row)
         memo.update(((_FOUND, request_id), e) for request_id, e in found.items())
 
     def lock_many(self, request_ids: Iterable[str]) -> None:
         """Read and lock the executions a batch will write, together, into the
         transaction's memo (`Database.lock_into_memo`)."""
-        self.store.lock_into_memo(EXECUTIONS_TABLE, "request_id", request_ids, _from_row)
+        self.store.lock_into_memo(EXECUTIONS_TABLE, "request_id", request_ids, self._from_row)
 
     def _locked(self, conn: Connection, request_id: str) -> Execution:
         """The execution, locked for this transaction's write; from the transaction's memo
@@ -335,15 +379,25 @@ class ExecutionRepository:
             return _copy_for_update(memo[key])
         return self._get(conn, request_id, self.store.dialect.for_update)
 
-    @staticmethod
-    def _get(conn: Connection, request_id: str, lock: str = "") -> Execution:
+    def _get(self, conn: Connection, request_id: str, lock: str = "") -> Execution:
         """`lock`: the dialect's row lock, when the caller will write the row back."""
         row = conn.execute(
             f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id = ?{lock}", (request_id,)
         ).fetchone()
         if row is None:
             raise ExecutionNotFoundError(request_id)
-        return _from_row(row)
+        return self._from_row(row)
+
+    def _from_row(self, row: Any) -> Execution:
+        return Execution(
+            request_id=row["request_id"],
+            flow_id=row["flow_id"],
+            version=row["version"],
+            created_at=from_db_time(row["created_at"]),
+            updated_at=from_db_time(row["updated_at"]),
+            execution_status=ExecutionStatus(row["execution_status"]),
+            state=self._states.parse(row["request_id"], row["state_data"]),
+        )
 
     def _save(
         self,
@@ -354,6 +408,7 @@ class ExecutionRepository:
     ) -> Execution:
         now = utcnow()
         version = execution.version + 1
+        text = _dump(state)
         try:  # a batch writes the row once, with its last state
             self.store.write_later(
                 conn,
@@ -363,13 +418,14 @@ class ExecutionRepository:
                 {
                     "version": version,
                     "updated_at": to_db_time(now),
-                    "state_data": _dump(state),
+                    "state_data": text,
                     "execution_status": status.value,
                 },
                 guard={"version": execution.version},
             )
         except LookupError:
             raise ExecutionConflictError(execution.request_id, execution.version, -1) from None
+        self._states.remember(execution.request_id, text, state)
         saved = execution.model_copy(
             update={
                 "version": version,
@@ -384,29 +440,19 @@ class ExecutionRepository:
         return saved
 
 
-def _from_row(row: Any) -> Execution:
-    return Execution(
-        request_id=row["request_id"],
-        flow_id=row["flow_id"],
-        version=row["version"],
-        created_at=from_db_time(row["created_at"]),
-        updated_at=from_db_time(row["updated_at"]),
-        execution_status=ExecutionStatus(row["execution_status"]),
-        state=ExecutionState.model_validate_json(row["state_data"]),
-    )
-
-
 def _copy_for_update(execution: Execution) -> Execution:
     """A copy the caller may change without touching the remembered one nor what an earlier
-    step returned: `record_result` adds to `results` and `compensations` and sets plain
-    fields of the state (the jobs themselves are never changed)."""
-    state = execution.state.model_copy(
-        update={
-            "results": dict(execution.state.results),
-            "compensations": list(execution.state.compensations),
-        }
+    step returned."""
+    return execution.model_copy(update={"state": _copy_state(execution.state)})
+
+
+def _copy_state(state: ExecutionState) -> ExecutionState:
+    """`record_result` adds to `results` and `compensations` and sets plain fields of the
+    state; the jobs, results and compensations themselves are never changed, so they are
+    shared."""
+    return state.model_copy(
+        update={"results": dict(state.results), "compensations": list(state.compensations)}
     )
-    return execution.model_copy(update={"state": state})
 
 
 def _dump(state: ExecutionState) -> str:

@@ -18,6 +18,7 @@ from services.execution_agent.completion import (
 from services.execution_agent.executions import (
     ExecutionConflictError,
     ExecutionRepository,
+    ExecutionState,
     ExecutionStatus,
     UnknownActionError,
     is_complete,
@@ -234,3 +235,55 @@ def test_agent_refuses_results_it_never_planned(agent: ExecutionAgent) -> None:
     stray = result(outcome.jobs[0]).model_copy(update={"request_id": "req-unknown"})
     with pytest.raises(PermanentError):
         agent.handle_action_result(stray)
+
+
+class _Parses:
+    """Counts how often an execution's state is parsed from its JSON."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        parse = ExecutionState.model_validate_json
+
+        def counting(text: str) -> ExecutionState:
+            self.count += 1
+            return parse(text)
+
+        monkeypatch.setattr(ExecutionState, "model_validate_json", counting)
+
+
+def test_a_state_this_process_wrote_is_not_parsed_again(
+    store: Store, routing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses = _Parses(monkeypatch)
+    repo, _, jobs = _start(store, routing, make_analysis(flags=[make_flag("medium")]))
+    for job in jobs:  # each result reads the row its predecessor wrote
+        last = repo.record_result(result(job))
+    assert parses.count == 0
+    assert repo.get("req-1") == last and last.execution_status is ExecutionStatus.COMPLETE
+    # what a fresh reader (another process) parses is the same execution
+    assert ExecutionRepository(store).get("req-1") == last and parses.count == 1
+
+
+def test_another_writer_s_change_is_read_not_the_state_remembered(store: Store, routing) -> None:
+    """Two replicas on one store: each remembers what it wrote; a row the other changed
+    since is parsed again, so no result is lost and no version conflict is made up."""
+    mine, _, jobs = _start(store, routing, make_analysis(flags=[make_flag("medium")]))
+    other = ExecutionRepository(store)
+    assert len(jobs) >= 3
+    mine.record_result(result(jobs[0]))
+    other.record_result(result(jobs[1]))
+    for job in jobs[2:]:
+        last = mine.record_result(result(job))
+    assert last.state.results.keys() == {j.action_id for j in jobs}
+    assert last.version == 1 + len(jobs) and last.execution_status is ExecutionStatus.COMPLETE
+    assert other.get("req-1") == last
+
+
+def test_a_write_rolled_back_is_not_what_is_read_next(store: Store, routing) -> None:
+    repo, _, jobs = _start(store, routing)
+    with pytest.raises(RuntimeError), store.transaction():
+        repo.record_result(result(jobs[0]))  # remembered as written ...
+        raise RuntimeError("the batch failed")  # ... and undone
+    again = repo.get("req-1")
+    assert again.version == 1 and again.state.results == {}
+    assert repo.record_result(result(jobs[0])).version == 2
