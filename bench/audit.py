@@ -31,6 +31,7 @@ class Audit:
     flows: int = 0
     lost_flows: list[str] = field(default_factory=list)
     duplicate_flow_records: int = 0  # same request id, same message id (at-least-once)
+    duplicate_flow_times: list[float] = field(default_factory=list)  # each extra copy's time
     conflicting_flows: list[str] = field(default_factory=list)  # same request, other message
     actions: int = 0
     delivered: int = 0
@@ -163,6 +164,7 @@ def audit_run(
         if len({f.message_id for f in seen}) > 1:
             a.conflicting_flows.append(rid)
         a.duplicate_flow_records += len(seen) - 1
+        a.duplicate_flow_times += sorted(f.produced_at for f in seen)[1:]
 
     delivered = sink.delivered_counts()
     emails = email_outbox_counts(outbox_dir)

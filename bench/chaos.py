@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,13 @@ class ChaosReport:
     replayed: int = 0
     audit: Audit = field(default_factory=Audit)
     audit_before_replay: Audit | None = None
+    started_wall: float = 0.0
+
+    def duplicates_by_second(self) -> dict[int, int]:
+        """When the repeated flow records were produced (seconds since the start, beside the
+        faults' `fired_at`): a crash or a broker restart repeats what was in flight then."""
+        seconds = Counter(int(t - self.started_wall) for t in self.audit.duplicate_flow_times)
+        return dict(sorted(seconds.items()))
 
     @property
     def ok(self) -> bool:
@@ -125,6 +133,7 @@ class ChaosReport:
             "dead_letters": self.dead_letters,
             "dlq_replayed": self.replayed,
             **self.audit.summary(),
+            "duplicate_flow_records_by_second": self.duplicates_by_second(),
         }
 
 
@@ -174,6 +183,7 @@ class ChaosRun:
         self.log = log
         self.report = ChaosReport(plan, schedule(plan))
         self.started = time.monotonic()
+        self.report.started_wall = time.time()  # record timestamps are wall-clock
         self._background: list[asyncio.Task[None]] = []
         self._locks: dict[str, asyncio.Lock] = {}
 

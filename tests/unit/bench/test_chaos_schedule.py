@@ -7,7 +7,8 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.chaos import ChaosPlan, kill_victims, schedule
+from bench.audit import Audit
+from bench.chaos import ChaosPlan, ChaosReport, kill_victims, schedule
 from services.cli.orchestrator import SERVICES
 
 
@@ -41,3 +42,11 @@ def test_single_process_plan_only_kills_the_stack_process() -> None:
 
     assert len(kills) == 3 * len(SERVICES)
     assert {f.replica for f in kills} == {0}
+
+
+def test_repeated_flow_records_are_placed_in_the_run_s_time() -> None:
+    report = ChaosReport(ChaosPlan(), [], started_wall=1_000.0)
+    report.audit = Audit(duplicate_flow_records=3, duplicate_flow_times=[1_125.2, 1_125.9, 1_310.0])
+    summary = report.summary()
+    assert summary["duplicate_flow_records_same_message_id"] == 3
+    assert summary["duplicate_flow_records_by_second"] == {125: 2, 310: 1}
