@@ -352,6 +352,15 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def shared_database(stack: ExitStack, url: str | None, replicas: int) -> str | None:
+    """The PostgreSQL URL the replicas share: `url`, or with several replicas and none
+    given, a new database on a throwaway server that lives as long as `stack`."""
+    if url or replicas <= 1:
+        return url
+    fresh_database, _ = stack.enter_context(postgres_for_bench(None))
+    return fresh_database()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--triggers", type=int, default=10_000)
@@ -383,9 +392,7 @@ def main() -> None:
     )
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="revops-chaos-"))
     with ExitStack() as stack:
-        url = args.database_url
-        if plan.replicas > 1 and not url:  # a throwaway server of this run
-            url, _ = stack.enter_context(postgres_for_bench(None))
+        url = shared_database(stack, args.database_url, plan.replicas)
         report = run_chaos(
             plan, work, bootstrap, log=lambda m: print(m, flush=True), database_url=url
         )

@@ -1,14 +1,17 @@
-"""The fault schedule of bench.chaos: which processes die, and when (seeded, no processes)."""
+"""bench.chaos: which processes die and when (seeded), where its report places repeated flow
+records, and the database a replicated run shares."""
 
 from __future__ import annotations
 
 import random
+from contextlib import ExitStack
 
+import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.audit import Audit
-from bench.chaos import ChaosPlan, ChaosReport, kill_victims, schedule
+from bench.chaos import ChaosPlan, ChaosReport, kill_victims, schedule, shared_database
 from services.cli.orchestrator import SERVICES
 
 
@@ -50,3 +53,15 @@ def test_repeated_flow_records_are_placed_in_the_run_s_time() -> None:
     summary = report.summary()
     assert summary["duplicate_flow_records_same_message_id"] == 3
     assert summary["duplicate_flow_records_by_second"] == {125: 2, 310: 1}
+
+
+def test_a_replicated_run_without_a_url_gets_a_database_of_its_own() -> None:
+    """`make chaos-replicas` without REVOPS_DATABASE_URL: a throwaway server's database,
+    as a URL the services can be given (it was once the function that makes one)."""
+    with ExitStack() as stack:
+        assert shared_database(stack, "postgresql://given/db", 3) == "postgresql://given/db"
+        assert shared_database(stack, None, 1) is None  # one replica: its SQLite files
+        url = shared_database(stack, None, 3)
+        assert isinstance(url, str)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
