@@ -26,17 +26,22 @@ from services.execution_agent.routing import RoutingRules
 from services.execution_agent.store import open_store
 
 
-def test_every_flow_of_the_mix_gets_a_dataset_and_a_decision(tmp_path: Path) -> None:
+def _dataset_records(tmp_path: Path, accounts: int, flows: int) -> tuple[Settings, list[bytes]]:
+    """The data agent's records for `flows` triggers of the bench's mix on a new warehouse."""
     path = tmp_path / "bench.duckdb"
-    seed_warehouse(path, accounts=30, days=120, seed=7, as_of=AS_OF)
+    seed_warehouse(path, accounts=accounts, days=120, seed=7, as_of=AS_OF)
     settings = Settings(var_dir=tmp_path)
     with DuckDBWarehouse(path) as warehouse:
         repository = DatasetRepository(warehouse)
-        items = demo_triggers(repository, 60)  # more than one consumed batch
-        records = run_data_agent(DataAgent(settings, repository), items)
-        agent = build_agent(settings)
-        decisions = run_decision_agent(agent, records, 1)
-        grouped = run_decision_agent(agent, records, 25)  # groups of both analyses
+        items = demo_triggers(repository, flows)
+        return settings, run_data_agent(DataAgent(settings, repository), items)
+
+
+def test_every_flow_of_the_mix_gets_a_dataset_and_a_decision(tmp_path: Path) -> None:
+    settings, records = _dataset_records(tmp_path, 30, 60)  # more than one consumed batch
+    agent = build_agent(settings)
+    decisions = run_decision_agent(agent, records, 1)
+    grouped = run_decision_agent(agent, records, 25)  # groups of both analyses
     assert len(records) == len(decisions) == len(grouped) == 60
     assert [orjson.loads(d)["payload"] for d in grouped] == [
         orjson.loads(d)["payload"] for d in decisions
@@ -49,13 +54,8 @@ def test_every_flow_of_the_mix_gets_a_dataset_and_a_decision(tmp_path: Path) -> 
 
 
 def test_the_execution_agent_finishes_every_flow_in_groups_of_any_size(tmp_path: Path) -> None:
-    path = tmp_path / "bench.duckdb"
-    seed_warehouse(path, accounts=20, days=120, seed=7, as_of=AS_OF)
-    settings = Settings(var_dir=tmp_path)
-    with DuckDBWarehouse(path) as warehouse:
-        repository = DatasetRepository(warehouse)
-        records = run_data_agent(DataAgent(settings, repository), demo_triggers(repository, 20))
-        decisions = run_decision_agent(build_agent(settings), records, 10)
+    settings, records = _dataset_records(tmp_path, 20, 20)
+    decisions = run_decision_agent(build_agent(settings), records, 10)
     routing = RoutingRules.load(settings.routing_file)
     alone = run_execution_agent(decisions, 1, tmp_path / "alone", routing)
     grouped = run_execution_agent(decisions, 10, tmp_path / "grouped", routing)
