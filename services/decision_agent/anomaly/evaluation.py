@@ -316,5 +316,5 @@ def chance_level(corpus: Sequence[LabelledScores], profile: CostProfile) -> floa
             )
             for s in corpus
         ]
-        totals.append(evaluate(drawn, profile).normalized)
+        totals.append(sweep(drawn, profile).normalized)
     return float(np.mean(totals))
