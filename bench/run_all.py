@@ -81,7 +81,7 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         # bytes and parse + read per hop of a dataset, row form against columnar form
         "dataset_wire": ["bench_dataset_wire.py"]
         + (["--accounts", "10", "--deals", "10"] if small else []),
-        # CPU per flow of the data agent and the decision agent in process (no Kafka)
+        # CPU per flow of the data, decision and execution agents in process (no Kafka)
         "flow_cpu": ["bench_flow_cpu.py"]
         + (["--accounts", "300", "--flows", "200", "--repeats", "2"] if small else []),
         # the data agent's RSS after start-up, warm-up and at saturation (a broker of its own)
