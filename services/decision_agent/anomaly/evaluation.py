@@ -303,11 +303,17 @@ def chance_scores(rows: int, name: str, draw: int = 0) -> FloatArray:
 
 def chance_level(corpus: Sequence[LabelledScores], profile: CostProfile) -> float:
     """The normalized score random scores reach on `corpus` at their own best threshold,
-    averaged over `CHANCE_DRAWS` draws: the figure a detector has to beat. Rows the detector
-    left without a score (NaN) stay without one, so both are judged on the same rows."""
-    totals = []
-    for draw in range(CHANCE_DRAWS):
-        drawn = [
+    averaged over `CHANCE_DRAWS` draws: the figure a detector has to beat."""
+    return chance_levels(corpus, [profile])[profile.name]
+
+
+def chance_levels(
+    corpus: Sequence[LabelledScores], profiles: Sequence[CostProfile]
+) -> dict[str, float]:
+    """`chance_level` of each profile, from one set of draws. Rows the detector left without
+    a score (NaN) stay without one, so both are judged on the same rows."""
+    draws = [
+        [
             replace(
                 s,
                 scores=np.where(
@@ -316,5 +322,8 @@ def chance_level(corpus: Sequence[LabelledScores], profile: CostProfile) -> floa
             )
             for s in corpus
         ]
-        totals.append(sweep(drawn, profile).normalized)
-    return float(np.mean(totals))
+        for draw in range(CHANCE_DRAWS)
+    ]
+    return {
+        p.name: float(np.mean([sweep(drawn, p).normalized for drawn in draws])) for p in profiles
+    }

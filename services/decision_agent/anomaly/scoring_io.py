@@ -16,7 +16,7 @@ from services.decision_agent.anomaly.evaluation import (
     CorpusResult,
     LabelledScores,
     Window,
-    chance_level,
+    chance_levels,
     evaluate,
 )
 from services.decision_agent.anomaly.labels import (
@@ -167,10 +167,11 @@ def evaluation_report(
 ) -> str:
     windows: list[Window] = [w for s in series for w in s.windows]
     head = f"{len(series)} file(s), {len(windows)} labelled window(s)"
+    chance = chance_levels(series, [PROFILES[name] for name in profiles])
     lines = [head]
     for name in profiles:
         result = evaluate(series, PROFILES[name], threshold)
-        lines += [report_line(result), chance_line(result, chance_level(series, PROFILES[name]))]
+        lines += [report_line(result), chance_line(result, chance[name])]
     return "\n".join(lines)
 
 
