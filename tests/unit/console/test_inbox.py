@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from typing import Any
 
 from starlette.testclient import TestClient
 
@@ -32,6 +33,13 @@ def ids_on(page_text: str) -> list[str]:
 def db(components: Components) -> AbstractContextManager[Connection]:
     """The execution agent's store, on the engine this test runs on."""
     return components.insights.store.reader()
+
+
+def rows(components: Components, sql: str) -> list[Any]:
+    """Every row `sql` reads through the inbox's store (the insights and the console's
+    directory tables together; `db` holds the insights only on SQLite)."""
+    with components.inbox._store.reader() as conn:
+        return list(conn.execute(sql).fetchall())
 
 
 def test_the_default_view_is_every_active_insight_most_severe_first(
@@ -72,12 +80,12 @@ def test_the_owner_filter_follows_the_warehouse_owner(
     operator: TestClient, components: Components
 ) -> None:
     owners = components.directory.owners()
-    with components.inbox._store.reader() as conn:
-        owned = conn.execute(
-            "SELECT s.owner_id, COUNT(*) AS n FROM revops_ai_insights i "
-            "JOIN console_subjects s ON s.subject_key = i.subject_key "
-            "WHERE s.owner_id IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
-        ).fetchall()
+    owned = rows(
+        components,
+        "SELECT s.owner_id, COUNT(*) AS n FROM revops_ai_insights i "
+        "JOIN console_subjects s ON s.subject_key = i.subject_key "
+        "WHERE s.owner_id IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+    )
     owner_id, count = owned[0]["owner_id"], owned[0]["n"]
     assert owner_id in {o for o, _ in owners}
     assert len(ids_on(operator.get(f"/inbox?owner={owner_id}").text)) == count
@@ -88,17 +96,18 @@ def test_a_deal_without_an_owner_is_followed_up_by_its_account_s_owner(
     components: Components,
 ) -> None:
     # which open deals the world analyses depends on the day; the directory holds them all
-    with components.inbox._store.reader() as conn:
-        unowned = conn.execute(
-            "SELECT s.owner_id AS subject_owner, a.owner_id AS account_owner "
-            "FROM console_deals d JOIN console_subjects s ON s.opportunity_id = d.opportunity_id "
-            "JOIN console_accounts a ON a.account_id = d.account_id WHERE d.owner_id IS NULL"
-        ).fetchall()
-        owned = conn.execute(
-            "SELECT COUNT(*) FROM console_deals d JOIN console_subjects s "
-            "ON s.opportunity_id = d.opportunity_id WHERE s.owner_id IS DISTINCT FROM d.owner_id "
-            "AND d.owner_id IS NOT NULL"
-        ).fetchone()[0]
+    unowned = rows(
+        components,
+        "SELECT s.owner_id AS subject_owner, a.owner_id AS account_owner "
+        "FROM console_deals d JOIN console_subjects s ON s.opportunity_id = d.opportunity_id "
+        "JOIN console_accounts a ON a.account_id = d.account_id WHERE d.owner_id IS NULL",
+    )
+    owned = rows(
+        components,
+        "SELECT COUNT(*) FROM console_deals d JOIN console_subjects s "
+        "ON s.opportunity_id = d.opportunity_id WHERE s.owner_id IS DISTINCT FROM d.owner_id "
+        "AND d.owner_id IS NOT NULL",
+    )[0][0]
     assert unowned, "the generated warehouse has a deal without an owner"
     assert all(r["subject_owner"] == r["account_owner"] is not None for r in unowned)
     assert owned == 0  # a deal with an owner keeps it
@@ -134,11 +143,11 @@ def test_search_finds_by_title_and_by_subject_name(
     assert ids_on(operator.get("/inbox", params={"q": "7ab_z"}).text) == [second]
     assert ids_on(operator.get("/inbox", params={"q": "a%a"}).text) == []
     assert ids_on(operator.get("/inbox", params={"q": "%"}).text) == []  # < 3 chars: ids only
-    with components.inbox._store.reader() as conn:
-        name, count = conn.execute(
-            "SELECT s.name, COUNT(*) FROM revops_ai_insights i JOIN console_subjects s "
-            "ON s.subject_key = i.subject_key WHERE i.status = 'open' GROUP BY 1 LIMIT 1"
-        ).fetchone()
+    name, count = rows(
+        components,
+        "SELECT s.name, COUNT(*) FROM revops_ai_insights i JOIN console_subjects s "
+        "ON s.subject_key = i.subject_key WHERE i.status = 'open' GROUP BY 1 LIMIT 1",
+    )[0]
     assert len(ids_on(operator.get("/inbox", params={"q": name}).text)) >= count
 
 
