@@ -4,14 +4,19 @@ Every delivery ends with its ActionResult(s) on `revops.action-results`; one ack
 per delivery costs more than the delivery itself on loopback. `ResultBatcher.submit` hands
 its entries to the next flush and returns once that flush was published (or raises what the
 flush raised), so a caller still knows its results were acknowledged before it marks them
-published. A flush starts `linger_s` after the first waiting entry, or at once when
-`max_items` entries wait; while one flush is in flight the next one fills up.
+published. While one flush is in flight the next one fills up. A flush starts at once when
+`max_items` entries wait, or when the batcher was idle (its last flush ended `linger_s` or
+more ago): a lone result at light load is not held back for company that is not coming
+(the linger was ~3 of the ~10 ms an action took from consumed to result on an idle
+pipeline). Otherwise, in a burst, it starts `linger_s` after the first waiting entry, so
+results finishing close together share one publish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +51,7 @@ class ResultBatcher(Generic[T]):
         self._count = 0
         self._full = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._last_flush_ended = -math.inf  # loop time
 
     async def submit(self, items: Sequence[T]) -> None:
         """Publish `items` with whatever else is waiting; return once they are published."""
@@ -62,8 +68,10 @@ class ResultBatcher(Generic[T]):
         await asyncio.shield(done)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._waiting:
-            if self._count < self._max_items:
+            busy = loop.time() - self._last_flush_ended < self._linger_s
+            if busy and self._count < self._max_items:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self._linger_s)
             batch = self._take()
@@ -77,6 +85,8 @@ class ResultBatcher(Generic[T]):
                 for entry in batch:
                     if not entry.done.done():
                         entry.done.set_result(None)
+            finally:
+                self._last_flush_ended = loop.time()
 
     def _take(self) -> list[_Waiting[T]]:
         """Whole submissions, oldest first, up to `max_items` items (at least one entry)."""

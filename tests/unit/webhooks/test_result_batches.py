@@ -1,5 +1,6 @@
-"""ResultBatcher: results submitted close together leave in one flush, bounded by count;
-each submitter learns whether its own flush was published."""
+"""ResultBatcher: results submitted close together leave in one flush, bounded by count; a
+result reaching an idle batcher leaves at once; each submitter learns whether its own flush
+was published."""
 
 from __future__ import annotations
 
@@ -26,6 +27,48 @@ async def test_submits_made_together_leave_in_one_flush() -> None:
     batcher: ResultBatcher[int] = ResultBatcher(flushes, max_items=100, linger_s=0.001)
     await asyncio.gather(*(batcher.submit([n, n + 100]) for n in range(10)))
     assert flushes.calls == [[n + k for n in range(10) for k in (0, 100)]]
+
+
+async def test_a_result_reaching_an_idle_batcher_is_published_without_waiting() -> None:
+    flushes = Flushes()
+    # linger_s=60: were the lone result held for company, the test would time out
+    batcher: ResultBatcher[int] = ResultBatcher(flushes, max_items=100, linger_s=60)
+    await asyncio.wait_for(batcher.submit([1]), timeout=10)
+    assert flushes.calls == [[1]]
+
+
+async def test_results_arriving_right_after_a_flush_wait_to_share_the_next_one() -> None:
+    flushes = Flushes()
+    batcher: ResultBatcher[int] = ResultBatcher(flushes, max_items=2, linger_s=60)
+    await asyncio.wait_for(batcher.submit([1]), timeout=10)  # idle: at once
+    # Busy now (a flush just ended): 2 waits for company, here until max_items is reached
+    second = asyncio.ensure_future(batcher.submit([2]))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert flushes.calls == [[1]]
+    await asyncio.wait_for(asyncio.gather(second, batcher.submit([3])), timeout=10)
+    assert flushes.calls == [[1], [2, 3]]
+
+
+async def test_results_finishing_during_a_flush_leave_together_in_the_next() -> None:
+    release = asyncio.Event()
+    calls: list[list[int]] = []
+
+    async def slow_flush(items: list[int]) -> None:
+        calls.append(items)
+        await release.wait()
+
+    batcher: ResultBatcher[int] = ResultBatcher(slow_flush, max_items=100, linger_s=0.001)
+    first = asyncio.ensure_future(batcher.submit([1]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert calls == [[1]]  # in flight
+    later = [asyncio.ensure_future(batcher.submit([n])) for n in (2, 3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), timeout=10)
+    assert calls == [[1], [2, 3]]
 
 
 async def test_a_flush_holds_at_most_max_items_of_whole_submissions() -> None:
