@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.run_all import cores_used, per_process, phase_cpu
+from bench.run_all import cores_used, like_for_like_cpu_rows, per_process, phase_cpu
 
 
 def test_phase_cpu_is_each_process_difference_per_flow():
@@ -25,6 +25,30 @@ def test_per_process_prints_the_total_then_each():
 def test_cores_used_at_a_rate():
     # 36 ms of CPU per flow at 50 flows/s: 1.8 cores.
     assert cores_used({"a": 20.0, "b": 16.0}, 50) == pytest.approx(1.8)
+
+
+def test_cpu_per_flow_is_compared_with_the_peer_s_phase_of_the_same_kind():
+    pipe = {
+        "cpu_ms_per_flow_at_saturation": {"data_agent": 6.0, "broker": 4.0},
+        "cpu_ms_per_flow_at_50_flows_per_s": {"data_agent": 20.0, "broker": 10.0},
+    }
+    peer = {
+        "phases": {
+            "sustained_20kb": {"cpu_ms_per_flow": {"peer_stage_1": 0.3, "kafka_broker": 0.2}},
+            "latency_at_50_flows_per_s": {
+                "cpu_ms_per_flow": {"peer_stage_1": 5.0, "kafka_broker": 2.5}
+            },
+        }
+    }
+    assert [(label, value) for label, value, _ in like_for_like_cpu_rows(pipe, peer)] == [
+        ("CPU ms per flow in a burst offered at once, project vs peer", "10.0 vs 0.5 = 20.0x"),
+        ("CPU ms per flow at 50 flows/s, project vs peer", "30.0 vs 7.5 = 4.0x"),
+    ]
+
+
+def test_a_phase_either_side_did_not_measure_gets_no_comparison():
+    pipe = {"cpu_ms_per_flow_at_50_flows_per_s": {"data_agent": 20.0}}
+    assert like_for_like_cpu_rows(pipe, {"phases": {}}) == []
 
 
 def test_per_process_names_what_finished_children_used():
