@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from datetime import date
 
 import numpy as np
+import structlog
 
 from contracts.common import Severity
-from services.decision_agent.consumption.calendar import GridCalendar
+from services.decision_agent.consumption.calendar import GridCalendar, day_number
+from services.decision_agent.consumption.detector_config import DetectorConfig
 from services.decision_agent.consumption.inputs import (
     CLASS_NAMES,
     USAGE_METRICS,
@@ -272,6 +275,27 @@ def risk_state(
     return RiskState(usage.trends, com, signals, factor_points, risk)
 
 
+log = structlog.get_logger(__name__)
+# The holiday calendars this process said it had run past (said once each).
+_CALENDARS_RUN_PAST: set[date] = set()
+
+
+def _warn_past_the_holiday_calendar(cfg: DetectorConfig, last_day: int) -> None:
+    """The rules list holidays as dates. Analysed past the last one, the next holidays read
+    as quiet business days, and every account that closes for them "drops" (a fleet-wide
+    usage_anomaly for a week): the rule file needs next year's dates."""
+    if not cfg.holidays:
+        return
+    last_listed = max(cfg.holidays)
+    if last_day > day_number(last_listed) and last_listed not in _CALENDARS_RUN_PAST:
+        _CALENDARS_RUN_PAST.add(last_listed)
+        log.warning(
+            "holiday_calendar_ended",
+            last_listed_holiday=last_listed.isoformat(),
+            hint="add the coming holidays to anomalies.detector.holidays in consumption.yaml",
+        )
+
+
 def _anomalies(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) -> dict[str, Scores]:
     """Daily scores of the event look-back days (the last column is the analysis day).
 
@@ -287,6 +311,7 @@ def _anomalies(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) ->
     cal = GridCalendar.build(
         inputs.first_day * 86_400, 86_400, days, cfg.holidays, cfg.weekend_days
     )
+    _warn_past_the_holiday_calendar(cfg, inputs.first_day + days - 1)
     found = {}
     for metric in rules.anomalies.metrics:
         series = inputs.series(metric, accounts)

@@ -320,10 +320,6 @@ def score_points(
         score = np.where(quiet_holiday, 0.0, score)
     score = np.where(valid_value, score, np.nan)
     alert = valid_value & has_model & (score >= cfg.alert_score)
-    down = alert & (values < base.expected)
-    up = alert & (values > base.expected)
-    valid = valid_value & has_model
-    shifted = (_runs(down, valid) >= cfg.shift_run) | (_runs(up, valid) >= cfg.shift_run)
     # A value that would be normal on the other kind of day (a weekday that looks like a
     # weekend, a busy Sunday) is a seasonal deviation rather than a drop or a spike. Only
     # alerting points need the other day-type's statistics.
@@ -331,10 +327,19 @@ def score_points(
     other, other_spread = other_daytype(
         grid, cal, cfg, rows, slots[points], base.growth[rows, points]
     )
+    other_score = _score(values[rows, points], other, other_spread, cfg)
     seasonal_only = np.zeros(values.shape, dtype=np.bool_)
-    seasonal_only[rows, points] = (
-        _score(values[rows, points], other, other_spread, cfg) < cfg.alert_score
-    )
+    seasonal_only[rows, points] = other_score < cfg.alert_score
+    # A holiday may look like either kind of day: the calendar is the fleet's, and a customer
+    # who works through it as on any business day shows no anomaly (else every account that
+    # worked on a listed holiday "spiked" against its weekend level).
+    worked = cal.holiday[slots[points]] & (other_score < cfg.alert_score)
+    score[rows[worked], points[worked]] = other_score[worked]
+    alert[rows[worked], points[worked]] = False
+    down = alert & (values < base.expected)
+    up = alert & (values > base.expected)
+    valid = valid_value & has_model
+    shifted = (_runs(down, valid) >= cfg.shift_run) | (_runs(up, valid) >= cfg.shift_run)
     stop = down & (_ratio(values, base.expected) <= cfg.stop_ratio)
 
     reason = np.full(values.shape, Reason.NONE, dtype=np.int8)

@@ -1,4 +1,5 @@
-"""Quiet holidays, growing series and a customer's own weekly rhythm do not alarm."""
+"""Quiet holidays, holidays worked as business days, growing series and a customer's own
+weekly rhythm do not alarm."""
 
 from __future__ import annotations
 
@@ -41,6 +42,30 @@ def test_a_quiet_holiday_is_no_alarm_but_a_busy_one_is() -> None:
     assert score_series(_times(), values, cfg).score[k] >= cfg.alert_score
 
 
+def test_a_holiday_worked_as_any_business_day_is_no_alarm() -> None:
+    # The calendar is the fleet's: a customer who works through a listed holiday (a public
+    # holiday abroad, a company that does not close) looks like a business day, not a spike
+    # against its weekends. Weekend level 0.3 of a weekday: 1000 is 3.3x the off-day level.
+    k = 100  # a Wednesday
+    values = _weekly(4, weekend=0.3)
+    values[k] = 1000.0
+    cfg = DetectorConfig(holidays=[START + timedelta(days=k)])
+    scores = score_series(_times(), values, cfg)
+    assert scores.score[k] < cfg.alert_score
+    assert scores.reason[k] == "none"
+    # The same day not listed as a holiday: a normal Wednesday, no alarm either.
+    assert score_series(_times(), values, DetectorConfig()).score[k] < cfg.alert_score
+
+
+def test_a_weekday_that_looks_like_a_weekend_still_alarms_when_it_is_no_holiday() -> None:
+    k = 100  # a Wednesday at the customer's weekend level
+    values = _weekly(5, weekend=0.3)
+    values[k] = 300.0
+    scores = score_series(_times(), values, DetectorConfig())
+    assert scores.score[k] >= DetectorConfig().alert_score
+    assert scores.reason[k] == "seasonal_deviation"
+
+
 def test_healthy_growth_is_carried_forward() -> None:
     growth = 1.5 ** (np.arange(DAYS) / 30)  # +50% a month, the top of docs/domain.md §4's norm
     alerts = {}
@@ -62,3 +87,21 @@ def test_growth_never_hides_a_drop() -> None:
     values[120:] *= 0.3
     cfg = DetectorConfig(alert_score=0.6, max_growth_per_month=0.5)
     assert score_series(_times(), values, cfg).score[120] >= 0.6
+
+
+def test_an_analysis_past_the_last_listed_holiday_says_so_once() -> None:
+    from structlog.testing import capture_logs
+
+    from services.decision_agent.consumption import pipeline
+
+    cfg = DetectorConfig(holidays=[date(2031, 12, 25), date(2031, 1, 1)])
+    pipeline._CALENDARS_RUN_PAST.discard(date(2031, 12, 25))
+    with capture_logs() as logs:
+        pipeline._warn_past_the_holiday_calendar(cfg, day_number(date(2031, 12, 25)))
+        assert logs == []  # on the last listed day: still covered
+        for _ in range(2):
+            pipeline._warn_past_the_holiday_calendar(cfg, day_number(date(2032, 1, 2)))
+        pipeline._warn_past_the_holiday_calendar(DetectorConfig(), day_number(date(2032, 1, 2)))
+    assert [(e["event"], e["last_listed_holiday"]) for e in logs] == [
+        ("holiday_calendar_ended", "2031-12-25")
+    ]
