@@ -26,7 +26,8 @@ PATTERNS: dict[str, float] = {
 }
 WEEKEND_FACTOR = 0.625  # 5 / (5 + 2 * 0.625) = 80% of usage on weekdays
 HOLIDAY_FACTOR = 0.15
-DEFAULT_HOLIDAYS: tuple[str, ...] = (
+# Recurring MM-DD days off, for the years the product's calendar does not list (below).
+RECURRING_HOLIDAYS: tuple[str, ...] = (
     "01-01",
     "05-26",
     "07-04",
@@ -39,6 +40,21 @@ DEFAULT_HOLIDAYS: tuple[str, ...] = (
     "12-31",
 )
 
+
+def _product_calendar() -> tuple[str, ...]:
+    """The holidays the decision agent's rules list (ISO dates). The generated customers
+    close on the days the detector expects them to: with fixed MM-DD days alone, a year
+    whose Thanksgiving fell on other dates had every account "drop" on the wrong Friday and
+    work through the listed Thursday (a fleet-wide usage_anomaly for a week)."""
+    from services.common.settings import PROJECT_ROOT
+    from services.decision_agent.consumption.analyzer import load_consumption_rules
+
+    rules = load_consumption_rules(PROJECT_ROOT / "services" / "decision_agent" / "rules")
+    return tuple(d.isoformat() for d in rules.anomalies.detector.holidays)
+
+
+DEFAULT_HOLIDAYS: tuple[str, ...] = RECURRING_HOLIDAYS + _product_calendar()
+
 # Daily cost ranges by customer class (docs/domain.md §2: Commit $10K-$100K+/month, PLG $200-$5K,
 # prospects a few dollars of credits).
 DAILY_COST_RANGE = {"commit": (333.0, 3_333.0), "plg": (6.7, 167.0), "prospect": (0.1, 1.0)}
@@ -48,9 +64,18 @@ PRICE_PER_FBU = 0.35
 
 
 def holiday_mask(dates: np.ndarray, holidays: Sequence[str]) -> np.ndarray:
-    """True for dates whose MM-DD is in the holiday calendar."""
-    md = np.array([d.strftime("%m-%d") for d in dates.astype(object)])
-    return np.isin(md, np.array(list(holidays)))
+    """True for the holidays among `dates`. `holidays` holds ISO dates (YYYY-MM-DD) and
+    recurring days (MM-DD): a year with any dated holiday takes only its dated ones, the
+    other years the recurring days."""
+    days = dates.astype(object)
+    dated = {h for h in holidays if len(h) == 10}
+    recurring = {h for h in holidays if len(h) == 5}
+    dated_years = {h[:4] for h in dated}
+    iso = [d.isoformat() for d in days]
+    return np.array(
+        [day in dated if day[:4] in dated_years else day[5:] in recurring for day in iso],
+        dtype=bool,
+    )
 
 
 @dataclass

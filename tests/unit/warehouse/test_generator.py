@@ -262,3 +262,25 @@ def test_billing_events_are_monthly_usage_invoices(demo: Demo) -> None:
         aid,
     )[0][0]
     assert invoice == pytest.approx(usage, abs=0.05)
+
+
+def test_generated_customers_close_on_the_detector_s_listed_holidays() -> None:
+    import numpy as np
+
+    from demo.usage import DEFAULT_HOLIDAYS, holiday_mask
+    from services.common.settings import Settings
+    from services.decision_agent.consumption.analyzer import load_consumption_rules
+
+    listed = load_consumption_rules(Settings().rules_dir).anomalies.detector.holidays
+    days = np.arange(np.datetime64("2026-11-20"), np.datetime64("2026-12-01"))
+    closed = {str(d) for d, m in zip(days, holiday_mask(days, DEFAULT_HOLIDAYS), strict=True) if m}
+    # Thanksgiving 2026 and the day after, as listed; not 2025's dates (11-27 and 11-28)
+    assert closed == {"2026-11-26", "2026-11-27"}
+    assert {d.isoformat() for d in listed} >= closed
+    # A year the list does not cover keeps the recurring days.
+    old = np.arange(np.datetime64("2019-12-23"), np.datetime64("2019-12-28"))
+    assert [str(d) for d, m in zip(old, holiday_mask(old, DEFAULT_HOLIDAYS), strict=True) if m] == [
+        "2019-12-24",
+        "2019-12-25",
+        "2019-12-26",
+    ]
