@@ -19,7 +19,7 @@ from typing import Any
 from bench.load import FlowSeen
 from bench.sink import SinkStats
 from services.common.stores.postgres import PostgresDatabase
-from services.execution_agent.executions import ExecutionState
+from services.execution_agent.executions import ExecutionState, stored_state
 
 ACTIVE = ("open", "acknowledged", "in_progress")
 EMAIL_DESTINATION = "email_revops"
@@ -100,8 +100,12 @@ class StateSource:
 
 def executions(state: StateSource, request_ids: Iterable[str]) -> dict[str, ExecutionState]:
     wanted = set(request_ids)
-    rows = state.rows("revops.db", "SELECT request_id, state_data FROM revops_ai_executions")
-    return {rid: ExecutionState.model_validate_json(data) for rid, data in rows if rid in wanted}
+    rows = state.rows(
+        "revops.db",
+        "SELECT e.request_id, e.state_data, p.planned_actions FROM revops_ai_executions e "
+        "LEFT JOIN revops_ai_execution_plans p ON p.request_id = e.request_id",
+    )
+    return {rid: stored_state(data, plan) for rid, data, plan in rows if rid in wanted}
 
 
 def outbox_rows(state: StateSource) -> dict[str, tuple[int, str, str, str]]:

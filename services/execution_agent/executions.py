@@ -1,6 +1,9 @@
 """Executions (`revops_ai_executions`, the seed's "Durable Persistent State" table): one row per
-request, its versioned `state_data` holding the planned action jobs, their delivery results
-and any compensating jobs, so a flow's outcome is always recorded and recoverable.
+request, its versioned `state_data` holding the delivery results of its jobs and any
+compensating jobs, so a flow's outcome is always recorded and recoverable. The planned jobs
+are written once, when the flow starts, to `revops_ai_execution_plans` (every result
+rewrites `state_data`, and the plan is most of a flow's bytes); `Execution.state` holds them
+as before.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from contracts.actions import ActionJob, ActionResult, ActionStatus
 from contracts.analysis import AnalysisResults
@@ -27,6 +30,8 @@ from services.common.stores.database import (
 from services.execution_agent.store import from_db_time, to_db_time
 
 EXECUTIONS_TABLE = "revops_ai_executions"
+PLANS_TABLE = "revops_ai_execution_plans"
+_PLAN = TypeAdapter(list[ActionJob])
 # Memo key of what `read_many` found (unlocked: never written back from there).
 _FOUND = "found:" + EXECUTIONS_TABLE
 # How `_dump` spells a flow not published yet (pydantic's compact JSON).
@@ -189,10 +194,64 @@ class ParsedStates:
                 self._entries.popitem(last=False)
 
 
+class Plans:
+    """The planned jobs of executions, by request id. A plan is written once, when its flow
+    starts, and never changed, so the plans of the flows this process started or read last
+    are kept parsed; the others are read from the store (a batch's at once: `load`)."""
+
+    def __init__(self, store: Database, kept: int = PARSED_STATES_KEPT) -> None:
+        self._store = store
+        self._kept = kept
+        self._entries: OrderedDict[str, list[ActionJob]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, request_id: str, jobs: list[ActionJob]) -> None:
+        with self._lock:
+            self._entries[request_id] = jobs
+            self._entries.move_to_end(request_id)
+            while len(self._entries) > self._kept:
+                self._entries.popitem(last=False)
+
+    def load(self, request_ids: Iterable[str]) -> None:
+        """Read the plans of `request_ids` not kept, in a few statements for all."""
+        with self._lock:
+            missing = [r for r in dict.fromkeys(request_ids) if r not in self._entries]
+        if not missing:
+            return
+        sql = (
+            f"SELECT request_id, planned_actions FROM {PLANS_TABLE} WHERE request_id IN ({{marks}})"
+        )
+        with self._store.reader() as conn:
+            found = {row[0]: row[1] for row in select_in_chunks(conn, sql, missing)}
+        for request_id in missing:
+            # No row: an execution stored without one (written by hand): nothing planned.
+            self.remember(request_id, _PLAN.validate_json(found.get(request_id, "[]")))
+
+    def of(self, request_id: str) -> list[ActionJob]:
+        with self._lock:
+            jobs = self._entries.get(request_id)
+            if jobs is not None:
+                self._entries.move_to_end(request_id)
+                return jobs
+        self.load([request_id])
+        with self._lock:
+            return self._entries[request_id]
+
+
+def stored_state(state_data: str, planned_actions: str | None) -> ExecutionState:
+    """An execution's state from its two stored parts (the plan: None when it has no row),
+    for readers of the tables that do not go through `ExecutionRepository`."""
+    state = ExecutionState.model_validate_json(state_data)
+    if planned_actions is not None:
+        state.planned_actions = _PLAN.validate_json(planned_actions)
+    return state
+
+
 class ExecutionRepository:
     def __init__(self, store: Database) -> None:
         self.store = store
         self._states = ParsedStates()
+        self._plans = Plans(store)
 
     def start(
         self,
@@ -241,6 +300,14 @@ class ExecutionRepository:
             )
             if not inserted:  # started before: that one stands
                 return self._get(conn, request_id)
+            self.store.insert_later(
+                conn,
+                PLANS_TABLE,
+                "request_id, planned_actions",
+                (request_id, _PLAN.dump_json(state.planned_actions).decode()),
+                on_conflict="ON CONFLICT (request_id) DO NOTHING",
+            )
+            self._plans.remember(request_id, state.planned_actions)
             self._states.remember(request_id, text, state)
             stored_at = datetime.fromisoformat(to_db_time(now))  # as stored (from_db_time)
             started = Execution(
@@ -361,13 +428,18 @@ class ExecutionRepository:
         found: dict[str, Execution | None] = dict.fromkeys(wanted)
         with self.store.reader() as conn:
             sql = f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id IN ({{marks}})"
-            for row in select_in_chunks(conn, sql, wanted):
-                found[row["request_id"]] = self._from_row(row)
+            rows = list(select_in_chunks(conn, sql, wanted))
+        self._plans.load(row["request_id"] for row in rows)  # only of the flows found
+        for row in rows:
+            found[row["request_id"]] = self._from_row(row)
         memo.update(((_FOUND, request_id), e) for request_id, e in found.items())
 
     def lock_many(self, request_ids: Iterable[str]) -> None:
         """Read and lock the executions a batch will write, together, into the
         transaction's memo (`Database.lock_into_memo`)."""
+        request_ids = list(request_ids)
+        if self.store.memo() is not None:  # results: their flows started, all have plans
+            self._plans.load(request_ids)
         self.store.lock_into_memo(EXECUTIONS_TABLE, "request_id", request_ids, self._from_row)
 
     def _locked(self, conn: Connection, request_id: str) -> Execution:
@@ -396,8 +468,13 @@ class ExecutionRepository:
             created_at=from_db_time(row["created_at"]),
             updated_at=from_db_time(row["updated_at"]),
             execution_status=ExecutionStatus(row["execution_status"]),
-            state=self._states.parse(row["request_id"], row["state_data"]),
+            state=self._state_of(row["request_id"], row["state_data"]),
         )
+
+    def _state_of(self, request_id: str, state_data: str) -> ExecutionState:
+        state = self._states.parse(request_id, state_data)
+        state.planned_actions = self._plans.of(request_id)
+        return state
 
     def _save(
         self,
@@ -456,5 +533,6 @@ def _copy_state(state: ExecutionState) -> ExecutionState:
 
 
 def _dump(state: ExecutionState) -> str:
-    # Read and written on every action result: pydantic's JSON (de)serializer, no dict tree.
-    return state.model_dump_json()
+    """`state_data`: the state but its plan (`PLANS_TABLE`, written once). Read and written on
+    every action result: pydantic's JSON (de)serializer, no dict tree."""
+    return state.model_dump_json(exclude={"planned_actions"})
