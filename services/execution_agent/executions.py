@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from cachetools import LRUCache
 from pydantic import BaseModel, Field, TypeAdapter
 
 from contracts.actions import ActionJob, ActionResult, ActionStatus
@@ -171,15 +171,13 @@ class ParsedStates:
     evicted entry) is parsed. Keyed by the text itself, nothing can go stale."""
 
     def __init__(self, kept: int = PARSED_STATES_KEPT) -> None:
-        self._kept = kept
-        self._entries: OrderedDict[str, tuple[str, ExecutionState]] = OrderedDict()
+        self._entries: LRUCache[str, tuple[str, ExecutionState]] = LRUCache(maxsize=kept)
         self._lock = threading.Lock()  # the store's worker threads share the repository
 
     def parse(self, request_id: str, text: str) -> ExecutionState:
         with self._lock:
             entry = self._entries.get(request_id)
             if entry is not None and entry[0] == text:
-                self._entries.move_to_end(request_id)
                 return _copy_state(entry[1])
         state = ExecutionState.model_validate_json(text)
         self.remember(request_id, text, state)
@@ -189,9 +187,6 @@ class ParsedStates:
         """`text` is `state` as stored (`_dump`); a copy is kept, the caller's may change."""
         with self._lock:
             self._entries[request_id] = (text, _copy_state(state))
-            self._entries.move_to_end(request_id)
-            while len(self._entries) > self._kept:
-                self._entries.popitem(last=False)
 
 
 class Plans:
@@ -201,41 +196,40 @@ class Plans:
 
     def __init__(self, store: Database, kept: int = PARSED_STATES_KEPT) -> None:
         self._store = store
-        self._kept = kept
-        self._entries: OrderedDict[str, list[ActionJob]] = OrderedDict()
+        self._entries: LRUCache[str, list[ActionJob]] = LRUCache(maxsize=kept)
         self._lock = threading.Lock()
 
     def remember(self, request_id: str, jobs: list[ActionJob]) -> None:
         with self._lock:
             self._entries[request_id] = jobs
-            self._entries.move_to_end(request_id)
-            while len(self._entries) > self._kept:
-                self._entries.popitem(last=False)
 
-    def load(self, request_ids: Iterable[str]) -> None:
-        """Read the plans of `request_ids` not kept, in a few statements for all."""
+    def load(self, request_ids: Iterable[str]) -> dict[str, list[ActionJob]]:
+        """The plans of `request_ids`: those kept, the others read in a few statements for
+        all (and kept, the last `kept` of them)."""
+        plans: dict[str, list[ActionJob]] = {}
+        missing = []
         with self._lock:
-            missing = [r for r in dict.fromkeys(request_ids) if r not in self._entries]
-        if not missing:
-            return
-        sql = (
-            f"SELECT request_id, planned_actions FROM {PLANS_TABLE} WHERE request_id IN ({{marks}})"
-        )
-        with self._store.reader() as conn:
-            found = {row[0]: row[1] for row in select_in_chunks(conn, sql, missing)}
-        for request_id in missing:
-            # No row: an execution stored without one (written by hand): nothing planned.
-            self.remember(request_id, _PLAN.validate_json(found.get(request_id, "[]")))
+            for request_id in dict.fromkeys(request_ids):
+                jobs = self._entries.get(request_id)
+                if jobs is None:
+                    missing.append(request_id)
+                else:
+                    plans[request_id] = jobs
+        if missing:
+            sql = (
+                f"SELECT request_id, planned_actions FROM {PLANS_TABLE} "
+                "WHERE request_id IN ({marks})"
+            )
+            with self._store.reader() as conn:
+                found = {row[0]: row[1] for row in select_in_chunks(conn, sql, missing)}
+            for request_id in missing:
+                # No row: an execution stored without one (written by hand): nothing planned.
+                plans[request_id] = _PLAN.validate_json(found.get(request_id, "[]"))
+                self.remember(request_id, plans[request_id])
+        return plans
 
     def of(self, request_id: str) -> list[ActionJob]:
-        with self._lock:
-            jobs = self._entries.get(request_id)
-            if jobs is not None:
-                self._entries.move_to_end(request_id)
-                return jobs
-        self.load([request_id])
-        with self._lock:
-            return self._entries[request_id]
+        return self.load([request_id])[request_id]
 
 
 def stored_state(state_data: str, planned_actions: str | None) -> ExecutionState:
@@ -429,18 +423,21 @@ class ExecutionRepository:
         with self.store.reader() as conn:
             sql = f"SELECT * FROM {EXECUTIONS_TABLE} WHERE request_id IN ({{marks}})"
             rows = list(select_in_chunks(conn, sql, wanted))
-        self._plans.load(row["request_id"] for row in rows)  # only of the flows found
+        plans = self._plans.load(row["request_id"] for row in rows)  # of the flows found
         for row in rows:
-            found[row["request_id"]] = self._from_row(row)
+            found[row["request_id"]] = self._from_row(row, plans)
         memo.update(((_FOUND, request_id), e) for request_id, e in found.items())
 
     def lock_many(self, request_ids: Iterable[str]) -> None:
         """Read and lock the executions a batch will write, together, into the
         transaction's memo (`Database.lock_into_memo`)."""
+        if self.store.memo() is None:
+            return
         request_ids = list(request_ids)
-        if self.store.memo() is not None:  # results: their flows started, all have plans
-            self._plans.load(request_ids)
-        self.store.lock_into_memo(EXECUTIONS_TABLE, "request_id", request_ids, self._from_row)
+        plans = self._plans.load(request_ids)  # results: their flows started, all have plans
+        self.store.lock_into_memo(
+            EXECUTIONS_TABLE, "request_id", request_ids, lambda row: self._from_row(row, plans)
+        )
 
     def _locked(self, conn: Connection, request_id: str) -> Execution:
         """The execution, locked for this transaction's write; from the transaction's memo
@@ -460,7 +457,8 @@ class ExecutionRepository:
             raise ExecutionNotFoundError(request_id)
         return self._from_row(row)
 
-    def _from_row(self, row: Any) -> Execution:
+    def _from_row(self, row: Any, plans: dict[str, list[ActionJob]] | None = None) -> Execution:
+        """`plans`: a batch's plans, read together (else this row's is looked up)."""
         return Execution(
             request_id=row["request_id"],
             flow_id=row["flow_id"],
@@ -468,12 +466,15 @@ class ExecutionRepository:
             created_at=from_db_time(row["created_at"]),
             updated_at=from_db_time(row["updated_at"]),
             execution_status=ExecutionStatus(row["execution_status"]),
-            state=self._state_of(row["request_id"], row["state_data"]),
+            state=self._state_of(row["request_id"], row["state_data"], plans),
         )
 
-    def _state_of(self, request_id: str, state_data: str) -> ExecutionState:
+    def _state_of(
+        self, request_id: str, state_data: str, plans: dict[str, list[ActionJob]] | None
+    ) -> ExecutionState:
         state = self._states.parse(request_id, state_data)
-        state.planned_actions = self._plans.of(request_id)
+        known = plans.get(request_id) if plans is not None else None
+        state.planned_actions = known if known is not None else self._plans.of(request_id)
         return state
 
     def _save(
