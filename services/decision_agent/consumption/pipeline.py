@@ -52,6 +52,10 @@ from services.decision_agent.consumption.usage_events import (
     latest_events,
 )
 
+log = structlog.get_logger(__name__)
+# The holiday calendars this process said it had run past (said once each).
+_CALENDARS_RUN_PAST: set[date] = set()
+
 # what an unscored day holds in each Scores field
 UNSCORED = {"score": np.nan, "reason": Reason.NONE, "expected": np.nan, "model": Model.NONE}
 BLOCK_ACCOUNTS = 4_096  # accounts per usage block (~40 MB of temporaries)
@@ -273,11 +277,6 @@ def risk_state(
         total = np.where(inputs.customer_class == code, points.sum(axis=1), total)
     risk = np.clip(np.rint(total), 0, 100).astype(np.int64)
     return RiskState(usage.trends, com, signals, factor_points, risk)
-
-
-log = structlog.get_logger(__name__)
-# The holiday calendars this process said it had run past (said once each).
-_CALENDARS_RUN_PAST: set[date] = set()
 
 
 def _warn_past_the_holiday_calendar(cfg: DetectorConfig, last_day: int) -> None:
