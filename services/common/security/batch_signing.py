@@ -32,12 +32,12 @@ import binascii
 import hashlib
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jwt
+from cachetools import LRUCache
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwt.types import Options
 
@@ -272,8 +272,7 @@ class BatchVerifier(EnvelopeVerifier):
         super().__init__(audience, keyring, allowed_issuers, replay_cache=replay_cache, **options)
         self._batch_replay_cache = replay_cache
         self._bound_headers = tuple(bound_headers)
-        self._roots: OrderedDict[bytes, _Root] = OrderedDict()
-        self._root_cache_size = root_cache_size
+        self._roots: LRUCache[bytes, _Root] = LRUCache(maxsize=root_cache_size)
 
     def verify_batch(
         self, records: Sequence[ConsumedRecord], now: float | None = None
@@ -397,13 +396,10 @@ class BatchVerifier(EnvelopeVerifier):
         cached = self._roots.get(token)
         if cached is not None:
             if self._keyring.public_key(cached.issuer, cached.kid) is cached.key:
-                self._roots.move_to_end(token)
-                return cached
+                return cached  # `get` made it the most recently used
             del self._roots[token]  # key rotated out or reloaded: check the signature again
         root = self._verify_root(token)
-        self._roots[token] = root
-        while len(self._roots) > self._root_cache_size:
-            self._roots.popitem(last=False)
+        self._roots[token] = root  # evicts the least recently used beyond `root_cache_size`
         return root
 
     def _verify_root(self, token: bytes) -> _Root:

@@ -162,6 +162,34 @@ def test_each_distinct_root_is_checked_once(batch_signer, ring, monkeypatch) -> 
     assert decodes == 2  # the first root came from the cache
 
 
+def test_the_root_cache_keeps_the_most_recently_used(batch_signer, ring, monkeypatch) -> None:
+    decodes = 0
+    real_decode = jwt.decode_complete
+
+    def counting(*args, **kwargs):
+        nonlocal decodes
+        decodes += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(batch_signing.jwt, "decode_complete", counting)
+    verifier = BatchVerifier(
+        "decision_agent",
+        ring,
+        ALLOWED,
+        replay_cache=InMemoryReplayCache(),
+        clock=lambda: NOW,
+        root_cache_size=2,
+    )
+    a, b, c = (_signed_batch(batch_signer, 3, offset0=3 * i) for i in range(3))
+    for batch in (a, b, a, c):  # a was used after b, so c's root evicts b's
+        assert _codes(verifier.verify_batch(batch)) == ["ok"] * 3
+    assert decodes == 3
+    verifier.verify_batch(a)
+    assert decodes == 3  # still cached
+    verifier.verify_batch(b)
+    assert decodes == 4  # evicted: its signature is checked again
+
+
 def test_one_root_per_audience(batch_signer, ring) -> None:
     entries = _entries(4) + _entries(3, audience="execution_agent")
     records = _records(entries, batch_signer.sign_batch(entries, now=NOW))
