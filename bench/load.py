@@ -121,7 +121,7 @@ class TriggerPublisher:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             acks="all",
-            linger_ms=1,
+            linger_ms=self.settings.kafka_linger_ms,  # as the services' producers (and the peer's)
             request_timeout_ms=5000,
             **aiokafka_options(self.settings),
         )

@@ -29,6 +29,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.peer.pipeline import PARTITIONS, PeerPipeline, peer_pipeline
+from bench.peer.stage import LINGER_MS
 from bench.procstats import ResourceSampler, broker_pid
 
 FLOW_HEADER = "flow"
@@ -147,7 +148,7 @@ class LoadRunner:
         self.sampler = sampler
         self.collector = Collector(pipeline)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=pipeline.bootstrap, acks="all", linger_ms=1
+            bootstrap_servers=pipeline.bootstrap, acks="all", linger_ms=LINGER_MS
         )
         self._runs = itertools.count()
 

@@ -4,7 +4,7 @@
     -> wait for the acknowledgements -> commit the batch's offsets
 
 The same contract as the project's runtime (commit only after the outputs are acknowledged,
-at-least-once) and the same producer settings (acks=all, idempotent, linger 1 ms), with
+at-least-once) and the same producer settings (acks=all, idempotent, `LINGER_MS`), with
 nothing else: no envelope validation, idempotency store, signatures or analysis. Each record
 gets one field added (`hops`), so the JSON is really parsed and written again. orjson, the
 project's JSON library, does the parsing.
@@ -27,6 +27,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 MAX_RECORDS = 500  # the project's batch_max_records default
+LINGER_MS = 1  # the project's kafka_linger_ms default (the load producers use it too)
 PARENT_CHECK_S = 1.0
 
 
@@ -82,7 +83,7 @@ async def run(bootstrap: str, group: str, source: str, sink: str) -> None:
         max_poll_interval_ms=10 * 60 * 1000,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=1
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=LINGER_MS
     )
     await producer.start()
     await consumer.start()

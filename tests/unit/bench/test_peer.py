@@ -70,3 +70,13 @@ def test_the_peer_imports_nothing_from_the_product() -> None:
         [sys.executable, "-c", probe], cwd=BENCH_ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_peer_batches_and_lingers_as_the_product_does() -> None:
+    # Like for like: the peer copies these values (it may not import them).
+    from bench.peer.stage import LINGER_MS, MAX_RECORDS
+    from services.common.settings import Settings
+
+    defaults = Settings()
+    assert defaults.kafka_linger_ms == LINGER_MS
+    assert defaults.batch_max_records == MAX_RECORDS
