@@ -10,9 +10,9 @@ then times `DealQualityAnalyzer.analyze` over all deals:
 
 Times are CPU time of this process (time.process_time_ns, per deal), so other load on a
 shared machine distorts them less; p50 is the median per-deal latency. The loaded datasets
-are moved out of the garbage collector's sight (gc.freeze) before timing: a service holds one
-dataset at a time, the bench holds all of them, and re-traversing them at every full
-collection would measure the bench, not the scoring.
+are moved out of the garbage collector's sight before timing, as a service's start-up is
+(`freeze_start_up`): a service holds one dataset at a time, the bench holds all of them, and
+re-traversing them at every full collection would measure the bench, not the scoring.
 
     .venv/bin/python bench/bench_deal_scoring.py [--accounts 200] [--rounds 5]
         [--profile first|again]
@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contracts.dataset import DatasetBase, PreliminaryFinding
 from demo.seed import seed_warehouse
+from services.common.gc_tuning import freeze_start_up, thaw
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse import DuckDBWarehouse
 from services.data_agent.warehouse.queries import LIST_OPPORTUNITIES
@@ -91,7 +92,7 @@ def main() -> None:
     rules = load_deal_rules()
     DealQualityAnalyzer(rules).analyze("warm", *deals[0])  # imports, regex compilation
     gc.collect()
-    gc.freeze()
+    freeze_start_up()  # as a service does once it is built
 
     profiler = None
     if args.profile:
@@ -115,7 +116,7 @@ def main() -> None:
     if profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
 
-    gc.unfreeze()  # let interpreter shutdown free the datasets (else duckdb reports leaks)
+    thaw()
     by_rate = sorted(rounds, key=rate, reverse=True)
     best, median = by_rate[0], by_rate[len(by_rate) // 2]
     calls = sum(len(d.calls) for d, _ in deals) / len(deals)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +46,7 @@ from contracts import ActionResult, AnalysisResults, AnalysisType, RawTrigger
 from contracts.actions import ActionStatus
 from contracts.trigger import TriggerParameters, TriggerType
 from demo.seed import seed_warehouse
+from services.common.gc_tuning import freeze_start_up, thaw
 from services.common.messages import encode, envelope_parser
 from services.common.records import Parsed, Record
 from services.common.settings import Settings
@@ -235,7 +235,7 @@ def main() -> None:
                 for _ in range(args.repeats)
             ]
             groups = (1, max(1, settings.batch_max_records // settings.topic_partitions))
-            gc.freeze()  # as the decision agent's service does once it is built
+            freeze_start_up()  # as a service does once it is built
             decision: dict[int, list[float]] = {}
             for group in groups:
                 run_decision_agent(decision_agent, records, group)  # warm-up
@@ -254,7 +254,7 @@ def main() -> None:
                     for k in range(args.repeats + 1)
                 ]
                 execution[group] = runs[1:]  # the first warms up
-            gc.unfreeze()
+            thaw()
     kib = sum(map(len, records)) / len(records) / 1024
     print(
         f"CPU per flow, {len(items)} flows of the demo mix, {args.accounts} accounts, "

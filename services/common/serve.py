@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import gc
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ import structlog
 from services.common import logging as service_logging
 from services.common import metrics
 from services.common.errors import ConfigurationError
+from services.common.gc_tuning import freeze_start_up, thaw
 from services.common.processes import DEFAULT_PORTS, parent_gone, parent_pid
 from services.common.runtime import ServiceRuntime
 from services.common.security import redaction_processor
@@ -40,11 +40,7 @@ async def serve(name: str, build: Builder, settings: Settings | None = None) -> 
     service_logging.configure(name, settings.log_level, settings.log_format)
     metrics.configure(name)
     runtime = await build(settings, http_port_for(name))
-    # What start-up built (modules, rules, compiled lexicons, clients: ~100,000 objects that
-    # live as long as the process) leaves the cyclic collector's sight: otherwise every full
-    # collection walks them again; in the decision agent that was about a quarter of its CPU
-    # per flow (bench/bench_flow_cpu.py, docs/batch-pipeline.md).
-    gc.freeze()
+    freeze_start_up()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
@@ -60,11 +56,7 @@ async def serve(name: str, build: Builder, settings: Settings | None = None) -> 
     finally:
         if watcher is not None:
             watcher.cancel()
-        # Frozen objects are never collected, not even at interpreter exit: DuckDB's
-        # bindings (nanobind) then report every type object still alive as a leak on
-        # stderr, dozens of lines at each stop (or after a start that failed). Hand them
-        # back to the collector.
-        gc.unfreeze()
+        thaw()  # also after a start that failed
 
 
 PARENT_CHECK_S = 1.0
