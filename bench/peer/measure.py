@@ -28,8 +28,8 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.peer.client_settings import LINGER_MS
 from bench.peer.pipeline import PARTITIONS, PeerPipeline, peer_pipeline
-from bench.peer.stage import LINGER_MS
 from bench.procstats import ResourceSampler, broker_pid
 
 FLOW_HEADER = "flow"

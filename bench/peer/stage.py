@@ -4,7 +4,7 @@
     -> wait for the acknowledgements -> commit the batch's offsets
 
 The same contract as the project's runtime (commit only after the outputs are acknowledged,
-at-least-once) and the same producer settings (acks=all, idempotent, `LINGER_MS`), with
+at-least-once) and the same producer settings (acks=all, idempotent, `client_settings.py`), with
 nothing else: no envelope validation, idempotency store, signatures or analysis. Each record
 gets one field added (`hops`), so the JSON is really parsed and written again. orjson, the
 project's JSON library, does the parsing.
@@ -26,8 +26,8 @@ import signal
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-MAX_RECORDS = 500  # the project's batch_max_records default
-LINGER_MS = 1  # the project's kafka_linger_ms default (the load producers use it too)
+from bench.peer.client_settings import LINGER_MS, MAX_RECORDS
+
 PARENT_CHECK_S = 1.0
 
 

@@ -74,7 +74,7 @@ def test_the_peer_imports_nothing_from_the_product() -> None:
 
 def test_the_peer_batches_and_lingers_as_the_product_does() -> None:
     # Like for like: the peer copies these values (it may not import them).
-    from bench.peer.stage import LINGER_MS, MAX_RECORDS
+    from bench.peer.client_settings import LINGER_MS, MAX_RECORDS
     from services.common.settings import Settings
 
     defaults = Settings()
