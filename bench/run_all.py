@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,19 +125,22 @@ def parse_printed(text: str) -> dict[str, Any]:
     return figures
 
 
+def area_command(argv: Sequence[str]) -> list[str]:
+    """`python -m bench.<script>`, run from the project root: the way the README shows them
+    (run as a file, a script that imports `bench.` finds no such package)."""
+    return [sys.executable, "-m", f"bench.{Path(argv[0]).stem}", *argv[1:]]
+
+
 def run_area_benches(full: bool, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, argv in area_benches(full, work).items():
         started = time.monotonic()
+        command = area_command(argv)
         proc = subprocess.run(
-            [sys.executable, str(BENCH_DIR / argv[0]), *argv[1:]],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=3600,
+            command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=3600
         )
         out[name] = {
-            "command": " ".join(["bench/" + argv[0], *argv[1:]]),
+            "command": " ".join(["python", *command[1:]]),
             "exit_code": proc.returncode,
             "seconds": round(time.monotonic() - started, 1),
             "printed": proc.stdout.strip().splitlines()[-20:],
@@ -144,7 +148,14 @@ def run_area_benches(full: bool, work: Path) -> dict[str, Any]:
             "figures": parse_printed(proc.stdout),
         }
         print(f"  {name}: exit {proc.returncode} in {out[name]['seconds']} s", flush=True)
+        if proc.returncode != 0:
+            out[name]["stderr"] = proc.stderr.strip().splitlines()[-20:]
+            print("\n".join(f"    {line}" for line in out[name]["stderr"]), flush=True)
     return out
+
+
+def failed_areas(results: dict[str, Any]) -> list[str]:
+    return [name for name, area in results.get("areas", {}).items() if area["exit_code"] != 0]
 
 
 def ensure_broker() -> str:
@@ -573,9 +584,11 @@ def main() -> None:
     print_table(results)
     for name, area in results.get("areas", {}).items():
         if area.get("table"):
-            print(f"\n{name} (bench/{area['command'].removeprefix('bench/')}):")
+            print(f"\n{name} ({area['command']}):")
             print("\n".join(area["table"]))
     print(f"\nwrote {args.out}")
+    if failed := failed_areas(results):
+        raise SystemExit(f"area benchmarks failed (their stderr is above): {', '.join(failed)}")
 
 
 if __name__ == "__main__":
