@@ -155,7 +155,7 @@ def bench_warehouse_fleet(accounts: int) -> None:
 
 
 def _child(*args: str) -> None:
-    subprocess.run([sys.executable, __file__, *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "bench.bench_consumption", *args], check=True, cwd=ROOT)
 
 
 def stl_scores(values: np.ndarray, period: int = 7) -> np.ndarray:
