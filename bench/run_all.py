@@ -126,8 +126,8 @@ def parse_printed(text: str) -> dict[str, Any]:
 
 
 def area_command(argv: Sequence[str]) -> list[str]:
-    """`python -m bench.<script>`, run from the project root: the way the README shows them
-    (run as a file, a script that imports `bench.` finds no such package)."""
+    """`python -m bench.<script>`, run from the project root, as the docs show them: run as
+    a file, a script that imports `bench.` finds no such package."""
     return [sys.executable, "-m", f"bench.{Path(argv[0]).stem}", *argv[1:]]
 
 

@@ -13,7 +13,7 @@ import gc
 # at 700 against 50,000: the execution agent in groups of 83 3.00-3.48 ms against 2.61-2.83,
 # the decision agent 1.17-1.31 against 0.97-1.04 (docs/batch-pipeline.md, "Fourteenth
 # round"). Reference counting still frees acyclic garbage at once; only reference cycles
-# wait longer (the webhook processor's peak RSS rose ~5 MB, to ~101 MB).
+# wait longer (the webhook processor's peak RSS at saturation rose from 96-100 to 101-108 MB).
 SERVING_THRESHOLDS = (50_000, 10, 10)
 
 
