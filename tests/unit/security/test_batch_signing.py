@@ -144,34 +144,30 @@ def test_a_signed_batch_verifies_record_by_record(batch_signer, verifier) -> Non
     assert claims[0].expires_at - claims[0].issued_at == 300
 
 
-def test_each_distinct_root_is_checked_once(batch_signer, ring, monkeypatch) -> None:
-    decodes = 0
+@pytest.fixture
+def root_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many root tokens were decoded (signature checked): `root_checks[0]`."""
+    count = [0]
     real_decode = jwt.decode_complete
 
     def counting(*args, **kwargs):
-        nonlocal decodes
-        decodes += 1
+        count[0] += 1
         return real_decode(*args, **kwargs)
 
     monkeypatch.setattr(batch_signing.jwt, "decode_complete", counting)
+    return count
+
+
+def test_each_distinct_root_is_checked_once(batch_signer, ring, root_checks) -> None:
     verifier = _make_verifier(ring)
     first, second = _signed_batch(batch_signer, 40), _signed_batch(batch_signer, 40, offset0=40)
     assert _codes(verifier.verify_batch(first)) == ["ok"] * 40
-    assert decodes == 1
+    assert root_checks == [1]
     assert _codes(verifier.verify_batch(first + second)) == ["ok"] * 80  # first: redelivered
-    assert decodes == 2  # the first root came from the cache
+    assert root_checks == [2]  # the first root came from the cache
 
 
-def test_the_root_cache_keeps_the_most_recently_used(batch_signer, ring, monkeypatch) -> None:
-    decodes = 0
-    real_decode = jwt.decode_complete
-
-    def counting(*args, **kwargs):
-        nonlocal decodes
-        decodes += 1
-        return real_decode(*args, **kwargs)
-
-    monkeypatch.setattr(batch_signing.jwt, "decode_complete", counting)
+def test_the_root_cache_keeps_the_most_recently_used(batch_signer, ring, root_checks) -> None:
     verifier = BatchVerifier(
         "decision_agent",
         ring,
@@ -183,11 +179,11 @@ def test_the_root_cache_keeps_the_most_recently_used(batch_signer, ring, monkeyp
     a, b, c = (_signed_batch(batch_signer, 3, offset0=3 * i) for i in range(3))
     for batch in (a, b, a, c):  # a was used after b, so c's root evicts b's
         assert _codes(verifier.verify_batch(batch)) == ["ok"] * 3
-    assert decodes == 3
+    assert root_checks == [3]
     verifier.verify_batch(a)
-    assert decodes == 3  # still cached
+    assert root_checks == [3]  # still cached
     verifier.verify_batch(b)
-    assert decodes == 4  # evicted: its signature is checked again
+    assert root_checks == [4]  # evicted: its signature is checked again
 
 
 def test_one_root_per_audience(batch_signer, ring) -> None:
