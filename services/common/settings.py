@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     # and what a crash redelivers is skipped by idempotency key (services/common/offset_commits).
     # 0 commits after every batch.
     kafka_commit_interval_ms: int = Field(default=500, ge=0)
+    # Batches of an embedded warehouse or store (the DuckDB file, the SQLite file) are read
+    # and written in the event loop's thread instead of a worker thread: a hand-over costs
+    # two cross-thread wake-ups, more than such a batch at light load (services/common/
+    # worker_threads.py). Firebolt and PostgreSQL always use worker threads.
+    embedded_work_inline: bool = True
     # Partitions of one consumed batch handled at once (each in offset order): overlaps the
     # I/O of one partition's records (queries, deliveries, acks) with another's.
     partition_concurrency: int = Field(default=6, ge=1)

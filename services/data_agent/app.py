@@ -99,8 +99,14 @@ class DataAgent:
         # runtime hands a batch's partition groups over concurrently, and each thread that
         # queries DuckDB keeps its own allocator caches and query state (~15 MB of peak RSS
         # at saturation with up to six pool threads; docs/batch-pipeline.md). The embedded
-        # warehouse runs one query at a time anyway (REVOPS_WAREHOUSE_THREADS=1).
-        self._reader = WorkerThreads(READER_THREAD)
+        # warehouse runs one query at a time anyway (REVOPS_WAREHOUSE_THREADS=1). A batch's
+        # dataset reads of the embedded warehouse run in the loop's own thread instead
+        # (bounded by READ_AHEAD_SUBJECTS; worker_threads.py says why); a job's
+        # fleet-wide subject query always runs on the reader thread.
+        self._reader = WorkerThreads(
+            READER_THREAD,
+            inline=settings.embedded_work_inline and settings.warehouse_backend.lower() == "duckdb",
+        )
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:
         return await self._handle_request(_request(item, record))
@@ -221,7 +227,7 @@ class DataAgent:
         child = ANALYSIS_TYPES[request.analysis_type].fans_out_to
         assert child is not None  # a type with a subject finder is a job
         started = time.perf_counter()
-        subjects = await self._reader.run(finder, self.repository)
+        subjects = await self._reader.in_thread(finder, self.repository)
         metrics.STAGE_SECONDS.labels(NAME, f"{request.analysis_type}_subjects").observe(
             time.perf_counter() - started
         )

@@ -40,7 +40,13 @@ class ExecutionApp:
     def __init__(self, settings: Settings, agent: ExecutionAgent) -> None:
         self.settings = settings
         self.agent = agent
-        self._store = WorkerThreads(STORE_THREAD, store_threads(settings))
+        # The embedded store's transactions run in the loop's own thread (worker_threads.py
+        # says why); PostgreSQL's on worker threads, which overlap their round trips.
+        self._store = WorkerThreads(
+            STORE_THREAD,
+            store_threads(settings),
+            inline=settings.embedded_work_inline and not settings.database_url,
+        )
 
     async def on_decision(self, item: Parsed, record: Record) -> list[Outgoing]:
         decision = decision_of(item)

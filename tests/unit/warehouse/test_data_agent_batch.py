@@ -23,7 +23,7 @@ from services.data_agent.builders import DATASET_BUILDERS, open_opportunities
 from services.data_agent.datasets import DatasetRepository
 from services.data_agent.warehouse.base import Columns, Params, Row, WarehouseError
 from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
-from services.data_agent.warehouse.queries import SET_QUERIES, Query
+from services.data_agent.warehouse.queries import FLEET_SCREEN, META, SET_QUERIES, Query
 
 from .conftest import Demo
 
@@ -255,30 +255,42 @@ def test_a_large_batch_is_read_in_slices(
 
 
 class ThreadRecordingWarehouse(CountingWarehouse):
-    """Which threads ran the queries."""
+    """Which thread ran each query (by query name)."""
 
     def __init__(self, demo: Demo) -> None:
         super().__init__(demo)
-        self.threads: set[str] = set()
+        self.threads: dict[str, set[str]] = {}
+
+    def _ran(self, query: Query) -> None:
+        self.threads.setdefault(query.name, set()).add(threading.current_thread().name)
 
     def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        self.threads.add(threading.current_thread().name)
+        self._ran(query)
         return super().fetch_all(query, params)
 
+    def fetch_chunks(
+        self, query: Query, params: Params | None = None, chunk_rows: int = 10_000
+    ) -> Iterator[list[Row]]:
+        self._ran(query)
+        return super().fetch_chunks(query, params, chunk_rows)
+
     def fetch_columns(self, query: Query, params: Params | None = None) -> Columns:
-        self.threads.add(threading.current_thread().name)
+        self._ran(query)
         return super().fetch_columns(query, params)
 
 
-def test_concurrent_batches_read_the_warehouse_on_one_thread(demo: Demo) -> None:
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "reader-thread"])
+def test_concurrent_batches_read_the_warehouse_on_one_thread(demo: Demo, inline: bool) -> None:
     """The runtime hands a batch's partition groups over at once: their reads (a batch, a
-    record alone, a job) queue on the agent's one reader thread instead of spreading over
-    asyncio's pool, where each thread would keep DuckDB's per-thread memory."""
+    record alone) run in the event loop's own thread (`REVOPS_EMBEDDED_WORK_INLINE`, the
+    default for the embedded warehouse) or queue on the agent's one reader thread, never
+    spread over asyncio's pool, where each thread would keep DuckDB's per-thread memory. A
+    job's fleet-wide query runs on the reader thread either way (it may take seconds)."""
     warehouse = ThreadRecordingWarehouse(demo)
     try:
         repository = DatasetRepository(warehouse)
         repository.default_as_of()  # read once at start-up, on the main thread
-        agent = DataAgent(Settings(), repository)
+        agent = DataAgent(Settings(embedded_work_inline=inline), repository)
         warehouse.threads.clear()
         accounts = sorted(demo.truth["accounts"])[:12]
         groups = [
@@ -286,16 +298,28 @@ def test_concurrent_batches_read_the_warehouse_on_one_thread(demo: Demo) -> None
             for g, part in enumerate(accounts[k : k + 3] for k in range(0, 12, 3))
         ]
 
-        async def concurrently() -> list[Any]:
+        async def concurrently() -> tuple[str, list[Any]]:
             calls: list[Awaitable[Any]] = [agent.handle_batch(group) for group in groups]
             calls.append(agent.handle(*trigger_record(90, AnalysisType.CONSUMPTION, accounts[0])))
             calls.append(agent.handle(*trigger_record(91, AnalysisType.FLEET_SCAN, None)))
-            return await asyncio.gather(*calls)
+            return threading.current_thread().name, await asyncio.gather(*calls)
 
-        *batches, alone, jobs = asyncio.run(concurrently())
+        loop_thread, (*batches, alone, jobs) = asyncio.run(concurrently())
         assert all(isinstance(o, list) and len(o) == 1 for b in batches for o in b)
         assert len(alone) == 1 and jobs
-        assert len(warehouse.threads) == 1
-        assert next(iter(warehouse.threads)).startswith(app.READER_THREAD)
+        # the job: the warehouse's day and the fleet screen
+        job_threads = warehouse.threads.pop(META.name) | warehouse.threads.pop(FLEET_SCREEN.name)
+        assert len(job_threads) == 1
+        assert next(iter(job_threads)).startswith(app.READER_THREAD)
+        dataset_threads = set().union(*warehouse.threads.values())
+        assert dataset_threads == ({loop_thread} if inline else job_threads)
     finally:
         warehouse.close()
+
+
+def test_a_warehouse_server_is_read_on_the_reader_thread(warehouse: CountingWarehouse) -> None:
+    """Firebolt answers over the network: its reads stay off the event loop's thread."""
+    repository = DatasetRepository(warehouse)
+    assert DataAgent(Settings(), repository)._reader.inline
+    assert not DataAgent(Settings(warehouse_backend="firebolt"), repository)._reader.inline
+    assert not DataAgent(Settings(embedded_work_inline=False), repository)._reader.inline
