@@ -95,14 +95,14 @@ class DataAgent:
         self.settings = settings
         self.topics = settings.topics
         self.repository = repository
-        # Every warehouse read runs on this one thread, not on asyncio's default pool: the
-        # runtime hands a batch's partition groups over concurrently, and each thread that
-        # queries DuckDB keeps its own allocator caches and query state (~15 MB of peak RSS
-        # at saturation with up to six pool threads; docs/batch-pipeline.md). The embedded
-        # warehouse runs one query at a time anyway (REVOPS_WAREHOUSE_THREADS=1). A batch's
-        # dataset reads of the embedded warehouse run in the loop's own thread instead
-        # (bounded by READ_AHEAD_SUBJECTS; worker_threads.py says why); a job's
-        # fleet-wide subject query always runs on the reader thread.
+        # Warehouse reads never spread over asyncio's default pool: the runtime hands a
+        # batch's partition groups over concurrently, and each thread that queries DuckDB
+        # keeps its own allocator caches and query state (~15 MB of peak RSS at saturation
+        # with up to six pool threads; docs/batch-pipeline.md). The embedded warehouse runs
+        # one query at a time anyway (REVOPS_WAREHOUSE_THREADS=1), so its dataset reads run
+        # in the loop's own thread (bounded by READ_AHEAD_SUBJECTS; worker_threads.py says
+        # why), Firebolt's on this one reader thread; a job's fleet-wide subject query
+        # always runs on the reader thread (it may take seconds).
         self._reader = WorkerThreads(
             READER_THREAD,
             inline=settings.embedded_work_inline and settings.warehouse_backend.lower() == "duckdb",
