@@ -94,7 +94,7 @@ class LocalStack:
 
     def ensure_warehouse(self, accounts: int = 50) -> Path:
         path = self.settings.resolved_warehouse_path
-        if self.settings.warehouse_backend == "duckdb" and not path.exists():
+        if self.settings.embedded_warehouse and not path.exists():
             typer.echo(f"seeding the demo warehouse ({accounts} accounts, 365 days) at {path}")
             seed_warehouse(path, accounts=accounts)
         return path

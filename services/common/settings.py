@@ -198,6 +198,12 @@ class Settings(BaseSettings):
         return self.state_dir or self.var_dir / "state"
 
     @property
+    def embedded_warehouse(self) -> bool:
+        """The warehouse is the DuckDB file (`REVOPS_WAREHOUSE_BACKEND`, any case), not a
+        server (Firebolt)."""
+        return self.warehouse_backend.lower() == "duckdb"
+
+    @property
     def resolved_warehouse_path(self) -> Path:
         return self.warehouse_path or self.var_dir / "warehouse" / "demo.duckdb"
 

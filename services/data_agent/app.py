@@ -104,8 +104,7 @@ class DataAgent:
         # why), Firebolt's on this one reader thread; a job's fleet-wide subject query
         # always runs on the reader thread (it may take seconds).
         self._reader = WorkerThreads(
-            READER_THREAD,
-            inline=settings.embedded_work_inline and settings.warehouse_backend.lower() == "duckdb",
+            READER_THREAD, inline=settings.embedded_work_inline and settings.embedded_warehouse
         )
 
     async def handle(self, item: Parsed, record: Record) -> list[Outgoing]:

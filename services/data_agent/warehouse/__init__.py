@@ -45,7 +45,7 @@ def open_service_warehouse(settings: Settings) -> Warehouse:
     background. A source the copy cannot hold faithfully, or a state folder it cannot be
     written to, is read directly, and the log says why."""
     warehouse = open_warehouse(settings, bounded=True)
-    if settings.warehouse_backend.lower() != "duckdb" or not settings.warehouse_replica:
+    if not settings.embedded_warehouse or not settings.warehouse_replica:
         return warehouse
     from services.data_agent.warehouse.duckdb_adapter import DuckDBWarehouse
     from services.data_agent.warehouse.replica import ReplicatedWarehouse, open_replica
