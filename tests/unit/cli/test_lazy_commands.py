@@ -4,8 +4,6 @@ command from the registry, and each registry entry names the command it stands f
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from typer.testing import CliRunner
 
 from services.cli.lazy import load_command
 from services.cli.main import EXPLAIN_SUBCOMMANDS, SUBCOMMANDS, app
-from services.common.settings import PROJECT_ROOT
+from tests.python_probe import run_python
 
 HEAVY = ("aiokafka", "faststream", "duckdb", "numpy", "pyarrow", "httpx", "jinja2")
 
@@ -30,15 +28,7 @@ print("\\n@@MODULES@@" + json.dumps(sorted(sys.modules)))
 
 
 def imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[set[str], str]:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=env,
-        timeout=60,
-        check=True,
-    )
+    done = run_python(PROBE, *args, env=env, timeout=60)
     output, _, modules = done.stdout.rpartition("@@MODULES@@")
     return {m.split(".")[0] for m in json.loads(modules)}, output
 

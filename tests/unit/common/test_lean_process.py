@@ -14,6 +14,7 @@ import pytest
 
 from services.common.processes import PROCESSES
 from services.common.settings import PROJECT_ROOT
+from tests.python_probe import run_python
 
 ENTRY_POINTS = sorted((PROJECT_ROOT / "services").glob("*/__main__.py"))
 
@@ -52,14 +53,7 @@ print(json.dumps(loaded))
 
 @pytest.mark.parametrize("fmt", ["json", "console"])
 def test_services_log_exceptions_whole_without_rich(fmt: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, fmt],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=120,
-        check=True,
-    )
+    done = run_python(PROBE, fmt)
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
     for event in ("handler_failed", "library_failed"):
         [line] = [line for line in done.stderr.splitlines() if event in line]

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from services.common.gc_tuning import SERVING_THRESHOLDS
-from services.common.settings import PROJECT_ROOT
+from tests.python_probe import run_python
 
 PROBE = """
 import asyncio, gc, json, os, signal
@@ -30,14 +28,7 @@ asyncio.run(serve("probe", build))
 
 
 def test_a_serving_process_has_its_start_up_frozen_and_a_higher_threshold() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=120,
-        check=True,
-    )
+    done = run_python(PROBE)
     before, serving = (json.loads(line) for line in done.stdout.strip().splitlines()[-2:])
     assert before == {"threshold": [700, 10, 10], "frozen": 0}  # CPython's defaults
     assert serving["threshold"] == list(SERVING_THRESHOLDS)

@@ -6,10 +6,8 @@ batch and one at a time, every dataset encoded as the runtime publishes it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from services.common.settings import PROJECT_ROOT
+from tests.python_probe import run_python
 
 from .conftest import AS_OF, Demo
 
@@ -62,14 +60,7 @@ def test_the_data_agent_never_loads_numpy(demo: Demo) -> None:
     script = SCRIPT.replace("PATH", repr(str(demo.path))).replace(
         "AS_OF)", f"date.fromisoformat({AS_OF.isoformat()!r}))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=180,
-        check=False,
-    )
+    done = run_python(script, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["records"] == 10  # a dataset per trigger: 8 read ahead, then 1 and 1
