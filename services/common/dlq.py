@@ -11,10 +11,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from contracts import Envelope, ErrorEnvelope
 from contracts.envelope import (
+    AnyEnvelope,
     DeadLetterInfo,
     DiagnosticInfo,
+    ErrorEnvelope,
     ErrorInfo,
     OriginalMessage,
     RetryStrategy,
@@ -52,7 +53,7 @@ def build_error_envelope(
     service: str,
     consumer_group: str,
     policy: RetryPolicy,
-    envelope: Envelope | None,
+    envelope: AnyEnvelope | None,
     operation: str | None = None,
 ) -> ErrorEnvelope:
     """The one error envelope of a dead letter (docs/reliability.md): what failed, how it

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from contracts import Envelope
+from contracts.envelope import AnyEnvelope
 from services.common.errors import PermanentError, authentication_failed_code
 from services.common.records import Outgoing
 from services.common.security import (
@@ -40,7 +40,7 @@ from services.common.settings import Settings
 
 
 def message_id_of(message: BaseModel) -> str:
-    if isinstance(message, Envelope):
+    if isinstance(message, AnyEnvelope):
         return message.metadata.message_id
     return f"msg-{uuid.uuid4()}"
 

@@ -47,7 +47,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from starlette.routing import Route
 
-from contracts import Envelope, ErrorEnvelope
+from contracts.envelope import AnyEnvelope, ErrorEnvelope
 from services.common import metrics
 from services.common.batch_size import AdaptiveBatchSize
 from services.common.dlq import (
@@ -790,7 +790,7 @@ def correlation_id_of(out: Outgoing) -> str | None:
     foreign client sees the same id in the header as in `metadata.correlation_id`; for a
     raw trigger or a dead letter without an envelope, its request id."""
     message = out.message
-    if isinstance(message, Envelope | ErrorEnvelope) and message.metadata is not None:
+    if isinstance(message, AnyEnvelope | ErrorEnvelope) and message.metadata is not None:
         return message.metadata.correlation_id
     request_id = out.headers.get(HEADER_REQUEST_ID) or getattr(message, "request_id", None)
     return request_id if isinstance(request_id, str) else None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from contracts import ActionJob, ActionResult, AgentName, AnalysisResults, Envelope, FlowOutput
+from contracts import ActionJob, ActionResult, AgentName, AnalysisResults, FlowOutput
+from contracts.envelope import AnyEnvelope
 from services.common import metrics
 from services.common.messages import envelope_parser, make_envelope
 from services.common.records import BatchOutcome, Outgoing, Parsed, ProducedMark, Record
@@ -82,7 +83,7 @@ class ExecutionApp:
             for (item, _), outcome in zip(items, outcomes, strict=True)
         ]
 
-    def _outputs(self, outcome: HandlerOutput, source: Envelope) -> list[Outgoing]:
+    def _outputs(self, outcome: HandlerOutput, source: AnyEnvelope) -> list[Outgoing]:
         meta = source.metadata
         outs = [self._job(job, meta.flow_id, meta.correlation_id) for job in outcome.jobs]
         if outcome.flow_output is not None:

@@ -47,7 +47,7 @@ def _record(message: AnalyticalDataset | ColumnarAnalyticalDataset, offset: int)
         target=AgentName.DECISION_AGENT.value,
         stage="dataset",
     )
-    key = envelope.payload["subject"]["account_id"].encode()
+    key = message.subject.account_id.encode()
     return Record("revops.datasets", 0, offset, key, encode(envelope), (), int(time.time() * 1000))
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from contracts import ActionJob, AgentName, AnalysisResults, AnalysisType, Envelope
 from services.common.errors import PermanentError
-from services.common.messages import make_envelope
+from services.common.messages import encode, make_envelope
 from services.common.records import (
     BatchOutcome,
     Deferred,
@@ -113,8 +113,8 @@ def batch_of_results(outcomes: Sequence[BatchOutcome]) -> list[tuple[Parsed, Rec
 
 
 def envelope_of(out: Outgoing) -> Envelope:
-    assert isinstance(out.message, Envelope)
-    return out.message
+    """The output's envelope as the next stage reads it (from its bytes)."""
+    return Envelope.model_validate_json(encode(out.message))
 
 
 def action_ids(outputs: BatchOutcome) -> list[str]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from contracts import AnalysisType, Envelope, RawTrigger
 from contracts.trigger import TriggerParameters, TriggerType
+from services.common.messages import encode
 from services.common.settings import Settings
 from services.data_agent.app import DataAgent, enrich
 from services.data_agent.builders import DATASET_BUILDERS
@@ -27,8 +28,8 @@ def dataset_subject(demo: Demo, analysis: AnalysisType, account: str, deal: str 
     )
     request = enrich(trigger, "names-1", datetime.now(UTC))
     outgoing = asyncio.run(agent._dataset(request, DATASET_BUILDERS[analysis]))
-    assert isinstance(outgoing.message, Envelope)
-    return outgoing.message.payload["subject"]
+    # The dataset's subject as the decision agent reads it (from the record's bytes).
+    return Envelope.model_validate_json(encode(outgoing.message)).payload["subject"]
 
 
 def test_deal_dataset_carries_account_and_deal_names(demo: Demo) -> None:

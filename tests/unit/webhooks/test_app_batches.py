@@ -8,8 +8,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from contracts import Envelope
 from contracts.actions import ActionStatus
+from contracts.envelope import AnyEnvelope
 from services.common.records import BatchHandler, Deferred, Outgoing, Parsed, Record
 from services.common.runtime import ServiceRuntime
 from services.common.settings import Settings
@@ -81,7 +81,7 @@ async def test_results_leave_in_one_publish_call(tmp_path: Path) -> None:
     assert {out.topic for out in call} == {app.settings.topics.action_results}
     assert {out.audience for out in call} == {"execution_agent"}
     envelopes = [out.message for out in call]
-    assert all(isinstance(e, Envelope) for e in envelopes)
+    assert all(isinstance(e, AnyEnvelope) for e in envelopes)
     stages = [e.metadata.idempotency_key for e in envelopes]  # type: ignore[attr-defined]
     assert len(set(stages)) == 3  # one idempotency key per result
     app.engine.log.close()
