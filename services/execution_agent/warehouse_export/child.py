@@ -12,12 +12,25 @@ same lease, batches and outbox, so a crash of either process leaves the rows for
 run. It prints the run's report on stdout; a failure is one line on stderr and status 1,
 which the agent's housekeeping logs and counts as a failed run.
 
+The child only reads the agent's store while it runs (the lease aside): it writes the seqs
+it exported to `--exported-file`, and the agent drops those outbox rows once the child is
+done, a few hundred per transaction. Why: on SQLite a write transaction of the child's takes
+the file's write lock, and the child runs below the agent's priority, so it could be
+descheduled holding it (a 5 ms delete held the lock up to 40 ms); the agent, which writes
+its store from its event loop, waited in SQLite's busy handler (sleeps of 1, 2, 5, 10, 15,
+20, 25 ms...) with every flow stalled behind it. At 100 flows/s the flows' p50 doubled for
+the ~18 s of a run after a burst (docs/batch-pipeline.md, "Sixteenth round"). A row exported
+and not dropped (the agent stopped in between) is exported again by the next run: the
+warehouse writes are idempotent.
+
     python -m services.execution_agent.warehouse_export.child --db PATH [--export-file PATH]
+        [--exported-file PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -55,6 +68,10 @@ class ExportInChildProcess:
         self.settings = settings
         self.db_path = db_path
 
+    def exported_file(self) -> Path:
+        """Where the child writes what it exported (next to the store)."""
+        return self.db_path.with_name(f"{self.db_path.stem}.exported.json")
+
     def command(self) -> list[str]:
         return [
             sys.executable,
@@ -66,6 +83,8 @@ class ExportInChildProcess:
             str(export_path(self.settings)),
             "--backend",
             self.settings.warehouse_backend,
+            "--exported-file",
+            str(self.exported_file()),
         ]
 
     def environment(self) -> dict[str, str]:
@@ -84,6 +103,8 @@ class ExportInChildProcess:
         """One run; the child's report line, or None when nothing was pending."""
         if self.outbox.pending_count() == 0:
             return None
+        exported_file = self.exported_file()
+        exported_file.unlink(missing_ok=True)  # a stopped agent's: exported again, harmlessly
         try:
             done = subprocess.run(
                 self.command(),
@@ -101,22 +122,40 @@ class ExportInChildProcess:
             lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
             raise ExportTargetError(f"insight export failed: {lines[-1]}")
         report = (done.stdout.strip().splitlines() or [""])[-1]  # after the child's log lines
-        log.info("insights_export_run", report=report)
+        dropped = self._drop_exported(exported_file)
+        log.info("insights_export_run", report=report, dropped=dropped)
         return report
 
+    def _drop_exported(self, exported_file: Path) -> int:
+        """Drop the outbox rows the child exported (none when it wrote no file: nothing was
+        pending, or another exporter held the lease)."""
+        try:
+            ranges = json.loads(exported_file.read_text())
+        except FileNotFoundError:
+            return 0
+        dropped = self.outbox.drop([(int(first), int(last)) for first, last in ranges])
+        exported_file.unlink(missing_ok=True)
+        return dropped
 
-def run(db: Path, export_file: Path, backend: str) -> str:
-    """The child's work: one `export_in_background` run; its report line."""
+
+def run(db: Path, export_file: Path, backend: str, exported_file: Path | None = None) -> str:
+    """The child's work: one `export_in_background` run; its report line. With
+    `exported_file` the exported rows stay in the outbox and their seqs are written there
+    (as JSON ranges) for the agent to drop; without it each batch drops its own."""
     # Imported here: the agent imports this module and must not open a store at import.
     from services.execution_agent.store import open_store
 
     settings = Settings(warehouse_backend=backend)
     exporter = InsightExporter(open_store(db), sink_factory(settings, export_file))
     parent = parent_pid()
-    report = exporter.export_in_background(keep_going=lambda: not parent_gone(parent))
+    report = exporter.export_in_background(
+        keep_going=lambda: not parent_gone(parent), leave_exported=exported_file is not None
+    )
     target = "Firebolt" if backend.lower() == "firebolt" else "DuckDB"
     if report is None:
         return "the export target is held by a reader; the rows wait for the next run"
+    if exported_file is not None and report.exported:
+        exported_file.write_text(json.dumps(report.exported))
     return report.line(target)
 
 
@@ -125,10 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, required=True, help="the agent's SQLite store")
     parser.add_argument("--export-file", type=Path, required=True, help="embedded target")
     parser.add_argument("--backend", default="duckdb", help="duckdb | firebolt")
+    parser.add_argument(
+        "--exported-file", type=Path, help="write the exported seqs here; leave their rows"
+    )
     args = parser.parse_args(argv)
     os.nice(CHILD_NICENESS)  # here, not in a preexec_fn: the agent has threads when it forks
     try:
-        print(run(args.db, args.export_file, args.backend))
+        print(run(args.db, args.export_file, args.backend, args.exported_file))
     except (ExportTargetError, StoreUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

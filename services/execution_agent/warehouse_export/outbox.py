@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -37,6 +37,11 @@ OUTBOX = "revops_ai_insight_export_outbox"
 LEASE = "revops_ai_insight_export_lease"
 LEASE_NAME = "warehouse"
 LEASE_S = 120.0  # far above one batch's write; renewed after each batch
+#: Outbox rows dropped per transaction by `drop`.
+DROP_CHUNK = 500
+
+#: First and last seq of consecutive exported outbox rows (both included).
+SeqRange = tuple[int, int]
 
 
 # The audit row of each change a batch carries, found through its outbox row by
@@ -133,18 +138,25 @@ class ExportOutbox:
 
     # -- the outbox -------------------------------------------------------------------------
 
-    def pending_count(self) -> int:
+    def pending_count(self, after_seq: int = 0) -> int:
+        """Changes in the outbox (those after `after_seq`)."""
         with self.store.reader() as conn:
-            return int(conn.execute(f"SELECT count(*) FROM {OUTBOX}").fetchone()[0])
+            return int(
+                conn.execute(
+                    f"SELECT count(*) FROM {OUTBOX} WHERE seq > ?", (after_seq,)
+                ).fetchone()[0]
+            )
 
-    def next_batch(self, size: int) -> ExportBatch | None:
-        """The oldest `size` changes with what they write, or None when the outbox is empty."""
+    def next_batch(self, size: int, after_seq: int = 0) -> ExportBatch | None:
+        """The oldest `size` changes (after `after_seq`) with what they write, or None when
+        there are none."""
         with self.store.reader() as conn:
             pending = [
                 Pending(int(r[0]), r[1], r[2], int(r[3]))
                 for r in conn.execute(
-                    f"SELECT seq, event_id, insight_id, version FROM {OUTBOX} ORDER BY seq LIMIT ?",
-                    (size,),
+                    f"SELECT seq, event_id, insight_id, version FROM {OUTBOX} "
+                    "WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (after_seq, size),
                 )
             ]
             if not pending:
@@ -174,15 +186,50 @@ class ExportOutbox:
         """Drop the exported rows and renew the lease, in one transaction; `LeaseLostError`
         (and nothing dropped) when another exporter holds the lease now."""
         with self.store.transaction() as conn:
-            renewed = conn.execute(
-                f"UPDATE {LEASE} SET until = ? WHERE name = ? AND holder = ?",
-                (self.clock() + self.lease_s, LEASE_NAME, self.holder),
-            )
-            if renewed.rowcount != 1:
-                raise LeaseLostError(f"{self.holder} lost the export lease")
+            self._renew(conn)
             seqs = [p.seq for p in pending]
             for start in range(0, len(seqs), LOOKUP_CHUNK):
                 part = seqs[start : start + LOOKUP_CHUNK]
                 conn.execute(
                     f"DELETE FROM {OUTBOX} WHERE seq IN ({', '.join('?' * len(part))})", part
                 )
+
+    def renew_lease(self) -> None:
+        """Renew the lease alone (an exporter that leaves its rows for its caller to drop);
+        `LeaseLostError` when another exporter holds it now."""
+        with self.store.transaction() as conn:
+            self._renew(conn)
+
+    def _renew(self, conn: Connection) -> None:
+        renewed = conn.execute(
+            f"UPDATE {LEASE} SET until = ? WHERE name = ? AND holder = ?",
+            (self.clock() + self.lease_s, LEASE_NAME, self.holder),
+        )
+        if renewed.rowcount != 1:
+            raise LeaseLostError(f"{self.holder} lost the export lease")
+
+    def drop(self, exported: Sequence[SeqRange]) -> int:
+        """Drop exported rows, given as ranges of consecutive seqs that were all exported,
+        `DROP_CHUNK` rows per transaction: each holds the store's write lock for a moment
+        only. No lease is needed: a row exported once may be exported again (the warehouse
+        writes are idempotent) and may be dropped by anyone. Returns the rows dropped."""
+        dropped = 0
+        for first, last in exported:
+            for lo in range(first, last + 1, DROP_CHUNK):
+                hi = min(lo + DROP_CHUNK - 1, last)
+                with self.store.transaction() as conn:
+                    gone = conn.execute(f"DELETE FROM {OUTBOX} WHERE seq BETWEEN ? AND ?", (lo, hi))
+                    dropped += max(gone.rowcount, 0)
+        return dropped
+
+
+def seq_ranges(seqs: Iterable[int], ranges: list[SeqRange] | None = None) -> list[SeqRange]:
+    """Ascending seqs as ranges of consecutive ones, appended to `ranges` (merged with its
+    last range when they touch)."""
+    ranges = [] if ranges is None else ranges
+    for seq in seqs:
+        if ranges and ranges[-1][1] + 1 == seq:
+            ranges[-1] = (ranges[-1][0], seq)
+        else:
+            ranges.append((seq, seq))
+    return ranges

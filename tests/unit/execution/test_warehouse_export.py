@@ -382,6 +382,9 @@ async def test_the_execution_agent_exports_as_a_housekeeping_job(tmp_path: Path)
     assert (job.runs, job.failures) == (1, 0)
     [row] = _tables(tmp_path / "insights.duckdb")[INSIGHTS.name]
     assert row[INSIGHTS.names.index("opportunity_id")] == "OPP-1"
+    # The child left its rows; the agent dropped them after it, and the child's file.
+    assert _outbox(repo.store) == []
+    assert not (tmp_path / "revops.exported.json").exists()
 
     off = Settings(state_dir=tmp_path, insights_export_interval_s=0, signing_enabled=False)
     quiet = await build_runtime(off, http_port=None)
@@ -478,3 +481,107 @@ def test_the_export_child_runs_below_the_agents_priority(
     monkeypatch.setattr(child.os, "nice", niced.append)
     assert child.main(["--db", str(db), "--export-file", str(tmp_path / "x.duckdb")]) == 0
     assert niced == [child.CHILD_NICENESS] and child.CHILD_NICENESS > 0
+
+
+def test_a_run_that_leaves_its_rows_says_which_and_drop_removes_exactly_those(
+    store: Database, export_file: Path
+) -> None:
+    """The export child's way: the run writes the warehouse and leaves the outbox alone
+    (no write lock of the agent's store per batch); the agent then drops exactly the rows
+    the run exported, not a change made after it read them."""
+    repo = InsightRepository(store)
+    deal_id, _ = _some_history(repo)  # 8 changes: batches of 3, 3 and 2
+    before = _outbox(store)
+    report = _exporter(store, export_file).export(leave_exported=True)
+    assert (report.batches, report.changes, report.pending) == (3, 8, 0)
+    assert _outbox(store) == before  # nothing dropped by the run
+    assert sum(last - first + 1 for first, last in report.exported) == 8
+    exported = _tables(export_file)
+    assert len(exported[AUDIT.name]) == 8
+
+    repo.record_action_taken(deal_id, {"action_id": "a-late", "channel": "slack"})
+    assert ExportOutbox(store).drop(report.exported) == 8
+    [(left_id, _)] = _outbox(store)
+    assert left_id == deal_id
+    # What is left is exported by the next run, as ever; the earlier rows are not again.
+    later = _exporter(store, export_file).export()
+    assert (later.changes, later.pending) == (1, 0)
+    assert len(_tables(export_file)[AUDIT.name]) == 9
+
+
+def test_a_run_that_leaves_its_rows_still_renews_the_lease(
+    store: Database, export_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long run keeps the lease: renewed every RENEW_EVERY_S (here: after every batch)."""
+    from services.execution_agent.warehouse_export import exporter as exporter_module
+
+    _some_history(InsightRepository(store))
+    monkeypatch.setattr(exporter_module, "RENEW_EVERY_S", 0.0)
+    renewals: list[str] = []
+    outbox = ExportOutbox(store)
+    renew = outbox.renew_lease
+
+    def counted_renew() -> None:
+        renewals.append("renew")
+        renew()
+
+    monkeypatch.setattr(outbox, "renew_lease", counted_renew)
+    run = InsightExporter(
+        store, lambda: DuckDBInsightSink(export_file), batch_size=3, outbox=outbox
+    )
+    assert run.export(leave_exported=True).batches == 3
+    assert len(renewals) == 3
+
+
+def test_seq_ranges_are_runs_of_consecutive_seqs() -> None:
+    from services.execution_agent.warehouse_export.outbox import seq_ranges
+
+    ranges = seq_ranges([1, 2, 3, 5, 7, 8])
+    assert ranges == [(1, 3), (5, 5), (7, 8)]
+    assert seq_ranges([9, 11], ranges) == [(1, 3), (5, 5), (7, 9), (11, 11)]
+    assert seq_ranges([]) == []
+
+
+def test_drop_holds_the_write_lock_a_chunk_at_a_time(
+    store: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.execution_agent.warehouse_export import outbox as outbox_module
+
+    _some_history(InsightRepository(store))  # 8 changes
+    with store.reader() as conn:
+        seqs = [int(r[0]) for r in conn.execute(f"SELECT seq FROM {OUTBOX} ORDER BY seq")]
+    monkeypatch.setattr(outbox_module, "DROP_CHUNK", 3)
+    transactions: list[str] = []
+    begin = store.transaction
+
+    def counted_transaction() -> Any:
+        transactions.append("tx")
+        return begin()
+
+    monkeypatch.setattr(store, "transaction", counted_transaction)
+    assert ExportOutbox(store).drop(outbox_module.seq_ranges(seqs[:7])) == 7
+    assert len(transactions) == 3  # 3 + 3 + 1 rows
+    assert len(_outbox(store)) == 1
+
+
+def test_the_export_child_leaves_its_rows_for_the_agent_to_drop(tmp_path: Path) -> None:
+    """The child writes what it exported to a file instead of deleting outbox rows itself;
+    the agent drops them after the child is done and removes the file."""
+    from services.common.settings import Settings
+    from services.execution_agent.warehouse_export.child import ExportInChildProcess, run
+
+    db = tmp_path / "revops.db"
+    store = open_store(db, url="")
+    _some_history(InsightRepository(store))
+    before = _outbox(store)
+    job = ExportInChildProcess(store, Settings(state_dir=tmp_path), db)
+    exported_file = job.exported_file()
+    assert "--exported-file" in job.command()
+
+    report = run(db, tmp_path / "insights.duckdb", "duckdb", exported_file)
+    assert report.startswith("exported 8 change(s)")
+    assert _outbox(store) == before  # the child dropped nothing
+    assert exported_file.exists()
+    assert job._drop_exported(exported_file) == 8
+    assert _outbox(store) == [] and not exported_file.exists()
+    assert job._drop_exported(exported_file) == 0  # no file: nothing exported, nothing to drop
