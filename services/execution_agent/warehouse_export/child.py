@@ -18,10 +18,9 @@ done, a few hundred per transaction. Why: on SQLite a write transaction of the c
 the file's write lock, and the child runs below the agent's priority, so it could be
 descheduled holding it (a 5 ms delete held the lock up to 40 ms); the agent, which writes
 its store from its event loop, waited in SQLite's busy handler (sleeps of 1, 2, 5, 10, 15,
-20, 25 ms...) with every flow stalled behind it. At 100 flows/s the flows' p50 doubled for
-the ~18 s of a run after a burst (docs/batch-pipeline.md, "Sixteenth round"). A row exported
-and not dropped (the agent stopped in between) is exported again by the next run: the
-warehouse writes are idempotent.
+20, 25 ms...) with every flow stalled behind it (docs/batch-pipeline.md, "Sixteenth
+round"). A row exported and not dropped (the agent stopped in between) is exported again
+by the next run: the warehouse writes are idempotent.
 
     python -m services.execution_agent.warehouse_export.child --db PATH [--export-file PATH]
         [--exported-file PATH]
