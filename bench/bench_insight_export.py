@@ -7,7 +7,9 @@ A store (SQLite, as the embedded mode's) holds `--insights` insights, each re-ru
 pipeline makes), then one run drains the outbox into a DuckDB file the way the agent's
 child process does (`InsightExporter.export`, batches of 500). Printed: the changes
 exported, the run's CPU per change and per 1,000 changes, split into reading the batches
-from the store and writing them into DuckDB.
+from the store and writing them into DuckDB. Then the same on a second store the child's
+way (`leave_exported`: the run leaves its rows, the agent drops them afterwards, 500 per
+transaction), with the agent's drop apart.
 
 Why it matters: the job runs once a minute inside the execution agent's box, beside the
 pipeline; the changes of a busy minute (every flow re-runs its subject's insights) are
@@ -50,10 +52,10 @@ class TimedOutbox(ExportOutbox):
 
     read_cpu_s = 0.0
 
-    def next_batch(self, size: int) -> ExportBatch | None:
+    def next_batch(self, size: int, after_seq: int = 0) -> ExportBatch | None:
         started = time.process_time()
         try:
-            return super().next_batch(size)
+            return super().next_batch(size, after_seq)
         finally:
             self.read_cpu_s += time.process_time() - started
 
@@ -72,6 +74,17 @@ def main() -> None:
         started = time.process_time()
         report = exporter.export()
         cpu_s = time.process_time() - started
+
+        child_store = open_store(Path(tmp) / "child.db")
+        fill(InsightRepository(child_store), args.insights, args.reruns)
+        child_target = Path(tmp) / "child.duckdb"
+        child = InsightExporter(child_store, lambda: DuckDBInsightSink(child_target))
+        started = time.process_time()
+        left = child.export(leave_exported=True)
+        run_s = time.process_time() - started
+        started = time.process_time()
+        dropped = child.outbox.drop(left.exported)
+        drop_s = time.process_time() - started
     changes = max(report.changes, 1)
     print(f"changes exported: {report.changes:,} changes")
     print(f"changes per insight: {args.reruns + 1} changes")
@@ -79,6 +92,11 @@ def main() -> None:
     print(f"of which reading the store: {outbox.read_cpu_s * 1e6 / changes:,.1f} ms")
     print(f"of which writing DuckDB: {(cpu_s - outbox.read_cpu_s) * 1e6 / changes:,.1f} ms")
     print(f"export changes/s of CPU: {changes / max(cpu_s, 1e-9):,.0f} changes/s")
+    left_changes = max(left.changes, 1)
+    print(f"the child's way, run per 1,000 changes: {run_s * 1e6 / left_changes:,.1f} ms")
+    drop_ms = drop_s * 1e6 / left_changes
+    print(f"the child's way, the agent's drop per 1,000 changes: {drop_ms:,.1f} ms")
+    print(f"the child's way, rows dropped: {dropped:,} of {left.changes:,}")
 
 
 if __name__ == "__main__":
