@@ -67,9 +67,18 @@ class ExportInChildProcess:
         self.settings = settings
         self.db_path = db_path
 
-    def exported_file(self) -> Path:
-        """Where the child writes what it exported (next to the store)."""
-        return self.db_path.with_name(f"{self.db_path.stem}.exported.json")
+    def exported_file(self, pid: int | None = None) -> Path:
+        """Where the child of the agent `pid` (this one by default) writes what it exported:
+        next to the store, one file per agent (replicas on one host share a state dir)."""
+        return self.db_path.with_name(f"{self.db_path.stem}.exported-{pid or os.getpid()}.json")
+
+    def remove_files_of_stopped_agents(self) -> None:
+        """An agent stopped after its child exported leaves its file behind; its rows are
+        exported again by the next run (harmlessly), so the file is only litter."""
+        for path in self.db_path.parent.glob(f"{self.db_path.stem}.exported-*.json"):
+            pid = path.stem.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _running(int(pid)):
+                path.unlink(missing_ok=True)
 
     def command(self) -> list[str]:
         return [
@@ -103,7 +112,8 @@ class ExportInChildProcess:
         if self.outbox.pending_count() == 0:
             return None
         exported_file = self.exported_file()
-        exported_file.unlink(missing_ok=True)  # a stopped agent's: exported again, harmlessly
+        exported_file.unlink(missing_ok=True)  # a run that failed after writing it
+        self.remove_files_of_stopped_agents()
         try:
             done = subprocess.run(
                 self.command(),
@@ -135,6 +145,16 @@ class ExportInChildProcess:
         dropped = self.outbox.drop([(int(first), int(last)) for first, last in ranges])
         exported_file.unlink(missing_ok=True)
         return dropped
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def run(db: Path, export_file: Path, backend: str, exported_file: Path | None = None) -> str:

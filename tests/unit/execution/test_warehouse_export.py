@@ -55,6 +55,11 @@ def _outbox(store: Database) -> list[tuple[str, int]]:
         ]
 
 
+def _exported_files(state_dir: Path) -> list[Path]:
+    """What export children wrote and their agents have not dropped yet."""
+    return list(state_dir.glob("revops.exported-*.json"))
+
+
 def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -384,7 +389,7 @@ async def test_the_execution_agent_exports_as_a_housekeeping_job(tmp_path: Path)
     assert row[INSIGHTS.names.index("opportunity_id")] == "OPP-1"
     # The child left its rows; the agent dropped them after it, and the child's file.
     assert _outbox(repo.store) == []
-    assert not (tmp_path / "revops.exported.json").exists()
+    assert _exported_files(tmp_path) == []
 
     off = Settings(state_dir=tmp_path, insights_export_interval_s=0, signing_enabled=False)
     quiet = await build_runtime(off, http_port=None)
@@ -585,3 +590,20 @@ def test_the_export_child_leaves_its_rows_for_the_agent_to_drop(tmp_path: Path) 
     assert job._drop_exported(exported_file) == 8
     assert _outbox(store) == [] and not exported_file.exists()
     assert job._drop_exported(exported_file) == 0  # no file: nothing exported, nothing to drop
+
+
+def test_files_of_stopped_agents_are_removed_and_running_ones_kept(tmp_path: Path) -> None:
+    """Replicas on one host share the state dir: each agent's child writes its own file; a
+    file whose agent is gone is litter and goes at the next run, a running agent's stays."""
+    from services.common.settings import Settings
+    from services.execution_agent.warehouse_export.child import ExportInChildProcess
+
+    db = tmp_path / "revops.db"
+    job = ExportInChildProcess(open_store(db, url=""), Settings(state_dir=tmp_path), db)
+    stopped = job.exported_file(pid=2**22 + 12345)  # above any pid_max: never running
+    running = job.exported_file(pid=os.getppid())
+    assert job.exported_file() != running
+    for path in (stopped, running):
+        path.write_text("[[1, 2]]")
+    job.remove_files_of_stopped_agents()
+    assert not stopped.exists() and running.exists()
