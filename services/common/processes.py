@@ -39,3 +39,15 @@ def parent_gone(parent: int | None) -> bool:
     """True once `parent` (see `parent_pid`) is no longer this process's parent. Polled: a
     process is not told when its parent dies (re-parenting changes getppid)."""
     return parent is not None and os.getppid() != parent
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with this pid exists (another user's counts): files named after
+    the process that made them are left alone while it runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

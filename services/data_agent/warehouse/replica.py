@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from services.common.processes import process_running
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import (
     DEFAULT_CHUNK_ROWS,
@@ -209,18 +210,8 @@ def _remove_abandoned(folder: Path) -> None:
     """Copies a process left half made when it was killed (`<key>.building-<pid>`)."""
     for building in folder.glob("*.building-*"):
         pid = building.suffix.removeprefix(".building-")
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not process_running(int(pid)):
             building.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 _CAST_OR_MARK = re.compile(r"CAST\(\?\s+AS\s+(DATE|TIMESTAMP)\)|\?")

@@ -37,7 +37,12 @@ from pathlib import Path
 
 import structlog
 
-from services.common.processes import PARENT_PID_ENV, parent_gone, parent_pid
+from services.common.processes import (
+    PARENT_PID_ENV,
+    parent_gone,
+    parent_pid,
+    process_running,
+)
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.stores.database import Database, StoreUnavailableError
 from services.execution_agent.warehouse_export.exporter import (
@@ -77,7 +82,7 @@ class ExportInChildProcess:
         exported again by the next run (harmlessly), so the file is only litter."""
         for path in self.db_path.parent.glob(f"{self.db_path.stem}.exported-*.json"):
             pid = path.stem.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _running(int(pid)):
+            if pid.isdigit() and not process_running(int(pid)):
                 path.unlink(missing_ok=True)
 
     def command(self) -> list[str]:
@@ -145,16 +150,6 @@ class ExportInChildProcess:
         dropped = self.outbox.drop([(int(first), int(last)) for first, last in ranges])
         exported_file.unlink(missing_ok=True)
         return dropped
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def run(db: Path, export_file: Path, backend: str, exported_file: Path | None = None) -> str:
