@@ -39,6 +39,10 @@ def test_a_port_held_by_a_connection_names_the_connection_and_its_process() -> N
     with socket.socket() as server, socket.socket() as client:
         server.bind(("127.0.0.1", 0))
         server.listen()
+        # Bound before it connects, the client's port is its own: a port given by connect()
+        # alone may also be the local end of another process's connection to another peer
+        # (CI once found a service's connection on it, and the test named that process).
+        client.bind(("127.0.0.1", 0))
         client.connect(server.getsockname())
         port = client.getsockname()[1]
         assert not port_is_free(port)
