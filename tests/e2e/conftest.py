@@ -27,7 +27,10 @@ class Stack:
         return f"http://127.0.0.1:{self.local.ports[service]}/metrics"
 
 
-@pytest.fixture(scope="session")
+# Package scope: its services stop when the last test of this package is done, not at the
+# end of the session (they would otherwise stay connected to the broker through every later
+# test: one such connection once shared a local port with tests/unit/common/test_ports).
+@pytest.fixture(scope="package")
 def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     var_dir = tmp_path_factory.mktemp("e2e-var")
     env = {

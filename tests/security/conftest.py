@@ -173,7 +173,10 @@ def running_secure_stack(
             local.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope: its services stop when the last test of this package is done, not at the
+# end of the session (they would otherwise stay connected to the broker through every later
+# test: one such connection once shared a local port with tests/unit/common/test_ports).
+@pytest.fixture(scope="package")
 def secure_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureStack]:
     with running_secure_stack(kafka, tmp_path_factory.mktemp("security-var")) as stack:
         yield stack

@@ -118,7 +118,10 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Package scope: its services stop when the last test of this package is done, not at the
+# end of the session (they would otherwise stay connected to the broker through every later
+# test: one such connection once shared a local port with tests/unit/common/test_ports).
+@pytest.fixture(scope="package")
 def console(
     kafka: str, chromium: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Console]:
