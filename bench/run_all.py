@@ -171,9 +171,9 @@ def ensure_broker() -> str:
 BROKER_WARMUP = PeerSizes(burst_2kb=3000, burst_20kb=300, latency_s=2.0, warmup=300)
 # Warm-up rounds are repeated until the JIT compiler used less than this share of a round's
 # time. One round was not enough: a broker started for the run compiled for 5.2, 3.5, 0.9,
-# 0.45 and 0.34 CPU s in rounds of 7-9 s, and with one round the project's saturation burst
-# cost the broker 4.8 ms per flow instead of ~0.8 (its measured capacity 139.9 flows/s
-# against 221.5 on a warm broker, and every rate derived from it lower too).
+# 0.45 and 0.34 CPU s in rounds of 7-9 s. After one round the project's saturation burst
+# cost the broker 4.8 ms per flow and the measured capacity was 139.9 flows/s (every rate
+# derived from it lower too); after four, 1.7 ms and 214.0 flows/s.
 JIT_SETTLED_SHARE = 0.10
 WARMUP_MAX_ROUNDS = 6
 
