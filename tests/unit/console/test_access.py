@@ -56,6 +56,7 @@ def test_the_sign_in_form_needs_its_own_csrf_token(client: TestClient) -> None:
 def test_signing_out_ends_the_session_for_good(client: TestClient) -> None:
     sign_in(client)
     cookie = client.cookies.get("revops_console_session")
+    assert cookie is not None
     page = client.get("/inbox")
     client.post("/signout", data={"csrf": csrf_of(page.text)})
     stale = TestClient(client.app, base_url=BASE_URL, cookies={"revops_console_session": cookie})
