@@ -11,8 +11,8 @@ the JVM can take well over a minute.
 from __future__ import annotations
 
 import os
+import random
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -25,21 +25,36 @@ BROKER_START_TIMEOUT_S = 240
 _LOG_TAIL_LINES = 40
 
 
+# Ports handed to servers that bind them later come from below the kernel's ephemeral range.
+# A port from bind(0) is one the kernel also gives to outgoing connections, and a server
+# binds seconds after its port was chosen, once other processes have opened many (Kafka
+# clients, readiness checks): one such connection on the chosen port made the server's bind
+# fail (CI: `revops run`'s console, started last, exited and its test saw four services).
+FIRST_TEST_PORT = 20000
+
+
+def ephemeral_port_start() -> int:
+    """The first port the kernel gives to outgoing connections (Linux; 32768 elsewhere)."""
+    with suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port_range(1)
 
 
 def free_port_range(size: int) -> int:
-    """A base port with `size` free ports from it (a stack binds base..base+size-1)."""
+    """A base port with `size` free ports from it (a stack binds base..base+size-1), all
+    below the ephemeral range, so no outgoing connection takes one before it is bound."""
     from services.common.ports import port_is_free
 
-    for _ in range(200):
-        base = free_port()
-        if base + size < 65535 and all(port_is_free(base + i) for i in range(size)):
+    top = ephemeral_port_start() - size
+    for _ in range(500):
+        base = random.randrange(FIRST_TEST_PORT, top)
+        if all(port_is_free(base + i) for i in range(size)):
             return base
-    raise RuntimeError(f"no {size} free ports in a row")
+    raise RuntimeError(f"no {size} free ports in a row in {FIRST_TEST_PORT}..{top + size}")
 
 
 class BrokerStartError(RuntimeError):

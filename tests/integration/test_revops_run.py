@@ -121,7 +121,7 @@ def services_of(run: Run) -> list[psutil.Process]:
         and not any("warehouse_export.child" in part for part in c.cmdline())
     ]
     # the four agents and the console
-    assert len(services) == 5, [c.cmdline() for c in children]
+    assert len(services) == 5, [(c.pid, c.ppid(), c.status(), c.cmdline()) for c in children]
     return services
 
 
