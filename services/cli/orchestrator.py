@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,9 +116,9 @@ class LocalStack:
         for name in SERVICES:
             self.start_one(name)
 
-    async def wait_ready(self, timeout_s: float = 60.0) -> None:
+    async def wait_ready(self, timeout_s: float = 60.0, names: Sequence[str] = SERVICES) -> None:
         deadline = time.monotonic() + timeout_s
-        pending = set(SERVICES)
+        pending = set(names)
         async with httpx.AsyncClient(timeout=2.0) as client:
             while pending and time.monotonic() < deadline:
                 for name in list(pending):
@@ -136,7 +136,7 @@ class LocalStack:
         proc = self.processes[name]
         if proc.poll() is not None:
             raise StackError(f"{name} exited with {proc.returncode}; see {self.log_dir / name}.log")
-        port = self.ports[name]
+        port = self.console_port if name == CONSOLE else self.ports[name]
         try:
             response = await client.get(f"http://127.0.0.1:{port}/readyz")
         except httpx.HTTPError:
@@ -356,6 +356,9 @@ def prepare(stack: LocalStack, stop: StopSignals) -> None:
         stack.start()
         stop.run(stack.wait_ready())
         typer.echo(stack.start_console())
+        # "ready" only once the console answers too: the URL just printed must work, and a
+        # console that could not start (its port taken meanwhile) is an error, not a dead link.
+        stop.run(stack.wait_ready(names=(CONSOLE,)))
     except (StackError, KafkaUnavailableError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
