@@ -4,10 +4,11 @@
     -> wait for the acknowledgements -> commit the batch's offsets
 
 The same contract as the project's runtime (commit only after the outputs are acknowledged,
-at-least-once) and the same producer settings (acks=all, idempotent, `client_settings.py`), with
-nothing else: no envelope validation, idempotency store, signatures or analysis. Each record
-gets one field added (`hops`), so the JSON is really parsed and written again. orjson, the
-project's JSON library, does the parsing.
+at-least-once), the same producer settings (acks=all, idempotent, `client_settings.py`) and
+the same send at the end of a batch (what the linger holds back leaves once the stage waits
+for its acks), with nothing else: no envelope validation, idempotency store, signatures or
+analysis. Each record gets one field added (`hops`), so the JSON is really parsed and
+written again. orjson, the project's JSON library, does the parsing.
 
     python -m bench.peer.stage --bootstrap HOST:PORT --group G --source T1 --sink T2
 
@@ -47,6 +48,10 @@ async def forward_batches(
                     )
                 )
         if acks:
+            # As the project's runtime does once it waits for acks: what the producer holds
+            # back for its linger leaves now (aiokafka's own step before a transaction
+            # commits; it has no public call for it).
+            await producer._message_accumulator.flush_for_commit()
             await asyncio.gather(*acks)
             await consumer.commit()
 

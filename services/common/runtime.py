@@ -652,6 +652,7 @@ class ServiceRuntime:
     async def _await_acks(self, sent: _InFlight) -> None:
         outputs, acks = sent.take()
         if acks:
+            await send_lingering_now(self._kafka_producer())
             await asyncio.gather(*acks)
         for topic, count in Counter(out.topic for out in outputs).items():
             metrics.MESSAGES_PRODUCED.labels(self.name, topic).inc(count)
@@ -772,6 +773,22 @@ def partition_for(key: bytes | None, partitions: list[int]) -> int:
     """The partition aiokafka's default partitioner (murmur2 of the key, as Kafka's Java
     client) picks for `key` among `partitions` (all of the topic's, sorted)."""
     return int(_PARTITIONER(key, partitions, partitions))
+
+
+async def send_lingering_now(producer: AIOKafkaProducer) -> None:
+    """Have the producer send the records it holds back for its linger now, and wait for
+    their acknowledgements.
+
+    The linger (`kafka_linger_ms`) lets records handed over within a millisecond of each
+    other share a produce request: the partition groups of a consumed batch flush one after
+    the other. Once a caller waits for its acks, nothing more of its own is coming, and the
+    linger would only delay them (one timer per hop: ~10 ms of a single flow's ~30 on an idle
+    pipeline, docs/batch-pipeline.md "Eighteenth round"). aiokafka has no public call for
+    this: `flush_for_commit` is its own "close the lingering batches and wake the sender"
+    step before a transaction commits (aiokafka is pinned; a test fails if it stops doing
+    that). It waits for every batch in the producer, not only the caller's: those are being
+    sent now too."""
+    await producer._message_accumulator.flush_for_commit()
 
 
 def wire_headers(headers: dict[str, str], correlation_id: str | None) -> list[tuple[str, bytes]]:

@@ -338,3 +338,33 @@ async def test_a_flushs_produced_marks_are_run_together_once_acknowledged(
     assert sorted(marked) == sorted(f"r{i}" for i in range(records))  # each once
     assert len(mark_calls) < records / 10  # grouped per flush, not one call per record
     assert sorted(plain) == sorted(f"r{i}" for i in range(0, records, 10))
+
+
+async def test_outputs_waited_for_do_not_wait_for_the_producers_linger(
+    kafka: str, tmp_path: Path
+) -> None:
+    """With the producer's linger at a minute, a consumed batch's outputs and a component's
+    own publish are still acknowledged at once: once the runtime waits for acks, the records
+    the producer holds back for its linger are sent. Without that, the batch would wait out
+    the linger and time out here (then the producer's stop waits out the rest of it)."""
+    src, out = unique("t.src"), unique("t.out")
+    await create_topics(kafka, [src, out, f"{src}.dlq"], partitions=2)
+    await produce_keyed(kafka, src, [("a", {"n": 1, "id": "a1"}), ("d", {"n": 2, "id": "d1"})])
+    raw = await collect(kafka, src, 2)
+    runtime = make_runtime(kafka, tmp_path, "linger", kafka_linger_ms=60_000)
+
+    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
+        return [Outgoing(out, item.body.id, item.body)]
+
+    await runtime.broker.start()  # the producer only: no subscriber reads src
+    try:
+        await asyncio.wait_for(
+            runtime._process_batch(Subscription(src, parse_echo, handle), tuple(raw)), timeout=15
+        )
+        published = Echo(n=3, id="p1")
+        await asyncio.wait_for(runtime.publish([Outgoing(out, "p1", published)]), timeout=15)
+        outs = await collect(kafka, out, 3)
+    finally:
+        await runtime.broker.stop()
+        runtime.idempotency.close()
+    assert sorted(orjson.loads(r.value)["id"] for r in outs) == ["a1", "d1", "p1"]
