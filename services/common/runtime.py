@@ -781,13 +781,13 @@ async def send_lingering_now(producer: AIOKafkaProducer) -> None:
 
     The linger (`kafka_linger_ms`) lets records handed over within a millisecond of each
     other share a produce request: the partition groups of a consumed batch flush one after
-    the other. Once a caller waits for its acks, nothing more of its own is coming, and the
-    linger would only delay them (one timer per hop: ~10 ms of a single flow's ~30 on an idle
-    pipeline, docs/batch-pipeline.md "Eighteenth round"). aiokafka has no public call for
-    this: `flush_for_commit` is its own "close the lingering batches and wake the sender"
-    step before a transaction commits (aiokafka is pinned; a test fails if it stops doing
-    that). It waits for every batch in the producer, not only the caller's: those are being
-    sent now too."""
+    the other. Once a caller waits for its acks nothing more of its own is coming, and the
+    linger only delays them: one wait per hop, 4-6 ms of a single flow's ~25 on an idle
+    pipeline (docs/batch-pipeline.md, "Eighteenth round", with what it costs in a short
+    burst). aiokafka has no public call for this: `flush_for_commit` is its own "close the
+    lingering batches and wake the sender" step before a transaction commits (aiokafka is
+    pinned; a test fails if it stops doing that). It waits for every batch in the producer,
+    not only the caller's: those are being sent now too."""
     await producer._message_accumulator.flush_for_commit()
 
 
