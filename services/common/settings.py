@@ -152,9 +152,10 @@ class Settings(BaseSettings):
     # under load, at up to fetch_max_wait_ms more latency per stage at light load.
     kafka_fetch_min_bytes: int = Field(default=1, ge=1)
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=0)
-    # The producer waits this long for more records to share a produce request. 0 made a
-    # single flow on an idle pipeline ~12 ms faster and cost ~5 % of the sustained rate
-    # (docs/batch-pipeline.md, "Fourteenth round").
+    # The producer waits this long for more records to share a produce request (a consumed
+    # batch's partition groups flush one after the other); once the runtime waits for the
+    # acks it ends the wait (runtime.send_lingering_now). 0 made a single flow ~12 ms faster
+    # and cost ~5 % of the sustained rate (docs/batch-pipeline.md, "Fourteenth round").
     kafka_linger_ms: int = Field(default=1, ge=0)
     # Offsets are committed at most this often (and always before partitions are revoked or
     # the consumer stops): a commit per batch cost ~0.5 ms of CPU per commit at light load,
