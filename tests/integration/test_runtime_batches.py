@@ -359,10 +359,10 @@ async def test_outputs_waited_for_do_not_wait_for_the_producers_linger(
     await runtime.broker.start()  # the producer only: no subscriber reads src
     try:
         await asyncio.wait_for(
-            runtime._process_batch(Subscription(src, parse_echo, handle), tuple(raw)), timeout=15
+            runtime._process_batch(Subscription(src, parse_echo, handle), tuple(raw)), timeout=30
         )
         published = Echo(n=3, id="p1")
-        await asyncio.wait_for(runtime.publish([Outgoing(out, "p1", published)]), timeout=15)
+        await asyncio.wait_for(runtime.publish([Outgoing(out, "p1", published)]), timeout=30)
         outs = await collect(kafka, out, 3)
     finally:
         await runtime.broker.stop()
