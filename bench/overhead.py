@@ -4,7 +4,8 @@ and mark, sign + produce the output and wait for Kafka's acknowledgement).
 
 Pieces are timed one by one on realistic records (a signed ActionResult envelope, as the
 execution agent consumes), then the whole `ServiceRuntime._process_batch` is timed with a
-trivial handler that forwards each record, against the real broker.
+trivial handler that forwards each record, against the real broker: in batches of `batch`
+records, and in batches of one (the CPU a light load's batch costs the runtime).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from services.common.settings import Settings, TopicNames
 from services.common.topics import delete_topics, ensure_topics
 
 CONSUMER = AgentName.EXECUTION_AGENT.value
+ONE_BY_ONE = 500  # batches of one record timed for `process_batch_of_one_cpu_us`
 PRODUCER = AgentName.WEBHOOK_PROCESSOR.value
 _CONTENT_TYPE = {"content-type": "application/json"}
 
@@ -211,6 +213,15 @@ async def measure(bootstrap: str, count: int = 2000, batch: int = 500) -> dict[s
             await runtime._process_batch(sub, tuple(fresh[start : start + batch]))
         figures["process_batch_duplicate_us"] = round(
             (time.perf_counter() - started) / count * 1e6, 1
+        )
+        # Light load: every batch holds one record and pays the whole fixed cost (verify one
+        # root, one idempotency transaction, sign one root, one produce request and its ack).
+        ones = _records(settings, ONE_BY_ONE, offset0=2 * count, batch=1)
+        cpu = time.process_time()
+        for record in ones:
+            await runtime._process_batch(sub, (record,))
+        figures["process_batch_of_one_cpu_us"] = round(
+            (time.process_time() - cpu) / len(ones) * 1e6, 1
         )
     finally:
         await runtime.broker.stop()

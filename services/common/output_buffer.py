@@ -51,7 +51,9 @@ class OutputBuffer:
         self._timer_sleeping = False
         self._failed: BaseException | None = None
 
-    async def add(self, outputs: Sequence[Outgoing]) -> None:
+    async def add(self, outputs: Sequence[Outgoing], *, more_coming: bool = True) -> None:
+        """`more_coming=False`: the caller flushes next (a partition group's last record),
+        so no linger timer is armed for these outputs."""
         self._raise_if_failed()
         if not outputs:
             return
@@ -64,7 +66,7 @@ class OutputBuffer:
         self._pending_bytes += sum(len(value) for _, value in encoded)
         if len(self._pending) >= self._max_records or self._pending_bytes >= self._max_bytes:
             await self._flush()
-        elif self._timer is None:
+        elif self._timer is None and more_coming:
             self._arm_timer()
 
     async def flush(self) -> None:

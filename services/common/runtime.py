@@ -360,6 +360,8 @@ class ServiceRuntime:
             done.add(item.parsed.idempotency_key)
             fresh.setdefault(item.record.partition, []).append(item)
 
+        if len(fresh) <= 1:  # one partition (a light load's batch): no task to run it in
+            return await self._handle_partition(sub, next(iter(fresh.values()), []), out)
         bound = asyncio.Semaphore(self.settings.partition_concurrency)
 
         async def one_partition(group: list[_Item]) -> list[str]:
@@ -388,7 +390,8 @@ class ServiceRuntime:
         if sub.handle_batch is not None:
             outcomes = await self._call_batch_handler(sub.handle_batch, items)
         finished: list[str] = []
-        for item, outcome in zip(items, outcomes, strict=True):
+        last = len(items) - 1
+        for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             if isinstance(outcome, list):
                 produced, handled = outcome, True
             else:  # no batch handler, a record it failed or deferred: handled alone
@@ -398,7 +401,7 @@ class ServiceRuntime:
                     )
             # Released at once (acknowledged at the end of the batch): the next stage starts
             # on this record while this one handles the rest of the batch.
-            await out.add(produced)
+            await out.add(produced, more_coming=index < last)
             if handled:
                 finished.append(item.parsed.idempotency_key)
             metrics.PROCESSING_SECONDS.labels(self.name, item.record.topic).observe(

@@ -271,6 +271,36 @@ async def test_partitions_of_a_batch_are_handled_concurrently(kafka: str, tmp_pa
     assert sorted(orjson.loads(r.value)["id"] for r in outs) == ["a1", "d1"]
 
 
+async def test_a_batch_of_one_partition_is_handled_in_the_consuming_task(
+    kafka: str, tmp_path: Path
+) -> None:
+    """Light load's batches hold one partition: its records are handled in the task that
+    processes the batch (no task of its own to create, schedule and gather), in order."""
+    src, out = unique("t.src"), unique("t.out")
+    await create_topics(kafka, [src, out, f"{src}.dlq"], partitions=2)
+    await produce_keyed(kafka, src, [("a", {"n": n, "id": f"a{n}"}) for n in range(3)])
+    raw = await collect(kafka, src, 3)
+    runtime = make_runtime(kafka, tmp_path, "inline", partition_concurrency=2)
+    handled_in: list[tuple[str, asyncio.Task[Any] | None]] = []
+
+    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
+        handled_in.append((item.body.id, asyncio.current_task()))
+        return [Outgoing(out, item.body.id, item.body)]
+
+    await runtime.broker.start()
+    try:
+        batch = asyncio.ensure_future(
+            runtime._process_batch(Subscription(src, parse_echo, handle), tuple(raw))
+        )
+        await asyncio.wait_for(batch, timeout=30)
+        outs = await collect(kafka, out, 3)
+    finally:
+        await runtime.broker.stop()
+        runtime.idempotency.close()
+    assert handled_in == [(f"a{n}", batch) for n in range(3)]
+    assert [orjson.loads(r.value)["id"] for r in outs] == ["a0", "a1", "a2"]
+
+
 async def test_the_poll_cap_starts_small_and_grows_while_polls_come_back_full(
     kafka: str, tmp_path: Path
 ) -> None:

@@ -83,6 +83,23 @@ async def test_batch_mode_flushes_after_the_delay_without_more_outputs() -> None
     assert send.flushes == [[1], [2]]
 
 
+async def test_outputs_the_caller_flushes_next_arm_no_timer() -> None:
+    """A partition group's last record: the runtime flushes right after adding its outputs,
+    so no linger timer is armed for them (it would only be cancelled again)."""
+    send = Recorder()
+    buffer = OutputBuffer(send, batched=True, max_delay_s=0.001)
+    await buffer.add(outputs(1), more_coming=False)
+    await asyncio.sleep(0.05)  # fifty times the delay: a timer would have sent them
+    assert send.flushes == []
+    await buffer.flush()
+    assert send.flushes == [[1]]
+    send.sent.clear()
+    await buffer.add(outputs(2))  # more to come: the timer is armed as before
+    await asyncio.wait_for(send.sent.wait(), timeout=10)
+    assert send.flushes == [[1], [2]]
+    await buffer.close()
+
+
 async def test_close_sends_what_the_timer_had_not_sent_yet_once() -> None:
     send = Recorder()
     buffer = OutputBuffer(send, batched=True, max_delay_s=3600)
