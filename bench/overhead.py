@@ -5,7 +5,8 @@ and mark, sign + produce the output and wait for Kafka's acknowledgement).
 Pieces are timed one by one on realistic records (a signed ActionResult envelope, as the
 execution agent consumes), then the whole `ServiceRuntime._process_batch` is timed with a
 trivial handler that forwards each record, against the real broker: in batches of `batch`
-records, and in batches of one (the CPU a light load's batch costs the runtime).
+records, and in batches of one (the CPU a light load's batch costs the runtime), signed
+and, for comparison, with signing off.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def _result(i: int) -> ActionResult:
 
 
 def _records(
-    settings: Settings, count: int, offset0: int = 0, batch: int = 500
+    settings: Settings, count: int, offset0: int = 0, batch: int = 500, *, signed: bool = True
 ) -> list[ConsumerRecord[Any, Any]]:
-    """Signed as the producer's mode says: per record, or one root per `batch` records."""
+    """Signed as the producer's mode says: per record, or one root per `batch` records
+    (`signed=False`: the content type alone, as with `REVOPS_SIGNING_ENABLED=false`)."""
     signer = EnvelopeSecurity(PRODUCER, settings)
     topic = settings.topics.action_results
     out = []
@@ -75,22 +77,24 @@ def _records(
             stage=f"result:{res.action_id}",
         )
         envelopes.append((res, env, encode(env)))
-    signed: list[dict[str, str]] = []
+    signatures: list[dict[str, str]] = []
     for start in range(0, count, batch):
         chunk = envelopes[start : start + batch]
-        if signer.batch_signing:
-            signed += signer.sign_batch(
+        if not signed:
+            signatures += [{} for _ in chunk]
+        elif signer.batch_signing:
+            signatures += signer.sign_batch(
                 [
                     BatchEntry(CONSUMER, topic, 0, res.action_id.encode(), value, _CONTENT_TYPE)
                     for res, _, value in chunk
                 ]
             )
         else:
-            signed += [
+            signatures += [
                 signer.sign(Outgoing(topic, res.action_id, env, audience=CONSUMER), value)
                 for res, env, value in chunk
             ]
-    for i, ((res, _, value), headers) in enumerate(zip(envelopes, signed, strict=True)):
+    for i, ((res, _, value), headers) in enumerate(zip(envelopes, signatures, strict=True)):
         hdrs = [(k, v.encode()) for k, v in {**_CONTENT_TYPE, **headers}.items()]
         out.append(
             ConsumerRecord(
@@ -217,12 +221,20 @@ async def measure(bootstrap: str, count: int = 2000, batch: int = 500) -> dict[s
         # Light load: every batch holds one record and pays the whole fixed cost (verify one
         # root, one idempotency transaction, sign one root, one produce request and its ack).
         ones = _records(settings, ONE_BY_ONE, offset0=2 * count, batch=1)
-        cpu = time.process_time()
-        for record in ones:
-            await runtime._process_batch(sub, (record,))
-        figures["process_batch_of_one_cpu_us"] = round(
-            (time.process_time() - cpu) / len(ones) * 1e6, 1
+        figures["process_batch_of_one_cpu_us"] = await _cpu_per_batch_of_one(runtime, sub, ones)
+        # The same without signatures: how much of that fixed cost is the per-hop check.
+        unsigned = ServiceRuntime(
+            CONSUMER, settings.model_copy(update={"signing_enabled": False}), http_port=None
         )
+        await unsigned.broker.start()
+        try:
+            plain_ones = _records(settings, ONE_BY_ONE, offset0=3 * count, batch=1, signed=False)
+            figures["process_batch_of_one_unsigned_cpu_us"] = await _cpu_per_batch_of_one(
+                unsigned, sub, plain_ones
+            )
+        finally:
+            await unsigned.broker.stop()
+            unsigned.idempotency.close()
     finally:
         await runtime.broker.stop()
         runtime.idempotency.close()
@@ -230,6 +242,16 @@ async def measure(bootstrap: str, count: int = 2000, batch: int = 500) -> dict[s
     figures["messages"] = count
     figures["batch"] = batch
     return figures
+
+
+async def _cpu_per_batch_of_one(
+    runtime: ServiceRuntime, sub: Subscription, records: list[ConsumerRecord[Any, Any]]
+) -> float:
+    """CPU microseconds of `_process_batch` per batch, each batch one of `records`."""
+    cpu = time.process_time()
+    for record in records:
+        await runtime._process_batch(sub, (record,))
+    return round((time.process_time() - cpu) / len(records) * 1e6, 1)
 
 
 if __name__ == "__main__":
