@@ -15,7 +15,8 @@ import asyncio
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ from services.common.settings import Settings, TopicNames
 from services.common.topics import delete_topics, ensure_topics
 
 CONSUMER = AgentName.EXECUTION_AGENT.value
-ONE_BY_ONE = 500  # batches of one record timed for `process_batch_of_one_cpu_us`
 PRODUCER = AgentName.WEBHOOK_PROCESSOR.value
+ONE_BY_ONE = 500  # batches of one record timed, signed and unsigned
 _CONTENT_TYPE = {"content-type": "application/json"}
 
 
@@ -61,7 +62,7 @@ def _records(
 ) -> list[ConsumerRecord[Any, Any]]:
     """Signed as the producer's mode says: per record, or one root per `batch` records
     (`signed=False`: the content type alone, as with `REVOPS_SIGNING_ENABLED=false`)."""
-    signer = EnvelopeSecurity(PRODUCER, settings)
+    signer = EnvelopeSecurity(PRODUCER, settings) if signed else None
     topic = settings.topics.action_results
     out = []
     envelopes = []
@@ -80,7 +81,7 @@ def _records(
     signatures: list[dict[str, str]] = []
     for start in range(0, count, batch):
         chunk = envelopes[start : start + batch]
-        if not signed:
+        if signer is None:
             signatures += [{} for _ in chunk]
         elif signer.batch_signing:
             signatures += signer.sign_batch(
@@ -187,61 +188,67 @@ async def measure(bootstrap: str, count: int = 2000, batch: int = 500) -> dict[s
 
     figures["sign_us"] = _per_message_us(sign_all, count)
 
-    runtime = ServiceRuntime(CONSUMER, settings, http_port=None)
-    await runtime.broker.start()
     try:
-        started = time.perf_counter()
-        for start in range(0, count, batch):
-            await runtime.publish(outs[start : start + batch])
-        figures["produce_and_ack_us"] = round((time.perf_counter() - started) / count * 1e6, 1)
+        async with _running(settings) as runtime:
+            started = time.perf_counter()
+            for start in range(0, count, batch):
+                await runtime.publish(outs[start : start + batch])
+            figures["produce_and_ack_us"] = round((time.perf_counter() - started) / count * 1e6, 1)
 
-        async def forward(item: Parsed, record: Record) -> list[Outgoing]:
-            return [
-                Outgoing(
-                    settings.topics.flow_results,
-                    item.body.action_id,
-                    item.envelope,
-                    audience=AgentName.FLOW_OUTPUT.value,
-                )
-            ]
+            async def forward(item: Parsed, record: Record) -> list[Outgoing]:
+                return [
+                    Outgoing(
+                        settings.topics.flow_results,
+                        item.body.action_id,
+                        item.envelope,
+                        audience=AgentName.FLOW_OUTPUT.value,
+                    )
+                ]
 
-        sub = Subscription(settings.topics.action_results, parse, forward)
-        # New jti and keys: not duplicates.
-        fresh = _records(settings, count, offset0=count, batch=batch)
-        started = time.perf_counter()
-        for start in range(0, count, batch):
-            await runtime._process_batch(sub, tuple(fresh[start : start + batch]))
-        figures["process_batch_total_us"] = round((time.perf_counter() - started) / count * 1e6, 1)
-        started = time.perf_counter()
-        for start in range(0, count, batch):  # the same records again: all duplicates
-            await runtime._process_batch(sub, tuple(fresh[start : start + batch]))
-        figures["process_batch_duplicate_us"] = round(
-            (time.perf_counter() - started) / count * 1e6, 1
-        )
-        # Light load: every batch holds one record and pays the whole fixed cost (verify one
-        # root, one idempotency transaction, sign one root, one produce request and its ack).
-        ones = _records(settings, ONE_BY_ONE, offset0=2 * count, batch=1)
-        figures["process_batch_of_one_cpu_us"] = await _cpu_per_batch_of_one(runtime, sub, ones)
-        # The same without signatures: how much of that fixed cost is the per-hop check.
-        unsigned = ServiceRuntime(
-            CONSUMER, settings.model_copy(update={"signing_enabled": False}), http_port=None
-        )
-        await unsigned.broker.start()
-        try:
-            plain_ones = _records(settings, ONE_BY_ONE, offset0=3 * count, batch=1, signed=False)
-            figures["process_batch_of_one_unsigned_cpu_us"] = await _cpu_per_batch_of_one(
-                unsigned, sub, plain_ones
+            sub = Subscription(settings.topics.action_results, parse, forward)
+            # New jti and keys: not duplicates.
+            fresh = _records(settings, count, offset0=count, batch=batch)
+            started = time.perf_counter()
+            for start in range(0, count, batch):
+                await runtime._process_batch(sub, tuple(fresh[start : start + batch]))
+            figures["process_batch_total_us"] = round(
+                (time.perf_counter() - started) / count * 1e6, 1
             )
-        finally:
-            await unsigned.broker.stop()
-            unsigned.idempotency.close()
-    finally:
-        await runtime.broker.stop()
-        runtime.idempotency.close()
+            started = time.perf_counter()
+            for start in range(0, count, batch):  # the same records again: all duplicates
+                await runtime._process_batch(sub, tuple(fresh[start : start + batch]))
+            figures["process_batch_duplicate_us"] = round(
+                (time.perf_counter() - started) / count * 1e6, 1
+            )
+            # Light load: every batch holds one record and pays the whole fixed cost (verify one
+            # root, one idempotency transaction, sign one root, one produce request and its ack).
+            ones = _records(settings, ONE_BY_ONE, offset0=2 * count, batch=1)
+            figures["process_batch_of_one_cpu_us"] = await _cpu_per_batch_of_one(runtime, sub, ones)
+            # The same without signatures: how much of that fixed cost is the per-hop check.
+            async with _running(settings.model_copy(update={"signing_enabled": False})) as unsigned:
+                plain_ones = _records(
+                    settings, ONE_BY_ONE, offset0=3 * count, batch=1, signed=False
+                )
+                figures["process_batch_of_one_unsigned_cpu_us"] = await _cpu_per_batch_of_one(
+                    unsigned, sub, plain_ones
+                )
+    finally:  # also when a step failed: no topics left behind
         await delete_topics(settings)
     figures["messages"] = count
     figures["batch"] = batch
     return figures
+
+
+@asynccontextmanager
+async def _running(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    """The consumer's runtime with its producer started (no subscription polls)."""
+    runtime = ServiceRuntime(CONSUMER, settings, http_port=None)
+    await runtime.broker.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.broker.stop()
+        runtime.idempotency.close()
 
 
 async def _cpu_per_batch_of_one(

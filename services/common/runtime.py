@@ -360,8 +360,9 @@ class ServiceRuntime:
             done.add(item.parsed.idempotency_key)
             fresh.setdefault(item.record.partition, []).append(item)
 
-        if len(fresh) <= 1:  # one partition (a light load's batch): no task to run it in
-            return await self._handle_partition(sub, next(iter(fresh.values()), []), out)
+        groups = list(fresh.values())
+        if len(groups) == 1:  # one partition (a light load's batch): no task to run it in
+            return await self._handle_partition(sub, groups[0], out)
         bound = asyncio.Semaphore(self.settings.partition_concurrency)
 
         async def one_partition(group: list[_Item]) -> list[str]:
@@ -371,7 +372,7 @@ class ServiceRuntime:
         # Every group runs to its end before a failure is raised: no handler is left running
         # while the batch is sought back and read again.
         results = await asyncio.gather(
-            *(one_partition(group) for group in fresh.values()), return_exceptions=True
+            *(one_partition(group) for group in groups), return_exceptions=True
         )
         finished: list[str] = []
         for result in results:

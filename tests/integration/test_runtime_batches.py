@@ -301,6 +301,36 @@ async def test_a_batch_of_one_partition_is_handled_in_the_consuming_task(
     assert [orjson.loads(r.value)["id"] for r in outs] == ["a0", "a1", "a2"]
 
 
+async def test_a_batch_of_duplicates_only_calls_no_handler(kafka: str, tmp_path: Path) -> None:
+    """A redelivered batch whose records were all handled: skipped by key, and the batch
+    handler is not called with nothing (no empty store transaction per redelivery)."""
+    src, out = unique("t.src"), unique("t.out")
+    await create_topics(kafka, [src, out, f"{src}.dlq"], partitions=1)
+    await produce_keyed(kafka, src, [("a", {"n": n, "id": f"a{n}"}) for n in range(3)])
+    raw = await collect(kafka, src, 3)
+    runtime = make_runtime(kafka, tmp_path, "duplicates")
+    calls: list[list[str]] = []
+
+    async def handle(item: Parsed, record: Record) -> list[Outgoing]:
+        raise AssertionError("the batch handler answers for every record")
+
+    async def handle_batch(items: Sequence[tuple[Parsed, Record]]) -> list[BatchOutcome]:
+        calls.append([p.body.id for p, _ in items])
+        return [[Outgoing(out, "a", p.body)] for p, _ in items]
+
+    sub = Subscription(src, parse_echo, handle, handle_batch=handle_batch)
+    await runtime.broker.start()
+    try:
+        for _ in range(2):  # the second time, every record is a duplicate
+            await asyncio.wait_for(runtime._process_batch(sub, tuple(raw)), timeout=30)
+        outs = await collect(kafka, out, 3)
+    finally:
+        await runtime.broker.stop()
+        runtime.idempotency.close()
+    assert calls == [["a0", "a1", "a2"]]
+    assert [orjson.loads(r.value)["id"] for r in outs] == ["a0", "a1", "a2"]
+
+
 async def test_the_poll_cap_starts_small_and_grows_while_polls_come_back_full(
     kafka: str, tmp_path: Path
 ) -> None:
