@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from services.data_agent.warehouse.queries import Query
+
+if TYPE_CHECKING:
+    from contracts.series import UsageSeries
 
 Row = dict[str, Any]
 #: A result as one sequence per column, of the values `fetch_all` gives (NULL: None).
@@ -51,6 +55,19 @@ class Warehouse(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class UsageSeriesSource(Protocol):
+    """A warehouse that also answers accounts' usage as series at once, with no rows to
+    convert: the data agent's copy (`replica.py`, its usage packed by `packed_usage.py`)."""
+
+    def usage_series(
+        self, account_ids: Sequence[str], after: date, as_of: date
+    ) -> dict[str, UsageSeries]:
+        """The usage after `after` up to `as_of` of those of `account_ids` it can answer, as
+        the usage query and `convert.to_usage_series` would; the others are left out."""
+        ...
 
 
 def rows_to_columns(rows: list[Row]) -> Columns:

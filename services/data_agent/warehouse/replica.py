@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from contracts.series import UsageSeries
 from services.common.processes import process_running
 from services.data_agent.warehouse import queries as Q
 from services.data_agent.warehouse.base import (
@@ -52,13 +53,14 @@ from services.data_agent.warehouse.base import (
     Warehouse,
     WarehouseError,
 )
+from services.data_agent.warehouse.packed_usage import PackingCancelled, pack_usage, read_packed
 from services.data_agent.warehouse.schema import ColumnType, Table, table
 
 #: How long `close` waits for a copy being made to stop before closing the source.
 CLOSE_WAIT_S = 10.0
 
 #: Bumped when the copy's layout changes: a copy of another format is made again.
-REPLICA_FORMAT = 2
+REPLICA_FORMAT = 3
 
 #: Tables the subject reads use, and the index columns of each (subject first, then the order
 #: of the subject's rows).
@@ -193,6 +195,10 @@ def open_replica(
             target.execute("BEGIN")
             for name in SERVED_TABLES:
                 _copy_table(source, target, table(name), cancelled)
+            try:
+                pack_usage(target, cancelled)
+            except PackingCancelled as exc:
+                raise ReplicaCancelled(str(exc)) from exc
             target.execute("COMMIT")
         except BaseException:
             target.close()
@@ -357,6 +363,18 @@ class ReplicatedWarehouse:
         names = [d[0] for d in cur.description or []]
         while batch := cur.fetchmany(chunk_rows):
             yield [dict(zip(names, r, strict=True)) for r in batch]
+
+    def usage_series(
+        self, account_ids: Sequence[str], after: date, as_of: date
+    ) -> dict[str, UsageSeries]:
+        """The accounts' usage after `after` up to `as_of` from the copy's packed usage
+        (`packed_usage.py`), for those it holds packed; {} until the copy serves."""
+        if not self._serves(Q.USAGE_BY_ACCOUNT):
+            return {}
+        try:
+            return read_packed(self._local.conn, account_ids, after, as_of)
+        except sqlite3.Error as exc:
+            raise WarehouseError(f"packed usage failed on the warehouse replica: {exc}") from exc
 
     def fetch_columns(self, query: Q.Query, params: Params | None = None) -> Columns:
         if not self._serves(query):
