@@ -290,10 +290,6 @@ def _db_value(field: str, value: Any) -> Any:
     return value
 
 
-def _comparable(field: str, value: Any) -> Any:
-    return _db_value(field, value)
-
-
 class InsightRepository:
     """Reads and writes insights; every write is one short transaction, and a write that
     reads the row it changes locks it (`Dialect.for_update`), so replicas never lose one."""
@@ -582,17 +578,16 @@ class InsightRepository:
     def _rerun_update(
         self, conn: Connection, current: Insight, fields: dict[str, Any], now: datetime
     ) -> InsightChange:
-        changes = {
-            name: {
-                "from": _comparable(name, getattr(current, name)),
-                "to": _comparable(name, value),
-            }
-            for name, value in fields.items()
-            if _comparable(name, getattr(current, name)) != _comparable(name, value)
-        }
+        # Each value in its stored form once (a JSON column's is its JSON text): compared,
+        # audited and written as such.
+        assignments = {name: _db_value(name, value) for name, value in fields.items()}
+        changes: dict[str, dict[str, Any]] = {}
+        for name, stored in assignments.items():
+            before = _db_value(name, getattr(current, name))
+            if before != stored:
+                changes[name] = {"from": before, "to": stored}
         event = rerun_event(changes)
         version = current.version + 1
-        assignments = {name: _db_value(name, value) for name, value in fields.items()}
         assignments.update(updated_at=to_db_time(now), version=version)
         try:  # the row is locked (or written) by this transaction: a batch writes it once
             self.store.write_later(
