@@ -14,7 +14,8 @@ What:
   (same path, size and modification time, same schema).
 - `ReplicatedWarehouse` is a `Warehouse`: the per-subject and set-based subject reads
   (`SERVED_QUERIES`) run on the copy; every other query (listings, warehouse-wide
-  aggregates, meta) runs on the source.
+  aggregates, meta) runs on the source. It also answers accounts' usage as series from the
+  copy's packed usage (`usage_series`, `packed_usage.py`), a year of an account in one row.
 
 The copy returns what DuckDB returns, value for value and type for type: dates, timestamps
 and booleans are stored as text or integers and converted back by their declared column type;
