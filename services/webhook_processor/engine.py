@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
 
@@ -162,7 +162,7 @@ class DeliveryEngine:
         dead_letter: DeadLetter,
         *,
         renderer: TemplateRenderer | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: aiohttp.ClientSession | None = None,
         outbox_dir: Path | None = None,
     ) -> None:
         self.config = config
@@ -175,7 +175,7 @@ class DeliveryEngine:
         self._outbox_dir = outbox_dir or get_settings().resolved_outbox_dir
         self._egress = EgressPolicy(config.egress)
         self._smtp = SmtpTransport(self._egress)
-        self._pools: list[httpx.AsyncClient] = []  # the per-destination clients we opened
+        self._pools: list[aiohttp.ClientSession] = []  # the per-destination clients we opened
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._emitting: set[asyncio.Task[None]] = set()
@@ -266,7 +266,7 @@ class DeliveryEngine:
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
         for client in self._pools:
-            await client.aclose()
+            await client.close()
         self._pools.clear()
         await asyncio.to_thread(self._smtp.close)
         self._started = False

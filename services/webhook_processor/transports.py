@@ -1,4 +1,4 @@
-"""Sending a built request: HTTP (httpx), SMTP (stdlib smtplib in a worker thread), or the
+"""Sending a built request: HTTP (aiohttp), SMTP (stdlib smtplib in a worker thread), or the
 demo outbox file. Each classifies failures: permanent (dead-letter now) or retryable."""
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
+import certifi
 
 from services.common.security.redaction import redact_text, redact_value
 from services.webhook_processor.egress import EgressPolicy
@@ -49,76 +52,103 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _excerpt(response: httpx.Response, limit: int) -> str:
+@dataclass(frozen=True)
+class _Answer:
+    """A destination's answer, read whole while its connection was held."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive (aiohttp's CIMultiDictProxy)
+    body: bytes
+    charset: str | None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(self.charset or "utf-8", errors="replace")
+
+
+def _excerpt(answer: _Answer, limit: int) -> str:
     """The start of an answer, for an error message. Redacted before it is cut, so a
     credential the destination echoes is replaced whole, never left half-visible."""
-    return redact_text(response.text[: limit * 8])[:limit]
+    return redact_text(answer.text[: limit * 8])[:limit]
 
 
-def _response_dict(response: httpx.Response) -> dict[str, Any]:
+def _response_dict(answer: _Answer) -> dict[str, Any]:
     """The answer as the action result records it (it travels on Kafka and into the store),
     with any credential the destination echoed redacted."""
     try:
-        body = response.json()
+        body = json.loads(answer.body)
     except ValueError:
-        text = _excerpt(response, 500)
+        text = _excerpt(answer, 500)
         return {"body": text} if text else {}
     redacted = redact_value(body)
     return redacted if isinstance(redacted, dict) else {"body": redacted}
 
 
-def new_http_client(max_connections: int = 100) -> httpx.AsyncClient:
-    """Redirects off (the checked URL is the called URL), TLS verified, timeouts always.
-    Every connection it opens is kept alive for the next request (up to `max_connections`)."""
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        verify=True,
-        timeout=httpx.Timeout(10.0),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
+def new_http_client(max_connections: int = 100) -> aiohttp.ClientSession:
+    """Redirects off (each request asks for none: the checked URL is the called URL), TLS
+    verified against certifi's roots, timeouts always, proxies from the environment. Every
+    connection it opens is kept alive for the next request (up to `max_connections`).
+
+    aiohttp rather than httpx: a delivery over a kept connection costs ~0.1 ms of CPU
+    against ~0.5 ms through httpx's layers (httpcore, h11, anyio), the largest single cost
+    of the webhook processor at light load. Make it inside the running event loop."""
+    tls = ssl.create_default_context(cafile=certifi.where())
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections, ssl=tls),
+        timeout=aiohttp.ClientTimeout(total=10.0),
+        trust_env=True,
+        # A body is sent as the template rendered it, with the Content-Type its spec names
+        # or none (aiohttp would otherwise label raw bytes application/octet-stream).
+        skip_auto_headers=("Content-Type",),
     )
 
 
 class HttpTransport:
-    def __init__(self, client: httpx.AsyncClient, egress: EgressPolicy) -> None:
+    def __init__(self, client: aiohttp.ClientSession, egress: EgressPolicy) -> None:
         self._client = client
         self._egress = egress
 
     async def send(self, spec: HttpRequestSpec, timeout_s: float) -> SendOutcome:
         await self._egress.check(spec.url)
-        try:
-            response = await self._client.request(
-                spec.method,
-                spec.url,
-                content=spec.body,
-                headers=spec.headers,
-                timeout=httpx.Timeout(timeout_s),
-            )
-        except httpx.TimeoutException as exc:
-            raise RetryableDeliveryError("timeout", f"no answer within {timeout_s}s") from exc
-        except httpx.TransportError as exc:
-            raise RetryableDeliveryError(
-                "connection_error", redact_text(f"{type(exc).__name__}: {exc}")
-            ) from exc
-        code = response.status_code
+        answer = await self._request(spec, timeout_s)
+        code = answer.status
         if code >= 500 or code in RETRYABLE_STATUS:
             raise RetryableDeliveryError(
                 "rate_limited" if code == 429 else "destination_unavailable",
-                f"HTTP {code}: {_excerpt(response, 200)}",
+                f"HTTP {code}: {_excerpt(answer, 200)}",
                 status_code=code,
-                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+                retry_after_s=parse_retry_after(answer.headers.get("Retry-After")),
             )
         if 300 <= code < 400:
             raise PermanentDeliveryError(
                 "destination_redirected",
-                f"HTTP {code} to {response.headers.get('Location')!r}; redirects are not followed",
+                f"HTTP {code} to {answer.headers.get('Location')!r}; redirects are not followed",
             )
         if code >= 400:
             raise PermanentDeliveryError(
-                "destination_rejected", f"HTTP {code}: {_excerpt(response, 300)}"
+                "destination_rejected", f"HTTP {code}: {_excerpt(answer, 300)}"
             )
-        return SendOutcome(code, _response_dict(response))
+        return SendOutcome(code, _response_dict(answer))
+
+    async def _request(self, spec: HttpRequestSpec, timeout_s: float) -> _Answer:
+        try:
+            async with self._client.request(
+                spec.method,
+                spec.url,
+                data=spec.body,
+                headers=spec.headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                return _Answer(
+                    response.status, response.headers, await response.read(), response.charset
+                )
+        except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
+            raise RetryableDeliveryError("timeout", f"no answer within {timeout_s}s") from exc
+        except aiohttp.ClientError as exc:
+            raise RetryableDeliveryError(
+                "connection_error", redact_text(f"{type(exc).__name__}: {exc}")
+            ) from exc
 
 
 # An SMTP connection left idle this long is closed rather than reused (servers drop idle

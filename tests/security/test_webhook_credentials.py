@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from services.common.security.redaction import REDACTED, clear_registered_secrets, redact_text
@@ -15,7 +14,7 @@ from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.egress import EgressPolicy
 from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import HttpRequestSpec
-from services.webhook_processor.transports import HttpTransport
+from services.webhook_processor.transports import HttpTransport, new_http_client
 from tests.support import HttpRecorder
 
 CONFIG = """
@@ -61,7 +60,7 @@ async def test_a_destination_echoing_its_credential_is_quoted_redacted() -> None
         sink.respond("/x", status=403, json={"error": f"bad token {ENV['JIRA_TOKEN']}"})
         rule = AllowRule(scheme="http", host="127.0.0.1", port=sink.port)
         policy = EgressPolicy(EgressConfig(allow=[rule], allow_private=["127.0.0.1/32"]))
-        async with httpx.AsyncClient() as client:
+        async with new_http_client() as client:
             transport = HttpTransport(client, policy)
             spec = HttpRequestSpec("POST", sink.url("/x"), {}, b"{}")
             with pytest.raises(PermanentDeliveryError) as exc:

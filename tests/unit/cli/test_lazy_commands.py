@@ -13,7 +13,7 @@ from services.cli.lazy import load_command
 from services.cli.main import EXPLAIN_SUBCOMMANDS, SUBCOMMANDS, app
 from tests.python_probe import run_python
 
-HEAVY = ("aiokafka", "faststream", "duckdb", "numpy", "pyarrow", "httpx", "jinja2")
+HEAVY = ("aiokafka", "faststream", "duckdb", "numpy", "pyarrow", "httpx", "aiohttp", "jinja2")
 
 # Runs the CLI in a fresh interpreter and reports which modules it imported.
 PROBE = """

@@ -23,16 +23,16 @@ NEVER_AT_IMPORT = {"pandas", "numba", "pyarrow", "scipy", "sklearn", "boto3", "p
 # execution agent's export loads it in a child process (warehouse_export/child.py).
 WITHOUT_DUCKDB = ("decision_agent", "execution_agent", "webhook_processor")
 # Per service, the libraries its default path never needs (what each adds to a service
-# that loads it: numpy ~15 MB resident, httpx and jinja2 ~1 MB each): numpy for the
-# decision agent, which analyses series (the data agent only builds and writes them:
-# tests/unit/warehouse/test_data_agent_without_numpy.py), httpx and SMTP for the webhook
-# processor's deliveries (the decision agent only with an OpenAI-compatible model), jinja2
-# for prompts and templates.
+# that loads it: numpy ~15 MB resident, httpx, aiohttp and jinja2 a few MB each): numpy for
+# the decision agent, which analyses series (the data agent only builds and writes them:
+# tests/unit/warehouse/test_data_agent_without_numpy.py), aiohttp and SMTP for the webhook
+# processor's deliveries, httpx for the decision agent's OpenAI-compatible model only (the
+# webhook processor delivers with aiohttp), jinja2 for prompts and templates.
 NOT_AT_START_UP = {
-    "data_agent": {"numpy", "jinja2", "httpx", "smtplib"},
-    "decision_agent": {"httpx", "smtplib"},
-    "execution_agent": {"numpy", "jinja2", "httpx", "smtplib"},
-    "webhook_processor": {"numpy"},
+    "data_agent": {"numpy", "jinja2", "httpx", "aiohttp", "smtplib"},
+    "decision_agent": {"httpx", "aiohttp", "smtplib"},
+    "execution_agent": {"numpy", "jinja2", "httpx", "aiohttp", "smtplib"},
+    "webhook_processor": {"numpy", "httpx"},
 }
 
 
