@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,6 +68,20 @@ class GridCalendar:
         return cls(origin_s, step_s, size, weekday, holiday, weekend | holiday)
 
     @classmethod
+    def shared(
+        cls,
+        origin_s: int,
+        step_s: int,
+        size: int,
+        holidays: Iterable[date] = (),
+        weekend_days: Iterable[int] = (5, 6),
+    ) -> GridCalendar:
+        """`build`, kept for the next caller asking for the same grid (every analysis of a
+        day asks for the same one: at light load each account would build it again). Its
+        arrays are read-only, since every caller holding it shares them."""
+        return _shared(origin_s, step_s, size, tuple(holidays), tuple(weekend_days))
+
+    @classmethod
     def daily(
         cls,
         first_day: date,
@@ -77,3 +92,13 @@ class GridCalendar:
         return cls.build(
             day_number(first_day) * SECONDS_PER_DAY, SECONDS_PER_DAY, size, holidays, weekend_days
         )
+
+
+@lru_cache(maxsize=32)
+def _shared(
+    origin_s: int, step_s: int, size: int, holidays: tuple[date, ...], weekend_days: tuple[int, ...]
+) -> GridCalendar:
+    calendar = GridCalendar.build(origin_s, step_s, size, holidays, weekend_days)
+    for array in (calendar.weekday, calendar.holiday, calendar.offday):
+        array.flags.writeable = False
+    return calendar

@@ -307,7 +307,7 @@ def _anomalies(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) ->
     days = inputs.days
     lookback = rules.anomalies.event_lookback_days
     recent = rules.anomalies.recent_days
-    cal = GridCalendar.build(
+    cal = GridCalendar.shared(
         inputs.first_day * 86_400, 86_400, days, cfg.holidays, cfg.weekend_days
     )
     _warn_past_the_holiday_calendar(cfg, inputs.first_day + days - 1)
