@@ -68,20 +68,6 @@ class GridCalendar:
         return cls(origin_s, step_s, size, weekday, holiday, weekend | holiday)
 
     @classmethod
-    def shared(
-        cls,
-        origin_s: int,
-        step_s: int,
-        size: int,
-        holidays: Iterable[date] = (),
-        weekend_days: Iterable[int] = (5, 6),
-    ) -> GridCalendar:
-        """`build`, kept for the next caller asking for the same grid (every analysis of a
-        day asks for the same one: at light load each account would build it again). Its
-        arrays are read-only, since every caller holding it shares them."""
-        return _shared(origin_s, step_s, size, tuple(holidays), tuple(weekend_days))
-
-    @classmethod
     def daily(
         cls,
         first_day: date,
@@ -95,10 +81,16 @@ class GridCalendar:
 
 
 @lru_cache(maxsize=32)
-def _shared(
-    origin_s: int, step_s: int, size: int, holidays: tuple[date, ...], weekend_days: tuple[int, ...]
+def shared_daily_calendar(
+    first_day: int, days: int, holidays: tuple[date, ...], weekend_days: tuple[int, ...]
 ) -> GridCalendar:
-    calendar = GridCalendar.build(origin_s, step_s, size, holidays, weekend_days)
+    """The calendar of `days` daily slots from day number `first_day`, built once and kept
+    for the next caller asking for the same grid (every analysis of a day asks for the same
+    one: at light load each account built it again). Its arrays are read-only, since every
+    caller holding it shares them."""
+    calendar = GridCalendar.build(
+        first_day * SECONDS_PER_DAY, SECONDS_PER_DAY, days, holidays, weekend_days
+    )
     for array in (calendar.weekday, calendar.holiday, calendar.offday):
         array.flags.writeable = False
     return calendar

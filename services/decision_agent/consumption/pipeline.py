@@ -18,7 +18,10 @@ import numpy as np
 import structlog
 
 from contracts.common import Severity
-from services.decision_agent.consumption.calendar import GridCalendar, day_number
+from services.decision_agent.consumption.calendar import (
+    day_number,
+    shared_daily_calendar,
+)
 from services.decision_agent.consumption.detector_config import DetectorConfig
 from services.decision_agent.consumption.inputs import (
     CLASS_NAMES,
@@ -307,8 +310,8 @@ def _anomalies(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) ->
     days = inputs.days
     lookback = rules.anomalies.event_lookback_days
     recent = rules.anomalies.recent_days
-    cal = GridCalendar.shared(
-        inputs.first_day * 86_400, 86_400, days, cfg.holidays, cfg.weekend_days
+    cal = shared_daily_calendar(
+        inputs.first_day, days, tuple(cfg.holidays), tuple(cfg.weekend_days)
     )
     _warn_past_the_holiday_calendar(cfg, inputs.first_day + days - 1)
     found = {}

@@ -8,7 +8,12 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from services.decision_agent.consumption.calendar import SECONDS_PER_DAY, GridCalendar, day_number
+from services.decision_agent.consumption.calendar import (
+    SECONDS_PER_DAY,
+    GridCalendar,
+    day_number,
+    shared_daily_calendar,
+)
 from services.decision_agent.consumption.detector_config import DetectorConfig
 from services.decision_agent.consumption.usage_series import score_series
 
@@ -109,14 +114,14 @@ def test_an_analysis_past_the_last_listed_holiday_says_so_once() -> None:
 
 
 def test_a_shared_calendar_is_the_built_one_kept_read_only() -> None:
-    holidays = [START + timedelta(days=100), START + timedelta(days=3)]
-    origin = day_number(START) * SECONDS_PER_DAY
-    built = GridCalendar.build(origin, SECONDS_PER_DAY, DAYS, holidays)
-    shared = GridCalendar.shared(origin, SECONDS_PER_DAY, DAYS, holidays)
+    holidays = (START + timedelta(days=100), START + timedelta(days=3))
+    first = day_number(START)
+    built = GridCalendar.build(first * SECONDS_PER_DAY, SECONDS_PER_DAY, DAYS, holidays)
+    shared = shared_daily_calendar(first, DAYS, holidays, (5, 6))
     for name in ("weekday", "holiday", "offday"):
         assert np.array_equal(getattr(shared, name), getattr(built, name))
     assert shared.holiday.sum() == 2 and shared.offday[100]
-    assert GridCalendar.shared(origin, SECONDS_PER_DAY, DAYS, list(holidays)) is shared
-    assert GridCalendar.shared(origin, SECONDS_PER_DAY, DAYS - 1, holidays) is not shared
+    assert shared_daily_calendar(first, DAYS, holidays, (5, 6)) is shared
+    assert shared_daily_calendar(first, DAYS - 1, holidays, (5, 6)) is not shared
     with pytest.raises(ValueError, match="read-only"):
         shared.holiday[0] = True  # one caller cannot change another's calendar
