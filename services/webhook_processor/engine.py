@@ -73,6 +73,7 @@ from services.webhook_processor.specs import (
     SendOutcome,
 )
 from services.webhook_processor.transports import (
+    EnvironmentProxies,
     HttpTransport,
     OutboxFileTransport,
     SmtpTransport,
@@ -275,6 +276,7 @@ class DeliveryEngine:
         """One keep-alive pool per HTTP destination, as many connections as it has lanes:
         each lane reuses its connection from job to job instead of opening one per job. A
         client passed to the engine is shared by every destination instead (tests)."""
+        proxies = EnvironmentProxies.from_environment()
         for d in self._destinations.values():
             if not d.sends_http:
                 continue
@@ -282,7 +284,7 @@ class DeliveryEngine:
             if client is None:
                 client = new_http_client(max_connections=len(d.lanes))
                 self._pools.append(client)
-            d.http = HttpTransport(client, self._egress)
+            d.http = HttpTransport(client, self._egress, proxies)
 
     # --- intake -----------------------------------------------------------------------------
 

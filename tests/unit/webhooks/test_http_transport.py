@@ -13,13 +13,26 @@ from services.webhook_processor.config import AllowRule, EgressConfig
 from services.webhook_processor.egress import EgressPolicy
 from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import HttpRequestSpec, RetryableDeliveryError
-from services.webhook_processor.transports import HttpTransport, new_http_client
+from services.webhook_processor.transports import (
+    EnvironmentProxies,
+    HttpTransport,
+    new_http_client,
+)
 from tests.support.http_recorder import HttpRecorder
 
 
-def loopback_policy(port: int) -> EgressPolicy:
-    rule = AllowRule(scheme="http", host="127.0.0.1", port=port)
-    return EgressPolicy(EgressConfig(allow=[rule], allow_private=["127.0.0.1/32"]))
+def loopback_policy(port: int, host: str = "127.0.0.1") -> EgressPolicy:
+    rule = AllowRule(scheme="http", host=host, port=port)
+    return EgressPolicy(EgressConfig(allow=[rule], allow_private=["127.0.0.1/32", "::1/128"]))
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "REQUEST_METHOD")
 
 
 @pytest.fixture
@@ -102,11 +115,65 @@ async def test_failures_are_classified_retryable_or_permanent(
 async def test_a_destination_that_refuses_connections_is_retryable(
     client: aiohttp.ClientSession,
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     transport = HttpTransport(client, loopback_policy(port))
     spec = HttpRequestSpec("POST", f"http://127.0.0.1:{port}/hook", {}, b"{}")
     with pytest.raises(RetryableDeliveryError) as refused:
         await transport.send(spec, 5.0)
     assert refused.value.code == "connection_error"
+
+
+def set_proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+async def test_requests_go_through_the_proxy_the_environment_names_with_its_credentials(
+    client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    destination = closed_port()  # reached directly, the request would be refused
+    with HttpRecorder() as proxy:
+        set_proxy_environment(monkeypatch, HTTP_PROXY=f"http://relay:s3cret@127.0.0.1:{proxy.port}")
+        transport = HttpTransport(client, loopback_policy(destination, host="localhost"))
+        spec = HttpRequestSpec("POST", f"http://localhost:{destination}/hook", {}, b"{}")
+        outcome = await transport.send(spec, 5.0)
+        [relayed] = proxy.requests("/hook")
+    assert outcome.status_code == 200
+    assert relayed.header("Host") == f"localhost:{destination}"
+    # base64("relay:s3cret"): the proxy's credentials go to the proxy only
+    assert relayed.header("Proxy-Authorization") == "Basic cmVsYXk6czNjcmV0"
+    assert relayed.header("Authorization") is None
+
+
+async def test_no_proxy_hosts_and_other_schemes_are_reached_directly(
+    client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    destination = closed_port()
+    spec = HttpRequestSpec("POST", f"http://localhost:{destination}/hook", {}, b"{}")
+    with HttpRecorder() as proxy:
+        for environment in (
+            {"HTTP_PROXY": proxy.url(""), "NO_PROXY": "example.org,localhost"},
+            {"HTTPS_PROXY": proxy.url("")},  # a proxy for https:// only
+        ):
+            set_proxy_environment(monkeypatch, **environment)
+            transport = HttpTransport(client, loopback_policy(destination, host="localhost"))
+            with pytest.raises(RetryableDeliveryError) as refused:
+                await transport.send(spec, 5.0)
+            assert refused.value.code == "connection_error"  # went straight to the closed port
+        assert proxy.requests("/hook") == []
+
+
+def test_the_environment_is_read_once_when_the_transport_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_proxy_environment(monkeypatch, https_proxy="proxy.internal:3128")
+    proxies = EnvironmentProxies.from_environment()
+    monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere:1")
+    assert proxies.for_url("https://hooks.slack.com/services/X") == (
+        "http://proxy.internal:3128",
+        None,
+    )
+    assert proxies.for_url("http://hooks.slack.com/services/X") == (None, None)
