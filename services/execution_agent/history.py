@@ -57,8 +57,14 @@ class AnalysisHistory:
     def __init__(self, store: Database) -> None:
         self.store = store
 
-    def record(self, analysis: AnalysisResults, analyzed_at: datetime | None = None) -> bool:
-        """Keep `analysis`; False when this request was already recorded (redelivery)."""
+    def record(
+        self,
+        analysis: AnalysisResults,
+        analyzed_at: datetime | None = None,
+        as_json: str | None = None,
+    ) -> bool:
+        """Keep `analysis`; False when this request was already recorded (redelivery).
+        `as_json`: the analysis as JSON already (what its record carried), kept as is."""
         analyzed = to_db_time(analyzed_at or analysis.requested_at or utcnow())
         subject = analysis.subject
         score, band = headline(analysis)
@@ -80,7 +86,7 @@ class AnalysisHistory:
                     score,
                     band,
                     to_json(analysis.analysis_results.scores),
-                    analysis.model_dump_json(),
+                    as_json if as_json is not None else analysis.model_dump_json(),
                 ),
                 on_conflict="ON CONFLICT (request_id) DO NOTHING",
             )

@@ -74,6 +74,9 @@ class Decision:
     flow_id: str | None = None
     correlation_id: str | None = None
     received_at: datetime | None = None  # the envelope's timestamp (stable on redelivery)
+    # The analysis as JSON, when its record's payload gives it (kept as the history's copy
+    # instead of serialising the parsed analysis again).
+    analysis_json: str | None = None
 
 
 BatchResult = HandlerOutput | BaseException
@@ -111,6 +114,7 @@ class ExecutionAgent:
         flow_id: str | None,
         correlation_id: str | None,
         received_at: datetime | None,
+        analysis_json: str | None = None,
     ) -> HandlerOutput:
         existing = self.executions.find(analysis.request_id)
         if existing is not None:  # redelivery: re-publish what may not have gone out
@@ -126,7 +130,7 @@ class ExecutionAgent:
         changes = self._upsert_insights(analysis, flow_id, correlation_id)
         for hook in POST_ANALYSIS_HOOKS.get(analysis.analysis_type, ()):
             hook(self, analysis, received_at)
-        self.history.record(analysis, analyzed_at=received_at)
+        self.history.record(analysis, analyzed_at=received_at, as_json=analysis_json)
         plan = self.planner.make_plan(analysis, changes, as_of=received_at)
         # Same transaction as the execution: what was sent is remembered exactly when the
         # plan is (a redelivered decision re-publishes the plan and plans nothing anew).
@@ -154,7 +158,11 @@ class ExecutionAgent:
             self.store,
             batch,
             lambda item: self._handle_decision(
-                item[1].analysis, item[1].flow_id, item[1].correlation_id, item[1].received_at
+                item[1].analysis,
+                item[1].flow_id,
+                item[1].correlation_id,
+                item[1].received_at,
+                item[1].analysis_json,
             ),
             key_of=lambda item: item[0],
             prepare=self._read_for_decisions,

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from contracts import AnalysisBody, AnalysisResults, AnalysisType, ScoreDetail, Subject
+from contracts import (
+    AgentName,
+    AnalysisBody,
+    AnalysisResults,
+    AnalysisType,
+    Evidence,
+    ScoreDetail,
+    Subject,
+)
+from contracts.analysis import ScoreFactor
+from services.common.messages import encode, envelope_parser, make_envelope
+from services.common.records import Record
+from services.execution_agent.app import decision_of
 from services.execution_agent.history import AnalysisHistory
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import ExecutionAgent
@@ -83,3 +95,43 @@ def test_the_execution_agent_records_each_decision_in_the_history(
     assert entries[0].headline_score == 58 and entries[0].headline_band == "at_risk"
     result = agent.history.result("req-b")
     assert result is not None and result.analysis_results.flags[0].code == "missing_data_flag"
+
+
+def test_an_analysis_read_from_its_record_is_kept_as_its_model_writes_it(store: Store) -> None:
+    """The history keeps the record's payload re-encoded (not the model serialised again):
+    the text must be the model's own, floats, dates and nested evidence included."""
+    evidence = Evidence(source="opportunity_d", ref="006A", field="amount", value=125000.5)
+    dated = Evidence(source="gong_call_f", ref="call-9", date="2025-06-01", snippet="budget ok")
+    factors = [
+        ScoreFactor(factor="company.size", points=3.6, possible=6.0, evidence=[evidence]),
+        ScoreFactor(factor="meddpicc.champion", points=0.1 + 0.2, possible=1e-7, evidence=[dated]),
+    ]
+    deal = make_analysis("r-deal", flags=[make_flag(severity="high")]).model_copy(
+        update={"requested_at": DAY}
+    )
+    deal.analysis_results.score_details["deal_quality"] = ScoreDetail(
+        score=58, band="at_risk", factors=factors
+    )
+    agent = ExecutionAgent(store, RoutingRules.load())
+    parse = envelope_parser(AnalysisResults, AgentName.EXECUTION_AGENT.value)
+    for analysis in (deal, consumption("r-health", 41, 59, "at_risk")):
+        envelope = make_envelope(
+            analysis,
+            request_id=analysis.request_id,
+            flow_id=f"flow-{analysis.request_id}",
+            correlation_id=f"corr-{analysis.request_id}",
+            source=AgentName.DECISION_AGENT.value,
+            target=AgentName.EXECUTION_AGENT.value,
+            stage="decision",
+        )
+        record = Record("revops.decisions", 0, 0, b"ACC-1", encode(envelope))
+        decision = decision_of(parse(record))
+        assert decision.analysis_json == analysis.model_dump_json()
+        [outcome] = agent.handle_decisions([("ACC-1", decision)])
+        assert not isinstance(outcome, BaseException)
+        with store.reader() as conn:
+            [row] = conn.execute(
+                "SELECT result FROM revops_ai_analysis_history WHERE request_id = ?",
+                (analysis.request_id,),
+            ).fetchall()
+        assert row[0] == analysis.model_dump_json()
