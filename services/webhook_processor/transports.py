@@ -110,18 +110,14 @@ def new_http_client(max_connections: int = 100) -> aiohttp.ClientSession:
     )
 
 
-_NoProxy = tuple[None, None]
 # NO_PROXY matching as urllib does it (typeshed lists the function only per platform).
 _no_proxy_names: Callable[[str, Mapping[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-_ProxyHeaders = dict[str, str]
 
 
 @dataclass(frozen=True)
 class EnvironmentProxies:
     """HTTP_PROXY / HTTPS_PROXY / NO_PROXY (any case) as the process started with them: a
-    destination's requests go through its scheme's proxy unless NO_PROXY names its host.
-    Credentials in a proxy's URL are sent to the proxy (Proxy-Authorization), never to the
-    destination."""
+    destination's requests go through its scheme's proxy unless NO_PROXY names its host."""
 
     proxies: Mapping[str, str]
 
@@ -129,20 +125,16 @@ class EnvironmentProxies:
     def from_environment(cls) -> EnvironmentProxies:
         return cls(urllib.request.getproxies_environment())
 
-    def for_url(self, url: str) -> tuple[str, _ProxyHeaders | None] | _NoProxy:
-        """The proxy for `url` and the headers for the proxy, or (None, None)."""
+    def for_url(self, url: str) -> str | None:
+        """The proxy for `url`, or None to go direct. Credentials in the proxy's URL stay in
+        it: aiohttp sends them to the proxy (Proxy-Authorization), never to the destination."""
         parts = urlsplit(url)
         proxy = self.proxies.get(parts.scheme)
         if not proxy or not parts.hostname:
-            return None, None
+            return None
         if _no_proxy_names(parts.hostname, self.proxies):
-            return None, None
-        proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        if proxy_parts.username is None:
-            return proxy_parts.geturl(), None
-        credentials = aiohttp.encode_basic_auth(proxy_parts.username, proxy_parts.password or "")
-        bare = proxy_parts._replace(netloc=proxy_parts.netloc.rpartition("@")[2])
-        return bare.geturl(), {"Proxy-Authorization": credentials}
+            return None
+        return proxy if "://" in proxy else f"http://{proxy}"
 
 
 class HttpTransport:
@@ -179,23 +171,13 @@ class HttpTransport:
         return SendOutcome(code, _response_dict(answer))
 
     async def _request(self, spec: HttpRequestSpec, timeout_s: float) -> _Answer:
-        proxy, credentials = self._proxies.for_url(spec.url)
-        headers, proxy_headers = spec.headers, None
-        if credentials is not None:
-            # An https request tunnels (CONNECT carries them); a plain-http proxy reads them
-            # off the request it forwards.
-            if urlsplit(spec.url).scheme == "https":
-                proxy_headers = credentials
-            else:
-                headers = {**spec.headers, **credentials}
         try:
             async with self._client.request(
                 spec.method,
                 spec.url,
                 data=spec.body,
-                headers=headers,
-                proxy=proxy,
-                proxy_headers=proxy_headers,
+                headers=spec.headers,
+                proxy=self._proxies.for_url(spec.url),
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:

@@ -172,8 +172,5 @@ def test_the_environment_is_read_once_when_the_transport_is_made(
     set_proxy_environment(monkeypatch, https_proxy="proxy.internal:3128")
     proxies = EnvironmentProxies.from_environment()
     monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere:1")
-    assert proxies.for_url("https://hooks.slack.com/services/X") == (
-        "http://proxy.internal:3128",
-        None,
-    )
-    assert proxies.for_url("http://hooks.slack.com/services/X") == (None, None)
+    assert proxies.for_url("https://hooks.slack.com/services/X") == "http://proxy.internal:3128"
+    assert proxies.for_url("http://hooks.slack.com/services/X") is None
