@@ -188,14 +188,16 @@ class LocalStack:
     ) -> subprocess.Popen[bytes]:
         env = {**child_env(self.settings), **self.extra_env, **(extra or {})}
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / log_name).open("ab")
-        return subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
-            env={**env, "REVOPS_HTTP_PORT": str(port), PARENT_PID_ENV: str(os.getpid())},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,
-        )
+        # The child writes to its own copy of the file; ours is closed once it started
+        # (kept open, every restart of a service would leave one more file open here).
+        with (self.log_dir / log_name).open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                env={**env, "REVOPS_HTTP_PORT": str(port), PARENT_PID_ENV: str(os.getpid())},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=PROJECT_ROOT,
+            )
 
     def stop(self) -> None:
         """Terminate every child and wait for it (killed after 20 s). A second signal while
