@@ -1,14 +1,16 @@
 """Deliveries per second from the webhook delivery engine to a local HTTP sink.
 
     .venv/bin/python bench/bench_deliveries.py [--jobs 2000] [--destinations 4] [--lanes 4]
-                                               [--batch 500]
+                                               [--batch 500] [--host localhost]
 
 Every delivery is real: durable outbox insert (`--batch` jobs per transaction, as a consumed
 Kafka batch), Jinja2 Block Kit render, egress check, HTTP POST to a loopback sink,
 delivery-log row, result callback. The sink (starlette + uvicorn) runs in its own process so
 it does not compete with the engine for the GIL; it counts requests, distinct
 Idempotency-Keys (so the run proves "every job exactly once") and distinct client
-connections (keep-alive: far fewer than requests). Prints one JSON line with the enqueue and
+connections (keep-alive: far fewer than requests). `--host localhost` addresses the sink by
+name, as real destinations are (the system resolver answers from /etc/hosts): the egress
+check then has a name to resolve. Prints one JSON line with the enqueue and
 end-to-end rates, the engine's CPU per delivery (this process: the sink runs in its own),
 the connections opened and the results per publish call.
 """
@@ -26,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -93,28 +96,30 @@ CONTEXT = {
 }
 
 
-def config_text(port: int, destinations: int, lanes: int) -> str:
+def config_text(port: int, destinations: int, lanes: int, host: str = "127.0.0.1") -> str:
     lines = [
         "defaults:",
         "  rate_limit: {rate: 100000, period_s: 1}",
         f"  concurrency: {lanes}",
         "egress:",
-        f"  allow: [{{scheme: http, host: 127.0.0.1, port: {port}}}]",
-        '  allow_private: ["127.0.0.1/32"]',
+        f"  allow: [{{scheme: http, host: {host}, port: {port}}}]",
+        '  allow_private: ["127.0.0.0/8", "::1/128"]',
         "destinations:",
     ]
     for i in range(destinations):
         lines += [
             f"  slack_{i}:",
             "    type: slack_webhook",
-            f"    url: http://127.0.0.1:{port}/s/{i}",
+            f"    url: http://{host}:{port}/s/{i}",
         ]
     return "\n".join(lines) + "\n"
 
 
-async def run(jobs: int, destinations: int, lanes: int, batch_size: int) -> dict[str, float]:
+async def run(
+    jobs: int, destinations: int, lanes: int, batch_size: int, host: str = "127.0.0.1"
+) -> dict[str, Any]:
     with sink_process() as port, tempfile.TemporaryDirectory() as tmp:
-        config = parse_config(config_text(port, destinations, lanes), env={})
+        config = parse_config(config_text(port, destinations, lanes, host), env={})
         log = DeliveryLog(Path(tmp) / "deliveries.db")
         done = asyncio.Event()
         results: list[ActionResult] = []
@@ -163,6 +168,7 @@ async def run(jobs: int, destinations: int, lanes: int, batch_size: int) -> dict
         connections = seen.pop("connections")
         assert seen == {"requests": jobs, "distinct": jobs}, seen
         return {
+            "host": host,
             "jobs": jobs,
             "destinations": destinations,
             "lanes_per_destination": lanes,
@@ -182,8 +188,12 @@ def main() -> None:
     parser.add_argument("--destinations", type=int, default=4)
     parser.add_argument("--lanes", type=int, default=4)
     parser.add_argument("--batch", type=int, default=500, help="jobs per outbox transaction")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the sink's address in the URLs (an IP or a name)"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.jobs, args.destinations, args.lanes, args.batch))))
+    figures = asyncio.run(run(args.jobs, args.destinations, args.lanes, args.batch, args.host))
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

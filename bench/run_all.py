@@ -75,6 +75,9 @@ def area_benches(full: bool, work: Path) -> dict[str, list[str]]:
         "consumption": ["bench_consumption.py"] + (["--accounts", "1000"] if small else []),
         "anomaly": ["bench_anomaly.py"] + (["--generator-accounts", "60"] if small else []),
         "deliveries": ["bench_deliveries.py"] + (["--jobs", "500"] if small else []),
+        # the same to a destination named, not numbered: the egress check has a name to resolve
+        "deliveries_by_name": ["bench_deliveries.py", "--host", "localhost"]
+        + (["--jobs", "500"] if small else []),
         # CPU per flow of the operational store, SQLite against PostgreSQL (a throwaway server)
         "stores": ["bench_stores.py"] + (["--flows", "100"] if small else []),
         "signing": ["bench_signing.py"] + (["--messages", "500"] if small else []),

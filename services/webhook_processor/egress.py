@@ -2,9 +2,15 @@
 never to private, loopback or link-local addresses unless explicitly allowed.
 
 A destination URL comes from configuration, so the static check (`check_allowed`) runs at
-start-up; the address check (`check`) runs before every call because DNS can change (a
-public name later resolving to 169.254.169.254 is the classic SSRF path). Redirects are
-never followed by the HTTP client, so the checked URL is the URL that is called.
+start-up. The address check runs where the name is resolved for a connection, because DNS
+can change (a public name later resolving to 169.254.169.254 is the classic SSRF path):
+`EgressResolver` is the HTTP client's resolver, so the addresses checked are the addresses
+connected to (a name resolved once to check and again to connect could answer differently
+the second time: DNS rebinding). An IP literal is checked before every call
+(`check_without_resolving`); `check` resolves and checks for the calls whose connection is
+not made by that resolver (SMTP, and HTTP through a proxy, which resolves the name itself).
+Redirects are never followed by the HTTP client, so the checked URL is the URL that is
+called.
 """
 
 from __future__ import annotations
@@ -12,7 +18,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from services.webhook_processor.config import (
     AllowRule,
@@ -110,19 +120,8 @@ class EgressPolicy:
     def _address_ok(self, ip: IpAddress) -> bool:
         return not _is_private(ip) or any(ip in net for net in self._private_ok)
 
-    async def check(self, url: str) -> None:
-        """Allow-list plus resolution: every address the host resolves to must be public
-        or explicitly allowed."""
-        _scheme, host, port = self.check_allowed(url)
-        try:
-            addresses = [ipaddress.ip_address(host.strip("[]"))]
-        except ValueError:
-            loop = asyncio.get_running_loop()
-            try:
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
-                raise EgressDenied(f"{host} does not resolve: {exc}", "egress_dns_failed") from exc
-            addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    def check_addresses(self, host: str, addresses: Iterable[IpAddress]) -> None:
+        """Every address `host` resolved to must be public or explicitly allowed."""
         for ip in addresses:
             if not self._address_ok(ip):
                 raise EgressDenied(
@@ -130,3 +129,62 @@ class EgressPolicy:
                     "not in egress.allow_private",
                     "egress_private_address",
                 )
+
+    def check_without_resolving(self, url: str) -> None:
+        """The allow-list, and the address when the host is an IP literal. A name's addresses
+        are left to whoever resolves it for the connection (`EgressResolver`)."""
+        _scheme, host, _port = self.check_allowed(url)
+        literal = _ip_literal(host)
+        if literal is not None:
+            self.check_addresses(host, [literal])
+
+    async def check(self, url: str) -> None:
+        """Allow-list plus resolution: every address the host resolves to must be public
+        or explicitly allowed. For connections `EgressResolver` does not make."""
+        _scheme, host, port = self.check_allowed(url)
+        literal = _ip_literal(host)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise dns_failed(host, exc) from exc
+            addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+        self.check_addresses(host, addresses)
+
+
+def _ip_literal(host: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def dns_failed(host: str, cause: OSError) -> EgressDenied:
+    return EgressDenied(f"{host} does not resolve: {cause}", "egress_dns_failed")
+
+
+class EgressResolver(AbstractResolver):
+    """aiohttp's resolver with the policy applied to its answers: a connection opens only to
+    addresses the policy allows, the very ones it checked. aiohttp caches the answers
+    (`ttl_dns_cache`, 10 s) and a kept-alive connection needs none, so a delivery over a kept
+    connection resolves nothing (a check that resolved by itself paid a worker thread's
+    look-up per delivery). aiohttp does not ask it for an IP literal: the caller checks
+    those (`EgressPolicy.check_without_resolving`)."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+        self._resolver = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._resolver.resolve(host, port, family)
+        # A scoped IPv6 address ("fe80::1%eth0") is read with its scope.
+        self._policy.check_addresses(host, (ipaddress.ip_address(a["host"]) for a in answers))
+        return answers
+
+    async def close(self) -> None:
+        await self._resolver.close()

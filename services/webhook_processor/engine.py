@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
 
@@ -77,7 +76,6 @@ from services.webhook_processor.transports import (
     HttpTransport,
     OutboxFileTransport,
     SmtpTransport,
-    new_http_client,
 )
 
 PublishResults = Callable[[Sequence[ActionResult]], Awaitable[None]]
@@ -163,7 +161,6 @@ class DeliveryEngine:
         dead_letter: DeadLetter,
         *,
         renderer: TemplateRenderer | None = None,
-        http_client: aiohttp.ClientSession | None = None,
         outbox_dir: Path | None = None,
     ) -> None:
         self.config = config
@@ -172,11 +169,9 @@ class DeliveryEngine:
         self._results: ResultBatcher[_Publication] = ResultBatcher(self._flush_results)
         self._dead_letter = dead_letter
         self._renderer = renderer or TemplateRenderer()
-        self._client = http_client
         self._outbox_dir = outbox_dir or get_settings().resolved_outbox_dir
         self._egress = EgressPolicy(config.egress)
         self._smtp = SmtpTransport(self._egress)
-        self._pools: list[aiohttp.ClientSession] = []  # the per-destination clients we opened
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._emitting: set[asyncio.Task[None]] = set()
@@ -266,25 +261,20 @@ class DeliveryEngine:
             for task in still:
                 task.cancel()
             await asyncio.gather(*still, return_exceptions=True)
-        for client in self._pools:
-            await client.close()
-        self._pools.clear()
+        for d in self._destinations.values():
+            if d.http is not None:
+                await d.http.close()
+                d.http = None
         await asyncio.to_thread(self._smtp.close)
         self._started = False
 
     def _open_pools(self) -> None:
         """One keep-alive pool per HTTP destination, as many connections as it has lanes:
-        each lane reuses its connection from job to job instead of opening one per job. A
-        client passed to the engine is shared by every destination instead (tests)."""
+        each lane reuses its connection from job to job instead of opening one per job."""
         proxies = EnvironmentProxies.from_environment()
         for d in self._destinations.values():
-            if not d.sends_http:
-                continue
-            client = self._client
-            if client is None:
-                client = new_http_client(max_connections=len(d.lanes))
-                self._pools.append(client)
-            d.http = HttpTransport(client, self._egress, proxies)
+            if d.sends_http:
+                d.http = HttpTransport(self._egress, proxies, max_connections=len(d.lanes))
 
     # --- intake -----------------------------------------------------------------------------
 

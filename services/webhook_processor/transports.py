@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
+from aiohttp.abc import AbstractResolver
 
 from services.common.security.redaction import redact_text, redact_value
-from services.webhook_processor.egress import EgressPolicy
+from services.webhook_processor.egress import EgressPolicy, EgressResolver, dns_failed
 from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import (
     DeliverySpec,
@@ -86,7 +87,9 @@ def _response_dict(answer: _Answer) -> dict[str, Any]:
     return redacted if isinstance(redacted, dict) else {"body": redacted}
 
 
-def new_http_client(max_connections: int = 100) -> aiohttp.ClientSession:
+def new_http_client(
+    max_connections: int = 100, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
     """Redirects off (each request asks for none: the checked URL is the called URL), TLS
     verified against certifi's roots, timeouts always. Every connection it opens is kept
     alive for the next request (up to `max_connections`). Proxies: `EnvironmentProxies`.
@@ -97,7 +100,7 @@ def new_http_client(max_connections: int = 100) -> aiohttp.ClientSession:
     ~1.04 with httpx. Make it inside the running event loop."""
     tls = ssl.create_default_context(cafile=certifi.where())
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_connections, ssl=tls),
+        connector=aiohttp.TCPConnector(limit=max_connections, ssl=tls, resolver=resolver),
         timeout=aiohttp.ClientTimeout(total=10.0),
         # Not trust_env: with it aiohttp looks up ~/.netrc and the proxy variables in a
         # worker thread for every request (two thread hand-overs per delivery, ~0.2 ms of
@@ -138,19 +141,44 @@ class EnvironmentProxies:
 
 
 class HttpTransport:
+    """One destination's HTTP client: its keep-alive pool (`max_connections`, one per lane)
+    and the egress check of every request. A request that goes direct connects only to
+    addresses the egress policy allows (`EgressResolver` resolves for the pool); one through
+    a proxy, which resolves the name itself, is checked by resolving the name here first
+    (the proxy's own address is the operator's choice and is not checked). Open it inside
+    the running event loop; `close` (or `async with`) closes its connections."""
+
     def __init__(
         self,
-        client: aiohttp.ClientSession,
         egress: EgressPolicy,
         proxies: EnvironmentProxies | None = None,
+        *,
+        max_connections: int = 100,
     ) -> None:
-        self._client = client
         self._egress = egress
         self._proxies = proxies or EnvironmentProxies.from_environment()
+        self._direct = new_http_client(max_connections, EgressResolver(egress))
+        self._proxied: aiohttp.ClientSession | None = None  # made for the first proxied request
+        self._max_connections = max_connections
+
+    async def __aenter__(self) -> HttpTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._direct.close()
+        if self._proxied is not None:
+            await self._proxied.close()
 
     async def send(self, spec: HttpRequestSpec, timeout_s: float) -> SendOutcome:
-        await self._egress.check(spec.url)
-        answer = await self._request(spec, timeout_s)
+        proxy = self._proxies.for_url(spec.url)
+        if proxy is None:
+            self._egress.check_without_resolving(spec.url)
+        else:
+            await self._egress.check(spec.url)
+        answer = await self._request(spec, timeout_s, proxy)
         code = answer.status
         if code >= 500 or code in RETRYABLE_STATUS:
             raise RetryableDeliveryError(
@@ -170,14 +198,21 @@ class HttpTransport:
             )
         return SendOutcome(code, _response_dict(answer))
 
-    async def _request(self, spec: HttpRequestSpec, timeout_s: float) -> _Answer:
+    def _client(self, proxy: str | None) -> aiohttp.ClientSession:
+        if proxy is None:
+            return self._direct
+        if self._proxied is None:
+            self._proxied = new_http_client(self._max_connections)
+        return self._proxied
+
+    async def _request(self, spec: HttpRequestSpec, timeout_s: float, proxy: str | None) -> _Answer:
         try:
-            async with self._client.request(
+            async with self._client(proxy).request(
                 spec.method,
                 spec.url,
                 data=spec.body,
                 headers=spec.headers,
-                proxy=self._proxies.for_url(spec.url),
+                proxy=proxy,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
@@ -186,10 +221,16 @@ class HttpTransport:
                 )
         except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
             raise RetryableDeliveryError("timeout", f"no answer within {timeout_s}s") from exc
+        except aiohttp.ClientConnectorDNSError as exc:
+            if proxy is None:  # the destination's name: as when the check resolved it itself
+                raise dns_failed(exc.host, exc.os_error) from exc
+            raise _connection_error(exc) from exc  # the proxy's name: an outage
         except aiohttp.ClientError as exc:
-            raise RetryableDeliveryError(
-                "connection_error", redact_text(f"{type(exc).__name__}: {exc}")
-            ) from exc
+            raise _connection_error(exc) from exc
+
+
+def _connection_error(exc: aiohttp.ClientError) -> RetryableDeliveryError:
+    return RetryableDeliveryError("connection_error", redact_text(f"{type(exc).__name__}: {exc}"))
 
 
 # An SMTP connection left idle this long is closed rather than reused (servers drop idle

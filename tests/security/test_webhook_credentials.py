@@ -14,7 +14,7 @@ from services.webhook_processor.config_file import parse_config
 from services.webhook_processor.egress import EgressPolicy
 from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import HttpRequestSpec
-from services.webhook_processor.transports import HttpTransport, new_http_client
+from services.webhook_processor.transports import HttpTransport
 from tests.support import HttpRecorder
 
 CONFIG = """
@@ -60,8 +60,7 @@ async def test_a_destination_echoing_its_credential_is_quoted_redacted() -> None
         sink.respond("/x", status=403, json={"error": f"bad token {ENV['JIRA_TOKEN']}"})
         rule = AllowRule(scheme="http", host="127.0.0.1", port=sink.port)
         policy = EgressPolicy(EgressConfig(allow=[rule], allow_private=["127.0.0.1/32"]))
-        async with new_http_client() as client:
-            transport = HttpTransport(client, policy)
+        async with HttpTransport(policy) as transport:
             spec = HttpRequestSpec("POST", sink.url("/x"), {}, b"{}")
             with pytest.raises(PermanentDeliveryError) as exc:
                 await transport.send(spec, 5.0)

@@ -4,20 +4,17 @@ connection, and how it reads each kind of answer and failure."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-import aiohttp
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 
+from services.webhook_processor import egress
 from services.webhook_processor.config import AllowRule, EgressConfig
-from services.webhook_processor.egress import EgressPolicy
+from services.webhook_processor.egress import EgressDenied, EgressPolicy
 from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import HttpRequestSpec, RetryableDeliveryError
-from services.webhook_processor.transports import (
-    EnvironmentProxies,
-    HttpTransport,
-    new_http_client,
-)
+from services.webhook_processor.transports import EnvironmentProxies, HttpTransport
 from tests.support.http_recorder import HttpRecorder
 
 
@@ -32,20 +29,31 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "REQUEST_METHOD")
+TransportFor = Callable[[EgressPolicy], HttpTransport]
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    async with new_http_client(max_connections=2) as session:
-        yield session
+async def transport_for() -> AsyncIterator[TransportFor]:
+    """Transports for the test (two connections each), closed after it."""
+    made: list[HttpTransport] = []
+
+    def make(policy: EgressPolicy) -> HttpTransport:
+        made.append(HttpTransport(policy, max_connections=2))
+        return made[-1]
+
+    yield make
+    for transport in made:
+        await transport.close()
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "REQUEST_METHOD")
 
 
 async def test_the_request_goes_as_built_with_no_header_added_to_name_its_body(
-    client: aiohttp.ClientSession,
+    transport_for: TransportFor,
 ) -> None:
     with HttpRecorder() as sink:
-        transport = HttpTransport(client, loopback_policy(sink.port))
+        transport = transport_for(loopback_policy(sink.port))
         body = b'{"text": "Deal 006A at risk", "n": 1}'
         spec = HttpRequestSpec("POST", sink.url("/hook?x=1"), {"Idempotency-Key": "k-1"}, body)
         outcome = await transport.send(spec, 5.0)
@@ -62,19 +70,19 @@ async def test_the_request_goes_as_built_with_no_header_added_to_name_its_body(
 
 
 async def test_one_kept_connection_carries_requests_one_after_another(
-    client: aiohttp.ClientSession,
+    transport_for: TransportFor,
 ) -> None:
     with HttpRecorder() as sink:
-        transport = HttpTransport(client, loopback_policy(sink.port))
+        transport = transport_for(loopback_policy(sink.port))
         for n in range(20):
             await transport.send(HttpRequestSpec("POST", sink.url("/hook"), {}, b"%d" % n), 5.0)
         assert len(sink.requests("/hook")) == 20
         assert sink.connections == 1
 
 
-async def test_answers_are_read_as_the_result_records_them(client: aiohttp.ClientSession) -> None:
+async def test_answers_are_read_as_the_result_records_them(transport_for: TransportFor) -> None:
     with HttpRecorder() as sink:
-        transport = HttpTransport(client, loopback_policy(sink.port))
+        transport = transport_for(loopback_policy(sink.port))
         sink.respond("/list", json=[1, 2])
         sink.respond("/text", text="accepted, thanks")
         sink.respond("/empty", status=204, text="")
@@ -85,11 +93,9 @@ async def test_answers_are_read_as_the_result_records_them(client: aiohttp.Clien
     assert answers == [{"body": [1, 2]}, {"body": "accepted, thanks"}, {}]
 
 
-async def test_failures_are_classified_retryable_or_permanent(
-    client: aiohttp.ClientSession,
-) -> None:
+async def test_failures_are_classified_retryable_or_permanent(transport_for: TransportFor) -> None:
     with HttpRecorder() as sink:
-        transport = HttpTransport(client, loopback_policy(sink.port))
+        transport = transport_for(loopback_policy(sink.port))
         spec = HttpRequestSpec("POST", sink.url("/hook"), {}, b"{}")
         sink.rate_limit("/hook", retry_after=7)
         with pytest.raises(RetryableDeliveryError) as limited:
@@ -113,10 +119,10 @@ async def test_failures_are_classified_retryable_or_permanent(
 
 
 async def test_a_destination_that_refuses_connections_is_retryable(
-    client: aiohttp.ClientSession,
+    transport_for: TransportFor,
 ) -> None:
     port = closed_port()
-    transport = HttpTransport(client, loopback_policy(port))
+    transport = transport_for(loopback_policy(port))
     spec = HttpRequestSpec("POST", f"http://127.0.0.1:{port}/hook", {}, b"{}")
     with pytest.raises(RetryableDeliveryError) as refused:
         await transport.send(spec, 5.0)
@@ -132,12 +138,12 @@ def set_proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> Non
 
 
 async def test_requests_go_through_the_proxy_the_environment_names_with_its_credentials(
-    client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    transport_for: TransportFor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     destination = closed_port()  # reached directly, the request would be refused
     with HttpRecorder() as proxy:
         set_proxy_environment(monkeypatch, HTTP_PROXY=f"http://relay:s3cret@127.0.0.1:{proxy.port}")
-        transport = HttpTransport(client, loopback_policy(destination, host="localhost"))
+        transport = transport_for(loopback_policy(destination, host="localhost"))
         spec = HttpRequestSpec("POST", f"http://localhost:{destination}/hook", {}, b"{}")
         outcome = await transport.send(spec, 5.0)
         [relayed] = proxy.requests("/hook")
@@ -149,7 +155,7 @@ async def test_requests_go_through_the_proxy_the_environment_names_with_its_cred
 
 
 async def test_no_proxy_hosts_and_other_schemes_are_reached_directly(
-    client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    transport_for: TransportFor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     destination = closed_port()
     spec = HttpRequestSpec("POST", f"http://localhost:{destination}/hook", {}, b"{}")
@@ -159,7 +165,7 @@ async def test_no_proxy_hosts_and_other_schemes_are_reached_directly(
             {"HTTPS_PROXY": proxy.url("")},  # a proxy for https:// only
         ):
             set_proxy_environment(monkeypatch, **environment)
-            transport = HttpTransport(client, loopback_policy(destination, host="localhost"))
+            transport = transport_for(loopback_policy(destination, host="localhost"))
             with pytest.raises(RetryableDeliveryError) as refused:
                 await transport.send(spec, 5.0)
             assert refused.value.code == "connection_error"  # went straight to the closed port
@@ -174,3 +180,84 @@ def test_the_environment_is_read_once_when_the_transport_is_made(
     monkeypatch.setenv("HTTPS_PROXY", "http://elsewhere:1")
     assert proxies.for_url("https://hooks.slack.com/services/X") == "http://proxy.internal:3128"
     assert proxies.for_url("http://hooks.slack.com/services/X") is None
+
+
+class ScriptedNames(AbstractResolver):
+    """A name service answering from a table (OSError for a name it lacks), recording what it
+    was asked: it stands in for the system's behind the transport's egress resolver."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.asked.append(host)
+        if host not in self.answers:
+            raise OSError(socket.EAI_NONAME, "Name or service not known")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=ip,
+                port=port,
+                family=socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for ip in self.answers[host]
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+def named_policy(host: str, port: int, private: list[str]) -> EgressPolicy:
+    rule = AllowRule(scheme="http", host=host, port=port)
+    return EgressPolicy(EgressConfig(allow=[rule], allow_private=private))
+
+
+@pytest.mark.parametrize("addresses", [["127.0.0.1"], ["93.184.216.34", "127.0.0.1"]])
+async def test_a_name_is_checked_at_the_addresses_its_connection_would_use(
+    transport_for: TransportFor, monkeypatch: pytest.MonkeyPatch, addresses: list[str]
+) -> None:
+    names = ScriptedNames({"hooks.example.com": addresses})
+    monkeypatch.setattr(egress, "DefaultResolver", lambda: names)
+    set_proxy_environment(monkeypatch)
+    with HttpRecorder() as sink:
+        url = f"http://hooks.example.com:{sink.port}/hook"
+        refusing = transport_for(named_policy("hooks.example.com", sink.port, []))
+        with pytest.raises(EgressDenied) as denied:
+            await refusing.send(HttpRequestSpec("POST", url, {}, b"{}"), 5.0)
+        assert denied.value.code == "egress_private_address"
+        assert denied.value.message.startswith("hooks.example.com resolves to 127.0.0.1,")
+        assert sink.requests() == []  # refused before any connection
+
+
+async def test_a_name_is_resolved_for_its_connection_not_for_every_request(
+    transport_for: TransportFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ScriptedNames({"hooks.example.com": ["127.0.0.1"]})
+    monkeypatch.setattr(egress, "DefaultResolver", lambda: names)
+    set_proxy_environment(monkeypatch)
+    with HttpRecorder() as sink:
+        url = f"http://hooks.example.com:{sink.port}/hook"
+        transport = transport_for(named_policy("hooks.example.com", sink.port, ["127.0.0.1/32"]))
+        for n in range(20):
+            await transport.send(HttpRequestSpec("POST", url, {}, b"%d" % n), 5.0)
+        assert len(sink.requests("/hook")) == 20
+        assert sink.requests("/hook")[0].header("Host") == f"hooks.example.com:{sink.port}"
+        assert sink.connections == 1
+    assert names.asked == ["hooks.example.com"]
+
+
+async def test_a_name_that_does_not_resolve_is_refused(
+    transport_for: TransportFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(egress, "DefaultResolver", lambda: ScriptedNames({}))
+    set_proxy_environment(monkeypatch)
+    transport = transport_for(named_policy("nowhere.example.com", 80, []))
+    with pytest.raises(EgressDenied) as denied:
+        await transport.send(HttpRequestSpec("POST", "http://nowhere.example.com/x", {}, b""), 5.0)
+    assert denied.value.code == "egress_dns_failed"
+    assert denied.value.message.startswith("nowhere.example.com does not resolve: ")
