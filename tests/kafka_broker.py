@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,10 +136,14 @@ def _text(output: object) -> str:
 
 
 def _docker_answers() -> bool:
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        # No engine to ask: docker-py would open a socket, fail to connect and leave it open.
+        return False
     try:
         import docker
 
-        docker.from_env(timeout=2).ping()
+        with closing(docker.from_env(timeout=2)) as client:
+            client.ping()
         return True
     except Exception:
         return False
