@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
-
 from contracts import ActionJob, ActionResult, AgentName, AnalysisResults, FlowOutput
 from contracts.envelope import AnyEnvelope
 from services.common import metrics
@@ -148,16 +146,8 @@ def decision_of(item: Parsed) -> Decision:
         meta.flow_id,
         meta.correlation_id,
         analysis.requested_at or meta.timestamp,
-        _as_read(envelope.payload),
+        envelope.payload,
     )
-
-
-def _as_read(payload: object) -> str | None:
-    """A record's payload read from JSON (validated as the analysis; unknown fields are
-    refused), written again: the decision agent's serializer made it, so this is the text
-    the parsed analysis would serialise to, ~4x faster (~40 us less for a deal's analysis).
-    None for an envelope that holds the model itself (made in process)."""
-    return orjson.dumps(payload).decode() if isinstance(payload, dict) else None
 
 
 # Decisions carry whole analyses (evidence, series excerpts): hold at most this many at once.

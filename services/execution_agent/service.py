@@ -74,9 +74,9 @@ class Decision:
     flow_id: str | None = None
     correlation_id: str | None = None
     received_at: datetime | None = None  # the envelope's timestamp (stable on redelivery)
-    # The analysis as JSON, when its record's payload gives it (kept as the history's copy
-    # instead of serialising the parsed analysis again).
-    analysis_json: str | None = None
+    # The record's payload as read (a dict from JSON): the history keeps it re-encoded
+    # instead of serialising the parsed analysis again (`history.payload_json`).
+    payload: object = None
 
 
 BatchResult = HandlerOutput | BaseException
@@ -114,7 +114,7 @@ class ExecutionAgent:
         flow_id: str | None,
         correlation_id: str | None,
         received_at: datetime | None,
-        analysis_json: str | None = None,
+        payload: object = None,
     ) -> HandlerOutput:
         existing = self.executions.find(analysis.request_id)
         if existing is not None:  # redelivery: re-publish what may not have gone out
@@ -130,7 +130,7 @@ class ExecutionAgent:
         changes = self._upsert_insights(analysis, flow_id, correlation_id)
         for hook in POST_ANALYSIS_HOOKS.get(analysis.analysis_type, ()):
             hook(self, analysis, received_at)
-        self.history.record(analysis, analyzed_at=received_at, as_json=analysis_json)
+        self.history.record(analysis, analyzed_at=received_at, payload=payload)
         plan = self.planner.make_plan(analysis, changes, as_of=received_at)
         # Same transaction as the execution: what was sent is remembered exactly when the
         # plan is (a redelivered decision re-publishes the plan and plans nothing anew).
@@ -162,7 +162,7 @@ class ExecutionAgent:
                 item[1].flow_id,
                 item[1].correlation_id,
                 item[1].received_at,
-                item[1].analysis_json,
+                item[1].payload,
             ),
             key_of=lambda item: item[0],
             prepare=self._read_for_decisions,

@@ -17,7 +17,7 @@ from contracts.analysis import ScoreFactor
 from services.common.messages import encode, envelope_parser, make_envelope
 from services.common.records import Record
 from services.execution_agent.app import decision_of
-from services.execution_agent.history import AnalysisHistory
+from services.execution_agent.history import AnalysisHistory, payload_json
 from services.execution_agent.routing import RoutingRules
 from services.execution_agent.service import ExecutionAgent
 from services.execution_agent.store import Store
@@ -126,7 +126,7 @@ def test_an_analysis_read_from_its_record_is_kept_as_its_model_writes_it(store: 
         )
         record = Record("revops.decisions", 0, 0, b"ACC-1", encode(envelope))
         decision = decision_of(parse(record))
-        assert decision.analysis_json == analysis.model_dump_json()
+        assert payload_json(decision.payload) == analysis.model_dump_json()
         [outcome] = agent.handle_decisions([("ACC-1", decision)])
         assert not isinstance(outcome, BaseException)
         with store.reader() as conn:

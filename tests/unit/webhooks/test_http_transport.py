@@ -15,18 +15,13 @@ from services.webhook_processor.egress import EgressDenied, EgressPolicy
 from services.webhook_processor.rendering import PermanentDeliveryError
 from services.webhook_processor.specs import HttpRequestSpec, RetryableDeliveryError
 from services.webhook_processor.transports import EnvironmentProxies, HttpTransport
+from tests.kafka_broker import free_port
 from tests.support.http_recorder import HttpRecorder
 
 
 def loopback_policy(port: int, host: str = "127.0.0.1") -> EgressPolicy:
     rule = AllowRule(scheme="http", host=host, port=port)
     return EgressPolicy(EgressConfig(allow=[rule], allow_private=["127.0.0.1/32", "::1/128"]))
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 TransportFor = Callable[[EgressPolicy], HttpTransport]
@@ -121,7 +116,7 @@ async def test_failures_are_classified_retryable_or_permanent(transport_for: Tra
 async def test_a_destination_that_refuses_connections_is_retryable(
     transport_for: TransportFor,
 ) -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens on it
     transport = transport_for(loopback_policy(port))
     spec = HttpRequestSpec("POST", f"http://127.0.0.1:{port}/hook", {}, b"{}")
     with pytest.raises(RetryableDeliveryError) as refused:
@@ -140,7 +135,7 @@ def set_proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> Non
 async def test_requests_go_through_the_proxy_the_environment_names_with_its_credentials(
     transport_for: TransportFor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    destination = closed_port()  # reached directly, the request would be refused
+    destination = free_port()  # nothing listens on it: reached directly, refused
     with HttpRecorder() as proxy:
         set_proxy_environment(monkeypatch, HTTP_PROXY=f"http://relay:s3cret@127.0.0.1:{proxy.port}")
         transport = transport_for(loopback_policy(destination, host="localhost"))
@@ -157,7 +152,7 @@ async def test_requests_go_through_the_proxy_the_environment_names_with_its_cred
 async def test_no_proxy_hosts_and_other_schemes_are_reached_directly(
     transport_for: TransportFor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    destination = closed_port()
+    destination = free_port()  # nothing listens on it
     spec = HttpRequestSpec("POST", f"http://localhost:{destination}/hook", {}, b"{}")
     with HttpRecorder() as proxy:
         for environment in (
