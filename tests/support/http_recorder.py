@@ -248,14 +248,17 @@ class HttpRecorder:
                 behaviour = recorder._next_behaviour(parts.path)
                 if behaviour.stall_s:
                     recorder._closing.wait(behaviour.stall_s)
+                # A 204 or 304 has no body (RFC 9110): bytes after it would be read as the
+                # next answer on the kept connection.
+                answer = b"" if behaviour.status in (204, 304) else behaviour.body
                 try:
                     self.send_response(behaviour.status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(behaviour.body)))
+                    self.send_header("Content-Length", str(len(answer)))
                     for name, value in behaviour.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(behaviour.body)
+                    self.wfile.write(answer)
                 except OSError:  # client gave up (timeout); nothing to answer
                     pass
 
