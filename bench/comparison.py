@@ -20,8 +20,15 @@ def project_headline(results: Mapping[str, Any]) -> dict[str, float]:
     light = pipe["latency_at_50_flows_per_s"]["latency_ms"]
     half = pipe["latency_at_share_of_capacity"].get("50%", {}).get("latency_ms", {})
     services = {k: v for k, v in results["resources"].items() if k != "kafka_broker"}
+    burst_cpu = sum(pipe.get("cpu_ms_per_flow_at_saturation", {}).values())
+    light_cpu = sum(pipe.get("cpu_ms_per_flow_at_50_flows_per_s", {}).values())
     return {
         "sustained_flows_per_s": float(pipe["sustained_flows_per_s"]),
+        # The same figures under the names of the peer of the product's shape (bench/peer/shape.py)
+        "sustained_flows_per_s_product_shape": float(pipe["sustained_flows_per_s"]),
+        "p50_ms_at_50_flows_per_s_product_shape": light.get("p50", math.nan),
+        "cpu_ms_per_flow_in_burst_product_shape": round(burst_cpu, 2) or math.nan,
+        "cpu_ms_per_flow_at_50_flows_per_s_product_shape": round(light_cpu, 2) or math.nan,
         "p50_ms_at_50_flows_per_s": light.get("p50", math.nan),
         "p99_ms_at_50_flows_per_s": light.get("p99", math.nan),
         "p50_ms_at_half_capacity": half.get("p50", math.nan),
@@ -68,4 +75,45 @@ def target_rows(
         ratio = relative.get(t.figure)
         shown = f"{mine:,.1f} vs peer {theirs:,.1f}" + (f" = {ratio:.2f}x" if ratio else "")
         rows.append((f"issue 15: {t.label}", shown, f"{t.wanted}: {verdict}"))
+    return rows
+
+
+# The peer of the product's shape (bench/peer/shape.py: the project's flow, records and sizes,
+# with nothing but the transport), figure by figure: (label, headline name).
+PRODUCT_SHAPE_FIGURES = (
+    ("sustained throughput, flows/s", "sustained_flows_per_s_product_shape"),
+    ("p50 at 50 flows/s, ms", "p50_ms_at_50_flows_per_s_product_shape"),
+    ("CPU per flow in a burst, ms", "cpu_ms_per_flow_in_burst_product_shape"),
+    ("CPU per flow at 50 flows/s, ms", "cpu_ms_per_flow_at_50_flows_per_s_product_shape"),
+)
+
+
+def product_shape_rows(
+    project: Mapping[str, float], peer: Mapping[str, float]
+) -> list[tuple[str, str, str]]:
+    """The project against the bare pipeline of its own flow (what its own work costs), and
+    that pipeline's throughput against the four-stage peer the targets name (what the flow's
+    records and hops cost before any work). Empty when the peer did not run that shape."""
+    shaped = peer.get("sustained_flows_per_s_product_shape", math.nan)
+    four_stages = peer.get("sustained_flows_per_s", math.nan)
+    if not (math.isfinite(shaped) and shaped > 0):
+        return []
+    relative = ratios(project, peer)
+    rows = [
+        (
+            "peer of the product's flow: sustained vs the 2 KB peer",
+            f"{shaped:,.1f} vs {four_stages:,.1f} = {shaped / four_stages:.2f}x",
+            "the most any implementation of the flow carries here",
+        )
+    ]
+    for label, name in PRODUCT_SHAPE_FIGURES:
+        ratio = relative.get(name)
+        shown = f"{project.get(name, math.nan):,.1f} vs {peer.get(name, math.nan):,.1f}"
+        rows.append(
+            (
+                f"project vs peer of its flow: {label}",
+                shown + (f" = {ratio:.2f}x" if ratio is not None else ""),
+                "what the project's own work costs",
+            )
+        )
     return rows

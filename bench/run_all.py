@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.comparison import project_headline, target_rows
+from bench.comparison import product_shape_rows, project_headline, target_rows
 from bench.harness import (
     KAFKA_SH,
     Pipeline,
@@ -171,7 +171,9 @@ def ensure_broker() -> str:
 
 # The peer's phases, shortened: enough produce, fetch and commit traffic for the broker's
 # JIT compiler to compile their paths, a few seconds on this box.
-BROKER_WARMUP = PeerSizes(burst_2kb=3000, burst_20kb=300, latency_s=2.0, warmup=300)
+BROKER_WARMUP = PeerSizes(
+    burst_2kb=3000, burst_20kb=300, latency_s=2.0, warmup=300, burst_product_shape=0
+)
 # Warm-up rounds are repeated until the JIT compiler used less than this share of a round's
 # time. One round was not enough: a broker started for the run compiled for 5.2, 3.5, 0.9,
 # 0.45 and 0.34 CPU s in rounds of 7-9 s. After one round the project's saturation burst
@@ -539,6 +541,7 @@ def print_table(results: dict[str, Any]) -> None:
     rows.extend(peer_rows(results["peer"]))
     rows.extend(like_for_like_cpu_rows(pipe, results["peer"]))
     rows.extend(target_rows(project_headline(results), results["peer"]["headline"]))
+    rows.extend(product_shape_rows(project_headline(results), results["peer"]["headline"]))
     for key, value in results["runtime_overhead_us"].items():
         rows.append((f"runtime overhead {key}", str(value), ""))
     so = results.get("scale_out")

@@ -6,6 +6,11 @@ what Kafka and Python allow on this machine when a stage does nothing but move r
 shares nothing with the product (no imports from services/ or contracts/), so a change to
 the runtime cannot change the yardstick.
 
+It then runs the same bare stages in the shape of the project's own flow (`shape.py`: its
+records, their sizes and counts, its four processes): the most any implementation of that
+flow can carry on this machine and broker, so the project's figures against it show what its
+own work costs, apart from what the flow's records cost to move.
+
     .venv/bin/python -m bench.peer [--bootstrap HOST:PORT] [--full]
 
 From the project's bench: `run_peer(bootstrap)` returns the figures, its `headline` entry the

@@ -24,7 +24,24 @@ def _interrupt(*_: object) -> NoReturn:
 
 
 def print_figures(results: dict[str, Any]) -> None:
-    for name, phase in results["phases"].items():
+    print_phases(results["phases"])
+    for name, usage in results["resources"].items():
+        per_flow = results["cpu_ms_per_flow"].get(name)
+        cpu, rss = usage["cpu_s"], usage["peak_rss_mb"]
+        print(f"{name:<28} CPU {cpu} s ({per_flow} ms/flow), peak RSS {rss} MB")
+    shaped = results.get("product_shape")
+    if shaped:
+        print("\nthe bare pipeline of the product's flow (bench/peer/shape.py):")
+        print_phases(shaped["phases"])
+        for name, usage in shaped["resources"].items():
+            print(f"{name:<28} CPU {usage['cpu_s']} s, peak RSS {usage['peak_rss_mb']} MB")
+    print()
+    for name, value in results["headline"].items():
+        print(f"peer {name}: {value}")
+
+
+def print_phases(phases: dict[str, Any]) -> None:
+    for name, phase in phases.items():
         lat = phase["latency_ms"]
         rate = "burst" if phase["offered_rate"] is None else f"{phase['offered_rate']:.1f}/s"
         print(
@@ -32,13 +49,6 @@ def print_figures(results: dict[str, Any]) -> None:
             f"  steady {phase['steady_flows_per_s']} flows/s"
             f"  p50/p99 {lat.get('p50')}/{lat.get('p99')} ms"
         )
-    for name, usage in results["resources"].items():
-        per_flow = results["cpu_ms_per_flow"].get(name)
-        cpu, rss = usage["cpu_s"], usage["peak_rss_mb"]
-        print(f"{name:<28} CPU {cpu} s ({per_flow} ms/flow), peak RSS {rss} MB")
-    print()
-    for name, value in results["headline"].items():
-        print(f"peer {name}: {value}")
 
 
 def main() -> None:

@@ -17,48 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.peer.client_settings import LINGER_MS
+from bench.peer.documents import FLOW_HEADER, document
 from bench.peer.pipeline import PARTITIONS, PeerPipeline, peer_pipeline
+from bench.peer.shape import FOUR_STAGES, PRODUCT_SHAPE, Shape
 from bench.procstats import ResourceSampler, broker_pid
 
-FLOW_HEADER = "flow"
 ACCOUNTS = 500  # distinct keys: per-account order, spread over the partitions
-
-
-@functools.cache
-def template(size: int) -> dict[str, Any]:
-    """A JSON document of about `size` bytes shaped like a dataset: daily metric rows."""
-    rows: list[dict[str, Any]] = []
-    doc: dict[str, Any] = {"flow_id": "", "account_id": "001000000000001", "series": rows}
-    day = 0
-    while len(orjson.dumps(doc)) < size:
-        for _ in range(8):
-            rows.append(
-                {
-                    "day": f"2025-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}",
-                    "active_users": 100 + day % 37,
-                    "api_calls": 12_000 + 17 * day,
-                    "storage_gb": round(3.5 + day / 10, 2),
-                    "spend_usd": round(420.25 + 1.5 * day, 2),
-                }
-            )
-            day += 1
-    return doc
-
-
-def document(flow: str, size: int) -> bytes:
-    return orjson.dumps({**template(size), "flow_id": flow})
 
 
 @dataclass
@@ -162,12 +136,17 @@ class LoadRunner:
         await self._producer.stop()
 
     async def phase(
-        self, count: int, size: int, rate: float | None, timeout_s: float = 600.0
+        self,
+        count: int,
+        size: int,
+        rate: float | None,
+        timeout_s: float = 600.0,
+        rows_per_step: int = 8,
     ) -> Phase:
         """`count` flows of `size`-byte documents, at `rate` flows/s (None: all at once)."""
         run = next(self._runs)
         flows = [f"r{run}-{i}" for i in range(count)]
-        docs = {f: document(f, size) for f in flows}
+        docs = {f: document(f, size, rows_per_step) for f in flows}
         sent_at: dict[str, float] = {}
         cpu_before = self.sampler.snapshot()
         started = time.monotonic()
@@ -210,10 +189,17 @@ class PeerSizes:
     burst_20kb: int = 1200
     latency_s: float = 10.0
     warmup: int = 300
+    burst_product_shape: int = 1500  # 0: the product-shaped pipeline is not run
 
     @classmethod
     def full(cls) -> PeerSizes:
-        return cls(burst_2kb=20_000, burst_20kb=5_000, latency_s=30.0, warmup=1000)
+        return cls(
+            burst_2kb=20_000,
+            burst_20kb=5_000,
+            latency_s=30.0,
+            warmup=1000,
+            burst_product_shape=5000,
+        )
 
 
 async def _phases(runner: LoadRunner, sizes: PeerSizes) -> dict[str, Phase]:
@@ -231,11 +217,30 @@ async def _phases(runner: LoadRunner, sizes: PeerSizes) -> dict[str, Phase]:
     return phases
 
 
-def run_peer(bootstrap: str, sizes: PeerSizes | None = None) -> dict[str, Any]:
-    """Start the bare pipeline on `bootstrap`, measure it, stop it; returns its figures (the
-    `headline` entry holds the numbers to compare with the project's)."""
-    sizes = sizes or PeerSizes()
-    with peer_pipeline(bootstrap) as pipeline:
+async def _product_shape_phases(runner: LoadRunner, sizes: PeerSizes) -> dict[str, Phase]:
+    def flows(count: int, rate: float | None) -> Any:
+        return runner.phase(count, PRODUCT_SHAPE.input_size, rate, rows_per_step=1)
+
+    phases = {"warmup": await flows(max(1, sizes.warmup // 3), None)}
+    phases["sustained"] = await flows(sizes.burst_product_shape, None)
+    phases["latency_at_50_flows_per_s"] = await flows(max(1, int(50 * sizes.latency_s)), 50.0)
+    return phases
+
+
+@dataclass
+class Measured:
+    phases: dict[str, Phase]
+    usage: dict[str, dict[str, Any]]  # per process: CPU seconds, peak RSS
+    cpu_s: dict[str, float]  # per process, over all the phases
+    topics: list[str]
+
+
+def _measure(
+    bootstrap: str, shape: Shape, phases_of: Callable[[LoadRunner], Awaitable[dict[str, Phase]]]
+) -> Measured:
+    """Start a bare pipeline of `shape`, run `phases_of` through it with every stage's CPU and
+    the broker's sampled, stop it."""
+    with peer_pipeline(bootstrap, shape) as pipeline:
         processes = pipeline.pids()
         broker = broker_pid(bootstrap)
         if broker is not None:
@@ -244,22 +249,44 @@ def run_peer(bootstrap: str, sizes: PeerSizes | None = None) -> dict[str, Any]:
 
             async def measure() -> dict[str, Phase]:
                 async with LoadRunner(pipeline, sampler) as runner:
-                    return await _phases(runner, sizes)
+                    return await phases_of(runner)
 
             phases = asyncio.run(measure())
-            total_cpu = sampler.snapshot()
-            flows = sum(p.completed for p in phases.values())
+            cpu_s = sampler.snapshot()
         usage = {name: vars(u) for name, u in sampler.usage.items()}
+    return Measured(phases, usage, cpu_s, pipeline.topics)
+
+
+def run_product_shape(bootstrap: str, sizes: PeerSizes) -> dict[str, Any]:
+    """The bare pipeline of the project's flow (`shape.PRODUCT_SHAPE`): a burst and 50 flows/s,
+    with each phase's CPU per flow per process (broker included)."""
+    run = _measure(bootstrap, PRODUCT_SHAPE, lambda r: _product_shape_phases(r, sizes))
+    return {
+        "phases": {name: p.as_dict() for name, p in run.phases.items()},
+        "resources": run.usage,
+        "topics": run.topics,
+    }
+
+
+def run_peer(bootstrap: str, sizes: PeerSizes | None = None) -> dict[str, Any]:
+    """Start the bare pipeline on `bootstrap`, measure it, stop it; then the same for the
+    bare pipeline of the project's shape unless `sizes` says not to. Returns the figures (the
+    `headline` entry holds the numbers to compare with the project's)."""
+    sizes = sizes or PeerSizes()
+    run = _measure(bootstrap, FOUR_STAGES, lambda r: _phases(r, sizes))
+    flows = sum(p.completed for p in run.phases.values())
     results: dict[str, Any] = {
-        "phases": {name: p.as_dict() for name, p in phases.items()},
-        "resources": usage,
+        "phases": {name: p.as_dict() for name, p in run.phases.items()},
+        "resources": run.usage,
         "cpu_ms_per_flow": {
-            name: round(cpu * 1000 / max(flows, 1), 2) for name, cpu in total_cpu.items()
+            name: round(cpu * 1000 / max(flows, 1), 2) for name, cpu in run.cpu_s.items()
         },
         "flows_completed": flows,
         "sizes": vars(sizes),
-        "topics": pipeline.topics,
+        "topics": run.topics,
     }
+    if sizes.burst_product_shape:
+        results["product_shape"] = run_product_shape(bootstrap, sizes)
     results["headline"] = headline(results)
     return results
 
@@ -279,4 +306,19 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
         "p99_ms_at_half_capacity": half.get("p99", float("nan")),
         "cpu_ms_per_flow": round(sum(results["cpu_ms_per_flow"].values()), 2),
         "peak_rss_mb_per_service": max((u["peak_rss_mb"] for u in stages.values()), default=0.0),
+    } | _product_shape_headline(results.get("product_shape"))
+
+
+def _product_shape_headline(shaped: dict[str, Any] | None) -> dict[str, float]:
+    if not shaped:
+        return {}
+    burst = shaped["phases"]["sustained"]
+    light = shaped["phases"]["latency_at_50_flows_per_s"]
+    return {
+        "sustained_flows_per_s_product_shape": burst["steady_flows_per_s"],
+        "p50_ms_at_50_flows_per_s_product_shape": light["latency_ms"].get("p50", float("nan")),
+        "cpu_ms_per_flow_in_burst_product_shape": round(sum(burst["cpu_ms_per_flow"].values()), 2),
+        "cpu_ms_per_flow_at_50_flows_per_s_product_shape": round(
+            sum(light["cpu_ms_per_flow"].values()), 2
+        ),
     }

@@ -1,6 +1,7 @@
-"""The bare pipeline's topics and processes: `peer.<run>.s0` -> stage 1 -> `.s1` -> ... ->
-stage 4 -> `.s4`, each stage its own process and consumer group, every topic with as many
-partitions as the project's (6). Topics are the run's own and are deleted afterwards."""
+"""The bare pipeline's topics and processes: by default `peer.<run>.s0` -> stage 1 -> `.s1` ->
+... -> stage 4 -> `.s4` (`shape.FOUR_STAGES`; `shape.PRODUCT_SHAPE` is the project's flow),
+each stage its own process and consumer group, every topic with as many partitions as the
+project's (6). Topics are the run's own and are deleted afterwards."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-STAGES = 4
+from bench.peer.shape import FOUR_STAGES, Shape
+
+STAGES = len(FOUR_STAGES.stages)
 PARTITIONS = 6
 READY_TIMEOUT_S = 120.0
 BENCH_ROOT = Path(__file__).resolve().parents[2]
@@ -132,17 +135,16 @@ def stop_processes(processes: dict[str, subprocess.Popen[str]], timeout_s: float
 
 
 @contextmanager
-def peer_pipeline(bootstrap: str) -> Iterator[PeerPipeline]:
-    """Create the run's topics, start the four stages, and remove both on the way out
+def peer_pipeline(bootstrap: str, shape: Shape = FOUR_STAGES) -> Iterator[PeerPipeline]:
+    """Create the run's topics, start the shape's stages, and remove both on the way out
     (normal exit, an exception, or KeyboardInterrupt)."""
     run = uuid.uuid4().hex[:8]
-    topics = [f"peer.{run}.s{i}" for i in range(STAGES + 1)]
-    names = [f"peer_stage_{i + 1}" for i in range(STAGES)]
-    groups = [f"peer.{run}.{name}" for name in names]
-    asyncio.run(_admin(bootstrap, create=topics, delete=None, groups=groups))
+    topics = [f"peer.{run}.s{i}" for i in range(shape.topics)]
+    groups = {name: f"peer.{run}.{name}" for name in shape.stages}
+    asyncio.run(_admin(bootstrap, create=topics, delete=None, groups=list(groups.values())))
     processes: dict[str, subprocess.Popen[str]] = {}
     try:
-        for i, name in enumerate(names):
+        for name, routes in shape.stages.items():
             processes[name] = subprocess.Popen(
                 [
                     sys.executable,
@@ -151,11 +153,8 @@ def peer_pipeline(bootstrap: str) -> Iterator[PeerPipeline]:
                     "--bootstrap",
                     bootstrap,
                     "--group",
-                    f"peer.{run}.{name}",
-                    "--source",
-                    topics[i],
-                    "--sink",
-                    topics[i + 1],
+                    groups[name],
+                    *(arg for route in routes for arg in route.as_args(topics)),
                 ],
                 cwd=BENCH_ROOT,
                 stdout=subprocess.PIPE,

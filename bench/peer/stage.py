@@ -1,16 +1,21 @@
 """One stage of the bare pipeline, run as its own process:
 
-    consume a batch -> parse each record's JSON -> produce it to the next topic (acks=all)
-    -> wait for the acknowledgements -> commit the batch's offsets
+    consume a batch -> parse each record's JSON -> produce the records it becomes to the next
+    topic (acks=all) -> wait for the acknowledgements -> commit the batch's offsets
 
 The same contract as the project's runtime (commit only after the outputs are acknowledged,
 at-least-once), the same producer settings (acks=all, idempotent, `client_settings.py`) and
 the same send at the end of a batch (what the linger holds back leaves once the stage waits
 for its acks), with nothing else: no envelope validation, idempotency store, signatures or
-analysis. Each record gets one field added (`hops`), so the JSON is really parsed and
-written again. orjson, the project's JSON library, does the parsing.
+analysis. orjson, the project's JSON library, does the parsing and writing.
 
-    python -m bench.peer.stage --bootstrap HOST:PORT --group G --source T1 --sink T2
+What a record becomes is its topic's route (`shape.Route`): the same document with one field
+added (`hops`), so the JSON is really parsed and written again; or a new document of the
+route's size (carrying the flow and the hop count), once, several times (a fan-out), or once
+per flow after all of the flow's parts arrived (a fan-in).
+
+    python -m bench.peer.stage --bootstrap HOST:PORT --group G \
+        --route SOURCE SINK SIZE FAN [--route ...]
 
 Prints `ready` once its consumer owns partitions; stops on SIGTERM/SIGINT, and by itself
 when the process that started it is gone (so a killed bench never leaves stages behind).
@@ -23,36 +28,87 @@ import asyncio
 import contextlib
 import os
 import signal
+from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.peer.client_settings import LINGER_MS, MAX_RECORDS
+from bench.peer.documents import FLOW_HEADER, PARTS_HEADER, template
+from bench.peer.shape import FAN_IN
+
+Headers = list[tuple[str, bytes]]
 
 PARENT_CHECK_S = 1.0
 
 
+@dataclass(frozen=True)
+class TopicRoute:
+    sink: str
+    size: int
+    fan: str
+
+
+@dataclass
+class Forwarder:
+    """What each record read becomes: (sink topic, value, headers) per record to write."""
+
+    routes: dict[str, TopicRoute]  # by source topic
+    _carry: float = 0.0  # the fan-out's fraction of a record owed so far
+    _arrived: dict[bytes, int] = field(default_factory=dict)  # a fan-in's parts per flow
+
+    def outputs(
+        self, topic: str, value: bytes, headers: Headers
+    ) -> list[tuple[str, bytes, Headers]]:
+        route = self.routes[topic]
+        doc = orjson.loads(value)
+        hops = doc.get("hops", 0) + 1
+        if route.size:
+            doc = {**template(route.size, 1), "flow_id": doc.get("flow_id"), "hops": hops}
+        else:
+            doc["hops"] = hops
+        if route.fan == FAN_IN:
+            if not self._all_parts_arrived(headers):
+                return []
+            kept = [(k, v) for k, v in headers if k != PARTS_HEADER]
+            return [(route.sink, orjson.dumps(doc), kept)]
+        self._carry += float(route.fan)
+        count = int(self._carry)
+        self._carry -= count
+        if route.fan != "1":
+            headers = [*headers, (PARTS_HEADER, str(count).encode())]
+        # Each written on its own, as a service encodes each of its outputs.
+        return [(route.sink, orjson.dumps(doc), headers) for _ in range(count)]
+
+    def _all_parts_arrived(self, headers: Headers) -> bool:
+        named = dict(headers)
+        flow, parts = named.get(FLOW_HEADER, b""), int(named.get(PARTS_HEADER, b"1"))
+        arrived = self._arrived.get(flow, 0) + 1
+        if arrived < parts:
+            self._arrived[flow] = arrived
+            return False
+        self._arrived.pop(flow, None)
+        return True
+
+
 async def forward_batches(
-    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, sink: str
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, forwarder: Forwarder
 ) -> None:
     while True:
         batches = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
         acks = []
         for records in batches.values():
             for record in records:
-                doc = orjson.loads(record.value)
-                doc["hops"] = doc.get("hops", 0) + 1
-                acks.append(
-                    await producer.send(
-                        sink, orjson.dumps(doc), key=record.key, headers=list(record.headers)
-                    )
-                )
+                outputs = forwarder.outputs(record.topic, record.value, list(record.headers))
+                for sink, value, headers in outputs:
+                    acks.append(await producer.send(sink, value, key=record.key, headers=headers))
         if acks:
             # As the project's runtime does once it waits for acks: what the producer holds
             # back for its linger leaves now (aiokafka's own step before a transaction
             # commits; it has no public call for it).
             await producer._message_accumulator.flush_for_commit()
             await asyncio.gather(*acks)
+        if batches:
             await consumer.commit()
 
 
@@ -77,10 +133,10 @@ async def watch_parent(parent: int) -> None:
         await asyncio.sleep(PARENT_CHECK_S)
 
 
-async def run(bootstrap: str, group: str, source: str, sink: str) -> None:
+async def run(bootstrap: str, group: str, forwarder: Forwarder) -> None:
     parent = os.getppid()
     consumer = AIOKafkaConsumer(
-        source,
+        *forwarder.routes,
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
@@ -100,7 +156,7 @@ async def run(bootstrap: str, group: str, source: str, sink: str) -> None:
         await wait_for_assignment(consumer)
         print("ready", flush=True)
         tasks = [
-            asyncio.create_task(forward_batches(consumer, producer, sink)),
+            asyncio.create_task(forward_batches(consumer, producer, forwarder)),
             asyncio.create_task(watch_parent(parent)),
             asyncio.create_task(stop.wait()),
         ]
@@ -121,10 +177,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--group", required=True)
-    parser.add_argument("--source", required=True)
-    parser.add_argument("--sink", required=True)
+    parser.add_argument(
+        "--route",
+        nargs=4,
+        action="append",
+        required=True,
+        metavar=("SOURCE", "SINK", "SIZE", "FAN"),
+        help="read SOURCE, write to SINK: documents of SIZE bytes (0: the one read), FAN per "
+        f"record on average, or '{FAN_IN}' (one per flow once all its parts arrived)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.bootstrap, args.group, args.source, args.sink))
+    forwarder = Forwarder(
+        {source: TopicRoute(sink, int(size), fan) for source, sink, size, fan in args.route}
+    )
+    asyncio.run(run(args.bootstrap, args.group, forwarder))
 
 
 if __name__ == "__main__":

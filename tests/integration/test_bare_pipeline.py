@@ -20,10 +20,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.peer import PeerSizes, run_peer
 from bench.peer.measure import FLOW_HEADER, document
 from bench.peer.pipeline import BENCH_ROOT, PARTITIONS, STAGES, peer_pipeline
+from bench.peer.shape import PRODUCT_SHAPE
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-TINY = PeerSizes(burst_2kb=120, burst_20kb=40, latency_s=1.0, warmup=20)
+TINY = PeerSizes(burst_2kb=120, burst_20kb=40, latency_s=1.0, warmup=20, burst_product_shape=60)
 
 
 def _gone(pid: int) -> bool:
@@ -117,7 +118,72 @@ def test_run_peer_measures_every_phase_and_cleans_up(kafka: str) -> None:
     assert headline["peak_rss_mb_per_service"] == max(
         results["resources"][s]["peak_rss_mb"] for s in stages
     )
-    assert _wait(lambda: not set(results["topics"]) & _peer_topics(kafka), 30)
+    shaped = results["product_shape"]
+    assert set(shaped["phases"]) == {"warmup", "sustained", "latency_at_50_flows_per_s"}
+    for name, phase in shaped["phases"].items():
+        assert phase["completed"] == phase["flows"], name
+    assert set(PRODUCT_SHAPE.stages) <= set(shaped["resources"])
+    assert headline["sustained_flows_per_s_product_shape"] > 0
+    assert headline["cpu_ms_per_flow_in_burst_product_shape"] > 0
+    run_topics = {*results["topics"], *shaped["topics"]}
+    assert _wait(lambda: not run_topics & _peer_topics(kafka), 30)
+
+
+def _read_all(bootstrap: str, topic: str, expected: int) -> list[tuple[dict, dict]]:
+    """(document, headers) of the first `expected` records of `topic`, all partitions."""
+
+    async def read() -> list[tuple[dict, dict]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            out: list[tuple[dict, dict]] = []
+            deadline = time.monotonic() + 60
+            while len(out) < expected and time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    out += [(orjson.loads(r.value), dict(r.headers)) for r in records]
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_the_product_shaped_pipeline_carries_the_flows_records(kafka: str) -> None:
+    """A flow enters as a small trigger and leaves as one flow result after a dataset, a
+    decision, actions fanned out (2.25 per flow on average) and a result per action."""
+
+    async def send(topic: str) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+        await producer.start()
+        try:
+            for i in range(12):
+                await producer.send_and_wait(
+                    topic,
+                    document(f"f-{i}", PRODUCT_SHAPE.input_size, 1),
+                    key=f"acct-{i % 3}".encode(),
+                    headers=[(FLOW_HEADER, f"f-{i}".encode())],
+                )
+        finally:
+            await producer.stop()
+
+    with peer_pipeline(kafka, PRODUCT_SHAPE) as pipeline:
+        assert len(pipeline.topics) == PRODUCT_SHAPE.topics == 6
+        asyncio.run(send(pipeline.source))
+        done = _read_all(kafka, pipeline.sink, 12)
+        actions = _read_all(kafka, pipeline.topics[3], 27)
+        datasets = _read_all(kafka, pipeline.topics[1], 12)
+    assert sorted(d["flow_id"] for d, _ in done) == sorted(f"f-{i}" for i in range(12))
+    # data, decision, execution, webhook, execution: five hops, each parsed and written
+    assert {d["hops"] for d, _ in done} == {5}
+    assert all(h[FLOW_HEADER].decode() == d["flow_id"] for d, h in done)
+    assert len(actions) == 27  # 12 flows x 2.25 actions
+    per_flow = {d["flow_id"]: int(h["parts"]) for d, h in actions}
+    assert sorted(per_flow.values()) == [2] * 9 + [3] * 3
+    dataset_size = len(orjson.dumps(datasets[0][0]))
+    assert 31.7 * 1024 <= dataset_size < 31.7 * 1024 + 200
 
 
 def _start_cli(kafka: str) -> tuple[subprocess.Popen[bytes], list[int]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench.comparison import project_headline, target_rows
+from bench.comparison import product_shape_rows, project_headline, target_rows
 from bench.run_all import phase_cpu
 
 
@@ -74,3 +74,27 @@ def test_phase_cpu_is_the_difference_per_flow_of_two_snapshots() -> None:
         "decision_agent#1": 1.0,  # started during the phase: all of its CPU counts
     }
     assert phase_cpu(before, before, 0) == {"data_agent": 0.0, "kafka_broker": 0.0}
+
+
+def test_the_project_is_set_against_the_peer_of_its_own_flow() -> None:
+    results = _results(300.0, {"a": 10.0}, 120.0)
+    results["pipeline"]["cpu_ms_per_flow_at_saturation"] = {"a": 5.0, "kafka_broker": 2.5}
+    results["pipeline"]["cpu_ms_per_flow_at_50_flows_per_s"] = {"a": 15.0, "kafka_broker": 5.0}
+    peer = PEER | {
+        "sustained_flows_per_s_product_shape": 600.0,
+        "p50_ms_at_50_flows_per_s_product_shape": 7.5,
+        "cpu_ms_per_flow_in_burst_product_shape": 2.5,
+        "cpu_ms_per_flow_at_50_flows_per_s_product_shape": 10.0,
+    }
+    rows = {label: value for label, value, _ in product_shape_rows(project_headline(results), peer)}
+    assert rows == {
+        "peer of the product's flow: sustained vs the 2 KB peer": "600.0 vs 1,000.0 = 0.60x",
+        "project vs peer of its flow: sustained throughput, flows/s": "300.0 vs 600.0 = 0.50x",
+        "project vs peer of its flow: p50 at 50 flows/s, ms": "30.0 vs 7.5 = 4.00x",
+        "project vs peer of its flow: CPU per flow in a burst, ms": "7.5 vs 2.5 = 3.00x",
+        "project vs peer of its flow: CPU per flow at 50 flows/s, ms": "20.0 vs 10.0 = 2.00x",
+    }
+
+
+def test_no_product_shape_rows_when_the_peer_did_not_run_it() -> None:
+    assert product_shape_rows(project_headline(_results(300.0, {"a": 1.0}, 100.0)), PEER) == []

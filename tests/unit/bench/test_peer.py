@@ -10,8 +10,11 @@ import orjson
 import pytest
 
 from bench.peer import format_ratios, ratios
+from bench.peer.documents import FLOW_HEADER, PARTS_HEADER
 from bench.peer.measure import document, percentiles, steady_throughput
 from bench.peer.pipeline import BENCH_ROOT
+from bench.peer.shape import FAN_IN
+from bench.peer.stage import Forwarder, TopicRoute
 
 
 def test_ratios_are_project_over_peer_for_shared_figures() -> None:
@@ -80,3 +83,40 @@ def test_the_peer_batches_and_lingers_as_the_product_does() -> None:
     defaults = Settings()
     assert defaults.kafka_linger_ms == LINGER_MS
     assert defaults.batch_max_records == MAX_RECORDS
+
+
+def test_a_forwarding_route_writes_the_document_read_one_hop_further() -> None:
+    forwarder = Forwarder({"s0": TopicRoute("s1", 0, "1")})
+    headers = [(FLOW_HEADER, b"f-1")]
+    [(sink, value, written)] = forwarder.outputs("s0", document("f-1", 2048), headers)
+    assert (sink, written) == ("s1", headers)
+    assert orjson.loads(value) == orjson.loads(document("f-1", 2048)) | {"hops": 1}
+
+
+def test_a_fan_out_writes_its_average_with_the_count_in_a_header() -> None:
+    forwarder = Forwarder({"s2": TopicRoute("s3", 4096, "2.25")})
+    counts = []
+    for i in range(400):
+        outputs = forwarder.outputs("s2", orjson.dumps({"flow_id": f"f-{i}", "hops": 2}), [])
+        counts.append(len(outputs))
+        for sink, value, headers in outputs:
+            doc = orjson.loads(value)
+            assert (sink, doc["flow_id"], doc["hops"]) == ("s3", f"f-{i}", 3)
+            assert 4096 <= len(value) < 4096 + 150  # the route's size, not the input's
+            assert dict(headers)[PARTS_HEADER] == str(len(outputs)).encode()
+    assert sum(counts) == 900 and set(counts) == {2, 3}
+
+
+def test_a_fan_in_writes_once_per_flow_when_all_its_parts_arrived() -> None:
+    forwarder = Forwarder({"s4": TopicRoute("s5", 1946, FAN_IN)})
+
+    def part(flow: str, parts: int) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+        headers = [(FLOW_HEADER, flow.encode()), (PARTS_HEADER, str(parts).encode())]
+        return forwarder.outputs("s4", orjson.dumps({"flow_id": flow, "hops": 4}), headers)
+
+    assert part("a", 3) == [] and part("b", 2) == [] and part("a", 3) == []
+    [(sink, value, headers)] = part("b", 2)
+    assert (sink, orjson.loads(value)["flow_id"], headers) == ("s5", "b", [(FLOW_HEADER, b"b")])
+    assert len(part("a", 3)) == 1
+    assert len(part("c", 1)) == 1  # a flow of one part is written at once
+    assert part("a", 3) == []  # a new round for a flow seen before starts again
