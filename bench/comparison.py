@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.peer import ratios
+from bench.peer import cpu_over, ratios
 
 
 def project_headline(results: Mapping[str, Any]) -> dict[str, float]:
@@ -22,6 +22,7 @@ def project_headline(results: Mapping[str, Any]) -> dict[str, float]:
     services = {k: v for k, v in results["resources"].items() if k != "kafka_broker"}
     burst_cpu = sum(pipe.get("cpu_ms_per_flow_at_saturation", {}).values())
     light_cpu = sum(pipe.get("cpu_ms_per_flow_at_50_flows_per_s", {}).values())
+    phases = pipe.get("load_phases", [])
     return {
         "sustained_flows_per_s": float(pipe["sustained_flows_per_s"]),
         # The same figures under the names of the peer of the product's shape (bench/peer/shape.py)
@@ -29,6 +30,10 @@ def project_headline(results: Mapping[str, Any]) -> dict[str, float]:
         "p50_ms_at_50_flows_per_s_product_shape": light.get("p50", math.nan),
         "cpu_ms_per_flow_in_burst_product_shape": round(burst_cpu, 2) or math.nan,
         "cpu_ms_per_flow_at_50_flows_per_s_product_shape": round(light_cpu, 2) or math.nan,
+        "cpu_ms_per_flow_over_the_load_phases_product_shape": cpu_over(
+            [(pipe[p["cpu_key"]], p["completed"]) for p in phases if p["cpu_key"] in pipe]
+        ),
+        "p99_ms_at_half_capacity_product_shape": half.get("p99", math.nan),
         "p50_ms_at_50_flows_per_s": light.get("p50", math.nan),
         "p99_ms_at_50_flows_per_s": light.get("p99", math.nan),
         "p50_ms_at_half_capacity": half.get("p50", math.nan),
@@ -85,6 +90,13 @@ PRODUCT_SHAPE_FIGURES = (
     ("p50 at 50 flows/s, ms", "p50_ms_at_50_flows_per_s_product_shape"),
     ("CPU per flow in a burst, ms", "cpu_ms_per_flow_in_burst_product_shape"),
     ("CPU per flow at 50 flows/s, ms", "cpu_ms_per_flow_at_50_flows_per_s_product_shape"),
+    # The project's load phases (burst, 10/50/90 % of its capacity, 50 flows/s) offered again
+    # to the bare pipeline at the same rates and sizes: like with like for the run's figures.
+    (
+        "CPU per flow over the run's load phases, ms",
+        "cpu_ms_per_flow_over_the_load_phases_product_shape",
+    ),
+    ("p99 at the project's half capacity, ms", "p99_ms_at_half_capacity_product_shape"),
 )
 
 

@@ -47,7 +47,7 @@ from bench.harness import (
 )
 from bench.load import FlowCollector, LoadResult, run_load
 from bench.overhead import measure as measure_overhead
-from bench.peer import PeerSizes, run_peer
+from bench.peer import PeerSizes, PlannedPhase, run_peer
 from bench.procstats import broker_pid, jit_cpu_s
 from bench.scale_out import run_scale_out
 from contracts import RawTrigger
@@ -171,6 +171,10 @@ def ensure_broker() -> str:
 
 # The peer's phases, shortened: enough produce, fetch and commit traffic for the broker's
 # JIT compiler to compile their paths, a few seconds on this box.
+# The saturation burst's offered rate: above anything this box carries, so the triggers are in
+# the topic at once and the pipeline works through a backlog.
+BURST_RATE = 5000
+
 BROKER_WARMUP = PeerSizes(
     burst_2kb=3000, burst_20kb=300, latency_s=2.0, warmup=300, burst_product_shape=0
 )
@@ -283,6 +287,23 @@ def cores_used(cpu_ms_per_flow: dict[str, float], flows_per_s: float) -> float:
     return sum(cpu_ms_per_flow.values()) * flows_per_s / 1000
 
 
+def load_phase(name: str, loaded: LoadResult, cpu_key: str) -> dict[str, Any]:
+    """One load phase of the run: what it offered, what completed, where its CPU is kept."""
+    rate = None if loaded.offered_rate >= BURST_RATE else round(loaded.offered_rate, 2)
+    return {
+        "name": name,
+        "flows": loaded.triggers,
+        "rate": rate,
+        "completed": loaded.completed,
+        "cpu_key": cpu_key,
+    }
+
+
+def replay_plan(pipe: dict[str, Any]) -> list[PlannedPhase]:
+    """The run's load phases as the bare pipeline of the flow is to be offered them."""
+    return [PlannedPhase(p["name"], p["flows"], p["rate"]) for p in pipe.get("load_phases", [])]
+
+
 async def pipeline_figures(
     p: Pipeline, full: bool, profile: bool, work: Path, sampler: ResourceSampler | None = None
 ) -> dict[str, Any]:
@@ -328,12 +349,18 @@ async def pipeline_figures(
             )
         # Per flow in large batches: what a backlog (a morning re-score) costs.
         saturation = await load_with_cpu(
-            "cpu_ms_per_flow_at_saturation", trigger_mix(settings, burst_n, "sat"), 5000, 1800
+            "cpu_ms_per_flow_at_saturation",
+            trigger_mix(settings, burst_n, "sat"),
+            BURST_RATE,
+            1800,
         )
         if profile_task is not None:
             for name, top in zip(p.pids(), await profile_task, strict=True):
                 profiles[name] = top
         results["saturation"] = saturation.as_dict()
+        # The load phases, in order, for the bare pipeline of the flow to replay (bench/peer).
+        load_phases = [load_phase("saturation", saturation, "cpu_ms_per_flow_at_saturation")]
+        results["load_phases"] = load_phases
         capacity = saturation.steady_throughput or saturation.throughput
         results["sustained_flows_per_s"] = round(capacity, 1)
 
@@ -343,10 +370,15 @@ async def pipeline_figures(
             rate = max(0.5, capacity * share)
             n = max(5, int(rate * duration))
             print(f"latency at {share:.0%} of capacity ({rate:.1f} flows/s, {n}) ...", flush=True)
-            r = await run_load(
-                settings, collector, trigger_mix(settings, n, f"lat{share}"), rate, 900
+            name = f"{int(share * 100)}%"
+            r = await load_with_cpu(
+                f"cpu_ms_per_flow_at_{name}_of_capacity",
+                trigger_mix(settings, n, f"lat{share}"),
+                rate,
+                900,
             )
-            latency[f"{int(share * 100)}%"] = r.as_dict()
+            latency[name] = r.as_dict()
+            load_phases.append(load_phase(name, r, f"cpu_ms_per_flow_at_{name}_of_capacity"))
         results["latency_at_share_of_capacity"] = latency
 
         light_s = 30 if full else 10
@@ -360,6 +392,7 @@ async def pipeline_figures(
             1200,
         )
         results["latency_at_50_flows_per_s"] = light.as_dict()
+        load_phases.append(load_phase("50 flows/s", light, "cpu_ms_per_flow_at_50_flows_per_s"))
         # Why light load costs more per flow: each batch pays its fixed costs alone.
         results["records_per_batch_at_50_flows_per_s"] = records_per_batch(
             counted, batch_counters(p)
@@ -610,7 +643,11 @@ def main() -> None:
         results["scale_out"] = asyncio.run(run_scale_out(p, triggers=150, rate=12)).as_dict()
     # The yardstick, on the same broker, after the project's services have stopped.
     print("bare four-stage pipeline (bench/peer) ...", flush=True)
-    results["peer"] = run_peer(bootstrap, PeerSizes.full() if args.full else PeerSizes())
+    results["peer"] = run_peer(
+        bootstrap,
+        PeerSizes.full() if args.full else PeerSizes(),
+        replay=replay_plan(results["pipeline"]),
+    )
     results["headline"] = project_headline(results)
     print("runtime overhead micro-benchmark ...", flush=True)
     results["runtime_overhead_us"] = asyncio.run(measure_overhead(bootstrap))

@@ -17,7 +17,16 @@ From the project's bench: `run_peer(bootstrap)` returns the figures, its `headli
 numbers to compare, and `format_ratios(project_headline, peer_headline)` the ratios.
 """
 
-from bench.peer.measure import PeerSizes, headline, run_peer
+from bench.peer.measure import HALF_CAPACITY, PeerSizes, PlannedPhase, cpu_over, headline, run_peer
 from bench.peer.ratios import format_ratios, ratios
 
-__all__ = ["PeerSizes", "format_ratios", "headline", "ratios", "run_peer"]
+__all__ = [
+    "HALF_CAPACITY",
+    "PeerSizes",
+    "PlannedPhase",
+    "cpu_over",
+    "format_ratios",
+    "headline",
+    "ratios",
+    "run_peer",
+]

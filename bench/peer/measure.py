@@ -217,13 +217,41 @@ async def _phases(runner: LoadRunner, sizes: PeerSizes) -> dict[str, Phase]:
     return phases
 
 
-async def _product_shape_phases(runner: LoadRunner, sizes: PeerSizes) -> dict[str, Phase]:
+@dataclass(frozen=True)
+class PlannedPhase:
+    """A load phase of the project's run, offered again to the flow's bare pipeline."""
+
+    name: str
+    flows: int
+    rate: float | None  # flows/s; None: all at once
+
+
+# Phases named so in the product-shaped results replay the project's run (`PlannedPhase`);
+# the one at the project's half capacity is named HALF_CAPACITY.
+REPLAY_PREFIX = "project_"
+HALF_CAPACITY = "50%"
+
+
+def cpu_over(phases: Sequence[tuple[dict[str, float], int]]) -> float:
+    """CPU ms per flow, all processes, over phases given as (CPU ms per flow per process,
+    flows completed): each phase weighted by its flows."""
+    flows = sum(completed for _, completed in phases)
+    if not flows:
+        return float("nan")
+    return round(sum(sum(cpu.values()) * n for cpu, n in phases) / flows, 2)
+
+
+async def _product_shape_phases(
+    runner: LoadRunner, sizes: PeerSizes, replay: Sequence[PlannedPhase]
+) -> dict[str, Phase]:
     def flows(count: int, rate: float | None) -> Any:
         return runner.phase(count, PRODUCT_SHAPE.input_size, rate, rows_per_step=1)
 
     phases = {"warmup": await flows(max(1, sizes.warmup // 3), None)}
     phases["sustained"] = await flows(sizes.burst_product_shape, None)
     phases["latency_at_50_flows_per_s"] = await flows(max(1, int(50 * sizes.latency_s)), 50.0)
+    for planned in replay:
+        phases[REPLAY_PREFIX + planned.name] = await flows(planned.flows, planned.rate)
     return phases
 
 
@@ -257,10 +285,13 @@ def _measure(
     return Measured(phases, usage, cpu_s, pipeline.topics)
 
 
-def run_product_shape(bootstrap: str, sizes: PeerSizes) -> dict[str, Any]:
-    """The bare pipeline of the project's flow (`shape.PRODUCT_SHAPE`): a burst and 50 flows/s,
-    with each phase's CPU per flow per process (broker included)."""
-    run = _measure(bootstrap, PRODUCT_SHAPE, lambda r: _product_shape_phases(r, sizes))
+def run_product_shape(
+    bootstrap: str, sizes: PeerSizes, replay: Sequence[PlannedPhase] = ()
+) -> dict[str, Any]:
+    """The bare pipeline of the project's flow (`shape.PRODUCT_SHAPE`): a burst, 50 flows/s,
+    then the project's own load phases (`replay`) at their rates and sizes, with each phase's
+    CPU per flow per process (broker included)."""
+    run = _measure(bootstrap, PRODUCT_SHAPE, lambda r: _product_shape_phases(r, sizes, replay))
     return {
         "phases": {name: p.as_dict() for name, p in run.phases.items()},
         "resources": run.usage,
@@ -268,10 +299,13 @@ def run_product_shape(bootstrap: str, sizes: PeerSizes) -> dict[str, Any]:
     }
 
 
-def run_peer(bootstrap: str, sizes: PeerSizes | None = None) -> dict[str, Any]:
+def run_peer(
+    bootstrap: str, sizes: PeerSizes | None = None, replay: Sequence[PlannedPhase] = ()
+) -> dict[str, Any]:
     """Start the bare pipeline on `bootstrap`, measure it, stop it; then the same for the
-    bare pipeline of the project's shape unless `sizes` says not to. Returns the figures (the
-    `headline` entry holds the numbers to compare with the project's)."""
+    bare pipeline of the project's shape unless `sizes` says not to, `replay` being the
+    project's load phases to offer it too. Returns the figures (the `headline` entry holds
+    the numbers to compare with the project's)."""
     sizes = sizes or PeerSizes()
     run = _measure(bootstrap, FOUR_STAGES, lambda r: _phases(r, sizes))
     flows = sum(p.completed for p in run.phases.values())
@@ -286,7 +320,7 @@ def run_peer(bootstrap: str, sizes: PeerSizes | None = None) -> dict[str, Any]:
         "topics": run.topics,
     }
     if sizes.burst_product_shape:
-        results["product_shape"] = run_product_shape(bootstrap, sizes)
+        results["product_shape"] = run_product_shape(bootstrap, sizes, replay)
     results["headline"] = headline(results)
     return results
 
@@ -314,7 +348,13 @@ def _product_shape_headline(shaped: dict[str, Any] | None) -> dict[str, float]:
         return {}
     burst = shaped["phases"]["sustained"]
     light = shaped["phases"]["latency_at_50_flows_per_s"]
+    replayed = [p for name, p in shaped["phases"].items() if name.startswith(REPLAY_PREFIX)]
+    half = shaped["phases"].get(f"{REPLAY_PREFIX}{HALF_CAPACITY}", {}).get("latency_ms", {})
     return {
+        "cpu_ms_per_flow_over_the_load_phases_product_shape": cpu_over(
+            [(p["cpu_ms_per_flow"], p["completed"]) for p in replayed]
+        ),
+        "p99_ms_at_half_capacity_product_shape": half.get("p99", float("nan")),
         "sustained_flows_per_s_product_shape": burst["steady_flows_per_s"],
         "p50_ms_at_50_flows_per_s_product_shape": light["latency_ms"].get("p50", float("nan")),
         "cpu_ms_per_flow_in_burst_product_shape": round(sum(burst["cpu_ms_per_flow"].values()), 2),

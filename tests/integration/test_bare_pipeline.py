@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.peer import PeerSizes, run_peer
+from bench.peer import HALF_CAPACITY, PeerSizes, PlannedPhase, run_peer
 from bench.peer.measure import FLOW_HEADER, document
 from bench.peer.pipeline import BENCH_ROOT, PARTITIONS, STAGES, peer_pipeline
 from bench.peer.shape import PRODUCT_SHAPE
@@ -96,7 +96,8 @@ def test_every_flow_crosses_four_stages_that_parse_it(kafka: str) -> None:
 
 
 def test_run_peer_measures_every_phase_and_cleans_up(kafka: str) -> None:
-    results = run_peer(kafka, TINY)
+    replay = [PlannedPhase("saturation", 40, None), PlannedPhase(HALF_CAPACITY, 20, 40.0)]
+    results = run_peer(kafka, TINY, replay=replay)
     phases = results["phases"]
     assert set(phases) == {
         "warmup",
@@ -119,12 +120,21 @@ def test_run_peer_measures_every_phase_and_cleans_up(kafka: str) -> None:
         results["resources"][s]["peak_rss_mb"] for s in stages
     )
     shaped = results["product_shape"]
-    assert set(shaped["phases"]) == {"warmup", "sustained", "latency_at_50_flows_per_s"}
+    assert set(shaped["phases"]) == {
+        "warmup",
+        "sustained",
+        "latency_at_50_flows_per_s",
+        "project_saturation",  # the project's own phases, offered again at their rates
+        f"project_{HALF_CAPACITY}",
+    }
+    assert shaped["phases"][f"project_{HALF_CAPACITY}"]["offered_rate"] == 40.0
     for name, phase in shaped["phases"].items():
         assert phase["completed"] == phase["flows"], name
     assert set(PRODUCT_SHAPE.stages) <= set(shaped["resources"])
     assert headline["sustained_flows_per_s_product_shape"] > 0
     assert headline["cpu_ms_per_flow_in_burst_product_shape"] > 0
+    assert headline["cpu_ms_per_flow_over_the_load_phases_product_shape"] > 0
+    assert headline["p99_ms_at_half_capacity_product_shape"] > 0
     run_topics = {*results["topics"], *shaped["topics"]}
     assert _wait(lambda: not run_topics & _peer_topics(kafka), 30)
 

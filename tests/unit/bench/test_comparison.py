@@ -80,7 +80,14 @@ def test_the_project_is_set_against_the_peer_of_its_own_flow() -> None:
     results = _results(300.0, {"a": 10.0}, 120.0)
     results["pipeline"]["cpu_ms_per_flow_at_saturation"] = {"a": 5.0, "kafka_broker": 2.5}
     results["pipeline"]["cpu_ms_per_flow_at_50_flows_per_s"] = {"a": 15.0, "kafka_broker": 5.0}
+    results["pipeline"]["load_phases"] = [
+        {"completed": 300, "cpu_key": "cpu_ms_per_flow_at_saturation"},  # 7.5 ms
+        {"completed": 100, "cpu_key": "cpu_ms_per_flow_at_50_flows_per_s"},  # 20 ms
+        {"completed": 100, "cpu_key": "not_measured"},  # left out
+    ]
     peer = PEER | {
+        "cpu_ms_per_flow_over_the_load_phases_product_shape": 5.0,
+        "p99_ms_at_half_capacity_product_shape": 20.0,
         "sustained_flows_per_s_product_shape": 600.0,
         "p50_ms_at_50_flows_per_s_product_shape": 7.5,
         "cpu_ms_per_flow_in_burst_product_shape": 2.5,
@@ -93,6 +100,13 @@ def test_the_project_is_set_against_the_peer_of_its_own_flow() -> None:
         "project vs peer of its flow: p50 at 50 flows/s, ms": "30.0 vs 7.5 = 4.00x",
         "project vs peer of its flow: CPU per flow in a burst, ms": "7.5 vs 2.5 = 3.00x",
         "project vs peer of its flow: CPU per flow at 50 flows/s, ms": "20.0 vs 10.0 = 2.00x",
+        # (300 x 7.5 + 100 x 20) / 400 flows
+        "project vs peer of its flow: CPU per flow over the run's load phases, ms": (
+            "10.6 vs 5.0 = 2.12x"
+        ),
+        "project vs peer of its flow: p99 at the project's half capacity, ms": (
+            "200.0 vs 20.0 = 10.00x"
+        ),
     }
 
 

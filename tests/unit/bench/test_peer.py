@@ -9,7 +9,7 @@ import sys
 import orjson
 import pytest
 
-from bench.peer import format_ratios, ratios
+from bench.peer import cpu_over, format_ratios, ratios
 from bench.peer.documents import FLOW_HEADER, PARTS_HEADER
 from bench.peer.measure import document, percentiles, steady_throughput
 from bench.peer.pipeline import BENCH_ROOT
@@ -120,3 +120,10 @@ def test_a_fan_in_writes_once_per_flow_when_all_its_parts_arrived() -> None:
     assert len(part("a", 3)) == 1
     assert len(part("c", 1)) == 1  # a flow of one part is written at once
     assert part("a", 3) == []  # a new round for a flow seen before starts again
+
+
+def test_cpu_over_phases_weighs_each_phase_by_its_flows() -> None:
+    burst = ({"stage": 2.0, "kafka_broker": 1.0}, 600)  # 3 ms per flow
+    light = ({"stage": 8.0, "kafka_broker": 4.0}, 200)  # 12 ms per flow
+    assert cpu_over([burst, light]) == pytest.approx((600 * 3 + 200 * 12) / 800)
+    assert math.isnan(cpu_over([]))
