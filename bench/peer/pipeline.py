@@ -154,6 +154,8 @@ def peer_pipeline(bootstrap: str, shape: Shape = FOUR_STAGES) -> Iterator[PeerPi
                     bootstrap,
                     "--group",
                     groups[name],
+                    "--commit-interval-ms",
+                    str(shape.commit_interval_ms),
                     *(arg for route in routes for arg in route.as_args(topics)),
                 ],
                 cwd=BENCH_ROOT,

@@ -14,7 +14,7 @@ added (`hops`), so the JSON is really parsed and written again; or a new documen
 route's size (carrying the flow and the hop count), once, several times (a fan-out), or once
 per flow after all of the flow's parts arrived (a fan-in).
 
-    python -m bench.peer.stage --bootstrap HOST:PORT --group G \
+    python -m bench.peer.stage --bootstrap HOST:PORT --group G [--commit-interval-ms MS] \
         --route SOURCE SINK SIZE FAN [--route ...]
 
 Prints `ready` once its consumer owns partitions; stops on SIGTERM/SIGINT, and by itself
@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -91,8 +92,26 @@ class Forwarder:
         return True
 
 
+@dataclass
+class CommitPacing:
+    """Whether the offsets handled so far are to be committed now: after every batch, or at
+    most every `interval_s`."""
+
+    interval_s: float
+    _last: float = float("-inf")
+
+    def due(self, now: float) -> bool:
+        if now - self._last < self.interval_s:
+            return False
+        self._last = now
+        return True
+
+
 async def forward_batches(
-    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, forwarder: Forwarder
+    consumer: AIOKafkaConsumer,
+    producer: AIOKafkaProducer,
+    forwarder: Forwarder,
+    pacing: CommitPacing,
 ) -> None:
     while True:
         batches = await consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
@@ -108,7 +127,7 @@ async def forward_batches(
             # commits; it has no public call for it).
             await producer._message_accumulator.flush_for_commit()
             await asyncio.gather(*acks)
-        if batches:
+        if batches and pacing.due(time.monotonic()):
             await consumer.commit()
 
 
@@ -133,7 +152,7 @@ async def watch_parent(parent: int) -> None:
         await asyncio.sleep(PARENT_CHECK_S)
 
 
-async def run(bootstrap: str, group: str, forwarder: Forwarder) -> None:
+async def run(bootstrap: str, group: str, forwarder: Forwarder, pacing: CommitPacing) -> None:
     parent = os.getppid()
     consumer = AIOKafkaConsumer(
         *forwarder.routes,
@@ -156,7 +175,7 @@ async def run(bootstrap: str, group: str, forwarder: Forwarder) -> None:
         await wait_for_assignment(consumer)
         print("ready", flush=True)
         tasks = [
-            asyncio.create_task(forward_batches(consumer, producer, forwarder)),
+            asyncio.create_task(forward_batches(consumer, producer, forwarder, pacing)),
             asyncio.create_task(watch_parent(parent)),
             asyncio.create_task(stop.wait()),
         ]
@@ -186,11 +205,18 @@ def main() -> None:
         help="read SOURCE, write to SINK: documents of SIZE bytes (0: the one read), FAN per "
         f"record on average, or '{FAN_IN}' (one per flow once all its parts arrived)",
     )
+    parser.add_argument(
+        "--commit-interval-ms",
+        type=int,
+        default=0,
+        help="commit offsets at most this often (0: after every batch)",
+    )
     args = parser.parse_args()
     forwarder = Forwarder(
         {source: TopicRoute(sink, int(size), fan) for source, sink, size, fan in args.route}
     )
-    asyncio.run(run(args.bootstrap, args.group, forwarder))
+    pacing = CommitPacing(args.commit_interval_ms / 1000)
+    asyncio.run(run(args.bootstrap, args.group, forwarder, pacing))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from bench.peer import cpu_over, format_ratios, ratios
 from bench.peer.documents import FLOW_HEADER, PARTS_HEADER
 from bench.peer.measure import document, percentiles, steady_throughput
 from bench.peer.pipeline import BENCH_ROOT
-from bench.peer.shape import FAN_IN
-from bench.peer.stage import Forwarder, TopicRoute
+from bench.peer.shape import FAN_IN, FOUR_STAGES, PRODUCT_SHAPE
+from bench.peer.stage import CommitPacing, Forwarder, TopicRoute
 
 
 def test_ratios_are_project_over_peer_for_shared_figures() -> None:
@@ -77,12 +77,18 @@ def test_the_peer_imports_nothing_from_the_product() -> None:
 
 def test_the_peer_batches_and_lingers_as_the_product_does() -> None:
     # Like for like: the peer copies these values (it may not import them).
-    from bench.peer.client_settings import LINGER_MS, MAX_RECORDS
+    from bench.peer.client_settings import COMMIT_INTERVAL_MS, LINGER_MS, MAX_RECORDS
     from services.common.settings import Settings
 
     defaults = Settings()
     assert defaults.kafka_linger_ms == LINGER_MS
     assert defaults.batch_max_records == MAX_RECORDS
+    assert (
+        defaults.kafka_commit_interval_ms
+        == COMMIT_INTERVAL_MS
+        == (PRODUCT_SHAPE.commit_interval_ms)
+    )
+    assert FOUR_STAGES.commit_interval_ms == 0  # the yardstick as issue 15 describes it
 
 
 def test_a_forwarding_route_writes_the_document_read_one_hop_further() -> None:
@@ -127,3 +133,16 @@ def test_cpu_over_phases_weighs_each_phase_by_its_flows() -> None:
     light = ({"stage": 8.0, "kafka_broker": 4.0}, 200)  # 12 ms per flow
     assert cpu_over([burst, light]) == pytest.approx((600 * 3 + 200 * 12) / 800)
     assert math.isnan(cpu_over([]))
+
+
+def test_commits_are_paced_by_their_interval() -> None:
+    every_batch, paced = CommitPacing(0.0), CommitPacing(0.5)
+    assert all(every_batch.due(t) for t in (0.0, 0.0, 0.1))
+    assert [paced.due(t) for t in (10.0, 10.2, 10.49, 10.5, 10.6, 11.2)] == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        True,
+    ]
