@@ -25,15 +25,11 @@ def project_headline(results: Mapping[str, Any]) -> dict[str, float]:
     phases = pipe.get("load_phases", [])
     return {
         "sustained_flows_per_s": float(pipe["sustained_flows_per_s"]),
-        # The same figures under the names of the peer of the product's shape (bench/peer/shape.py)
-        "sustained_flows_per_s_product_shape": float(pipe["sustained_flows_per_s"]),
-        "p50_ms_at_50_flows_per_s_product_shape": light.get("p50", math.nan),
-        "cpu_ms_per_flow_in_burst_product_shape": round(burst_cpu, 2) or math.nan,
-        "cpu_ms_per_flow_at_50_flows_per_s_product_shape": round(light_cpu, 2) or math.nan,
-        "cpu_ms_per_flow_over_the_load_phases_product_shape": cpu_over(
+        "cpu_ms_per_flow_in_burst": round(burst_cpu, 2) or math.nan,
+        "cpu_ms_per_flow_at_50_flows_per_s": round(light_cpu, 2) or math.nan,
+        "cpu_ms_per_flow_over_the_load_phases": cpu_over(
             [(pipe[p["cpu_key"]], p["completed"]) for p in phases if p["cpu_key"] in pipe]
         ),
-        "p99_ms_at_half_capacity_product_shape": half.get("p99", math.nan),
         "p50_ms_at_50_flows_per_s": light.get("p50", math.nan),
         "p99_ms_at_50_flows_per_s": light.get("p99", math.nan),
         "p50_ms_at_half_capacity": half.get("p50", math.nan),
@@ -84,19 +80,41 @@ def target_rows(
 
 
 # The peer of the product's shape (bench/peer/shape.py: the project's flow, records and sizes,
-# with nothing but the transport), figure by figure: (label, headline name).
+# with nothing but the transport), figure by figure: (label, the project's figure, the peer's).
+# "Over the run's load phases" and "at the project's half capacity": the project's load phases
+# (burst, 10/50/90 % of its capacity, 50 flows/s) offered again to the bare pipeline at the same
+# rates and sizes, like with like for the run's figures.
 PRODUCT_SHAPE_FIGURES = (
-    ("sustained throughput, flows/s", "sustained_flows_per_s_product_shape"),
-    ("p50 at 50 flows/s, ms", "p50_ms_at_50_flows_per_s_product_shape"),
-    ("CPU per flow in a burst, ms", "cpu_ms_per_flow_in_burst_product_shape"),
-    ("CPU per flow at 50 flows/s, ms", "cpu_ms_per_flow_at_50_flows_per_s_product_shape"),
-    # The project's load phases (burst, 10/50/90 % of its capacity, 50 flows/s) offered again
-    # to the bare pipeline at the same rates and sizes: like with like for the run's figures.
+    (
+        "sustained throughput, flows/s",
+        "sustained_flows_per_s",
+        "sustained_flows_per_s_product_shape",
+    ),
+    (
+        "p50 at 50 flows/s, ms",
+        "p50_ms_at_50_flows_per_s",
+        "p50_ms_at_50_flows_per_s_product_shape",
+    ),
+    (
+        "CPU per flow in a burst, ms",
+        "cpu_ms_per_flow_in_burst",
+        "cpu_ms_per_flow_in_burst_product_shape",
+    ),
+    (
+        "CPU per flow at 50 flows/s, ms",
+        "cpu_ms_per_flow_at_50_flows_per_s",
+        "cpu_ms_per_flow_at_50_flows_per_s_product_shape",
+    ),
     (
         "CPU per flow over the run's load phases, ms",
+        "cpu_ms_per_flow_over_the_load_phases",
         "cpu_ms_per_flow_over_the_load_phases_product_shape",
     ),
-    ("p99 at the project's half capacity, ms", "p99_ms_at_half_capacity_product_shape"),
+    (
+        "p99 at the project's half capacity, ms",
+        "p99_ms_at_half_capacity",
+        "p99_ms_at_half_capacity_product_shape",
+    ),
 )
 
 
@@ -110,7 +128,6 @@ def product_shape_rows(
     four_stages = peer.get("sustained_flows_per_s", math.nan)
     if not (math.isfinite(shaped) and shaped > 0):
         return []
-    relative = ratios(project, peer)
     rows = [
         (
             "peer of the product's flow: sustained vs the 2 KB peer",
@@ -118,13 +135,13 @@ def product_shape_rows(
             "the most any implementation of the flow carries here",
         )
     ]
-    for label, name in PRODUCT_SHAPE_FIGURES:
-        ratio = relative.get(name)
-        shown = f"{project.get(name, math.nan):,.1f} vs {peer.get(name, math.nan):,.1f}"
+    for label, mine, theirs in PRODUCT_SHAPE_FIGURES:
+        ours, bare = project.get(mine, math.nan), peer.get(theirs, math.nan)
+        ratio = ratios({"x": ours}, {"x": bare}).get("x")
         rows.append(
             (
                 f"project vs peer of its flow: {label}",
-                shown + (f" = {ratio:.2f}x" if ratio is not None else ""),
+                f"{ours:,.1f} vs {bare:,.1f}" + (f" = {ratio:.2f}x" if ratio is not None else ""),
                 "what the project's own work costs",
             )
         )

@@ -311,11 +311,15 @@ async def pipeline_figures(
     collector = FlowCollector(settings)
     await collector.start()
     results: dict[str, Any] = {}
+    # The load phases, in order, for the bare pipeline of the flow to replay (bench/peer).
+    load_phases: list[dict[str, Any]] = []
+    results["load_phases"] = load_phases
 
     async def load_with_cpu(
-        key: str, triggers: list[RawTrigger], rate: float, drain_s: float
+        phase: str, key: str, triggers: list[RawTrigger], rate: float, drain_s: float
     ) -> LoadResult:
-        """`run_load`, with each process's CPU per flow over it kept under `key`."""
+        """`run_load`, with each process's CPU per flow over it kept under `key`, and the
+        phase listed in `load_phases`."""
         before = sampler.snapshot() if sampler else {}
         children_before = sampler.children_snapshot() if sampler else {}
         loaded = await run_load(settings, collector, triggers, rate, drain_s)
@@ -323,6 +327,7 @@ async def pipeline_figures(
             results[key] = phase_cpu(before, sampler.snapshot(), loaded.completed)
             children = phase_cpu(children_before, sampler.children_snapshot(), loaded.completed)
             results[f"{key}_children"] = {k: v for k, v in children.items() if v}
+        load_phases.append(load_phase(phase, loaded, key))
         return loaded
 
     try:
@@ -349,6 +354,7 @@ async def pipeline_figures(
             )
         # Per flow in large batches: what a backlog (a morning re-score) costs.
         saturation = await load_with_cpu(
+            "saturation",
             "cpu_ms_per_flow_at_saturation",
             trigger_mix(settings, burst_n, "sat"),
             BURST_RATE,
@@ -358,9 +364,6 @@ async def pipeline_figures(
             for name, top in zip(p.pids(), await profile_task, strict=True):
                 profiles[name] = top
         results["saturation"] = saturation.as_dict()
-        # The load phases, in order, for the bare pipeline of the flow to replay (bench/peer).
-        load_phases = [load_phase("saturation", saturation, "cpu_ms_per_flow_at_saturation")]
-        results["load_phases"] = load_phases
         capacity = saturation.steady_throughput or saturation.throughput
         results["sustained_flows_per_s"] = round(capacity, 1)
 
@@ -372,13 +375,13 @@ async def pipeline_figures(
             print(f"latency at {share:.0%} of capacity ({rate:.1f} flows/s, {n}) ...", flush=True)
             name = f"{int(share * 100)}%"
             r = await load_with_cpu(
+                name,
                 f"cpu_ms_per_flow_at_{name}_of_capacity",
                 trigger_mix(settings, n, f"lat{share}"),
                 rate,
                 900,
             )
             latency[name] = r.as_dict()
-            load_phases.append(load_phase(name, r, f"cpu_ms_per_flow_at_{name}_of_capacity"))
         results["latency_at_share_of_capacity"] = latency
 
         light_s = 30 if full else 10
@@ -386,13 +389,13 @@ async def pipeline_figures(
         counted = batch_counters(p)
         # Per flow in batches of a few records: how much of the box 50 flows/s takes.
         light = await load_with_cpu(
+            "50 flows/s",
             "cpu_ms_per_flow_at_50_flows_per_s",
             trigger_mix(settings, 50 * light_s, "light"),
             50,
             1200,
         )
         results["latency_at_50_flows_per_s"] = light.as_dict()
-        load_phases.append(load_phase("50 flows/s", light, "cpu_ms_per_flow_at_50_flows_per_s"))
         # Why light load costs more per flow: each batch pays its fixed costs alone.
         results["records_per_batch_at_50_flows_per_s"] = records_per_batch(
             counted, batch_counters(p)
@@ -573,8 +576,9 @@ def print_table(results: dict[str, Any]) -> None:
         )
     rows.extend(peer_rows(results["peer"]))
     rows.extend(like_for_like_cpu_rows(pipe, results["peer"]))
-    rows.extend(target_rows(project_headline(results), results["peer"]["headline"]))
-    rows.extend(product_shape_rows(project_headline(results), results["peer"]["headline"]))
+    project, peer = project_headline(results), results["peer"]["headline"]
+    rows.extend(target_rows(project, peer))
+    rows.extend(product_shape_rows(project, peer))
     for key, value in results["runtime_overhead_us"].items():
         rows.append((f"runtime overhead {key}", str(value), ""))
     so = results.get("scale_out")

@@ -47,7 +47,12 @@ PARENT_CHECK_S = 1.0
 class TopicRoute:
     sink: str
     size: int
-    fan: str
+    fan: str  # as `shape.Route.fan`: records per record on average, or FAN_IN
+
+    @property
+    def fan_out(self) -> float | None:
+        """Records written per record read on average; None for a fan-in."""
+        return None if self.fan == FAN_IN else float(self.fan)
 
 
 @dataclass
@@ -63,21 +68,22 @@ class Forwarder:
     ) -> list[tuple[str, bytes, Headers]]:
         route = self.routes[topic]
         doc = orjson.loads(value)
+        fan_out = route.fan_out
+        if fan_out is None:  # fan-in: one record once the flow's last part arrived
+            if not self._all_parts_arrived(headers):
+                return []
+            count, headers = 1, [(k, v) for k, v in headers if k != PARTS_HEADER]
+        else:
+            self._carry += fan_out
+            count = int(self._carry)
+            self._carry -= count
+            if fan_out != 1:
+                headers = [*headers, (PARTS_HEADER, str(count).encode())]
         hops = doc.get("hops", 0) + 1
         if route.size:
             doc = {**template(route.size, 1), "flow_id": doc.get("flow_id"), "hops": hops}
         else:
             doc["hops"] = hops
-        if route.fan == FAN_IN:
-            if not self._all_parts_arrived(headers):
-                return []
-            kept = [(k, v) for k, v in headers if k != PARTS_HEADER]
-            return [(route.sink, orjson.dumps(doc), kept)]
-        self._carry += float(route.fan)
-        count = int(self._carry)
-        self._carry -= count
-        if route.fan != "1":
-            headers = [*headers, (PARTS_HEADER, str(count).encode())]
         # Each written on its own, as a service encodes each of its outputs.
         return [(route.sink, orjson.dumps(doc), headers) for _ in range(count)]
 
