@@ -178,12 +178,9 @@ GENERATOR_QUIET = ("stable", "healthy_growth")
 def generator_series(accounts: int = 120, seed: int = 5) -> list[Series]:
     """Daily usage of `accounts` generated accounts with the generator's recorded onsets."""
     from demo.quotas import quota_labels
-    from demo.usage import (
-        DEFAULT_HOLIDAYS,
-        PATTERNS,
-        generate_usage,
-    )
+    from demo.usage import PATTERNS, generate_usage, product_holidays
 
+    first = GENERATOR_AS_OF - timedelta(days=GENERATOR_DAYS - 1)
     rng = np.random.default_rng([seed, 0])
     classes = quota_labels(rng, {"commit": 0.4, "plg": 0.4, "prospect": 0.2}, accounts)
     patterns = quota_labels(rng, PATTERNS, accounts)
@@ -195,9 +192,8 @@ def generator_series(accounts: int = 120, seed: int = 5) -> list[Series]:
         list(patterns),
         GENERATOR_AS_OF,
         GENERATOR_DAYS,
-        DEFAULT_HOLIDAYS,
+        product_holidays(first, GENERATOR_AS_OF),
     )
-    first = GENERATOR_AS_OF - timedelta(days=GENERATOR_DAYS - 1)
     times = (first.toordinal() - date(1970, 1, 1).toordinal() + np.arange(GENERATOR_DAYS)) * 86400.0
     table = usage.table
     width = int(0.1 * GENERATOR_DAYS)

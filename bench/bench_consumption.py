@@ -28,8 +28,9 @@ import psutil
 
 from bench.consumption_fleet.fleet import FleetColumns, analyze_fleet
 from services.decision_agent.consumption.analyzer import load_consumption_rules
+from services.decision_agent.consumption.calendar import from_day
 from services.decision_agent.consumption.detector_config import DetectorConfig
-from services.decision_agent.consumption.inputs import from_day, to_day
+from services.decision_agent.consumption.inputs import to_day
 from services.decision_agent.consumption.usage_series import score_series
 
 ROOT = Path(__file__).resolve().parents[1]

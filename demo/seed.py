@@ -35,10 +35,10 @@ from demo.crm import (
 from demo.fastrandom import FastRandom
 from demo.quotas import quota_labels
 from demo.usage import (
-    DEFAULT_HOLIDAYS,
     PATTERNS,
     WEEKEND_FACTOR,
     generate_usage,
+    product_holidays,
 )
 from services.data_agent.warehouse.schema import TABLES, create_all_ddl
 
@@ -216,14 +216,18 @@ def seed_warehouse(
     days: int = 365,
     seed: int = 7,
     as_of: date | None = None,
-    holidays: Sequence[str] = DEFAULT_HOLIDAYS,
+    holidays: Sequence[str] | None = None,
     on_accounts: Callable[[int], None] | None = None,
 ) -> GroundTruth:
     """Generate the warehouse at `path` (replacing it) and `<path>.ground_truth.json`.
-    `on_accounts(n)` is called after each chunk of `n` accounts is written (progress)."""
+    `holidays` (ISO dates) default to the decision agent's holiday calendar over the
+    generated days. `on_accounts(n)` is called after each chunk of `n` accounts is written
+    (progress)."""
     if accounts < 1 or days < 120:
         raise ValueError("need at least 1 account and 120 days (the screens look back 90)")
     as_of = as_of or date.today()
+    if holidays is None:
+        holidays = product_holidays(as_of - timedelta(days=days - 1), as_of)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

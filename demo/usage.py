@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
 
 from services.data_agent.warehouse.schema import TABLES
+from services.decision_agent.consumption.detector_config import DetectorConfig
 
 PATTERNS: dict[str, float] = {
     # pattern -> share of accounts (quota, exact up to rounding)
@@ -26,34 +28,24 @@ PATTERNS: dict[str, float] = {
 }
 WEEKEND_FACTOR = 0.625  # 5 / (5 + 2 * 0.625) = 80% of usage on weekdays
 HOLIDAY_FACTOR = 0.15
-# Recurring MM-DD days off, for the years the product's calendar does not list (below).
-RECURRING_HOLIDAYS: tuple[str, ...] = (
-    "01-01",
-    "05-26",
-    "07-04",
-    "09-01",
-    "11-27",
-    "11-28",
-    "12-24",
-    "12-25",
-    "12-26",
-    "12-31",
-)
 
 
-def _product_calendar() -> tuple[str, ...]:
-    """The holidays the decision agent's rules list (ISO dates). The generated customers
-    close on the days the detector expects them to: with fixed MM-DD days alone, a year
-    whose Thanksgiving fell on other dates had every account "drop" on the wrong Friday and
-    work through the listed Thursday (a fleet-wide usage_anomaly for a week)."""
+@cache
+def _detector() -> DetectorConfig:
     from services.common.settings import PROJECT_ROOT
     from services.decision_agent.consumption.analyzer import load_consumption_rules
 
     rules = load_consumption_rules(PROJECT_ROOT / "services" / "decision_agent" / "rules")
-    return tuple(d.isoformat() for d in rules.anomalies.detector.holidays)
+    return rules.anomalies.detector
 
 
-DEFAULT_HOLIDAYS: tuple[str, ...] = RECURRING_HOLIDAYS + _product_calendar()
+def product_holidays(first: date, last: date) -> tuple[str, ...]:
+    """The holidays the decision agent's rules close the fleet on from `first` to `last`
+    (ISO dates). The generated customers close on the days the detector expects them to:
+    with fixed MM-DD days, a year whose Thanksgiving fell on other dates had every account
+    "drop" on the wrong Friday and work through the Thursday (a fleet-wide usage_anomaly)."""
+    return tuple(d.isoformat() for d in _detector().closed_days(first, last))
+
 
 # Daily cost ranges by customer class (docs/domain.md §2: Commit $10K-$100K+/month, PLG $200-$5K,
 # prospects a few dollars of credits).
@@ -64,18 +56,8 @@ PRICE_PER_FBU = 0.35
 
 
 def holiday_mask(dates: np.ndarray, holidays: Sequence[str]) -> np.ndarray:
-    """True for the holidays among `dates`. `holidays` holds ISO dates (YYYY-MM-DD) and
-    recurring days (MM-DD): a year with any dated holiday takes only its dated ones, the
-    other years the recurring days."""
-    days = dates.astype(object)
-    dated = {h for h in holidays if len(h) == 10}
-    recurring = {h for h in holidays if len(h) == 5}
-    dated_years = {h[:4] for h in dated}
-    iso = [d.isoformat() for d in days]
-    return np.array(
-        [day in dated if day[:4] in dated_years else day[5:] in recurring for day in iso],
-        dtype=bool,
-    )
+    """True for the holidays (ISO dates) among `dates` (datetime64[D])."""
+    return np.isin(dates, np.array(holidays, dtype="datetime64[D]"))
 
 
 @dataclass

@@ -34,6 +34,11 @@ def day_number(day: date) -> int:
     return day.toordinal() - EPOCH_ORDINAL
 
 
+def from_day(day: int) -> date:
+    """The date of day number `day` (the inverse of day_number)."""
+    return date.fromordinal(int(day) + EPOCH_ORDINAL)
+
+
 @dataclass(frozen=True)
 class GridCalendar:
     """Slot j starts at `origin_s + j * step_s`."""

@@ -6,6 +6,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.decision_agent.consumption.holiday_calendar import HolidayCalendar
+
 
 class DetectorConfig(BaseModel):
     """Every knob of :func:`score_series` / :func:`score_grid`.
@@ -43,7 +45,13 @@ class DetectorConfig(BaseModel):
     alert_score: float = Field(0.5, gt=0, le=1, description="Score from which a reason is given.")
     shift_run: int = Field(3, ge=2, description="This many same-direction alerts: level_shift.")
     weekend_days: list[int] = Field(default_factory=lambda: [5, 6], description="Mon=0..Sun=6")
-    holidays: list[date] = Field(default_factory=list, description="Days treated as off-days.")
+    holidays: list[date] = Field(
+        default_factory=list,
+        description="Days treated as off-days, beside the holiday calendar's (a company's own).",
+    )
+    holiday_calendar: HolidayCalendar | None = Field(
+        None, description="The country calendar whose holidays are off-days, for any year."
+    )
     max_growth_per_month: float = Field(
         0.0,
         ge=0,
@@ -58,3 +66,9 @@ class DetectorConfig(BaseModel):
         "weekend), and a real stop shows again on the next working day.",
     )
     clip_negative: bool = Field(True, description="Negative values are clipped to 0.")
+
+    def closed_days(self, first: date, last: date) -> tuple[date, ...]:
+        """The holidays from `first` to `last` (both included): the calendar's and the listed."""
+        days = set(self.holiday_calendar.closed_days(first, last) if self.holiday_calendar else ())
+        days.update(d for d in self.holidays if first <= d <= last)
+        return tuple(sorted(days))

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from contracts.dataset import CustomerClass, DatasetBase
 from contracts.series import USAGE_METRICS
-from services.decision_agent.consumption.calendar import EPOCH_ORDINAL, day_number
+from services.decision_agent.consumption.calendar import day_number
 
 CLASS_CODES: dict[str, int] = {
     CustomerClass.COMMIT.value: 0,
@@ -47,10 +47,6 @@ BoolArray = NDArray[np.bool_]
 
 def to_day(value: date | datetime) -> int:
     return day_number(value.date() if isinstance(value, datetime) else value)
-
-
-def from_day(day: int) -> date:
-    return date.fromordinal(int(day) + EPOCH_ORDINAL)
 
 
 @dataclass(frozen=True)

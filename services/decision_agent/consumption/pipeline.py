@@ -20,6 +20,7 @@ import structlog
 from contracts.common import Severity
 from services.decision_agent.consumption.calendar import (
     day_number,
+    from_day,
     shared_daily_calendar,
 )
 from services.decision_agent.consumption.detector_config import DetectorConfig
@@ -282,11 +283,12 @@ def risk_state(
     return RiskState(usage.trends, com, signals, factor_points, risk)
 
 
-def _warn_past_the_holiday_calendar(cfg: DetectorConfig, last_day: int) -> None:
-    """The rules list holidays as dates. Analysed past the last one, the next holidays read
-    as quiet business days, and every account that closes for them "drops" (a fleet-wide
-    usage_anomaly for a week): the rule file needs next year's dates."""
-    if not cfg.holidays:
+def _warn_past_the_holiday_list(cfg: DetectorConfig, last_day: int) -> None:
+    """Rules without a holiday calendar list holidays as dates. Analysed past the last one,
+    the next holidays read as quiet business days, and every account that closes for them
+    "drops" (a fleet-wide usage_anomaly for a week): the rule file needs next year's dates,
+    or a calendar (which has every year's)."""
+    if cfg.holiday_calendar is not None or not cfg.holidays:
         return
     last_listed = max(cfg.holidays)
     if last_day > day_number(last_listed) and last_listed not in _CALENDARS_RUN_PAST:
@@ -294,7 +296,8 @@ def _warn_past_the_holiday_calendar(cfg: DetectorConfig, last_day: int) -> None:
         log.warning(
             "holiday_calendar_ended",
             last_listed_holiday=last_listed.isoformat(),
-            hint="add the coming holidays to anomalies.detector.holidays in consumption.yaml",
+            hint="name a holiday_calendar in consumption.yaml's anomalies.detector, or add "
+            "the coming holidays to its holidays",
         )
 
 
@@ -310,10 +313,10 @@ def _anomalies(inputs: FleetInputs, rules: ConsumptionRules, accounts: slice) ->
     days = inputs.days
     lookback = rules.anomalies.event_lookback_days
     recent = rules.anomalies.recent_days
-    cal = shared_daily_calendar(
-        inputs.first_day, days, tuple(cfg.holidays), tuple(cfg.weekend_days)
-    )
-    _warn_past_the_holiday_calendar(cfg, inputs.first_day + days - 1)
+    first, last = inputs.first_day, inputs.first_day + days - 1
+    holidays = cfg.closed_days(from_day(first), from_day(last))
+    cal = shared_daily_calendar(first, days, holidays, tuple(cfg.weekend_days))
+    _warn_past_the_holiday_list(cfg, last)
     found = {}
     for metric in rules.anomalies.metrics:
         series = inputs.series(metric, accounts)

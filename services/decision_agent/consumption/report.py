@@ -19,7 +19,8 @@ from contracts.analysis import AnalysisResults, Flag, Recommendation, ScoreDetai
 from contracts.common import PRIORITY_RANK, AnalysisType, Evidence, Priority, Severity
 from contracts.dataset import PreliminaryFinding
 from services.decision_agent import trusted
-from services.decision_agent.consumption.inputs import CLASS_NAMES, from_day
+from services.decision_agent.consumption.calendar import from_day
+from services.decision_agent.consumption.inputs import CLASS_NAMES
 from services.decision_agent.consumption.pipeline import (
     SEVERITY_ORDER,
     FleetAssessment,

@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from services.decision_agent.consumption.calendar import GridCalendar, nice_step
+from services.decision_agent.consumption.calendar import (
+    SECONDS_PER_DAY,
+    GridCalendar,
+    from_day,
+    nice_step,
+)
 from services.decision_agent.consumption.detector_config import DetectorConfig
 from services.decision_agent.consumption.robust import FloatArray
 from services.decision_agent.consumption.usage_anomaly import REASON_LABELS, score_points
@@ -113,7 +118,11 @@ def score_series(
     counts = np.bincount(slots, minlength=size)
     with np.errstate(invalid="ignore", divide="ignore"):
         grid = np.where(counts > 0, sums / counts, np.nan)[None, :]
-    cal = GridCalendar.build(origin, step, size, cfg.holidays, cfg.weekend_days)
+    last_slot = origin + step * (size - 1)
+    holidays = cfg.closed_days(
+        from_day(origin // SECONDS_PER_DAY), from_day(last_slot // SECONDS_PER_DAY)
+    )
+    cal = GridCalendar.build(origin, step, size, holidays, cfg.weekend_days)
     result = score_points(series.values[None, :], grid, cal, cfg, slots.astype(np.int64))
     score[series.rows] = result.score[0]
     expected[series.rows] = result.expected[0]

@@ -15,8 +15,10 @@ from services.decision_agent.consumption.calendar import (
     shared_daily_calendar,
 )
 from services.decision_agent.consumption.detector_config import DetectorConfig
+from services.decision_agent.consumption.holiday_calendar import HolidayCalendar
 from services.decision_agent.consumption.usage_series import score_series
 
+US_CALENDAR = HolidayCalendar(country="US", closed_on=("Thanksgiving Day",))
 START = date(2025, 1, 6)  # a Monday
 DAYS = 140
 
@@ -95,7 +97,7 @@ def test_growth_never_hides_a_drop() -> None:
     assert score_series(_times(), values, cfg).score[120] >= 0.6
 
 
-def test_an_analysis_past_the_last_listed_holiday_says_so_once() -> None:
+def test_an_analysis_past_the_last_listed_holiday_says_so_once_without_a_calendar() -> None:
     from structlog.testing import capture_logs
 
     from services.decision_agent.consumption import pipeline
@@ -103,11 +105,14 @@ def test_an_analysis_past_the_last_listed_holiday_says_so_once() -> None:
     cfg = DetectorConfig(holidays=[date(2031, 12, 25), date(2031, 1, 1)])
     pipeline._CALENDARS_RUN_PAST.discard(date(2031, 12, 25))
     with capture_logs() as logs:
-        pipeline._warn_past_the_holiday_calendar(cfg, day_number(date(2031, 12, 25)))
+        pipeline._warn_past_the_holiday_list(cfg, day_number(date(2031, 12, 25)))
         assert logs == []  # on the last listed day: still covered
         for _ in range(2):
-            pipeline._warn_past_the_holiday_calendar(cfg, day_number(date(2032, 1, 2)))
-        pipeline._warn_past_the_holiday_calendar(DetectorConfig(), day_number(date(2032, 1, 2)))
+            pipeline._warn_past_the_holiday_list(cfg, day_number(date(2032, 1, 2)))
+        pipeline._warn_past_the_holiday_list(DetectorConfig(), day_number(date(2032, 1, 2)))
+        # With a calendar the list holds a company's extra days: it has no end to run past.
+        with_calendar = cfg.model_copy(update={"holiday_calendar": US_CALENDAR})
+        pipeline._warn_past_the_holiday_list(with_calendar, day_number(date(2033, 1, 2)))
     assert [(e["event"], e["last_listed_holiday"]) for e in logs] == [
         ("holiday_calendar_ended", "2031-12-25")
     ]

@@ -264,23 +264,22 @@ def test_billing_events_are_monthly_usage_invoices(demo: Demo) -> None:
     assert invoice == pytest.approx(usage, abs=0.05)
 
 
-def test_generated_customers_close_on_the_detector_s_listed_holidays() -> None:
+def test_generated_customers_close_on_the_detector_s_calendar_days() -> None:
     import numpy as np
 
-    from demo.usage import DEFAULT_HOLIDAYS, holiday_mask
+    from demo.usage import holiday_mask, product_holidays
     from services.common.settings import Settings
     from services.decision_agent.consumption.analyzer import load_consumption_rules
 
-    listed = load_consumption_rules(Settings().rules_dir).anomalies.detector.holidays
-    days = np.arange(np.datetime64("2026-11-20"), np.datetime64("2026-12-01"))
-    closed = {str(d) for d, m in zip(days, holiday_mask(days, DEFAULT_HOLIDAYS), strict=True) if m}
-    # Thanksgiving 2026 and the day after, as listed; not 2025's dates (11-27 and 11-28)
-    assert closed == {"2026-11-26", "2026-11-27"}
-    assert {d.isoformat() for d in listed} >= closed
-    # A year the list does not cover keeps the recurring days.
-    old = np.arange(np.datetime64("2019-12-23"), np.datetime64("2019-12-28"))
-    assert [str(d) for d, m in zip(old, holiday_mask(old, DEFAULT_HOLIDAYS), strict=True) if m] == [
-        "2019-12-24",
-        "2019-12-25",
-        "2019-12-26",
-    ]
+    detector = load_consumption_rules(Settings().rules_dir).anomalies.detector
+    for first, last, thanksgiving in (
+        ("2026-11-20", "2026-11-30", {"2026-11-26", "2026-11-27"}),
+        # A year no list in the rules ever covered: the calendar computes its dates.
+        ("2031-11-20", "2031-11-30", {"2031-11-27", "2031-11-28"}),
+    ):
+        days = np.arange(np.datetime64(first), np.datetime64(last) + 1)
+        listed = product_holidays(date.fromisoformat(first), date.fromisoformat(last))
+        closed = {str(d) for d, m in zip(days, holiday_mask(days, listed), strict=True) if m}
+        assert closed == thanksgiving
+        expected = detector.closed_days(date.fromisoformat(first), date.fromisoformat(last))
+        assert closed == {d.isoformat() for d in expected}
