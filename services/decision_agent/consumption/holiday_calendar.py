@@ -42,7 +42,11 @@ class HolidayCalendar(BaseModel):
     def _names_are_the_calendar_s(self) -> HolidayCalendar:
         if self.country not in holidays.list_supported_countries():
             raise ValueError(f"unknown country {self.country!r} for the holiday calendar")
-        known = _names(self.country_calendar(range(2020, 2030)).values())
+        try:
+            # The names a decade of the calendar uses: a name given here must be one of them.
+            known = _names(self.country_calendar(range(2020, 2030)).values())
+        except NotImplementedError as exc:  # the package's answer to an unknown subdivision
+            raise ValueError(str(exc)) from exc
         unknown = sorted(set(self.closed_on + self.days_after) - known)
         if unknown:
             raise ValueError(

@@ -81,6 +81,14 @@ def test_listed_days_add_to_the_calendar_s_within_the_range() -> None:
     [
         ({"country": "XX", "closed_on": ("Christmas Day",)}, "unknown country 'XX'"),
         ({"country": "US", "closed_on": ("Thanksgiving",)}, "Thanksgiving: not a holiday"),
+        (
+            {"country": "US", "subdivision": "ZZ", "closed_on": ("Christmas Day",)},
+            "does not have subdivision ZZ",
+        ),
+        (
+            {"country": "US", "categories": ("bogus",), "closed_on": ("Christmas Day",)},
+            "Category is not supported: bogus",
+        ),
         # Christmas Eve is in the US calendar's unofficial category only.
         ({"country": "US", "closed_on": ("Christmas Eve",)}, "Christmas Eve: not a holiday"),
         (
