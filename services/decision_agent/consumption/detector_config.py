@@ -47,10 +47,10 @@ class DetectorConfig(BaseModel):
     weekend_days: list[int] = Field(default_factory=lambda: [5, 6], description="Mon=0..Sun=6")
     holidays: list[date] = Field(
         default_factory=list,
-        description="Days treated as off-days, beside the holiday calendar's (a company's own).",
+        description="Days treated as off-days, beside the holiday rules' (a company's own).",
     )
     holiday_calendar: HolidayCalendar | None = Field(
-        None, description="The country calendar whose holidays are off-days, for any year."
+        None, description="Holiday rules whose days are off-days, for any year."
     )
     max_growth_per_month: float = Field(
         0.0,

@@ -284,10 +284,10 @@ def risk_state(
 
 
 def _warn_past_the_holiday_list(cfg: DetectorConfig, last_day: int) -> None:
-    """Rules without a holiday calendar list holidays as dates. Analysed past the last one,
-    the next holidays read as quiet business days, and every account that closes for them
-    "drops" (a fleet-wide usage_anomaly for a week): the rule file needs next year's dates,
-    or a calendar (which has every year's)."""
+    """Rules without holiday rules (`holiday_calendar`) list holidays as dates. Analysed past
+    the last one, the next holidays read as quiet business days, and every account that
+    closes for them "drops" (a fleet-wide usage_anomaly for a week): the rule file needs next
+    year's dates, or holiday rules (which hold for every year)."""
     if cfg.holiday_calendar is not None or not cfg.holidays:
         return
     last_listed = max(cfg.holidays)
@@ -296,8 +296,8 @@ def _warn_past_the_holiday_list(cfg: DetectorConfig, last_day: int) -> None:
         log.warning(
             "holiday_calendar_ended",
             last_listed_holiday=last_listed.isoformat(),
-            hint="name a holiday_calendar in consumption.yaml's anomalies.detector, or add "
-            "the coming holidays to its holidays",
+            hint="give holiday rules (holiday_calendar) in consumption.yaml's "
+            "anomalies.detector, or add the coming holidays to its holidays",
         )
 
 

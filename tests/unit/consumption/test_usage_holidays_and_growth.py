@@ -15,10 +15,12 @@ from services.decision_agent.consumption.calendar import (
     shared_daily_calendar,
 )
 from services.decision_agent.consumption.detector_config import DetectorConfig
-from services.decision_agent.consumption.holiday_calendar import HolidayCalendar
+from services.decision_agent.consumption.holiday_calendar import HolidayCalendar, HolidayRule
 from services.decision_agent.consumption.usage_series import score_series
 
-US_CALENDAR = HolidayCalendar(country="US", closed_on=("Thanksgiving Day",))
+US_CALENDAR = HolidayCalendar(
+    rules=(HolidayRule(name="Thanksgiving Day", month=11, weekday="TH", nth=4),)
+)
 START = date(2025, 1, 6)  # a Monday
 DAYS = 140
 
