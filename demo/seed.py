@@ -220,7 +220,7 @@ def seed_warehouse(
     on_accounts: Callable[[int], None] | None = None,
 ) -> GroundTruth:
     """Generate the warehouse at `path` (replacing it) and `<path>.ground_truth.json`.
-    `holidays` (ISO dates) default to the decision agent's holiday calendar over the
+    `holidays` (ISO dates) default to the decision agent's holiday rules' days over the
     generated days. `on_accounts(n)` is called after each chunk of `n` accounts is written
     (progress)."""
     if accounts < 1 or days < 120:

@@ -2,13 +2,13 @@
 
 A list of dates in the rules runs out: past its last date every holiday reads as a quiet
 business day, and every account that closes for it "drops" (a fleet-wide usage_anomaly for a
-week). A rule does not run out: a fixed day of the year (`fixed: 07-04`), the nth weekday of a month
-(the fourth Thursday of November; -1 for the last), or a day counted from Easter (-2 for Good
-Friday), optionally moved to a weekday when it falls on a weekend (`observed`) and shifted by
-`days_after` (the Friday after Thanksgiving). The date arithmetic is python-dateutil's
-(relativedelta, easter). The `holidays` package knows every country's calendar, but importing
-it loads all of them (~17 MB per process, which took the decision agent past its 150 MB
-budget), so the rules name the few days a fleet closes on instead.
+week). A rule does not run out: a fixed day of the year (`fixed: 07-04`), the nth weekday of
+a month (the fourth Thursday of November; -1 for the last), or a day counted from Easter (-2
+for Good Friday), optionally moved to a weekday when it falls on a weekend (`observed`) and
+shifted by `days_after` (the Friday after Thanksgiving). The date arithmetic is
+python-dateutil's (relativedelta, easter). The `holidays` package knows every country's
+calendar, but importing it loads all of them (~17 MB per process, which took the decision
+agent past its 150 MB budget), so the rules name the few days a fleet closes on instead.
 """
 
 from __future__ import annotations
